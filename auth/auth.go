@@ -1,0 +1,167 @@
+// Package auth says who is calling: session tokens (JWT, HS256) for users,
+// bcrypt for passwords, and the caller carried in a request's context.
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/crypto/bcrypt"
+
+	"tally/domain"
+)
+
+// Caller is whoever made a request. The zero Caller is anonymous.
+type Caller struct {
+	UserID string
+	Role   domain.Role
+}
+
+// Authenticated reports whether a user signed the request.
+func (c Caller) Authenticated() bool { return c.UserID != "" }
+
+// IsAdmin reports whether the caller is an admin.
+func (c Caller) IsAdmin() bool { return c.Authenticated() && c.Role == domain.RoleAdmin }
+
+type callerKey struct{}
+
+// WithCaller returns ctx carrying c.
+func WithCaller(ctx context.Context, c Caller) context.Context {
+	return context.WithValue(ctx, callerKey{}, c)
+}
+
+// CallerFrom returns the caller in ctx, anonymous when none.
+func CallerFrom(ctx context.Context) Caller {
+	c, _ := ctx.Value(callerKey{}).(Caller)
+	return c
+}
+
+// RequireUser returns the signed-in caller, or UNAUTHENTICATED.
+func RequireUser(ctx context.Context) (Caller, error) {
+	c := CallerFrom(ctx)
+	if !c.Authenticated() {
+		return c, domain.Errorf(domain.EUNAUTHENTICATED, "sign in first: send Authorization: Bearer <token>")
+	}
+	return c, nil
+}
+
+// RequireRole returns the signed-in caller if it has one of roles (admins
+// always pass); UNAUTHENTICATED without a user, FORBIDDEN with another role.
+func RequireRole(ctx context.Context, roles ...domain.Role) (Caller, error) {
+	c, err := RequireUser(ctx)
+	if err != nil {
+		return c, err
+	}
+	if c.IsAdmin() {
+		return c, nil
+	}
+	for _, r := range roles {
+		if c.Role == r {
+			return c, nil
+		}
+	}
+	return c, domain.Errorf(domain.EFORBIDDEN, "this needs the role %s", roleList(roles))
+}
+
+func roleList(roles []domain.Role) string {
+	s := ""
+	for i, r := range roles {
+		if i > 0 {
+			s += " or "
+		}
+		s += string(r)
+	}
+	return s
+}
+
+// Tokens issues and verifies session tokens.
+type Tokens struct {
+	secret []byte
+	ttl    time.Duration
+	now    func() time.Time
+}
+
+const issuer = "tally"
+
+// NewTokens returns Tokens signing with secret; tokens live for ttl.
+func NewTokens(secret []byte, ttl time.Duration, now func() time.Time) *Tokens {
+	if now == nil {
+		now = time.Now
+	}
+	return &Tokens{secret: secret, ttl: ttl, now: now}
+}
+
+type claims struct {
+	Role string `json:"role"`
+	jwt.RegisteredClaims
+}
+
+// Issue returns a signed token for the user.
+func (t *Tokens) Issue(u domain.User) (string, error) {
+	now := t.now()
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims{
+		Role: string(u.Role),
+		RegisteredClaims: jwt.RegisteredClaims{
+			Subject:   u.ID,
+			Issuer:    issuer,
+			IssuedAt:  jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(now.Add(t.ttl)),
+		},
+	})
+	return tok.SignedString(t.secret)
+}
+
+// Verify returns the caller a token names. Any flaw (signature, algorithm,
+// expiry, issuer) is an error; callers treat the request as anonymous.
+func (t *Tokens) Verify(token string) (Caller, error) {
+	var c claims
+	_, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return t.secret, nil },
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithIssuer(issuer),
+		jwt.WithExpirationRequired(),
+		jwt.WithTimeFunc(t.now))
+	if err != nil {
+		return Caller{}, err
+	}
+	role, ok := domain.ParseRole(c.Role)
+	if !ok || c.Subject == "" {
+		return Caller{}, errors.New("token names no user or role")
+	}
+	return Caller{UserID: c.Subject, Role: role}, nil
+}
+
+// Passwords hashes and checks passwords with bcrypt.
+type Passwords struct {
+	cost  int
+	dummy []byte
+}
+
+// NewPasswords returns a bcrypt hasher of the given cost (bcrypt.DefaultCost
+// in production; tests pass bcrypt.MinCost).
+func NewPasswords(cost int) *Passwords {
+	dummy, err := bcrypt.GenerateFromPassword([]byte("tally-dummy-password"), cost)
+	if err != nil {
+		panic(fmt.Sprintf("bcrypt cost %d: %v", cost, err))
+	}
+	return &Passwords{cost: cost, dummy: dummy}
+}
+
+// Hash returns the bcrypt hash of password.
+func (p *Passwords) Hash(password string) (string, error) {
+	h, err := bcrypt.GenerateFromPassword([]byte(password), p.cost)
+	return string(h), err
+}
+
+// Check reports whether password matches hash. An empty hash (an unknown
+// user) is compared against a dummy so that a wrong email takes as long as a
+// wrong password.
+func (p *Passwords) Check(hash, password string) bool {
+	if hash == "" {
+		_ = bcrypt.CompareHashAndPassword(p.dummy, []byte(password))
+		return false
+	}
+	return bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil
+}

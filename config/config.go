@@ -1,0 +1,102 @@
+// Package config reads Tally's configuration from the environment and from
+// flags of the same meaning (a flag wins over its variable).
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting of the server, with its default.
+type Config struct {
+	Port        int           // PORT, -port: TCP port to listen on (8080)
+	MongoURI    string        // MONGODB_URI, -mongodb-uri: MongoDB deployment; empty runs the embedded store
+	Database    string        // MONGODB_DATABASE, -mongodb-database: database name ("tally")
+	DataDir     string        // DATA_DIR, -data-dir: embedded store directory ("./data")
+	JWTSecret   string        // JWT_SECRET, -jwt-secret: HS256 key, ≥32 bytes; required with MONGODB_URI
+	TokenTTL    time.Duration // TOKEN_TTL, -token-ttl: session token lifetime (24h)
+	LogLevel    slog.Level    // LOG_LEVEL, -log-level: debug, info, warn or error (info)
+	CORSOrigins []string      // CORS_ORIGINS, -cors-origins: comma-separated browser origins, or *
+	Currency    string        // CURRENCY, -currency: the platform's one currency (USD)
+	BaseURL     string        // BASE_URL, -base-url: public URL of this server, for overlay and click links
+	Args        []string      // positional arguments after the flags (a server command's operands)
+}
+
+// Load reads the configuration from args (without the program name) and the
+// environment getenv. Any bad value is an error of one line naming the
+// setting.
+func Load(args []string, getenv func(string) string) (Config, error) {
+	fs := flag.NewFlagSet("tally", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	env := func(name, def string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	port := fs.String("port", env("PORT", "8080"), "TCP port to listen on")
+	uri := fs.String("mongodb-uri", env("MONGODB_URI", ""), "MongoDB URI; empty runs the embedded store")
+	db := fs.String("mongodb-database", env("MONGODB_DATABASE", "tally"), "database name")
+	dataDir := fs.String("data-dir", env("DATA_DIR", "./data"), "embedded store directory")
+	secret := fs.String("jwt-secret", env("JWT_SECRET", ""), "HS256 signing key (at least 32 bytes)")
+	ttl := fs.String("token-ttl", env("TOKEN_TTL", "24h"), "session token lifetime")
+	level := fs.String("log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error")
+	origins := fs.String("cors-origins", env("CORS_ORIGINS", ""), "comma-separated browser origins allowed to call the API, or *")
+	currency := fs.String("currency", env("CURRENCY", "USD"), "the platform's currency (ISO 4217)")
+	baseURL := fs.String("base-url", env("BASE_URL", ""), "public URL of this server (default http://localhost:PORT)")
+	if err := fs.Parse(args); err != nil {
+		return Config{}, fmt.Errorf("flags: %w", err)
+	}
+	var c Config
+	c.Args = fs.Args()
+	p, err := strconv.Atoi(*port)
+	if err != nil || p < 1 || p > 65535 {
+		return Config{}, fmt.Errorf("PORT must be a number from 1 to 65535, got %q", *port)
+	}
+	c.Port = p
+	c.MongoURI = *uri
+	if c.MongoURI != "" && !strings.HasPrefix(c.MongoURI, "mongodb://") && !strings.HasPrefix(c.MongoURI, "mongodb+srv://") {
+		return Config{}, errors.New("MONGODB_URI must start with mongodb:// or mongodb+srv://")
+	}
+	c.Database = *db
+	if c.Database == "" || strings.ContainsAny(c.Database, `/\. "$`) {
+		return Config{}, fmt.Errorf("MONGODB_DATABASE %q is not a valid database name", c.Database)
+	}
+	c.DataDir = *dataDir
+	c.JWTSecret = *secret
+	if c.MongoURI != "" && c.JWTSecret == "" {
+		return Config{}, errors.New("JWT_SECRET is required with MONGODB_URI (at least 32 bytes, e.g. `openssl rand -hex 32`)")
+	}
+	if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
+		return Config{}, errors.New("JWT_SECRET must be at least 32 bytes long")
+	}
+	if c.TokenTTL, err = time.ParseDuration(*ttl); err != nil || c.TokenTTL < time.Minute {
+		return Config{}, fmt.Errorf("TOKEN_TTL must be a duration of at least 1m such as 24h, got %q", *ttl)
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(*level)); err != nil {
+		return Config{}, fmt.Errorf("LOG_LEVEL must be debug, info, warn or error, got %q", *level)
+	}
+	for _, o := range strings.Split(*origins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.CORSOrigins = append(c.CORSOrigins, o)
+		}
+	}
+	c.Currency = strings.ToUpper(*currency)
+	if len(c.Currency) != 3 {
+		return Config{}, fmt.Errorf("CURRENCY must be a three-letter ISO 4217 code, got %q", *currency)
+	}
+	c.BaseURL = strings.TrimRight(*baseURL, "/")
+	if c.BaseURL == "" {
+		c.BaseURL = fmt.Sprintf("http://localhost:%d", c.Port)
+	}
+	if !strings.HasPrefix(c.BaseURL, "http://") && !strings.HasPrefix(c.BaseURL, "https://") {
+		return Config{}, fmt.Errorf("BASE_URL must be an http(s) URL, got %q", *baseURL)
+	}
+	return c, nil
+}

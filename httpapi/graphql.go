@@ -1,0 +1,156 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"tally/domain"
+	"tally/graph"
+	"tally/resolvers"
+)
+
+// Limits on what one GraphQL request may ask for.
+type Limits struct {
+	MaxBodyBytes  int64 // request body, bytes
+	MaxDepth      int   // nesting of selection sets
+	MaxComplexity int   // gqlgen complexity points
+}
+
+// DefaultLimits are the production limits: 1 MiB bodies, depth 12,
+// complexity 1000.
+var DefaultLimits = Limits{MaxBodyBytes: 1 << 20, MaxDepth: 12, MaxComplexity: 1000}
+
+// newGraphQL builds the /query endpoint with every behaviour visible here: the
+// transports, the caches, the limits, the error presenter and panic recovery.
+func newGraphQL(r *resolvers.Resolver, limits Limits, log *slog.Logger) *handler.Server {
+	cfg := graph.Config{Resolvers: r}
+	cfg.Complexity = complexity()
+	srv := handler.New(graph.NewExecutableSchema(cfg))
+	srv.AddTransport(transport.Options{})
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	srv.Use(extension.Introspection{})
+	srv.Use(depthLimit{max: limits.MaxDepth})
+	srv.Use(extension.FixedComplexityLimit(limits.MaxComplexity))
+	srv.SetErrorPresenter(presentError(log))
+	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
+		log.ErrorContext(ctx, "panic in resolver", "request_id", RequestID(ctx), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		return errors.New("panic in resolver")
+	})
+	return srv
+}
+
+// presentError is the one place that turns errors into GraphQL errors:
+// domain errors keep their code, message and field; gqlgen's own errors about
+// the request (parse, validation, limits) are BAD_USER_INPUT; anything else is
+// logged with the request id and reaches the client as INTERNAL_SERVER_ERROR
+// with no detail.
+func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
+	return func(ctx context.Context, err error) *gqlerror.Error {
+		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
+		var de *domain.Error
+		if errors.As(err, &de) {
+			gqlErr.Message = de.Message
+			gqlErr.Extensions = map[string]any{"code": de.Code}
+			if de.Field != "" {
+				gqlErr.Extensions["field"] = de.Field
+			}
+			return gqlErr
+		}
+		var ge *gqlerror.Error
+		if errors.As(err, &ge) && ge.Err == nil {
+			// Raised by gqlgen about the request itself: it is the client's to fix.
+			if gqlErr.Extensions == nil {
+				gqlErr.Extensions = map[string]any{}
+			}
+			if reason, ok := gqlErr.Extensions["code"]; ok && reason != domain.EINVALID {
+				gqlErr.Extensions["reason"] = reason
+			}
+			gqlErr.Extensions["code"] = domain.EINVALID
+			return gqlErr
+		}
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			gqlErr.Message = "The request was cancelled or took too long."
+			gqlErr.Extensions = map[string]any{"code": domain.EUNAVAILABLE}
+			return gqlErr
+		}
+		log.ErrorContext(ctx, "internal error", "request_id", RequestID(ctx), "path", gqlErr.Path.String(), "err", err.Error())
+		gqlErr.Message = domain.ErrorMessage(err)
+		gqlErr.Extensions = map[string]any{"code": domain.EINTERNAL, "requestId": RequestID(ctx)}
+		return gqlErr
+	}
+}
+
+// depthLimit refuses operations nested deeper than max selection sets.
+type depthLimit struct{ max int }
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationContextMutator
+} = depthLimit{}
+
+func (depthLimit) ExtensionName() string { return "DepthLimit" }
+
+func (depthLimit) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (d depthLimit) MutateOperationContext(_ context.Context, rc *graphql.OperationContext) *gqlerror.Error {
+	if rc.Operation == nil || d.max <= 0 {
+		return nil
+	}
+	if depth := selectionDepth(rc.Operation.SelectionSet, rc.Doc.Fragments, 0); depth > d.max {
+		return &gqlerror.Error{
+			Message:    fmt.Sprintf("the query is nested %d levels deep; the limit is %d", depth, d.max),
+			Extensions: map[string]any{"code": domain.EINVALID, "reason": "DEPTH_LIMIT_EXCEEDED"},
+		}
+	}
+	return nil
+}
+
+// selectionDepth is the deepest nesting of fields below set. Validation has
+// already refused fragment cycles; seen guards anyway.
+func selectionDepth(set ast.SelectionSet, frags ast.FragmentDefinitionList, seen int) int {
+	if seen > 64 {
+		return seen
+	}
+	max := 0
+	for _, sel := range set {
+		var d int
+		switch s := sel.(type) {
+		case *ast.Field:
+			if len(s.SelectionSet) == 0 {
+				d = 1
+			} else {
+				d = 1 + selectionDepth(s.SelectionSet, frags, seen+1)
+			}
+		case *ast.InlineFragment:
+			d = selectionDepth(s.SelectionSet, frags, seen+1)
+		case *ast.FragmentSpread:
+			if f := frags.ForName(s.Name); f != nil {
+				d = selectionDepth(f.SelectionSet, frags, seen+1)
+			}
+		}
+		if d > max {
+			max = d
+		}
+	}
+	return max
+}
+
+// complexity prices list fields by the page they ask for, so that a client
+// cannot ask for first: 1000 of first: 1000.
+func complexity() graph.ComplexityRoot {
+	var c graph.ComplexityRoot
+	return c
+}

@@ -1,0 +1,194 @@
+// Package repository is all of Tally's MongoDB access: one file per
+// collection, each declaring the indexes its queries rely on beside them.
+//
+// It is written once against lungo's driver-shaped interfaces, which wrap either
+// the real MongoDB driver (MONGODB_URI set) or the embedded engine (a file store
+// under DATA_DIR, or memory in tests). Only operations both engines accept are
+// used: no aggregation, no $expr, no $regex, no collation.
+package repository
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/256dpi/lungo"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
+	"go.mongodb.org/mongo-driver/mongo/readpref"
+)
+
+// Options says which store to open.
+type Options struct {
+	// URI of a MongoDB deployment; empty opens the embedded engine.
+	URI string
+	// Database name on MongoDB (and the embedded engine).
+	Database string
+	// DataDir holds the embedded engine's file and its lock; ignored with URI.
+	DataDir string
+	// Memory opens the embedded engine without a file (tests).
+	Memory bool
+}
+
+// Store is an open database: MongoDB or the embedded engine.
+type Store struct {
+	client   lungo.IClient
+	db       lungo.IDatabase
+	engine   *lungo.Engine // nil on MongoDB
+	unlock   func()
+	calls    atomic.Int64
+	embedded bool
+}
+
+// Open opens the store described by opts. On the embedded file store it takes
+// an exclusive lock in DataDir first and refuses to open a directory another
+// process serves from.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	if opts.Database == "" {
+		opts.Database = "tally"
+	}
+	s := &Store{unlock: func() {}}
+	if opts.URI != "" {
+		client, err := lungo.Connect(ctx, options.Client().ApplyURI(opts.URI).
+			SetServerSelectionTimeout(10*time.Second).SetAppName("tally"))
+		if err != nil {
+			return nil, fmt.Errorf("connect to MongoDB: %w", err)
+		}
+		s.client = client
+	} else {
+		var store lungo.Store = lungo.NewMemoryStore()
+		if !opts.Memory {
+			if opts.DataDir == "" {
+				return nil, errors.New("DATA_DIR is empty")
+			}
+			if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
+				return nil, fmt.Errorf("create DATA_DIR: %w", err)
+			}
+			unlock, err := lockDir(opts.DataDir)
+			if err != nil {
+				return nil, err
+			}
+			s.unlock = unlock
+			store = lungo.NewFileStore(filepath.Join(opts.DataDir, "tally.lungo"), 0o600)
+		}
+		client, engine, err := lungo.Open(ctx, lungo.Options{Store: store})
+		if err != nil {
+			s.unlock()
+			return nil, fmt.Errorf("open embedded store: %w", err)
+		}
+		s.client, s.engine, s.embedded = client, engine, true
+	}
+	s.db = s.client.Database(opts.Database)
+	return s, nil
+}
+
+// Embedded reports whether the store is the embedded engine.
+func (s *Store) Embedded() bool { return s.embedded }
+
+// Ping checks that the store answers; /readyz uses it.
+func (s *Store) Ping(ctx context.Context) error {
+	return s.client.Ping(ctx, readpref.Primary())
+}
+
+// Close disconnects from MongoDB or closes the embedded engine and releases
+// the data directory's lock.
+func (s *Store) Close(ctx context.Context) error {
+	err := s.client.Disconnect(ctx)
+	if s.engine != nil {
+		s.engine.Close()
+	}
+	s.unlock()
+	return err
+}
+
+// Drop deletes the whole database. Tests on MongoDB use it to clean up.
+func (s *Store) Drop(ctx context.Context) error { return s.db.Drop(ctx) }
+
+// Calls returns how many store operations the repositories have issued so far.
+// Tests use it to count round trips of a request.
+func (s *Store) Calls() int64 { return s.calls.Load() }
+
+// collection returns a named collection whose operations are counted in Calls.
+func (s *Store) collection(name string) *collection {
+	return &collection{ICollection: s.db.Collection(name), calls: &s.calls}
+}
+
+// collection counts every operation that reaches the store.
+type collection struct {
+	lungo.ICollection
+	calls *atomic.Int64
+}
+
+func (c *collection) FindOne(ctx context.Context, filter any, opts ...*options.FindOneOptions) lungo.ISingleResult {
+	c.calls.Add(1)
+	return c.ICollection.FindOne(ctx, filter, opts...)
+}
+
+func (c *collection) Find(ctx context.Context, filter any, opts ...*options.FindOptions) (lungo.ICursor, error) {
+	c.calls.Add(1)
+	return c.ICollection.Find(ctx, filter, opts...)
+}
+
+func (c *collection) FindOneAndUpdate(ctx context.Context, filter, update any, opts ...*options.FindOneAndUpdateOptions) lungo.ISingleResult {
+	c.calls.Add(1)
+	return c.ICollection.FindOneAndUpdate(ctx, filter, update, opts...)
+}
+
+func (c *collection) InsertOne(ctx context.Context, doc any, opts ...*options.InsertOneOptions) (*mongo.InsertOneResult, error) {
+	c.calls.Add(1)
+	return c.ICollection.InsertOne(ctx, doc, opts...)
+}
+
+func (c *collection) UpdateOne(ctx context.Context, filter, update any, opts ...*options.UpdateOptions) (*mongo.UpdateResult, error) {
+	c.calls.Add(1)
+	return c.ICollection.UpdateOne(ctx, filter, update, opts...)
+}
+
+func (c *collection) UpdateMany(ctx context.Context, filter, update any, opts ...*options.UpdateOptions) (*mongo.UpdateResult, error) {
+	c.calls.Add(1)
+	return c.ICollection.UpdateMany(ctx, filter, update, opts...)
+}
+
+func (c *collection) CountDocuments(ctx context.Context, filter any, opts ...*options.CountOptions) (int64, error) {
+	c.calls.Add(1)
+	return c.ICollection.CountDocuments(ctx, filter, opts...)
+}
+
+func (c *collection) DeleteOne(ctx context.Context, filter any, opts ...*options.DeleteOptions) (*mongo.DeleteResult, error) {
+	c.calls.Add(1)
+	return c.ICollection.DeleteOne(ctx, filter, opts...)
+}
+
+// EnsureIndexes creates every collection's indexes. It is idempotent: existing
+// indexes with the same definition are left as they are.
+func (s *Store) EnsureIndexes(ctx context.Context) error {
+	for name, models := range s.indexes() {
+		if len(models) == 0 {
+			continue
+		}
+		if _, err := s.db.Collection(name).Indexes().CreateMany(ctx, models); err != nil {
+			return fmt.Errorf("ensure indexes on %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// indexes gathers the index declarations that live beside each collection's
+// queries.
+func (s *Store) indexes() map[string][]mongo.IndexModel {
+	return map[string][]mongo.IndexModel{
+		usersCollection: userIndexes(),
+	}
+}
+
+// SeedRaw inserts documents exactly as given, bypassing every rule of this
+// package. It exists for tests that need documents as older systems wrote
+// them; production code never calls it.
+func SeedRaw(ctx context.Context, s *Store, coll string, docs ...any) error {
+	_, err := s.db.Collection(coll).InsertMany(ctx, docs)
+	return err
+}

@@ -1,0 +1,36 @@
+// Package resolvers holds Tally's GraphQL resolvers. They stay thin: read the
+// caller, validate the input, call one service or repository method, map the
+// result. Business rules live in domain and the services, MongoDB access in
+// repository.
+package resolvers
+
+import (
+	"context"
+	"errors"
+
+	"github.com/99designs/gqlgen/graphql"
+
+	"tally/accounts"
+	"tally/domain"
+	"tally/repository"
+)
+
+// Resolver is the root resolver and the dependency injection point: it holds
+// the services and repositories and nothing else.
+type Resolver struct {
+	Accounts *accounts.Service
+	Users    *repository.Users
+}
+
+// invalid reports validation errors: every field error but the first is added
+// to the response, the first is returned, so a client sees all of them at once.
+func invalid(ctx context.Context, err error) error {
+	var fe domain.FieldErrors
+	if errors.As(err, &fe) && len(fe) > 0 {
+		for _, e := range fe[1:] {
+			graphql.AddError(ctx, e)
+		}
+		return fe[0]
+	}
+	return err
+}

@@ -1,0 +1,222 @@
+// Command tally serves Tally's GraphQL API.
+//
+//	go run .                      serve (embedded store under ./data unless MONGODB_URI is set)
+//	go run . make-admin EMAIL     make an existing user an admin
+//
+// Configuration comes from the environment or flags of the same meaning; see
+// package config and the README.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	_ "time/tzdata" // blackout periods and validation need zone data even where the OS has none
+
+	"golang.org/x/crypto/bcrypt"
+
+	"tally/accounts"
+	"tally/auth"
+	"tally/config"
+	"tally/domain"
+	"tally/httpapi"
+	"tally/repository"
+	"tally/resolvers"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "tally:", err)
+		os.Exit(1)
+	}
+}
+
+// run dispatches to a server command; the default is serve.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	cfg, err := config.Load(args, getenv)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	switch cmd {
+	case "serve":
+		if len(cfg.Args) > 0 {
+			return fmt.Errorf("unexpected argument %q", cfg.Args[0])
+		}
+		return serve(ctx, cfg, log)
+	case "make-admin":
+		if len(cfg.Args) != 1 {
+			return errors.New("usage: tally make-admin EMAIL")
+		}
+		return makeAdmin(ctx, cfg, cfg.Args[0], stdout)
+	default:
+		return fmt.Errorf("unknown command %q (commands: serve, make-admin)", cmd)
+	}
+}
+
+// app is the wired server: the store and the HTTP handler over it.
+type app struct {
+	store   *repository.Store
+	handler http.Handler
+}
+
+// appOptions are the knobs tests turn; production uses the zero value.
+type appOptions struct {
+	store      *repository.Store // an open store to use instead of the configured one
+	bcryptCost int
+	now        func() time.Time
+	limits     httpapi.Limits
+}
+
+// openStore opens the configured store and ensures its indexes.
+func openStore(ctx context.Context, cfg config.Config) (*repository.Store, error) {
+	store, err := repository.Open(ctx, repository.Options{URI: cfg.MongoURI, Database: cfg.Database, DataDir: cfg.DataDir})
+	if err != nil {
+		return nil, err
+	}
+	ictx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := store.EnsureIndexes(ictx); err != nil {
+		_ = store.Close(context.Background())
+		return nil, err
+	}
+	return store, nil
+}
+
+// newApp wires configuration, store, repositories, services and the HTTP
+// handler, in that order.
+func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts appOptions) (*app, error) {
+	if opts.now == nil {
+		opts.now = time.Now
+	}
+	if opts.bcryptCost == 0 {
+		opts.bcryptCost = bcrypt.DefaultCost
+	}
+	store := opts.store
+	if store == nil {
+		var err error
+		if store, err = openStore(ctx, cfg); err != nil {
+			return nil, err
+		}
+	}
+	secret, err := jwtSecret(cfg)
+	if err != nil {
+		_ = store.Close(context.Background())
+		return nil, err
+	}
+	tokens := auth.NewTokens(secret, cfg.TokenTTL, opts.now)
+	users := repository.NewUsers(store)
+	res := &resolvers.Resolver{
+		Accounts: &accounts.Service{Users: users, Tokens: tokens, Passwords: auth.NewPasswords(opts.bcryptCost), Now: opts.now},
+		Users:    users,
+	}
+	h := httpapi.New(httpapi.Deps{
+		Resolver:    res,
+		Tokens:      tokens,
+		Store:       store,
+		Log:         log,
+		Limits:      opts.limits,
+		CORSOrigins: cfg.CORSOrigins,
+	})
+	return &app{store: store, handler: h}, nil
+}
+
+// jwtSecret returns JWT_SECRET, or in embedded mode a secret kept in
+// DATA_DIR/jwt_secret, created on first start, so tokens survive restarts.
+func jwtSecret(cfg config.Config) ([]byte, error) {
+	if cfg.JWTSecret != "" {
+		return []byte(cfg.JWTSecret), nil
+	}
+	path := filepath.Join(cfg.DataDir, "jwt_secret")
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 32 {
+		return []byte(strings.TrimSpace(string(b))), nil
+	}
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	secret := hex.EncodeToString(b)
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("write %s: %w", path, err)
+	}
+	return []byte(secret), nil
+}
+
+// serve runs the HTTP server until ctx is cancelled (SIGINT or SIGTERM), then
+// drains in-flight requests and closes the store.
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	a, err := newApp(ctx, cfg, log, appOptions{})
+	if err != nil {
+		return err
+	}
+	defer a.store.Close(context.Background())
+
+	ln, err := net.Listen("tcp", fmt.Sprintf(":%d", cfg.Port))
+	if err != nil {
+		return fmt.Errorf("listen on port %d: %w", cfg.Port, err)
+	}
+	srv := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	store := "embedded (" + cfg.DataDir + ")"
+	if cfg.MongoURI != "" {
+		store = "mongodb (" + cfg.Database + ")"
+	}
+	log.Info("tally listening", "addr", ln.Addr().String(), "graphiql", cfg.BaseURL+"/", "store", store)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// makeAdmin gives an existing account the ADMIN role. Admins are never made
+// through the API.
+func makeAdmin(ctx context.Context, cfg config.Config, email string, stdout io.Writer) error {
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close(context.Background())
+	u, err := repository.NewUsers(store).SetRole(ctx, domain.NormalizeEmail(email), domain.RoleAdmin)
+	if domain.ErrorCode(err) == domain.ENOTFOUND {
+		return errors.New(domain.ErrorMessage(err))
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s (%s) is now an admin; they must log in again for new tokens to carry the role\n", u.Email, u.ID)
+	return nil
+}
