@@ -71,6 +71,13 @@ func testConfig(t testing.TB, env map[string]string) config.Config {
 	return cfg
 }
 
+// in returns a for use inside subtest t, so that its failures are t's.
+func (a *testApp) in(t testing.TB) *testApp {
+	c := *a
+	c.t = t
+	return &c
+}
+
 type appOption func(*appOptions)
 
 func withLimits(l httpapi.Limits) appOption { return func(o *appOptions) { o.limits = l } }
@@ -247,3 +254,5 @@ func (tt testTokens) issue(t testing.TB, userID, role string) string {
 	}
 	return tok
 }
+
+func jsonUnmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }

@@ -44,6 +44,7 @@ func TestSignUp(t *testing.T) {
 	a := mustStartApp(t)
 
 	t.Run("OK", func(t *testing.T) {
+		a := a.in(t)
 		var data struct {
 			SignUp struct {
 				Token string
@@ -67,6 +68,7 @@ func TestSignUp(t *testing.T) {
 		}
 	})
 	t.Run("ErrEmailTakenInAnyCase", func(t *testing.T) {
+		a := a.in(t)
 		a.mustDo("", signUpMutation, signUpInput("taken@example.com", "correct horse", "BRAND"), nil)
 		e := a.mustFail("", signUpMutation, signUpInput("TAKEN@example.com", "another pass", "STREAMER"), "CONFLICT", "")
 		if strings.Contains(e.Message, "E11000") || strings.Contains(e.Message, "duplicate") {
@@ -74,28 +76,34 @@ func TestSignUp(t *testing.T) {
 		}
 	})
 	t.Run("ErrEmailMalformed", func(t *testing.T) {
+		a := a.in(t)
 		for _, email := range []string{"", "not-an-email", "a@", "@b.c", strings.Repeat("a", 250) + "@b.io"} {
 			a.mustFail("", signUpMutation, signUpInput(email, "correct horse", "STREAMER"), "BAD_USER_INPUT", "input.email")
 		}
 	})
 	t.Run("ErrPasswordShort", func(t *testing.T) {
+		a := a.in(t)
 		e := a.mustFail("", signUpMutation, signUpInput("short@example.com", "1234567", "STREAMER"), "BAD_USER_INPUT", "input.password")
 		if !strings.Contains(e.Message, "8") {
 			t.Errorf("message does not say the minimum: %q", e.Message)
 		}
 	})
 	t.Run("ErrRoleAdmin", func(t *testing.T) {
+		a := a.in(t)
 		a.mustFail("", signUpMutation, signUpInput("admin@example.com", "correct horse", "ADMIN"), "BAD_USER_INPUT", "input.role")
 	})
 	t.Run("ErrRoleUnknown", func(t *testing.T) {
+		a := a.in(t)
 		a.mustFail("", signUpMutation, signUpInput("x@example.com", "correct horse", "KING"), "BAD_USER_INPUT", "")
 	})
 	t.Run("ErrDisplayNameBlank", func(t *testing.T) {
+		a := a.in(t)
 		in := signUpInput("blank@example.com", "correct horse", "STREAMER")
 		in["input"].(map[string]any)["displayName"] = "   "
 		a.mustFail("", signUpMutation, in, "BAD_USER_INPUT", "input.displayName")
 	})
 	t.Run("ConcurrentSameEmailCreatesOne", func(t *testing.T) {
+		a := a.in(t)
 		const n = 16
 		var ok, conflict, other atomic.Int32
 		var wg sync.WaitGroup
@@ -132,6 +140,7 @@ func TestLogIn(t *testing.T) {
 	const q = `mutation($e: String!, $p: String!) { logIn(input: {email: $e, password: $p}) { token user { email role } } }`
 
 	t.Run("OK", func(t *testing.T) {
+		a := a.in(t)
 		var data struct {
 			LogIn struct {
 				Token string
@@ -149,6 +158,7 @@ func TestLogIn(t *testing.T) {
 		}
 	})
 	t.Run("ErrWrongPasswordSaysNoMore", func(t *testing.T) {
+		a := a.in(t)
 		wrongPass := a.mustFail("", q, map[string]any{"e": "login@example.com", "p": "wrong horse"}, "UNAUTHENTICATED", "")
 		noUser := a.mustFail("", q, map[string]any{"e": "nobody@example.com", "p": "wrong horse"}, "UNAUTHENTICATED", "")
 		if wrongPass.Message != noUser.Message {
@@ -161,18 +171,22 @@ func TestMe(t *testing.T) {
 	a := mustStartApp(t)
 
 	t.Run("ErrUnauthenticated", func(t *testing.T) {
+		a := a.in(t)
 		a.mustFail("", meQuery, nil, "UNAUTHENTICATED", "")
 	})
 	t.Run("ErrBadToken", func(t *testing.T) {
+		a := a.in(t)
 		a.mustFail("not.a.jwt", meQuery, nil, "UNAUTHENTICATED", "")
 	})
 	t.Run("ErrExpiredToken", func(t *testing.T) {
+		a := a.in(t)
 		u := a.mustSignUp("STREAMER")
 		a.clock.Advance(25 * time.Hour)
 		defer a.clock.Advance(-25 * time.Hour)
 		a.mustFail(u.Token, meQuery, nil, "UNAUTHENTICATED", "")
 	})
 	t.Run("NewUserHasEveryFieldWithDefaults", func(t *testing.T) {
+		a := a.in(t)
 		u := a.mustSignUp("STREAMER")
 		var me meData
 		a.mustDo(u.Token, meQuery, nil, &me)
@@ -281,6 +295,7 @@ func TestLegacyDocuments(t *testing.T) {
 		}
 	})
 	t.Run("UpdateOnNullSettings", func(t *testing.T) {
+		a := a.in(t)
 		tok := tokens.issue(t, ids["nullSettings"].Hex(), "brand")
 		var data struct {
 			UpdateCampaignSelectionSettings struct {
@@ -308,9 +323,11 @@ func TestUpdateCampaignSelectionSettings(t *testing.T) {
 	a := mustStartApp(t)
 
 	t.Run("ErrUnauthenticated", func(t *testing.T) {
+		a := a.in(t)
 		a.mustFail("", updateSettingsMutation, map[string]any{"input": map[string]any{"rotationIntervalMinutes": 5}}, "UNAUTHENTICATED", "")
 	})
 	t.Run("StrategyGoesToBothFields", func(t *testing.T) {
+		a := a.in(t)
 		u := a.mustSignUp("STREAMER")
 		a.mustDo(u.Token, updateSettingsMutation, map[string]any{"input": map[string]any{"strategy": "WEIGHTED"}}, nil)
 		var me meData
@@ -323,6 +340,7 @@ func TestUpdateCampaignSelectionSettings(t *testing.T) {
 		}
 	})
 	t.Run("OnlyGivenFieldsChange", func(t *testing.T) {
+		a := a.in(t)
 		u := a.mustSignUp("STREAMER")
 		in := map[string]any{
 			"rotationIntervalMinutes": 15,
@@ -350,6 +368,7 @@ func TestUpdateCampaignSelectionSettings(t *testing.T) {
 		}
 	})
 	t.Run("WeightsSumWithinTolerance", func(t *testing.T) {
+		a := a.in(t)
 		u := a.mustSignUp("STREAMER")
 		a.mustDo(u.Token, updateSettingsMutation, map[string]any{"input": map[string]any{
 			"priorityWeights": map[string]any{"paymentRate": 0.1, "performance": 0.2, "fairness": 0.7000001}}}, nil)
@@ -391,6 +410,7 @@ func TestUpdateCampaignSelectionSettings(t *testing.T) {
 	a.mustDo(u.Token, meQuery, nil, &before)
 	for _, tc := range invalid {
 		t.Run(tc.name, func(t *testing.T) {
+			a := a.in(t)
 			// A valid field beside the invalid one must not be written either.
 			in := map[string]any{"strategy": "PERFORMANCE"}
 			for k, v := range tc.input {
@@ -408,9 +428,11 @@ func TestUpdateCampaignSelectionSettings(t *testing.T) {
 		})
 	}
 	t.Run("ErrWeekdayNotAnEnumValue", func(t *testing.T) {
+		a := a.in(t)
 		a.mustFail(u.Token, updateSettingsMutation, map[string]any{"input": period(func(p map[string]any) { p["daysOfWeek"] = []string{"FUNDAY"} })}, "BAD_USER_INPUT", "")
 	})
 	t.Run("AllFieldErrorsAtOnce", func(t *testing.T) {
+		a := a.in(t)
 		r := a.do(u.Token, updateSettingsMutation, map[string]any{"input": map[string]any{"rotationIntervalMinutes": 0,
 			"priorityWeights": map[string]any{"paymentRate": 0.5, "performance": 0.5, "fairness": 0.5}}})
 		fields := map[string]bool{}

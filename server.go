@@ -30,9 +30,11 @@ import (
 
 	"tally/accounts"
 	"tally/auth"
+	"tally/campaigns"
 	"tally/config"
 	"tally/domain"
 	"tally/httpapi"
+	"tally/loaders"
 	"tally/repository"
 	"tally/resolvers"
 )
@@ -125,12 +127,19 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts appOp
 	}
 	tokens := auth.NewTokens(secret, cfg.TokenTTL, opts.now)
 	users := repository.NewUsers(store)
+	campaignsRepo := repository.NewCampaigns(store)
+	participations := repository.NewParticipations(store)
 	res := &resolvers.Resolver{
 		Accounts: &accounts.Service{Users: users, Tokens: tokens, Passwords: auth.NewPasswords(opts.bcryptCost), Now: opts.now},
 		Users:    users,
+		CampaignService: &campaigns.Service{Campaigns: campaignsRepo, Participations: participations,
+			NewToken: auth.NewBrowserSourceToken, Now: opts.now},
+		Currency: cfg.Currency,
+		BaseURL:  cfg.BaseURL,
 	}
 	h := httpapi.New(httpapi.Deps{
 		Resolver:    res,
+		PerRequest:  loaders.Inject(users, campaignsRepo),
 		Tokens:      tokens,
 		Store:       store,
 		Log:         log,

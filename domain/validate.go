@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -138,6 +139,9 @@ func fieldMessage(fe validator.FieldError) string {
 	case "lte":
 		return fmt.Sprintf("%s must be at most %s", name, fe.Param())
 	case "unique":
+		if fe.Param() != "" {
+			return name + " must not repeat a " + lowerFirst(fe.Param())
+		}
 		return name + " must not repeat a value"
 	case "weekday":
 		return name + " must be a day of the week, MONDAY to SUNDAY"
@@ -149,8 +153,10 @@ func fieldMessage(fe validator.FieldError) string {
 		return fmt.Sprintf("%s must be an IANA time zone such as Europe/Berlin or UTC, got %q", name, fe.Value())
 	case "signup_role":
 		return name + " must be STREAMER or BRAND"
-	case "url", "http_url":
-		return name + " must be an absolute http(s) URL"
+	case "campaign_url":
+		return name + " must be an absolute http(s) URL such as https://example.com/offer?click={click_id}"
+	case "goalid":
+		return name + " may only hold letters, digits, '.', '_' and '-'"
 	}
 	return fmt.Sprintf("%s is not valid (%s)", name, fe.Tag())
 }
@@ -162,4 +168,24 @@ func hasFieldError(errs FieldErrors, path string) bool {
 		}
 	}
 	return false
+}
+
+func init() {
+	v := structValidator()
+	must(v.RegisterValidation("campaign_url", func(fl validator.FieldLevel) bool {
+		return ValidCampaignURL(fl.Field().String())
+	}))
+	must(v.RegisterValidation("goalid", func(fl validator.FieldLevel) bool {
+		return goalIDPattern.MatchString(fl.Field().String())
+	}))
+}
+
+var goalIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
+
+// lowerFirst turns a Go field name into its GraphQL form (GoalID → goalID).
+func lowerFirst(s string) string {
+	if s == "GoalID" {
+		return "goalId"
+	}
+	return strings.ToLower(s[:1]) + s[1:]
 }

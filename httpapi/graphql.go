@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -64,8 +65,12 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 		if errors.As(err, &de) {
 			gqlErr.Message = de.Message
 			gqlErr.Extensions = map[string]any{"code": de.Code}
-			if de.Field != "" {
-				gqlErr.Extensions["field"] = de.Field
+			field := de.Field
+			if field == "" && de.Code == domain.EINVALID {
+				field = inputPath(gqlErr.Path)
+			}
+			if field != "" {
+				gqlErr.Extensions["field"] = field
 			}
 			return gqlErr
 		}
@@ -91,6 +96,29 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 		gqlErr.Extensions = map[string]any{"code": domain.EINTERNAL, "requestId": RequestID(ctx)}
 		return gqlErr
 	}
+}
+
+// inputPath names the argument an input error is about when only gqlgen knows
+// it: a scalar that refused its value (a malformed Decimal, say) fails with
+// the path [mutation, argument, field, index…], which becomes
+// "argument.field[index]…".
+func inputPath(path ast.Path) string {
+	if len(path) < 2 {
+		return ""
+	}
+	var b strings.Builder
+	for _, el := range path[1:] {
+		switch e := el.(type) {
+		case ast.PathName:
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(string(e))
+		case ast.PathIndex:
+			fmt.Fprintf(&b, "[%d]", int(e))
+		}
+	}
+	return b.String()
 }
 
 // depthLimit refuses operations nested deeper than max selection sets.

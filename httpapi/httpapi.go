@@ -24,6 +24,7 @@ type Pinger interface {
 // Deps is everything the HTTP surface needs.
 type Deps struct {
 	Resolver    *resolvers.Resolver
+	PerRequest  func(context.Context) context.Context // per-request state such as dataloaders
 	Tokens      *auth.Tokens
 	Store       Pinger
 	Log         *slog.Logger
@@ -42,7 +43,7 @@ func New(d Deps) http.Handler {
 	gql := newGraphQL(d.Resolver, d.Limits, d.Log)
 
 	mux := http.NewServeMux()
-	mux.Handle("/query", limitBody(d.Limits.MaxBodyBytes, gql))
+	mux.Handle("/query", limitBody(d.Limits.MaxBodyBytes, perRequest(d.PerRequest, gql)))
 	mux.Handle("GET /{$}", playground.Handler("Tally GraphiQL", "/query"))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -177,3 +177,14 @@ func authenticate(tokens *auth.Tokens, next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// perRequest gives each request the fresh state f puts in its context (the
+// dataloaders, whose cache must not outlive the request).
+func perRequest(f func(context.Context) context.Context, next http.Handler) http.Handler {
+	if f == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(f(r.Context())))
+	})
+}

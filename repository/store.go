@@ -181,7 +181,9 @@ func (s *Store) EnsureIndexes(ctx context.Context) error {
 // queries.
 func (s *Store) indexes() map[string][]mongo.IndexModel {
 	return map[string][]mongo.IndexModel{
-		usersCollection: userIndexes(),
+		usersCollection:          userIndexes(),
+		campaignsCollection:      campaignIndexes(),
+		participationsCollection: participationIndexes(),
 	}
 }
 

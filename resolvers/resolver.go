@@ -11,6 +11,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 
 	"tally/accounts"
+	"tally/campaigns"
 	"tally/domain"
 	"tally/repository"
 )
@@ -18,8 +19,11 @@ import (
 // Resolver is the root resolver and the dependency injection point: it holds
 // the services and repositories and nothing else.
 type Resolver struct {
-	Accounts *accounts.Service
-	Users    *repository.Users
+	Accounts        *accounts.Service
+	Users           *repository.Users
+	CampaignService *campaigns.Service
+	Currency        string // the platform's one currency, for Money
+	BaseURL         string // this server's public URL, for overlay links
 }
 
 // invalid reports validation errors: every field error but the first is added

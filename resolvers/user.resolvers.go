@@ -9,6 +9,7 @@ import (
 	"context"
 	"tally/auth"
 	"tally/domain"
+	"tally/graph"
 )
 
 func (r *mutationResolver) UpdateCampaignSelectionSettings(ctx context.Context, input domain.SelectionSettingsUpdate) (*domain.User, error) {
@@ -25,3 +26,7 @@ func (r *mutationResolver) UpdateCampaignSelectionSettings(ctx context.Context, 
 	}
 	return &user, nil
 }
+
+func (r *Resolver) User() graph.UserResolver { return &userResolver{r} }
+
+type userResolver struct{ *Resolver }

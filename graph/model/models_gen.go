@@ -14,8 +14,47 @@ type AuthPayload struct {
 	User *domain.User `json:"user"`
 }
 
+// A page of campaigns, newest first.
+type CampaignConnection struct {
+	Edges    []*CampaignEdge `json:"edges"`
+	PageInfo *PageInfo       `json:"pageInfo"`
+}
+
+// A campaign and its cursor.
+type CampaignEdge struct {
+	Cursor string           `json:"cursor"`
+	Node   *domain.Campaign `json:"node"`
+}
+
+// An amount in the platform's currency.
+type Money struct {
+	// The amount, e.g. "2.50".
+	Amount domain.Micros `json:"amount"`
+	// ISO 4217 code of the platform's one currency, e.g. USD.
+	Currency string `json:"currency"`
+}
+
 // The root of every write.
 type Mutation struct {
+}
+
+// Where a page of a list ends.
+type PageInfo struct {
+	HasNextPage bool `json:"hasNextPage"`
+	// Pass as `after` for the next page; null on an empty page.
+	EndCursor *string `json:"endCursor,omitempty"`
+}
+
+// A page of participations, newest first.
+type ParticipationConnection struct {
+	Edges    []*ParticipationEdge `json:"edges"`
+	PageInfo *PageInfo            `json:"pageInfo"`
+}
+
+// A participation and its cursor.
+type ParticipationEdge struct {
+	Cursor string                `json:"cursor"`
+	Node   *domain.Participation `json:"node"`
 }
 
 // The root of every read.

@@ -1,0 +1,253 @@
+// Package campaigns is the campaign and participation service: who may create,
+// change, see and join which campaign, on top of the repositories' atomic
+// writes.
+package campaigns
+
+import (
+	"context"
+	"time"
+
+	"tally/auth"
+	"tally/domain"
+	"tally/repository"
+)
+
+// Service manages campaigns and participations.
+type Service struct {
+	Campaigns      *repository.Campaigns
+	Participations *repository.Participations
+	NewToken       func() string
+	Now            func() time.Time
+}
+
+// Create makes a DRAFT campaign owned by the calling brand. Only brands may
+// create campaigns (FORBIDDEN otherwise). in must be validated.
+func (s *Service) Create(ctx context.Context, in domain.CampaignInput) (domain.Campaign, error) {
+	c, err := auth.RequireRole(ctx, domain.RoleBrand)
+	if err != nil {
+		return domain.Campaign{}, err
+	}
+	if c.Role != domain.RoleBrand {
+		return domain.Campaign{}, domain.Errorf(domain.EFORBIDDEN, "only brands create campaigns")
+	}
+	return s.Campaigns.Create(ctx, c.UserID, in, s.Now())
+}
+
+// Update changes a campaign: its brand or an admin (FORBIDDEN otherwise;
+// NOT_FOUND for a campaign the caller may not see). The status transition and
+// the budget change are guarded in one atomic write; see
+// repository.Campaigns.Update for the CONFLICT cases.
+func (s *Service) Update(ctx context.Context, id string, u domain.CampaignUpdate) (domain.Campaign, error) {
+	c, err := auth.RequireUser(ctx)
+	if err != nil {
+		return domain.Campaign{}, err
+	}
+	current, err := s.Get(ctx, id)
+	if err != nil {
+		return domain.Campaign{}, err
+	}
+	if !domain.CanManageCampaign(c.UserID, c.Role, current) {
+		return domain.Campaign{}, domain.Errorf(domain.EFORBIDDEN, "only the campaign's brand or an admin may change it")
+	}
+	if u.StartsAt != nil || u.EndsAt != nil {
+		start, end := current.StartsAt, current.EndsAt
+		if u.StartsAt != nil {
+			start = u.StartsAt
+		}
+		if u.EndsAt != nil {
+			end = u.EndsAt
+		}
+		if start != nil && end != nil && !end.After(*start) {
+			return domain.Campaign{}, domain.Invalid("input.endsAt", "endsAt must be after startsAt (%s)", start.Format(time.RFC3339))
+		}
+	}
+	return s.Campaigns.Update(ctx, current, u, s.Now())
+}
+
+// Get returns a campaign the caller may see: admins any, brands their own,
+// streamers active ones and those they take part in. Any other is NOT_FOUND,
+// so that ids do not reveal what exists.
+func (s *Service) Get(ctx context.Context, id string) (domain.Campaign, error) {
+	c, err := auth.RequireUser(ctx)
+	if err != nil {
+		return domain.Campaign{}, err
+	}
+	camp, err := s.Campaigns.ByID(ctx, id)
+	if err != nil {
+		return domain.Campaign{}, err
+	}
+	if ok, err := s.canSee(ctx, c, camp); err != nil || !ok {
+		if err == nil {
+			err = domain.Errorf(domain.ENOTFOUND, "campaign %q not found", id)
+		}
+		return domain.Campaign{}, err
+	}
+	return camp, nil
+}
+
+func (s *Service) canSee(ctx context.Context, c auth.Caller, camp domain.Campaign) (bool, error) {
+	switch {
+	case c.IsAdmin(), c.Role == domain.RoleBrand && camp.BrandID == c.UserID:
+		return true, nil
+	case c.Role == domain.RoleStreamer:
+		if camp.Status == domain.CampaignActive {
+			return true, nil
+		}
+		_, err := s.Participations.ByCampaignAndStreamer(ctx, camp.ID, c.UserID)
+		if domain.ErrorCode(err) == domain.ENOTFOUND {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	return false, nil
+}
+
+// List returns a page of the campaigns the caller may list: streamers the
+// active ones, brands their own, admins all; f narrows further.
+func (s *Service) List(ctx context.Context, f repository.CampaignFilter, page repository.PageArgs) (repository.Page[domain.Campaign], error) {
+	c, err := auth.RequireUser(ctx)
+	if err != nil {
+		return repository.Page[domain.Campaign]{}, err
+	}
+	empty := repository.Page[domain.Campaign]{}
+	switch c.Role {
+	case domain.RoleStreamer:
+		if f.Status != "" && f.Status != domain.CampaignActive {
+			return empty, page.Validate()
+		}
+		f.Status = domain.CampaignActive
+	case domain.RoleBrand:
+		if f.BrandID != "" && f.BrandID != c.UserID {
+			return empty, page.Validate()
+		}
+		f.BrandID = c.UserID
+	}
+	return s.Campaigns.List(ctx, f, page)
+}
+
+// Join makes the calling streamer a participant of an ACTIVE campaign
+// (CONFLICT for any other status). Idempotent: joining again returns the same
+// participation.
+func (s *Service) Join(ctx context.Context, campaignID string) (domain.Participation, error) {
+	c, err := auth.RequireRole(ctx, domain.RoleStreamer)
+	if err != nil {
+		return domain.Participation{}, err
+	}
+	if c.Role != domain.RoleStreamer {
+		return domain.Participation{}, domain.Errorf(domain.EFORBIDDEN, "only streamers join campaigns")
+	}
+	camp, err := s.Get(ctx, campaignID)
+	if err != nil {
+		return domain.Participation{}, err
+	}
+	if camp.Status != domain.CampaignActive {
+		return domain.Participation{}, domain.Errorf(domain.ECONFLICT, "the campaign is %s; only ACTIVE campaigns can be joined", camp.Status.Name())
+	}
+	return s.Participations.Join(ctx, camp.ID, c.UserID, s.NewToken, s.Now())
+}
+
+// Participation returns a participation its streamer, the campaign's brand or
+// an admin may see; NOT_FOUND for anyone else.
+func (s *Service) Participation(ctx context.Context, id string) (domain.Participation, error) {
+	c, err := auth.RequireUser(ctx)
+	if err != nil {
+		return domain.Participation{}, err
+	}
+	p, err := s.Participations.ByID(ctx, id)
+	if err != nil {
+		return domain.Participation{}, err
+	}
+	if c.IsAdmin() || p.StreamerID == c.UserID {
+		return p, nil
+	}
+	if c.Role == domain.RoleBrand {
+		camp, err := s.Campaigns.ByID(ctx, p.CampaignID)
+		if err != nil && domain.ErrorCode(err) != domain.ENOTFOUND {
+			return domain.Participation{}, err
+		}
+		if err == nil && camp.BrandID == c.UserID {
+			return p, nil
+		}
+	}
+	return domain.Participation{}, domain.Errorf(domain.ENOTFOUND, "participation %q not found", id)
+}
+
+// ownParticipation returns a participation the caller is the streamer of (or
+// an admin): FORBIDDEN for others who may see it, NOT_FOUND for the rest.
+func (s *Service) ownParticipation(ctx context.Context, id string) (domain.Participation, error) {
+	p, err := s.Participation(ctx, id)
+	if err != nil {
+		return p, err
+	}
+	c := auth.CallerFrom(ctx)
+	if p.StreamerID != c.UserID && !c.IsAdmin() {
+		return p, domain.Errorf(domain.EFORBIDDEN, "only the participation's streamer may do this")
+	}
+	return p, nil
+}
+
+// Leave ends the caller's participation; its token stops working at once.
+func (s *Service) Leave(ctx context.Context, participationID string) (domain.Participation, error) {
+	p, err := s.ownParticipation(ctx, participationID)
+	if err != nil {
+		return p, err
+	}
+	return s.Participations.Leave(ctx, p.ID, s.Now())
+}
+
+// RotateToken gives the caller's participation a new browser source token;
+// the old one stops working at once. CONFLICT after leaving.
+func (s *Service) RotateToken(ctx context.Context, participationID string) (domain.Participation, error) {
+	p, err := s.ownParticipation(ctx, participationID)
+	if err != nil {
+		return p, err
+	}
+	return s.Participations.SetToken(ctx, p.ID, s.NewToken, false)
+}
+
+// Token returns the browser source token of p if the caller may see it (its
+// streamer or an admin; ok is false otherwise). An old participation without
+// a token gets one the first time its streamer asks.
+func (s *Service) Token(ctx context.Context, p domain.Participation) (token string, ok bool, err error) {
+	c := auth.CallerFrom(ctx)
+	if !c.Authenticated() || !p.CanSeeToken(c.UserID, c.Role) {
+		return "", false, nil
+	}
+	if p.BrowserSourceToken != "" || p.Status == domain.ParticipationLeft {
+		return p.BrowserSourceToken, p.BrowserSourceToken != "", nil
+	}
+	if p.StreamerID != c.UserID {
+		return "", false, nil
+	}
+	p, err = s.Participations.SetToken(ctx, p.ID, s.NewToken, true)
+	if err != nil {
+		return "", false, err
+	}
+	return p.BrowserSourceToken, p.BrowserSourceToken != "", nil
+}
+
+// StreamerParticipations lists a streamer's participations: the streamer
+// themself and admins only (FORBIDDEN otherwise).
+func (s *Service) StreamerParticipations(ctx context.Context, streamerID string, page repository.PageArgs) (repository.Page[domain.Participation], error) {
+	c, err := auth.RequireUser(ctx)
+	if err != nil {
+		return repository.Page[domain.Participation]{}, err
+	}
+	if c.UserID != streamerID && !c.IsAdmin() {
+		return repository.Page[domain.Participation]{}, domain.Errorf(domain.EFORBIDDEN, "only the user themself or an admin may list their participations")
+	}
+	return s.Participations.ByStreamer(ctx, streamerID, page)
+}
+
+// CampaignParticipations lists a campaign's participations: its brand and
+// admins only (FORBIDDEN otherwise).
+func (s *Service) CampaignParticipations(ctx context.Context, camp domain.Campaign, page repository.PageArgs) (repository.Page[domain.Participation], error) {
+	c, err := auth.RequireUser(ctx)
+	if err != nil {
+		return repository.Page[domain.Participation]{}, err
+	}
+	if !domain.CanManageCampaign(c.UserID, c.Role, camp) {
+		return repository.Page[domain.Participation]{}, domain.Errorf(domain.EFORBIDDEN, "only the campaign's brand or an admin may list its participations")
+	}
+	return s.Participations.ByCampaign(ctx, camp.ID, page)
+}

@@ -1,0 +1,219 @@
+package domain
+
+import (
+	"io"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// CampaignStatus is where a campaign is in its life. The Go value is the
+// stored form ("active"); GraphQL shows the upper-case name (ACTIVE).
+type CampaignStatus string
+
+const (
+	CampaignDraft     CampaignStatus = "draft"
+	CampaignActive    CampaignStatus = "active"
+	CampaignPaused    CampaignStatus = "paused"
+	CampaignExhausted CampaignStatus = "exhausted"
+	CampaignEnded     CampaignStatus = "ended"
+)
+
+// ParseCampaignStatus accepts the stored form or the GraphQL name.
+func ParseCampaignStatus(s string) (CampaignStatus, bool) {
+	switch st := CampaignStatus(strings.ToLower(strings.TrimSpace(s))); st {
+	case CampaignDraft, CampaignActive, CampaignPaused, CampaignExhausted, CampaignEnded:
+		return st, true
+	}
+	return "", false
+}
+
+// Name is the GraphQL enum name.
+func (s CampaignStatus) Name() string { return strings.ToUpper(string(s)) }
+
+// MarshalGQL writes the GraphQL enum name.
+func (s CampaignStatus) MarshalGQL(w io.Writer) { io.WriteString(w, strconv.Quote(s.Name())) }
+
+// UnmarshalGQL reads the GraphQL enum name.
+func (s *CampaignStatus) UnmarshalGQL(v any) error {
+	str, _ := v.(string)
+	st, ok := ParseCampaignStatus(str)
+	if !ok || st.Name() != str {
+		return Errorf(EINVALID, "%q is not a valid CampaignStatus", str)
+	}
+	*s = st
+	return nil
+}
+
+// TransitionSources returns the statuses a campaign may move to target from,
+// when a person asks for it. This is the one statement of the status rules:
+//
+//	DRAFT → ACTIVE | ENDED
+//	ACTIVE → PAUSED | ENDED
+//	PAUSED → ACTIVE | ENDED
+//	EXHAUSTED → ACTIVE (only with budget left) | ENDED
+//	ENDED is final; EXHAUSTED is set by the system alone.
+//
+// The repository turns the list into the filter of one guarded update, so two
+// concurrent transitions cannot both win. ok is false for targets no person
+// may set.
+func TransitionSources(target CampaignStatus) (from []CampaignStatus, ok bool) {
+	switch target {
+	case CampaignActive:
+		return []CampaignStatus{CampaignDraft, CampaignPaused, CampaignExhausted}, true
+	case CampaignPaused:
+		return []CampaignStatus{CampaignActive}, true
+	case CampaignEnded:
+		return []CampaignStatus{CampaignDraft, CampaignActive, CampaignPaused, CampaignExhausted}, true
+	}
+	return nil, false
+}
+
+// Goal is a conversion a campaign pays for.
+type Goal struct {
+	GoalID string `json:"goalId" validate:"required,max=64,goalid"`
+	Name   string `json:"name" validate:"required,max=120"`
+	Payout Micros `json:"payout"`
+}
+
+// CampaignStats are a campaign's (or participation's) event counters.
+type CampaignStats struct {
+	Impressions int64
+	Clicks      int64
+	Conversions int64
+}
+
+// Campaign is a brand's sponsorship, shown by the streamers who join it.
+type Campaign struct {
+	ID          string
+	BrandID     string
+	Name        string
+	Description string
+	Status      CampaignStatus
+	LandingURL  string
+	PostbackURL string
+	Budget      Micros
+	Spent       Micros
+	CPM         Micros // price per 1000 impressions
+	CPC         Micros // price per click
+	Goals       []Goal
+	StartsAt    *time.Time
+	EndsAt      *time.Time
+	Stats       CampaignStats
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// Remaining is the budget not yet spent.
+func (c Campaign) Remaining() Micros { return c.Budget - c.Spent }
+
+// Goal returns the goal with id goalID.
+func (c Campaign) Goal(goalID string) (Goal, bool) {
+	for _, g := range c.Goals {
+		if g.GoalID == goalID {
+			return g, true
+		}
+	}
+	return Goal{}, false
+}
+
+// CampaignInput is createCampaign's input; every field of updateCampaign's
+// too, where a nil field is not given.
+type CampaignInput struct {
+	Name        *string    `json:"name" validate:"omitnil,min=1,max=120"`
+	Description *string    `json:"description" validate:"omitnil,max=2000"`
+	LandingURL  *string    `json:"landingUrl" validate:"omitnil,campaign_url"`
+	PostbackURL *string    `json:"postbackUrl" validate:"omitnil,campaign_url"`
+	Budget      *Micros    `json:"budget"`
+	CPM         *Micros    `json:"cpm"`
+	CPC         *Micros    `json:"cpc"`
+	Goals       []Goal     `json:"goals" validate:"omitnil,max=50,unique=GoalID,dive"`
+	StartsAt    *time.Time `json:"startsAt"`
+	EndsAt      *time.Time `json:"endsAt"`
+}
+
+// Normalize trims text fields.
+func (in *CampaignInput) Normalize() {
+	for _, p := range []*string{in.Name, in.Description, in.LandingURL, in.PostbackURL} {
+		if p != nil {
+			*p = strings.TrimSpace(*p)
+		}
+	}
+	for i := range in.Goals {
+		in.Goals[i].GoalID = strings.TrimSpace(in.Goals[i].GoalID)
+		in.Goals[i].Name = strings.TrimSpace(in.Goals[i].Name)
+	}
+}
+
+// ValidateCreate checks a new campaign: name and landingUrl are required.
+func (in *CampaignInput) ValidateCreate(prefix string) error {
+	errs := validateStruct(prefix, in)
+	if in.Name == nil && !hasFieldError(errs, prefix+".name") {
+		errs = append(errs, Invalid(prefix+".name", "name is required"))
+	}
+	if in.LandingURL == nil && !hasFieldError(errs, prefix+".landingUrl") {
+		errs = append(errs, Invalid(prefix+".landingUrl", "landingUrl is required"))
+	}
+	return in.finish(prefix, errs)
+}
+
+// ValidateUpdate checks the given fields of an update.
+func (in *CampaignInput) ValidateUpdate(prefix string) error {
+	return in.finish(prefix, validateStruct(prefix, in))
+}
+
+func (in *CampaignInput) finish(prefix string, errs FieldErrors) error {
+	if in.StartsAt != nil && in.EndsAt != nil && !in.EndsAt.After(*in.StartsAt) {
+		errs = append(errs, Invalid(prefix+".endsAt", "endsAt must be after startsAt"))
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return errs
+}
+
+// CampaignUpdate is updateCampaign's input: the fields to change and an
+// optional status transition.
+type CampaignUpdate struct {
+	CampaignInput
+	Status *CampaignStatus `json:"status"`
+}
+
+// Validate checks the given fields and that a requested status is one a
+// person may set.
+func (u *CampaignUpdate) Validate(prefix string) error {
+	var errs FieldErrors
+	if err := u.CampaignInput.ValidateUpdate(prefix); err != nil {
+		errs = append(errs, err.(FieldErrors)...)
+	}
+	if u.Status != nil {
+		if _, ok := TransitionSources(*u.Status); !ok {
+			errs = append(errs, Invalid(prefix+".status", "status can be set to ACTIVE, PAUSED or ENDED; %s is set by the system", u.Status.Name()))
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return errs
+}
+
+// ValidCampaignURL reports whether s is an absolute http(s) URL with a host.
+// The macro {click_id} may appear anywhere; it is filled in when a click is
+// redirected or a postback is sent.
+func ValidCampaignURL(s string) bool {
+	if len(s) > 2048 {
+		return false
+	}
+	u, err := url.Parse(strings.ReplaceAll(s, ClickIDMacro, "x"))
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil
+}
+
+// ClickIDMacro is replaced by the click id in landing and postback URLs.
+const ClickIDMacro = "{click_id}"
+
+// CanManageCampaign reports whether a user may change a campaign: its brand
+// or an admin.
+func CanManageCampaign(userID string, role Role, c Campaign) bool {
+	return role == RoleAdmin || (role == RoleBrand && c.BrandID == userID)
+}

@@ -1,0 +1,70 @@
+package domain
+
+import (
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ParticipationStatus says whether a streamer is still in a campaign.
+type ParticipationStatus string
+
+const (
+	ParticipationActive ParticipationStatus = "active"
+	ParticipationLeft   ParticipationStatus = "left"
+)
+
+// ParseParticipationStatus accepts the stored form or the GraphQL name;
+// anything unknown (old documents) counts as active.
+func ParseParticipationStatus(s string) ParticipationStatus {
+	if ParticipationStatus(strings.ToLower(s)) == ParticipationLeft {
+		return ParticipationLeft
+	}
+	return ParticipationActive
+}
+
+// MarshalGQL writes the GraphQL enum name.
+func (s ParticipationStatus) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(strings.ToUpper(string(s))))
+}
+
+// UnmarshalGQL reads the GraphQL enum name.
+func (s *ParticipationStatus) UnmarshalGQL(v any) error {
+	str, _ := v.(string)
+	switch str {
+	case "ACTIVE", "LEFT":
+		*s = ParticipationStatus(strings.ToLower(str))
+		return nil
+	}
+	return Errorf(EINVALID, "%q is not a valid ParticipationStatus", str)
+}
+
+// ParticipationStats are a participation's counters and the streamer's
+// earnings from it.
+type ParticipationStats struct {
+	Impressions int64
+	Clicks      int64
+	Conversions int64
+	Earnings    Micros
+}
+
+// Participation is one streamer in one campaign. Its BrowserSourceToken is the
+// secret in the overlay URL; it is empty for old participations that never had
+// one and after the streamer leaves.
+type Participation struct {
+	ID                 string
+	CampaignID         string
+	StreamerID         string
+	Status             ParticipationStatus
+	BrowserSourceToken string
+	Stats              ParticipationStats
+	JoinedAt           time.Time
+	LeftAt             *time.Time
+}
+
+// CanSeeToken reports whether a user may see a participation's token: its
+// streamer and admins, nobody else (not even the campaign's brand).
+func (p Participation) CanSeeToken(userID string, role Role) bool {
+	return role == RoleAdmin || p.StreamerID == userID
+}

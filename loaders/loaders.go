@@ -1,0 +1,80 @@
+// Package loaders batches the reads a GraphQL response fans out into — the
+// campaign of each participation, the streamer of each participation, the
+// brand of each campaign — into one store query per kind and per request
+// (dataloaders), so a page of N items costs the same few queries as a page of
+// one.
+package loaders
+
+import (
+	"context"
+	"time"
+
+	"github.com/vikstrous/dataloadgen"
+
+	"tally/domain"
+	"tally/repository"
+)
+
+// Loaders are one request's batching loaders. They cache for the request's
+// life only.
+type Loaders struct {
+	Users     *dataloadgen.Loader[string, domain.User]
+	Campaigns *dataloadgen.Loader[string, domain.Campaign]
+}
+
+// wait is how long a loader collects keys before it queries: long enough for
+// gqlgen's concurrent field resolvers to queue theirs, short enough to be
+// unnoticeable.
+const wait = time.Millisecond
+
+// New returns fresh loaders over the repositories.
+func New(users *repository.Users, campaigns *repository.Campaigns) *Loaders {
+	return &Loaders{
+		Users: dataloadgen.NewLoader(byIDs(users.ByIDs, func(id string) error {
+			return domain.Errorf(domain.ENOTFOUND, "user %q not found", id)
+		}), dataloadgen.WithWait(wait)),
+		Campaigns: dataloadgen.NewLoader(byIDs(campaigns.ByIDs, func(id string) error {
+			return domain.Errorf(domain.ENOTFOUND, "campaign %q not found", id)
+		}), dataloadgen.WithWait(wait)),
+	}
+}
+
+// byIDs adapts a repository's ByIDs to a loader's fetch: results in key
+// order, a NOT_FOUND error for each missing key.
+func byIDs[V any](fetch func(context.Context, []string) (map[string]V, error), notFound func(string) error) func(context.Context, []string) ([]V, []error) {
+	return func(ctx context.Context, keys []string) ([]V, []error) {
+		found, err := fetch(ctx, keys)
+		out := make([]V, len(keys))
+		errs := make([]error, len(keys))
+		for i, k := range keys {
+			switch v, ok := found[k]; {
+			case err != nil:
+				errs[i] = err
+			case ok:
+				out[i] = v
+			default:
+				errs[i] = notFound(k)
+			}
+		}
+		return out, errs
+	}
+}
+
+type ctxKey struct{}
+
+// Inject returns a function that puts fresh loaders into each request's
+// context; the HTTP layer calls it once per request.
+func Inject(users *repository.Users, campaigns *repository.Campaigns) func(context.Context) context.Context {
+	return func(ctx context.Context) context.Context {
+		return context.WithValue(ctx, ctxKey{}, New(users, campaigns))
+	}
+}
+
+// For returns the request's loaders.
+func For(ctx context.Context) *Loaders {
+	l, _ := ctx.Value(ctxKey{}).(*Loaders)
+	if l == nil {
+		panic("loaders: none in context; is the HTTP middleware installed?")
+	}
+	return l
+}
