@@ -64,10 +64,10 @@ const participationFields = `id status browserSourceToken overlayUrl joinedAt le
 
 type participationData struct {
 	ID, Status, JoinedAt string
-	BrowserSourceToken *string
-	OverlayURL         *string
-	LeftAt             *string
-	Stats              struct {
+	BrowserSourceToken   *string
+	OverlayURL           *string
+	LeftAt               *string
+	Stats                struct {
 		Impressions, Clicks, Conversions int
 		Earnings                         struct{ Amount, Currency string }
 	}

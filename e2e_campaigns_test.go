@@ -373,7 +373,9 @@ func TestJoinCampaign(t *testing.T) {
 		}
 		var data struct {
 			Me struct {
-				Participations struct{ Edges []struct{ Node struct{ ID string } } }
+				Participations struct {
+					Edges []struct{ Node struct{ ID string } }
+				}
 			}
 		}
 		a.mustDo(s.Token, `{ me { participations(first: 100) { edges { node { id } } } } }`, nil, &data)
@@ -431,7 +433,9 @@ func TestParticipationVisibilityAndTokens(t *testing.T) {
 	t.Run("RotateReplacesTokenAtOnce", func(t *testing.T) {
 		a := a.in(t)
 		old := token(t, get(t, streamer))
-		var data struct{ RotateBrowserSourceToken struct{ BrowserSourceToken string } }
+		var data struct {
+			RotateBrowserSourceToken struct{ BrowserSourceToken string }
+		}
 		a.mustDo(streamer.Token, rotate, map[string]any{"id": p.ID}, &data)
 		fresh := data.RotateBrowserSourceToken.BrowserSourceToken
 		if fresh == "" || fresh == old {
@@ -461,7 +465,9 @@ func TestParticipationVisibilityAndTokens(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				var data struct{ RotateBrowserSourceToken struct{ BrowserSourceToken string } }
+				var data struct {
+					RotateBrowserSourceToken struct{ BrowserSourceToken string }
+				}
 				r := a.do(streamer.Token, rotate, map[string]any{"id": p.ID})
 				if len(r.Errors) > 0 {
 					t.Errorf("rotation %d: %+v", i, r.Errors)
