@@ -37,6 +37,7 @@ import (
 	"tally/loaders"
 	"tally/repository"
 	"tally/resolvers"
+	"tally/tracking"
 )
 
 func main() {
@@ -129,17 +130,26 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts appOp
 	users := repository.NewUsers(store)
 	campaignsRepo := repository.NewCampaigns(store)
 	participations := repository.NewParticipations(store)
+	accountService := &accounts.Service{Users: users, APIKeys: repository.NewAPIKeys(store), Tokens: tokens,
+		Passwords: auth.NewPasswords(opts.bcryptCost), Now: opts.now}
+	campaignService := &campaigns.Service{Campaigns: campaignsRepo, Participations: participations,
+		NewToken: auth.NewBrowserSourceToken, Now: opts.now}
+	trackingService := &tracking.Service{Participations: participations, Campaigns: campaignsRepo,
+		Clicks: repository.NewClicks(store), Conversions: repository.NewConversions(store),
+		DailyStatsRepo: repository.NewDailyStats(store), Visibility: campaignService, Now: opts.now, Log: log}
 	res := &resolvers.Resolver{
-		Accounts: &accounts.Service{Users: users, Tokens: tokens, Passwords: auth.NewPasswords(opts.bcryptCost), Now: opts.now},
-		Users:    users,
-		CampaignService: &campaigns.Service{Campaigns: campaignsRepo, Participations: participations,
-			NewToken: auth.NewBrowserSourceToken, Now: opts.now},
-		Currency: cfg.Currency,
-		BaseURL:  cfg.BaseURL,
+		Accounts:        accountService,
+		Users:           users,
+		CampaignService: campaignService,
+		Tracking:        trackingService,
+		Currency:        cfg.Currency,
+		BaseURL:         cfg.BaseURL,
 	}
 	h := httpapi.New(httpapi.Deps{
 		Resolver:    res,
-		PerRequest:  loaders.Inject(users, campaignsRepo),
+		PerRequest:  loaders.Inject(users, campaignsRepo, participations),
+		APIKeys:     accountService,
+		Tracking:    trackingService,
 		Tokens:      tokens,
 		Store:       store,
 		Log:         log,

@@ -1,4 +1,4 @@
-// Package accounts signs users up and in.
+// Package accounts signs users up and in and manages their API keys.
 package accounts
 
 import (
@@ -11,9 +11,11 @@ import (
 	"tally/repository"
 )
 
-// Service creates accounts and exchanges credentials for session tokens.
+// Service creates accounts, exchanges credentials for session tokens, and
+// manages partner API keys.
 type Service struct {
 	Users     *repository.Users
+	APIKeys   *repository.APIKeys
 	Tokens    *auth.Tokens
 	Passwords *auth.Passwords
 	Now       func() time.Time
@@ -55,4 +57,49 @@ func (s *Service) issue(u domain.User) (string, domain.User, error) {
 		return "", domain.User{}, fmt.Errorf("issue token: %w", err)
 	}
 	return tok, u, nil
+}
+
+// CreateAPIKey makes an API key for the caller: admins and brands only
+// (a brand's key acts for the brand's own campaigns). The key is returned
+// once; only its hash is stored.
+func (s *Service) CreateAPIKey(ctx context.Context, in domain.APIKeyInput) (string, domain.APIKey, error) {
+	c, err := auth.RequireRole(ctx, domain.RoleBrand)
+	if err != nil {
+		return "", domain.APIKey{}, err
+	}
+	key, hash := auth.NewAPIKey()
+	k, err := s.APIKeys.Create(ctx, domain.APIKey{Name: in.Name, OwnerID: c.UserID, OwnerRole: c.Role,
+		Scopes: in.Scopes, CreatedAt: s.Now()}, hash)
+	if err != nil {
+		return "", domain.APIKey{}, err
+	}
+	return key, k, nil
+}
+
+// RevokeAPIKey revokes a key: its owner or an admin (NOT_FOUND for anyone
+// else). It stops working at once.
+func (s *Service) RevokeAPIKey(ctx context.Context, id string) (domain.APIKey, error) {
+	c, err := auth.RequireUser(ctx)
+	if err != nil {
+		return domain.APIKey{}, err
+	}
+	k, err := s.APIKeys.ByID(ctx, id)
+	if err != nil {
+		return domain.APIKey{}, err
+	}
+	if k.OwnerID != c.UserID && !c.IsAdmin() {
+		return domain.APIKey{}, domain.Errorf(domain.ENOTFOUND, "API key %q not found", id)
+	}
+	return s.APIKeys.Revoke(ctx, id, s.Now())
+}
+
+// AuthenticateAPIKey returns the live key a partner sent; UNAUTHENTICATED
+// for an unknown or revoked one. It stamps the key's lastUsedAt in the same
+// store call.
+func (s *Service) AuthenticateAPIKey(ctx context.Context, key string) (domain.APIKey, error) {
+	k, err := s.APIKeys.Use(ctx, auth.HashAPIKey(key), s.Now())
+	if domain.ErrorCode(err) == domain.ENOTFOUND {
+		return domain.APIKey{}, domain.Errorf(domain.EUNAUTHENTICATED, "unknown or revoked API key")
+	}
+	return k, err
 }

@@ -18,6 +18,7 @@ import (
 type Caller struct {
 	UserID string
 	Role   domain.Role
+	APIKey *domain.APIKey // set when a partner server called with X-Api-Key
 }
 
 // Authenticated reports whether a user signed the request.

@@ -217,3 +217,16 @@ const ClickIDMacro = "{click_id}"
 func CanManageCampaign(userID string, role Role, c Campaign) bool {
 	return role == RoleAdmin || (role == RoleBrand && c.BrandID == userID)
 }
+
+// Billable reports whether an event at t is billed to the campaign: it is
+// ACTIVE and t is inside startsAt/endsAt. Events outside are recorded but
+// never billed. (The budget guard decides the rest, atomically.)
+func (c Campaign) Billable(t time.Time) bool {
+	if c.Status != CampaignActive {
+		return false
+	}
+	if c.StartsAt != nil && t.Before(*c.StartsAt) {
+		return false
+	}
+	return c.EndsAt == nil || t.Before(*c.EndsAt)
+}

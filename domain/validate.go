@@ -155,6 +155,8 @@ func fieldMessage(fe validator.FieldError) string {
 		return name + " must be STREAMER or BRAND"
 	case "campaign_url":
 		return name + " must be an absolute http(s) URL such as https://example.com/offer?click={click_id}"
+	case "clickid":
+		return name + " must be 1–64 characters of letters, digits, '.', '_' and '-'"
 	case "goalid":
 		return name + " may only hold letters, digits, '.', '_' and '-'"
 	}
@@ -174,6 +176,9 @@ func init() {
 	v := structValidator()
 	must(v.RegisterValidation("campaign_url", func(fl validator.FieldLevel) bool {
 		return ValidCampaignURL(fl.Field().String())
+	}))
+	must(v.RegisterValidation("clickid", func(fl validator.FieldLevel) bool {
+		return ValidClickID(fl.Field().String())
 	}))
 	must(v.RegisterValidation("goalid", func(fl validator.FieldLevel) bool {
 		return goalIDPattern.MatchString(fl.Field().String())

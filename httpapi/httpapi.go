@@ -25,6 +25,8 @@ type Pinger interface {
 type Deps struct {
 	Resolver    *resolvers.Resolver
 	PerRequest  func(context.Context) context.Context // per-request state such as dataloaders
+	APIKeys     APIKeyAuthenticator
+	Tracking    Tracker
 	Tokens      *auth.Tokens
 	Store       Pinger
 	Log         *slog.Logger
@@ -43,7 +45,11 @@ func New(d Deps) http.Handler {
 	gql := newGraphQL(d.Resolver, d.Limits, d.Log)
 
 	mux := http.NewServeMux()
-	mux.Handle("/query", limitBody(d.Limits.MaxBodyBytes, perRequest(d.PerRequest, gql)))
+	mux.Handle("/query", limitBody(d.Limits.MaxBodyBytes, withAPIKey(d.APIKeys, perRequest(d.PerRequest, gql))))
+	mux.HandleFunc("GET /r/{token}", clickRedirect(d.Tracking, d))
+	pb := limitBody(64<<10, postback(d.Tracking, d.APIKeys, d))
+	mux.Handle("GET /postback", pb)
+	mux.Handle("POST /postback", pb)
 	mux.Handle("GET /{$}", playground.Handler("Tally GraphiQL", "/query"))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -18,8 +18,9 @@ import (
 // Loaders are one request's batching loaders. They cache for the request's
 // life only.
 type Loaders struct {
-	Users     *dataloadgen.Loader[string, domain.User]
-	Campaigns *dataloadgen.Loader[string, domain.Campaign]
+	Users          *dataloadgen.Loader[string, domain.User]
+	Campaigns      *dataloadgen.Loader[string, domain.Campaign]
+	Participations *dataloadgen.Loader[string, domain.Participation]
 }
 
 // wait is how long a loader collects keys before it queries: long enough for
@@ -28,13 +29,16 @@ type Loaders struct {
 const wait = time.Millisecond
 
 // New returns fresh loaders over the repositories.
-func New(users *repository.Users, campaigns *repository.Campaigns) *Loaders {
+func New(users *repository.Users, campaigns *repository.Campaigns, participations *repository.Participations) *Loaders {
 	return &Loaders{
 		Users: dataloadgen.NewLoader(byIDs(users.ByIDs, func(id string) error {
 			return domain.Errorf(domain.ENOTFOUND, "user %q not found", id)
 		}), dataloadgen.WithWait(wait)),
 		Campaigns: dataloadgen.NewLoader(byIDs(campaigns.ByIDs, func(id string) error {
 			return domain.Errorf(domain.ENOTFOUND, "campaign %q not found", id)
+		}), dataloadgen.WithWait(wait)),
+		Participations: dataloadgen.NewLoader(byIDs(participations.ByIDs, func(id string) error {
+			return domain.Errorf(domain.ENOTFOUND, "participation %q not found", id)
 		}), dataloadgen.WithWait(wait)),
 	}
 }
@@ -64,9 +68,9 @@ type ctxKey struct{}
 
 // Inject returns a function that puts fresh loaders into each request's
 // context; the HTTP layer calls it once per request.
-func Inject(users *repository.Users, campaigns *repository.Campaigns) func(context.Context) context.Context {
+func Inject(users *repository.Users, campaigns *repository.Campaigns, participations *repository.Participations) func(context.Context) context.Context {
 	return func(ctx context.Context) context.Context {
-		return context.WithValue(ctx, ctxKey{}, New(users, campaigns))
+		return context.WithValue(ctx, ctxKey{}, New(users, campaigns, participations))
 	}
 }
 

@@ -344,3 +344,66 @@ func (r *Campaigns) Update(ctx context.Context, current domain.Campaign, u domai
 	}
 	return domain.Campaign{}, domain.Errorf(domain.ECONFLICT, "the campaign changed meanwhile; read it again and retry")
 }
+
+// RecordEvent counts one event on a campaign and, when cost > 0, bills it
+// through the budget guard: one atomic update that takes cost from
+// remainingMicros only while the campaign is ACTIVE and remainingMicros ≥
+// cost, so concurrent spends can never overshoot the budget. billed reports
+// whether the cost was taken. An ACTIVE campaign whose remaining budget
+// cannot cover the event turns EXHAUSTED (itself a guarded update).
+func (r *Campaigns) RecordEvent(ctx context.Context, id string, kind domain.EventKind, cost domain.Micros) (billed bool, err error) {
+	oid, err := objectID(id, "campaign")
+	if err != nil {
+		return false, err
+	}
+	counter := bson.M{counterPath(kind): int64(1)}
+	if cost > 0 {
+		res, err := r.c.UpdateOne(ctx,
+			bson.M{"_id": oid, "status": string(domain.CampaignActive), "remainingMicros": bson.M{"$gte": int64(cost)}},
+			bson.M{"$inc": bson.M{counterPath(kind): int64(1), "remainingMicros": -int64(cost), "spentMicros": int64(cost)}})
+		if err != nil {
+			return false, fmt.Errorf("spend budget: %w", err)
+		}
+		if res.MatchedCount == 1 {
+			return true, nil
+		}
+	}
+	if _, err := r.c.UpdateOne(ctx, bson.M{"_id": oid}, bson.M{"$inc": counter}); err != nil {
+		return false, fmt.Errorf("count event: %w", err)
+	}
+	if cost > 0 {
+		if _, err := r.c.UpdateOne(ctx,
+			bson.M{"_id": oid, "status": string(domain.CampaignActive), "remainingMicros": bson.M{"$lt": int64(cost)}},
+			bson.M{"$set": bson.M{"status": string(domain.CampaignExhausted)}}); err != nil {
+			return false, fmt.Errorf("exhaust campaign: %w", err)
+		}
+	}
+	return false, nil
+}
+
+// SetTotals overwrites a campaign's counters and spend with values
+// recomputed from its events (reconcile), keeping remaining = budget − spent
+// in the same update. It reports whether anything changed.
+func (r *Campaigns) SetTotals(ctx context.Context, id string, stats domain.CampaignStats, spent domain.Micros) (bool, error) {
+	c, err := r.ByID(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	if c.Stats == stats && c.Spent == spent {
+		return false, nil
+	}
+	oid, _ := objectID(id, "campaign")
+	_, err = r.c.UpdateOne(ctx, bson.M{"_id": oid, "budgetMicros": int64(c.Budget)}, bson.M{"$set": bson.M{
+		"stats.impressions": stats.Impressions, "stats.clicks": stats.Clicks, "stats.conversions": stats.Conversions,
+		"spentMicros": int64(spent), "remainingMicros": int64(c.Budget - spent),
+	}})
+	if err != nil {
+		return false, fmt.Errorf("set campaign totals: %w", err)
+	}
+	return true, nil
+}
+
+// Each calls fn with every campaign, for reconcile.
+func (r *Campaigns) Each(ctx context.Context, fn func(domain.Campaign) error) error {
+	return each(ctx, r.c, func(d *campaignDoc) error { return fn(d.toDomain()) })
+}

@@ -261,3 +261,67 @@ func (r *Participations) list(ctx context.Context, filter bson.M, page PageArgs)
 		func(d *participationDoc) primitive.ObjectID { return d.ID },
 		func(d *participationDoc) domain.Participation { return d.toDomain() })
 }
+
+// RecordEvent counts one event on a participation and adds the streamer's
+// earnings from it: one atomic $inc.
+func (r *Participations) RecordEvent(ctx context.Context, id string, kind domain.EventKind, earnings domain.Micros) error {
+	oid, err := objectID(id, "participation")
+	if err != nil {
+		return err
+	}
+	inc := bson.M{counterPath(kind): int64(1)}
+	if earnings != 0 {
+		inc["stats.earningsMicros"] = int64(earnings)
+	}
+	if _, err := r.c.UpdateOne(ctx, bson.M{"_id": oid}, bson.M{"$inc": inc}); err != nil {
+		return fmt.Errorf("count participation event: %w", err)
+	}
+	return nil
+}
+
+// SetTotals overwrites a participation's counters and earnings with values
+// recomputed from its events (reconcile); it reports whether anything
+// changed.
+func (r *Participations) SetTotals(ctx context.Context, id string, stats domain.ParticipationStats) (bool, error) {
+	oid, err := objectID(id, "participation")
+	if err != nil {
+		return false, err
+	}
+	res, err := r.c.UpdateOne(ctx, bson.M{"_id": oid, "$or": bson.A{
+		bson.M{"stats.impressions": bson.M{"$ne": stats.Impressions}},
+		bson.M{"stats.clicks": bson.M{"$ne": stats.Clicks}},
+		bson.M{"stats.conversions": bson.M{"$ne": stats.Conversions}},
+		bson.M{"stats.earningsMicros": bson.M{"$ne": int64(stats.Earnings)}},
+	}}, bson.M{"$set": bson.M{
+		"stats.impressions": stats.Impressions, "stats.clicks": stats.Clicks, "stats.conversions": stats.Conversions,
+		"stats.earningsMicros": int64(stats.Earnings),
+	}})
+	if err != nil {
+		return false, fmt.Errorf("set participation totals: %w", err)
+	}
+	return res.MatchedCount > 0, nil
+}
+
+// Each calls fn with every participation, for reconcile.
+func (r *Participations) Each(ctx context.Context, fn func(domain.Participation) error) error {
+	return each(ctx, r.c, func(d *participationDoc) error { return fn(d.toDomain()) })
+}
+
+// ByIDs returns the participations with the given ids in one query, keyed by
+// id.
+func (r *Participations) ByIDs(ctx context.Context, ids []string) (map[string]domain.Participation, error) {
+	cur, err := r.c.Find(ctx, bson.M{"_id": bson.M{"$in": objectIDs(ids)}})
+	if err != nil {
+		return nil, fmt.Errorf("find participations: %w", err)
+	}
+	var docs []participationDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("decode participations: %w", err)
+	}
+	out := make(map[string]domain.Participation, len(docs))
+	for i := range docs {
+		p := docs[i].toDomain()
+		out[p.ID] = p
+	}
+	return out, nil
+}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/256dpi/lungo"
+	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 	"go.mongodb.org/mongo-driver/mongo/readpref"
@@ -158,6 +159,11 @@ func (c *collection) CountDocuments(ctx context.Context, filter any, opts ...*op
 	return c.ICollection.CountDocuments(ctx, filter, opts...)
 }
 
+func (c *collection) BulkWrite(ctx context.Context, models []mongo.WriteModel, opts ...*options.BulkWriteOptions) (*mongo.BulkWriteResult, error) {
+	c.calls.Add(1)
+	return c.ICollection.BulkWrite(ctx, models, opts...)
+}
+
 func (c *collection) DeleteOne(ctx context.Context, filter any, opts ...*options.DeleteOptions) (*mongo.DeleteResult, error) {
 	c.calls.Add(1)
 	return c.ICollection.DeleteOne(ctx, filter, opts...)
@@ -184,6 +190,10 @@ func (s *Store) indexes() map[string][]mongo.IndexModel {
 		usersCollection:          userIndexes(),
 		campaignsCollection:      campaignIndexes(),
 		participationsCollection: participationIndexes(),
+		clicksCollection:         clickIndexes(),
+		conversionsCollection:    conversionIndexes(),
+		dailyStatsCollection:     dailyStatsIndexes(),
+		apiKeysCollection:        apiKeyIndexes(),
 	}
 }
 
@@ -193,4 +203,14 @@ func (s *Store) indexes() map[string][]mongo.IndexModel {
 func SeedRaw(ctx context.Context, s *Store, coll string, docs ...any) error {
 	_, err := s.db.Collection(coll).InsertMany(ctx, docs)
 	return err
+}
+
+type indexModel = mongo.IndexModel
+
+func uniqueIndex(name string, keys bson.D) indexModel {
+	return mongo.IndexModel{Keys: keys, Options: options.Index().SetName(name).SetUnique(true)}
+}
+
+func plainIndex(name string, keys bson.D) indexModel {
+	return mongo.IndexModel{Keys: keys, Options: options.Index().SetName(name)}
 }

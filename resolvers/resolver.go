@@ -14,6 +14,7 @@ import (
 	"tally/campaigns"
 	"tally/domain"
 	"tally/repository"
+	"tally/tracking"
 )
 
 // Resolver is the root resolver and the dependency injection point: it holds
@@ -22,6 +23,7 @@ type Resolver struct {
 	Accounts        *accounts.Service
 	Users           *repository.Users
 	CampaignService *campaigns.Service
+	Tracking        *tracking.Service
 	Currency        string // the platform's one currency, for Money
 	BaseURL         string // this server's public URL, for overlay links
 }

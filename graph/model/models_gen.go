@@ -26,6 +26,25 @@ type CampaignEdge struct {
 	Node   *domain.Campaign `json:"node"`
 }
 
+// A page of conversions, newest first.
+type ConversionConnection struct {
+	Edges    []*ConversionEdge `json:"edges"`
+	PageInfo *PageInfo         `json:"pageInfo"`
+}
+
+// A conversion and its cursor.
+type ConversionEdge struct {
+	Cursor string             `json:"cursor"`
+	Node   *domain.Conversion `json:"node"`
+}
+
+// A new API key: the secret, shown this once, and its record.
+type CreateAPIKeyPayload struct {
+	// Send as `X-Api-Key`. Store it now: it cannot be shown again.
+	Key    string         `json:"key"`
+	APIKey *domain.APIKey `json:"apiKey"`
+}
+
 // An amount in the platform's currency.
 type Money struct {
 	// The amount, e.g. "2.50".
@@ -59,4 +78,26 @@ type ParticipationEdge struct {
 
 // The root of every read.
 type Query struct {
+}
+
+// A click to record.
+type RecordClickInput struct {
+	// The participation's overlay token; it is the credential.
+	BrowserSourceToken string `json:"browserSourceToken"`
+	// Idempotency key, 1–64 characters of [A-Za-z0-9._-]; generated when absent.
+	ClickID *string `json:"clickId,omitempty"`
+}
+
+// The result of recordClick.
+type RecordClickPayload struct {
+	Click *domain.Click `json:"click"`
+	// True only for the one call that recorded this clickId.
+	IsNew bool `json:"isNew"`
+}
+
+// The result of recordConversion.
+type RecordConversionPayload struct {
+	Conversion *domain.Conversion `json:"conversion"`
+	// True only for the one call that recorded this (clickId, goalId).
+	IsNew bool `json:"isNew"`
 }

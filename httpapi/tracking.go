@@ -1,0 +1,160 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"tally/auth"
+	"tally/domain"
+)
+
+// APIKeyAuthenticator checks a partner's API key.
+type APIKeyAuthenticator interface {
+	AuthenticateAPIKey(ctx context.Context, key string) (domain.APIKey, error)
+}
+
+// Tracker records clicks and conversions outside GraphQL.
+type Tracker interface {
+	ClickRedirect(ctx context.Context, token string) (string, error)
+	RecordConversion(ctx context.Context, in domain.ConversionInput) (domain.Conversion, bool, error)
+}
+
+// withAPIKey adds the partner behind an X-Api-Key header to the caller. An
+// unknown or revoked key is refused at once with UNAUTHENTICATED rather than
+// treated as anonymous, so a partner learns its key is wrong.
+func withAPIKey(keys APIKeyAuthenticator, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key := r.Header.Get("X-Api-Key")
+		if key == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		ctx, err := callerWithKey(r.Context(), keys, key)
+		if err != nil {
+			status, code, msg := httpError(err)
+			writeGraphQLError(w, status, code, msg)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+func callerWithKey(ctx context.Context, keys APIKeyAuthenticator, key string) (context.Context, error) {
+	k, err := keys.AuthenticateAPIKey(ctx, key)
+	if err != nil {
+		return ctx, err
+	}
+	c := auth.CallerFrom(ctx)
+	c.APIKey = &k
+	return auth.WithCaller(ctx, c), nil
+}
+
+// httpError maps an error to an HTTP status, its code and a message safe to
+// show: the one mapping of domain codes to HTTP statuses.
+func httpError(err error) (int, string, string) {
+	code := domain.ErrorCode(err)
+	status := map[string]int{
+		domain.EINVALID:         http.StatusBadRequest,
+		domain.EUNAUTHENTICATED: http.StatusUnauthorized,
+		domain.EFORBIDDEN:       http.StatusForbidden,
+		domain.ENOTFOUND:        http.StatusNotFound,
+		domain.ECONFLICT:        http.StatusConflict,
+		domain.ERATELIMITED:     http.StatusTooManyRequests,
+		domain.EUNAVAILABLE:     http.StatusServiceUnavailable,
+	}[code]
+	if status == 0 {
+		status = http.StatusInternalServerError
+	}
+	return status, code, domain.ErrorMessage(err)
+}
+
+// clickRedirect serves GET /r/{browserSourceToken}, the link a streamer puts
+// in chat: it records a click with a fresh id and redirects (302) to the
+// campaign's landing URL with the click id filled in. The token never leaves
+// in a Referer header, and the response is never cached.
+func clickRedirect(t Tracker, d Deps) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Cache-Control", "no-store")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Robots-Tag", "noindex")
+		target, err := t.ClickRedirect(r.Context(), r.PathValue("token"))
+		if err != nil {
+			status, _, _ := httpError(err)
+			if status >= 500 {
+				d.Log.ErrorContext(r.Context(), "click redirect failed", "request_id", RequestID(r.Context()), "err", err.Error())
+			}
+			h.Set("Content-Type", "text/html; charset=utf-8")
+			w.WriteHeader(status)
+			_, _ = w.Write([]byte("<!doctype html><title>Not found</title><p>This link is not valid any more.</p>\n"))
+			return
+		}
+		http.Redirect(w, r, target, http.StatusFound)
+	}
+}
+
+// postback serves GET|POST /postback, partner servers' conversion callback:
+// click_id, goal_id and external_id as query or form parameters, the API key
+// in X-Api-Key or a key parameter. It answers JSON: 200 {"isNew", "conversionId"}
+// or a 4xx {"error": {"code", "message", "field"}}.
+func postback(t Tracker, keys APIKeyAuthenticator, d Deps) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		if err := r.ParseForm(); err != nil {
+			writePostbackError(w, domain.Errorf(domain.EINVALID, "the request's parameters could not be read"))
+			return
+		}
+		key := r.Header.Get("X-Api-Key")
+		if key == "" {
+			key = r.Form.Get("key")
+		}
+		if key == "" {
+			writePostbackError(w, domain.Errorf(domain.EUNAUTHENTICATED, "send the API key in X-Api-Key or the key parameter"))
+			return
+		}
+		ctx, err := callerWithKey(r.Context(), keys, key)
+		if err != nil {
+			writePostbackError(w, err)
+			return
+		}
+		in := domain.ConversionInput{ClickID: r.Form.Get("click_id"), GoalID: r.Form.Get("goal_id"), ExternalID: r.Form.Get("external_id")}
+		in.Normalize()
+		if err := in.Validate("input"); err != nil {
+			var fe domain.FieldErrors
+			if errors.As(err, &fe) {
+				err = fe[0]
+			}
+			writePostbackError(w, err)
+			return
+		}
+		conv, isNew, err := t.RecordConversion(ctx, in)
+		if err != nil {
+			if status, _, _ := httpError(err); status >= 500 {
+				d.Log.ErrorContext(ctx, "postback failed", "request_id", RequestID(ctx), "err", err.Error())
+			}
+			writePostbackError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"isNew": isNew, "conversionId": conv.ID})
+	}
+}
+
+// postbackFields names input fields as the postback's parameters.
+var postbackFields = map[string]string{"input.clickId": "click_id", "input.goalId": "goal_id", "input.externalId": "external_id"}
+
+func writePostbackError(w http.ResponseWriter, err error) {
+	status, code, msg := httpError(err)
+	body := map[string]any{"code": code, "message": msg}
+	if f := domain.ErrorField(err); f != "" {
+		if p, ok := postbackFields[f]; ok {
+			f = p
+		}
+		body["field"] = strings.TrimPrefix(f, "input.")
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"error": body})
+}

@@ -1,0 +1,131 @@
+package repository
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
+
+	"tally/domain"
+)
+
+const conversionsCollection = "conversions"
+
+// conversionIndexes: (clickId, goalId) is a conversion's natural key, as in
+// the old system's click_id_1_goal_id_1; lists and reconcile go by campaign
+// and participation.
+func conversionIndexes() []indexModel {
+	return []indexModel{
+		uniqueIndex("clickId_1_goalId_1", bson.D{{Key: "clickId", Value: 1}, {Key: "goalId", Value: 1}}),
+		plainIndex("campaignId_1__id_-1", bson.D{{Key: "campaignId", Value: 1}, {Key: "_id", Value: -1}}),
+		plainIndex("participationId_1__id_-1", bson.D{{Key: "participationId", Value: 1}, {Key: "_id", Value: -1}}),
+	}
+}
+
+// Conversions is the conversions collection.
+type Conversions struct {
+	c     *collection
+	newID func() primitive.ObjectID
+}
+
+// NewConversions returns the conversions repository of s.
+func NewConversions(s *Store) *Conversions {
+	return &Conversions{c: s.collection(conversionsCollection), newID: primitive.NewObjectID}
+}
+
+type conversionDoc struct {
+	ID              primitive.ObjectID `bson:"_id"`
+	ClickID         string             `bson:"clickId"`
+	GoalID          string             `bson:"goalId"`
+	ExternalID      string             `bson:"externalId,omitempty"`
+	ParticipationID primitive.ObjectID `bson:"participationId"`
+	CampaignID      primitive.ObjectID `bson:"campaignId"`
+	StreamerID      primitive.ObjectID `bson:"streamerId"`
+	Status          string             `bson:"status"`
+	PayoutMicros    int64              `bson:"payoutMicros"`
+	Billed          bool               `bson:"billed"`
+	CreatedAt       time.Time          `bson:"createdAt"`
+}
+
+func (d *conversionDoc) toDomain() domain.Conversion {
+	st := domain.ConversionStatus(d.Status)
+	if st == "" {
+		st = domain.ConversionApproved
+	}
+	return domain.Conversion{ID: d.ID.Hex(), ClickID: d.ClickID, GoalID: d.GoalID, ExternalID: d.ExternalID,
+		ParticipationID: d.ParticipationID.Hex(), CampaignID: d.CampaignID.Hex(), StreamerID: d.StreamerID.Hex(),
+		Status: st, Payout: domain.Micros(d.PayoutMicros), Billed: d.Billed, CreatedAt: d.CreatedAt.UTC()}
+}
+
+// Record stores a conversion once per (ClickID, GoalID) and reports whether
+// this call created it (one store call; see recordOnce). It starts unbilled;
+// MarkBilled records the spend.
+func (r *Conversions) Record(ctx context.Context, c domain.Conversion) (domain.Conversion, bool, error) {
+	pid, err1 := primitive.ObjectIDFromHex(c.ParticipationID)
+	cid, err2 := primitive.ObjectIDFromHex(c.CampaignID)
+	sid, err3 := primitive.ObjectIDFromHex(c.StreamerID)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return domain.Conversion{}, false, fmt.Errorf("record conversion: malformed ids")
+	}
+	c.CreatedAt = c.CreatedAt.UTC().Truncate(time.Millisecond)
+	insert := bson.M{
+		"clickId": c.ClickID, "goalId": c.GoalID, "participationId": pid, "campaignId": cid, "streamerId": sid,
+		"status": string(c.Status), "payoutMicros": int64(c.Payout), "billed": false, "createdAt": c.CreatedAt,
+	}
+	if c.ExternalID != "" {
+		insert["externalId"] = c.ExternalID
+	}
+	var old conversionDoc
+	id, isNew, err := recordOnce(ctx, r.c, bson.M{"clickId": c.ClickID, "goalId": c.GoalID}, insert, r.newID, &old)
+	if err != nil {
+		return domain.Conversion{}, false, fmt.Errorf("record conversion: %w", err)
+	}
+	if !isNew {
+		return old.toDomain(), false, nil
+	}
+	c.ID, c.Billed = id.Hex(), false
+	return c, true, nil
+}
+
+// MarkBilled records that a conversion's payout was taken from the budget.
+func (r *Conversions) MarkBilled(ctx context.Context, id string) error {
+	oid, err := objectID(id, "conversion")
+	if err != nil {
+		return err
+	}
+	if _, err := r.c.UpdateOne(ctx, bson.M{"_id": oid}, bson.M{"$set": bson.M{"billed": true}}); err != nil {
+		return fmt.Errorf("mark conversion billed: %w", err)
+	}
+	return nil
+}
+
+// ConversionFilter narrows a conversion list; empty fields do not filter.
+type ConversionFilter struct {
+	CampaignID      string
+	ParticipationID string
+}
+
+// List returns a page of conversions, newest first.
+func (r *Conversions) List(ctx context.Context, f ConversionFilter, page PageArgs) (Page[domain.Conversion], error) {
+	filter := bson.M{}
+	for field, id := range map[string]string{"campaignId": f.CampaignID, "participationId": f.ParticipationID} {
+		if id == "" {
+			continue
+		}
+		oid, err := primitive.ObjectIDFromHex(id)
+		if err != nil {
+			return Page[domain.Conversion]{}, page.Validate()
+		}
+		filter[field] = oid
+	}
+	return findPage(ctx, r.c, filter, page,
+		func(d *conversionDoc) primitive.ObjectID { return d.ID },
+		func(d *conversionDoc) domain.Conversion { return d.toDomain() })
+}
+
+// Each calls fn with every conversion, in _id order; reconcile uses it.
+func (r *Conversions) Each(ctx context.Context, fn func(domain.Conversion) error) error {
+	return each(ctx, r.c, func(d *conversionDoc) error { return fn(d.toDomain()) })
+}

@@ -1,0 +1,88 @@
+package tracking
+
+import (
+	"context"
+	"time"
+
+	"tally/auth"
+	"tally/domain"
+	"tally/repository"
+)
+
+// DailyStats returns one owner's daily buckets for the UTC days from..to
+// (YYYY-MM-DD, inclusive, at most domain.MaxStatsDays). Who may read: a
+// campaign's brand and admins for CAMPAIGN; whoever may see the
+// participation for PARTICIPATION; the streamer themself and admins for
+// STREAMER.
+func (s *Service) DailyStats(ctx context.Context, scope domain.StatsScope, id, from, to string) ([]domain.DailyStat, error) {
+	c, err := auth.RequireUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	start, err := time.Parse(time.DateOnly, from)
+	if err != nil {
+		return nil, domain.Invalid("from", "from must be a date as YYYY-MM-DD, got %q", from)
+	}
+	end, err := time.Parse(time.DateOnly, to)
+	if err != nil {
+		return nil, domain.Invalid("to", "to must be a date as YYYY-MM-DD, got %q", to)
+	}
+	if end.Before(start) {
+		return nil, domain.Invalid("to", "to must not be before from")
+	}
+	if days := int(end.Sub(start).Hours()/24) + 1; days > domain.MaxStatsDays {
+		return nil, domain.Invalid("to", "the range spans %d days; the most is %d", days, domain.MaxStatsDays)
+	}
+	switch scope {
+	case domain.ScopeCampaign:
+		if err := s.requireManage(ctx, id); err != nil {
+			return nil, err
+		}
+	case domain.ScopeParticipation:
+		if _, err := s.Visibility.Participation(ctx, id); err != nil {
+			return nil, err
+		}
+	case domain.ScopeStreamer:
+		if c.UserID != id && !c.IsAdmin() {
+			return nil, domain.Errorf(domain.EFORBIDDEN, "only the streamer themself or an admin may read their stats")
+		}
+	}
+	return s.DailyStatsRepo.Range(ctx, scope, id, start, end)
+}
+
+// requireManage allows the brand of campaign id and admins; others who may
+// see it are FORBIDDEN, the rest NOT_FOUND.
+func (s *Service) requireManage(ctx context.Context, campaignID string) error {
+	camp, err := s.Visibility.Get(ctx, campaignID)
+	if err != nil {
+		return err
+	}
+	c := auth.CallerFrom(ctx)
+	if !domain.CanManageCampaign(c.UserID, c.Role, camp) {
+		return domain.Errorf(domain.EFORBIDDEN, "only the campaign's brand or an admin may read this")
+	}
+	return nil
+}
+
+// ListConversions returns a page of a campaign's conversions (its brand,
+// admins) or a participation's (whoever may see it). Exactly one of the
+// filter's ids must be given.
+func (s *Service) ListConversions(ctx context.Context, f repository.ConversionFilter, page repository.PageArgs) (repository.Page[domain.Conversion], error) {
+	none := repository.Page[domain.Conversion]{}
+	if _, err := auth.RequireUser(ctx); err != nil {
+		return none, err
+	}
+	switch {
+	case (f.CampaignID == "") == (f.ParticipationID == ""):
+		return none, domain.Invalid("campaignId", "give exactly one of campaignId and participationId")
+	case f.CampaignID != "":
+		if err := s.requireManage(ctx, f.CampaignID); err != nil {
+			return none, err
+		}
+	default:
+		if _, err := s.Visibility.Participation(ctx, f.ParticipationID); err != nil {
+			return none, err
+		}
+	}
+	return s.Conversions.List(ctx, f, page)
+}
