@@ -383,24 +383,21 @@ func (r *Campaigns) RecordEvent(ctx context.Context, id string, kind domain.Even
 
 // SetTotals overwrites a campaign's counters and spend with values
 // recomputed from its events (reconcile), keeping remaining = budget − spent
-// in the same update. It reports whether anything changed.
-func (r *Campaigns) SetTotals(ctx context.Context, id string, stats domain.CampaignStats, spent domain.Micros) (bool, error) {
-	c, err := r.ByID(ctx, id)
+// in the same update. It only writes while the budget is still current's, so
+// a concurrent budget change is not overwritten; ok is false then.
+func (r *Campaigns) SetTotals(ctx context.Context, current domain.Campaign, stats domain.CampaignStats, spent domain.Micros) (ok bool, err error) {
+	oid, err := objectID(current.ID, "campaign")
 	if err != nil {
 		return false, err
 	}
-	if c.Stats == stats && c.Spent == spent {
-		return false, nil
-	}
-	oid, _ := objectID(id, "campaign")
-	_, err = r.c.UpdateOne(ctx, bson.M{"_id": oid, "budgetMicros": int64(c.Budget)}, bson.M{"$set": bson.M{
+	res, err := r.c.UpdateOne(ctx, bson.M{"_id": oid, "budgetMicros": int64(current.Budget)}, bson.M{"$set": bson.M{
 		"stats.impressions": stats.Impressions, "stats.clicks": stats.Clicks, "stats.conversions": stats.Conversions,
-		"spentMicros": int64(spent), "remainingMicros": int64(c.Budget - spent),
+		"spentMicros": int64(spent), "remainingMicros": int64(current.Budget - spent),
 	}})
 	if err != nil {
 		return false, fmt.Errorf("set campaign totals: %w", err)
 	}
-	return true, nil
+	return res.MatchedCount == 1, nil
 }
 
 // Each calls fn with every campaign, for reconcile.

@@ -120,18 +120,18 @@ type Bucket struct {
 	Stat  domain.DailyStat
 }
 
-// Replace sets a bucket to recomputed values and reports whether it changed.
-func (r *DailyStats) Replace(ctx context.Context, b Bucket) (bool, error) {
+// Replace sets a bucket to recomputed values.
+func (r *DailyStats) Replace(ctx context.Context, b Bucket) error {
 	id := bucketID(b.Owner.Scope, b.Owner.ID, b.Day)
-	res, err := r.c.UpdateOne(ctx, bson.M{"_id": id}, bson.M{"$set": bson.M{
+	_, err := r.c.UpdateOne(ctx, bson.M{"_id": id}, bson.M{"$set": bson.M{
 		"scope": string(b.Owner.Scope), "ownerId": b.Owner.ID, "day": b.Day,
 		"impressions": b.Stat.Impressions, "clicks": b.Stat.Clicks, "conversions": b.Stat.Conversions,
 		"spendMicros": int64(b.Stat.Spend), "earningsMicros": int64(b.Stat.Earnings),
 	}}, options.Update().SetUpsert(true))
 	if err != nil {
-		return false, fmt.Errorf("replace daily stats: %w", err)
+		return fmt.Errorf("replace daily stats: %w", err)
 	}
-	return res.ModifiedCount > 0 || res.UpsertedCount > 0, nil
+	return nil
 }
 
 // EachBucket calls fn with every stored bucket; reconcile uses it to zero

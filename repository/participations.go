@@ -280,26 +280,20 @@ func (r *Participations) RecordEvent(ctx context.Context, id string, kind domain
 }
 
 // SetTotals overwrites a participation's counters and earnings with values
-// recomputed from its events (reconcile); it reports whether anything
-// changed.
-func (r *Participations) SetTotals(ctx context.Context, id string, stats domain.ParticipationStats) (bool, error) {
+// recomputed from its events (reconcile).
+func (r *Participations) SetTotals(ctx context.Context, id string, stats domain.ParticipationStats) error {
 	oid, err := objectID(id, "participation")
 	if err != nil {
-		return false, err
+		return err
 	}
-	res, err := r.c.UpdateOne(ctx, bson.M{"_id": oid, "$or": bson.A{
-		bson.M{"stats.impressions": bson.M{"$ne": stats.Impressions}},
-		bson.M{"stats.clicks": bson.M{"$ne": stats.Clicks}},
-		bson.M{"stats.conversions": bson.M{"$ne": stats.Conversions}},
-		bson.M{"stats.earningsMicros": bson.M{"$ne": int64(stats.Earnings)}},
-	}}, bson.M{"$set": bson.M{
+	_, err = r.c.UpdateOne(ctx, bson.M{"_id": oid}, bson.M{"$set": bson.M{
 		"stats.impressions": stats.Impressions, "stats.clicks": stats.Clicks, "stats.conversions": stats.Conversions,
 		"stats.earningsMicros": int64(stats.Earnings),
 	}})
 	if err != nil {
-		return false, fmt.Errorf("set participation totals: %w", err)
+		return fmt.Errorf("set participation totals: %w", err)
 	}
-	return res.MatchedCount > 0, nil
+	return nil
 }
 
 // Each calls fn with every participation, for reconcile.
