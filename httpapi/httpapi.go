@@ -42,7 +42,7 @@ func New(d Deps) http.Handler {
 	gql := newGraphQL(d.Resolver, d.Limits, d.Log)
 
 	mux := http.NewServeMux()
-	mux.Handle("/query", limitBody(d.Limits.MaxBodyBytes, gql))
+	mux.Handle("/query", graphQLTransport(limitBody(d.Limits.MaxBodyBytes, gql)))
 	mux.Handle("GET /{$}", playground.Handler("Tally GraphiQL", "/query"))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
