@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -386,4 +387,57 @@ func mustOpenStore(t testing.TB) *repository.Store {
 		}
 	})
 	return s
+}
+
+// mustStartConfiguredApp starts the app as `go run .` does: configuration
+// from env alone (no JWT_SECRET added), the store opened from it (DATA_DIR or
+// MONGODB_URI), the real clock. stop closes the server and the store; it runs
+// at the latest when t ends.
+func mustStartConfiguredApp(t testing.TB, env map[string]string) (a *testApp, stop func()) {
+	t.Helper()
+	cfg, err := config.Load(nil, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	app, err := newApp(context.Background(), cfg, discardLogger(), appOptions{bcryptCost: bcrypt.MinCost})
+	if err != nil {
+		t.Fatalf("new app: %v", err)
+	}
+	srv := httptest.NewServer(app.handler)
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			srv.Close()
+			if err := app.store.Close(context.Background()); err != nil {
+				t.Errorf("close store: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return &testApp{t: t, store: app.store, srv: srv, clock: &testClock{now: time.Now()}}, stop
+}
+
+// freePort returns a TCP port that was free a moment ago.
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// mustLogIn logs in and returns the token and the role the user has.
+func (a *testApp) mustLogIn(email, password string) (token, role string) {
+	a.t.Helper()
+	var data struct {
+		LogIn struct {
+			Token string
+			User  struct{ Role string }
+		}
+	}
+	a.mustDo("", `mutation($e: String!, $p: String!) { logIn(input: {email: $e, password: $p}) { token user { role } } }`,
+		map[string]any{"e": email, "p": password}, &data)
+	return data.LogIn.Token, data.LogIn.User.Role
 }
