@@ -96,6 +96,9 @@ func TestQueryTransport(t *testing.T) {
 	})
 	t.Run("ErrSyntax", func(t *testing.T) {
 		e := a.mustFail("", "{ me { ", nil, "BAD_USER_INPUT", "")
+		if r := a.do("", "{ me { ", nil); r.Status != http.StatusUnprocessableEntity {
+			t.Errorf("status: got %d, want 422", r.Status)
+		}
 		if e.Extensions["reason"] != "GRAPHQL_PARSE_FAILED" {
 			t.Errorf("reason: got %v, want GRAPHQL_PARSE_FAILED", e.Extensions["reason"])
 		}
@@ -170,6 +173,9 @@ func TestDepthLimit(t *testing.T) {
 		if e.Extensions["reason"] != "DEPTH_LIMIT_EXCEEDED" {
 			t.Errorf("reason: got %v", e.Extensions["reason"])
 		}
+		if r := a.do(u.Token, `{ me { campaignRotationSettings { priorityWeights { fairness } } } }`, nil); r.Status != http.StatusUnprocessableEntity {
+			t.Errorf("status: got %d, want 422 like any refused document", r.Status)
+		}
 	})
 	t.Run("ErrTooDeepThroughFragments", func(t *testing.T) {
 		q := `{ me { ...S } } fragment S on User { campaignRotationSettings { ... on CampaignRotationSettings { priorityWeights { fairness } } } }`
@@ -204,6 +210,9 @@ func TestComplexityLimit(t *testing.T) {
 		}
 		if e.Extensions["reason"] != "COMPLEXITY_LIMIT_EXCEEDED" {
 			t.Errorf("reason: got %v", e.Extensions["reason"])
+		}
+		if r := a.do(u.Token, meQuery, nil); r.Status != http.StatusUnprocessableEntity {
+			t.Errorf("status: got %d, want 422 like any refused document", r.Status)
 		}
 	})
 	t.Run("ErrAliasesCount", func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
@@ -93,6 +94,20 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 	}
 }
 
+// Codes of the limit errors. They are registered as protocol errors so that,
+// like parse and validation errors, they are answered with 422: the document
+// was refused before anything ran. The error presenter turns them into
+// BAD_USER_INPUT with the code as extensions.reason.
+const (
+	errDepthLimit      = "DEPTH_LIMIT_EXCEEDED"
+	errComplexityLimit = "COMPLEXITY_LIMIT_EXCEEDED" // gqlgen's extension.ComplexityLimit sets it
+)
+
+func init() {
+	errcode.RegisterErrorType(errDepthLimit, errcode.KindProtocol)
+	errcode.RegisterErrorType(errComplexityLimit, errcode.KindProtocol)
+}
+
 // depthLimit refuses operations nested deeper than max selection sets.
 type depthLimit struct{ max int }
 
@@ -112,7 +127,7 @@ func (d depthLimit) MutateOperationContext(_ context.Context, rc *graphql.Operat
 	if depth := selectionDepth(rc.Operation.SelectionSet, rc.Doc.Fragments, 0); depth > d.max {
 		return &gqlerror.Error{
 			Message:    fmt.Sprintf("the query is nested %d levels deep; the limit is %d", depth, d.max),
-			Extensions: map[string]any{"code": domain.EINVALID, "reason": "DEPTH_LIMIT_EXCEEDED"},
+			Extensions: map[string]any{"code": errDepthLimit},
 		}
 	}
 	return nil
