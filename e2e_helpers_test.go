@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -78,9 +80,23 @@ func (a *testApp) in(t testing.TB) *testApp {
 	return &c
 }
 
-type appOption func(*appOptions)
+// startOptions are what a test may change about the app it starts: the
+// production appOptions, plus the environment and the logger.
+type startOptions struct {
+	appOptions
+	env map[string]string
+	log *slog.Logger
+}
 
-func withLimits(l httpapi.Limits) appOption { return func(o *appOptions) { o.limits = l } }
+type appOption func(*startOptions)
+
+func withLimits(l httpapi.Limits) appOption { return func(o *startOptions) { o.limits = l } }
+
+// withEnv adds configuration variables to the test configuration.
+func withEnv(env map[string]string) appOption { return func(o *startOptions) { o.env = env } }
+
+// withLogger sends the server's logs to log instead of discarding them.
+func withLogger(log *slog.Logger) appOption { return func(o *startOptions) { o.log = log } }
 
 // mustStartApp starts a server on a fresh store and stops it when t ends.
 func mustStartApp(t testing.TB, opts ...appOption) *testApp {
@@ -91,11 +107,11 @@ func mustStartApp(t testing.TB, opts ...appOption) *testApp {
 func mustStartAppOn(t testing.TB, store *repository.Store, opts ...appOption) *testApp {
 	t.Helper()
 	clock := &testClock{now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
-	o := appOptions{store: store, bcryptCost: bcrypt.MinCost, now: clock.Now}
+	o := startOptions{appOptions: appOptions{store: store, bcryptCost: bcrypt.MinCost, now: clock.Now}, log: discardLogger()}
 	for _, f := range opts {
 		f(&o)
 	}
-	a, err := newApp(context.Background(), testConfig(t, nil), discardLogger(), o)
+	a, err := newApp(context.Background(), testConfig(t, o.env), o.log, o.appOptions)
 	if err != nil {
 		t.Fatalf("new app: %v", err)
 	}
@@ -256,3 +272,181 @@ func (tt testTokens) issue(t testing.TB, userID, role string) string {
 }
 
 func jsonUnmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
+
+// request sends one raw HTTP request to the app and returns the response
+// with its body read.
+func (a *testApp) request(method, path string, headers map[string]string, body io.Reader) (*http.Response, []byte) {
+	a.t.Helper()
+	req, err := http.NewRequest(method, a.srv.URL+path, body)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := a.srv.Client().Do(req)
+	if err != nil {
+		a.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		a.t.Fatalf("%s %s: read body: %v", method, path, err)
+	}
+	return resp, raw
+}
+
+// decodeGraphQL decodes a GraphQL response body, failing the test when it is
+// not one.
+func decodeGraphQL(t testing.TB, resp *http.Response, raw []byte) gqlResponse {
+	t.Helper()
+	var out gqlResponse
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatalf("response (%d) is not GraphQL JSON: %v: %s", resp.StatusCode, err, raw)
+	}
+	out.Status = resp.StatusCode
+	return out
+}
+
+// logBuffer collects a server's JSON log lines; the server writes from its
+// own goroutines while the test reads.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// logger returns a JSON logger at debug level that writes into b.
+func (b *logBuffer) logger() *slog.Logger {
+	return slog.New(slog.NewJSONHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// lines returns every log line decoded.
+func (b *logBuffer) lines(t testing.TB) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(b.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line is not JSON: %v: %s", err, line)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// requestLines waits briefly for the request log lines of requestID (the
+// line is written when the handler returns, which can be just after the
+// client has read the response) and returns them.
+func (b *logBuffer) requestLines(t testing.TB, requestID string) []map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		var got []map[string]any
+		for _, l := range b.lines(t) {
+			if l["msg"] == "request" && l["request_id"] == requestID {
+				got = append(got, l)
+			}
+		}
+		if len(got) > 0 || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// mustOpenStore opens a fresh store as repotest.MustOpen does, but one the
+// test may close itself: on MongoDB the cleanup drops the database through a
+// new connection.
+func mustOpenStore(t testing.TB) *repository.Store {
+	t.Helper()
+	opts := repotest.Options(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := repository.Open(ctx, opts)
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	if err := s.EnsureIndexes(ctx); err != nil {
+		t.Fatalf("ensure indexes: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = s.Close(ctx)
+		if opts.URI != "" {
+			if s2, err := repository.Open(ctx, opts); err == nil {
+				_ = s2.Drop(ctx)
+				_ = s2.Close(ctx)
+			}
+		}
+	})
+	return s
+}
+
+// mustStartConfiguredApp starts the app as `go run .` does: configuration
+// from env alone (no JWT_SECRET added), the store opened from it (DATA_DIR or
+// MONGODB_URI), the real clock. stop closes the server and the store; it runs
+// at the latest when t ends.
+func mustStartConfiguredApp(t testing.TB, env map[string]string) (a *testApp, stop func()) {
+	t.Helper()
+	cfg, err := config.Load(nil, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	app, err := newApp(context.Background(), cfg, discardLogger(), appOptions{bcryptCost: bcrypt.MinCost})
+	if err != nil {
+		t.Fatalf("new app: %v", err)
+	}
+	srv := httptest.NewServer(app.handler)
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			srv.Close()
+			if err := app.store.Close(context.Background()); err != nil {
+				t.Errorf("close store: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return &testApp{t: t, store: app.store, srv: srv, clock: &testClock{now: time.Now()}}, stop
+}
+
+// freePort returns a TCP port that was free a moment ago.
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// mustLogIn logs in and returns the token and the role the user has.
+func (a *testApp) mustLogIn(email, password string) (token, role string) {
+	a.t.Helper()
+	var data struct {
+		LogIn struct {
+			Token string
+			User  struct{ Role string }
+		}
+	}
+	a.mustDo("", `mutation($e: String!, $p: String!) { logIn(input: {email: $e, password: $p}) { token user { role } } }`,
+		map[string]any{"e": email, "p": password}, &data)
+	return data.LogIn.Token, data.LogIn.User.Role
+}

@@ -3,8 +3,8 @@ package auth
 import (
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/base64"
+	"encoding/hex"
 )
 
 // NewBrowserSourceToken returns a fresh overlay token: 32 bytes from

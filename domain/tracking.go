@@ -112,7 +112,9 @@ const (
 )
 
 // MarshalGQL writes the GraphQL enum name.
-func (s StatsScope) MarshalGQL(w io.Writer) { io.WriteString(w, strconv.Quote(strings.ToUpper(string(s)))) }
+func (s StatsScope) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(strings.ToUpper(string(s))))
+}
 
 // UnmarshalGQL reads the GraphQL enum name.
 func (s *StatsScope) UnmarshalGQL(v any) error {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
@@ -121,6 +122,20 @@ func inputPath(path ast.Path) string {
 	return b.String()
 }
 
+// Codes of the limit errors. They are registered as protocol errors so that,
+// like parse and validation errors, they are answered with 422: the document
+// was refused before anything ran. The error presenter turns them into
+// BAD_USER_INPUT with the code as extensions.reason.
+const (
+	errDepthLimit      = "DEPTH_LIMIT_EXCEEDED"
+	errComplexityLimit = "COMPLEXITY_LIMIT_EXCEEDED" // gqlgen's extension.ComplexityLimit sets it
+)
+
+func init() {
+	errcode.RegisterErrorType(errDepthLimit, errcode.KindProtocol)
+	errcode.RegisterErrorType(errComplexityLimit, errcode.KindProtocol)
+}
+
 // depthLimit refuses operations nested deeper than max selection sets.
 type depthLimit struct{ max int }
 
@@ -140,7 +155,7 @@ func (d depthLimit) MutateOperationContext(_ context.Context, rc *graphql.Operat
 	if depth := selectionDepth(rc.Operation.SelectionSet, rc.Doc.Fragments, 0); depth > d.max {
 		return &gqlerror.Error{
 			Message:    fmt.Sprintf("the query is nested %d levels deep; the limit is %d", depth, d.max),
-			Extensions: map[string]any{"code": domain.EINVALID, "reason": "DEPTH_LIMIT_EXCEEDED"},
+			Extensions: map[string]any{"code": errDepthLimit},
 		}
 	}
 	return nil
@@ -148,6 +163,19 @@ func (d depthLimit) MutateOperationContext(_ context.Context, rc *graphql.Operat
 
 // selectionDepth is the deepest nesting of fields below set. Validation has
 // already refused fragment cycles; seen guards anyway.
+//
+// __Type.ofType does not count as a level. GraphiQL's standard introspection
+// query (graphql-js getIntrospectionQuery) unwraps list and non-null types
+// with a TypeRef fragment of 7 to 9 nested ofType fields, which puts it at
+// depth 13 and more under plain counting, above any depth limit that still
+// protects the API. ofType is one object, not a list, and its chain ends
+// after the schema's own wrapping (three levels for [T!]!), so it cannot fan
+// out: not counting it keeps introspection working under DefaultLimits.
+// Every other introspection field still counts, and gqlparser's validation
+// (MaxIntrospectionDepth) already refuses introspection that nests __Type's
+// lists (fields, interfaces, possibleTypes, inputFields) three deep, which is
+// where introspection could fan out. Complexity is counted as usual for
+// every operation.
 func selectionDepth(set ast.SelectionSet, frags ast.FragmentDefinitionList, seen int) int {
 	if seen > 64 {
 		return seen
@@ -157,9 +185,12 @@ func selectionDepth(set ast.SelectionSet, frags ast.FragmentDefinitionList, seen
 		var d int
 		switch s := sel.(type) {
 		case *ast.Field:
-			if len(s.SelectionSet) == 0 {
+			switch {
+			case len(s.SelectionSet) == 0:
 				d = 1
-			} else {
+			case isOfType(s):
+				d = selectionDepth(s.SelectionSet, frags, seen+1)
+			default:
 				d = 1 + selectionDepth(s.SelectionSet, frags, seen+1)
 			}
 		case *ast.InlineFragment:
@@ -174,6 +205,11 @@ func selectionDepth(set ast.SelectionSet, frags ast.FragmentDefinitionList, seen
 		}
 	}
 	return max
+}
+
+// isOfType reports the introspection field __Type.ofType.
+func isOfType(f *ast.Field) bool {
+	return f.Name == "ofType" && f.ObjectDefinition != nil && f.ObjectDefinition.Name == "__Type"
 }
 
 // complexity prices list fields by the page they ask for, so that a client

@@ -45,7 +45,7 @@ func New(d Deps) http.Handler {
 	gql := newGraphQL(d.Resolver, d.Limits, d.Log)
 
 	mux := http.NewServeMux()
-	mux.Handle("/query", limitBody(d.Limits.MaxBodyBytes, withAPIKey(d.APIKeys, perRequest(d.PerRequest, gql))))
+	mux.Handle("/query", graphQLTransport(limitBody(d.Limits.MaxBodyBytes, withAPIKey(d.APIKeys, perRequest(d.PerRequest, gql)))))
 	mux.HandleFunc("GET /r/{token}", clickRedirect(d.Tracking, d))
 	pb := limitBody(64<<10, postback(d.Tracking, d.APIKeys, d))
 	mux.Handle("GET /postback", pb)

@@ -1,11 +1,14 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"regexp"
 	"runtime/debug"
@@ -126,16 +129,61 @@ func recoverPanics(log *slog.Logger, next http.Handler) http.Handler {
 	})
 }
 
-// limitBody refuses bodies over max bytes: at once when Content-Length says
-// so, and by cutting the stream otherwise (the decoder then fails with a 4xx).
+// limitBody refuses bodies over max bytes with 413 and a GraphQL error: at
+// once when Content-Length says so, and after reading at most max+1 bytes when
+// the length is unknown (a chunked body). The body is read here rather than
+// cut with http.MaxBytesReader because gqlgen answers a failed read with
+// status 200.
 func limitBody(max int64, next http.Handler) http.Handler {
+	tooLarge := func(w http.ResponseWriter) {
+		writeGraphQLError(w, http.StatusRequestEntityTooLarge, domain.EINVALID,
+			fmt.Sprintf("request body is larger than the limit of %d bytes", max))
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > max {
-			writeGraphQLError(w, http.StatusRequestEntityTooLarge, domain.EINVALID,
-				fmt.Sprintf("request body is larger than the limit of %d bytes", max))
+			tooLarge(w)
+			return
+		}
+		if r.ContentLength < 0 {
+			body, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+			if err != nil {
+				writeGraphQLError(w, http.StatusBadRequest, domain.EINVALID, "could not read the request body")
+				return
+			}
+			if int64(len(body)) > max {
+				tooLarge(w)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			r.ContentLength = int64(len(body))
+			next.ServeHTTP(w, r)
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, max)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// graphQLTransport answers the requests to /query that gqlgen's transports do
+// not take with a GraphQL error that has a code (gqlgen's own answer, "transport
+// not supported", has none and is labelled text/plain): a method other than
+// GET, POST or OPTIONS is 405, a POST that is not application/json is 415.
+func graphQLTransport(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet, http.MethodOptions:
+		case http.MethodPost:
+			if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+				writeGraphQLError(w, http.StatusUnsupportedMediaType, domain.EINVALID,
+					"send the GraphQL request as JSON with Content-Type: application/json")
+				return
+			}
+		default:
+			w.Header().Set("Allow", "GET, POST, OPTIONS")
+			writeGraphQLError(w, http.StatusMethodNotAllowed, domain.EINVALID,
+				fmt.Sprintf("method %s is not allowed on /query; use POST (or GET for queries)", r.Method))
+			return
+		}
 		next.ServeHTTP(w, r)
 	})
 }

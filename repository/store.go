@@ -90,8 +90,17 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 // Embedded reports whether the store is the embedded engine.
 func (s *Store) Embedded() bool { return s.embedded }
 
-// Ping checks that the store answers; /readyz uses it.
+// Ping checks that the store answers; /readyz uses it. The embedded
+// client's Ping always succeeds, even once the engine is closed, so on the
+// embedded engine it takes a read snapshot instead (unlocked: nothing to
+// release), which fails once the engine is closed.
 func (s *Store) Ping(ctx context.Context) error {
+	if s.engine != nil {
+		if _, err := s.engine.Begin(ctx, false); err != nil {
+			return fmt.Errorf("embedded store: %w", err)
+		}
+		return nil
+	}
 	return s.client.Ping(ctx, readpref.Primary())
 }
 

@@ -1,0 +1,125 @@
+package config
+
+import (
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+const secret = "0123456789abcdef0123456789abcdef"
+
+func TestLoadDefaults(t *testing.T) {
+	c, err := Load(nil, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name      string
+		got, want any
+	}{
+		{"Port", c.Port, 8080},
+		{"MongoURI", c.MongoURI, ""},
+		{"Database", c.Database, "tally"},
+		{"DataDir", c.DataDir, "./data"},
+		{"JWTSecret", c.JWTSecret, ""},
+		{"TokenTTL", c.TokenTTL, 24 * time.Hour},
+		{"LogLevel", c.LogLevel, slog.LevelInfo},
+		{"CORSOrigins", len(c.CORSOrigins), 0},
+		{"Currency", c.Currency, "USD"},
+		{"BaseURL", c.BaseURL, "http://localhost:8080"},
+		{"Args", len(c.Args), 0},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s: got %v, want %v", tc.name, tc.got, tc.want)
+		}
+	}
+}
+
+func TestLoadFromEnvironment(t *testing.T) {
+	c, err := Load(nil, env(map[string]string{
+		"PORT": " 9000 ", "MONGODB_URI": "mongodb://db:27017/?replicaSet=rs0", "MONGODB_DATABASE": "tally_prod",
+		"DATA_DIR": "/var/lib/tally", "JWT_SECRET": secret, "TOKEN_TTL": "90m", "LOG_LEVEL": "DEBUG",
+		"CORS_ORIGINS": " https://a.example.com, ,https://b.example.com ", "CURRENCY": "eur", "BASE_URL": "https://tally.example.com/",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Port != 9000 || c.MongoURI != "mongodb://db:27017/?replicaSet=rs0" || c.Database != "tally_prod" ||
+		c.DataDir != "/var/lib/tally" || c.JWTSecret != secret || c.TokenTTL != 90*time.Minute || c.LogLevel != slog.LevelDebug {
+		t.Errorf("got %+v", c)
+	}
+	if !slices.Equal(c.CORSOrigins, []string{"https://a.example.com", "https://b.example.com"}) {
+		t.Errorf("CORSOrigins: got %q", c.CORSOrigins)
+	}
+	if c.Currency != "EUR" {
+		t.Errorf("Currency: got %q, want EUR", c.Currency)
+	}
+	if c.BaseURL != "https://tally.example.com" {
+		t.Errorf("BaseURL: got %q, want no trailing slash", c.BaseURL)
+	}
+}
+
+func TestFlagsOverrideEnvironment(t *testing.T) {
+	e := env(map[string]string{"PORT": "9000", "DATA_DIR": "/env", "LOG_LEVEL": "debug", "TOKEN_TTL": "1h",
+		"CORS_ORIGINS": "https://env.example.com", "MONGODB_DATABASE": "envdb", "JWT_SECRET": "short"})
+	c, err := Load([]string{"-port", "9100", "-data-dir", "/flag", "-log-level=warn", "--token-ttl", "2h",
+		"-cors-origins", "*", "-mongodb-database", "flagdb", "-jwt-secret", secret, "make-admin-operand"}, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Port != 9100 || c.DataDir != "/flag" || c.LogLevel != slog.LevelWarn || c.TokenTTL != 2*time.Hour ||
+		c.Database != "flagdb" || c.JWTSecret != secret {
+		t.Errorf("got %+v", c)
+	}
+	if !slices.Equal(c.CORSOrigins, []string{"*"}) {
+		t.Errorf("CORSOrigins: got %q", c.CORSOrigins)
+	}
+	if !slices.Equal(c.Args, []string{"make-admin-operand"}) {
+		t.Errorf("Args: got %q", c.Args)
+	}
+	if c.BaseURL != "http://localhost:9100" {
+		t.Errorf("BaseURL follows the port: got %q", c.BaseURL)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string // the setting the one-line message must name
+	}{
+		{"PortNotANumber", nil, map[string]string{"PORT": "http"}, "PORT"},
+		{"PortZero", nil, map[string]string{"PORT": "0"}, "PORT"},
+		{"PortTooLarge", []string{"-port", "65536"}, nil, "PORT"},
+		{"MongoURIScheme", nil, map[string]string{"MONGODB_URI": "http://db", "JWT_SECRET": secret}, "MONGODB_URI"},
+		{"MongoURIWithoutSecret", nil, map[string]string{"MONGODB_URI": "mongodb://db"}, "JWT_SECRET"},
+		{"SecretShort", nil, map[string]string{"JWT_SECRET": "too-short"}, "JWT_SECRET"},
+		{"DatabaseName", nil, map[string]string{"MONGODB_DATABASE": "a.b"}, "MONGODB_DATABASE"},
+		{"TokenTTLMalformed", nil, map[string]string{"TOKEN_TTL": "a day"}, "TOKEN_TTL"},
+		{"TokenTTLTooShort", nil, map[string]string{"TOKEN_TTL": "10s"}, "TOKEN_TTL"},
+		{"LogLevel", nil, map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
+		{"Currency", nil, map[string]string{"CURRENCY": "EURO"}, "CURRENCY"},
+		{"BaseURL", nil, map[string]string{"BASE_URL": "tally.example.com"}, "BASE_URL"},
+		{"UnknownFlag", []string{"-nope"}, nil, "-nope"},
+		{"FlagWithoutValue", []string{"-port"}, nil, "-port"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load(tc.args, env(tc.env))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			msg := err.Error()
+			if strings.Contains(msg, "\n") {
+				t.Errorf("message is more than one line: %q", msg)
+			}
+			if !strings.Contains(msg, tc.want) {
+				t.Errorf("message %q does not name %s", msg, tc.want)
+			}
+		})
+	}
+}
