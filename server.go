@@ -2,6 +2,7 @@
 //
 //	go run .                      serve (embedded store under ./data unless MONGODB_URI is set)
 //	go run . make-admin EMAIL     make an existing user an admin
+//	go run . reconcile            recompute counters and money from the stored events
 //
 // Configuration comes from the environment or flags of the same meaning; see
 // package config and the README.
@@ -66,13 +67,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return fmt.Errorf("unexpected argument %q", cfg.Args[0])
 		}
 		return serve(ctx, cfg, log)
+	case "reconcile":
+		if len(cfg.Args) > 0 {
+			return fmt.Errorf("unexpected argument %q", cfg.Args[0])
+		}
+		return reconcile(ctx, cfg, log, stdout)
 	case "make-admin":
 		if len(cfg.Args) != 1 {
 			return errors.New("usage: tally make-admin EMAIL")
 		}
 		return makeAdmin(ctx, cfg, cfg.Args[0], stdout)
 	default:
-		return fmt.Errorf("unknown command %q (commands: serve, make-admin)", cmd)
+		return fmt.Errorf("unknown command %q (commands: serve, make-admin, reconcile)", cmd)
 	}
 }
 
@@ -134,9 +140,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts appOp
 		Passwords: auth.NewPasswords(opts.bcryptCost), Now: opts.now}
 	campaignService := &campaigns.Service{Campaigns: campaignsRepo, Participations: participations,
 		NewToken: auth.NewBrowserSourceToken, Now: opts.now}
-	trackingService := &tracking.Service{Participations: participations, Campaigns: campaignsRepo,
-		Clicks: repository.NewClicks(store), Conversions: repository.NewConversions(store),
-		DailyStatsRepo: repository.NewDailyStats(store), Visibility: campaignService, Now: opts.now, Log: log}
+	trackingService := newTracking(store, campaignService, opts.now, log)
 	res := &resolvers.Resolver{
 		Accounts:        accountService,
 		Users:           users,
@@ -238,4 +242,23 @@ func makeAdmin(ctx context.Context, cfg config.Config, email string, stdout io.W
 	}
 	fmt.Fprintf(stdout, "%s (%s) is now an admin; they must log in again for new tokens to carry the role\n", u.Email, u.ID)
 	return nil
+}
+
+// reconcile recomputes every counter and money total from the stored events
+// and repairs drift, printing what it changed.
+func reconcile(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer) error {
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close(context.Background())
+	_, err = newTracking(store, nil, time.Now, log).Reconcile(ctx, stdout)
+	return err
+}
+
+// newTracking wires the tracking service over store.
+func newTracking(store *repository.Store, visibility *campaigns.Service, now func() time.Time, log *slog.Logger) *tracking.Service {
+	return &tracking.Service{Participations: repository.NewParticipations(store), Campaigns: repository.NewCampaigns(store),
+		Clicks: repository.NewClicks(store), Conversions: repository.NewConversions(store),
+		DailyStatsRepo: repository.NewDailyStats(store), Visibility: visibility, Now: now, Log: log}
 }

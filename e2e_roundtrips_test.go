@@ -1,0 +1,51 @@
+package main
+
+import "testing"
+
+// TestRoundTrips counts the store calls of the tracking mutations, on either
+// engine (the repository counts every operation it sends). The numbers are
+// documented in docs/tracking.md; a change here must change the docs. The
+// call that decides isNew is always exactly one of them.
+func TestRoundTrips(t *testing.T) {
+	a := mustStartApp(t)
+	brand := a.mustSignUp("BRAND")
+	streamer := a.mustSignUp("STREAMER")
+	c := a.mustActiveCampaign(brand, "Counted")
+	tok := token(t, a.mustJoin(streamer, c.ID))
+	key, _ := a.mustAPIKey(brand)
+	count := func(f func()) int64 {
+		before := a.store.Calls()
+		f()
+		return a.store.Calls() - before
+	}
+	const bareClick = `mutation($t: String!, $c: String) { recordClick(input: {browserSourceToken: $t, clickId: $c}) { isNew } }`
+	const bareConversion = `mutation($c: String!) { recordConversion(input: {clickId: $c, goalId: "signup"}) { isNew } }`
+	cases := []struct {
+		name string
+		want int64
+		do   func()
+	}{
+		// token → participation; click upsert; campaign; spend; mark billed;
+		// participation $inc; daily buckets (one bulk).
+		{"NewBilledClick", 7, func() { a.mustDo("", bareClick, map[string]any{"t": tok, "c": "rt-1"}, nil) }},
+		// token → participation; click upsert (finds it).
+		{"DuplicateClick", 2, func() { a.mustDo("", bareClick, map[string]any{"t": tok, "c": "rt-1"}, nil) }},
+		// API key (find and stamp); click; campaign; conversion upsert;
+		// spend; mark billed; participation $inc; daily buckets.
+		{"NewBilledConversion", 8, func() { mustOK(t, a.doWithKey(key, bareConversion, map[string]any{"c": "rt-1"})) }},
+		// API key; click; campaign; conversion upsert (finds it).
+		{"DuplicateConversion", 4, func() { mustOK(t, a.doWithKey(key, bareConversion, map[string]any{"c": "rt-1"})) }},
+	}
+	for _, tc := range cases {
+		if got := count(tc.do); got != tc.want {
+			t.Errorf("%s: %d store calls, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
+func mustOK(t testing.TB, r gqlResponse) {
+	t.Helper()
+	if len(r.Errors) > 0 {
+		t.Fatalf("errors: %+v", r.Errors)
+	}
+}
