@@ -49,3 +49,42 @@ func mustOK(t testing.TB, r gqlResponse) {
 		t.Fatalf("errors: %+v", r.Errors)
 	}
 }
+
+// TestRoundTripsOverlay counts the store calls of the overlay query and of
+// recordImpression (documented in docs/overlay.md). The call that decides an
+// impression's isNew is one of them, as is the call that claims a slot.
+func TestRoundTripsOverlay(t *testing.T) {
+	a := mustStartApp(t)
+	brand := a.mustSignUp("BRAND")
+	c := a.mustActiveCampaign(brand, "Counted")
+	tok := a.mustStreamerIn(c).token(c.ID)
+	count := func(f func()) int64 {
+		before := a.store.Calls()
+		f()
+		return a.store.Calls() - before
+	}
+	const bareOverlay = `query($t: String!) { overlay(browserSourceToken: $t) { campaign { id name } participation { id } clickUrl slotEndsAt } }`
+	const bareImpression = `mutation($t: String!) { recordImpression(browserSourceToken: $t) { isNew } }`
+	vars := map[string]any{"t": tok}
+	cases := []struct {
+		name string
+		want int64
+		do   func()
+	}{
+		// token → participation; streamer's settings; slot (none yet);
+		// active participations; their campaigns; claim; mark shown.
+		{"OverlayNewSlot", 7, func() { a.mustDo("", bareOverlay, vars, nil) }},
+		// token; settings; slot; its campaign (still eligible?).
+		{"OverlayClaimedSlot", 4, func() { a.mustDo("", bareOverlay, vars, nil) }},
+		// the overlay's 4; impression upsert; spend; mark billed;
+		// participation $inc; daily buckets.
+		{"NewBilledImpression", 9, func() { a.mustDo("", bareImpression, vars, nil) }},
+		// the overlay's 4; impression upsert (finds it).
+		{"DuplicateImpression", 5, func() { a.mustDo("", bareImpression, vars, nil) }},
+	}
+	for _, tc := range cases {
+		if got := count(tc.do); got != tc.want {
+			t.Errorf("%s: %d store calls, want %d", tc.name, got, tc.want)
+		}
+	}
+}

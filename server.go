@@ -36,6 +36,7 @@ import (
 	"tally/domain"
 	"tally/httpapi"
 	"tally/loaders"
+	"tally/overlay"
 	"tally/repository"
 	"tally/resolvers"
 	"tally/tracking"
@@ -146,6 +147,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts appOp
 		Users:           users,
 		CampaignService: campaignService,
 		Tracking:        trackingService,
+		Overlays:        trackingService.Overlay,
 		Currency:        cfg.Currency,
 		BaseURL:         cfg.BaseURL,
 	}
@@ -258,7 +260,11 @@ func reconcile(ctx context.Context, cfg config.Config, log *slog.Logger, stdout 
 
 // newTracking wires the tracking service over store.
 func newTracking(store *repository.Store, visibility *campaigns.Service, now func() time.Time, log *slog.Logger) *tracking.Service {
-	return &tracking.Service{Participations: repository.NewParticipations(store), Campaigns: repository.NewCampaigns(store),
+	participations, campaignsRepo := repository.NewParticipations(store), repository.NewCampaigns(store)
+	shows := &overlay.Service{Users: repository.NewUsers(store), Participations: participations, Campaigns: campaignsRepo,
+		Slots: repository.NewSlots(store), NewToken: auth.NewBrowserSourceToken, Now: now, Log: log}
+	return &tracking.Service{Participations: participations, Campaigns: campaignsRepo,
 		Clicks: repository.NewClicks(store), Conversions: repository.NewConversions(store),
+		Impressions: repository.NewImpressions(store), Overlay: shows,
 		DailyStatsRepo: repository.NewDailyStats(store), Visibility: visibility, Now: now, Log: log}
 }

@@ -61,6 +61,9 @@ type Participation struct {
 	Stats              ParticipationStats
 	JoinedAt           time.Time
 	LeftAt             *time.Time
+	// LastShownAt is the start of the last rotation slot that chose this
+	// participation; zero if never.
+	LastShownAt time.Time
 }
 
 // CanSeeToken reports whether a user may see a participation's token: its

@@ -35,10 +35,13 @@ type ResolverRoot interface {
 	Conversion() ConversionResolver
 	DailyStat() DailyStatResolver
 	Goal() GoalResolver
+	Impression() ImpressionResolver
 	Mutation() MutationResolver
+	OverlaySlot() OverlaySlotResolver
 	Participation() ParticipationResolver
 	ParticipationStats() ParticipationStatsResolver
 	Query() QueryResolver
+	RecordImpressionPayload() RecordImpressionPayloadResolver
 	User() UserResolver
 }
 
@@ -165,6 +168,15 @@ type ComplexityRoot struct {
 		Payout func(childComplexity int) int
 	}
 
+	Impression struct {
+		Billed        func(childComplexity int) int
+		Campaign      func(childComplexity int) int
+		CreatedAt     func(childComplexity int) int
+		ID            func(childComplexity int) int
+		Participation func(childComplexity int) int
+		SlotStartsAt  func(childComplexity int) int
+	}
+
 	Money struct {
 		Amount   func(childComplexity int) int
 		Currency func(childComplexity int) int
@@ -178,11 +190,21 @@ type ComplexityRoot struct {
 		LogIn                           func(childComplexity int, input domain.LogIn) int
 		RecordClick                     func(childComplexity int, input model.RecordClickInput) int
 		RecordConversion                func(childComplexity int, input domain.ConversionInput) int
+		RecordImpression                func(childComplexity int, browserSourceToken string) int
 		RevokeAPIKey                    func(childComplexity int, id string) int
 		RotateBrowserSourceToken        func(childComplexity int, participationID string) int
 		SignUp                          func(childComplexity int, input domain.SignUp) int
 		UpdateCampaign                  func(childComplexity int, id string, input domain.CampaignUpdate) int
 		UpdateCampaignSelectionSettings func(childComplexity int, input domain.SelectionSettingsUpdate) int
+	}
+
+	OverlaySlot struct {
+		Campaign      func(childComplexity int) int
+		ClickURL      func(childComplexity int) int
+		Participation func(childComplexity int) int
+		SlotEndsAt    func(childComplexity int) int
+		SlotStartsAt  func(childComplexity int) int
+		Strategy      func(childComplexity int) int
 	}
 
 	PageInfo struct {
@@ -231,6 +253,7 @@ type ComplexityRoot struct {
 		Conversions   func(childComplexity int, campaignID *string, participationID *string, first *int, after *string) int
 		DailyStats    func(childComplexity int, scope domain.StatsScope, id string, from string, to string) int
 		Me            func(childComplexity int) int
+		Overlay       func(childComplexity int, browserSourceToken string) int
 		Participation func(childComplexity int, id string) int
 	}
 
@@ -241,6 +264,12 @@ type ComplexityRoot struct {
 
 	RecordConversionPayload struct {
 		Conversion func(childComplexity int) int
+		IsNew      func(childComplexity int) int
+	}
+
+	RecordImpressionPayload struct {
+		Campaign   func(childComplexity int) int
+		Impression func(childComplexity int) int
 		IsNew      func(childComplexity int) int
 	}
 
@@ -289,6 +318,10 @@ type DailyStatResolver interface {
 type GoalResolver interface {
 	Payout(ctx context.Context, obj *domain.Goal) (*model.Money, error)
 }
+type ImpressionResolver interface {
+	Campaign(ctx context.Context, obj *domain.Impression) (*domain.Campaign, error)
+	Participation(ctx context.Context, obj *domain.Impression) (*domain.Participation, error)
+}
 type MutationResolver interface {
 	SignUp(ctx context.Context, input domain.SignUp) (*model.AuthPayload, error)
 	LogIn(ctx context.Context, input domain.LogIn) (*model.AuthPayload, error)
@@ -297,11 +330,15 @@ type MutationResolver interface {
 	JoinCampaign(ctx context.Context, campaignID string) (*domain.Participation, error)
 	LeaveCampaign(ctx context.Context, participationID string) (*domain.Participation, error)
 	RotateBrowserSourceToken(ctx context.Context, participationID string) (*domain.Participation, error)
+	RecordImpression(ctx context.Context, browserSourceToken string) (*model.RecordImpressionPayload, error)
 	RecordClick(ctx context.Context, input model.RecordClickInput) (*model.RecordClickPayload, error)
 	RecordConversion(ctx context.Context, input domain.ConversionInput) (*model.RecordConversionPayload, error)
 	CreateAPIKey(ctx context.Context, input domain.APIKeyInput) (*model.CreateAPIKeyPayload, error)
 	RevokeAPIKey(ctx context.Context, id string) (*domain.APIKey, error)
 	UpdateCampaignSelectionSettings(ctx context.Context, input domain.SelectionSettingsUpdate) (*domain.User, error)
+}
+type OverlaySlotResolver interface {
+	ClickURL(ctx context.Context, obj *domain.OverlaySlot) (string, error)
 }
 type ParticipationResolver interface {
 	Campaign(ctx context.Context, obj *domain.Participation) (*domain.Campaign, error)
@@ -318,10 +355,18 @@ type QueryResolver interface {
 	Campaign(ctx context.Context, id string) (*domain.Campaign, error)
 	Campaigns(ctx context.Context, filter *repository.CampaignFilter, first *int, after *string) (*model.CampaignConnection, error)
 	Participation(ctx context.Context, id string) (*domain.Participation, error)
+	Overlay(ctx context.Context, browserSourceToken string) (*domain.OverlaySlot, error)
 	DailyStats(ctx context.Context, scope domain.StatsScope, id string, from string, to string) ([]*domain.DailyStat, error)
 	Conversions(ctx context.Context, campaignID *string, participationID *string, first *int, after *string) (*model.ConversionConnection, error)
 }
+type RecordImpressionPayloadResolver interface {
+	Campaign(ctx context.Context, obj *model.RecordImpressionPayload) (*domain.Campaign, error)
+}
 type UserResolver interface {
+	Email(ctx context.Context, obj *domain.User) (*string, error)
+
+	CampaignSelectionStrategy(ctx context.Context, obj *domain.User) (*domain.Strategy, error)
+	CampaignRotationSettings(ctx context.Context, obj *domain.User) (*domain.RotationSettings, error)
 	Participations(ctx context.Context, obj *domain.User, first *int, after *string) (*model.ParticipationConnection, error)
 }
 
@@ -807,6 +852,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Goal.Payout(childComplexity), true
 
+	case "Impression.billed":
+		if e.ComplexityRoot.Impression.Billed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Impression.Billed(childComplexity), true
+	case "Impression.campaign":
+		if e.ComplexityRoot.Impression.Campaign == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Impression.Campaign(childComplexity), true
+	case "Impression.createdAt":
+		if e.ComplexityRoot.Impression.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Impression.CreatedAt(childComplexity), true
+	case "Impression.id":
+		if e.ComplexityRoot.Impression.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Impression.ID(childComplexity), true
+	case "Impression.participation":
+		if e.ComplexityRoot.Impression.Participation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Impression.Participation(childComplexity), true
+	case "Impression.slotStartsAt":
+		if e.ComplexityRoot.Impression.SlotStartsAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Impression.SlotStartsAt(childComplexity), true
+
 	case "Money.amount":
 		if e.ComplexityRoot.Money.Amount == nil {
 			break
@@ -897,6 +979,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RecordConversion(childComplexity, args["input"].(domain.ConversionInput)), true
+	case "Mutation.recordImpression":
+		if e.ComplexityRoot.Mutation.RecordImpression == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_recordImpression_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RecordImpression(childComplexity, args["browserSourceToken"].(string)), true
 	case "Mutation.revokeApiKey":
 		if e.ComplexityRoot.Mutation.RevokeAPIKey == nil {
 			break
@@ -952,6 +1045,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateCampaignSelectionSettings(childComplexity, args["input"].(domain.SelectionSettingsUpdate)), true
+
+	case "OverlaySlot.campaign":
+		if e.ComplexityRoot.OverlaySlot.Campaign == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OverlaySlot.Campaign(childComplexity), true
+	case "OverlaySlot.clickUrl":
+		if e.ComplexityRoot.OverlaySlot.ClickURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OverlaySlot.ClickURL(childComplexity), true
+	case "OverlaySlot.participation":
+		if e.ComplexityRoot.OverlaySlot.Participation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OverlaySlot.Participation(childComplexity), true
+	case "OverlaySlot.slotEndsAt":
+		if e.ComplexityRoot.OverlaySlot.SlotEndsAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OverlaySlot.SlotEndsAt(childComplexity), true
+	case "OverlaySlot.slotStartsAt":
+		if e.ComplexityRoot.OverlaySlot.SlotStartsAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OverlaySlot.SlotStartsAt(childComplexity), true
+	case "OverlaySlot.strategy":
+		if e.ComplexityRoot.OverlaySlot.Strategy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OverlaySlot.Strategy(childComplexity), true
 
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
@@ -1142,6 +1272,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Me(childComplexity), true
+	case "Query.overlay":
+		if e.ComplexityRoot.Query.Overlay == nil {
+			break
+		}
+
+		args, err := ec.field_Query_overlay_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Overlay(childComplexity, args["browserSourceToken"].(string)), true
 	case "Query.participation":
 		if e.ComplexityRoot.Query.Participation == nil {
 			break
@@ -1179,6 +1320,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RecordConversionPayload.IsNew(childComplexity), true
+
+	case "RecordImpressionPayload.campaign":
+		if e.ComplexityRoot.RecordImpressionPayload.Campaign == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RecordImpressionPayload.Campaign(childComplexity), true
+	case "RecordImpressionPayload.impression":
+		if e.ComplexityRoot.RecordImpressionPayload.Impression == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RecordImpressionPayload.Impression(childComplexity), true
+	case "RecordImpressionPayload.isNew":
+		if e.ComplexityRoot.RecordImpressionPayload.IsNew == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RecordImpressionPayload.IsNew(childComplexity), true
 
 	case "User.campaignRotationSettings":
 		if e.ComplexityRoot.User.CampaignRotationSettings == nil {
@@ -1553,6 +1713,65 @@ extend type User {
   participations(first: Int = 20, after: String): ParticipationConnection!
 }
 `, BuiltIn: false},
+	{Name: "../schema/overlay.graphqls", Input: `"""
+What a streamer's overlay shows during the current rotation slot: one campaign,
+chosen among the streamer's eligible campaigns by their selection strategy and
+kept for the whole slot (every overlay instance agrees).
+"""
+type OverlaySlot {
+  campaign: Campaign!
+  "The streamer's participation in the campaign."
+  participation: Participation!
+  "The link to show viewers: it records a click and redirects to the campaign's landing page."
+  clickUrl: String!
+  slotStartsAt: Time!
+  "When the overlay should ask again: the next slot may show another campaign."
+  slotEndsAt: Time!
+  "The strategy that chose the campaign."
+  strategy: CampaignSelectionStrategy!
+}
+
+"One displayed rotation slot: counted once per streamer per slot."
+type Impression {
+  id: ID!
+  "Whether the campaign was charged cpm / 1000 for this impression."
+  billed: Boolean!
+  campaign: Campaign!
+  participation: Participation!
+  slotStartsAt: Time!
+  createdAt: Time!
+}
+
+"The result of recordImpression."
+type RecordImpressionPayload {
+  "The slot's impression; null when nothing is shown (a blackout period, or no eligible campaign)."
+  impression: Impression
+  "The campaign the impression counts for; null when nothing is shown."
+  campaign: Campaign
+  "True only for the one call that recorded this slot's impression."
+  isNew: Boolean!
+}
+
+extend type Query {
+  """
+  What the overlay of the streamer a browser source token belongs to shows
+  now; any of a streamer's tokens opens their overlay, and the token is the
+  credential. Null during one of the streamer's blackout periods or when none
+  of their campaigns is eligible (ACTIVE, inside startsAt/endsAt, budget left).
+  An unknown, rotated or left token is NOT_FOUND.
+  """
+  overlay(browserSourceToken: String!): OverlaySlot
+}
+
+extend type Mutation {
+  """
+  Counts the current slot's impression: once per streamer per rotation slot,
+  however often the overlay reloads, billed cpm / 1000 through the budget
+  guard. Records nothing when nothing is shown.
+  """
+  recordImpression(browserSourceToken: String!): RecordImpressionPayload!
+}
+`, BuiltIn: false},
 	{Name: "../schema/schema.graphqls", Input: `"""
 Tally: sponsorship campaigns on live streams, with exactly-once tracking of
 impressions, clicks and conversions.
@@ -1778,18 +1997,22 @@ enum Weekday {
 type User {
   "Stable identifier."
   id: ID!
-  "Sign-in email, stored trimmed and lower-cased."
-  email: String!
+  "Sign-in email, stored trimmed and lower-cased. Private: null unless the caller is this user or an admin."
+  email: String
   "Name shown to others."
   displayName: String!
   "What the user is on the platform."
   role: Role!
   "When the account was created."
   createdAt: Time!
-  "The strategy the overlay uses now (same as campaignRotationSettings.preferredStrategy)."
-  campaignSelectionStrategy: CampaignSelectionStrategy!
-  "How the overlay picks and rotates campaigns."
-  campaignRotationSettings: CampaignRotationSettings!
+  """
+  The strategy the overlay uses now (same as
+  campaignRotationSettings.preferredStrategy). Private: null unless the caller
+  is this user or an admin.
+  """
+  campaignSelectionStrategy: CampaignSelectionStrategy
+  "How the overlay picks and rotates campaigns. Private: null unless the caller is this user or an admin."
+  campaignRotationSettings: CampaignRotationSettings
 }
 
 "How a streamer's overlay picks and rotates campaigns."
@@ -2139,6 +2362,24 @@ func (ec *executionContext) childFields_Goal(ctx context.Context, field graphql.
 	return nil, fmt.Errorf("no field named %q was found under type Goal", field.Name)
 }
 
+func (ec *executionContext) childFields_Impression(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Impression_id(ctx, field)
+	case "billed":
+		return ec.fieldContext_Impression_billed(ctx, field)
+	case "campaign":
+		return ec.fieldContext_Impression_campaign(ctx, field)
+	case "participation":
+		return ec.fieldContext_Impression_participation(ctx, field)
+	case "slotStartsAt":
+		return ec.fieldContext_Impression_slotStartsAt(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Impression_createdAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Impression", field.Name)
+}
+
 func (ec *executionContext) childFields_Money(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "amount":
@@ -2147,6 +2388,24 @@ func (ec *executionContext) childFields_Money(ctx context.Context, field graphql
 		return ec.fieldContext_Money_currency(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Money", field.Name)
+}
+
+func (ec *executionContext) childFields_OverlaySlot(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "campaign":
+		return ec.fieldContext_OverlaySlot_campaign(ctx, field)
+	case "participation":
+		return ec.fieldContext_OverlaySlot_participation(ctx, field)
+	case "clickUrl":
+		return ec.fieldContext_OverlaySlot_clickUrl(ctx, field)
+	case "slotStartsAt":
+		return ec.fieldContext_OverlaySlot_slotStartsAt(ctx, field)
+	case "slotEndsAt":
+		return ec.fieldContext_OverlaySlot_slotEndsAt(ctx, field)
+	case "strategy":
+		return ec.fieldContext_OverlaySlot_strategy(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OverlaySlot", field.Name)
 }
 
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2247,6 +2506,18 @@ func (ec *executionContext) childFields_RecordConversionPayload(ctx context.Cont
 		return ec.fieldContext_RecordConversionPayload_isNew(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RecordConversionPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_RecordImpressionPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "impression":
+		return ec.fieldContext_RecordImpressionPayload_impression(ctx, field)
+	case "campaign":
+		return ec.fieldContext_RecordImpressionPayload_campaign(ctx, field)
+	case "isNew":
+		return ec.fieldContext_RecordImpressionPayload_isNew(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RecordImpressionPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_User(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2507,6 +2778,20 @@ func (ec *executionContext) field_Mutation_recordConversion_args(ctx context.Con
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_recordImpression_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "browserSourceToken",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["browserSourceToken"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_revokeApiKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2716,6 +3001,20 @@ func (ec *executionContext) field_Query_dailyStats_args(ctx context.Context, raw
 		return nil, err
 	}
 	args["to"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_overlay_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "browserSourceToken",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["browserSourceToken"] = arg0
 	return args, nil
 }
 
@@ -4786,6 +5085,162 @@ func (ec *executionContext) fieldContext_Goal_payout(_ context.Context, field gr
 	return fc, nil
 }
 
+func (ec *executionContext) _Impression_id(ctx context.Context, field graphql.CollectedField, obj *domain.Impression) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Impression_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Impression_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Impression", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Impression_billed(ctx context.Context, field graphql.CollectedField, obj *domain.Impression) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Impression_billed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Billed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Impression_billed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Impression", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Impression_campaign(ctx context.Context, field graphql.CollectedField, obj *domain.Impression) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Impression_campaign(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Impression().Campaign(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.Campaign) graphql.Marshaler {
+			return ec.marshalNCampaign2ᚖtallyᚋdomainᚐCampaign(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Impression_campaign(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Impression",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Campaign(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Impression_participation(ctx context.Context, field graphql.CollectedField, obj *domain.Impression) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Impression_participation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Impression().Participation(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.Participation) graphql.Marshaler {
+			return ec.marshalNParticipation2ᚖtallyᚋdomainᚐParticipation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Impression_participation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Impression",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Participation(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Impression_slotStartsAt(ctx context.Context, field graphql.CollectedField, obj *domain.Impression) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Impression_slotStartsAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SlotStartsAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Impression_slotStartsAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Impression", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Impression_createdAt(ctx context.Context, field graphql.CollectedField, obj *domain.Impression) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Impression_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Impression_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Impression", field, false, false, "Time")
+}
+
 func (ec *executionContext) _Money_amount(ctx context.Context, field graphql.CollectedField, obj *model.Money) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5140,6 +5595,50 @@ func (ec *executionContext) fieldContext_Mutation_rotateBrowserSourceToken(ctx c
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_recordImpression(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_recordImpression(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RecordImpression(ctx, fc.Args["browserSourceToken"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.RecordImpressionPayload) graphql.Marshaler {
+			return ec.marshalNRecordImpressionPayload2ᚖtallyᚋgraphᚋmodelᚐRecordImpressionPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_recordImpression(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RecordImpressionPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_recordImpression_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_recordClick(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5358,6 +5857,162 @@ func (ec *executionContext) fieldContext_Mutation_updateCampaignSelectionSetting
 		return fc, err
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _OverlaySlot_campaign(ctx context.Context, field graphql.CollectedField, obj *domain.OverlaySlot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OverlaySlot_campaign(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Campaign, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.Campaign) graphql.Marshaler {
+			return ec.marshalNCampaign2tallyᚋdomainᚐCampaign(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OverlaySlot_campaign(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OverlaySlot",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Campaign(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OverlaySlot_participation(ctx context.Context, field graphql.CollectedField, obj *domain.OverlaySlot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OverlaySlot_participation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Participation, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.Participation) graphql.Marshaler {
+			return ec.marshalNParticipation2tallyᚋdomainᚐParticipation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OverlaySlot_participation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OverlaySlot",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Participation(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OverlaySlot_clickUrl(ctx context.Context, field graphql.CollectedField, obj *domain.OverlaySlot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OverlaySlot_clickUrl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.OverlaySlot().ClickURL(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OverlaySlot_clickUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OverlaySlot", field, true, true, "String")
+}
+
+func (ec *executionContext) _OverlaySlot_slotStartsAt(ctx context.Context, field graphql.CollectedField, obj *domain.OverlaySlot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OverlaySlot_slotStartsAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SlotStartsAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OverlaySlot_slotStartsAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OverlaySlot", field, false, false, "Time")
+}
+
+func (ec *executionContext) _OverlaySlot_slotEndsAt(ctx context.Context, field graphql.CollectedField, obj *domain.OverlaySlot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OverlaySlot_slotEndsAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SlotEndsAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OverlaySlot_slotEndsAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OverlaySlot", field, false, false, "Time")
+}
+
+func (ec *executionContext) _OverlaySlot_strategy(ctx context.Context, field graphql.CollectedField, obj *domain.OverlaySlot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OverlaySlot_strategy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Strategy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.Strategy) graphql.Marshaler {
+			return ec.marshalNCampaignSelectionStrategy2tallyᚋdomainᚐStrategy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OverlaySlot_strategy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OverlaySlot", field, false, false, "CampaignSelectionStrategy")
 }
 
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
@@ -6093,6 +6748,50 @@ func (ec *executionContext) fieldContext_Query_participation(ctx context.Context
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_overlay(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_overlay(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Overlay(ctx, fc.Args["browserSourceToken"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.OverlaySlot) graphql.Marshaler {
+			return ec.marshalOOverlaySlot2ᚖtallyᚋdomainᚐOverlaySlot(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_overlay(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OverlaySlot(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_overlay_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_dailyStats(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6367,6 +7066,93 @@ func (ec *executionContext) fieldContext_RecordConversionPayload_isNew(_ context
 	return graphql.NewScalarFieldContext("RecordConversionPayload", field, false, false, "Boolean")
 }
 
+func (ec *executionContext) _RecordImpressionPayload_impression(ctx context.Context, field graphql.CollectedField, obj *model.RecordImpressionPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RecordImpressionPayload_impression(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Impression, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.Impression) graphql.Marshaler {
+			return ec.marshalOImpression2ᚖtallyᚋdomainᚐImpression(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RecordImpressionPayload_impression(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RecordImpressionPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Impression(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RecordImpressionPayload_campaign(ctx context.Context, field graphql.CollectedField, obj *model.RecordImpressionPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RecordImpressionPayload_campaign(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.RecordImpressionPayload().Campaign(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.Campaign) graphql.Marshaler {
+			return ec.marshalOCampaign2ᚖtallyᚋdomainᚐCampaign(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RecordImpressionPayload_campaign(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RecordImpressionPayload",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Campaign(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RecordImpressionPayload_isNew(ctx context.Context, field graphql.CollectedField, obj *model.RecordImpressionPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RecordImpressionPayload_isNew(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IsNew, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RecordImpressionPayload_isNew(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RecordImpressionPayload", field, false, false, "Boolean")
+}
+
 func (ec *executionContext) _User_id(ctx context.Context, field graphql.CollectedField, obj *domain.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6399,18 +7185,18 @@ func (ec *executionContext) _User_email(ctx context.Context, field graphql.Colle
 			return ec.fieldContext_User_email(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Email, nil
+			return ec.Resolvers.User().Email(ctx, obj)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_User_email(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("User", field, false, false, "String")
+	return graphql.NewScalarFieldContext("User", field, true, true, "String")
 }
 
 func (ec *executionContext) _User_displayName(ctx context.Context, field graphql.CollectedField, obj *domain.User) (ret graphql.Marshaler) {
@@ -6491,18 +7277,18 @@ func (ec *executionContext) _User_campaignSelectionStrategy(ctx context.Context,
 			return ec.fieldContext_User_campaignSelectionStrategy(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.CampaignSelectionStrategy, nil
+			return ec.Resolvers.User().CampaignSelectionStrategy(ctx, obj)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v domain.Strategy) graphql.Marshaler {
-			return ec.marshalNCampaignSelectionStrategy2tallyᚋdomainᚐStrategy(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.Strategy) graphql.Marshaler {
+			return ec.marshalOCampaignSelectionStrategy2ᚖtallyᚋdomainᚐStrategy(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_User_campaignSelectionStrategy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("User", field, false, false, "CampaignSelectionStrategy")
+	return graphql.NewScalarFieldContext("User", field, true, true, "CampaignSelectionStrategy")
 }
 
 func (ec *executionContext) _User_campaignRotationSettings(ctx context.Context, field graphql.CollectedField, obj *domain.User) (ret graphql.Marshaler) {
@@ -6514,22 +7300,22 @@ func (ec *executionContext) _User_campaignRotationSettings(ctx context.Context, 
 			return ec.fieldContext_User_campaignRotationSettings(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.CampaignRotationSettings, nil
+			return ec.Resolvers.User().CampaignRotationSettings(ctx, obj)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v domain.RotationSettings) graphql.Marshaler {
-			return ec.marshalNCampaignRotationSettings2tallyᚋdomainᚐRotationSettings(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.RotationSettings) graphql.Marshaler {
+			return ec.marshalOCampaignRotationSettings2ᚖtallyᚋdomainᚐRotationSettings(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_User_campaignRotationSettings(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "User",
 		Field:      field,
-		IsMethod:   false,
-		IsResolver: false,
+		IsMethod:   true,
+		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_CampaignRotationSettings(ctx, field)
 		},
@@ -9252,6 +10038,66 @@ func (ec *executionContext) _Goal(ctx context.Context, sel ast.SelectionSet, obj
 	return out
 }
 
+var impressionImplementors = []string{"Impression"}
+
+func (ec *executionContext) _Impression(ctx context.Context, sel ast.SelectionSet, obj *domain.Impression) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, impressionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Impression")
+		case "id":
+			out.Values[i] = ec._Impression_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "billed":
+			out.Values[i] = ec._Impression_billed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "campaign":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Impression_campaign(ctx, field, obj)
+				})
+		case "participation":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Impression_participation(ctx, field, obj)
+				})
+		case "slotStartsAt":
+			out.Values[i] = ec._Impression_slotStartsAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._Impression_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var moneyImplementors = []string{"Money"}
 
 func (ec *executionContext) _Money(ctx context.Context, sel ast.SelectionSet, obj *model.Money) graphql.Marshaler {
@@ -9358,6 +10204,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "recordImpression":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_recordImpression(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "recordClick":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_recordClick(ctx, field)
@@ -9392,6 +10245,65 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var overlaySlotImplementors = []string{"OverlaySlot"}
+
+func (ec *executionContext) _OverlaySlot(ctx context.Context, sel ast.SelectionSet, obj *domain.OverlaySlot) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, overlaySlotImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("OverlaySlot")
+		case "campaign":
+			out.Values[i] = ec._OverlaySlot_campaign(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "participation":
+			out.Values[i] = ec._OverlaySlot_participation(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "clickUrl":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._OverlaySlot_clickUrl(ctx, field, obj)
+				})
+		case "slotStartsAt":
+			out.Values[i] = ec._OverlaySlot_slotStartsAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "slotEndsAt":
+			out.Values[i] = ec._OverlaySlot_slotEndsAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "strategy":
+			out.Values[i] = ec._OverlaySlot_strategy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -9736,6 +10648,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_participation(ctx, field)
 				})
+		case "overlay":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_overlay(ctx, field)
+				})
 		case "dailyStats":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -9855,6 +10773,50 @@ func (ec *executionContext) _RecordConversionPayload(ctx context.Context, sel as
 	return out
 }
 
+var recordImpressionPayloadImplementors = []string{"RecordImpressionPayload"}
+
+func (ec *executionContext) _RecordImpressionPayload(ctx context.Context, sel ast.SelectionSet, obj *model.RecordImpressionPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, recordImpressionPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RecordImpressionPayload")
+		case "impression":
+			out.Values[i] = ec._RecordImpressionPayload_impression(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "campaign":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RecordImpressionPayload_campaign(ctx, field, obj)
+				})
+		case "isNew":
+			out.Values[i] = ec._RecordImpressionPayload_isNew(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var userImplementors = []string{"User"}
 
 func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj *domain.User) graphql.Marshaler {
@@ -9872,10 +10834,11 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "email":
-			out.Values[i] = ec._User_email(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_email(ctx, field, obj)
+				})
 		case "displayName":
 			out.Values[i] = ec._User_displayName(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -9892,15 +10855,17 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "campaignSelectionStrategy":
-			out.Values[i] = ec._User_campaignSelectionStrategy(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_campaignSelectionStrategy(ctx, field, obj)
+				})
 		case "campaignRotationSettings":
-			out.Values[i] = ec._User_campaignRotationSettings(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_campaignRotationSettings(ctx, field, obj)
+				})
 		case "participations":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -10381,6 +11346,10 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 	return res
 }
 
+func (ec *executionContext) marshalNCampaign2tallyᚋdomainᚐCampaign(ctx context.Context, sel ast.SelectionSet, v domain.Campaign) graphql.Marshaler {
+	return ec._Campaign(ctx, sel, &v)
+}
+
 func (ec *executionContext) marshalNCampaign2ᚖtallyᚋdomainᚐCampaign(ctx context.Context, sel ast.SelectionSet, v *domain.Campaign) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Campaign!")
@@ -10419,10 +11388,6 @@ func (ec *executionContext) marshalNCampaignEdge2ᚖtallyᚋgraphᚋmodelᚐCamp
 		return graphql.Null
 	}
 	return ec._CampaignEdge(ctx, sel, v)
-}
-
-func (ec *executionContext) marshalNCampaignRotationSettings2tallyᚋdomainᚐRotationSettings(ctx context.Context, sel ast.SelectionSet, v domain.RotationSettings) graphql.Marshaler {
-	return ec._CampaignRotationSettings(ctx, sel, &v)
 }
 
 func (ec *executionContext) unmarshalNCampaignSelectionStrategy2tallyᚋdomainᚐStrategy(ctx context.Context, v any) (domain.Strategy, error) {
@@ -10675,6 +11640,10 @@ func (ec *executionContext) marshalNPageInfo2ᚖtallyᚋgraphᚋmodelᚐPageInfo
 	return ec._PageInfo(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNParticipation2tallyᚋdomainᚐParticipation(ctx context.Context, sel ast.SelectionSet, v domain.Participation) graphql.Marshaler {
+	return ec._Participation(ctx, sel, &v)
+}
+
 func (ec *executionContext) marshalNParticipation2ᚖtallyᚋdomainᚐParticipation(ctx context.Context, sel ast.SelectionSet, v *domain.Participation) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Participation!")
@@ -10757,6 +11726,14 @@ func (ec *executionContext) marshalNRecordConversionPayload2ᚖtallyᚋgraphᚋm
 		return graphql.Null
 	}
 	return ec._RecordConversionPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRecordImpressionPayload2ᚖtallyᚋgraphᚋmodelᚐRecordImpressionPayload(ctx context.Context, sel ast.SelectionSet, v *model.RecordImpressionPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RecordImpressionPayload!")
+		return graphql.Null
+	}
+	return ec._RecordImpressionPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNRole2tallyᚋdomainᚐRole(ctx context.Context, v any) (domain.Role, error) {
@@ -11092,6 +12069,13 @@ func (ec *executionContext) unmarshalOCampaignFilter2ᚖtallyᚋrepositoryᚐCam
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalOCampaignRotationSettings2ᚖtallyᚋdomainᚐRotationSettings(ctx context.Context, sel ast.SelectionSet, v *domain.RotationSettings) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._CampaignRotationSettings(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalOCampaignSelectionStrategy2ᚖtallyᚋdomainᚐStrategy(ctx context.Context, v any) (*domain.Strategy, error) {
 	if v == nil {
 		return nil, nil
@@ -11197,6 +12181,13 @@ func (ec *executionContext) marshalOID2ᚖstring(ctx context.Context, sel ast.Se
 	return res
 }
 
+func (ec *executionContext) marshalOImpression2ᚖtallyᚋdomainᚐImpression(ctx context.Context, sel ast.SelectionSet, v *domain.Impression) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Impression(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalOInt2ᚖint(ctx context.Context, v any) (*int, error) {
 	if v == nil {
 		return nil, nil
@@ -11213,6 +12204,13 @@ func (ec *executionContext) marshalOInt2ᚖint(ctx context.Context, sel ast.Sele
 	_ = ctx
 	res := graphql.MarshalInt(*v)
 	return res
+}
+
+func (ec *executionContext) marshalOOverlaySlot2ᚖtallyᚋdomainᚐOverlaySlot(ctx context.Context, sel ast.SelectionSet, v *domain.OverlaySlot) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._OverlaySlot(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOParticipation2ᚖtallyᚋdomainᚐParticipation(ctx context.Context, sel ast.SelectionSet, v *domain.Participation) graphql.Marshaler {

@@ -58,6 +58,7 @@ type participationDoc struct {
 	Stats              statsDoc           `bson:"stats"`
 	JoinedAt           time.Time          `bson:"joinedAt"`
 	LeftAt             *time.Time         `bson:"leftAt,omitempty"`
+	LastShownAt        *time.Time         `bson:"lastShownAt,omitempty"`
 }
 
 func (d *participationDoc) toDomain() domain.Participation {
@@ -70,6 +71,9 @@ func (d *participationDoc) toDomain() domain.Participation {
 	}
 	if d.BrowserSourceToken != nil {
 		p.BrowserSourceToken = *d.BrowserSourceToken
+	}
+	if d.LastShownAt != nil {
+		p.LastShownAt = d.LastShownAt.UTC()
 	}
 	if p.JoinedAt.IsZero() {
 		p.JoinedAt = d.ID.Timestamp().UTC()
@@ -299,6 +303,47 @@ func (r *Participations) SetTotals(ctx context.Context, id string, stats domain.
 // Each calls fn with every participation, for reconcile.
 func (r *Participations) Each(ctx context.Context, fn func(domain.Participation) error) error {
 	return each(ctx, r.c, func(d *participationDoc) error { return fn(d.toDomain()) })
+}
+
+// MaxOverlayCandidates bounds how many of a streamer's active
+// participations an overlay ranks (the most recently joined). It is far
+// beyond what one stream shows; it keeps one request's work bounded.
+const MaxOverlayCandidates = 500
+
+// ActiveByStreamer returns a streamer's active participations, most recently
+// joined first, at most MaxOverlayCandidates: the overlay's candidates.
+func (r *Participations) ActiveByStreamer(ctx context.Context, streamerID string) ([]domain.Participation, error) {
+	sid, err := objectID(streamerID, "streamer")
+	if err != nil {
+		return nil, err
+	}
+	cur, err := r.c.Find(ctx, bson.M{"streamerId": sid, "status": bson.M{"$ne": string(domain.ParticipationLeft)}},
+		options.Find().SetSort(bson.D{{Key: "_id", Value: -1}}).SetLimit(MaxOverlayCandidates))
+	if err != nil {
+		return nil, fmt.Errorf("find active participations: %w", err)
+	}
+	var docs []participationDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("decode participations: %w", err)
+	}
+	out := make([]domain.Participation, len(docs))
+	for i := range docs {
+		out[i] = docs[i].toDomain()
+	}
+	return out, nil
+}
+
+// MarkShown records that a participation's campaign was chosen for a slot
+// starting at: one $max, so a late or repeated call never moves it back.
+func (r *Participations) MarkShown(ctx context.Context, id string, at time.Time) error {
+	oid, err := objectID(id, "participation")
+	if err != nil {
+		return err
+	}
+	if _, err := r.c.UpdateOne(ctx, bson.M{"_id": oid}, bson.M{"$max": bson.M{"lastShownAt": at.UTC()}}); err != nil {
+		return fmt.Errorf("mark participation shown: %w", err)
+	}
+	return nil
 }
 
 // ByIDs returns the participations with the given ids in one query, keyed by

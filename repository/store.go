@@ -203,6 +203,8 @@ func (s *Store) indexes() map[string][]mongo.IndexModel {
 		conversionsCollection:    conversionIndexes(),
 		dailyStatsCollection:     dailyStatsIndexes(),
 		apiKeysCollection:        apiKeyIndexes(),
+		slotsCollection:          slotIndexes(),
+		impressionsCollection:    impressionIndexes(),
 	}
 }
 

@@ -11,8 +11,10 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 
 	"tally/accounts"
+	"tally/auth"
 	"tally/campaigns"
 	"tally/domain"
+	"tally/overlay"
 	"tally/repository"
 	"tally/tracking"
 )
@@ -24,6 +26,7 @@ type Resolver struct {
 	Users           *repository.Users
 	CampaignService *campaigns.Service
 	Tracking        *tracking.Service
+	Overlays        *overlay.Service
 	Currency        string // the platform's one currency, for Money
 	BaseURL         string // this server's public URL, for overlay links
 }
@@ -39,4 +42,10 @@ func invalid(ctx context.Context, err error) error {
 		return fe[0]
 	}
 	return err
+}
+
+// private reports whether the caller may see u's private fields.
+func private(ctx context.Context, u *domain.User) bool {
+	c := auth.CallerFrom(ctx)
+	return u.PrivateTo(c.UserID, c.Role)
 }

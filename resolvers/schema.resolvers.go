@@ -22,6 +22,7 @@ func (r *mutationResolver) SignUp(ctx context.Context, input domain.SignUp) (*mo
 	if err != nil {
 		return nil, err
 	}
+	user.SignedIn = true // the caller just proved to be this user
 	return &model.AuthPayload{Token: token, User: &user}, nil
 }
 
@@ -30,6 +31,7 @@ func (r *mutationResolver) LogIn(ctx context.Context, input domain.LogIn) (*mode
 	if err != nil {
 		return nil, err
 	}
+	user.SignedIn = true // the caller just proved to be this user
 	return &model.AuthPayload{Token: token, User: &user}, nil
 }
 

@@ -27,6 +27,27 @@ func (r *mutationResolver) UpdateCampaignSelectionSettings(ctx context.Context, 
 	return &user, nil
 }
 
+func (r *userResolver) Email(ctx context.Context, obj *domain.User) (*string, error) {
+	if !private(ctx, obj) {
+		return nil, nil
+	}
+	return &obj.Email, nil
+}
+
+func (r *userResolver) CampaignSelectionStrategy(ctx context.Context, obj *domain.User) (*domain.Strategy, error) {
+	if !private(ctx, obj) {
+		return nil, nil
+	}
+	return &obj.CampaignSelectionStrategy, nil
+}
+
+func (r *userResolver) CampaignRotationSettings(ctx context.Context, obj *domain.User) (*domain.RotationSettings, error) {
+	if !private(ctx, obj) {
+		return nil, nil
+	}
+	return &obj.CampaignRotationSettings, nil
+}
+
 func (r *Resolver) User() graph.UserResolver { return &userResolver{r} }
 
 type userResolver struct{ *Resolver }

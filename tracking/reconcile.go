@@ -89,7 +89,19 @@ func (s *Service) Reconcile(ctx context.Context, out io.Writer) (ReconcileReport
 			fmt.Fprintf(out, "… %d events scanned\n", l.events)
 		}
 	}
-	err := s.Clicks.Each(ctx, func(c domain.Click) error {
+	err := s.Impressions.Each(ctx, func(im domain.Impression) error {
+		billed := domain.Micros(0)
+		if im.Billed {
+			billed = im.Cost
+		}
+		l.add(domain.EventImpression, im.CampaignID, im.ParticipationID, im.StreamerID, im.CreatedAt, billed)
+		progress()
+		return nil
+	})
+	if err != nil {
+		return ReconcileReport{}, err
+	}
+	err = s.Clicks.Each(ctx, func(c domain.Click) error {
 		billed := domain.Micros(0)
 		if c.Billed {
 			billed = c.Cost

@@ -20,6 +20,7 @@ import (
 	"tally/auth"
 	"tally/campaigns"
 	"tally/domain"
+	"tally/overlay"
 	"tally/repository"
 )
 
@@ -29,6 +30,8 @@ type Service struct {
 	Campaigns      *repository.Campaigns
 	Clicks         *repository.Clicks
 	Conversions    *repository.Conversions
+	Impressions    *repository.Impressions
+	Overlay        *overlay.Service // what an overlay shows, for impressions
 	DailyStatsRepo *repository.DailyStats
 	Visibility     *campaigns.Service // who may see which campaign and participation
 	Now            func() time.Time

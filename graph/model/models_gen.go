@@ -101,3 +101,13 @@ type RecordConversionPayload struct {
 	// True only for the one call that recorded this (clickId, goalId).
 	IsNew bool `json:"isNew"`
 }
+
+// The result of recordImpression.
+type RecordImpressionPayload struct {
+	// The slot's impression; null when nothing is shown (a blackout period, or no eligible campaign).
+	Impression *domain.Impression `json:"impression,omitempty"`
+	// The campaign the impression counts for; null when nothing is shown.
+	Campaign *domain.Campaign `json:"campaign,omitempty"`
+	// True only for the one call that recorded this slot's impression.
+	IsNew bool `json:"isNew"`
+}

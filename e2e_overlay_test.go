@@ -1,0 +1,545 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"tally/domain"
+	"tally/repository"
+)
+
+// The test clock starts at 2026-11-23T12:00:00Z, a Monday; the default
+// rotation interval is 3 minutes, so the first slot is 12:00–12:03 UTC.
+
+func TestOverlayKeepsTheSlotsCampaignAndRotatesFairly(t *testing.T) {
+	a := mustStartApp(t)
+	brand := a.mustSignUp("BRAND")
+	c1 := a.mustActiveCampaign(brand, "First")
+	c2 := a.mustActiveCampaign(brand, "Second")
+	s := a.mustStreamerIn(c1, c2)
+
+	first := a.mustShow(s.token(c1.ID))
+	if first.Strategy != "FAIR_ROTATION" {
+		t.Errorf("strategy %s, want the default FAIR_ROTATION", first.Strategy)
+	}
+	wantStart := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	if !first.SlotStartsAt.Equal(wantStart) || !first.SlotEndsAt.Equal(wantStart.Add(3*time.Minute)) {
+		t.Errorf("slot %s–%s, want 12:00–12:03", first.SlotStartsAt, first.SlotEndsAt)
+	}
+	// Never shown, no impressions: the earliest joined goes first.
+	if first.Campaign.ID != c1.ID {
+		t.Errorf("first slot shows %s, want the earliest joined %s", first.Campaign.Name, c1.Name)
+	}
+	if want := "/r/" + s.token(first.Campaign.ID); !strings.HasSuffix(first.ClickURL, want) || !strings.HasPrefix(first.ClickURL, "http") {
+		t.Errorf("clickUrl %q, want an absolute URL ending in %s", first.ClickURL, want)
+	}
+	if s.parts[first.Participation.ID] != first.Campaign.ID {
+		t.Errorf("participation %s is not the streamer's in %s", first.Participation.ID, first.Campaign.ID)
+	}
+
+	// The same slot, asked again later in the slot and through the other
+	// token: the same campaign.
+	a.clock.Advance(2*time.Minute + 59*time.Second)
+	for _, tok := range []string{s.token(c1.ID), s.token(c2.ID)} {
+		if got := a.mustShow(tok); got.Campaign.ID != first.Campaign.ID || !got.SlotStartsAt.Equal(first.SlotStartsAt) {
+			t.Errorf("within the slot: %s from %s, want %s from %s", got.Campaign.Name, got.SlotStartsAt, first.Campaign.Name, first.SlotStartsAt)
+		}
+	}
+
+	// Each new slot chooses again: least recently shown first.
+	want := []string{c2.ID, c1.ID, c2.ID}
+	for i, w := range want {
+		a.clock.Advance(3 * time.Minute)
+		got := a.mustShow(s.token(c1.ID))
+		if got.Campaign.ID != w {
+			t.Errorf("slot %d shows %s, want %s", i+2, got.Campaign.Name, map[string]string{c1.ID: c1.Name, c2.ID: c2.Name}[w])
+		}
+		if !got.SlotStartsAt.Equal(wantStart.Add(time.Duration(i+1) * 3 * time.Minute)) {
+			t.Errorf("slot %d starts %s", i+2, got.SlotStartsAt)
+		}
+	}
+}
+
+func TestOverlayRotationIntervalIsTheStreamers(t *testing.T) {
+	a := mustStartApp(t)
+	brand := a.mustSignUp("BRAND")
+	c1 := a.mustActiveCampaign(brand, "One")
+	c2 := a.mustActiveCampaign(brand, "Two")
+	s := a.mustStreamerIn(c1, c2)
+	a.mustSettings(s.user, map[string]any{"rotationIntervalMinutes": 10})
+	a.clock.Set(time.Date(2026, 11, 23, 12, 7, 0, 0, time.UTC))
+	got := a.mustShow(s.token(c1.ID))
+	if !got.SlotStartsAt.Equal(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)) || got.SlotEndsAt.Sub(got.SlotStartsAt) != 10*time.Minute {
+		t.Fatalf("slot %s–%s, want 12:00–12:10", got.SlotStartsAt, got.SlotEndsAt)
+	}
+	a.clock.Set(time.Date(2026, 11, 23, 12, 9, 59, 0, time.UTC))
+	if again := a.mustShow(s.token(c2.ID)); again.Campaign.ID != got.Campaign.ID {
+		t.Errorf("12:09:59 shows %s, want the slot's %s", again.Campaign.Name, got.Campaign.Name)
+	}
+	a.clock.Set(time.Date(2026, 11, 23, 12, 10, 0, 0, time.UTC))
+	if next := a.mustShow(s.token(c1.ID)); next.Campaign.ID == got.Campaign.ID {
+		t.Errorf("12:10 still shows %s; the next slot should rotate", next.Campaign.Name)
+	}
+}
+
+// TestOverlayConcurrentRequestsAgree races many overlay instances (through
+// every token of the streamer) on each of several slots: each slot has one
+// campaign for all of them, and fair rotation still visits every campaign.
+func TestOverlayConcurrentRequestsAgree(t *testing.T) {
+	a := mustStartApp(t)
+	brand := a.mustSignUp("BRAND")
+	var cs []campaignData
+	for i := range 4 {
+		cs = append(cs, a.mustActiveCampaign(brand, fmt.Sprintf("Racer %d", i)))
+	}
+	s := a.mustStreamerIn(cs...)
+	var tokens []string
+	for _, c := range cs {
+		tokens = append(tokens, s.token(c.ID))
+	}
+	seen := map[string]int{}
+	for slot := range 8 {
+		const workers = 24
+		got := make([]string, workers)
+		errs := make([]string, workers)
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := a.do("", overlayQuery, map[string]any{"t": tokens[w%len(tokens)]})
+				if len(r.Errors) > 0 || !strings.Contains(string(r.Data), `"id"`) {
+					errs[w] = fmt.Sprintf("%+v %s", r.Errors, r.Data)
+					return
+				}
+				got[w] = string(r.Data)
+			}()
+		}
+		wg.Wait()
+		for w := range workers {
+			if errs[w] != "" {
+				t.Fatalf("slot %d worker %d: %s", slot, w, errs[w])
+			}
+			if got[w] != got[0] {
+				t.Fatalf("slot %d: instances disagree:\n%s\n%s", slot, got[0], got[w])
+			}
+		}
+		seen[a.mustShow(tokens[0]).Campaign.ID]++
+		a.clock.Advance(3 * time.Minute)
+	}
+	for _, c := range cs {
+		if seen[c.ID] != 2 {
+			t.Errorf("%s shown in %d of 8 slots, want 2 (fair rotation over 4)", c.Name, seen[c.ID])
+		}
+	}
+}
+
+func TestOverlayShowsOnlyEligibleCampaigns(t *testing.T) {
+	a := mustStartApp(t)
+	brand := a.mustSignUp("BRAND")
+	now := a.clock.Now()
+	paused := a.mustActiveCampaign(brand, "Paused")
+	later := a.mustPricedCampaign(brand, "Later", map[string]any{"startsAt": now.Add(time.Hour).Format(time.RFC3339)})
+	ending := a.mustPricedCampaign(brand, "Ending", map[string]any{"endsAt": now.Add(5 * time.Minute).Format(time.RFC3339)})
+	left := a.mustActiveCampaign(brand, "Left")
+	s := a.mustStreamerIn(paused, ending, later, left)
+	a.mustSetStatus(brand, paused.ID, "PAUSED")
+	for pid, cid := range s.parts {
+		if cid == left.ID {
+			a.mustDo(s.user.Token, `mutation($id: ID!) { leaveCampaign(participationId: $id) { id } }`, map[string]any{"id": pid}, nil)
+		}
+	}
+
+	// Only "Ending" is eligible now (Later has not started).
+	for range 3 {
+		if got := a.mustShow(s.token(later.ID)); got.Campaign.ID != ending.ID {
+			t.Fatalf("shows %s, want the only eligible campaign Ending", got.Campaign.Name)
+		}
+		a.clock.Advance(time.Minute)
+	}
+	// 12:05: Ending has ended and Later has not started: nothing.
+	a.clock.Set(now.Add(5 * time.Minute))
+	if got := a.overlay(s.token(later.ID)); got != nil {
+		t.Fatalf("shows %s, want nothing", got.Campaign.Name)
+	}
+	a.clock.Set(now.Add(time.Hour))
+	if got := a.mustShow(s.token(ending.ID)); got.Campaign.ID != later.ID {
+		t.Fatalf("shows %s, want Later once it started", got.Campaign.Name)
+	}
+}
+
+func TestOverlayPausedMidSlotIsReplacedForEveryone(t *testing.T) {
+	a := mustStartApp(t)
+	brand := a.mustSignUp("BRAND")
+	c1 := a.mustActiveCampaign(brand, "Goes away")
+	c2 := a.mustActiveCampaign(brand, "Stays")
+	s := a.mustStreamerIn(c1, c2)
+	if got := a.mustShow(s.token(c2.ID)); got.Campaign.ID != c1.ID {
+		t.Fatalf("shows %s first, want %s", got.Campaign.Name, c1.Name)
+	}
+	a.mustSetStatus(brand, c1.ID, "PAUSED")
+	a.clock.Advance(time.Minute)
+	var wg sync.WaitGroup
+	got := make([]string, 16)
+	for i := range got {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := a.do("", overlayQuery, map[string]any{"t": s.token(c2.ID)})
+			got[i] = string(r.Data)
+		}()
+	}
+	wg.Wait()
+	for i := range got {
+		if got[i] != got[0] || !strings.Contains(got[0], c2.ID) {
+			t.Fatalf("after the pause, instance %d sees %s (first saw %s); want all on %s", i, got[i], got[0], c2.Name)
+		}
+	}
+	// The campaign's token still opens the overlay; the slot keeps its bounds.
+	if again := a.mustShow(s.token(c1.ID)); again.Campaign.ID != c2.ID || !again.SlotStartsAt.Equal(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)) {
+		t.Errorf("got %s from %s", again.Campaign.Name, again.SlotStartsAt)
+	}
+}
+
+func TestOverlayBlackoutPeriods(t *testing.T) {
+	a := mustStartApp(t)
+	brand := a.mustSignUp("BRAND")
+	c := a.mustActiveCampaign(brand, "Shown")
+	s := a.mustStreamerIn(c)
+	tok := s.token(c.ID)
+	period := func(days []string, start, end, tz string) map[string]any {
+		return map[string]any{"daysOfWeek": days, "startTime": start, "endTime": end, "timezone": tz, "reason": "test"}
+	}
+	cases := []struct {
+		name     string
+		periods  []any
+		at       time.Time
+		blackout bool
+	}{
+		// 12:00Z Monday is 07:00 in New York (EST, UTC−5).
+		{"in its own zone", []any{period([]string{"MONDAY"}, "06:30", "07:30", "America/New_York")},
+			time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC), true},
+		{"just after it ends", []any{period([]string{"MONDAY"}, "06:30", "07:30", "America/New_York")},
+			time.Date(2026, 11, 23, 12, 30, 0, 0, time.UTC), false},
+		{"another day", []any{period([]string{"TUESDAY"}, "06:30", "07:30", "America/New_York")},
+			time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC), false},
+		// Sunday 22:00 – 02:00 Berlin covers Monday 01:30 Berlin (00:30Z).
+		{"the tail after midnight", []any{period([]string{"SUNDAY"}, "22:00", "02:00", "Europe/Berlin")},
+			time.Date(2026, 11, 23, 0, 30, 0, 0, time.UTC), true},
+		{"not the early morning of the listed day", []any{period([]string{"MONDAY"}, "22:00", "02:00", "Europe/Berlin")},
+			time.Date(2026, 11, 23, 0, 30, 0, 0, time.UTC), false},
+		// Summer time: 09:00–10:00 in New York is 13:00–14:00Z in July.
+		{"daylight saving time", []any{period([]string{"WEDNESDAY"}, "09:00", "10:00", "America/New_York")},
+			time.Date(2026, 7, 15, 13, 30, 0, 0, time.UTC), true},
+		{"any of several", []any{period([]string{"SATURDAY"}, "00:00", "23:59", "UTC"), period([]string{"MONDAY", "FRIDAY"}, "11:00", "13:00", "UTC")},
+			time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC), true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a := a.in(t)
+			a.mustSettings(s.user, map[string]any{"blackoutPeriods": tc.periods})
+			a.clock.Set(tc.at)
+			got := a.overlay(tok)
+			if tc.blackout != (got == nil) {
+				t.Fatalf("blackout %v, want %v (overlay %+v)", got == nil, tc.blackout, got)
+			}
+			im := a.mustImpression(tok)
+			if tc.blackout && (im.IsNew || im.Impression != nil || im.Campaign != nil) {
+				t.Errorf("an impression during a blackout: %+v", im)
+			}
+		})
+	}
+}
+
+func TestOverlayStrategies(t *testing.T) {
+	a := mustStartApp(t)
+	brand := a.mustSignUp("BRAND")
+	cheap := a.mustPricedCampaign(brand, "Cheap", map[string]any{"cpm": "1.00", "cpc": "0.10"})
+	rich := a.mustPricedCampaign(brand, "Rich", map[string]any{"cpm": "20.00", "cpc": "0.10"})
+	clicky := a.mustPricedCampaign(brand, "Clicky", map[string]any{"cpm": "1.00", "cpc": "0.10"})
+	s := a.mustStreamerIn(cheap, rich, clicky)
+	// Clicky has a click-through record: 5 clicks and no impressions yet.
+	for i := range 5 {
+		a.mustClick(s.token(clicky.ID), fmt.Sprintf("ck-%d", i))
+	}
+	cases := []struct {
+		settings map[string]any
+		want     campaignData
+	}{
+		{map[string]any{"strategy": "HIGHEST_PAYING"}, rich},
+		{map[string]any{"strategy": "PERFORMANCE"}, clicky},
+		{map[string]any{"strategy": "WEIGHTED", "priorityWeights": map[string]any{"paymentRate": 1, "performance": 0, "fairness": 0}}, rich},
+		{map[string]any{"strategy": "WEIGHTED", "priorityWeights": map[string]any{"paymentRate": 0, "performance": 1, "fairness": 0}}, clicky},
+		{map[string]any{"strategy": "FAIR_ROTATION"}, cheap},
+	}
+	for i, tc := range cases {
+		a.mustSettings(s.user, tc.settings)
+		a.clock.Set(time.Date(2026, 11, 23, 13, 3*i, 0, 0, time.UTC)) // a fresh slot each
+		got := a.mustShow(s.token(cheap.ID))
+		if got.Campaign.ID != tc.want.ID || got.Strategy != tc.settings["strategy"] {
+			t.Errorf("%v: %s by %s, want %s", tc.settings, got.Campaign.Name, got.Strategy, tc.want.Name)
+		}
+	}
+}
+
+func TestOverlayUnknownTokens(t *testing.T) {
+	a := mustStartApp(t)
+	brand := a.mustSignUp("BRAND")
+	c := a.mustActiveCampaign(brand, "Rotated")
+	s := a.mustStreamerIn(c)
+	old := s.token(c.ID)
+	var pid string
+	for id := range s.parts {
+		pid = id
+	}
+	a.mustDo(s.user.Token, `mutation($id: ID!) { rotateBrowserSourceToken(participationId: $id) { id } }`, map[string]any{"id": pid}, nil)
+	for _, tok := range []string{"nope", "", old} {
+		a.mustFail("", overlayQuery, map[string]any{"t": tok}, "NOT_FOUND", "")
+		a.mustFail("", recordImpressionMutation, map[string]any{"t": tok}, "NOT_FOUND", "")
+	}
+}
+
+// TestRecordImpressionOncePerSlot races reloads of every overlay instance of
+// a streamer on each of several slots: exactly one isNew per slot, and the
+// counters and money are exact.
+func TestRecordImpressionOncePerSlot(t *testing.T) {
+	a := mustStartApp(t)
+	brand := a.mustSignUp("BRAND")
+	c1 := a.mustActiveCampaign(brand, "Imp one") // cpm 2.50: 0.0025 per impression
+	c2 := a.mustActiveCampaign(brand, "Imp two")
+	s := a.mustStreamerIn(c1, c2)
+	tokens := []string{s.token(c1.ID), s.token(c2.ID)}
+	const slots, workers = 4, 32
+	for slot := range slots {
+		var (
+			wg     sync.WaitGroup
+			mu     sync.Mutex
+			news   int
+			ids    = map[string]bool{}
+			failed []string
+		)
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := a.do("", recordImpressionMutation, map[string]any{"t": tokens[w%2]})
+				mu.Lock()
+				defer mu.Unlock()
+				if len(r.Errors) > 0 {
+					failed = append(failed, fmt.Sprint(r.Errors))
+					return
+				}
+				var d struct{ RecordImpression impressionPayload }
+				if err := json.Unmarshal(r.Data, &d); err != nil || d.RecordImpression.Impression == nil {
+					failed = append(failed, string(r.Data))
+					return
+				}
+				if d.RecordImpression.IsNew {
+					news++
+				}
+				ids[d.RecordImpression.Impression.ID] = true
+			}()
+		}
+		wg.Wait()
+		if len(failed) > 0 {
+			t.Fatalf("slot %d: %d failures, first: %s", slot, len(failed), failed[0])
+		}
+		if news != 1 || len(ids) != 1 {
+			t.Fatalf("slot %d: %d isNew and %d impression ids, want 1 and 1", slot, news, len(ids))
+		}
+		a.clock.Advance(3 * time.Minute)
+	}
+	// Fair rotation alternates: two impressions each.
+	for _, c := range []campaignData{c1, c2} {
+		tot := a.totals(brand, c.ID)
+		if tot.Campaign.Stats.Impressions != 2 || tot.Campaign.Spent.Amount != "0.005" {
+			t.Errorf("%s: %d impressions, spent %s; want 2 and 0.005", c.Name, tot.Campaign.Stats.Impressions, tot.Campaign.Spent.Amount)
+		}
+		p := tot.Campaign.Participations.Edges[0].Node
+		if p.Stats.Impressions != 2 || p.Stats.Earnings.Amount != "0.005" {
+			t.Errorf("%s participation: %d impressions, earned %s; want 2 and 0.005", c.Name, p.Stats.Impressions, p.Stats.Earnings.Amount)
+		}
+	}
+	var daily dailyData
+	a.mustDo(s.user.Token, dailyStatsQuery, map[string]any{"scope": "STREAMER", "id": s.user.ID, "from": "2026-11-23", "to": "2026-11-23"}, &daily)
+	if d := daily.DailyStats[0]; d.Impressions != 4 || d.Earnings.Amount != "0.01" {
+		t.Errorf("streamer's day: %+v, want 4 impressions earning 0.01", d)
+	}
+}
+
+func TestRecordImpressionBillsCPMThroughTheBudgetGuard(t *testing.T) {
+	a := mustStartApp(t)
+	brand := a.mustSignUp("BRAND")
+	// 0.0025 per impression; 0.006 covers two and leaves 0.001.
+	c := a.mustPricedCampaign(brand, "Tight", map[string]any{"budget": "0.006"})
+	s := a.mustStreamerIn(c)
+	tok := s.token(c.ID)
+	for i, want := range []bool{true, true, false} {
+		im := a.mustImpression(tok)
+		if !im.IsNew || im.Impression == nil || im.Impression.Billed != want {
+			t.Fatalf("impression %d: %+v, want new and billed %v", i+1, im, want)
+		}
+		if im.Campaign == nil || im.Campaign.ID != c.ID || im.Impression.Campaign.ID != c.ID {
+			t.Fatalf("impression %d is for %+v", i+1, im.Campaign)
+		}
+		a.clock.Advance(3 * time.Minute)
+	}
+	tot := a.totals(brand, c.ID)
+	if tot.Campaign.Status != "EXHAUSTED" || tot.Campaign.Spent.Amount != "0.005" || tot.Campaign.Stats.Impressions != 3 {
+		t.Errorf("campaign %+v, want EXHAUSTED, spent 0.005, 3 impressions (the last unbilled)", tot.Campaign)
+	}
+	if got := a.overlay(tok); got != nil {
+		t.Errorf("an exhausted campaign is still shown: %+v", got)
+	}
+}
+
+// TestRecordImpressionBudgetRace: many streamers' overlays bill one campaign
+// at once; the budget covers exactly 7 impressions.
+func TestRecordImpressionBudgetRace(t *testing.T) {
+	a := mustStartApp(t)
+	brand := a.mustSignUp("BRAND")
+	c := a.mustPricedCampaign(brand, "Raced", map[string]any{"budget": "0.0175"}) // 7 × 0.0025
+	const streamers = 20
+	var tokens []string
+	for range streamers {
+		tokens = append(tokens, a.mustStreamerIn(c).token(c.ID))
+	}
+	var (
+		wg             sync.WaitGroup
+		mu             sync.Mutex
+		billed, unpaid int
+		failed         []string
+	)
+	for _, tok := range tokens {
+		for range 3 { // each page reloads
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := a.do("", recordImpressionMutation, map[string]any{"t": tok})
+				mu.Lock()
+				defer mu.Unlock()
+				var d struct{ RecordImpression impressionPayload }
+				if len(r.Errors) > 0 || json.Unmarshal(r.Data, &d) != nil {
+					failed = append(failed, fmt.Sprint(r.Errors))
+					return
+				}
+				im := d.RecordImpression
+				switch {
+				case !im.IsNew:
+				case im.Impression != nil && im.Impression.Billed:
+					billed++
+				default:
+					unpaid++
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	if len(failed) > 0 {
+		t.Fatalf("%d failures, first: %s", len(failed), failed[0])
+	}
+	tot := a.totals(brand, c.ID)
+	if billed != 7 || tot.Campaign.Spent.Amount != "0.0175" || tot.Campaign.Remaining.Amount != "0.00" {
+		t.Errorf("%d billed, spent %s, remaining %s; want 7, 0.0175, 0.00", billed, tot.Campaign.Spent.Amount, tot.Campaign.Remaining.Amount)
+	}
+	// Once the budget is gone the campaign is no longer eligible, so some
+	// overlays may show nothing; every recorded impression is counted.
+	if int(tot.Campaign.Stats.Impressions) != billed+unpaid {
+		t.Errorf("%d impressions counted, %d recorded", tot.Campaign.Stats.Impressions, billed+unpaid)
+	}
+}
+
+func TestReconcileRepairsImpressions(t *testing.T) {
+	a := mustStartApp(t)
+	brand := a.mustSignUp("BRAND")
+	c := a.mustActiveCampaign(brand, "Reconciled")
+	s := a.mustStreamerIn(c)
+	for range 3 {
+		a.mustImpression(s.token(c.ID))
+		a.clock.Advance(3 * time.Minute)
+	}
+	want := a.totals(brand, c.ID)
+	ctx := context.Background()
+	campaigns := repository.NewCampaigns(a.store)
+	stored, err := campaigns.ByID(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := campaigns.SetTotals(ctx, stored, domain.CampaignStats{Impressions: 40}, 0); err != nil || !ok {
+		t.Fatal(err)
+	}
+	for pid := range s.parts {
+		if err := repository.NewParticipations(a.store).SetTotals(ctx, pid, domain.ParticipationStats{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out strings.Builder
+	if _, err := newTracking(a.store, nil, a.clock.Now, discardLogger()).Reconcile(ctx, &out); err != nil {
+		t.Fatal(err)
+	}
+	got := a.totals(brand, c.ID)
+	if got.Campaign.Stats != want.Campaign.Stats || got.Campaign.Spent != want.Campaign.Spent ||
+		got.Campaign.Participations.Edges[0].Node.Stats != want.Campaign.Participations.Edges[0].Node.Stats {
+		t.Errorf("after reconcile %+v, want %+v\n%s", got.Campaign, want.Campaign, out.String())
+	}
+	if want.Campaign.Stats.Impressions != 3 || want.Campaign.Spent.Amount != "0.0075" {
+		t.Errorf("before the skew: %+v", want.Campaign)
+	}
+}
+
+// TestOverlayRevealsNothingPrivate: the overlay token is in every click link
+// a streamer shares, so what it opens must not reveal emails or settings.
+// They stay visible to the user themself and to admins.
+func TestOverlayRevealsNothingPrivate(t *testing.T) {
+	a := mustStartApp(t)
+	brand := a.mustSignUp("BRAND")
+	c := a.mustActiveCampaign(brand, "Private")
+	s := a.mustStreamerIn(c)
+	admin := a.mustMakeAdmin()
+	const q = `query($t: String!) { overlay(browserSourceToken: $t) {
+	  campaign { brand { id email campaignSelectionStrategy } }
+	  participation { streamer { id email campaignSelectionStrategy campaignRotationSettings { blackoutPeriods { reason } } } } } }`
+	type userData struct {
+		ID                        string
+		Email                     *string
+		CampaignSelectionStrategy *string
+		CampaignRotationSettings  *struct{}
+	}
+	var d struct {
+		Overlay struct {
+			Campaign      struct{ Brand userData }
+			Participation struct{ Streamer userData }
+		}
+	}
+	cases := []struct {
+		who                   string
+		token                 string
+		brandSees, streamSees bool
+	}{
+		{"anonymous", "", false, false},
+		{"the streamer", s.user.Token, false, true},
+		{"the brand", brand.Token, true, false},
+		{"an admin", admin.Token, true, true},
+	}
+	for _, tc := range cases {
+		a.mustDo(tc.token, q, map[string]any{"t": s.token(c.ID)}, &d)
+		b, st := d.Overlay.Campaign.Brand, d.Overlay.Participation.Streamer
+		if b.ID != brand.ID || st.ID != s.user.ID {
+			t.Fatalf("%s: wrong users %+v %+v", tc.who, b, st)
+		}
+		if (b.Email != nil) != tc.brandSees || (b.CampaignSelectionStrategy != nil) != tc.brandSees {
+			t.Errorf("%s sees the brand's private fields: %v, want %v", tc.who, b.Email != nil, tc.brandSees)
+		}
+		if (st.Email != nil) != tc.streamSees || (st.CampaignRotationSettings != nil) != tc.streamSees {
+			t.Errorf("%s sees the streamer's private fields: %v, want %v", tc.who, st.Email != nil, tc.streamSees)
+		}
+		if tc.streamSees && *st.Email != s.user.Email {
+			t.Errorf("%s: streamer email %q, want %q", tc.who, *st.Email, s.user.Email)
+		}
+	}
+}

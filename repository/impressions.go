@@ -1,0 +1,97 @@
+package repository
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
+
+	"tally/domain"
+)
+
+const impressionsCollection = "impressions"
+
+// impressionIndexes: a streamer's rotation slot (its key) is an impression's
+// natural key, so a reloading page counts once per slot.
+func impressionIndexes() []indexModel {
+	return []indexModel{
+		uniqueIndex("slotKey_1", bson.D{{Key: "slotKey", Value: 1}}),
+		plainIndex("campaignId_1", bson.D{{Key: "campaignId", Value: 1}}),
+	}
+}
+
+// Impressions is the impressions collection.
+type Impressions struct {
+	c     *collection
+	newID func() primitive.ObjectID
+}
+
+// NewImpressions returns the impressions repository of s.
+func NewImpressions(s *Store) *Impressions {
+	return &Impressions{c: s.collection(impressionsCollection), newID: primitive.NewObjectID}
+}
+
+type impressionDoc struct {
+	ID              primitive.ObjectID `bson:"_id"`
+	SlotKey         string             `bson:"slotKey"`
+	ParticipationID primitive.ObjectID `bson:"participationId"`
+	CampaignID      primitive.ObjectID `bson:"campaignId"`
+	StreamerID      primitive.ObjectID `bson:"streamerId"`
+	SlotStartsAt    time.Time          `bson:"slotStartsAt"`
+	Billed          bool               `bson:"billed"`
+	CostMicros      int64              `bson:"costMicros"`
+	CreatedAt       time.Time          `bson:"createdAt"`
+}
+
+func (d *impressionDoc) toDomain() domain.Impression {
+	return domain.Impression{ID: d.ID.Hex(), SlotKey: d.SlotKey, ParticipationID: d.ParticipationID.Hex(),
+		CampaignID: d.CampaignID.Hex(), StreamerID: d.StreamerID.Hex(), SlotStartsAt: d.SlotStartsAt.UTC(),
+		Billed: d.Billed, Cost: domain.Micros(d.CostMicros), CreatedAt: d.CreatedAt.UTC()}
+}
+
+// Record stores an impression once per slot and reports whether this call
+// created it (one store call; see recordOnce). A new impression starts
+// unbilled; MarkBilled records the spend once the budget guard took it. When
+// the slot's impression already exists it is returned as stored.
+func (r *Impressions) Record(ctx context.Context, im domain.Impression) (domain.Impression, bool, error) {
+	pid, err1 := primitive.ObjectIDFromHex(im.ParticipationID)
+	cid, err2 := primitive.ObjectIDFromHex(im.CampaignID)
+	sid, err3 := primitive.ObjectIDFromHex(im.StreamerID)
+	if err1 != nil || err2 != nil || err3 != nil || im.SlotKey == "" {
+		return domain.Impression{}, false, fmt.Errorf("record impression: malformed ids")
+	}
+	im.CreatedAt = im.CreatedAt.UTC().Truncate(time.Millisecond)
+	var old impressionDoc
+	id, isNew, err := recordOnce(ctx, r.c, bson.M{"slotKey": im.SlotKey}, bson.M{
+		"slotKey": im.SlotKey, "participationId": pid, "campaignId": cid, "streamerId": sid,
+		"slotStartsAt": im.SlotStartsAt.UTC(), "billed": false, "costMicros": int64(0), "createdAt": im.CreatedAt,
+	}, r.newID, &old)
+	if err != nil {
+		return domain.Impression{}, false, fmt.Errorf("record impression: %w", err)
+	}
+	if !isNew {
+		return old.toDomain(), false, nil
+	}
+	im.ID, im.Billed, im.Cost = id.Hex(), false, 0
+	return im, true, nil
+}
+
+// MarkBilled records that an impression's cost was taken from its campaign's
+// budget.
+func (r *Impressions) MarkBilled(ctx context.Context, id string, cost domain.Micros) error {
+	oid, err := objectID(id, "impression")
+	if err != nil {
+		return err
+	}
+	if _, err := r.c.UpdateOne(ctx, bson.M{"_id": oid}, bson.M{"$set": bson.M{"billed": true, "costMicros": int64(cost)}}); err != nil {
+		return fmt.Errorf("mark impression billed: %w", err)
+	}
+	return nil
+}
+
+// Each calls fn with every impression, in _id order; reconcile uses it.
+func (r *Impressions) Each(ctx context.Context, fn func(domain.Impression) error) error {
+	return each(ctx, r.c, func(d *impressionDoc) error { return fn(d.toDomain()) })
+}
