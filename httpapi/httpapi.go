@@ -47,6 +47,7 @@ func New(d Deps) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/query", graphQLTransport(limitBody(d.Limits.MaxBodyBytes, withAPIKey(d.APIKeys, perRequest(d.PerRequest, gql)))))
 	mux.HandleFunc("GET /r/{token}", clickRedirect(d.Tracking, d))
+	mux.HandleFunc("GET /overlay/{token}", overlayPageHandler(d))
 	pb := limitBody(64<<10, postback(d.Tracking, d.APIKeys, d))
 	mux.Handle("GET /postback", pb)
 	mux.Handle("POST /postback", pb)
