@@ -3,7 +3,8 @@ package main
 import "testing"
 
 // TestRoundTrips counts the store calls of the tracking mutations, on either
-// engine (the repository counts every operation it sends). The numbers are
+// engine (the repository counts every operation it sends; on MongoDB the
+// driver's command monitor checks that count). The numbers are
 // documented in docs/tracking.md; a change here must change the docs. The
 // call that decides isNew is always exactly one of them.
 func TestRoundTrips(t *testing.T) {
@@ -13,11 +14,7 @@ func TestRoundTrips(t *testing.T) {
 	c := a.mustActiveCampaign(brand, "Counted")
 	tok := token(t, a.mustJoin(streamer, c.ID))
 	key, _ := a.mustAPIKey(brand)
-	count := func(f func()) int64 {
-		before := a.store.Calls()
-		f()
-		return a.store.Calls() - before
-	}
+	count := roundTrips(t, a)
 	const bareClick = `mutation($t: String!, $c: String) { recordClick(input: {browserSourceToken: $t, clickId: $c}) { isNew } }`
 	const bareConversion = `mutation($c: String!) { recordConversion(input: {clickId: $c, goalId: "signup"}) { isNew } }`
 	cases := []struct {
@@ -43,6 +40,24 @@ func TestRoundTrips(t *testing.T) {
 	}
 }
 
+// roundTrips returns a function that runs f and returns how many store calls
+// it made, as the repository counts them. On MongoDB it also checks that
+// count against the driver's command monitor, which sees what actually went
+// over the wire.
+func roundTrips(t *testing.T, a *testApp) func(f func()) int64 {
+	return func(f func()) int64 {
+		t.Helper()
+		before := a.store.Calls()
+		wireBefore, onMongo := a.store.ServerCommands()
+		f()
+		n := a.store.Calls() - before
+		if wire, _ := a.store.ServerCommands(); onMongo && wire-wireBefore != n {
+			t.Errorf("the repository counted %d store calls, MongoDB's command monitor %d", n, wire-wireBefore)
+		}
+		return n
+	}
+}
+
 func mustOK(t testing.TB, r gqlResponse) {
 	t.Helper()
 	if len(r.Errors) > 0 {
@@ -58,11 +73,7 @@ func TestRoundTripsOverlay(t *testing.T) {
 	brand := a.mustSignUp("BRAND")
 	c := a.mustActiveCampaign(brand, "Counted")
 	tok := a.mustStreamerIn(c).token(c.ID)
-	count := func(f func()) int64 {
-		before := a.store.Calls()
-		f()
-		return a.store.Calls() - before
-	}
+	count := roundTrips(t, a)
 	const bareOverlay = `query($t: String!) { overlay(browserSourceToken: $t) { campaign { id name } participation { id } clickUrl slotEndsAt } }`
 	const bareImpression = `mutation($t: String!) { recordImpression(browserSourceToken: $t) { isNew } }`
 	vars := map[string]any{"t": tok}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/256dpi/lungo"
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/event"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 	"go.mongodb.org/mongo-driver/mongo/readpref"
@@ -42,6 +43,7 @@ type Store struct {
 	engine   *lungo.Engine // nil on MongoDB
 	unlock   func()
 	calls    atomic.Int64
+	commands atomic.Int64 // on MongoDB: commands the driver sent to the database
 	embedded bool
 }
 
@@ -54,8 +56,17 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	s := &Store{unlock: func() {}}
 	if opts.URI != "" {
+		// The command monitor counts what really reaches the server (the
+		// database's commands: not handshakes, heartbeats or session
+		// bookkeeping), so tests can check the repository's own count.
+		database := opts.Database
+		monitor := &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
+			if e.DatabaseName == database {
+				s.commands.Add(1)
+			}
+		}}
 		client, err := lungo.Connect(ctx, options.Client().ApplyURI(opts.URI).
-			SetServerSelectionTimeout(10*time.Second).SetAppName("tally"))
+			SetServerSelectionTimeout(10*time.Second).SetAppName("tally").SetMonitor(monitor))
 		if err != nil {
 			return nil, fmt.Errorf("connect to MongoDB: %w", err)
 		}
@@ -121,6 +132,11 @@ func (s *Store) Drop(ctx context.Context) error { return s.db.Drop(ctx) }
 // Calls returns how many store operations the repositories have issued so far.
 // Tests use it to count round trips of a request.
 func (s *Store) Calls() int64 { return s.calls.Load() }
+
+// ServerCommands returns how many commands the driver has sent to the
+// database, as its command monitor saw them; ok is false on the embedded
+// engine, which has no wire protocol to watch.
+func (s *Store) ServerCommands() (n int64, ok bool) { return s.commands.Load(), !s.embedded }
 
 // collection returns a named collection whose operations are counted in Calls.
 func (s *Store) collection(name string) *collection {
