@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
+
 	"tally/domain"
 	"tally/repository"
 )
@@ -541,5 +544,37 @@ func TestOverlayRevealsNothingPrivate(t *testing.T) {
 		if tc.streamSees && *st.Email != s.user.Email {
 			t.Errorf("%s: streamer email %q, want %q", tc.who, *st.Email, s.user.Email)
 		}
+	}
+}
+
+// TestOverlayShowsOldParticipations: a participation from the old system,
+// without a token and without stats, joinedAt or lastShownAt, is a candidate
+// like any other; when chosen it gets a token for its click link, and that
+// token is the one its streamer sees afterwards.
+func TestOverlayShowsOldParticipations(t *testing.T) {
+	a := mustStartApp(t)
+	brand := a.mustSignUp("BRAND")
+	current := a.mustActiveCampaign(brand, "Current")
+	old := a.mustActiveCampaign(brand, "Old")
+	s := a.mustStreamerIn(current)
+	a.mustSetStatus(brand, current.ID, "PAUSED") // only the old one is eligible
+	sid, _ := primitive.ObjectIDFromHex(s.user.ID)
+	cid, _ := primitive.ObjectIDFromHex(old.ID)
+	oldID := primitive.NewObjectID()
+	if err := repository.SeedRaw(context.Background(), a.store, "participations",
+		bson.M{"_id": oldID, "campaignId": cid, "streamerId": sid, "status": "active"}); err != nil {
+		t.Fatal(err)
+	}
+	got := a.mustShow(s.token(current.ID))
+	if got.Campaign.ID != old.ID || got.Participation.ID != oldID.Hex() {
+		t.Fatalf("shows %s (%s), want the old participation", got.Campaign.Name, got.Participation.ID)
+	}
+	var d struct{ Participation participationData }
+	a.mustDo(s.user.Token, participationQuery, map[string]any{"id": oldID.Hex()}, &d)
+	if tok := token(t, d.Participation); !strings.HasSuffix(got.ClickURL, "/r/"+tok) {
+		t.Errorf("clickUrl %s does not use the participation's token %s", got.ClickURL, tok)
+	}
+	if im := a.mustImpression(s.token(current.ID)); !im.IsNew || im.Impression.Participation.ID != oldID.Hex() || !im.Impression.Billed {
+		t.Errorf("impression %+v, want a new billed one on the old participation", im)
 	}
 }
