@@ -60,7 +60,10 @@ func TestQueryTransport(t *testing.T) {
 	t.Run("ErrGETMutation", func(t *testing.T) {
 		q := `mutation { signUp(input: {email: "get@example.com", password: "correct horse", displayName: "G", role: STREAMER}) { token } }`
 		resp, raw := a.request(http.MethodGet, "/query?query="+url.QueryEscape(q), nil, nil)
-		mustBeGraphQLError(t, resp, raw, http.StatusNotAcceptable, "")
+		e := mustBeGraphQLError(t, resp, raw, http.StatusMethodNotAllowed, "BAD_USER_INPUT")
+		if resp.Header.Get("Allow") != "POST" || !strings.Contains(e.Message, "POST") {
+			t.Errorf("Allow %q, message %q: want POST named in both", resp.Header.Get("Allow"), e.Message)
+		}
 		// And nothing was written: the same sign-up by POST succeeds.
 		a.mustDo("", q, nil, nil)
 	})
@@ -73,7 +76,10 @@ func TestQueryTransport(t *testing.T) {
 			if resp.StatusCode < 400 {
 				t.Errorf("body %q: got %d, want a 4xx", body, resp.StatusCode)
 			}
-			mustBeGraphQLError(t, resp, raw, resp.StatusCode, "BAD_USER_INPUT")
+			e := mustBeGraphQLError(t, resp, raw, resp.StatusCode, "BAD_USER_INPUT")
+			if len(body) > 3 && strings.Contains(e.Message, body) {
+				t.Errorf("body %q: the error echoes the body: %q", body, e.Message)
+			}
 		}
 	})
 	t.Run("ErrMissingContentType", func(t *testing.T) {

@@ -85,6 +85,7 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 				gqlErr.Extensions["reason"] = reason
 			}
 			gqlErr.Extensions["code"] = domain.EINVALID
+			gqlErr.Message = withoutBody(gqlErr.Message)
 			return gqlErr
 		}
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
@@ -97,6 +98,26 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 		gqlErr.Extensions = map[string]any{"code": domain.EINTERNAL, "requestId": RequestID(ctx)}
 		return gqlErr
 	}
+}
+
+// gqlgen's POST transport reports an undecodable body as
+// "json request body could not be decoded: <reason> body:<the whole body>".
+// The client knows its body; echoing up to a megabyte of it back (into logs
+// and error trackers too) helps nobody, so only the reason is kept.
+const (
+	undecodablePrefix = "json request body could not be decoded: "
+	undecodableBody   = " body:"
+)
+
+func withoutBody(msg string) string {
+	reason, ok := strings.CutPrefix(msg, undecodablePrefix)
+	if !ok {
+		return msg
+	}
+	if i := strings.LastIndex(reason, undecodableBody); i >= 0 {
+		reason = reason[:i]
+	}
+	return "the request body is not a JSON GraphQL request: " + reason
 }
 
 // inputPath names the argument an input error is about when only gqlgen knows
