@@ -3,7 +3,6 @@ package domain
 import (
 	"io"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -30,20 +29,15 @@ func ParseCampaignStatus(s string) (CampaignStatus, bool) {
 }
 
 // Name is the GraphQL enum name.
-func (s CampaignStatus) Name() string { return strings.ToUpper(string(s)) }
+func (s CampaignStatus) Name() string { return enumName(s) }
 
 // MarshalGQL writes the GraphQL enum name.
-func (s CampaignStatus) MarshalGQL(w io.Writer) { io.WriteString(w, strconv.Quote(s.Name())) }
+func (s CampaignStatus) MarshalGQL(w io.Writer) { marshalEnum(w, s) }
 
 // UnmarshalGQL reads the GraphQL enum name.
-func (s *CampaignStatus) UnmarshalGQL(v any) error {
-	str, _ := v.(string)
-	st, ok := ParseCampaignStatus(str)
-	if !ok || st.Name() != str {
-		return Errorf(EINVALID, "%q is not a valid CampaignStatus", str)
-	}
-	*s = st
-	return nil
+func (s *CampaignStatus) UnmarshalGQL(v any) (err error) {
+	*s, err = unmarshalEnum(v, "CampaignStatus", CampaignDraft, CampaignActive, CampaignPaused, CampaignExhausted, CampaignEnded)
+	return err
 }
 
 // TransitionSources returns the statuses a campaign may move to target from,

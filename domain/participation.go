@@ -2,7 +2,6 @@ package domain
 
 import (
 	"io"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -25,19 +24,12 @@ func ParseParticipationStatus(s string) ParticipationStatus {
 }
 
 // MarshalGQL writes the GraphQL enum name.
-func (s ParticipationStatus) MarshalGQL(w io.Writer) {
-	io.WriteString(w, strconv.Quote(strings.ToUpper(string(s))))
-}
+func (s ParticipationStatus) MarshalGQL(w io.Writer) { marshalEnum(w, s) }
 
 // UnmarshalGQL reads the GraphQL enum name.
-func (s *ParticipationStatus) UnmarshalGQL(v any) error {
-	str, _ := v.(string)
-	switch str {
-	case "ACTIVE", "LEFT":
-		*s = ParticipationStatus(strings.ToLower(str))
-		return nil
-	}
-	return Errorf(EINVALID, "%q is not a valid ParticipationStatus", str)
+func (s *ParticipationStatus) UnmarshalGQL(v any) (err error) {
+	*s, err = unmarshalEnum(v, "ParticipationStatus", ParticipationActive, ParticipationLeft)
+	return err
 }
 
 // ParticipationStats are a participation's counters and the streamer's

@@ -2,7 +2,6 @@ package domain
 
 import (
 	"io"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -35,20 +34,15 @@ func ParseStrategy(s string) (Strategy, bool) {
 }
 
 // Name is the GraphQL enum name, e.g. FAIR_ROTATION.
-func (s Strategy) Name() string { return strings.ToUpper(strings.ReplaceAll(string(s), "-", "_")) }
+func (s Strategy) Name() string { return enumName(s) }
 
 // MarshalGQL writes the GraphQL enum name.
-func (s Strategy) MarshalGQL(w io.Writer) { io.WriteString(w, strconv.Quote(s.Name())) }
+func (s Strategy) MarshalGQL(w io.Writer) { marshalEnum(w, s) }
 
 // UnmarshalGQL reads the GraphQL enum name.
-func (s *Strategy) UnmarshalGQL(v any) error {
-	str, _ := v.(string)
-	parsed, ok := ParseStrategy(str)
-	if !ok || parsed.Name() != str {
-		return Errorf(EINVALID, "%q is not a valid CampaignSelectionStrategy", str)
-	}
-	*s = parsed
-	return nil
+func (s *Strategy) UnmarshalGQL(v any) (err error) {
+	*s, err = unmarshalEnum(v, "CampaignSelectionStrategy", Strategies...)
+	return err
 }
 
 // Weekday is a day of the week as its GraphQL enum name (MONDAY … SUNDAY),
@@ -83,14 +77,10 @@ func (d Weekday) Time() (time.Weekday, bool) {
 }
 
 // MarshalGQL writes the GraphQL enum name.
-func (d Weekday) MarshalGQL(w io.Writer) { io.WriteString(w, strconv.Quote(string(d))) }
+func (d Weekday) MarshalGQL(w io.Writer) { marshalEnum(w, d) }
 
 // UnmarshalGQL reads the GraphQL enum name.
-func (d *Weekday) UnmarshalGQL(v any) error {
-	s, _ := v.(string)
-	if _, ok := Weekday(s).Time(); !ok {
-		return Errorf(EINVALID, "%q is not a valid Weekday", s)
-	}
-	*d = Weekday(s)
-	return nil
+func (d *Weekday) UnmarshalGQL(v any) (err error) {
+	*d, err = unmarshalEnum(v, "Weekday", weekdays[:]...)
+	return err
 }

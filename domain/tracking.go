@@ -3,7 +3,6 @@ package domain
 import (
 	"io"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -31,21 +30,12 @@ const (
 )
 
 // MarshalGQL writes the GraphQL enum name.
-func (s ConversionStatus) MarshalGQL(w io.Writer) {
-	io.WriteString(w, strconv.Quote(strings.ToUpper(string(s))))
-}
+func (s ConversionStatus) MarshalGQL(w io.Writer) { marshalEnum(w, s) }
 
 // UnmarshalGQL reads the GraphQL enum name.
-func (s *ConversionStatus) UnmarshalGQL(v any) error {
-	str, _ := v.(string)
-	switch st := ConversionStatus(strings.ToLower(str)); st {
-	case ConversionPending, ConversionApproved, ConversionRejected:
-		if str == strings.ToUpper(str) {
-			*s = st
-			return nil
-		}
-	}
-	return Errorf(EINVALID, "%q is not a valid ConversionStatus", str)
+func (s *ConversionStatus) UnmarshalGQL(v any) (err error) {
+	*s, err = unmarshalEnum(v, "ConversionStatus", ConversionPending, ConversionApproved, ConversionRejected)
+	return err
 }
 
 // Conversion is one recorded conversion of a goal, attributed through a
@@ -112,19 +102,12 @@ const (
 )
 
 // MarshalGQL writes the GraphQL enum name.
-func (s StatsScope) MarshalGQL(w io.Writer) {
-	io.WriteString(w, strconv.Quote(strings.ToUpper(string(s))))
-}
+func (s StatsScope) MarshalGQL(w io.Writer) { marshalEnum(w, s) }
 
 // UnmarshalGQL reads the GraphQL enum name.
-func (s *StatsScope) UnmarshalGQL(v any) error {
-	str, _ := v.(string)
-	switch st := StatsScope(strings.ToLower(str)); st {
-	case ScopeCampaign, ScopeParticipation, ScopeStreamer:
-		*s = st
-		return nil
-	}
-	return Errorf(EINVALID, "%q is not a valid StatsScope", str)
+func (s *StatsScope) UnmarshalGQL(v any) (err error) {
+	*s, err = unmarshalEnum(v, "StatsScope", ScopeCampaign, ScopeParticipation, ScopeStreamer)
+	return err
 }
 
 // DailyStat is one UTC day's counters and money for one campaign,
@@ -154,21 +137,15 @@ const ScopeConversionsWrite Scope = "conversions:write"
 var Scopes = []Scope{ScopeConversionsWrite}
 
 // Name is the GraphQL enum name: conversions:write → CONVERSIONS_WRITE.
-func (s Scope) Name() string { return strings.ToUpper(strings.ReplaceAll(string(s), ":", "_")) }
+func (s Scope) Name() string { return enumName(s) }
 
 // MarshalGQL writes the GraphQL enum name.
-func (s Scope) MarshalGQL(w io.Writer) { io.WriteString(w, strconv.Quote(s.Name())) }
+func (s Scope) MarshalGQL(w io.Writer) { marshalEnum(w, s) }
 
 // UnmarshalGQL reads the GraphQL enum name.
-func (s *Scope) UnmarshalGQL(v any) error {
-	str, _ := v.(string)
-	for _, sc := range Scopes {
-		if sc.Name() == str {
-			*s = sc
-			return nil
-		}
-	}
-	return Errorf(EINVALID, "%q is not a valid ApiKeyScope", str)
+func (s *Scope) UnmarshalGQL(v any) (err error) {
+	*s, err = unmarshalEnum(v, "ApiKeyScope", Scopes...)
+	return err
 }
 
 // APIKey is a credential for partner servers. Only a hash of the key is

@@ -27,20 +27,12 @@ func ParseRole(s string) (Role, bool) {
 }
 
 // MarshalGQL writes the GraphQL enum name.
-func (r Role) MarshalGQL(w io.Writer) { io.WriteString(w, strconv.Quote(strings.ToUpper(string(r)))) }
+func (r Role) MarshalGQL(w io.Writer) { marshalEnum(w, r) }
 
 // UnmarshalGQL reads the GraphQL enum name.
-func (r *Role) UnmarshalGQL(v any) error {
-	s, _ := v.(string)
-	if s != strings.ToUpper(s) {
-		return Errorf(EINVALID, "%q is not a valid Role", s)
-	}
-	parsed, ok := ParseRole(s)
-	if !ok {
-		return Errorf(EINVALID, "%q is not a valid Role", s)
-	}
-	*r = parsed
-	return nil
+func (r *Role) UnmarshalGQL(v any) (err error) {
+	*r, err = unmarshalEnum(v, "Role", RoleStreamer, RoleBrand, RoleAdmin)
+	return err
 }
 
 // User is a person on the platform: a streamer, a brand, or an admin.

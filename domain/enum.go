@@ -1,0 +1,32 @@
+package domain
+
+import (
+	"io"
+	"strconv"
+	"strings"
+)
+
+// The GraphQL enums bound to domain types share one mapping: a value is
+// stored in the legacy form ("fair-rotation", "conversions:write", "active")
+// and shown as its GraphQL name (FAIR_ROTATION, CONVERSIONS_WRITE, ACTIVE):
+// upper case, with '-' and ':' as '_'. Reading takes the exact GraphQL name of
+// one of the type's values and nothing else.
+
+var enumNameReplacer = strings.NewReplacer("-", "_", ":", "_")
+
+// enumName is the GraphQL name of a stored enum value.
+func enumName[T ~string](v T) string { return strings.ToUpper(enumNameReplacer.Replace(string(v))) }
+
+// marshalEnum writes v's GraphQL name as a JSON string.
+func marshalEnum[T ~string](w io.Writer, v T) { _, _ = io.WriteString(w, strconv.Quote(enumName(v))) }
+
+// unmarshalEnum returns the value among values whose GraphQL name is v.
+func unmarshalEnum[T ~string](v any, typeName string, values ...T) (T, error) {
+	s, _ := v.(string)
+	for _, val := range values {
+		if enumName(val) == s {
+			return val, nil
+		}
+	}
+	return "", Errorf(EINVALID, "%q is not a valid %s", s, typeName)
+}
