@@ -63,11 +63,9 @@ func (d *conversionDoc) toDomain() domain.Conversion {
 // this call created it (one store call; see recordOnce). It starts unbilled;
 // MarkBilled records the spend.
 func (r *Conversions) Record(ctx context.Context, c domain.Conversion) (domain.Conversion, bool, error) {
-	pid, err1 := primitive.ObjectIDFromHex(c.ParticipationID)
-	cid, err2 := primitive.ObjectIDFromHex(c.CampaignID)
-	sid, err3 := primitive.ObjectIDFromHex(c.StreamerID)
-	if err1 != nil || err2 != nil || err3 != nil {
-		return domain.Conversion{}, false, fmt.Errorf("record conversion: malformed ids")
+	pid, cid, sid, err := eventOwners(c.ParticipationID, c.CampaignID, c.StreamerID)
+	if err != nil {
+		return domain.Conversion{}, false, fmt.Errorf("record conversion: %w", err)
 	}
 	c.CreatedAt = c.CreatedAt.UTC().Truncate(time.Millisecond)
 	insert := bson.M{
@@ -91,14 +89,7 @@ func (r *Conversions) Record(ctx context.Context, c domain.Conversion) (domain.C
 
 // MarkBilled records that a conversion's payout was taken from the budget.
 func (r *Conversions) MarkBilled(ctx context.Context, id string) error {
-	oid, err := objectID(id, "conversion")
-	if err != nil {
-		return err
-	}
-	if _, err := r.c.UpdateOne(ctx, bson.M{"_id": oid}, bson.M{"$set": bson.M{"billed": true}}); err != nil {
-		return fmt.Errorf("mark conversion billed: %w", err)
-	}
-	return nil
+	return markBilled(ctx, r.c, "conversion", id, bson.M{"billed": true})
 }
 
 // ConversionFilter narrows a conversion list; empty fields do not filter.

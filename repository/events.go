@@ -48,6 +48,32 @@ func recordOnce(ctx context.Context, c *collection, key bson.M, insert bson.M, n
 	return primitive.NilObjectID, false, fmt.Errorf("record event: duplicate key twice: %w", err)
 }
 
+// eventOwners parses the participation, campaign and streamer ids that every
+// event document (and a slot) refers to.
+func eventOwners(participationID, campaignID, streamerID string) (pid, cid, sid primitive.ObjectID, err error) {
+	var errs [3]error
+	pid, errs[0] = primitive.ObjectIDFromHex(participationID)
+	cid, errs[1] = primitive.ObjectIDFromHex(campaignID)
+	sid, errs[2] = primitive.ObjectIDFromHex(streamerID)
+	if errs[0] != nil || errs[1] != nil || errs[2] != nil {
+		return pid, cid, sid, fmt.Errorf("malformed participation, campaign or streamer id")
+	}
+	return pid, cid, sid, nil
+}
+
+// markBilled records on an event that its cost was taken from its campaign's
+// budget: one $set of the billed fields.
+func markBilled(ctx context.Context, c *collection, kind, id string, billed bson.M) error {
+	oid, err := objectID(id, kind)
+	if err != nil {
+		return err
+	}
+	if _, err := c.UpdateOne(ctx, bson.M{"_id": oid}, bson.M{"$set": billed}); err != nil {
+		return fmt.Errorf("mark %s billed: %w", kind, err)
+	}
+	return nil
+}
+
 // EventCounter is the one place that turns an event into counter paths.
 func counterPath(kind domain.EventKind) string { return "stats." + string(kind) }
 
@@ -95,11 +121,9 @@ func (d *clickDoc) toDomain() domain.Click {
 // MarkBilled records the spend once the budget guard has taken it. When the
 // click already exists it is returned as stored.
 func (r *Clicks) Record(ctx context.Context, c domain.Click) (domain.Click, bool, error) {
-	pid, err1 := primitive.ObjectIDFromHex(c.ParticipationID)
-	cid, err2 := primitive.ObjectIDFromHex(c.CampaignID)
-	sid, err3 := primitive.ObjectIDFromHex(c.StreamerID)
-	if err1 != nil || err2 != nil || err3 != nil {
-		return domain.Click{}, false, fmt.Errorf("record click: malformed ids")
+	pid, cid, sid, err := eventOwners(c.ParticipationID, c.CampaignID, c.StreamerID)
+	if err != nil {
+		return domain.Click{}, false, fmt.Errorf("record click: %w", err)
 	}
 	c.CreatedAt = c.CreatedAt.UTC().Truncate(time.Millisecond)
 	var old clickDoc
@@ -119,14 +143,7 @@ func (r *Clicks) Record(ctx context.Context, c domain.Click) (domain.Click, bool
 
 // MarkBilled records that a click's cost was taken from its campaign's budget.
 func (r *Clicks) MarkBilled(ctx context.Context, id string, cost domain.Micros) error {
-	oid, err := objectID(id, "click")
-	if err != nil {
-		return err
-	}
-	if _, err := r.c.UpdateOne(ctx, bson.M{"_id": oid}, bson.M{"$set": bson.M{"billed": true, "costMicros": int64(cost)}}); err != nil {
-		return fmt.Errorf("mark click billed: %w", err)
-	}
-	return nil
+	return markBilled(ctx, r.c, "click", id, bson.M{"billed": true, "costMicros": int64(cost)})
 }
 
 // ByClickID returns a click by its idempotency key; NOT_FOUND when there is

@@ -56,11 +56,12 @@ func (d *impressionDoc) toDomain() domain.Impression {
 // unbilled; MarkBilled records the spend once the budget guard took it. When
 // the slot's impression already exists it is returned as stored.
 func (r *Impressions) Record(ctx context.Context, im domain.Impression) (domain.Impression, bool, error) {
-	pid, err1 := primitive.ObjectIDFromHex(im.ParticipationID)
-	cid, err2 := primitive.ObjectIDFromHex(im.CampaignID)
-	sid, err3 := primitive.ObjectIDFromHex(im.StreamerID)
-	if err1 != nil || err2 != nil || err3 != nil || im.SlotKey == "" {
-		return domain.Impression{}, false, fmt.Errorf("record impression: malformed ids")
+	if im.SlotKey == "" {
+		return domain.Impression{}, false, fmt.Errorf("record impression: no slot key")
+	}
+	pid, cid, sid, err := eventOwners(im.ParticipationID, im.CampaignID, im.StreamerID)
+	if err != nil {
+		return domain.Impression{}, false, fmt.Errorf("record impression: %w", err)
 	}
 	im.CreatedAt = im.CreatedAt.UTC().Truncate(time.Millisecond)
 	var old impressionDoc
@@ -81,14 +82,7 @@ func (r *Impressions) Record(ctx context.Context, im domain.Impression) (domain.
 // MarkBilled records that an impression's cost was taken from its campaign's
 // budget.
 func (r *Impressions) MarkBilled(ctx context.Context, id string, cost domain.Micros) error {
-	oid, err := objectID(id, "impression")
-	if err != nil {
-		return err
-	}
-	if _, err := r.c.UpdateOne(ctx, bson.M{"_id": oid}, bson.M{"$set": bson.M{"billed": true, "costMicros": int64(cost)}}); err != nil {
-		return fmt.Errorf("mark impression billed: %w", err)
-	}
-	return nil
+	return markBilled(ctx, r.c, "impression", id, bson.M{"billed": true, "costMicros": int64(cost)})
 }
 
 // Each calls fn with every impression, in _id order; reconcile uses it.

@@ -128,11 +128,9 @@ func (r *Slots) Replace(ctx context.Context, previousParticipationID string, s d
 }
 
 func slotFields(s domain.Slot) (bson.M, error) {
-	sid, err1 := primitive.ObjectIDFromHex(s.StreamerID)
-	pid, err2 := primitive.ObjectIDFromHex(s.ParticipationID)
-	cid, err3 := primitive.ObjectIDFromHex(s.CampaignID)
-	if err1 != nil || err2 != nil || err3 != nil {
-		return nil, fmt.Errorf("slot: malformed ids")
+	pid, cid, sid, err := eventOwners(s.ParticipationID, s.CampaignID, s.StreamerID)
+	if err != nil {
+		return nil, fmt.Errorf("slot: %w", err)
 	}
 	return bson.M{"key": s.Key, "streamerId": sid, "participationId": pid, "campaignId": cid,
 		"strategy": string(s.Strategy), "startsAt": s.StartsAt.UTC(), "endsAt": s.EndsAt.UTC()}, nil
