@@ -92,6 +92,40 @@ const (
 	EventConversion EventKind = "conversions"
 )
 
+// EventRecord is what every stored event says about its effects: its kind,
+// whom it counts for, when, and what its campaign was charged for it (0 when
+// unbilled). Reconcile recomputes every total from these.
+type EventRecord struct {
+	Kind            EventKind
+	CampaignID      string
+	ParticipationID string
+	StreamerID      string
+	At              time.Time
+	Charged         Micros
+}
+
+// Event is the click as an EventRecord.
+func (c Click) Event() EventRecord {
+	return EventRecord{EventClick, c.CampaignID, c.ParticipationID, c.StreamerID, c.CreatedAt, charged(c.Billed, c.Cost)}
+}
+
+// Event is the conversion as an EventRecord.
+func (c Conversion) Event() EventRecord {
+	return EventRecord{EventConversion, c.CampaignID, c.ParticipationID, c.StreamerID, c.CreatedAt, charged(c.Billed, c.Payout)}
+}
+
+// Event is the impression as an EventRecord.
+func (im Impression) Event() EventRecord {
+	return EventRecord{EventImpression, im.CampaignID, im.ParticipationID, im.StreamerID, im.CreatedAt, charged(im.Billed, im.Cost)}
+}
+
+func charged(billed bool, amount Micros) Micros {
+	if billed {
+		return amount
+	}
+	return 0
+}
+
 // StatsScope is what a daily bucket counts for.
 type StatsScope string
 

@@ -4,16 +4,17 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"time"
 
 	"tally/domain"
 	"tally/repository"
 )
 
 // totals are what the events say a campaign, participation or bucket holds.
+// charged is both the campaign's spend and the streamer's earnings: the
+// streamer earns what the campaign is billed (see applyEffects).
 type totals struct {
 	impressions, clicks, conversions int64
-	spend, earnings                  domain.Micros
+	charged                          domain.Micros
 }
 
 func (t *totals) add(kind domain.EventKind, money domain.Micros) {
@@ -25,8 +26,7 @@ func (t *totals) add(kind domain.EventKind, money domain.Micros) {
 	case domain.EventConversion:
 		t.conversions++
 	}
-	t.spend += money
-	t.earnings += money
+	t.charged += money
 }
 
 type bucketKey struct {
@@ -42,28 +42,34 @@ type ledger struct {
 	events         int
 }
 
-func (l *ledger) add(kind domain.EventKind, campaignID, participationID, streamerID string, at time.Time, billed domain.Micros) {
-	get := func(m map[string]*totals, k string) *totals {
-		if m[k] == nil {
-			m[k] = &totals{}
-		}
-		return m[k]
-	}
-	get(l.campaigns, campaignID).add(kind, billed)
-	get(l.participations, participationID).add(kind, billed)
-	day := domain.Day(at)
-	for _, o := range []repository.BucketOwner{
-		{Scope: domain.ScopeCampaign, ID: campaignID},
-		{Scope: domain.ScopeParticipation, ID: participationID},
-		{Scope: domain.ScopeStreamer, ID: streamerID},
-	} {
-		k := bucketKey{o, day}
-		if l.buckets[k] == nil {
-			l.buckets[k] = &totals{}
-		}
-		l.buckets[k].add(kind, billed)
+func (l *ledger) add(e domain.EventRecord) {
+	total(l.campaigns, e.CampaignID).add(e.Kind, e.Charged)
+	total(l.participations, e.ParticipationID).add(e.Kind, e.Charged)
+	day := domain.Day(e.At)
+	for _, o := range bucketOwners(e.CampaignID, e.ParticipationID, e.StreamerID) {
+		total(l.buckets, bucketKey{o, day}).add(e.Kind, e.Charged)
 	}
 	l.events++
+}
+
+// total returns m[k], created empty if absent.
+func total[K comparable](m map[K]*totals, k K) *totals {
+	if m[k] == nil {
+		m[k] = &totals{}
+	}
+	return m[k]
+}
+
+// scanEvents adds every event that each yields to the ledger, printing
+// progress on long runs.
+func scanEvents[E interface{ Event() domain.EventRecord }](ctx context.Context, each func(context.Context, func(E) error) error, l *ledger, out io.Writer) error {
+	return each(ctx, func(e E) error {
+		l.add(e.Event())
+		if l.events%10000 == 0 {
+			fmt.Fprintf(out, "… %d events scanned\n", l.events)
+		}
+		return nil
+	})
 }
 
 // ReconcileReport says what Reconcile changed.
@@ -84,44 +90,13 @@ type ReconcileReport struct {
 // recomputed value (the next run repairs that too).
 func (s *Service) Reconcile(ctx context.Context, out io.Writer) (ReconcileReport, error) {
 	l := &ledger{campaigns: map[string]*totals{}, participations: map[string]*totals{}, buckets: map[bucketKey]*totals{}}
-	progress := func() {
-		if l.events%10000 == 0 && l.events > 0 {
-			fmt.Fprintf(out, "… %d events scanned\n", l.events)
-		}
+	err := scanEvents(ctx, s.Impressions.Each, l, out)
+	if err == nil {
+		err = scanEvents(ctx, s.Clicks.Each, l, out)
 	}
-	err := s.Impressions.Each(ctx, func(im domain.Impression) error {
-		billed := domain.Micros(0)
-		if im.Billed {
-			billed = im.Cost
-		}
-		l.add(domain.EventImpression, im.CampaignID, im.ParticipationID, im.StreamerID, im.CreatedAt, billed)
-		progress()
-		return nil
-	})
-	if err != nil {
-		return ReconcileReport{}, err
+	if err == nil {
+		err = scanEvents(ctx, s.Conversions.Each, l, out)
 	}
-	err = s.Clicks.Each(ctx, func(c domain.Click) error {
-		billed := domain.Micros(0)
-		if c.Billed {
-			billed = c.Cost
-		}
-		l.add(domain.EventClick, c.CampaignID, c.ParticipationID, c.StreamerID, c.CreatedAt, billed)
-		progress()
-		return nil
-	})
-	if err != nil {
-		return ReconcileReport{}, err
-	}
-	err = s.Conversions.Each(ctx, func(c domain.Conversion) error {
-		billed := domain.Micros(0)
-		if c.Billed {
-			billed = c.Payout
-		}
-		l.add(domain.EventConversion, c.CampaignID, c.ParticipationID, c.StreamerID, c.CreatedAt, billed)
-		progress()
-		return nil
-	})
 	if err != nil {
 		return ReconcileReport{}, err
 	}
@@ -135,10 +110,10 @@ func (s *Service) Reconcile(ctx context.Context, out io.Writer) (ReconcileReport
 			t = &totals{}
 		}
 		want := domain.CampaignStats{Impressions: t.impressions, Clicks: t.clicks, Conversions: t.conversions}
-		if c.Stats == want && c.Spent == t.spend {
+		if c.Stats == want && c.Spent == t.charged {
 			return nil
 		}
-		ok, err := s.Campaigns.SetTotals(ctx, c, want, t.spend)
+		ok, err := s.Campaigns.SetTotals(ctx, c, want, t.charged)
 		if err != nil {
 			return err
 		}
@@ -148,7 +123,7 @@ func (s *Service) Reconcile(ctx context.Context, out io.Writer) (ReconcileReport
 		}
 		rep.Changed++
 		fmt.Fprintf(out, "campaign %s: impressions %d→%d clicks %d→%d conversions %d→%d spent %s→%s\n", c.ID,
-			c.Stats.Impressions, want.Impressions, c.Stats.Clicks, want.Clicks, c.Stats.Conversions, want.Conversions, c.Spent, t.spend)
+			c.Stats.Impressions, want.Impressions, c.Stats.Clicks, want.Clicks, c.Stats.Conversions, want.Conversions, c.Spent, t.charged)
 		return nil
 	})
 	if err != nil {
@@ -160,7 +135,7 @@ func (s *Service) Reconcile(ctx context.Context, out io.Writer) (ReconcileReport
 		if t == nil {
 			t = &totals{}
 		}
-		want := domain.ParticipationStats{Impressions: t.impressions, Clicks: t.clicks, Conversions: t.conversions, Earnings: t.earnings}
+		want := domain.ParticipationStats{Impressions: t.impressions, Clicks: t.clicks, Conversions: t.conversions, Earnings: t.charged}
 		if p.Stats == want {
 			return nil
 		}
@@ -214,5 +189,5 @@ func bucketStat(day string, t *totals) domain.DailyStat {
 	if t == nil {
 		return domain.DailyStat{Date: day}
 	}
-	return domain.DailyStat{Date: day, Impressions: t.impressions, Clicks: t.clicks, Conversions: t.conversions, Spend: t.spend, Earnings: t.earnings}
+	return domain.DailyStat{Date: day, Impressions: t.impressions, Clicks: t.clicks, Conversions: t.conversions, Spend: t.charged, Earnings: t.charged}
 }

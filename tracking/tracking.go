@@ -216,12 +216,19 @@ func (s *Service) applyEffects(ctx context.Context, e event, markBilled func(con
 	if err := s.Participations.RecordEvent(ctx, e.participation.ID, e.kind, spend); err != nil {
 		return billed, err
 	}
-	err = s.DailyStatsRepo.Add(ctx, domain.Day(e.at), []repository.BucketOwner{
-		{Scope: domain.ScopeCampaign, ID: e.campaign.ID},
-		{Scope: domain.ScopeParticipation, ID: e.participation.ID},
-		{Scope: domain.ScopeStreamer, ID: e.participation.StreamerID},
-	}, e.kind, spend, spend)
+	err = s.DailyStatsRepo.Add(ctx, domain.Day(e.at), bucketOwners(e.campaign.ID, e.participation.ID, e.participation.StreamerID),
+		e.kind, spend, spend)
 	return billed, err
+}
+
+// bucketOwners are the daily buckets an event counts in: its campaign's, its
+// participation's and its streamer's.
+func bucketOwners(campaignID, participationID, streamerID string) []repository.BucketOwner {
+	return []repository.BucketOwner{
+		{Scope: domain.ScopeCampaign, ID: campaignID},
+		{Scope: domain.ScopeParticipation, ID: participationID},
+		{Scope: domain.ScopeStreamer, ID: streamerID},
+	}
 }
 
 // effectsFailed logs effects that did not complete. The event itself is
