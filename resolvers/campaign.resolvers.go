@@ -156,11 +156,7 @@ func (r *queryResolver) Campaigns(ctx context.Context, filter *repository.Campai
 	if err != nil {
 		return nil, err
 	}
-	conn := &model.CampaignConnection{Edges: []*model.CampaignEdge{}, PageInfo: pageInfo(page)}
-	for i := range page.Items {
-		conn.Edges = append(conn.Edges, &model.CampaignEdge{Cursor: page.Cursors[i], Node: &page.Items[i]})
-	}
-	return conn, nil
+	return campaignConnection(page), nil
 }
 
 func (r *queryResolver) Participation(ctx context.Context, id string) (*domain.Participation, error) {

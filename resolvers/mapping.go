@@ -38,10 +38,30 @@ func pageInfo[T any](p repository.Page[T]) *model.PageInfo {
 	return info
 }
 
-func participationConnection(p repository.Page[domain.Participation]) *model.ParticipationConnection {
-	conn := &model.ParticipationConnection{Edges: []*model.ParticipationEdge{}, PageInfo: pageInfo(p)}
+// edges makes a connection's edges from a page: never nil, one per item.
+func edges[T, E any](p repository.Page[T], edge func(cursor string, node *T) *E) []*E {
+	out := make([]*E, len(p.Items))
 	for i := range p.Items {
-		conn.Edges = append(conn.Edges, &model.ParticipationEdge{Cursor: p.Cursors[i], Node: &p.Items[i]})
+		out[i] = edge(p.Cursors[i], &p.Items[i])
 	}
-	return conn
+	return out
+}
+
+func participationConnection(p repository.Page[domain.Participation]) *model.ParticipationConnection {
+	return &model.ParticipationConnection{PageInfo: pageInfo(p), Edges: edges(p,
+		func(c string, n *domain.Participation) *model.ParticipationEdge {
+			return &model.ParticipationEdge{Cursor: c, Node: n}
+		})}
+}
+
+func campaignConnection(p repository.Page[domain.Campaign]) *model.CampaignConnection {
+	return &model.CampaignConnection{PageInfo: pageInfo(p), Edges: edges(p,
+		func(c string, n *domain.Campaign) *model.CampaignEdge { return &model.CampaignEdge{Cursor: c, Node: n} })}
+}
+
+func conversionConnection(p repository.Page[domain.Conversion]) *model.ConversionConnection {
+	return &model.ConversionConnection{PageInfo: pageInfo(p), Edges: edges(p,
+		func(c string, n *domain.Conversion) *model.ConversionEdge {
+			return &model.ConversionEdge{Cursor: c, Node: n}
+		})}
 }

@@ -123,11 +123,7 @@ func (r *queryResolver) Conversions(ctx context.Context, campaignID *string, par
 	if err != nil {
 		return nil, err
 	}
-	conn := &model.ConversionConnection{Edges: []*model.ConversionEdge{}, PageInfo: pageInfo(page)}
-	for i := range page.Items {
-		conn.Edges = append(conn.Edges, &model.ConversionEdge{Cursor: page.Cursors[i], Node: &page.Items[i]})
-	}
-	return conn, nil
+	return conversionConnection(page), nil
 }
 
 func (r *Resolver) Click() graph.ClickResolver { return &clickResolver{r} }
