@@ -102,6 +102,18 @@ type Campaign struct {
 // Remaining is the budget not yet spent.
 func (c Campaign) Remaining() Micros { return c.Budget - c.Spent }
 
+// MeanGoalPayout is the mean payout of the campaign's goals, 0 without goals.
+func (c Campaign) MeanGoalPayout() Micros {
+	if len(c.Goals) == 0 {
+		return 0
+	}
+	var sum Micros
+	for _, g := range c.Goals {
+		sum += g.Payout
+	}
+	return sum / Micros(len(c.Goals))
+}
+
 // Goal returns the goal with id goalID.
 func (c Campaign) Goal(goalID string) (Goal, bool) {
 	for _, g := range c.Goals {

@@ -38,12 +38,12 @@ func (s *Service) Current(ctx context.Context, token string) (*domain.OverlaySlo
 	if err != nil {
 		return nil, err
 	}
-	return s.ForStreamer(ctx, p)
+	return s.forStreamer(ctx, p)
 }
 
-// ForStreamer is Current for the streamer of p, a participation already
+// forStreamer is Current for the streamer of p, a participation already
 // read by its token.
-func (s *Service) ForStreamer(ctx context.Context, p domain.Participation) (*domain.OverlaySlot, error) {
+func (s *Service) forStreamer(ctx context.Context, p domain.Participation) (*domain.OverlaySlot, error) {
 	user, err := s.Users.ByID(ctx, p.StreamerID)
 	if err != nil {
 		return nil, err
@@ -189,20 +189,8 @@ func (s *Service) candidates(ctx context.Context, streamerID string, now time.Ti
 		out.list = append(out.list, selection.Candidate{
 			ParticipationID: p.ID, CampaignID: c.ID, JoinedAt: p.JoinedAt, LastShownAt: p.LastShownAt,
 			Impressions: p.Stats.Impressions, Clicks: p.Stats.Clicks, Conversions: p.Stats.Conversions,
-			CPMMicros: int64(c.CPM), CPCMicros: int64(c.CPC), GoalPayoutMicros: int64(meanPayout(c.Goals)),
+			CPMMicros: int64(c.CPM), CPCMicros: int64(c.CPC), GoalPayoutMicros: int64(c.MeanGoalPayout()),
 		})
 	}
 	return out, nil
-}
-
-// meanPayout is the mean payout of a campaign's goals, 0 without goals.
-func meanPayout(goals []domain.Goal) domain.Micros {
-	if len(goals) == 0 {
-		return 0
-	}
-	var sum domain.Micros
-	for _, g := range goals {
-		sum += g.Payout
-	}
-	return sum / domain.Micros(len(goals))
 }

@@ -98,9 +98,6 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// Embedded reports whether the store is the embedded engine.
-func (s *Store) Embedded() bool { return s.embedded }
-
 // Ping checks that the store answers; /readyz uses it. The embedded
 // client's Ping always succeeds, even once the engine is closed, so on the
 // embedded engine it takes a read snapshot instead (unlocked: nothing to
