@@ -87,7 +87,7 @@ func (s *Service) RevokeAPIKey(ctx context.Context, id string) (domain.APIKey, e
 	if err != nil {
 		return domain.APIKey{}, err
 	}
-	if k.OwnerID != c.UserID && !c.IsAdmin() {
+	if !c.ActsFor(k.OwnerID) {
 		return domain.APIKey{}, domain.Errorf(domain.ENOTFOUND, "API key %q not found", id)
 	}
 	return s.APIKeys.Revoke(ctx, id, s.Now())

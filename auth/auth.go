@@ -27,6 +27,14 @@ func (c Caller) Authenticated() bool { return c.UserID != "" }
 // IsAdmin reports whether the caller is an admin.
 func (c Caller) IsAdmin() bool { return c.Authenticated() && c.Role == domain.RoleAdmin }
 
+// ActsFor reports whether the caller may act as userID: is that user, or an
+// admin. It is the one statement of "the user themself or an admin", the
+// rule for private profile fields, a streamer's participations, tokens and
+// stats, and API keys.
+func (c Caller) ActsFor(userID string) bool {
+	return c.IsAdmin() || (c.Authenticated() && c.UserID == userID)
+}
+
 type callerKey struct{}
 
 // WithCaller returns ctx carrying c.

@@ -157,7 +157,7 @@ func (s *Service) Participation(ctx context.Context, id string) (domain.Particip
 	if err != nil {
 		return domain.Participation{}, err
 	}
-	if c.IsAdmin() || p.StreamerID == c.UserID {
+	if c.ActsFor(p.StreamerID) {
 		return p, nil
 	}
 	if c.Role == domain.RoleBrand {
@@ -180,7 +180,7 @@ func (s *Service) ownParticipation(ctx context.Context, id string) (domain.Parti
 		return p, err
 	}
 	c := auth.CallerFrom(ctx)
-	if p.StreamerID != c.UserID && !c.IsAdmin() {
+	if !c.ActsFor(p.StreamerID) {
 		return p, domain.Errorf(domain.EFORBIDDEN, "only the participation's streamer may do this")
 	}
 	return p, nil
@@ -210,7 +210,7 @@ func (s *Service) RotateToken(ctx context.Context, participationID string) (doma
 // a token gets one the first time its streamer asks.
 func (s *Service) Token(ctx context.Context, p domain.Participation) (token string, ok bool, err error) {
 	c := auth.CallerFrom(ctx)
-	if !c.Authenticated() || !p.CanSeeToken(c.UserID, c.Role) {
+	if !c.ActsFor(p.StreamerID) {
 		return "", false, nil
 	}
 	if p.BrowserSourceToken != "" || p.Status == domain.ParticipationLeft {
@@ -233,7 +233,7 @@ func (s *Service) StreamerParticipations(ctx context.Context, streamerID string,
 	if err != nil {
 		return repository.Page[domain.Participation]{}, err
 	}
-	if c.UserID != streamerID && !c.IsAdmin() {
+	if !c.ActsFor(streamerID) {
 		return repository.Page[domain.Participation]{}, domain.Errorf(domain.EFORBIDDEN, "only the user themself or an admin may list their participations")
 	}
 	return s.Participations.ByStreamer(ctx, streamerID, page)

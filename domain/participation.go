@@ -57,9 +57,3 @@ type Participation struct {
 	// participation; zero if never.
 	LastShownAt time.Time
 }
-
-// CanSeeToken reports whether a user may see a participation's token: its
-// streamer and admins, nobody else (not even the campaign's brand).
-func (p Participation) CanSeeToken(userID string, role Role) bool {
-	return role == RoleAdmin || p.StreamerID == userID
-}

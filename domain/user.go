@@ -170,11 +170,3 @@ type LogIn struct {
 // NormalizeEmail is the form emails are stored, compared and indexed in:
 // trimmed and lower-cased.
 func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
-
-// PrivateTo reports whether a caller may see the private fields of u (its
-// email and overlay settings): u themself and admins. Others reach a user as
-// a campaign's brand or a participation's streamer, and an overlay token
-// (which is in every click link a streamer shares) must not reveal them.
-func (u User) PrivateTo(userID string, role Role) bool {
-	return u.SignedIn || role == RoleAdmin || (userID != "" && userID == u.ID)
-}

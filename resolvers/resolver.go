@@ -44,8 +44,12 @@ func invalid(ctx context.Context, err error) error {
 	return err
 }
 
-// private reports whether the caller may see u's private fields.
+// private reports whether the caller may see u's private fields (email,
+// overlay settings): u themself — also on the signUp/logIn answer, before the
+// request carries a token — and admins. Others reach a user as a campaign's
+// brand or a participation's streamer, and an overlay token (in every click
+// link a streamer shares) must not reveal them.
 func private(ctx context.Context, u *domain.User) bool {
 	c := auth.CallerFrom(ctx)
-	return u.PrivateTo(c.UserID, c.Role)
+	return u.SignedIn || c.ActsFor(u.ID)
 }

@@ -43,7 +43,7 @@ func (s *Service) DailyStats(ctx context.Context, scope domain.StatsScope, id, f
 			return nil, err
 		}
 	case domain.ScopeStreamer:
-		if c.UserID != id && !c.IsAdmin() {
+		if !c.ActsFor(id) {
 			return nil, domain.Errorf(domain.EFORBIDDEN, "only the streamer themself or an admin may read their stats")
 		}
 	}
