@@ -40,10 +40,7 @@ func BenchmarkRecordClickAPI(b *testing.B) {
 	a, tok, _ := benchApp(b)
 	b.ResetTimer()
 	for i := range b.N {
-		r := a.do("", benchClick, map[string]any{"t": tok, "c": fmt.Sprintf("b%d", i)})
-		if len(r.Errors) > 0 {
-			b.Fatal(r.Errors)
-		}
+		benchOK(b, a.do("", benchClick, map[string]any{"t": tok, "c": fmt.Sprintf("b%d", i)}))
 	}
 }
 
@@ -54,10 +51,7 @@ func BenchmarkRecordClickDuplicateAPI(b *testing.B) {
 	a.do("", benchClick, map[string]any{"t": tok, "c": "same"})
 	b.ResetTimer()
 	for range b.N {
-		r := a.do("", benchClick, map[string]any{"t": tok, "c": "same"})
-		if len(r.Errors) > 0 {
-			b.Fatal(r.Errors)
-		}
+		benchOK(b, a.do("", benchClick, map[string]any{"t": tok, "c": "same"}))
 	}
 }
 
@@ -69,10 +63,7 @@ func BenchmarkRecordConversionAPI(b *testing.B) {
 	}
 	b.ResetTimer()
 	for i := range b.N {
-		r := a.doWithKey(key, benchConversion, map[string]any{"c": fmt.Sprintf("b%d", i)})
-		if len(r.Errors) > 0 {
-			b.Fatal(r.Errors)
-		}
+		benchOK(b, a.doWithKey(key, benchConversion, map[string]any{"c": fmt.Sprintf("b%d", i)}))
 	}
 }
 
@@ -103,10 +94,7 @@ func BenchmarkRecordImpressionAPI(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		a.clock.Advance(3 * time.Minute)
-		r := a.do("", benchImpression, map[string]any{"t": tok})
-		if len(r.Errors) > 0 {
-			b.Fatal(r.Errors)
-		}
+		benchOK(b, a.do("", benchImpression, map[string]any{"t": tok}))
 	}
 }
 
@@ -117,10 +105,7 @@ func BenchmarkRecordImpressionDuplicateAPI(b *testing.B) {
 	a.do("", benchImpression, map[string]any{"t": tok})
 	b.ResetTimer()
 	for range b.N {
-		r := a.do("", benchImpression, map[string]any{"t": tok})
-		if len(r.Errors) > 0 {
-			b.Fatal(r.Errors)
-		}
+		benchOK(b, a.do("", benchImpression, map[string]any{"t": tok}))
 	}
 }
 
@@ -130,9 +115,13 @@ func BenchmarkOverlayAPI(b *testing.B) {
 	a.do("", benchOverlay, map[string]any{"t": tok})
 	b.ResetTimer()
 	for range b.N {
-		r := a.do("", benchOverlay, map[string]any{"t": tok})
-		if len(r.Errors) > 0 {
-			b.Fatal(r.Errors)
-		}
+		benchOK(b, a.do("", benchOverlay, map[string]any{"t": tok}))
+	}
+}
+
+// benchOK stops the benchmark at the first GraphQL error.
+func benchOK(b *testing.B, r gqlResponse) {
+	if len(r.Errors) > 0 {
+		b.Fatal(r.Errors)
 	}
 }

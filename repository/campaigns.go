@@ -3,6 +3,7 @@ package repository
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -324,12 +325,7 @@ func (r *Campaigns) Update(ctx context.Context, current domain.Campaign, u domai
 		return domain.Campaign{}, rerr
 	}
 	if u.Status != nil {
-		from, _ := domain.TransitionSources(*u.Status)
-		allowed := false
-		for _, s := range from {
-			allowed = allowed || s == now2.Status
-		}
-		if !allowed {
+		if from, _ := domain.TransitionSources(*u.Status); !slices.Contains(from, now2.Status) {
 			return domain.Campaign{}, domain.Errorf(domain.ECONFLICT, "the campaign is %s and cannot change to %s", now2.Status.Name(), u.Status.Name())
 		}
 	}
