@@ -58,10 +58,7 @@ func (s *Service) forStreamer(ctx context.Context, p domain.Participation) (*dom
 	if blackout {
 		return nil, nil
 	}
-	interval := settings.RotationIntervalMinutes
-	if interval < 1 {
-		interval = domain.DefaultRotationIntervalMinutes
-	}
+	interval := settings.RotationIntervalMinutes // ≥ 1: the users repository fills in the default
 	start, end := selection.SlotBounds(now, interval)
 	key := domain.SlotKey(user.ID, interval, start)
 
