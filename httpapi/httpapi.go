@@ -45,10 +45,10 @@ func New(d Deps) http.Handler {
 	gql := newGraphQL(d.Resolver, d.Limits, d.Log)
 
 	mux := http.NewServeMux()
-	mux.Handle("/query", graphQLTransport(limitBody(d.Limits.MaxBodyBytes, withAPIKey(d.APIKeys, perRequest(d.PerRequest, gql)))))
+	mux.Handle("/query", graphQLTransport(limitBody(d.Limits.MaxBodyBytes, withAPIKey(d, perRequest(d.PerRequest, gql)))))
 	mux.HandleFunc("GET /r/{token}", clickRedirect(d.Tracking, d))
 	mux.HandleFunc("GET /overlay/{token}", overlayPageHandler(d))
-	pb := limitBody(64<<10, postback(d.Tracking, d.APIKeys, d))
+	pb := limitBody(64<<10, postback(d.Tracking, d))
 	mux.Handle("GET /postback", pb)
 	mux.Handle("POST /postback", pb)
 	mux.Handle("GET /{$}", playground.Handler("Tally GraphiQL", "/query"))

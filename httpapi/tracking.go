@@ -25,16 +25,16 @@ type Tracker interface {
 // withAPIKey adds the partner behind an X-Api-Key header to the caller. An
 // unknown or revoked key is refused at once with UNAUTHENTICATED rather than
 // treated as anonymous, so a partner learns its key is wrong.
-func withAPIKey(keys APIKeyAuthenticator, next http.Handler) http.Handler {
+func withAPIKey(d Deps, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key := r.Header.Get("X-Api-Key")
 		if key == "" {
 			next.ServeHTTP(w, r)
 			return
 		}
-		ctx, err := callerWithKey(r.Context(), keys, key)
+		ctx, err := callerWithKey(r.Context(), d.APIKeys, key)
 		if err != nil {
-			status, code, msg := httpError(err)
+			status, code, msg := d.httpError(r.Context(), "API key check failed", err)
 			writeGraphQLError(w, status, code, msg)
 			return
 		}
@@ -53,8 +53,10 @@ func callerWithKey(ctx context.Context, keys APIKeyAuthenticator, key string) (c
 }
 
 // httpError maps an error to an HTTP status, its code and a message safe to
-// show: the one mapping of domain codes to HTTP statuses.
-func httpError(err error) (int, string, string) {
+// show: the one mapping of domain codes to HTTP statuses outside GraphQL. An
+// internal error is logged here, with what failed and the request id, since
+// its client sees only "Internal error.".
+func (d Deps) httpError(ctx context.Context, what string, err error) (int, string, string) {
 	code := domain.ErrorCode(err)
 	status := map[string]int{
 		domain.EINVALID:         http.StatusBadRequest,
@@ -67,6 +69,7 @@ func httpError(err error) (int, string, string) {
 	}[code]
 	if status == 0 {
 		status = http.StatusInternalServerError
+		d.Log.ErrorContext(ctx, what, "request_id", RequestID(ctx), "err", err.Error())
 	}
 	return status, code, domain.ErrorMessage(err)
 }
@@ -83,10 +86,7 @@ func clickRedirect(t Tracker, d Deps) http.HandlerFunc {
 		h.Set("X-Robots-Tag", "noindex")
 		target, err := t.ClickRedirect(r.Context(), r.PathValue("token"))
 		if err != nil {
-			status, _, _ := httpError(err)
-			if status >= 500 {
-				d.Log.ErrorContext(r.Context(), "click redirect failed", "request_id", RequestID(r.Context()), "err", err.Error())
-			}
+			status, _, _ := d.httpError(r.Context(), "click redirect failed", err)
 			h.Set("Content-Type", "text/html; charset=utf-8")
 			w.WriteHeader(status)
 			_, _ = w.Write([]byte("<!doctype html><title>Not found</title><p>This link is not valid any more.</p>\n"))
@@ -100,11 +100,11 @@ func clickRedirect(t Tracker, d Deps) http.HandlerFunc {
 // click_id, goal_id and external_id as query or form parameters, the API key
 // in X-Api-Key or a key parameter. It answers JSON: 200 {"isNew", "conversionId"}
 // or a 4xx {"error": {"code", "message", "field"}}.
-func postback(t Tracker, keys APIKeyAuthenticator, d Deps) http.HandlerFunc {
+func postback(t Tracker, d Deps) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		if err := r.ParseForm(); err != nil {
-			writePostbackError(w, domain.Errorf(domain.EINVALID, "the request's parameters could not be read"))
+			d.writePostbackError(w, r, domain.Errorf(domain.EINVALID, "the request's parameters could not be read"))
 			return
 		}
 		key := r.Header.Get("X-Api-Key")
@@ -112,12 +112,12 @@ func postback(t Tracker, keys APIKeyAuthenticator, d Deps) http.HandlerFunc {
 			key = r.Form.Get("key")
 		}
 		if key == "" {
-			writePostbackError(w, domain.Errorf(domain.EUNAUTHENTICATED, "send the API key in X-Api-Key or the key parameter"))
+			d.writePostbackError(w, r, domain.Errorf(domain.EUNAUTHENTICATED, "send the API key in X-Api-Key or the key parameter"))
 			return
 		}
-		ctx, err := callerWithKey(r.Context(), keys, key)
+		ctx, err := callerWithKey(r.Context(), d.APIKeys, key)
 		if err != nil {
-			writePostbackError(w, err)
+			d.writePostbackError(w, r, err)
 			return
 		}
 		in := domain.ConversionInput{ClickID: r.Form.Get("click_id"), GoalID: r.Form.Get("goal_id"), ExternalID: r.Form.Get("external_id")}
@@ -127,15 +127,12 @@ func postback(t Tracker, keys APIKeyAuthenticator, d Deps) http.HandlerFunc {
 			if errors.As(err, &fe) {
 				err = fe[0]
 			}
-			writePostbackError(w, err)
+			d.writePostbackError(w, r, err)
 			return
 		}
 		conv, isNew, err := t.RecordConversion(ctx, in)
 		if err != nil {
-			if status, _, _ := httpError(err); status >= 500 {
-				d.Log.ErrorContext(ctx, "postback failed", "request_id", RequestID(ctx), "err", err.Error())
-			}
-			writePostbackError(w, err)
+			d.writePostbackError(w, r, err)
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"isNew": isNew, "conversionId": conv.ID})
@@ -145,8 +142,8 @@ func postback(t Tracker, keys APIKeyAuthenticator, d Deps) http.HandlerFunc {
 // postbackFields names input fields as the postback's parameters.
 var postbackFields = map[string]string{"input.clickId": "click_id", "input.goalId": "goal_id", "input.externalId": "external_id"}
 
-func writePostbackError(w http.ResponseWriter, err error) {
-	status, code, msg := httpError(err)
+func (d Deps) writePostbackError(w http.ResponseWriter, r *http.Request, err error) {
+	status, code, msg := d.httpError(r.Context(), "postback failed", err)
 	body := map[string]any{"code": code, "message": msg}
 	if f := domain.ErrorField(err); f != "" {
 		if p, ok := postbackFields[f]; ok {
