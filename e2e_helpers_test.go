@@ -21,6 +21,7 @@ import (
 	"tally/config"
 	"tally/domain"
 	"tally/httpapi"
+	"tally/projection"
 	"tally/repository"
 	"tally/repository/repotest"
 )
@@ -29,10 +30,11 @@ import (
 // behind an httptest.Server, on the embedded engine in memory or on
 // $MONGODB_URI.
 type testApp struct {
-	t     testing.TB
-	store *repository.Store
-	srv   *httptest.Server
-	clock *testClock
+	t         testing.TB
+	store     *repository.Store
+	srv       *httptest.Server
+	clock     *testClock
+	projector *projection.Projector
 }
 
 type testClock struct {
@@ -115,9 +117,21 @@ func mustStartAppOn(t testing.TB, store *repository.Store, opts ...appOption) *t
 	if err != nil {
 		t.Fatalf("new app: %v", err)
 	}
+	t.Cleanup(a.stop)
 	srv := httptest.NewServer(a.handler)
 	t.Cleanup(srv.Close)
-	return &testApp{t: t, store: a.store, srv: srv, clock: clock}
+	return &testApp{t: t, store: a.store, srv: srv, clock: clock, projector: a.projector}
+}
+
+// project waits until every event recorded so far is projected: billed or
+// not, and counted. Counters and amounts are read after it.
+func (a *testApp) project() {
+	a.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := a.projector.Flush(ctx); err != nil {
+		a.t.Fatalf("project: %v", err)
+	}
 }
 
 // gqlResponse is a GraphQL response as a client sees it.

@@ -33,13 +33,14 @@ func (a *testApp) mustShow(tok string) overlaySlotData {
 }
 
 const recordImpressionMutation = `mutation($t: String!) { recordImpression(browserSourceToken: $t) {
-  isNew campaign { id } impression { id billed slotStartsAt campaign { id } participation { id } } } }`
+  isNew campaign { id } impression { id billing billed slotStartsAt campaign { id } participation { id } } } }`
 
 type impressionPayload struct {
 	IsNew      bool
 	Campaign   *struct{ ID string }
 	Impression *struct {
 		ID            string
+		Billing       string
 		Billed        bool
 		SlotStartsAt  time.Time
 		Campaign      struct{ ID string }

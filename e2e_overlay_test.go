@@ -13,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/bson/primitive"
 
 	"tally/domain"
+	"tally/projection"
 	"tally/repository"
 )
 
@@ -382,10 +383,10 @@ func TestRecordImpressionBillsCPMThroughTheBudgetGuard(t *testing.T) {
 	c := a.mustPricedCampaign(brand, "Tight", map[string]any{"budget": "0.006"})
 	s := a.mustStreamerIn(c)
 	tok := s.token(c.ID)
-	for i, want := range []bool{true, true, false} {
+	for i := range 3 {
 		im := a.mustImpression(tok)
-		if !im.IsNew || im.Impression == nil || im.Impression.Billed != want {
-			t.Fatalf("impression %d: %+v, want new and billed %v", i+1, im, want)
+		if !im.IsNew || im.Impression == nil || im.Impression.Billing != "PENDING" {
+			t.Fatalf("impression %d: %+v, want new and PENDING", i+1, im)
 		}
 		if im.Campaign == nil || im.Campaign.ID != c.ID || im.Impression.Campaign.ID != c.ID {
 			t.Fatalf("impression %d is for %+v", i+1, im.Campaign)
@@ -393,6 +394,9 @@ func TestRecordImpressionBillsCPMThroughTheBudgetGuard(t *testing.T) {
 		a.clock.Advance(3 * time.Minute)
 	}
 	tot := a.totals(brand, c.ID)
+	if b := a.billings(domain.EventImpression); b[domain.BillingBilled] != 2 || b[domain.BillingNotBilled] != 1 {
+		t.Errorf("billings %v, want 2 BILLED and the last NOT_BILLED", b)
+	}
 	if tot.Campaign.Status != "EXHAUSTED" || tot.Campaign.Spent.Amount != "0.005" || tot.Campaign.Stats.Impressions != 3 {
 		t.Errorf("campaign %+v, want EXHAUSTED, spent 0.005, 3 impressions (the last unbilled)", tot.Campaign)
 	}
@@ -413,10 +417,10 @@ func TestRecordImpressionBudgetRace(t *testing.T) {
 		tokens = append(tokens, a.mustStreamerIn(c).token(c.ID))
 	}
 	var (
-		wg             sync.WaitGroup
-		mu             sync.Mutex
-		billed, unpaid int
-		failed         []string
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		recorded int
+		failed   []string
 	)
 	for _, tok := range tokens {
 		for range 3 { // each page reloads
@@ -431,13 +435,8 @@ func TestRecordImpressionBudgetRace(t *testing.T) {
 					failed = append(failed, fmt.Sprint(r.Errors))
 					return
 				}
-				im := d.RecordImpression
-				switch {
-				case !im.IsNew:
-				case im.Impression != nil && im.Impression.Billed:
-					billed++
-				default:
-					unpaid++
+				if d.RecordImpression.IsNew {
+					recorded++
 				}
 			}()
 		}
@@ -447,20 +446,23 @@ func TestRecordImpressionBudgetRace(t *testing.T) {
 		t.Fatalf("%d failures, first: %s", len(failed), failed[0])
 	}
 	tot := a.totals(brand, c.ID)
-	if billed != 7 || tot.Campaign.Spent.Amount != "0.0175" || tot.Campaign.Remaining.Amount != "0.00" {
-		t.Errorf("%d billed, spent %s, remaining %s; want 7, 0.0175, 0.00", billed, tot.Campaign.Spent.Amount, tot.Campaign.Remaining.Amount)
+	billing := a.billings(domain.EventImpression)
+	if billing[domain.BillingBilled] != 7 || tot.Campaign.Spent.Amount != "0.0175" || tot.Campaign.Remaining.Amount != "0.00" {
+		t.Errorf("%d billed, spent %s, remaining %s; want 7, 0.0175, 0.00", billing[domain.BillingBilled], tot.Campaign.Spent.Amount, tot.Campaign.Remaining.Amount)
 	}
-	// Once the budget is gone the campaign is no longer eligible, so some
-	// overlays may show nothing; every recorded impression is counted.
-	if int(tot.Campaign.Stats.Impressions) != billed+unpaid {
-		t.Errorf("%d impressions counted, %d recorded", tot.Campaign.Stats.Impressions, billed+unpaid)
+	// Every recorded impression is counted, billed or not, and none is
+	// left pending.
+	if int(tot.Campaign.Stats.Impressions) != recorded || billing[domain.BillingBilled]+billing[domain.BillingNotBilled] != recorded {
+		t.Errorf("%d impressions counted, %d recorded, billings %v", tot.Campaign.Stats.Impressions, recorded, billing)
 	}
 }
 
-func TestReconcileRepairsImpressions(t *testing.T) {
+// TestVerifyRepairsImpressions: impressions count in verify and repair like
+// every other event.
+func TestVerifyRepairsImpressions(t *testing.T) {
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
-	c := a.mustActiveCampaign(brand, "Reconciled")
+	c := a.mustActiveCampaign(brand, "Verified")
 	s := a.mustStreamerIn(c)
 	for range 3 {
 		a.mustImpression(s.token(c.ID))
@@ -468,27 +470,22 @@ func TestReconcileRepairsImpressions(t *testing.T) {
 	}
 	want := a.totals(brand, c.ID)
 	ctx := context.Background()
-	campaigns := repository.NewCampaigns(a.store)
-	stored, err := campaigns.ByID(ctx, c.ID)
+	stored, err := repository.NewCampaigns(a.store).ByID(ctx, c.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := campaigns.SetTotals(ctx, stored, domain.CampaignStats{Impressions: 40}, 0); err != nil || !ok {
-		t.Fatal(err)
-	}
+	a.skew(domain.Counter{Kind: domain.CounterCampaign, ID: c.ID, Budget: stored.Budget, Counts: domain.Counts{Impressions: 40}})
 	for pid := range s.parts {
-		if err := repository.NewParticipations(a.store).SetTotals(ctx, pid, domain.ParticipationStats{}); err != nil {
-			t.Fatal(err)
-		}
+		a.skew(domain.Counter{Kind: domain.CounterParticipation, ID: pid})
 	}
 	var out strings.Builder
-	if _, err := newTracking(a.store, nil, a.clock.Now, discardLogger()).Reconcile(ctx, &out); err != nil {
+	if _, err := projection.Repair(ctx, repository.NewProjection(a.store), a.projector, &out); err != nil {
 		t.Fatal(err)
 	}
 	got := a.totals(brand, c.ID)
 	if got.Campaign.Stats != want.Campaign.Stats || got.Campaign.Spent != want.Campaign.Spent ||
 		got.Campaign.Participations.Edges[0].Node.Stats != want.Campaign.Participations.Edges[0].Node.Stats {
-		t.Errorf("after reconcile %+v, want %+v\n%s", got.Campaign, want.Campaign, out.String())
+		t.Errorf("after repair %+v, want %+v\n%s", got.Campaign, want.Campaign, out.String())
 	}
 	if want.Campaign.Stats.Impressions != 3 || want.Campaign.Spent.Amount != "0.0075" {
 		t.Errorf("before the skew: %+v", want.Campaign)
@@ -574,7 +571,11 @@ func TestOverlayShowsOldParticipations(t *testing.T) {
 	if tok := token(t, d.Participation); !strings.HasSuffix(got.ClickURL, "/r/"+tok) {
 		t.Errorf("clickUrl %s does not use the participation's token %s", got.ClickURL, tok)
 	}
-	if im := a.mustImpression(s.token(current.ID)); !im.IsNew || im.Impression.Participation.ID != oldID.Hex() || !im.Impression.Billed {
-		t.Errorf("impression %+v, want a new billed one on the old participation", im)
+	if im := a.mustImpression(s.token(current.ID)); !im.IsNew || im.Impression.Participation.ID != oldID.Hex() {
+		t.Errorf("impression %+v, want a new one on the old participation", im)
+	}
+	a.project()
+	if im := a.mustImpression(s.token(current.ID)); im.Impression.Billing != "BILLED" {
+		t.Errorf("impression %+v, want it BILLED once projected", im.Impression)
 	}
 }

@@ -1,13 +1,21 @@
 package main
 
+import (
+	"context"
+
+	"tally/domain"
+	"tally/repository"
+)
+
 const recordClickMutation = `mutation($input: RecordClickInput!) { recordClick(input: $input) {
-  isNew click { id clickId billed createdAt participation { id } campaign { id } } } }`
+  isNew click { id clickId billing billed createdAt participation { id } campaign { id } } } }`
 
 type clickPayload struct {
 	RecordClick struct {
 		IsNew bool
 		Click struct {
 			ID, ClickID, CreatedAt string
+			Billing                string
 			Billed                 bool
 			Participation          struct{ ID string }
 			Campaign               struct{ ID string }
@@ -16,13 +24,14 @@ type clickPayload struct {
 }
 
 const recordConversionMutation = `mutation($input: RecordConversionInput!) { recordConversion(input: $input) {
-  isNew conversion { id clickId goalId externalId status billed payout { amount currency } campaign { id } participation { id } createdAt } } }`
+  isNew conversion { id clickId goalId externalId status billing billed payout { amount currency } campaign { id } participation { id } createdAt } } }`
 
 type conversionPayload struct {
 	RecordConversion struct {
 		IsNew      bool
 		Conversion struct {
 			ID, ClickID, GoalID, Status, CreatedAt string
+			Billing                                string
 			ExternalID                             *string
 			Billed                                 bool
 			Payout                                 struct{ Amount, Currency string }
@@ -89,6 +98,7 @@ type totalsData struct {
 // totals reads a campaign's counters, money and participations as its brand.
 func (a *testApp) totals(brand testUser, campaignID string) totalsData {
 	a.t.Helper()
+	a.project()
 	var d totalsData
 	a.mustDo(brand.Token, `query($id: ID!) { campaign(id: $id) { status stats { impressions clicks conversions }
 	  spent { amount } remaining { amount } budget { amount }
@@ -107,3 +117,19 @@ type dailyData struct {
 
 const dailyStatsQuery = `query($scope: StatsScope!, $id: ID!, $from: String!, $to: String!) {
   dailyStats(scope: $scope, id: $id, from: $from, to: $to) { date impressions clicks conversions spend { amount } earnings { amount } } }`
+
+// billings counts the stored events of kind by billing.
+func (a *testApp) billings(kind domain.EventKind) map[domain.Billing]int {
+	a.t.Helper()
+	out := map[domain.Billing]int{}
+	err := repository.NewProjection(a.store).EachEvent(context.Background(), func(e domain.EventRecord) error {
+		if e.Kind == kind {
+			out[e.Billing]++
+		}
+		return nil
+	})
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return out
+}

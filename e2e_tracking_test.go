@@ -24,13 +24,14 @@ func TestRecordClick(t *testing.T) {
 	t.Run("NewThenRepeat", func(t *testing.T) {
 		a := a.in(t)
 		first := a.mustClick(tok, "click-1").RecordClick
-		if !first.IsNew || !first.Click.Billed || first.Click.ClickID != "click-1" ||
+		if !first.IsNew || first.Click.Billing != "PENDING" || first.Click.Billed || first.Click.ClickID != "click-1" ||
 			first.Click.Participation.ID != p.ID || first.Click.Campaign.ID != c.ID {
-			t.Fatalf("first: got %+v", first)
+			t.Fatalf("first: got %+v, want new and PENDING", first)
 		}
+		a.project()
 		again := a.mustClick(tok, "click-1").RecordClick
-		if again.IsNew || again.Click.ID != first.Click.ID || !again.Click.Billed {
-			t.Fatalf("again: got %+v", again)
+		if again.IsNew || again.Click.ID != first.Click.ID || again.Click.Billing != "BILLED" || !again.Click.Billed {
+			t.Fatalf("again: got %+v, want the same click, BILLED once projected", again)
 		}
 		tt := a.totals(brand, c.ID).Campaign
 		if tt.Stats.Clicks != 1 || tt.Spent.Amount != "0.25" || tt.Remaining.Amount != "99.75" {
@@ -80,9 +81,12 @@ func TestRecordClick(t *testing.T) {
 		pc := a.mustActiveCampaign(brand, "Paused")
 		pp := a.mustJoin(streamer, pc.ID)
 		a.mustSetStatus(brand, pc.ID, "PAUSED")
-		got := a.mustClick(token(t, pp), "paused-1").RecordClick
-		if !got.IsNew || got.Click.Billed {
-			t.Errorf("got %+v", got)
+		if got := a.mustClick(token(t, pp), "paused-1").RecordClick; !got.IsNew {
+			t.Errorf("got %+v, want new", got)
+		}
+		a.project()
+		if got := a.mustClick(token(t, pp), "paused-1").RecordClick; got.Click.Billing != "NOT_BILLED" {
+			t.Errorf("billing: got %s, want NOT_BILLED", got.Click.Billing)
 		}
 		if tt := a.totals(brand, pc.ID).Campaign; tt.Stats.Clicks != 1 || tt.Spent.Amount != "0.00" {
 			t.Errorf("campaign: got %+v", tt)
@@ -175,14 +179,15 @@ func TestRecordConversion(t *testing.T) {
 		var first conversionPayload
 		_ = jsonUnmarshal(r.Data, &first)
 		conv := first.RecordConversion
-		if !conv.IsNew || !conv.Conversion.Billed || conv.Conversion.Payout.Amount != "1.50" || conv.Conversion.Status != "APPROVED" ||
+		if !conv.IsNew || conv.Conversion.Billing != "PENDING" || conv.Conversion.Payout.Amount != "1.50" || conv.Conversion.Status != "APPROVED" ||
 			conv.Conversion.Participation.ID != p.ID || conv.Conversion.ExternalID == nil || *conv.Conversion.ExternalID != "ext-c0" {
 			t.Fatalf("got %+v", conv)
 		}
+		a.project()
 		var again conversionPayload
 		_ = jsonUnmarshal(a.doWithKey(key, recordConversionMutation, conversionVars("c0", "signup")).Data, &again)
-		if again.RecordConversion.IsNew || again.RecordConversion.Conversion.ID != conv.Conversion.ID {
-			t.Fatalf("again: got %+v", again.RecordConversion)
+		if again.RecordConversion.IsNew || again.RecordConversion.Conversion.ID != conv.Conversion.ID || again.RecordConversion.Conversion.Billing != "BILLED" {
+			t.Fatalf("again: got %+v, want the same conversion, BILLED once projected", again.RecordConversion)
 		}
 		tt := a.totals(brand, c.ID).Campaign
 		if tt.Stats.Conversions != 1 || tt.Spent.Amount != "3.00" { // 6 clicks × 0.25 + 1.50
@@ -394,7 +399,7 @@ func TestTrackingConcurrency(t *testing.T) {
 	p := a.mustJoin(streamer, c.ID)
 	tok := token(t, p)
 
-	var newClicks, billedClicks, errs atomic.Int32
+	var newClicks, errs atomic.Int32
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	for i := range keys * repeats {
@@ -412,16 +417,23 @@ func TestTrackingConcurrency(t *testing.T) {
 			_ = jsonUnmarshal(r.Data, &pl)
 			if pl.RecordClick.IsNew {
 				newClicks.Add(1)
-				if pl.RecordClick.Click.Billed {
-					billedClicks.Add(1)
-				}
 			}
 		}()
 	}
 	close(start)
 	wg.Wait()
-	if newClicks.Load() != keys || errs.Load() != 0 || billedClicks.Load() != billed {
-		t.Fatalf("clicks: %d isNew (want %d), %d billed (want %d), %d errors", newClicks.Load(), keys, billedClicks.Load(), billed, errs.Load())
+	if newClicks.Load() != keys || errs.Load() != 0 {
+		t.Fatalf("clicks: %d isNew (want %d), %d errors", newClicks.Load(), keys, errs.Load())
+	}
+	a.project()
+	billedClicks := 0
+	for i := range keys {
+		if a.mustClick(tok, fmt.Sprintf("k%d", i)).RecordClick.Click.Billing == "BILLED" {
+			billedClicks++
+		}
+	}
+	if billedClicks != billed {
+		t.Fatalf("clicks: %d BILLED once projected, want %d", billedClicks, billed)
 	}
 	tt := a.totals(brand, c.ID).Campaign
 	if tt.Stats.Clicks != keys || tt.Spent.Amount != fmt.Sprintf("%d.00", billed) || tt.Remaining.Amount != "0.00" || tt.Status != "EXHAUSTED" {
@@ -435,7 +447,7 @@ func TestTrackingConcurrency(t *testing.T) {
 	// race every click's conversion, each reported many times by the
 	// partner's key and the brand alike.
 	a.mustDo(brand.Token, updateCampaignMutation, map[string]any{"id": c.ID, "input": map[string]any{"budget": fmt.Sprintf("%d.00", billed+2), "status": "ACTIVE"}}, nil)
-	var newConv, billedConv atomic.Int32
+	var newConv atomic.Int32
 	start = make(chan struct{})
 	for i := range keys * repeats {
 		wg.Add(1)
@@ -458,16 +470,25 @@ func TestTrackingConcurrency(t *testing.T) {
 			_ = jsonUnmarshal(r.Data, &pl)
 			if pl.RecordConversion.IsNew {
 				newConv.Add(1)
-				if pl.RecordConversion.Conversion.Billed {
-					billedConv.Add(1)
-				}
 			}
 		}()
 	}
 	close(start)
 	wg.Wait()
-	if newConv.Load() != keys || billedConv.Load() != 4 || errs.Load() != 0 {
-		t.Fatalf("conversions: %d isNew (want %d), %d billed (want 4), %d errors", newConv.Load(), keys, billedConv.Load(), errs.Load())
+	if newConv.Load() != keys || errs.Load() != 0 {
+		t.Fatalf("conversions: %d isNew (want %d), %d errors", newConv.Load(), keys, errs.Load())
+	}
+	a.project()
+	billedConv := 0
+	for i := range keys {
+		var pl conversionPayload
+		a.mustDo(brand.Token, recordConversionMutation, conversionVars(fmt.Sprintf("k%d", i), "signup"), &pl)
+		if pl.RecordConversion.Conversion.Billing == "BILLED" {
+			billedConv++
+		}
+	}
+	if billedConv != 4 {
+		t.Fatalf("conversions: %d BILLED once projected, want 4", billedConv)
 	}
 	tt = a.totals(brand, c.ID).Campaign
 	want := fmt.Sprintf("%d.00", billed+2)

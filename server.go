@@ -2,7 +2,7 @@
 //
 //	go run .                      serve (embedded store under ./data unless MONGODB_URI is set)
 //	go run . make-admin EMAIL     make an existing user an admin
-//	go run . reconcile            recompute counters and money from the stored events
+//	go run . verify [-repair]     check every counter and amount against the stored events
 //
 // Configuration comes from the environment or flags of the same meaning; see
 // package config and the README.
@@ -22,6 +22,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -37,6 +38,8 @@ import (
 	"tally/httpapi"
 	"tally/loaders"
 	"tally/overlay"
+	"tally/projection"
+	"tally/reports"
 	"tally/repository"
 	"tally/resolvers"
 	"tally/tracking"
@@ -68,25 +71,32 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return fmt.Errorf("unexpected argument %q", cfg.Args[0])
 		}
 		return serve(ctx, cfg, log)
-	case "reconcile":
-		if len(cfg.Args) > 0 {
-			return fmt.Errorf("unexpected argument %q", cfg.Args[0])
+	case "verify":
+		repair := false
+		for _, a := range cfg.Args {
+			if a != "-repair" && a != "--repair" {
+				return fmt.Errorf("unexpected argument %q (usage: tally verify [-repair])", a)
+			}
+			repair = true
 		}
-		return reconcile(ctx, cfg, log, stdout)
+		return verify(ctx, cfg, log, stdout, repair)
 	case "make-admin":
 		if len(cfg.Args) != 1 {
 			return errors.New("usage: tally make-admin EMAIL")
 		}
 		return makeAdmin(ctx, cfg, cfg.Args[0], stdout)
 	default:
-		return fmt.Errorf("unknown command %q (commands: serve, make-admin, reconcile)", cmd)
+		return fmt.Errorf("unknown command %q (commands: serve, make-admin, verify)", cmd)
 	}
 }
 
-// app is the wired server: the store and the HTTP handler over it.
+// app is the wired server: the store, the HTTP handler over it, and the
+// projector that runs beside it until stop.
 type app struct {
-	store   *repository.Store
-	handler http.Handler
+	store     *repository.Store
+	handler   http.Handler
+	projector *projection.Projector
+	stop      func() // stops the projector, letting a batch under way finish
 }
 
 // appOptions are the knobs tests turn; production uses the zero value.
@@ -95,6 +105,10 @@ type appOptions struct {
 	bcryptCost int
 	now        func() time.Time
 	limits     httpapi.Limits
+	projector  projection.Options
+	// manualProjection leaves the projector's loop off: the caller projects
+	// with app.projector.Flush (tests that count store calls).
+	manualProjection bool
 }
 
 // openStore opens the configured store and ensures its indexes.
@@ -137,17 +151,25 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts appOp
 	users := repository.NewUsers(store)
 	campaignsRepo := repository.NewCampaigns(store)
 	participations := repository.NewParticipations(store)
+	projector := newProjector(store, log, opts.projector)
 	accountService := &accounts.Service{Users: users, APIKeys: repository.NewAPIKeys(store), Tokens: tokens,
 		Passwords: auth.NewPasswords(opts.bcryptCost), Now: opts.now}
 	campaignService := &campaigns.Service{Campaigns: campaignsRepo, Participations: participations,
 		NewToken: auth.NewBrowserSourceToken, Now: opts.now}
-	trackingService := newTracking(store, campaignService, opts.now, log)
+	overlays := &overlay.Service{Users: users, Participations: participations, Campaigns: campaignsRepo,
+		Slots: repository.NewSlots(store), NewToken: auth.NewBrowserSourceToken, Now: opts.now, Log: log}
+	trackingService := &tracking.Service{Participations: participations, Campaigns: campaignsRepo,
+		Clicks: repository.NewClicks(store), Conversions: repository.NewConversions(store),
+		Impressions: repository.NewImpressions(store), Overlay: overlays, Notify: projector.Notify, Now: opts.now}
+	reportService := &reports.Service{Conversions: trackingService.Conversions, Buckets: repository.NewDailyStats(store),
+		Visibility: campaignService}
 	res := &resolvers.Resolver{
 		Accounts:        accountService,
 		Users:           users,
 		CampaignService: campaignService,
 		Tracking:        trackingService,
-		Overlays:        trackingService.Overlay,
+		Reports:         reportService,
+		Overlays:        overlays,
 		Currency:        cfg.Currency,
 		BaseURL:         cfg.BaseURL,
 	}
@@ -161,8 +183,31 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts appOp
 		Log:         log,
 		Limits:      opts.limits,
 		CORSOrigins: cfg.CORSOrigins,
+		Projection:  projector,
 	})
-	return &app{store: store, handler: h}, nil
+	// The projector outlives any request; it starts by finishing whatever a
+	// previous process left pending or in flight.
+	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	if opts.manualProjection {
+		close(done)
+	} else {
+		go func() { defer close(done); projector.Run(pctx) }()
+		projector.Notify()
+	}
+	stop := func() { cancel(); <-done }
+	return &app{store: store, handler: h, projector: projector, stop: sync.OnceFunc(stop)}, nil
+}
+
+// newProjector is the projector over store. On the embedded store only one
+// process can ever open the data, so the projector's lease has one fixed
+// owner: a restarted server takes over at once instead of waiting for the
+// crashed one's lease to expire.
+func newProjector(store *repository.Store, log *slog.Logger, o projection.Options) *projection.Projector {
+	if o.Owner == "" && store.Embedded() {
+		o.Owner = "embedded"
+	}
+	return projection.New(repository.NewProjection(store), log, o)
 }
 
 // jwtSecret returns JWT_SECRET, or in embedded mode a secret kept in
@@ -192,6 +237,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer a.store.Close(context.Background())
+	defer a.stop()
 
 	ln, err := net.Listen("tcp", fmt.Sprintf(":%d", cfg.Port))
 	if err != nil {
@@ -224,6 +270,11 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
+	// Project what the last requests recorded, so the counters are whole at
+	// exit; what does not fit in the time is finished at the next start.
+	if err := a.projector.Flush(sctx); err != nil {
+		log.Warn("projection not finished at shutdown; the next start finishes it", "err", err.Error())
+	}
 	return nil
 }
 
@@ -246,25 +297,37 @@ func makeAdmin(ctx context.Context, cfg config.Config, email string, stdout io.W
 	return nil
 }
 
-// reconcile recomputes every counter and money total from the stored events
-// and repairs drift, printing what it changed.
-func reconcile(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer) error {
+// verify recomputes every counter and amount from the stored events and
+// prints the drift, which must be none; it fails when there is some. It
+// only reads, so on MongoDB it runs beside live servers (the embedded store
+// is one process's: stop the server first, or ask a running one with the
+// verify query). With repair it first projects everything pending, then
+// rewrites what drifted: for damaged data, with every server stopped.
+func verify(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer, repair bool) error {
 	store, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer store.Close(context.Background())
-	_, err = newTracking(store, nil, time.Now, log).Reconcile(ctx, stdout)
-	return err
-}
-
-// newTracking wires the tracking service over store.
-func newTracking(store *repository.Store, visibility *campaigns.Service, now func() time.Time, log *slog.Logger) *tracking.Service {
-	participations, campaignsRepo := repository.NewParticipations(store), repository.NewCampaigns(store)
-	shows := &overlay.Service{Users: repository.NewUsers(store), Participations: participations, Campaigns: campaignsRepo,
-		Slots: repository.NewSlots(store), NewToken: auth.NewBrowserSourceToken, Now: now, Log: log}
-	return &tracking.Service{Participations: participations, Campaigns: campaignsRepo,
-		Clicks: repository.NewClicks(store), Conversions: repository.NewConversions(store),
-		Impressions: repository.NewImpressions(store), Overlay: shows,
-		DailyStatsRepo: repository.NewDailyStats(store), Visibility: visibility, Now: now, Log: log}
+	proj := repository.NewProjection(store)
+	var rep projection.Report
+	if repair {
+		rep, err = projection.Repair(ctx, proj, newProjector(store, log, projection.Options{}), stdout)
+	} else {
+		rep, err = projection.Verify(ctx, proj)
+	}
+	if err != nil {
+		return err
+	}
+	if !repair {
+		for _, line := range rep.Drift {
+			fmt.Fprintln(stdout, line)
+		}
+	}
+	fmt.Fprintf(stdout, "verified %d events (%d pending) against %d counters: %d drifted, %d repaired\n",
+		rep.Events, rep.Pending, rep.Counters, len(rep.Drift), rep.Repaired)
+	if !rep.OK() && !repair {
+		return fmt.Errorf("%d counters differ from the events; `tally verify -repair` rewrites them (stop every server first)", len(rep.Drift))
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"fmt"
 	"io"
 	"net/url"
 	"strings"
@@ -170,6 +171,22 @@ func (in *CampaignInput) ValidateUpdate(prefix string) error {
 }
 
 func (in *CampaignInput) finish(prefix string, errs FieldErrors) error {
+	if in.Budget != nil && *in.Budget > MaxBudget {
+		errs = append(errs, Invalid(prefix+".budget", "budget must be at most %s", MaxBudget))
+	}
+	for _, p := range []struct {
+		name  string
+		price *Micros
+	}{{"cpm", in.CPM}, {"cpc", in.CPC}} {
+		if p.price != nil && *p.price > MaxPrice {
+			errs = append(errs, Invalid(prefix+"."+p.name, "%s must be at most %s", p.name, MaxPrice))
+		}
+	}
+	for i, g := range in.Goals {
+		if g.Payout > MaxPrice {
+			errs = append(errs, Invalid(fmt.Sprintf("%s.goals[%d].payout", prefix, i), "payout must be at most %s", MaxPrice))
+		}
+	}
 	if in.StartsAt != nil && in.EndsAt != nil && !in.EndsAt.After(*in.StartsAt) {
 		errs = append(errs, Invalid(prefix+".endsAt", "endsAt must be after startsAt"))
 	}

@@ -17,6 +17,24 @@ type Micros int64
 // MicrosPerUnit is how many micros make one currency unit.
 const MicrosPerUnit = 1_000_000
 
+// The sane bounds of the amounts a person sets. With them no total Tally
+// keeps can overflow int64 micros (about 9.2 trillion units) short of some
+// nine thousand maximal budgets spent in full for one streamer in one day;
+// AddMicros still checks every sum the projector makes.
+const (
+	MaxBudget Micros = 1_000_000_000 * MicrosPerUnit // a campaign's budget: one billion units
+	MaxPrice  Micros = 1_000_000 * MicrosPerUnit     // a cpm, cpc or goal payout: one million units
+)
+
+// AddMicros returns a+b, and false when the sum would overflow int64.
+func AddMicros(a, b Micros) (Micros, bool) {
+	s := a + b
+	if (b > 0 && s < a) || (b < 0 && s > a) {
+		return 0, false
+	}
+	return s, true
+}
+
 // ParseDecimal parses a non-negative decimal string with at most 6 fraction
 // digits ("2.50", "0.000001", "100") into micros.
 func ParseDecimal(s string) (Micros, error) {

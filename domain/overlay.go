@@ -47,8 +47,8 @@ type Impression struct {
 	CampaignID      string
 	StreamerID      string
 	SlotStartsAt    time.Time
-	Billed          bool
-	Cost            Micros
+	Billing         Billing
+	Cost            Micros // cpm/1000 when recorded; 0 when it was not billable
 	CreatedAt       time.Time
 }
 

@@ -15,9 +15,30 @@ type Click struct {
 	ParticipationID string
 	CampaignID      string
 	StreamerID      string
-	Billed          bool
-	Cost            Micros
+	Billing         Billing
+	Cost            Micros // the campaign's cpc when the click was recorded; 0 when it was not billable
 	CreatedAt       time.Time
+}
+
+// Billing is what became of an event's cost. The request that records an
+// event only stores it (PENDING); the projector then decides, in event
+// order against the campaign's remaining budget, whether it is BILLED or
+// NOT_BILLED, exactly once.
+type Billing string
+
+const (
+	BillingPending   Billing = "pending"
+	BillingBilled    Billing = "billed"
+	BillingNotBilled Billing = "not_billed"
+)
+
+// MarshalGQL writes the GraphQL enum name.
+func (b Billing) MarshalGQL(w io.Writer) { marshalEnum(w, b) }
+
+// UnmarshalGQL reads the GraphQL enum name.
+func (b *Billing) UnmarshalGQL(v any) (err error) {
+	*b, err = unmarshalEnum(v, "BillingState", BillingPending, BillingBilled, BillingNotBilled)
+	return err
 }
 
 // ConversionStatus is a conversion's review state.
@@ -50,8 +71,9 @@ type Conversion struct {
 	CampaignID      string
 	StreamerID      string
 	Status          ConversionStatus
-	Payout          Micros
-	Billed          bool
+	Payout          Micros // the goal's payout when the conversion was recorded
+	Cost            Micros // what the campaign is charged once billed: Payout, or 0 when it was not billable
+	Billing         Billing
 	CreatedAt       time.Time
 }
 
@@ -92,38 +114,56 @@ const (
 	EventConversion EventKind = "conversions"
 )
 
-// EventRecord is what every stored event says about its effects: its kind,
-// whom it counts for, when, and what its campaign was charged for it (0 when
-// unbilled). Reconcile recomputes every total from these.
+// EventRecord is what every stored event says about its effects: which
+// event, its kind, whom it counts for, when, what it costs if billed (its
+// price, 0 when it was not billable) and what became of that cost. The
+// projector folds new events into every counter from these, and verify
+// recomputes every counter from them.
 type EventRecord struct {
+	ID              string
 	Kind            EventKind
 	CampaignID      string
 	ParticipationID string
 	StreamerID      string
 	At              time.Time
-	Charged         Micros
+	Price           Micros
+	Billing         Billing
+	Batch           int64 // the projector batch that applied it; 0 while pending and for events older than the projector
+}
+
+// Billed reports whether the click's campaign was charged for it.
+func (c Click) Billed() bool { return c.Billing == BillingBilled }
+
+// Billed reports whether the conversion's campaign was charged for it.
+func (c Conversion) Billed() bool { return c.Billing == BillingBilled }
+
+// Billed reports whether the impression's campaign was charged for it.
+func (im Impression) Billed() bool { return im.Billing == BillingBilled }
+
+// Charged is what the event's campaign was charged for it.
+func (e EventRecord) Charged() Micros {
+	if e.Billing == BillingBilled {
+		return e.Price
+	}
+	return 0
 }
 
 // Event is the click as an EventRecord.
 func (c Click) Event() EventRecord {
-	return EventRecord{EventClick, c.CampaignID, c.ParticipationID, c.StreamerID, c.CreatedAt, charged(c.Billed, c.Cost)}
+	return EventRecord{ID: c.ID, Kind: EventClick, CampaignID: c.CampaignID, ParticipationID: c.ParticipationID,
+		StreamerID: c.StreamerID, At: c.CreatedAt, Price: c.Cost, Billing: c.Billing}
 }
 
 // Event is the conversion as an EventRecord.
 func (c Conversion) Event() EventRecord {
-	return EventRecord{EventConversion, c.CampaignID, c.ParticipationID, c.StreamerID, c.CreatedAt, charged(c.Billed, c.Payout)}
+	return EventRecord{ID: c.ID, Kind: EventConversion, CampaignID: c.CampaignID, ParticipationID: c.ParticipationID,
+		StreamerID: c.StreamerID, At: c.CreatedAt, Price: c.Cost, Billing: c.Billing}
 }
 
 // Event is the impression as an EventRecord.
 func (im Impression) Event() EventRecord {
-	return EventRecord{EventImpression, im.CampaignID, im.ParticipationID, im.StreamerID, im.CreatedAt, charged(im.Billed, im.Cost)}
-}
-
-func charged(billed bool, amount Micros) Micros {
-	if billed {
-		return amount
-	}
-	return 0
+	return EventRecord{ID: im.ID, Kind: EventImpression, CampaignID: im.CampaignID, ParticipationID: im.ParticipationID,
+		StreamerID: im.StreamerID, At: im.CreatedAt, Price: im.Cost, Billing: im.Billing}
 }
 
 // StatsScope is what a daily bucket counts for.

@@ -118,6 +118,7 @@ type ComplexityRoot struct {
 
 	Click struct {
 		Billed        func(childComplexity int) int
+		Billing       func(childComplexity int) int
 		Campaign      func(childComplexity int) int
 		ClickID       func(childComplexity int) int
 		CreatedAt     func(childComplexity int) int
@@ -127,6 +128,7 @@ type ComplexityRoot struct {
 
 	Conversion struct {
 		Billed        func(childComplexity int) int
+		Billing       func(childComplexity int) int
 		Campaign      func(childComplexity int) int
 		ClickID       func(childComplexity int) int
 		CreatedAt     func(childComplexity int) int
@@ -170,6 +172,7 @@ type ComplexityRoot struct {
 
 	Impression struct {
 		Billed        func(childComplexity int) int
+		Billing       func(childComplexity int) int
 		Campaign      func(childComplexity int) int
 		CreatedAt     func(childComplexity int) int
 		ID            func(childComplexity int) int
@@ -665,6 +668,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Click.Billed(childComplexity), true
+	case "Click.billing":
+		if e.ComplexityRoot.Click.Billing == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Click.Billing(childComplexity), true
 	case "Click.campaign":
 		if e.ComplexityRoot.Click.Campaign == nil {
 			break
@@ -702,6 +711,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Conversion.Billed(childComplexity), true
+	case "Conversion.billing":
+		if e.ComplexityRoot.Conversion.Billing == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Conversion.Billing(childComplexity), true
 	case "Conversion.campaign":
 		if e.ComplexityRoot.Conversion.Campaign == nil {
 			break
@@ -858,6 +873,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Impression.Billed(childComplexity), true
+	case "Impression.billing":
+		if e.ComplexityRoot.Impression.Billing == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Impression.Billing(childComplexity), true
 	case "Impression.campaign":
 		if e.ComplexityRoot.Impression.Campaign == nil {
 			break
@@ -1734,8 +1755,10 @@ type OverlaySlot {
 "One displayed rotation slot: counted once per streamer per slot."
 type Impression {
   id: ID!
-  "Whether the campaign was charged cpm / 1000 for this impression."
-  billed: Boolean!
+  "What became of the impression's cost (cpm / 1000 when it was recorded)."
+  billing: BillingState!
+  "True once the impression is BILLED."
+  billed: Boolean! @deprecated(reason: "False while PENDING as well as when NOT_BILLED: read billing.")
   campaign: Campaign!
   participation: Participation!
   slotStartsAt: Time!
@@ -1766,8 +1789,9 @@ extend type Query {
 extend type Mutation {
   """
   Counts the current slot's impression: once per streamer per rotation slot,
-  however often the overlay reloads, billed cpm / 1000 through the budget
-  guard. Records nothing when nothing is shown.
+  however often the overlay reloads, priced cpm / 1000 and billed by the
+  projector against the budget (see BillingState). Records nothing when
+  nothing is shown.
   """
   recordImpression(browserSourceToken: String!): RecordImpressionPayload!
 }
@@ -1807,11 +1831,32 @@ type Click {
   id: ID!
   "The caller's idempotency key: the same clickId is the same click."
   clickId: String!
-  "Whether the campaign was charged its cpc for this click."
-  billed: Boolean!
+  "What became of the click's cost (its campaign's cpc when it was recorded)."
+  billing: BillingState!
+  "True once the click is BILLED."
+  billed: Boolean! @deprecated(reason: "False while PENDING as well as when NOT_BILLED: read billing.")
   participation: Participation!
   campaign: Campaign!
   createdAt: Time!
+}
+
+"""
+What became of an event's cost. Recording an event only stores it; the
+projector then decides, exactly once and in event order against the
+campaign's remaining budget, whether it is billed. In normal operation that
+takes well under a second (` + "`" + `GET /readyz` + "`" + ` reports the lag).
+"""
+enum BillingState {
+  "Stored, not yet projected: no counter or amount includes it yet."
+  PENDING
+  "The campaign was charged the event's price, and the streamer earned it."
+  BILLED
+  """
+  Counted, never charged: the campaign was not billable when it happened (not
+  ACTIVE, or outside its dates), the event had no price, or the remaining
+  budget did not cover it.
+  """
+  NOT_BILLED
 }
 
 "A conversion's review state."
@@ -1831,8 +1876,10 @@ type Conversion {
   status: ConversionStatus!
   "The goal's payout at the time of the conversion."
   payout: Money!
-  "Whether the campaign was charged the payout."
-  billed: Boolean!
+  "What became of the conversion's cost (the payout, when the campaign was billable)."
+  billing: BillingState!
+  "True once the conversion is BILLED."
+  billed: Boolean! @deprecated(reason: "False while PENDING as well as when NOT_BILLED: read billing.")
   campaign: Campaign!
   participation: Participation!
   createdAt: Time!
@@ -1841,14 +1888,14 @@ type Conversion {
 "The result of recordClick."
 type RecordClickPayload {
   click: Click!
-  "True only for the one call that recorded this clickId."
+  "True only for the one call that recorded this clickId: it is stored, and its billing and counters follow without anyone's help."
   isNew: Boolean!
 }
 
 "The result of recordConversion."
 type RecordConversionPayload {
   conversion: Conversion!
-  "True only for the one call that recorded this (clickId, goalId)."
+  "True only for the one call that recorded this (clickId, goalId): it is stored, and its billing and counters follow without anyone's help."
   isNew: Boolean!
 }
 
@@ -2264,6 +2311,8 @@ func (ec *executionContext) childFields_Click(ctx context.Context, field graphql
 		return ec.fieldContext_Click_id(ctx, field)
 	case "clickId":
 		return ec.fieldContext_Click_clickId(ctx, field)
+	case "billing":
+		return ec.fieldContext_Click_billing(ctx, field)
 	case "billed":
 		return ec.fieldContext_Click_billed(ctx, field)
 	case "participation":
@@ -2290,6 +2339,8 @@ func (ec *executionContext) childFields_Conversion(ctx context.Context, field gr
 		return ec.fieldContext_Conversion_status(ctx, field)
 	case "payout":
 		return ec.fieldContext_Conversion_payout(ctx, field)
+	case "billing":
+		return ec.fieldContext_Conversion_billing(ctx, field)
 	case "billed":
 		return ec.fieldContext_Conversion_billed(ctx, field)
 	case "campaign":
@@ -2366,6 +2417,8 @@ func (ec *executionContext) childFields_Impression(ctx context.Context, field gr
 	switch field.Name {
 	case "id":
 		return ec.fieldContext_Impression_id(ctx, field)
+	case "billing":
+		return ec.fieldContext_Impression_billing(ctx, field)
 	case "billed":
 		return ec.fieldContext_Impression_billed(ctx, field)
 	case "campaign":
@@ -4310,6 +4363,29 @@ func (ec *executionContext) fieldContext_Click_clickId(_ context.Context, field 
 	return graphql.NewScalarFieldContext("Click", field, false, false, "String")
 }
 
+func (ec *executionContext) _Click_billing(ctx context.Context, field graphql.CollectedField, obj *domain.Click) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Click_billing(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Billing, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.Billing) graphql.Marshaler {
+			return ec.marshalNBillingState2tallyᚋdomainᚐBilling(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Click_billing(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Click", field, false, false, "BillingState")
+}
+
 func (ec *executionContext) _Click_billed(ctx context.Context, field graphql.CollectedField, obj *domain.Click) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4319,7 +4395,7 @@ func (ec *executionContext) _Click_billed(ctx context.Context, field graphql.Col
 			return ec.fieldContext_Click_billed(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Billed, nil
+			return obj.Billed(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
@@ -4330,7 +4406,7 @@ func (ec *executionContext) _Click_billed(ctx context.Context, field graphql.Col
 	)
 }
 func (ec *executionContext) fieldContext_Click_billed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Click", field, false, false, "Boolean")
+	return graphql.NewScalarFieldContext("Click", field, true, false, "Boolean")
 }
 
 func (ec *executionContext) _Click_participation(ctx context.Context, field graphql.CollectedField, obj *domain.Click) (ret graphql.Marshaler) {
@@ -4567,6 +4643,29 @@ func (ec *executionContext) fieldContext_Conversion_payout(_ context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _Conversion_billing(ctx context.Context, field graphql.CollectedField, obj *domain.Conversion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Conversion_billing(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Billing, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.Billing) graphql.Marshaler {
+			return ec.marshalNBillingState2tallyᚋdomainᚐBilling(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Conversion_billing(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Conversion", field, false, false, "BillingState")
+}
+
 func (ec *executionContext) _Conversion_billed(ctx context.Context, field graphql.CollectedField, obj *domain.Conversion) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4576,7 +4675,7 @@ func (ec *executionContext) _Conversion_billed(ctx context.Context, field graphq
 			return ec.fieldContext_Conversion_billed(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Billed, nil
+			return obj.Billed(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
@@ -4587,7 +4686,7 @@ func (ec *executionContext) _Conversion_billed(ctx context.Context, field graphq
 	)
 }
 func (ec *executionContext) fieldContext_Conversion_billed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Conversion", field, false, false, "Boolean")
+	return graphql.NewScalarFieldContext("Conversion", field, true, false, "Boolean")
 }
 
 func (ec *executionContext) _Conversion_campaign(ctx context.Context, field graphql.CollectedField, obj *domain.Conversion) (ret graphql.Marshaler) {
@@ -5108,6 +5207,29 @@ func (ec *executionContext) fieldContext_Impression_id(_ context.Context, field 
 	return graphql.NewScalarFieldContext("Impression", field, false, false, "ID")
 }
 
+func (ec *executionContext) _Impression_billing(ctx context.Context, field graphql.CollectedField, obj *domain.Impression) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Impression_billing(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Billing, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.Billing) graphql.Marshaler {
+			return ec.marshalNBillingState2tallyᚋdomainᚐBilling(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Impression_billing(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Impression", field, false, false, "BillingState")
+}
+
 func (ec *executionContext) _Impression_billed(ctx context.Context, field graphql.CollectedField, obj *domain.Impression) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5117,7 +5239,7 @@ func (ec *executionContext) _Impression_billed(ctx context.Context, field graphq
 			return ec.fieldContext_Impression_billed(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Billed, nil
+			return obj.Billed(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
@@ -5128,7 +5250,7 @@ func (ec *executionContext) _Impression_billed(ctx context.Context, field graphq
 	)
 }
 func (ec *executionContext) fieldContext_Impression_billed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Impression", field, false, false, "Boolean")
+	return graphql.NewScalarFieldContext("Impression", field, true, false, "Boolean")
 }
 
 func (ec *executionContext) _Impression_campaign(ctx context.Context, field graphql.CollectedField, obj *domain.Impression) (ret graphql.Marshaler) {
@@ -9700,6 +9822,11 @@ func (ec *executionContext) _Click(ctx context.Context, sel ast.SelectionSet, ob
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "billing":
+			out.Values[i] = ec._Click_billing(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "billed":
 			out.Values[i] = ec._Click_billed(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -9781,6 +9908,11 @@ func (ec *executionContext) _Conversion(ctx context.Context, sel ast.SelectionSe
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Conversion_payout(ctx, field, obj)
 				})
+		case "billing":
+			out.Values[i] = ec._Conversion_billing(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "billed":
 			out.Values[i] = ec._Conversion_billed(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -10051,6 +10183,11 @@ func (ec *executionContext) _Impression(ctx context.Context, sel ast.SelectionSe
 			out.Values[i] = graphql.MarshalString("Impression")
 		case "id":
 			out.Values[i] = ec._Impression_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "billing":
+			out.Values[i] = ec._Impression_billing(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -11305,6 +11442,16 @@ func (ec *executionContext) marshalNAuthPayload2ᚖtallyᚋgraphᚋmodelᚐAuthP
 		return graphql.Null
 	}
 	return ec._AuthPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNBillingState2tallyᚋdomainᚐBilling(ctx context.Context, v any) (domain.Billing, error) {
+	var res domain.Billing
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNBillingState2tallyᚋdomainᚐBilling(ctx context.Context, sel ast.SelectionSet, v domain.Billing) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) marshalNBlackoutPeriod2tallyᚋdomainᚐBlackoutPeriod(ctx context.Context, sel ast.SelectionSet, v domain.BlackoutPeriod) graphql.Marshaler {

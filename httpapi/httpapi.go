@@ -13,6 +13,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/playground"
 
 	"tally/auth"
+	"tally/projection"
 	"tally/resolvers"
 )
 
@@ -32,6 +33,7 @@ type Deps struct {
 	Log         *slog.Logger
 	Limits      Limits
 	CORSOrigins []string
+	Projection  interface{ Lag() projection.Lag } // the projector, for /readyz; nil leaves it out
 }
 
 // New returns the whole HTTP handler: the mux wrapped once in the middleware.
@@ -63,7 +65,13 @@ func New(d Deps) http.Handler {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		body := map[string]any{"status": "ready"}
+		if d.Projection != nil {
+			l := d.Projection.Lag()
+			body["projection"] = map[string]any{"events": l.Events, "lagMs": l.Last.Milliseconds(),
+				"p99Ms": l.P99.Milliseconds(), "maxMs": l.Max.Milliseconds()}
+		}
+		writeJSON(w, http.StatusOK, body)
 	})
 
 	h := noteRoute(mux)

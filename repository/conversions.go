@@ -21,6 +21,7 @@ func conversionIndexes() []indexModel {
 		uniqueIndex("clickId_1_goalId_1", bson.D{{Key: "clickId", Value: 1}, {Key: "goalId", Value: 1}}),
 		plainIndex("campaignId_1__id_-1", bson.D{{Key: "campaignId", Value: 1}, {Key: "_id", Value: -1}}),
 		plainIndex("participationId_1__id_-1", bson.D{{Key: "participationId", Value: 1}, {Key: "_id", Value: -1}}),
+		pendingIndex(),
 	}
 }
 
@@ -45,8 +46,9 @@ type conversionDoc struct {
 	StreamerID      primitive.ObjectID `bson:"streamerId"`
 	Status          string             `bson:"status"`
 	PayoutMicros    int64              `bson:"payoutMicros"`
-	Billed          bool               `bson:"billed"`
+	CostMicros      *int64             `bson:"costMicros"` // absent on conversions stored before the projector: the payout
 	CreatedAt       time.Time          `bson:"createdAt"`
+	State           eventState         `bson:",inline"`
 }
 
 func (d *conversionDoc) toDomain() domain.Conversion {
@@ -54,14 +56,20 @@ func (d *conversionDoc) toDomain() domain.Conversion {
 	if st == "" {
 		st = domain.ConversionApproved
 	}
+	cost := d.PayoutMicros
+	if d.CostMicros != nil {
+		cost = *d.CostMicros
+	}
 	return domain.Conversion{ID: d.ID.Hex(), ClickID: d.ClickID, GoalID: d.GoalID, ExternalID: d.ExternalID,
 		ParticipationID: d.ParticipationID.Hex(), CampaignID: d.CampaignID.Hex(), StreamerID: d.StreamerID.Hex(),
-		Status: st, Payout: domain.Micros(d.PayoutMicros), Billed: d.Billed, CreatedAt: d.CreatedAt.UTC()}
+		Status: st, Payout: domain.Micros(d.PayoutMicros), Cost: domain.Micros(cost), Billing: d.State.billing(),
+		CreatedAt: d.CreatedAt.UTC()}
 }
 
 // Record stores a conversion once per (ClickID, GoalID) and reports whether
-// this call created it (one store call; see recordOnce). It starts unbilled;
-// MarkBilled records the spend.
+// this call created it: one store call, the conversion's only write (see
+// recordOnce). It is PENDING with its price (c.Cost) until the projector
+// bills it or not.
 func (r *Conversions) Record(ctx context.Context, c domain.Conversion) (domain.Conversion, bool, error) {
 	pid, cid, sid, err := eventOwners(c.ParticipationID, c.CampaignID, c.StreamerID)
 	if err != nil {
@@ -70,7 +78,8 @@ func (r *Conversions) Record(ctx context.Context, c domain.Conversion) (domain.C
 	c.CreatedAt = c.CreatedAt.UTC().Truncate(time.Millisecond)
 	insert := bson.M{
 		"clickId": c.ClickID, "goalId": c.GoalID, "participationId": pid, "campaignId": cid, "streamerId": sid,
-		"status": string(c.Status), "payoutMicros": int64(c.Payout), "billed": false, "createdAt": c.CreatedAt,
+		"status": string(c.Status), "payoutMicros": int64(c.Payout), "costMicros": int64(c.Cost),
+		"billing": string(domain.BillingPending), "createdAt": c.CreatedAt,
 	}
 	if c.ExternalID != "" {
 		insert["externalId"] = c.ExternalID
@@ -83,13 +92,8 @@ func (r *Conversions) Record(ctx context.Context, c domain.Conversion) (domain.C
 	if !isNew {
 		return old.toDomain(), false, nil
 	}
-	c.ID, c.Billed = id.Hex(), false
+	c.ID, c.Billing = id.Hex(), domain.BillingPending
 	return c, true, nil
-}
-
-// MarkBilled records that a conversion's payout was taken from the budget.
-func (r *Conversions) MarkBilled(ctx context.Context, id string) error {
-	return markBilled(ctx, r.c, "conversion", id, bson.M{"billed": true})
 }
 
 // ConversionFilter narrows a conversion list; empty fields do not filter.
@@ -114,9 +118,4 @@ func (r *Conversions) List(ctx context.Context, f ConversionFilter, page PageArg
 	return findPage(ctx, r.c, filter, page,
 		func(d *conversionDoc) primitive.ObjectID { return d.ID },
 		func(d *conversionDoc) domain.Conversion { return d.toDomain() })
-}
-
-// Each calls fn with every conversion, in _id order; reconcile uses it.
-func (r *Conversions) Each(ctx context.Context, fn func(domain.Conversion) error) error {
-	return each(ctx, r.c, func(d *conversionDoc) error { return fn(d.toDomain()) })
 }

@@ -61,17 +61,31 @@ func eventOwners(participationID, campaignID, streamerID string) (pid, cid, sid 
 	return pid, cid, sid, nil
 }
 
-// markBilled records on an event that its cost was taken from its campaign's
-// budget: one $set of the billed fields.
-func markBilled(ctx context.Context, c *collection, kind, id string, billed bson.M) error {
-	oid, err := objectID(id, kind)
-	if err != nil {
-		return err
+// eventState is how far the projector has taken an event (see package
+// projection): its billing, "pending" from the request that recorded it
+// until the projector decides it, and the batch that applied it. Documents
+// stored before the projector carry a billed flag instead and no batch;
+// their effects were applied as they were recorded.
+type eventState struct {
+	Billing      string `bson:"billing,omitempty"`
+	Batch        int64  `bson:"batch,omitempty"`
+	LegacyBilled bool   `bson:"billed,omitempty"`
+}
+
+func (s eventState) billing() domain.Billing {
+	if s.Billing == "" {
+		if s.LegacyBilled {
+			return domain.BillingBilled
+		}
+		return domain.BillingNotBilled
 	}
-	if _, err := c.UpdateOne(ctx, bson.M{"_id": oid}, bson.M{"$set": billed}); err != nil {
-		return fmt.Errorf("mark %s billed: %w", kind, err)
-	}
-	return nil
+	return domain.Billing(s.Billing)
+}
+
+// pendingIndex lets the projector find an event collection's pending events
+// oldest first; every event collection declares it.
+func pendingIndex() indexModel {
+	return plainIndex("billing_1__id_1", bson.D{{Key: "billing", Value: 1}, {Key: "_id", Value: 1}})
 }
 
 // EventCounter is the one place that turns an event into counter paths.
@@ -85,6 +99,7 @@ func clickIndexes() []indexModel {
 	return []indexModel{
 		uniqueIndex("clickId_1", bson.D{{Key: "clickId", Value: 1}}),
 		plainIndex("campaignId_1", bson.D{{Key: "campaignId", Value: 1}}),
+		pendingIndex(),
 	}
 }
 
@@ -105,21 +120,21 @@ type clickDoc struct {
 	ParticipationID primitive.ObjectID `bson:"participationId"`
 	CampaignID      primitive.ObjectID `bson:"campaignId"`
 	StreamerID      primitive.ObjectID `bson:"streamerId"`
-	Billed          bool               `bson:"billed"`
 	CostMicros      int64              `bson:"costMicros"`
 	CreatedAt       time.Time          `bson:"createdAt"`
+	State           eventState         `bson:",inline"`
 }
 
 func (d *clickDoc) toDomain() domain.Click {
 	return domain.Click{ID: d.ID.Hex(), ClickID: d.ClickID, ParticipationID: d.ParticipationID.Hex(),
-		CampaignID: d.CampaignID.Hex(), StreamerID: d.StreamerID.Hex(), Billed: d.Billed,
+		CampaignID: d.CampaignID.Hex(), StreamerID: d.StreamerID.Hex(), Billing: d.State.billing(),
 		Cost: domain.Micros(d.CostMicros), CreatedAt: d.CreatedAt.UTC()}
 }
 
 // Record stores a click once per ClickID and reports whether this call
-// created it (one store call; see recordOnce). A new click starts unbilled;
-// MarkBilled records the spend once the budget guard has taken it. When the
-// click already exists it is returned as stored.
+// created it: one store call, the click's only write (see recordOnce). A new
+// click is PENDING with its price (c.Cost) until the projector bills it or
+// not. When the click already exists it is returned as stored.
 func (r *Clicks) Record(ctx context.Context, c domain.Click) (domain.Click, bool, error) {
 	pid, cid, sid, err := eventOwners(c.ParticipationID, c.CampaignID, c.StreamerID)
 	if err != nil {
@@ -129,7 +144,7 @@ func (r *Clicks) Record(ctx context.Context, c domain.Click) (domain.Click, bool
 	var old clickDoc
 	id, isNew, err := recordOnce(ctx, r.c, bson.M{"clickId": c.ClickID}, bson.M{
 		"clickId": c.ClickID, "participationId": pid, "campaignId": cid, "streamerId": sid,
-		"billed": false, "costMicros": int64(0), "createdAt": c.CreatedAt,
+		"billing": string(domain.BillingPending), "costMicros": int64(c.Cost), "createdAt": c.CreatedAt,
 	}, r.newID, &old)
 	if err != nil {
 		return domain.Click{}, false, fmt.Errorf("record click: %w", err)
@@ -137,13 +152,8 @@ func (r *Clicks) Record(ctx context.Context, c domain.Click) (domain.Click, bool
 	if !isNew {
 		return old.toDomain(), false, nil
 	}
-	c.ID, c.Billed, c.Cost = id.Hex(), false, 0
+	c.ID, c.Billing = id.Hex(), domain.BillingPending
 	return c, true, nil
-}
-
-// MarkBilled records that a click's cost was taken from its campaign's budget.
-func (r *Clicks) MarkBilled(ctx context.Context, id string, cost domain.Micros) error {
-	return markBilled(ctx, r.c, "click", id, bson.M{"billed": true, "costMicros": int64(cost)})
 }
 
 // ByClickID returns a click by its idempotency key; NOT_FOUND when there is
@@ -158,11 +168,6 @@ func (r *Clicks) ByClickID(ctx context.Context, clickID string) (domain.Click, e
 		return domain.Click{}, fmt.Errorf("find click: %w", err)
 	}
 	return doc.toDomain(), nil
-}
-
-// Each calls fn with every click, in _id order; reconcile uses it.
-func (r *Clicks) Each(ctx context.Context, fn func(domain.Click) error) error {
-	return each(ctx, r.c, func(d *clickDoc) error { return fn(d.toDomain()) })
 }
 
 // each streams every document of c through fn without loading the whole

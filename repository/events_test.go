@@ -95,42 +95,56 @@ func TestRecordOnceConcurrent(t *testing.T) {
 	}
 }
 
-// TestDailyStatsConcurrent races $inc upserts on the same buckets, including
-// their first creation: the counts are exact.
-func TestDailyStatsConcurrent(t *testing.T) {
+// TestApplyBucketsOnce races the same batch's bucket deltas, including the
+// buckets' first creation, and then the next batch: each batch lands exactly
+// once, whatever the race.
+func TestApplyBucketsOnce(t *testing.T) {
 	ctx := context.Background()
-	daily := repository.NewDailyStats(repotest.MustOpen(t))
-	owners := []repository.BucketOwner{{Scope: domain.ScopeCampaign, ID: "c"}, {Scope: domain.ScopeStreamer, ID: "s"}}
-	const n = 64
-	var wg sync.WaitGroup
-	for range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := daily.Add(ctx, "2026-11-23", owners, domain.EventClick, 250_000, 250_000); err != nil {
-				t.Error(err)
-			}
-		}()
+	store := repotest.MustOpen(t)
+	proj, daily := repository.NewProjection(store), repository.NewDailyStats(store)
+	owners := []domain.BucketOwner{{Scope: domain.ScopeCampaign, ID: "c"}, {Scope: domain.ScopeStreamer, ID: "s"}}
+	deltas := func() []domain.BucketDelta {
+		var out []domain.BucketDelta
+		for _, o := range owners {
+			out = append(out, domain.BucketDelta{Owner: o, Day: "2026-11-23", Counts: domain.Counts{Clicks: 3}, Spend: 750_000, Earnings: 750_000})
+		}
+		return out
 	}
-	wg.Wait()
+	for _, n := range []int64{1, 2} {
+		var wg sync.WaitGroup
+		for range 32 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := proj.ApplyBuckets(ctx, n, deltas()); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+	}
 	day := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
 	for _, o := range owners {
 		got, err := daily.Range(ctx, o.Scope, o.ID, day, day)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got[0].Clicks != n || got[0].Spend != n*250_000 {
-			t.Errorf("%s: got %+v, want %d clicks and %d spend", o.Scope, got[0], n, n*250_000)
+		if got[0].Clicks != 6 {
+			t.Errorf("%s clicks: got %d, want 6 (two batches of 3)", o.Scope, got[0].Clicks)
+		}
+		if got[0].Spend != 1_500_000 {
+			t.Errorf("%s spend: got %s, want 1.50", o.Scope, got[0].Spend)
 		}
 	}
 }
 
-// TestBudgetGuard races spends on one campaign: exactly as many are billed as
-// the budget covers, remaining never goes below zero, and the campaign turns
-// EXHAUSTED.
-func TestBudgetGuard(t *testing.T) {
+// TestApplyCampaignGuard races one batch's campaign update: exactly one
+// lands; an update decided against a remaining budget that has changed, or
+// that would exhaust a campaign that is no longer ACTIVE, lands nowhere.
+func TestApplyCampaignGuard(t *testing.T) {
 	ctx := context.Background()
-	campaigns := repository.NewCampaigns(repotest.MustOpen(t))
+	store := repotest.MustOpen(t)
+	campaigns, proj := repository.NewCampaigns(store), repository.NewProjection(store)
 	name, landing, budget := "Guarded", "https://example.com", domain.Micros(10_000_000)
 	c, err := campaigns.Create(ctx, primitive.NewObjectID().Hex(), domain.CampaignInput{Name: &name, LandingURL: &landing, Budget: &budget}, time.Now())
 	if err != nil {
@@ -140,28 +154,46 @@ func TestBudgetGuard(t *testing.T) {
 	if c, err = campaigns.Update(ctx, c, domain.CampaignUpdate{Status: &active}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	const n, cost = 40, domain.Micros(300_000) // 33 fit in 10.00
-	var billed atomic.Int32
+	d := domain.CampaignDelta{Counts: domain.Counts{Clicks: 40}, Spend: 9_900_000, Unbilled: []string{primitive.NewObjectID().Hex()}, Exhaust: true}
+	var landed atomic.Int32
 	var wg sync.WaitGroup
-	for range n {
+	for range 40 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ok, err := campaigns.RecordEvent(ctx, c.ID, domain.EventClick, cost)
+			ok, err := proj.ApplyCampaign(ctx, 1, c.ID, budget, d)
 			if err != nil {
 				t.Error(err)
 			}
 			if ok {
-				billed.Add(1)
+				landed.Add(1)
 			}
 		}()
 	}
 	wg.Wait()
+	if landed.Load() != 1 {
+		t.Fatalf("batch 1 landed %d times, want once", landed.Load())
+	}
 	got, err := campaigns.ByID(ctx, c.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if billed.Load() != 33 || got.Spent != 33*cost || got.Remaining() != budget-33*cost || got.Stats.Clicks != n || got.Status != domain.CampaignExhausted {
-		t.Fatalf("billed %d, spent %s, remaining %s, clicks %d, status %s", billed.Load(), got.Spent, got.Remaining(), got.Stats.Clicks, got.Status)
+	if got.Spent != 9_900_000 || got.Remaining() != 100_000 || got.Stats.Clicks != 40 || got.Status != domain.CampaignExhausted {
+		t.Errorf("got spent %s, remaining %s, clicks %d, status %s; want 9.90, 0.10, 40, EXHAUSTED", got.Spent, got.Remaining(), got.Stats.Clicks, got.Status)
+	}
+	l, err := proj.Ledgers(ctx, []string{c.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l[c.ID].Batch != 1 || len(l[c.ID].Unbilled) != 1 || l[c.ID].Unbilled[0] != d.Unbilled[0] {
+		t.Errorf("ledger %+v, want batch 1 with the one unbilled event", l[c.ID])
+	}
+	// Batch 2 decided against a stale remaining budget does not land.
+	if ok, err := proj.ApplyCampaign(ctx, 2, c.ID, budget, domain.CampaignDelta{Counts: domain.Counts{Clicks: 1}}); err != nil || ok {
+		t.Errorf("stale remaining: landed %v, err %v; want not landed", ok, err)
+	}
+	// Batch 2 that would exhaust a campaign no longer ACTIVE does not land.
+	if ok, err := proj.ApplyCampaign(ctx, 2, c.ID, 100_000, domain.CampaignDelta{Exhaust: true}); err != nil || ok {
+		t.Errorf("exhausting an EXHAUSTED campaign: landed %v, err %v; want not landed", ok, err)
 	}
 }

@@ -19,6 +19,7 @@ func impressionIndexes() []indexModel {
 	return []indexModel{
 		uniqueIndex("slotKey_1", bson.D{{Key: "slotKey", Value: 1}}),
 		plainIndex("campaignId_1", bson.D{{Key: "campaignId", Value: 1}}),
+		pendingIndex(),
 	}
 }
 
@@ -40,21 +41,22 @@ type impressionDoc struct {
 	CampaignID      primitive.ObjectID `bson:"campaignId"`
 	StreamerID      primitive.ObjectID `bson:"streamerId"`
 	SlotStartsAt    time.Time          `bson:"slotStartsAt"`
-	Billed          bool               `bson:"billed"`
 	CostMicros      int64              `bson:"costMicros"`
 	CreatedAt       time.Time          `bson:"createdAt"`
+	State           eventState         `bson:",inline"`
 }
 
 func (d *impressionDoc) toDomain() domain.Impression {
 	return domain.Impression{ID: d.ID.Hex(), SlotKey: d.SlotKey, ParticipationID: d.ParticipationID.Hex(),
 		CampaignID: d.CampaignID.Hex(), StreamerID: d.StreamerID.Hex(), SlotStartsAt: d.SlotStartsAt.UTC(),
-		Billed: d.Billed, Cost: domain.Micros(d.CostMicros), CreatedAt: d.CreatedAt.UTC()}
+		Billing: d.State.billing(), Cost: domain.Micros(d.CostMicros), CreatedAt: d.CreatedAt.UTC()}
 }
 
 // Record stores an impression once per slot and reports whether this call
-// created it (one store call; see recordOnce). A new impression starts
-// unbilled; MarkBilled records the spend once the budget guard took it. When
-// the slot's impression already exists it is returned as stored.
+// created it: one store call, the impression's only write (see recordOnce).
+// A new impression is PENDING with its price (im.Cost) until the projector
+// bills it or not. When the slot's impression already exists it is returned
+// as stored.
 func (r *Impressions) Record(ctx context.Context, im domain.Impression) (domain.Impression, bool, error) {
 	if im.SlotKey == "" {
 		return domain.Impression{}, false, fmt.Errorf("record impression: no slot key")
@@ -67,7 +69,7 @@ func (r *Impressions) Record(ctx context.Context, im domain.Impression) (domain.
 	var old impressionDoc
 	id, isNew, err := recordOnce(ctx, r.c, bson.M{"slotKey": im.SlotKey}, bson.M{
 		"slotKey": im.SlotKey, "participationId": pid, "campaignId": cid, "streamerId": sid,
-		"slotStartsAt": im.SlotStartsAt.UTC(), "billed": false, "costMicros": int64(0), "createdAt": im.CreatedAt,
+		"slotStartsAt": im.SlotStartsAt.UTC(), "billing": string(domain.BillingPending), "costMicros": int64(im.Cost), "createdAt": im.CreatedAt,
 	}, r.newID, &old)
 	if err != nil {
 		return domain.Impression{}, false, fmt.Errorf("record impression: %w", err)
@@ -75,17 +77,6 @@ func (r *Impressions) Record(ctx context.Context, im domain.Impression) (domain.
 	if !isNew {
 		return old.toDomain(), false, nil
 	}
-	im.ID, im.Billed, im.Cost = id.Hex(), false, 0
+	im.ID, im.Billing = id.Hex(), domain.BillingPending
 	return im, true, nil
-}
-
-// MarkBilled records that an impression's cost was taken from its campaign's
-// budget.
-func (r *Impressions) MarkBilled(ctx context.Context, id string, cost domain.Micros) error {
-	return markBilled(ctx, r.c, "impression", id, bson.M{"billed": true, "costMicros": int64(cost)})
-}
-
-// Each calls fn with every impression, in _id order; reconcile uses it.
-func (r *Impressions) Each(ctx context.Context, fn func(domain.Impression) error) error {
-	return each(ctx, r.c, func(d *impressionDoc) error { return fn(d.toDomain()) })
 }

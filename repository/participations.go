@@ -266,45 +266,6 @@ func (r *Participations) list(ctx context.Context, filter bson.M, page PageArgs)
 		func(d *participationDoc) domain.Participation { return d.toDomain() })
 }
 
-// RecordEvent counts one event on a participation and adds the streamer's
-// earnings from it: one atomic $inc.
-func (r *Participations) RecordEvent(ctx context.Context, id string, kind domain.EventKind, earnings domain.Micros) error {
-	oid, err := objectID(id, "participation")
-	if err != nil {
-		return err
-	}
-	inc := bson.M{counterPath(kind): int64(1)}
-	if earnings != 0 {
-		inc["stats.earningsMicros"] = int64(earnings)
-	}
-	if _, err := r.c.UpdateOne(ctx, bson.M{"_id": oid}, bson.M{"$inc": inc}); err != nil {
-		return fmt.Errorf("count participation event: %w", err)
-	}
-	return nil
-}
-
-// SetTotals overwrites a participation's counters and earnings with values
-// recomputed from its events (reconcile).
-func (r *Participations) SetTotals(ctx context.Context, id string, stats domain.ParticipationStats) error {
-	oid, err := objectID(id, "participation")
-	if err != nil {
-		return err
-	}
-	_, err = r.c.UpdateOne(ctx, bson.M{"_id": oid}, bson.M{"$set": bson.M{
-		"stats.impressions": stats.Impressions, "stats.clicks": stats.Clicks, "stats.conversions": stats.Conversions,
-		"stats.earningsMicros": int64(stats.Earnings),
-	}})
-	if err != nil {
-		return fmt.Errorf("set participation totals: %w", err)
-	}
-	return nil
-}
-
-// Each calls fn with every participation, for reconcile.
-func (r *Participations) Each(ctx context.Context, fn func(domain.Participation) error) error {
-	return each(ctx, r.c, func(d *participationDoc) error { return fn(d.toDomain()) })
-}
-
 // MaxOverlayCandidates bounds how many of a streamer's active
 // participations an overlay ranks (the most recently joined). It is far
 // beyond what one stream shows; it keeps one request's work bounded.

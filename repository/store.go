@@ -38,13 +38,15 @@ type Options struct {
 
 // Store is an open database: MongoDB or the embedded engine.
 type Store struct {
-	client   lungo.IClient
-	db       lungo.IDatabase
-	engine   *lungo.Engine // nil on MongoDB
-	unlock   func()
-	calls    atomic.Int64
-	commands atomic.Int64 // on MongoDB: commands the driver sent to the database
-	embedded bool
+	client    lungo.IClient
+	db        lungo.IDatabase
+	engine    *lungo.Engine // nil on MongoDB
+	unlock    func()
+	calls     atomic.Int64 // operations of the request-side repositories
+	projCalls atomic.Int64 // operations of the projector
+	writes    atomic.Int64 // write operations of either
+	commands  atomic.Int64 // on MongoDB: commands the driver sent to the database
+	embedded  bool
 }
 
 // Open opens the store described by opts. On the embedded file store it takes
@@ -123,12 +125,24 @@ func (s *Store) Close(ctx context.Context) error {
 	return err
 }
 
+// Embedded reports whether this is the embedded engine, which only one
+// process can open.
+func (s *Store) Embedded() bool { return s.embedded }
+
 // Drop deletes the whole database. Tests on MongoDB use it to clean up.
 func (s *Store) Drop(ctx context.Context) error { return s.db.Drop(ctx) }
 
-// Calls returns how many store operations the repositories have issued so far.
-// Tests use it to count round trips of a request.
+// Calls returns how many store operations the request-side repositories
+// have issued so far (not the projector's). Tests use it to count round
+// trips of a request.
 func (s *Store) Calls() int64 { return s.calls.Load() }
+
+// ProjectorCalls returns how many store operations the projector has issued.
+func (s *Store) ProjectorCalls() int64 { return s.projCalls.Load() }
+
+// Writes returns how many write operations (inserts, updates, bulk writes,
+// deletes) have been issued, by requests and the projector together.
+func (s *Store) Writes() int64 { return s.writes.Load() }
 
 // ServerCommands returns how many commands the driver has sent to the
 // database, as its command monitor saw them; ok is false on the embedded
@@ -137,13 +151,20 @@ func (s *Store) ServerCommands() (n int64, ok bool) { return s.commands.Load(), 
 
 // collection returns a named collection whose operations are counted in Calls.
 func (s *Store) collection(name string) *collection {
-	return &collection{ICollection: s.db.Collection(name), calls: &s.calls}
+	return &collection{ICollection: s.db.Collection(name), calls: &s.calls, writes: &s.writes}
+}
+
+// projectorCollection returns a named collection whose operations are
+// counted in ProjectorCalls.
+func (s *Store) projectorCollection(name string) *collection {
+	return &collection{ICollection: s.db.Collection(name), calls: &s.projCalls, writes: &s.writes}
 }
 
 // collection counts every operation that reaches the store.
 type collection struct {
 	lungo.ICollection
-	calls *atomic.Int64
+	calls  *atomic.Int64
+	writes *atomic.Int64
 }
 
 func (c *collection) FindOne(ctx context.Context, filter any, opts ...*options.FindOneOptions) lungo.ISingleResult {
@@ -158,21 +179,25 @@ func (c *collection) Find(ctx context.Context, filter any, opts ...*options.Find
 
 func (c *collection) FindOneAndUpdate(ctx context.Context, filter, update any, opts ...*options.FindOneAndUpdateOptions) lungo.ISingleResult {
 	c.calls.Add(1)
+	c.writes.Add(1)
 	return c.ICollection.FindOneAndUpdate(ctx, filter, update, opts...)
 }
 
 func (c *collection) InsertOne(ctx context.Context, doc any, opts ...*options.InsertOneOptions) (*mongo.InsertOneResult, error) {
 	c.calls.Add(1)
+	c.writes.Add(1)
 	return c.ICollection.InsertOne(ctx, doc, opts...)
 }
 
 func (c *collection) UpdateOne(ctx context.Context, filter, update any, opts ...*options.UpdateOptions) (*mongo.UpdateResult, error) {
 	c.calls.Add(1)
+	c.writes.Add(1)
 	return c.ICollection.UpdateOne(ctx, filter, update, opts...)
 }
 
 func (c *collection) UpdateMany(ctx context.Context, filter, update any, opts ...*options.UpdateOptions) (*mongo.UpdateResult, error) {
 	c.calls.Add(1)
+	c.writes.Add(1)
 	return c.ICollection.UpdateMany(ctx, filter, update, opts...)
 }
 
@@ -183,11 +208,13 @@ func (c *collection) CountDocuments(ctx context.Context, filter any, opts ...*op
 
 func (c *collection) BulkWrite(ctx context.Context, models []mongo.WriteModel, opts ...*options.BulkWriteOptions) (*mongo.BulkWriteResult, error) {
 	c.calls.Add(1)
+	c.writes.Add(1)
 	return c.ICollection.BulkWrite(ctx, models, opts...)
 }
 
 func (c *collection) DeleteOne(ctx context.Context, filter any, opts ...*options.DeleteOptions) (*mongo.DeleteResult, error) {
 	c.calls.Add(1)
+	c.writes.Add(1)
 	return c.ICollection.DeleteOne(ctx, filter, opts...)
 }
 
@@ -218,6 +245,7 @@ func (s *Store) indexes() map[string][]mongo.IndexModel {
 		apiKeysCollection:        apiKeyIndexes(),
 		slotsCollection:          slotIndexes(),
 		impressionsCollection:    impressionIndexes(),
+		projectorCollection:      nil,
 	}
 }
 

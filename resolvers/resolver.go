@@ -15,6 +15,7 @@ import (
 	"tally/campaigns"
 	"tally/domain"
 	"tally/overlay"
+	"tally/reports"
 	"tally/repository"
 	"tally/tracking"
 )
@@ -26,6 +27,7 @@ type Resolver struct {
 	Users           *repository.Users
 	CampaignService *campaigns.Service
 	Tracking        *tracking.Service
+	Reports         *reports.Service
 	Overlays        *overlay.Service
 	Currency        string // the platform's one currency, for Money
 	BaseURL         string // this server's public URL, for overlay links

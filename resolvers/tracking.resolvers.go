@@ -57,17 +57,9 @@ func (r *mutationResolver) RecordClick(ctx context.Context, input model.RecordCl
 }
 
 func (r *mutationResolver) RecordConversion(ctx context.Context, input domain.ConversionInput) (*model.RecordConversionPayload, error) {
-	c := auth.CallerFrom(ctx)
-	if !c.Authenticated() && c.APIKey == nil {
-		return nil, domain.Errorf(domain.EUNAUTHENTICATED, "send an API key (X-Api-Key) or sign in")
-	}
-	input.Normalize()
-	if err := input.Validate("input"); err != nil {
-		return nil, invalid(ctx, err)
-	}
 	conv, isNew, err := r.Tracking.RecordConversion(ctx, input)
 	if err != nil {
-		return nil, err
+		return nil, invalid(ctx, err)
 	}
 	return &model.RecordConversionPayload{Conversion: &conv, IsNew: isNew}, nil
 }
@@ -94,10 +86,7 @@ func (r *mutationResolver) RevokeAPIKey(ctx context.Context, id string) (*domain
 }
 
 func (r *queryResolver) DailyStats(ctx context.Context, scope domain.StatsScope, id string, from string, to string) ([]*domain.DailyStat, error) {
-	if _, err := auth.RequireUser(ctx); err != nil {
-		return nil, err
-	}
-	stats, err := r.Tracking.DailyStats(ctx, scope, id, from, to)
+	stats, err := r.Reports.DailyStats(ctx, scope, id, from, to)
 	if err != nil {
 		return nil, err
 	}
@@ -109,9 +98,6 @@ func (r *queryResolver) DailyStats(ctx context.Context, scope domain.StatsScope,
 }
 
 func (r *queryResolver) Conversions(ctx context.Context, campaignID *string, participationID *string, first *int, after *string) (*model.ConversionConnection, error) {
-	if _, err := auth.RequireUser(ctx); err != nil {
-		return nil, err
-	}
 	var f repository.ConversionFilter
 	if campaignID != nil {
 		f.CampaignID = *campaignID
@@ -119,7 +105,7 @@ func (r *queryResolver) Conversions(ctx context.Context, campaignID *string, par
 	if participationID != nil {
 		f.ParticipationID = *participationID
 	}
-	page, err := r.Tracking.ListConversions(ctx, f, pageArgs(first, after))
+	page, err := r.Reports.ListConversions(ctx, f, pageArgs(first, after))
 	if err != nil {
 		return nil, err
 	}

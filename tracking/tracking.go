@@ -1,24 +1,21 @@
-// Package tracking records impressions, clicks and conversions exactly once
-// and applies what follows from a new one: billing through the budget guard,
-// counters, the streamer's earnings and the daily buckets.
+// Package tracking records impressions, clicks and conversions exactly once.
 //
-// Where a click gets counted: RecordClick decides isNew with one store call
-// (repository.Clicks.Record); only a new click has effects, each one atomic
-// update (applyEffects). A crash between the event and its effects leaves
-// counters short; Reconcile recomputes them from the events.
+// Where a click gets counted: RecordClick reads the token's participation and
+// its campaign, then stores the click with one upsert on its natural key
+// (repository.Clicks.Record), which decides isNew; that is the request's only
+// write. The click is PENDING until the projector (package projection) bills
+// it against the budget and counts it, exactly once, whatever fails.
 package tracking
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"log/slog"
 	"net/url"
 	"strings"
 	"time"
 
 	"tally/auth"
-	"tally/campaigns"
 	"tally/domain"
 	"tally/overlay"
 	"tally/repository"
@@ -32,16 +29,9 @@ type Service struct {
 	Conversions    *repository.Conversions
 	Impressions    *repository.Impressions
 	Overlay        *overlay.Service // what an overlay shows, for impressions
-	DailyStatsRepo *repository.DailyStats
-	Visibility     *campaigns.Service // who may see which campaign and participation
+	Notify         func()           // tells the projector a new event is pending
 	Now            func() time.Time
-	Log            *slog.Logger
 }
-
-// effectsTimeout bounds the effects of one event. They run on a context that
-// a client hanging up cannot cancel: once an event is stored, its effects
-// must follow.
-const effectsTimeout = 10 * time.Second
 
 // NewClickID returns a fresh click id: 16 random bytes, base64url (22
 // characters of [A-Za-z0-9_-]).
@@ -70,69 +60,61 @@ func (s *Service) ClickRedirect(ctx context.Context, token string) (string, erro
 	if err != nil {
 		return "", err
 	}
-	if camp == nil {
-		c, err := s.Campaigns.ByID(ctx, click.CampaignID)
-		if err != nil {
-			return "", err
-		}
-		camp = &c
-	}
 	return strings.ReplaceAll(camp.LandingURL, domain.ClickIDMacro, url.QueryEscape(click.ClickID)), nil
 }
 
-// recordClick is RecordClick, also returning the campaign when it was read.
-func (s *Service) recordClick(ctx context.Context, token, clickID string) (domain.Click, *domain.Campaign, bool, error) {
+// recordClick is RecordClick, also returning the campaign. It stores the
+// click and nothing else: one upsert decides isNew; the projector bills it
+// (or not) and counts it.
+func (s *Service) recordClick(ctx context.Context, token, clickID string) (domain.Click, domain.Campaign, bool, error) {
 	if clickID == "" {
 		clickID = NewClickID()
 	}
 	if !domain.ValidClickID(clickID) {
-		return domain.Click{}, nil, false, domain.Invalid("input.clickId", "clickId must be 1–64 characters of letters, digits, '.', '_' and '-'")
+		return domain.Click{}, domain.Campaign{}, false, domain.Invalid("input.clickId", "clickId must be 1–64 characters of letters, digits, '.', '_' and '-'")
 	}
 	p, err := s.Participations.ByToken(ctx, token)
 	if err != nil {
-		return domain.Click{}, nil, false, err
-	}
-	click, isNew, err := s.Clicks.Record(ctx, domain.Click{ClickID: clickID, ParticipationID: p.ID,
-		CampaignID: p.CampaignID, StreamerID: p.StreamerID, CreatedAt: s.Now()})
-	if err != nil {
-		return domain.Click{}, nil, false, err
-	}
-	if !isNew {
-		if click.ParticipationID != p.ID {
-			return domain.Click{}, nil, false, domain.Errorf(domain.ECONFLICT, "clickId %q is already used by another participation", clickID)
-		}
-		return click, nil, false, nil
+		return domain.Click{}, domain.Campaign{}, false, err
 	}
 	camp, err := s.Campaigns.ByID(ctx, p.CampaignID)
 	if err != nil {
-		return click, nil, true, s.effectsFailed(ctx, "click", click.ID, err)
+		return domain.Click{}, domain.Campaign{}, false, err
 	}
-	cost := domain.Micros(0)
-	if camp.Billable(click.CreatedAt) {
-		cost = camp.CPC
+	now := s.Now()
+	price := domain.Micros(0)
+	if camp.Billable(now) {
+		price = camp.CPC
 	}
-	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), effectsTimeout)
-	defer cancel()
-	billed, err := s.applyEffects(ectx, event{kind: domain.EventClick, campaign: camp, participation: p, cost: cost, at: click.CreatedAt},
-		func(ctx context.Context) error { return s.Clicks.MarkBilled(ctx, click.ID, cost) })
+	click, isNew, err := s.Clicks.Record(ctx, domain.Click{ClickID: clickID, ParticipationID: p.ID,
+		CampaignID: p.CampaignID, StreamerID: p.StreamerID, Cost: price, CreatedAt: now})
 	if err != nil {
-		return click, &camp, true, s.effectsFailed(ctx, "click", click.ID, err)
+		return domain.Click{}, domain.Campaign{}, false, err
 	}
-	if billed {
-		click.Billed, click.Cost = true, cost
+	if !isNew && click.ParticipationID != p.ID {
+		return domain.Click{}, domain.Campaign{}, false, domain.Errorf(domain.ECONFLICT, "clickId %q is already used by another participation", clickID)
 	}
-	return click, &camp, true, nil
+	if isNew {
+		s.notify()
+	}
+	return click, camp, isNew, nil
 }
 
 // RecordConversion records a conversion of a goal, attributed through its
 // click. Allowed for an API key with the conversions:write scope whose owner
-// may manage the campaign, the campaign's brand, and admins; FORBIDDEN for
-// anyone else. An unknown click is NOT_FOUND; a goal the campaign lacks is
-// BAD_USER_INPUT on input.goalId. (clickId, goalId) is recorded once.
+// may manage the campaign, the campaign's brand, and admins; UNAUTHENTICATED
+// without either, FORBIDDEN for anyone else. The input is normalized and
+// validated here (BAD_USER_INPUT on input.clickId, input.goalId,
+// input.externalId). An unknown click is NOT_FOUND; a goal the campaign
+// lacks is BAD_USER_INPUT on input.goalId. (clickId, goalId) is recorded
+// once; the store write is the conversion alone, the projector bills it.
 func (s *Service) RecordConversion(ctx context.Context, in domain.ConversionInput) (domain.Conversion, bool, error) {
-	caller := auth.CallerFrom(ctx)
-	ownerID, ownerRole, err := conversionPrincipal(caller)
+	ownerID, ownerRole, err := conversionPrincipal(auth.CallerFrom(ctx))
 	if err != nil {
+		return domain.Conversion{}, false, err
+	}
+	in.Normalize()
+	if err := in.Validate("input"); err != nil {
 		return domain.Conversion{}, false, err
 	}
 	click, err := s.Clicks.ByClickID(ctx, in.ClickID)
@@ -150,26 +132,28 @@ func (s *Service) RecordConversion(ctx context.Context, in domain.ConversionInpu
 	if !ok {
 		return domain.Conversion{}, false, domain.Invalid("input.goalId", "the campaign has no goal %q", in.GoalID)
 	}
+	now := s.Now()
+	price := domain.Micros(0)
+	if camp.Billable(now) {
+		price = goal.Payout
+	}
 	conv, isNew, err := s.Conversions.Record(ctx, domain.Conversion{ClickID: click.ClickID, GoalID: goal.GoalID,
 		ExternalID: in.ExternalID, ParticipationID: click.ParticipationID, CampaignID: click.CampaignID,
-		StreamerID: click.StreamerID, Status: domain.ConversionApproved, Payout: goal.Payout, CreatedAt: s.Now()})
-	if err != nil || !isNew {
-		return conv, false, err
-	}
-	cost := domain.Micros(0)
-	if camp.Billable(conv.CreatedAt) {
-		cost = goal.Payout
-	}
-	p := domain.Participation{ID: click.ParticipationID, CampaignID: click.CampaignID, StreamerID: click.StreamerID}
-	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), effectsTimeout)
-	defer cancel()
-	billed, err := s.applyEffects(ectx, event{kind: domain.EventConversion, campaign: camp, participation: p, cost: cost, at: conv.CreatedAt},
-		func(ctx context.Context) error { return s.Conversions.MarkBilled(ctx, conv.ID) })
+		StreamerID: click.StreamerID, Status: domain.ConversionApproved, Payout: goal.Payout, Cost: price, CreatedAt: now})
 	if err != nil {
-		return conv, true, s.effectsFailed(ctx, "conversion", conv.ID, err)
+		return domain.Conversion{}, false, err
 	}
-	conv.Billed = billed
-	return conv, true, nil
+	if isNew {
+		s.notify()
+	}
+	return conv, isNew, nil
+}
+
+// notify tells the projector a new event is pending.
+func (s *Service) notify() {
+	if s.Notify != nil {
+		s.Notify()
+	}
 }
 
 // conversionPrincipal is who a conversion is recorded for: a user, or the
@@ -185,56 +169,4 @@ func conversionPrincipal(c auth.Caller) (string, domain.Role, error) {
 		return c.UserID, c.Role, nil
 	}
 	return "", "", domain.Errorf(domain.EUNAUTHENTICATED, "send an API key (X-Api-Key) or sign in")
-}
-
-// event is a new event whose effects are to be applied.
-type event struct {
-	kind          domain.EventKind
-	campaign      domain.Campaign
-	participation domain.Participation
-	cost          domain.Micros
-	at            time.Time
-}
-
-// applyEffects applies a new event's effects, each one atomic update:
-// campaign counter and spend (through the budget guard), the event's billed
-// mark, the participation's counter and the streamer's earnings, and the
-// campaign, participation and streamer daily buckets. The streamer earns
-// what the campaign is billed.
-func (s *Service) applyEffects(ctx context.Context, e event, markBilled func(context.Context) error) (bool, error) {
-	billed, err := s.Campaigns.RecordEvent(ctx, e.campaign.ID, e.kind, e.cost)
-	if err != nil {
-		return false, err
-	}
-	spend := domain.Micros(0)
-	if billed {
-		spend = e.cost
-		if err := markBilled(ctx); err != nil {
-			return billed, err
-		}
-	}
-	if err := s.Participations.RecordEvent(ctx, e.participation.ID, e.kind, spend); err != nil {
-		return billed, err
-	}
-	err = s.DailyStatsRepo.Add(ctx, domain.Day(e.at), bucketOwners(e.campaign.ID, e.participation.ID, e.participation.StreamerID),
-		e.kind, spend, spend)
-	return billed, err
-}
-
-// bucketOwners are the daily buckets an event counts in: its campaign's, its
-// participation's and its streamer's.
-func bucketOwners(campaignID, participationID, streamerID string) []repository.BucketOwner {
-	return []repository.BucketOwner{
-		{Scope: domain.ScopeCampaign, ID: campaignID},
-		{Scope: domain.ScopeParticipation, ID: participationID},
-		{Scope: domain.ScopeStreamer, ID: streamerID},
-	}
-}
-
-// effectsFailed logs effects that did not complete. The event itself is
-// stored, so the caller still gets it with isNew true: a retry would find it
-// and apply nothing, and reconcile repairs the counters.
-func (s *Service) effectsFailed(ctx context.Context, kind, id string, err error) error {
-	s.Log.ErrorContext(ctx, "event effects failed; run reconcile", "event", kind, "id", id, "err", err.Error())
-	return nil
 }

@@ -91,14 +91,14 @@ type RecordClickInput struct {
 // The result of recordClick.
 type RecordClickPayload struct {
 	Click *domain.Click `json:"click"`
-	// True only for the one call that recorded this clickId.
+	// True only for the one call that recorded this clickId: it is stored, and its billing and counters follow without anyone's help.
 	IsNew bool `json:"isNew"`
 }
 
 // The result of recordConversion.
 type RecordConversionPayload struct {
 	Conversion *domain.Conversion `json:"conversion"`
-	// True only for the one call that recorded this (clickId, goalId).
+	// True only for the one call that recorded this (clickId, goalId): it is stored, and its billing and counters follow without anyone's help.
 	IsNew bool `json:"isNew"`
 }
 

@@ -1,13 +1,25 @@
-package tracking
+// Package reports answers the read side of tracking: daily stats from the
+// pre-aggregated buckets the projector keeps, and lists of conversions. Each
+// method authorizes its caller with the same access rules as the campaign
+// and participation they are about.
+package reports
 
 import (
 	"context"
 	"time"
 
 	"tally/auth"
+	"tally/campaigns"
 	"tally/domain"
 	"tally/repository"
 )
+
+// Service answers reports.
+type Service struct {
+	Conversions *repository.Conversions
+	Buckets     *repository.DailyStats
+	Visibility  *campaigns.Service // who may see which campaign and participation
+}
 
 // DailyStats returns one owner's daily buckets for the UTC days from..to
 // (YYYY-MM-DD, inclusive, at most domain.MaxStatsDays). Who may read: a
@@ -47,7 +59,7 @@ func (s *Service) DailyStats(ctx context.Context, scope domain.StatsScope, id, f
 			return nil, domain.Errorf(domain.EFORBIDDEN, "only the streamer themself or an admin may read their stats")
 		}
 	}
-	return s.DailyStatsRepo.Range(ctx, scope, id, start, end)
+	return s.Buckets.Range(ctx, scope, id, start, end)
 }
 
 // requireManage allows the brand of campaign id and admins; others who may

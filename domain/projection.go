@@ -1,0 +1,149 @@
+package domain
+
+import "time"
+
+// Batch is a numbered set of pending events that the projector folds into
+// every counter at once. Batches are applied in number order, one at a time:
+// batch N is planned only once batch N−1 is applied everywhere.
+type Batch struct {
+	N      int64
+	Events []EventRecord // in event order: At, then ID
+}
+
+// ProjectionState is the projector's shared state: the last batch applied
+// everywhere, the batch being applied (nil when none), and which process
+// holds the lease to plan the next one.
+type ProjectionState struct {
+	Applied    int64
+	InFlight   *Batch
+	Owner      string
+	LeaseUntil time.Time
+}
+
+// CampaignLedger is what the projector reads of a campaign to bill a batch:
+// its remaining budget and status, the last batch applied to it, and the
+// events of that batch that it did not bill.
+type CampaignLedger struct {
+	ID        string
+	Remaining Micros
+	Status    CampaignStatus
+	Batch     int64
+	Unbilled  []string
+}
+
+// Counts are event counters by kind.
+type Counts struct {
+	Impressions, Clicks, Conversions int64
+}
+
+// Add counts one event of kind.
+func (c *Counts) Add(kind EventKind) {
+	switch kind {
+	case EventImpression:
+		c.Impressions++
+	case EventClick:
+		c.Clicks++
+	case EventConversion:
+		c.Conversions++
+	}
+}
+
+// CampaignDelta is what one batch adds to a campaign: its events, the spend
+// taken from its budget, the priced events it could not bill, and whether it
+// turns EXHAUSTED.
+type CampaignDelta struct {
+	Counts   Counts
+	Spend    Micros
+	Unbilled []string
+	Exhaust  bool
+}
+
+// ParticipationDelta is what one batch adds to a participation.
+type ParticipationDelta struct {
+	Counts   Counts
+	Earnings Micros
+}
+
+// BucketDelta is what one batch adds to one daily bucket.
+type BucketDelta struct {
+	Owner    BucketOwner
+	Day      string
+	Counts   Counts
+	Spend    Micros
+	Earnings Micros
+}
+
+// BucketOwner names one daily bucket's owner: a campaign, a participation or
+// a streamer.
+type BucketOwner struct {
+	Scope StatsScope
+	ID    string
+}
+
+// BucketOwners are the daily buckets an event counts in: its campaign's, its
+// participation's and its streamer's.
+func (e EventRecord) BucketOwners() []BucketOwner {
+	return []BucketOwner{
+		{Scope: ScopeCampaign, ID: e.CampaignID},
+		{Scope: ScopeParticipation, ID: e.ParticipationID},
+		{Scope: ScopeStreamer, ID: e.StreamerID},
+	}
+}
+
+// Bill decides a batch's events of one campaign, in event order, against
+// the campaign's remaining budget: a priced event is billed while the
+// remaining budget covers its price, and is not billed once it does not, in
+// which case an ACTIVE campaign turns EXHAUSTED. This is the one statement
+// of the budget rule; the store applies the result with a guarded update
+// that checks the remaining budget is still the one decided against.
+func Bill(remaining Micros, events []EventRecord) CampaignDelta {
+	var d CampaignDelta
+	for _, e := range events {
+		d.Counts.Add(e.Kind)
+		if e.Price <= 0 {
+			continue
+		}
+		if remaining >= e.Price {
+			remaining -= e.Price
+			d.Spend += e.Price
+			continue
+		}
+		d.Unbilled = append(d.Unbilled, e.ID)
+		d.Exhaust = true
+	}
+	return d
+}
+
+// CounterKind names the kinds of counter documents.
+type CounterKind string
+
+const (
+	CounterCampaign      CounterKind = "campaign"
+	CounterParticipation CounterKind = "participation"
+	CounterDaily         CounterKind = "daily"
+)
+
+// Counter is one counter document as stored: a campaign's, a
+// participation's or a daily bucket's counts and money, and the last batch
+// applied to it. Verify compares each with what the events say.
+type Counter struct {
+	Kind     CounterKind
+	ID       string     // the campaign's or participation's id; the bucket's owner id
+	Day      string     // daily buckets only
+	Scope    StatsScope // daily buckets only
+	Counts   Counts
+	Spend    Micros // a campaign's spent, a bucket's spend
+	Earnings Micros // a participation's or a bucket's earnings
+	Budget   Micros // campaigns only
+	Remain   Micros // campaigns only: the stored remainingMicros
+	Batch    int64
+	Unbilled []string // campaigns only
+}
+
+// Key identifies the counter across kinds.
+func (c Counter) Key() string {
+	if c.Kind == CounterDaily {
+		return string(c.Kind) + ":" + string(c.Scope) + ":" + c.ID + ":" + c.Day
+	}
+	return string(c.Kind) + ":" + c.ID
+}

@@ -1,0 +1,452 @@
+// Package projection applies what follows from new events, exactly once:
+// campaign and participation counters, budget spend, streamer earnings and
+// daily buckets. It also verifies, at any time, that every counter is what
+// the events say.
+//
+// Where a click gets counted: the request stores the click and nothing else
+// (tracking.Service.RecordClick, one upsert that decides isNew). The
+// projector then takes pending events in batches and folds each batch into
+// the counters:
+//
+//  1. plan: read up to BatchSize pending events, oldest first, and record
+//     them as batch N = applied+1 in the projector's state document (one
+//     guarded update: only the lease holder, only while no batch is in
+//     flight and applied is still N−1);
+//  2. bill: per campaign, decide in event order what the remaining budget
+//     covers (domain.Bill) and apply counters, spend and the unbilled list
+//     in one update guarded by the remaining budget decided against and by
+//     the campaign's last applied batch (projBatch < N);
+//  3. apply the participations' and the daily buckets' sums, each update
+//     guarded by projBatch < N;
+//  4. mark the batch's events BILLED or NOT_BILLED (only while pending);
+//  5. finish: applied = N.
+//
+// A crash, a timeout or a store error at any step leaves batch N in flight;
+// whoever holds the lease next (this process on its next pass, or another)
+// runs it again from step 2, where every guarded update that already landed
+// matches nothing, and a campaign already billed reports what it did not
+// bill, so the replay decides exactly as the first run did. Batches are
+// strictly sequential, so a counter's projBatch is a high-water mark. No
+// multi-document transaction is used: the design holds on MongoDB, FerretDB
+// and the embedded engine alike.
+package projection
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"tally/domain"
+	"tally/repository"
+)
+
+// Defaults of a Projector's knobs.
+const (
+	DefaultBatchSize = 500
+	DefaultLeaseTTL  = 10 * time.Second
+	DefaultPoll      = 250 * time.Millisecond
+	DefaultWindow    = 10 * time.Millisecond
+	// lagWarning is the projection lag past which the projector logs a
+	// warning (at most once per lagWarnEvery).
+	lagWarning   = 5 * time.Second
+	lagWarnEvery = 30 * time.Second
+)
+
+// Projector folds pending events into the counters. Run it once per server
+// process; any number may run against one database (one projects at a time,
+// by lease, and any of them finishes what another left).
+type Projector struct {
+	store     *repository.Projection
+	owner     string
+	log       *slog.Logger
+	clock     func() time.Time
+	batchSize int
+	leaseTTL  time.Duration
+	poll      time.Duration
+	window    time.Duration
+	onApplied func(domain.Batch)
+
+	nudge chan struct{}
+	lag   lagStats
+}
+
+// Options are a Projector's knobs; zero values take the defaults.
+type Options struct {
+	// Owner names this process in the lease; default host:pid:random.
+	Owner string
+	// Clock is the wall clock for leases and lag (not the business clock
+	// that stamps events); default time.Now.
+	Clock     func() time.Time
+	BatchSize int
+	LeaseTTL  time.Duration
+	// Poll is how often Run looks for events it was not told about (those
+	// recorded by other processes, or left by a crash).
+	Poll time.Duration
+	// Window is how long Run waits after a notification so that a batch
+	// collects the events recorded meanwhile.
+	Window time.Duration
+	// OnApplied, if set, is called after each batch is applied.
+	OnApplied func(domain.Batch)
+}
+
+// New returns a projector over store.
+func New(store *repository.Projection, log *slog.Logger, o Options) *Projector {
+	if o.Owner == "" {
+		host, _ := os.Hostname()
+		b := make([]byte, 4)
+		_, _ = rand.Read(b)
+		o.Owner = fmt.Sprintf("%s:%d:%s", host, os.Getpid(), hex.EncodeToString(b))
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = DefaultBatchSize
+	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = DefaultLeaseTTL
+	}
+	if o.Poll <= 0 {
+		o.Poll = DefaultPoll
+	}
+	if o.Window <= 0 {
+		o.Window = DefaultWindow
+	}
+	return &Projector{store: store, owner: o.Owner, log: log, clock: o.Clock, batchSize: o.BatchSize,
+		leaseTTL: o.LeaseTTL, poll: o.Poll, window: o.Window, onApplied: o.OnApplied, nudge: make(chan struct{}, 1)}
+}
+
+// Notify tells the projector that a new event is pending. It never blocks.
+func (p *Projector) Notify() {
+	select {
+	case p.nudge <- struct{}{}:
+	default:
+	}
+}
+
+// Run projects until ctx ends: after each notification (waiting Window to
+// collect a batch) and every Poll. Store errors are logged and retried on
+// the next pass, with a backoff; nothing is lost meanwhile, the events stay
+// pending.
+func (p *Projector) Run(ctx context.Context) {
+	tick := time.NewTicker(p.poll)
+	defer tick.Stop()
+	backoff := time.Duration(0)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.nudge:
+			if !sleep(ctx, p.window) {
+				return
+			}
+		case <-tick.C:
+		}
+		if err := p.Drain(ctx); err != nil && ctx.Err() == nil {
+			backoff = min(max(2*backoff, 50*time.Millisecond), 5*time.Second)
+			p.log.Error("projection pass failed; the events stay pending and are retried", "err", err.Error(), "retryIn", backoff.String())
+			if !sleep(ctx, backoff) {
+				return
+			}
+			p.Notify()
+			continue
+		}
+		backoff = 0
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// Drain applies batches until none is pending or another process holds the
+// lease.
+func (p *Projector) Drain(ctx context.Context) error {
+	for {
+		n, err := p.Step(ctx)
+		if err != nil || n == 0 {
+			return err
+		}
+	}
+}
+
+// Flush returns once every event pending when it was called is projected,
+// by this process or another: tests and `tally verify` use it.
+func (p *Projector) Flush(ctx context.Context) error {
+	for {
+		if err := p.Drain(ctx); err != nil {
+			return err
+		}
+		st, err := p.store.State(ctx)
+		if err != nil {
+			return err
+		}
+		pending, err := p.store.Pending(ctx, 1)
+		if err != nil {
+			return err
+		}
+		if st.InFlight == nil && len(pending) == 0 {
+			return nil
+		}
+		if !sleep(ctx, 5*time.Millisecond) {
+			return ctx.Err()
+		}
+	}
+}
+
+// errRace is a step that lost a race to start a batch: look again.
+var errRace = errors.New("another step started the batch")
+
+// Step applies at most one batch and reports how many events it held: 0
+// when nothing is pending or another process holds the lease.
+func (p *Projector) Step(ctx context.Context) (int, error) {
+	for {
+		n, err := p.step(ctx)
+		if errors.Is(err, errRace) {
+			continue
+		}
+		return n, err
+	}
+}
+
+func (p *Projector) step(ctx context.Context) (int, error) {
+	st, err := p.store.State(ctx)
+	if err != nil {
+		return 0, err
+	}
+	now := p.clock()
+	if st.Owner != p.owner || st.LeaseUntil.Sub(now) < p.leaseTTL/2 {
+		ok, err := p.store.Lease(ctx, p.owner, now, p.leaseTTL)
+		if err != nil || !ok {
+			return 0, err
+		}
+	}
+	b := st.InFlight
+	if b == nil {
+		events, err := p.store.Pending(ctx, p.batchSize)
+		if err != nil || len(events) == 0 {
+			return 0, err
+		}
+		b = &domain.Batch{N: st.Applied + 1, Events: events}
+		ok, err := p.store.StartBatch(ctx, p.owner, *b)
+		if err != nil {
+			return 0, err
+		}
+		if !ok {
+			return 0, errRace
+		}
+	}
+	if err := p.apply(ctx, *b); err != nil {
+		return 0, fmt.Errorf("apply batch %d: %w", b.N, err)
+	}
+	if err := p.store.FinishBatch(ctx, b.N); err != nil {
+		return 0, err
+	}
+	p.observe(*b)
+	if p.onApplied != nil {
+		p.onApplied(*b)
+	}
+	return len(b.Events), nil
+}
+
+// maxLedgerRetries bounds how often one campaign's billing is decided again
+// because its remaining budget changed between the read and the update
+// (a brand editing the budget as the batch lands).
+const maxLedgerRetries = 10
+
+// apply runs steps 2–4 of batch b. Every write is guarded, so running it
+// again after any failure changes only what did not land.
+func (p *Projector) apply(ctx context.Context, b domain.Batch) error {
+	byCampaign := map[string][]domain.EventRecord{}
+	for _, e := range b.Events {
+		byCampaign[e.CampaignID] = append(byCampaign[e.CampaignID], e)
+	}
+	ids := make([]string, 0, len(byCampaign))
+	for id := range byCampaign {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	ledgers, err := p.store.Ledgers(ctx, ids)
+	if err != nil {
+		return err
+	}
+	unbilled := map[string]bool{}
+	billable := map[string]bool{} // campaigns that exist
+	for _, id := range ids {
+		for attempt := 0; ; attempt++ {
+			l, ok := ledgers[id]
+			if !ok {
+				break // the campaign is gone: nothing of it is billed
+			}
+			billable[id] = true
+			if l.Batch >= b.N { // applied before: decide as then
+				for _, e := range l.Unbilled {
+					unbilled[e] = true
+				}
+				break
+			}
+			d := domain.Bill(l.Remaining, byCampaign[id])
+			d.Exhaust = d.Exhaust && l.Status == domain.CampaignActive
+			applied, err := p.store.ApplyCampaign(ctx, b.N, id, l.Remaining, d)
+			if err != nil {
+				return err
+			}
+			if applied {
+				for _, e := range d.Unbilled {
+					unbilled[e] = true
+				}
+				break
+			}
+			if attempt == maxLedgerRetries {
+				return fmt.Errorf("campaign %s kept changing while its batch was billed", id)
+			}
+			again, err := p.store.Ledgers(ctx, []string{id})
+			if err != nil {
+				return err
+			}
+			if l, ok := again[id]; ok {
+				ledgers[id] = l
+			} else {
+				delete(ledgers, id)
+			}
+		}
+	}
+	billed := func(e domain.EventRecord) bool { return e.Price > 0 && billable[e.CampaignID] && !unbilled[e.ID] }
+
+	parts := map[string]domain.ParticipationDelta{}
+	buckets := map[domain.BucketOwner]map[string]*domain.BucketDelta{}
+	var order []*domain.BucketDelta
+	var ok bool
+	for _, e := range b.Events {
+		money := domain.Micros(0)
+		if billed(e) {
+			money = e.Price
+		}
+		pd := parts[e.ParticipationID]
+		pd.Counts.Add(e.Kind)
+		if pd.Earnings, ok = domain.AddMicros(pd.Earnings, money); !ok {
+			return fmt.Errorf("participation %s: earnings overflow", e.ParticipationID)
+		}
+		parts[e.ParticipationID] = pd
+		day := domain.Day(e.At)
+		for _, o := range e.BucketOwners() {
+			if buckets[o] == nil {
+				buckets[o] = map[string]*domain.BucketDelta{}
+			}
+			bd := buckets[o][day]
+			if bd == nil {
+				bd = &domain.BucketDelta{Owner: o, Day: day}
+				buckets[o][day] = bd
+				order = append(order, bd)
+			}
+			bd.Counts.Add(e.Kind)
+			if bd.Spend, ok = domain.AddMicros(bd.Spend, money); !ok {
+				return fmt.Errorf("daily %s %s %s: spend overflow", o.Scope, o.ID, day)
+			}
+			bd.Earnings = bd.Spend // the streamer earns what the campaign is billed
+		}
+	}
+	if err := p.store.ApplyParticipations(ctx, b.N, parts); err != nil {
+		return err
+	}
+	deltas := make([]domain.BucketDelta, len(order))
+	for i, d := range order {
+		deltas[i] = *d
+	}
+	if err := p.store.ApplyBuckets(ctx, b.N, deltas); err != nil {
+		return err
+	}
+	for _, kind := range []domain.EventKind{domain.EventImpression, domain.EventClick, domain.EventConversion} {
+		var yes, no []string
+		for _, e := range b.Events {
+			if e.Kind != kind {
+				continue
+			}
+			if billed(e) {
+				yes = append(yes, e.ID)
+			} else {
+				no = append(no, e.ID)
+			}
+		}
+		if err := p.store.MarkEvents(ctx, b.N, kind, yes, no); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Lag is how far projection trails the events: over the recent events it
+// applied, the time from recording to projection.
+type Lag struct {
+	Events int64         // events projected by this process since it started
+	Last   time.Duration // lag of the newest batch's oldest event
+	P99    time.Duration // over the last lagWindow events
+	Max    time.Duration // over the last lagWindow events
+}
+
+// lagWindow is how many recent events Lag's percentiles cover.
+const lagWindow = 10000
+
+type lagStats struct {
+	mu       sync.Mutex
+	ring     []time.Duration
+	next     int
+	events   int64
+	last     time.Duration
+	warnedAt time.Time
+}
+
+func (p *Projector) observe(b domain.Batch) {
+	now := p.clock()
+	s := &p.lag
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var oldest time.Duration
+	for _, e := range b.Events {
+		d := max(now.Sub(e.At), 0)
+		oldest = max(oldest, d)
+		if len(s.ring) < lagWindow {
+			s.ring = append(s.ring, d)
+		} else {
+			s.ring[s.next] = d
+			s.next = (s.next + 1) % lagWindow
+		}
+	}
+	s.events += int64(len(b.Events))
+	s.last = oldest
+	if oldest > lagWarning && now.Sub(s.warnedAt) > lagWarnEvery {
+		s.warnedAt = now
+		p.log.Warn("projection lags behind the events: counters trail by more than 5 s", "lag", oldest.String(), "batch", b.N, "events", len(b.Events))
+	}
+}
+
+// Lag reports the projection lag this process has seen.
+func (p *Projector) Lag() Lag {
+	s := &p.lag
+	s.mu.Lock()
+	sorted := slices.Clone(s.ring)
+	l := Lag{Events: s.events, Last: s.last}
+	s.mu.Unlock()
+	if len(sorted) == 0 {
+		return l
+	}
+	slices.Sort(sorted)
+	l.P99 = sorted[(len(sorted)*99)/100]
+	l.Max = sorted[len(sorted)-1]
+	return l
+}

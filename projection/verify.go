@@ -1,0 +1,215 @@
+package projection
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+
+	"tally/domain"
+	"tally/repository"
+)
+
+// Report is what Verify found.
+type Report struct {
+	Events   int      // events read
+	Pending  int      // of which not yet projected
+	Counters int      // counter documents read
+	Drift    []string // one line per counter that differs from its events; empty when all agree
+	Repaired int      // counters rewritten (repair mode only)
+}
+
+// OK reports that every counter is what the events say.
+func (r Report) OK() bool { return len(r.Drift) == 0 }
+
+// Verify recomputes every counter — campaign counts, spend and remaining;
+// participation counts and earnings; daily buckets — from the stored events
+// and reports each that differs. It only reads, so it runs safely beside live
+// servers: each counter is compared with the events of the batches that
+// counter has reached (its projBatch), including the batch in flight, so
+// projection under way is not drift.
+func Verify(ctx context.Context, store *repository.Projection) (Report, error) {
+	rep, _, err := verify(ctx, store)
+	return rep, err
+}
+
+// Repair is the repair mode, for damaged data (a counter edited by hand, a
+// restore of part of the database): it first projects everything pending,
+// then rewrites every counter that differs to what the events say. Run it
+// only while no server is running against the database: a batch projected
+// during a repair could be overwritten.
+func Repair(ctx context.Context, store *repository.Projection, p *Projector, out io.Writer) (Report, error) {
+	if err := p.Flush(ctx); err != nil {
+		return Report{}, err
+	}
+	rep, want, err := verify(ctx, store)
+	if err != nil || rep.OK() {
+		return rep, err
+	}
+	st, err := store.State(ctx)
+	if err != nil {
+		return rep, err
+	}
+	for _, line := range rep.Drift {
+		fmt.Fprintln(out, line)
+	}
+	for _, c := range want {
+		ok, err := store.Repair(ctx, c, max(st.Applied, c.Batch))
+		if err != nil {
+			return rep, err
+		}
+		if !ok {
+			fmt.Fprintf(out, "%s %s: changed while repairing; run again\n", c.Kind, c.ID)
+			continue
+		}
+		rep.Repaired++
+	}
+	return rep, nil
+}
+
+// verify returns the report and, for repair, the counters that drifted with
+// the values the events give them.
+func verify(ctx context.Context, store *repository.Projection) (Report, []domain.Counter, error) {
+	var rep Report
+	start, err := store.State(ctx)
+	if err != nil {
+		return rep, nil, err
+	}
+	// Counters first, then the batch in flight, then the events: a counter
+	// can only be ahead of the events read after it if its batch is in
+	// flight (then the in-flight batch names its events) or finished (then
+	// its events are marked by the time they are read).
+	counters := map[string]domain.Counter{}
+	var keys []string
+	err = store.EachCounter(ctx, func(c domain.Counter) error {
+		counters[c.Key()] = c
+		keys = append(keys, c.Key())
+		return nil
+	})
+	if err != nil {
+		return rep, nil, err
+	}
+	rep.Counters = len(keys)
+	st, err := store.State(ctx)
+	if err != nil {
+		return rep, nil, err
+	}
+	inFlight := map[string]int64{}
+	if st.InFlight != nil {
+		for _, e := range st.InFlight.Events {
+			inFlight[e.ID] = st.InFlight.N
+		}
+	}
+	want := map[string]*domain.Counter{}
+	expect := func(key string, c domain.Counter) *domain.Counter {
+		if want[key] == nil {
+			c.Counts, c.Spend, c.Earnings = domain.Counts{}, 0, 0
+			want[key] = &c
+		}
+		return want[key]
+	}
+	err = store.EachEvent(ctx, func(e domain.EventRecord) error {
+		rep.Events++
+		batch := e.Batch
+		if e.Billing == domain.BillingPending {
+			rep.Pending++
+			if batch = inFlight[e.ID]; batch == 0 {
+				return nil // not projected yet: it counts nowhere
+			}
+		}
+		camp := counters[string(domain.CounterCampaign)+":"+e.CampaignID]
+		billed := e.Billing == domain.BillingBilled
+		if e.Billing == domain.BillingPending { // in flight: billed if its campaign has billed the batch
+			billed = e.Price > 0 && camp.Batch >= batch && camp.Kind != "" && !slices.Contains(camp.Unbilled, e.ID)
+		}
+		money := domain.Micros(0)
+		if billed {
+			money = e.Price
+		}
+		targets := []domain.Counter{
+			{Kind: domain.CounterCampaign, ID: e.CampaignID},
+			{Kind: domain.CounterParticipation, ID: e.ParticipationID},
+		}
+		for _, o := range e.BucketOwners() {
+			targets = append(targets, domain.Counter{Kind: domain.CounterDaily, ID: o.ID, Scope: o.Scope, Day: domain.Day(e.At)})
+		}
+		for _, t := range targets {
+			stored, exists := counters[t.Key()]
+			// A counter counts the events of the batches it has reached;
+			// events older than the projector (batch 0) always.
+			if exists && batch > stored.Batch {
+				continue
+			}
+			if !exists && (batch > start.Applied || t.Kind == domain.CounterCampaign) {
+				continue // created by a batch finished after the counters were read; or a campaign that is gone
+			}
+			if exists {
+				t = stored
+			}
+			w := expect(t.Key(), t)
+			w.Counts.Add(e.Kind)
+			switch t.Kind {
+			case domain.CounterCampaign:
+				w.Spend += money
+			case domain.CounterParticipation:
+				w.Earnings += money
+			default:
+				w.Spend += money
+				w.Earnings += money
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return rep, nil, err
+	}
+	var fix []domain.Counter
+	for key := range want {
+		if _, ok := counters[key]; !ok {
+			keys = append(keys, key)
+		}
+	}
+	sort.Strings(keys)
+	seen := map[string]bool{}
+	for _, key := range keys {
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		have, exists := counters[key]
+		w := want[key]
+		if w == nil {
+			c := have
+			c.Counts, c.Spend, c.Earnings = domain.Counts{}, 0, 0
+			w = &c
+		}
+		var line string
+		switch {
+		case !exists:
+			line = fmt.Sprintf("%s: missing; the events give %s", key, describe(*w))
+		case have.Counts != w.Counts || have.Spend != w.Spend || have.Earnings != w.Earnings:
+			line = fmt.Sprintf("%s: stored %s; the events give %s", key, describe(have), describe(*w))
+		case have.Kind == domain.CounterCampaign && have.Remain != have.Budget-have.Spend:
+			line = fmt.Sprintf("%s: remaining %s is not budget %s − spent %s", key, have.Remain, have.Budget, have.Spend)
+		default:
+			continue
+		}
+		rep.Drift = append(rep.Drift, line)
+		fix = append(fix, *w)
+	}
+	return rep, fix, nil
+}
+
+func describe(c domain.Counter) string {
+	s := fmt.Sprintf("impressions %d clicks %d conversions %d", c.Counts.Impressions, c.Counts.Clicks, c.Counts.Conversions)
+	switch c.Kind {
+	case domain.CounterCampaign:
+		s += fmt.Sprintf(" spent %s", c.Spend)
+	case domain.CounterParticipation:
+		s += fmt.Sprintf(" earnings %s", c.Earnings)
+	default:
+		s += fmt.Sprintf(" spend %s earnings %s", c.Spend, c.Earnings)
+	}
+	return s
+}

@@ -1,0 +1,538 @@
+package repository
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"tally/domain"
+)
+
+// The projector's store access (see package projection). Every update here
+// is guarded by the batch number it applies, so a replay of a batch — after
+// a crash, a timeout, or by a second process — changes nothing:
+//
+//   - a counter document (campaign, participation, daily bucket) carries
+//     projBatch, the last batch applied to it, and an update for batch N only
+//     matches while projBatch < N;
+//   - a campaign also keeps projUnbilled, the events of its last batch it
+//     could not bill, so a replay decides exactly as the first run did;
+//   - an event is marked with its billing and batch only while it is pending.
+//
+// No update spans two documents and none needs a transaction.
+
+const projectorCollection = "projector"
+
+// projectorID is the _id of the one state document.
+const projectorID = "projector"
+
+// notApplied matches a counter document that batch n has not yet reached,
+// including documents older than the projector (no projBatch).
+func notApplied(n int64) bson.M { return bson.M{"$not": bson.M{"$gte": n}} }
+
+// Projection is the projector's view of the store: the event collections,
+// the counter documents and the projector's state document.
+type Projection struct {
+	events         map[domain.EventKind]*collection
+	campaigns      *collection
+	participations *collection
+	daily          *collection
+	state          *collection
+}
+
+// NewProjection returns the projection repository of s.
+func NewProjection(s *Store) *Projection {
+	return &Projection{
+		events: map[domain.EventKind]*collection{
+			domain.EventImpression: s.projectorCollection(impressionsCollection),
+			domain.EventClick:      s.projectorCollection(clicksCollection),
+			domain.EventConversion: s.projectorCollection(conversionsCollection),
+		},
+		campaigns:      s.projectorCollection(campaignsCollection),
+		participations: s.projectorCollection(participationsCollection),
+		daily:          s.projectorCollection(dailyStatsCollection),
+		state:          s.projectorCollection(projectorCollection),
+	}
+}
+
+// kinds is the fixed order the event collections are read in.
+var kinds = []domain.EventKind{domain.EventImpression, domain.EventClick, domain.EventConversion}
+
+// eventDoc is what every event document holds that the projector needs.
+type eventDoc struct {
+	ID              primitive.ObjectID `bson:"_id"`
+	ParticipationID primitive.ObjectID `bson:"participationId"`
+	CampaignID      primitive.ObjectID `bson:"campaignId"`
+	StreamerID      primitive.ObjectID `bson:"streamerId"`
+	CostMicros      *int64             `bson:"costMicros"`
+	PayoutMicros    int64              `bson:"payoutMicros"` // conversions older than costMicros
+	CreatedAt       time.Time          `bson:"createdAt"`
+	State           eventState         `bson:",inline"`
+}
+
+func (d *eventDoc) record(kind domain.EventKind) domain.EventRecord {
+	price := d.PayoutMicros
+	if d.CostMicros != nil {
+		price = *d.CostMicros
+	}
+	return domain.EventRecord{ID: d.ID.Hex(), Kind: kind, CampaignID: d.CampaignID.Hex(),
+		ParticipationID: d.ParticipationID.Hex(), StreamerID: d.StreamerID.Hex(), At: d.CreatedAt.UTC(),
+		Price: domain.Micros(price), Billing: d.State.billing(), Batch: d.State.Batch}
+}
+
+// Pending returns up to limit pending events of every kind, in event order
+// (At, then ID): one indexed query per event collection.
+func (r *Projection) Pending(ctx context.Context, limit int) ([]domain.EventRecord, error) {
+	var out []domain.EventRecord
+	for _, kind := range kinds {
+		cur, err := r.events[kind].Find(ctx, bson.M{"billing": string(domain.BillingPending)},
+			options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)))
+		if err != nil {
+			return nil, fmt.Errorf("find pending %s: %w", kind, err)
+		}
+		var docs []eventDoc
+		if err := cur.All(ctx, &docs); err != nil {
+			return nil, fmt.Errorf("decode pending %s: %w", kind, err)
+		}
+		for i := range docs {
+			out = append(out, docs[i].record(kind))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].At.Equal(out[j].At) {
+			return out[i].At.Before(out[j].At)
+		}
+		return out[i].ID < out[j].ID
+	})
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// EachEvent calls fn with every stored event of every kind; verify uses it.
+func (r *Projection) EachEvent(ctx context.Context, fn func(domain.EventRecord) error) error {
+	for _, kind := range kinds {
+		if err := each(ctx, r.events[kind], func(d *eventDoc) error { return fn(d.record(kind)) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type stateDoc struct {
+	ID         string    `bson:"_id"`
+	Applied    int64     `bson:"applied"`
+	Batch      *batchDoc `bson:"batch,omitempty"`
+	Owner      string    `bson:"owner"`
+	LeaseUntil time.Time `bson:"leaseUntil"`
+}
+
+type batchDoc struct {
+	N      int64           `bson:"n"`
+	Events []batchEventDoc `bson:"events"`
+}
+
+type batchEventDoc struct {
+	ID              primitive.ObjectID `bson:"id"`
+	Kind            string             `bson:"kind"`
+	CampaignID      primitive.ObjectID `bson:"campaignId"`
+	ParticipationID primitive.ObjectID `bson:"participationId"`
+	StreamerID      primitive.ObjectID `bson:"streamerId"`
+	At              time.Time          `bson:"at"`
+	PriceMicros     int64              `bson:"priceMicros"`
+}
+
+// State reads the projector's state; a store that never projected has the
+// zero state.
+func (r *Projection) State(ctx context.Context) (domain.ProjectionState, error) {
+	var d stateDoc
+	err := r.state.FindOne(ctx, bson.M{"_id": projectorID}).Decode(&d)
+	if isNoDocuments(err) {
+		return domain.ProjectionState{}, nil
+	}
+	if err != nil {
+		return domain.ProjectionState{}, fmt.Errorf("read projector state: %w", err)
+	}
+	st := domain.ProjectionState{Applied: d.Applied, Owner: d.Owner, LeaseUntil: d.LeaseUntil.UTC()}
+	if d.Batch != nil {
+		b := &domain.Batch{N: d.Batch.N, Events: make([]domain.EventRecord, len(d.Batch.Events))}
+		for i, e := range d.Batch.Events {
+			b.Events[i] = domain.EventRecord{ID: e.ID.Hex(), Kind: domain.EventKind(e.Kind), CampaignID: e.CampaignID.Hex(),
+				ParticipationID: e.ParticipationID.Hex(), StreamerID: e.StreamerID.Hex(), At: e.At.UTC(),
+				Price: domain.Micros(e.PriceMicros), Billing: domain.BillingPending}
+		}
+		st.InFlight = b
+	}
+	return st, nil
+}
+
+// Lease makes owner the projecting process until now+ttl, if it holds the
+// lease already or the lease has expired: one upsert. ok is false while
+// another process holds it.
+func (r *Projection) Lease(ctx context.Context, owner string, now time.Time, ttl time.Duration) (ok bool, err error) {
+	now = now.UTC().Truncate(time.Millisecond)
+	_, err = r.state.UpdateOne(ctx,
+		bson.M{"_id": projectorID, "$or": bson.A{bson.M{"owner": owner}, bson.M{"leaseUntil": bson.M{"$lt": now}}}},
+		bson.M{"$set": bson.M{"owner": owner, "leaseUntil": now.Add(ttl)}, "$setOnInsert": bson.M{"applied": int64(0)}},
+		options.Update().SetUpsert(true))
+	if isDuplicate(err) {
+		return false, nil // the document exists and another process holds the lease
+	}
+	if err != nil {
+		return false, fmt.Errorf("take projector lease: %w", err)
+	}
+	return true, nil
+}
+
+// StartBatch records b as the batch in flight, if owner holds the lease, the
+// last applied batch is still b.N−1 and no batch is in flight: one guarded
+// update. ok is false otherwise (another process got there first).
+func (r *Projection) StartBatch(ctx context.Context, owner string, b domain.Batch) (ok bool, err error) {
+	events := make([]batchEventDoc, len(b.Events))
+	for i, e := range b.Events {
+		var oids [4]primitive.ObjectID
+		for j, hex := range []string{e.ID, e.CampaignID, e.ParticipationID, e.StreamerID} {
+			if oids[j], err = primitive.ObjectIDFromHex(hex); err != nil {
+				return false, fmt.Errorf("start batch: malformed id %q", hex)
+			}
+		}
+		events[i] = batchEventDoc{ID: oids[0], Kind: string(e.Kind), CampaignID: oids[1], ParticipationID: oids[2],
+			StreamerID: oids[3], At: e.At, PriceMicros: int64(e.Price)}
+	}
+	res, err := r.state.UpdateOne(ctx,
+		bson.M{"_id": projectorID, "owner": owner, "applied": b.N - 1, "batch": bson.M{"$exists": false}},
+		bson.M{"$set": bson.M{"batch": batchDoc{N: b.N, Events: events}}})
+	if err != nil {
+		return false, fmt.Errorf("start batch %d: %w", b.N, err)
+	}
+	return res.MatchedCount == 1, nil
+}
+
+// FinishBatch records that batch n is applied everywhere: one guarded
+// update, a no-op if it already is.
+func (r *Projection) FinishBatch(ctx context.Context, n int64) error {
+	_, err := r.state.UpdateOne(ctx, bson.M{"_id": projectorID, "batch.n": n},
+		bson.M{"$set": bson.M{"applied": n}, "$unset": bson.M{"batch": ""}})
+	if err != nil {
+		return fmt.Errorf("finish batch %d: %w", n, err)
+	}
+	return nil
+}
+
+type ledgerDoc struct {
+	ID              primitive.ObjectID   `bson:"_id"`
+	RemainingMicros int64                `bson:"remainingMicros"`
+	Status          string               `bson:"status"`
+	ProjBatch       int64                `bson:"projBatch"`
+	ProjUnbilled    []primitive.ObjectID `bson:"projUnbilled"`
+}
+
+func (d *ledgerDoc) toDomain() domain.CampaignLedger {
+	status, _ := domain.ParseCampaignStatus(d.Status)
+	l := domain.CampaignLedger{ID: d.ID.Hex(), Remaining: domain.Micros(d.RemainingMicros), Status: status, Batch: d.ProjBatch}
+	for _, id := range d.ProjUnbilled {
+		l.Unbilled = append(l.Unbilled, id.Hex())
+	}
+	return l
+}
+
+// Ledgers reads what billing needs of the given campaigns, by id: one query.
+// A campaign that no longer exists is absent from the map.
+func (r *Projection) Ledgers(ctx context.Context, ids []string) (map[string]domain.CampaignLedger, error) {
+	oids, err := parseObjectIDs(ids)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := r.campaigns.Find(ctx, bson.M{"_id": bson.M{"$in": oids}},
+		options.Find().SetProjection(bson.M{"remainingMicros": 1, "status": 1, "projBatch": 1, "projUnbilled": 1}))
+	if err != nil {
+		return nil, fmt.Errorf("read campaign ledgers: %w", err)
+	}
+	var docs []ledgerDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("decode campaign ledgers: %w", err)
+	}
+	out := make(map[string]domain.CampaignLedger, len(docs))
+	for i := range docs {
+		out[docs[i].ID.Hex()] = docs[i].toDomain()
+	}
+	return out, nil
+}
+
+// ApplyCampaign applies batch n's delta to a campaign, decided against
+// remaining: one update that matches only while the campaign's remaining
+// budget is still exactly remaining (so a concurrent budget change makes the
+// caller decide again, and a spend never overshoots), batch n has not
+// reached it, and — to turn it EXHAUSTED — it is ACTIVE. ok is false when it
+// did not match; the caller reads the ledger again.
+func (r *Projection) ApplyCampaign(ctx context.Context, n int64, id string, remaining domain.Micros, d domain.CampaignDelta) (ok bool, err error) {
+	oid, err := objectID(id, "campaign")
+	if err != nil {
+		return false, err
+	}
+	unbilled, err := parseObjectIDs(d.Unbilled)
+	if err != nil {
+		return false, err
+	}
+	filter := bson.M{"_id": oid, "remainingMicros": int64(remaining), "projBatch": notApplied(n)}
+	set := bson.M{"projBatch": n, "projUnbilled": unbilled}
+	if d.Exhaust {
+		filter["status"] = string(domain.CampaignActive)
+		set["status"] = string(domain.CampaignExhausted)
+	}
+	inc := countsInc("stats.", d.Counts)
+	if d.Spend != 0 {
+		inc["spentMicros"] = int64(d.Spend)
+		inc["remainingMicros"] = -int64(d.Spend)
+	}
+	update := bson.M{"$set": set}
+	if len(inc) > 0 {
+		update["$inc"] = inc
+	}
+	res, err := r.campaigns.UpdateOne(ctx, filter, update)
+	if err != nil {
+		return false, fmt.Errorf("apply batch %d to campaign: %w", n, err)
+	}
+	return res.MatchedCount == 1, nil
+}
+
+// countsInc is the $inc of counts under prefix, without zero counters.
+func countsInc(prefix string, c domain.Counts) bson.M {
+	inc := bson.M{}
+	for kind, v := range map[domain.EventKind]int64{domain.EventImpression: c.Impressions, domain.EventClick: c.Clicks, domain.EventConversion: c.Conversions} {
+		if v != 0 {
+			inc[prefix+string(kind)] = v
+		}
+	}
+	return inc
+}
+
+// ApplyParticipations applies batch n's deltas to participations, by id:
+// one bulk write of guarded updates (a participation batch n already reached
+// does not match and is left alone).
+func (r *Projection) ApplyParticipations(ctx context.Context, n int64, deltas map[string]domain.ParticipationDelta) error {
+	models := make([]mongo.WriteModel, 0, len(deltas))
+	for id, d := range deltas {
+		oid, err := objectID(id, "participation")
+		if err != nil {
+			return err
+		}
+		inc := countsInc("stats.", d.Counts)
+		if d.Earnings != 0 {
+			inc["stats.earningsMicros"] = int64(d.Earnings)
+		}
+		update := bson.M{"$set": bson.M{"projBatch": n}}
+		if len(inc) > 0 {
+			update["$inc"] = inc
+		}
+		models = append(models, mongo.NewUpdateOneModel().SetFilter(bson.M{"_id": oid, "projBatch": notApplied(n)}).SetUpdate(update))
+	}
+	if len(models) == 0 {
+		return nil
+	}
+	if _, err := r.participations.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
+		return fmt.Errorf("apply batch %d to participations: %w", n, err)
+	}
+	return nil
+}
+
+// ApplyBuckets applies batch n's deltas to daily buckets: one bulk write of
+// guarded upserts. A bucket batch n already reached does not match, so its
+// upsert collides with the bucket's own _id: that duplicate-key error means
+// "already applied" and is not an error.
+func (r *Projection) ApplyBuckets(ctx context.Context, n int64, deltas []domain.BucketDelta) error {
+	models := make([]mongo.WriteModel, 0, len(deltas))
+	for _, d := range deltas {
+		inc := countsInc("", d.Counts)
+		if d.Spend != 0 {
+			inc["spendMicros"] = int64(d.Spend)
+		}
+		if d.Earnings != 0 {
+			inc["earningsMicros"] = int64(d.Earnings)
+		}
+		update := bson.M{"$set": bson.M{"projBatch": n, "scope": string(d.Owner.Scope), "ownerId": d.Owner.ID, "day": d.Day}}
+		if len(inc) > 0 {
+			update["$inc"] = inc
+		}
+		models = append(models, mongo.NewUpdateOneModel().
+			SetFilter(bson.M{"_id": bucketID(d.Owner.Scope, d.Owner.ID, d.Day), "projBatch": notApplied(n)}).
+			SetUpdate(update).SetUpsert(true))
+	}
+	if len(models) == 0 {
+		return nil
+	}
+	_, err := r.daily.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
+	if err == nil || onlyDuplicates(err) {
+		return nil
+	}
+	// Engines differ in how a bulk reports a failed upsert; apply the
+	// buckets one by one and judge each error alone.
+	for _, m := range models {
+		u := m.(*mongo.UpdateOneModel)
+		if _, err := r.daily.UpdateOne(ctx, u.Filter, u.Update, options.Update().SetUpsert(true)); err != nil && !isDuplicate(err) {
+			return fmt.Errorf("apply batch %d to daily stats: %w", n, err)
+		}
+	}
+	return nil
+}
+
+// onlyDuplicates reports a bulk write whose every failure is a duplicate key.
+func onlyDuplicates(err error) bool {
+	var bwe mongo.BulkWriteException
+	if !errors.As(err, &bwe) || len(bwe.WriteErrors) == 0 || bwe.WriteConcernError != nil {
+		return false
+	}
+	for _, we := range bwe.WriteErrors {
+		if !isDuplicate(mongo.WriteException{WriteErrors: mongo.WriteErrors{we.WriteError}}) {
+			return false
+		}
+	}
+	return true
+}
+
+// MarkEvents records batch n's decisions on its events of kind: two
+// updateMany at most (the billed ones, the others), each matching only
+// events still pending.
+func (r *Projection) MarkEvents(ctx context.Context, n int64, kind domain.EventKind, billed, notBilled []string) error {
+	for _, group := range []struct {
+		billing domain.Billing
+		ids     []string
+	}{{domain.BillingBilled, billed}, {domain.BillingNotBilled, notBilled}} {
+		if len(group.ids) == 0 {
+			continue
+		}
+		oids, err := parseObjectIDs(group.ids)
+		if err != nil {
+			return err
+		}
+		_, err = r.events[kind].UpdateMany(ctx,
+			bson.M{"_id": bson.M{"$in": oids}, "billing": string(domain.BillingPending)},
+			bson.M{"$set": bson.M{"billing": string(group.billing), "batch": n}})
+		if err != nil {
+			return fmt.Errorf("mark batch %d %s: %w", n, kind, err)
+		}
+	}
+	return nil
+}
+
+// parseObjectIDs parses hex ids; a malformed one is an error.
+func parseObjectIDs(ids []string) ([]primitive.ObjectID, error) {
+	out := make([]primitive.ObjectID, len(ids))
+	for i, id := range ids {
+		oid, err := primitive.ObjectIDFromHex(id)
+		if err != nil {
+			return nil, fmt.Errorf("malformed id %q", id)
+		}
+		out[i] = oid
+	}
+	return out, nil
+}
+
+type counterDoc struct {
+	ID              any                  `bson:"_id"`
+	Stats           statsDoc             `bson:"stats"`
+	SpentMicros     int64                `bson:"spentMicros"`
+	BudgetMicros    int64                `bson:"budgetMicros"`
+	RemainingMicros int64                `bson:"remainingMicros"`
+	ProjBatch       int64                `bson:"projBatch"`
+	ProjUnbilled    []primitive.ObjectID `bson:"projUnbilled"`
+	// daily buckets keep their counters at the top level
+	Scope          string `bson:"scope"`
+	OwnerID        string `bson:"ownerId"`
+	Day            string `bson:"day"`
+	Impressions    int64  `bson:"impressions"`
+	Clicks         int64  `bson:"clicks"`
+	Conversions    int64  `bson:"conversions"`
+	SpendMicros    int64  `bson:"spendMicros"`
+	EarningsMicros int64  `bson:"earningsMicros"`
+}
+
+// EachCounter calls fn with every counter document: campaigns, then
+// participations, then daily buckets. Verify uses it.
+func (r *Projection) EachCounter(ctx context.Context, fn func(domain.Counter) error) error {
+	err := each(ctx, r.campaigns, func(d *counterDoc) error {
+		c := domain.Counter{Kind: domain.CounterCampaign, ID: hexID(d.ID), Spend: domain.Micros(d.SpentMicros),
+			Budget: domain.Micros(d.BudgetMicros), Remain: domain.Micros(d.RemainingMicros), Batch: d.ProjBatch,
+			Counts: domain.Counts{Impressions: d.Stats.Impressions, Clicks: d.Stats.Clicks, Conversions: d.Stats.Conversions}}
+		for _, id := range d.ProjUnbilled {
+			c.Unbilled = append(c.Unbilled, id.Hex())
+		}
+		return fn(c)
+	})
+	if err == nil {
+		err = each(ctx, r.participations, func(d *counterDoc) error {
+			return fn(domain.Counter{Kind: domain.CounterParticipation, ID: hexID(d.ID), Earnings: domain.Micros(d.Stats.EarningsMicros),
+				Batch: d.ProjBatch, Counts: domain.Counts{Impressions: d.Stats.Impressions, Clicks: d.Stats.Clicks, Conversions: d.Stats.Conversions}})
+		})
+	}
+	if err == nil {
+		err = each(ctx, r.daily, func(d *counterDoc) error {
+			return fn(domain.Counter{Kind: domain.CounterDaily, ID: d.OwnerID, Scope: domain.StatsScope(d.Scope), Day: d.Day,
+				Spend: domain.Micros(d.SpendMicros), Earnings: domain.Micros(d.EarningsMicros), Batch: d.ProjBatch,
+				Counts: domain.Counts{Impressions: d.Impressions, Clicks: d.Clicks, Conversions: d.Conversions}})
+		})
+	}
+	return err
+}
+
+func hexID(id any) string {
+	if oid, ok := id.(primitive.ObjectID); ok {
+		return oid.Hex()
+	}
+	return fmt.Sprint(id)
+}
+
+// Repair overwrites one counter document with recomputed values: the repair
+// mode of verify, for damaged data, run while no server projects. A
+// campaign keeps remaining = budget − spent in the same update, guarded by
+// the budget it was recomputed against (ok is false if it changed).
+func (r *Projection) Repair(ctx context.Context, c domain.Counter, batch int64) (ok bool, err error) {
+	counts := bson.M{"impressions": c.Counts.Impressions, "clicks": c.Counts.Clicks, "conversions": c.Counts.Conversions}
+	var res *mongo.UpdateResult
+	switch c.Kind {
+	case domain.CounterCampaign:
+		oid, err := objectID(c.ID, "campaign")
+		if err != nil {
+			return false, err
+		}
+		res, err = r.campaigns.UpdateOne(ctx, bson.M{"_id": oid, "budgetMicros": int64(c.Budget)}, bson.M{"$set": bson.M{
+			"stats.impressions": counts["impressions"], "stats.clicks": counts["clicks"], "stats.conversions": counts["conversions"],
+			"spentMicros": int64(c.Spend), "remainingMicros": int64(c.Budget - c.Spend), "projBatch": batch, "projUnbilled": bson.A{},
+		}})
+		if err != nil {
+			return false, fmt.Errorf("repair campaign: %w", err)
+		}
+	case domain.CounterParticipation:
+		oid, err := objectID(c.ID, "participation")
+		if err != nil {
+			return false, err
+		}
+		res, err = r.participations.UpdateOne(ctx, bson.M{"_id": oid}, bson.M{"$set": bson.M{
+			"stats.impressions": counts["impressions"], "stats.clicks": counts["clicks"], "stats.conversions": counts["conversions"],
+			"stats.earningsMicros": int64(c.Earnings), "projBatch": batch,
+		}})
+		if err != nil {
+			return false, fmt.Errorf("repair participation: %w", err)
+		}
+	default:
+		set := bson.M{"scope": string(c.Scope), "ownerId": c.ID, "day": c.Day, "spendMicros": int64(c.Spend),
+			"earningsMicros": int64(c.Earnings), "projBatch": batch}
+		for k, v := range counts {
+			set[k] = v
+		}
+		res, err = r.daily.UpdateOne(ctx, bson.M{"_id": bucketID(c.Scope, c.ID, c.Day)}, bson.M{"$set": set}, options.Update().SetUpsert(true))
+		if err != nil {
+			return false, fmt.Errorf("repair daily stats: %w", err)
+		}
+		return true, nil
+	}
+	return res.MatchedCount == 1, nil
+}
