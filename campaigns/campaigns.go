@@ -104,12 +104,12 @@ func (s *Service) canSee(ctx context.Context, c auth.Caller, camp domain.Campaig
 
 // List returns a page of the campaigns the caller may list: streamers the
 // active ones, brands their own, admins all; f narrows further.
-func (s *Service) List(ctx context.Context, f repository.CampaignFilter, page repository.PageArgs) (repository.Page[domain.Campaign], error) {
+func (s *Service) List(ctx context.Context, f domain.CampaignFilter, page domain.PageArgs) (domain.Page[domain.Campaign], error) {
 	c, err := auth.RequireUser(ctx)
 	if err != nil {
-		return repository.Page[domain.Campaign]{}, err
+		return domain.Page[domain.Campaign]{}, err
 	}
-	empty := repository.Page[domain.Campaign]{}
+	empty := domain.Page[domain.Campaign]{}
 	switch c.Role {
 	case domain.RoleStreamer:
 		if f.Status != "" && f.Status != domain.CampaignActive {
@@ -228,26 +228,26 @@ func (s *Service) Token(ctx context.Context, p domain.Participation) (token stri
 
 // StreamerParticipations lists a streamer's participations: the streamer
 // themself and admins only (FORBIDDEN otherwise).
-func (s *Service) StreamerParticipations(ctx context.Context, streamerID string, page repository.PageArgs) (repository.Page[domain.Participation], error) {
+func (s *Service) StreamerParticipations(ctx context.Context, streamerID string, page domain.PageArgs) (domain.Page[domain.Participation], error) {
 	c, err := auth.RequireUser(ctx)
 	if err != nil {
-		return repository.Page[domain.Participation]{}, err
+		return domain.Page[domain.Participation]{}, err
 	}
 	if !c.ActsFor(streamerID) {
-		return repository.Page[domain.Participation]{}, domain.Errorf(domain.EFORBIDDEN, "only the user themself or an admin may list their participations")
+		return domain.Page[domain.Participation]{}, domain.Errorf(domain.EFORBIDDEN, "only the user themself or an admin may list their participations")
 	}
 	return s.Participations.ByStreamer(ctx, streamerID, page)
 }
 
 // CampaignParticipations lists a campaign's participations: its brand and
 // admins only (FORBIDDEN otherwise).
-func (s *Service) CampaignParticipations(ctx context.Context, camp domain.Campaign, page repository.PageArgs) (repository.Page[domain.Participation], error) {
+func (s *Service) CampaignParticipations(ctx context.Context, camp domain.Campaign, page domain.PageArgs) (domain.Page[domain.Participation], error) {
 	c, err := auth.RequireUser(ctx)
 	if err != nil {
-		return repository.Page[domain.Participation]{}, err
+		return domain.Page[domain.Participation]{}, err
 	}
 	if !domain.CanManageCampaign(c.UserID, c.Role, camp) {
-		return repository.Page[domain.Participation]{}, domain.Errorf(domain.EFORBIDDEN, "only the campaign's brand or an admin may list its participations")
+		return domain.Page[domain.Participation]{}, domain.Errorf(domain.EFORBIDDEN, "only the campaign's brand or an admin may list its participations")
 	}
 	return s.Participations.ByCampaign(ctx, camp.ID, page)
 }

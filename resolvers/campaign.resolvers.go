@@ -12,7 +12,6 @@ import (
 	"tally/graph"
 	"tally/graph/model"
 	"tally/loaders"
-	"tally/repository"
 )
 
 func (r *campaignResolver) PostbackURL(ctx context.Context, obj *domain.Campaign) (*string, error) {
@@ -144,11 +143,11 @@ func (r *queryResolver) Campaign(ctx context.Context, id string) (*domain.Campai
 	return ptr(c, err)
 }
 
-func (r *queryResolver) Campaigns(ctx context.Context, filter *repository.CampaignFilter, first *int, after *string) (*model.CampaignConnection, error) {
+func (r *queryResolver) Campaigns(ctx context.Context, filter *domain.CampaignFilter, first *int, after *string) (*model.CampaignConnection, error) {
 	if _, err := auth.RequireUser(ctx); err != nil {
 		return nil, err
 	}
-	var f repository.CampaignFilter
+	var f domain.CampaignFilter
 	if filter != nil {
 		f = *filter
 	}

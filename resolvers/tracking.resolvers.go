@@ -12,7 +12,6 @@ import (
 	"tally/graph"
 	"tally/graph/model"
 	"tally/loaders"
-	"tally/repository"
 )
 
 func (r *clickResolver) Participation(ctx context.Context, obj *domain.Click) (*domain.Participation, error) {
@@ -112,7 +111,7 @@ func (r *queryResolver) Conversions(ctx context.Context, campaignID *string, par
 	if _, err := auth.RequireUser(ctx); err != nil {
 		return nil, err
 	}
-	var f repository.ConversionFilter
+	var f domain.ConversionFilter
 	if campaignID != nil {
 		f.CampaignID = *campaignID
 	}
