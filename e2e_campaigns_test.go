@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -216,20 +215,14 @@ func TestUpdateCampaign(t *testing.T) {
 		c := a.mustActiveCampaign(brand, "Pause race")
 		const n = 24
 		var won atomic.Int32
-		var wg sync.WaitGroup
-		for range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				r := a.do(brand.Token, updateCampaignMutation, map[string]any{"id": c.ID, "input": map[string]any{"status": "PAUSED"}})
-				if len(r.Errors) == 0 {
-					won.Add(1)
-				} else if r.Errors[0].Code() != "CONFLICT" {
-					t.Errorf("unexpected: %+v", r.Errors)
-				}
-			}()
-		}
-		wg.Wait()
+		race(t, n, func(int) {
+			r := a.do(brand.Token, updateCampaignMutation, map[string]any{"id": c.ID, "input": map[string]any{"status": "PAUSED"}})
+			if len(r.Errors) == 0 {
+				won.Add(1)
+			} else if r.Errors[0].Code() != "CONFLICT" {
+				t.Errorf("unexpected: %+v", r.Errors)
+			}
+		})
 		if won.Load() != 1 {
 			t.Fatalf("got %d successful pauses, want exactly 1", won.Load())
 		}
@@ -241,27 +234,21 @@ func TestUpdateCampaign(t *testing.T) {
 		c := a.mustActiveCampaign(brand, "Mixed race")
 		const n = 24
 		var won, conflicts atomic.Int32
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				to := "PAUSED"
-				if i%2 == 1 {
-					to = "ENDED"
-				}
-				r := a.do(brand.Token, updateCampaignMutation, map[string]any{"id": c.ID, "input": map[string]any{"status": to}})
-				switch {
-				case len(r.Errors) == 0:
-					won.Add(1)
-				case r.Errors[0].Code() == "CONFLICT":
-					conflicts.Add(1)
-				default:
-					t.Errorf("unexpected: %+v", r.Errors)
-				}
-			}()
-		}
-		wg.Wait()
+		race(t, n, func(i int) {
+			to := "PAUSED"
+			if i%2 == 1 {
+				to = "ENDED"
+			}
+			r := a.do(brand.Token, updateCampaignMutation, map[string]any{"id": c.ID, "input": map[string]any{"status": to}})
+			switch {
+			case len(r.Errors) == 0:
+				won.Add(1)
+			case r.Errors[0].Code() == "CONFLICT":
+				conflicts.Add(1)
+			default:
+				t.Errorf("unexpected: %+v", r.Errors)
+			}
+		})
 		if w := won.Load(); w < 1 || w > 2 || w+conflicts.Load() != n {
 			t.Fatalf("got %d winners and %d conflicts of %d", w, conflicts.Load(), n)
 		}
@@ -274,19 +261,12 @@ func TestUpdateCampaign(t *testing.T) {
 	t.Run("ConcurrentBudgetChangesKeepRemainingExact", func(t *testing.T) {
 		a := a.in(t)
 		c := a.mustCreateCampaign(brand, campaignInput("Budget race"))
-		const n = 12
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				r := a.do(brand.Token, updateCampaignMutation, map[string]any{"id": c.ID, "input": map[string]any{"budget": fmt.Sprintf("%d.00", 200+i)}})
-				if len(r.Errors) > 0 && r.Errors[0].Code() != "CONFLICT" {
-					t.Errorf("unexpected: %+v", r.Errors)
-				}
-			}()
-		}
-		wg.Wait()
+		race(t, 12, func(i int) {
+			r := a.do(brand.Token, updateCampaignMutation, map[string]any{"id": c.ID, "input": map[string]any{"budget": fmt.Sprintf("%d.00", 200+i)}})
+			if len(r.Errors) > 0 && r.Errors[0].Code() != "CONFLICT" {
+				t.Errorf("unexpected: %+v", r.Errors)
+			}
+		})
 		var data struct{ Campaign campaignData }
 		a.mustDo(brand.Token, `query($id: ID!) { campaign(id: $id) { `+campaignFields+` } }`, map[string]any{"id": c.ID}, &data)
 		if got := data.Campaign; got.Budget.Amount != got.Remaining.Amount || !strings.HasPrefix(got.Budget.Amount, "2") {
@@ -352,20 +332,14 @@ func TestJoinCampaign(t *testing.T) {
 		c := a.mustActiveCampaign(brand, "Crowded")
 		const n = 24
 		ids := make([]string, n)
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				r := a.do(s.Token, `mutation($id: ID!) { joinCampaign(campaignId: $id) { id } }`, map[string]any{"id": c.ID})
-				if len(r.Errors) > 0 {
-					t.Errorf("join %d: %+v", i, r.Errors)
-					return
-				}
-				ids[i] = string(r.Data)
-			}()
-		}
-		wg.Wait()
+		race(t, n, func(i int) {
+			r := a.do(s.Token, `mutation($id: ID!) { joinCampaign(campaignId: $id) { id } }`, map[string]any{"id": c.ID})
+			if len(r.Errors) > 0 {
+				t.Errorf("join %d: %+v", i, r.Errors)
+				return
+			}
+			ids[i] = string(r.Data)
+		})
 		for i := range ids {
 			if ids[i] != ids[0] {
 				t.Fatalf("join %d returned %s, join 0 %s", i, ids[i], ids[0])
@@ -460,24 +434,19 @@ func TestParticipationVisibilityAndTokens(t *testing.T) {
 		a := a.in(t)
 		const n = 16
 		tokens := make([]string, n)
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				var data struct {
-					RotateBrowserSourceToken struct{ BrowserSourceToken string }
-				}
-				r := a.do(streamer.Token, rotate, map[string]any{"id": p.ID})
-				if len(r.Errors) > 0 {
-					t.Errorf("rotation %d: %+v", i, r.Errors)
-					return
-				}
-				_ = jsonUnmarshal(r.Data, &data)
+		race(t, n, func(i int) {
+			var data struct {
+				RotateBrowserSourceToken struct{ BrowserSourceToken string }
+			}
+			r := a.do(streamer.Token, rotate, map[string]any{"id": p.ID})
+			if len(r.Errors) > 0 {
+				t.Errorf("rotation %d: %+v", i, r.Errors)
+				return
+			}
+			if mustDecode(t, r.Data, &data) {
 				tokens[i] = data.RotateBrowserSourceToken.BrowserSourceToken
-			}()
-		}
-		wg.Wait()
+			}
+		})
 		working := 0
 		for _, tok := range tokens {
 			if _, err := parts.ByToken(ctx, tok); err == nil {

@@ -110,20 +110,14 @@ func TestOverlayConcurrentRequestsAgree(t *testing.T) {
 		const workers = 24
 		got := make([]string, workers)
 		errs := make([]string, workers)
-		var wg sync.WaitGroup
-		for w := range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				r := a.do("", overlayQuery, map[string]any{"t": tokens[w%len(tokens)]})
-				if len(r.Errors) > 0 || !strings.Contains(string(r.Data), `"id"`) {
-					errs[w] = fmt.Sprintf("%+v %s", r.Errors, r.Data)
-					return
-				}
-				got[w] = string(r.Data)
-			}()
-		}
-		wg.Wait()
+		race(t, workers, func(w int) {
+			r := a.do("", overlayQuery, map[string]any{"t": tokens[w%len(tokens)]})
+			if len(r.Errors) > 0 || !strings.Contains(string(r.Data), `"id"`) {
+				errs[w] = fmt.Sprintf("%+v %s", r.Errors, r.Data)
+				return
+			}
+			got[w] = string(r.Data)
+		})
 		for w := range workers {
 			if errs[w] != "" {
 				t.Fatalf("slot %d worker %d: %s", slot, w, errs[w])
@@ -187,17 +181,11 @@ func TestOverlayPausedMidSlotIsReplacedForEveryone(t *testing.T) {
 	}
 	a.mustSetStatus(brand, c1.ID, "PAUSED")
 	a.clock.Advance(time.Minute)
-	var wg sync.WaitGroup
 	got := make([]string, 16)
-	for i := range got {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := a.do("", overlayQuery, map[string]any{"t": s.token(c2.ID)})
-			got[i] = string(r.Data)
-		}()
-	}
-	wg.Wait()
+	race(t, len(got), func(i int) {
+		r := a.do("", overlayQuery, map[string]any{"t": s.token(c2.ID)})
+		got[i] = string(r.Data)
+	})
 	for i := range got {
 		if got[i] != got[0] || !strings.Contains(got[0], c2.ID) {
 			t.Fatalf("after the pause, instance %d sees %s (first saw %s); want all on %s", i, got[i], got[0], c2.Name)
@@ -320,35 +308,29 @@ func TestRecordImpressionOncePerSlot(t *testing.T) {
 	const slots, workers = 4, 32
 	for slot := range slots {
 		var (
-			wg     sync.WaitGroup
 			mu     sync.Mutex
 			news   int
 			ids    = map[string]bool{}
 			failed []string
 		)
-		for w := range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				r := a.do("", recordImpressionMutation, map[string]any{"t": tokens[w%2]})
-				mu.Lock()
-				defer mu.Unlock()
-				if len(r.Errors) > 0 {
-					failed = append(failed, fmt.Sprint(r.Errors))
-					return
-				}
-				var d struct{ RecordImpression impressionPayload }
-				if err := json.Unmarshal(r.Data, &d); err != nil || d.RecordImpression.Impression == nil {
-					failed = append(failed, string(r.Data))
-					return
-				}
-				if d.RecordImpression.IsNew {
-					news++
-				}
-				ids[d.RecordImpression.Impression.ID] = true
-			}()
-		}
-		wg.Wait()
+		race(t, workers, func(w int) {
+			r := a.do("", recordImpressionMutation, map[string]any{"t": tokens[w%2]})
+			mu.Lock()
+			defer mu.Unlock()
+			if len(r.Errors) > 0 {
+				failed = append(failed, fmt.Sprint(r.Errors))
+				return
+			}
+			var d struct{ RecordImpression impressionPayload }
+			if err := json.Unmarshal(r.Data, &d); err != nil || d.RecordImpression.Impression == nil {
+				failed = append(failed, string(r.Data))
+				return
+			}
+			if d.RecordImpression.IsNew {
+				news++
+			}
+			ids[d.RecordImpression.Impression.ID] = true
+		})
 		if len(failed) > 0 {
 			t.Fatalf("slot %d: %d failures, first: %s", slot, len(failed), failed[0])
 		}
@@ -413,36 +395,28 @@ func TestRecordImpressionBudgetRace(t *testing.T) {
 		tokens = append(tokens, a.mustStreamerIn(c).token(c.ID))
 	}
 	var (
-		wg             sync.WaitGroup
 		mu             sync.Mutex
 		billed, unpaid int
 		failed         []string
 	)
-	for _, tok := range tokens {
-		for range 3 { // each page reloads
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				r := a.do("", recordImpressionMutation, map[string]any{"t": tok})
-				mu.Lock()
-				defer mu.Unlock()
-				var d struct{ RecordImpression impressionPayload }
-				if len(r.Errors) > 0 || json.Unmarshal(r.Data, &d) != nil {
-					failed = append(failed, fmt.Sprint(r.Errors))
-					return
-				}
-				im := d.RecordImpression
-				switch {
-				case !im.IsNew:
-				case im.Impression != nil && im.Impression.Billed:
-					billed++
-				default:
-					unpaid++
-				}
-			}()
+	race(t, 3*len(tokens), func(i int) { // each streamer's page loads three times
+		r := a.do("", recordImpressionMutation, map[string]any{"t": tokens[i%len(tokens)]})
+		mu.Lock()
+		defer mu.Unlock()
+		var d struct{ RecordImpression impressionPayload }
+		if len(r.Errors) > 0 || json.Unmarshal(r.Data, &d) != nil {
+			failed = append(failed, fmt.Sprint(r.Errors, string(r.Data)))
+			return
 		}
-	}
-	wg.Wait()
+		im := d.RecordImpression
+		switch {
+		case !im.IsNew:
+		case im.Impression != nil && im.Impression.Billed:
+			billed++
+		default:
+			unpaid++
+		}
+	})
 	if len(failed) > 0 {
 		t.Fatalf("%d failures, first: %s", len(failed), failed[0])
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -106,28 +105,22 @@ func TestSignUp(t *testing.T) {
 		a := a.in(t)
 		const n = 16
 		var ok, conflict, other atomic.Int32
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				email := "race@example.com"
-				if i%2 == 1 {
-					email = "RACE@Example.com"
-				}
-				r := a.do("", signUpMutation, signUpInput(email, "correct horse", "STREAMER"))
-				switch {
-				case len(r.Errors) == 0:
-					ok.Add(1)
-				case r.Errors[0].Code() == "CONFLICT":
-					conflict.Add(1)
-				default:
-					other.Add(1)
-					t.Errorf("unexpected error: %+v", r.Errors)
-				}
-			}()
-		}
-		wg.Wait()
+		race(t, n, func(i int) {
+			email := "race@example.com"
+			if i%2 == 1 {
+				email = "RACE@Example.com"
+			}
+			r := a.do("", signUpMutation, signUpInput(email, "correct horse", "STREAMER"))
+			switch {
+			case len(r.Errors) == 0:
+				ok.Add(1)
+			case r.Errors[0].Code() == "CONFLICT":
+				conflict.Add(1)
+			default:
+				other.Add(1)
+				t.Errorf("unexpected error: %+v", r.Errors)
+			}
+		})
 		if ok.Load() != 1 || conflict.Load() != n-1 || other.Load() != 0 {
 			t.Fatalf("got %d created, %d conflicts, %d other; want 1, %d, 0", ok.Load(), conflict.Load(), other.Load(), n-1)
 		}
