@@ -14,6 +14,7 @@ import (
 )
 
 func TestCreateCampaign(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 
@@ -98,6 +99,7 @@ func TestCreateCampaign(t *testing.T) {
 }
 
 func TestUpdateCampaign(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 	other := a.mustSignUp("BRAND")
@@ -276,6 +278,7 @@ func TestUpdateCampaign(t *testing.T) {
 }
 
 func TestJoinCampaign(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 	streamer := a.mustSignUp("STREAMER")
@@ -362,6 +365,7 @@ func TestJoinCampaign(t *testing.T) {
 const participationQuery = `query($id: ID!) { participation(id: $id) { ` + participationFields + ` } }`
 
 func TestParticipationVisibilityAndTokens(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 	otherBrand := a.mustSignUp("BRAND")
@@ -489,6 +493,7 @@ func TestParticipationVisibilityAndTokens(t *testing.T) {
 // token — some no field, some null. Many coexist (the partial index never
 // sees them), and each gets a token when its streamer first asks.
 func TestLegacyParticipations(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 	streamer := a.mustSignUp("STREAMER")

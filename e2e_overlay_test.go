@@ -20,6 +20,7 @@ import (
 // rotation interval is 3 minutes, so the first slot is 12:00–12:03 UTC.
 
 func TestOverlayKeepsTheSlotsCampaignAndRotatesFairly(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 	c1 := a.mustActiveCampaign(brand, "First")
@@ -69,6 +70,7 @@ func TestOverlayKeepsTheSlotsCampaignAndRotatesFairly(t *testing.T) {
 }
 
 func TestOverlayRotationIntervalIsTheStreamers(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 	c1 := a.mustActiveCampaign(brand, "One")
@@ -94,6 +96,7 @@ func TestOverlayRotationIntervalIsTheStreamers(t *testing.T) {
 // every token of the streamer) on each of several slots: each slot has one
 // campaign for all of them, and fair rotation still visits every campaign.
 func TestOverlayConcurrentRequestsAgree(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 	var cs []campaignData
@@ -137,6 +140,7 @@ func TestOverlayConcurrentRequestsAgree(t *testing.T) {
 }
 
 func TestOverlayShowsOnlyEligibleCampaigns(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 	now := a.clock.Now()
@@ -171,6 +175,7 @@ func TestOverlayShowsOnlyEligibleCampaigns(t *testing.T) {
 }
 
 func TestOverlayPausedMidSlotIsReplacedForEveryone(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 	c1 := a.mustActiveCampaign(brand, "Goes away")
@@ -198,6 +203,7 @@ func TestOverlayPausedMidSlotIsReplacedForEveryone(t *testing.T) {
 }
 
 func TestOverlayBlackoutPeriods(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 	c := a.mustActiveCampaign(brand, "Shown")
@@ -248,6 +254,7 @@ func TestOverlayBlackoutPeriods(t *testing.T) {
 }
 
 func TestOverlayStrategies(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 	cheap := a.mustPricedCampaign(brand, "Cheap", map[string]any{"cpm": "1.00", "cpc": "0.10"})
@@ -279,6 +286,7 @@ func TestOverlayStrategies(t *testing.T) {
 }
 
 func TestOverlayUnknownTokens(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 	c := a.mustActiveCampaign(brand, "Rotated")
@@ -299,6 +307,7 @@ func TestOverlayUnknownTokens(t *testing.T) {
 // a streamer on each of several slots: exactly one isNew per slot, and the
 // counters and money are exact.
 func TestRecordImpressionOncePerSlot(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 	c1 := a.mustActiveCampaign(brand, "Imp one") // cpm 2.50: 0.0025 per impression
@@ -358,6 +367,7 @@ func TestRecordImpressionOncePerSlot(t *testing.T) {
 }
 
 func TestRecordImpressionBillsCPMThroughTheBudgetGuard(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 	// 0.0025 per impression; 0.006 covers two and leaves 0.001.
@@ -386,6 +396,7 @@ func TestRecordImpressionBillsCPMThroughTheBudgetGuard(t *testing.T) {
 // TestRecordImpressionBudgetRace: many streamers' overlays bill one campaign
 // at once; the budget covers exactly 7 impressions.
 func TestRecordImpressionBudgetRace(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 	c := a.mustPricedCampaign(brand, "Raced", map[string]any{"budget": "0.0175"}) // 7 × 0.0025
@@ -432,6 +443,7 @@ func TestRecordImpressionBudgetRace(t *testing.T) {
 }
 
 func TestReconcileRepairsImpressions(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 	c := a.mustActiveCampaign(brand, "Reconciled")
@@ -473,6 +485,7 @@ func TestReconcileRepairsImpressions(t *testing.T) {
 // a streamer shares, so what it opens must not reveal emails or settings.
 // They stay visible to the user themself and to admins.
 func TestOverlayRevealsNothingPrivate(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 	c := a.mustActiveCampaign(brand, "Private")
@@ -526,6 +539,7 @@ func TestOverlayRevealsNothingPrivate(t *testing.T) {
 // like any other; when chosen it gets a token for its click link, and that
 // token is the one its streamer sees afterwards.
 func TestOverlayShowsOldParticipations(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 	current := a.mustActiveCampaign(brand, "Current")

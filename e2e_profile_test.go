@@ -40,6 +40,7 @@ func signUpInput(email, password, role string) map[string]any {
 }
 
 func TestSignUp(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 
 	t.Run("OK", func(t *testing.T) {
@@ -128,6 +129,7 @@ func TestSignUp(t *testing.T) {
 }
 
 func TestLogIn(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	a.mustDo("", signUpMutation, signUpInput("login@example.com", "correct horse", "BRAND"), nil)
 	const q = `mutation($e: String!, $p: String!) { logIn(input: {email: $e, password: $p}) { token user { email role } } }`
@@ -161,6 +163,7 @@ func TestLogIn(t *testing.T) {
 }
 
 func TestMe(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 
 	t.Run("ErrUnauthenticated", func(t *testing.T) {
@@ -207,6 +210,7 @@ func TestMe(t *testing.T) {
 // strategies, settings or blackout periods missing, null settings, numeric
 // days — through GraphQL: every non-null field comes back, defaulted.
 func TestLegacyDocuments(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	ctx := context.Background()
 	created := time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC)
@@ -313,6 +317,7 @@ const updateSettingsMutation = `mutation($input: UpdateCampaignSelectionSettings
       blackoutPeriods { daysOfWeek startTime endTime timezone reason } } } }`
 
 func TestUpdateCampaignSelectionSettings(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 
 	t.Run("ErrUnauthenticated", func(t *testing.T) {
