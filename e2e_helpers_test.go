@@ -297,6 +297,15 @@ func mustDecode(t testing.TB, data []byte, v any) bool {
 	return true
 }
 
+// wantField reports, naming the field, when got is not want; the test goes
+// on, so that one run shows every field that is off.
+func wantField[T comparable](t testing.TB, field string, got, want T) {
+	t.Helper()
+	if got != want {
+		t.Errorf("%s: got %v, want %v", field, got, want)
+	}
+}
+
 // race runs fn(0) … fn(n-1), each in its own goroutine, releases them all at
 // once so that they contend for the same thing, and returns when every one
 // has returned. fn reports failures with t.Errorf (never Fatal: it is not the

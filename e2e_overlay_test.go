@@ -361,9 +361,11 @@ func TestRecordImpressionOncePerSlot(t *testing.T) {
 	}
 	var daily dailyData
 	a.mustDo(s.user.Token, dailyStatsQuery, map[string]any{"scope": "STREAMER", "id": s.user.ID, "from": "2026-11-23", "to": "2026-11-23"}, &daily)
-	if d := daily.DailyStats[0]; d.Impressions != 4 || d.Earnings.Amount != "0.01" {
-		t.Errorf("streamer's day: %+v, want 4 impressions earning 0.01", d)
+	if len(daily.DailyStats) != 1 {
+		t.Fatalf("streamer's days: got %d, want 1", len(daily.DailyStats))
 	}
+	wantField(t, "streamer's day: impressions", daily.DailyStats[0].Impressions, 4)
+	wantField(t, "streamer's day: earnings", daily.DailyStats[0].Earnings.Amount, "0.01")
 }
 
 func TestRecordImpressionBillsCPMThroughTheBudgetGuard(t *testing.T) {
@@ -376,18 +378,19 @@ func TestRecordImpressionBillsCPMThroughTheBudgetGuard(t *testing.T) {
 	tok := s.token(c.ID)
 	for i, want := range []bool{true, true, false} {
 		im := a.mustImpression(tok)
-		if !im.IsNew || im.Impression == nil || im.Impression.Billed != want {
-			t.Fatalf("impression %d: %+v, want new and billed %v", i+1, im, want)
+		if im.Impression == nil || im.Campaign == nil {
+			t.Fatalf("impression %d: none recorded (impression %v, campaign %v)", i+1, im.Impression, im.Campaign)
 		}
-		if im.Campaign == nil || im.Campaign.ID != c.ID || im.Impression.Campaign.ID != c.ID {
-			t.Fatalf("impression %d is for %+v", i+1, im.Campaign)
-		}
+		wantField(t, fmt.Sprintf("impression %d: isNew", i+1), im.IsNew, true)
+		wantField(t, fmt.Sprintf("impression %d: billed", i+1), im.Impression.Billed, want)
+		wantField(t, fmt.Sprintf("impression %d: campaign", i+1), im.Campaign.ID, c.ID)
+		wantField(t, fmt.Sprintf("impression %d: impression.campaign", i+1), im.Impression.Campaign.ID, c.ID)
 		a.clock.Advance(3 * time.Minute)
 	}
 	tot := a.totals(brand, c.ID)
-	if tot.Campaign.Status != "EXHAUSTED" || tot.Campaign.Spent.Amount != "0.005" || tot.Campaign.Stats.Impressions != 3 {
-		t.Errorf("campaign %+v, want EXHAUSTED, spent 0.005, 3 impressions (the last unbilled)", tot.Campaign)
-	}
+	wantField(t, "status", tot.Campaign.Status, "EXHAUSTED")
+	wantField(t, "spent", tot.Campaign.Spent.Amount, "0.005")
+	wantField(t, "impressions (the last unbilled)", tot.Campaign.Stats.Impressions, 3)
 	if got := a.overlay(tok); got != nil {
 		t.Errorf("an exhausted campaign is still shown: %+v", got)
 	}
@@ -472,12 +475,19 @@ func TestReconcileRepairsImpressions(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := a.totals(brand, c.ID)
-	if got.Campaign.Stats != want.Campaign.Stats || got.Campaign.Spent != want.Campaign.Spent ||
-		got.Campaign.Participations.Edges[0].Node.Stats != want.Campaign.Participations.Edges[0].Node.Stats {
-		t.Errorf("after reconcile %+v, want %+v\n%s", got.Campaign, want.Campaign, out.String())
-	}
-	if want.Campaign.Stats.Impressions != 3 || want.Campaign.Spent.Amount != "0.0075" {
-		t.Errorf("before the skew: %+v", want.Campaign)
+	wantField(t, "before the skew: impressions", want.Campaign.Stats.Impressions, 3)
+	wantField(t, "before the skew: spent", want.Campaign.Spent.Amount, "0.0075")
+	wantField(t, "after reconcile: impressions", got.Campaign.Stats.Impressions, want.Campaign.Stats.Impressions)
+	wantField(t, "after reconcile: clicks", got.Campaign.Stats.Clicks, want.Campaign.Stats.Clicks)
+	wantField(t, "after reconcile: conversions", got.Campaign.Stats.Conversions, want.Campaign.Stats.Conversions)
+	wantField(t, "after reconcile: spent", got.Campaign.Spent.Amount, want.Campaign.Spent.Amount)
+	gotP, wantP := got.Campaign.Participations.Edges[0].Node.Stats, want.Campaign.Participations.Edges[0].Node.Stats
+	wantField(t, "after reconcile: participation impressions", gotP.Impressions, wantP.Impressions)
+	wantField(t, "after reconcile: participation clicks", gotP.Clicks, wantP.Clicks)
+	wantField(t, "after reconcile: participation conversions", gotP.Conversions, wantP.Conversions)
+	wantField(t, "after reconcile: participation earnings", gotP.Earnings.Amount, wantP.Earnings.Amount)
+	if t.Failed() {
+		t.Logf("reconcile printed:\n%s", out.String())
 	}
 }
 
@@ -520,7 +530,7 @@ func TestOverlayRevealsNothingPrivate(t *testing.T) {
 		a.mustDo(tc.token, q, map[string]any{"t": s.token(c.ID)}, &d)
 		b, st := d.Overlay.Campaign.Brand, d.Overlay.Participation.Streamer
 		if b.ID != brand.ID || st.ID != s.user.ID {
-			t.Fatalf("%s: wrong users %+v %+v", tc.who, b, st)
+			t.Fatalf("%s: brand %q and streamer %q, want %q and %q", tc.who, b.ID, st.ID, brand.ID, s.user.ID)
 		}
 		if (b.Email != nil) != tc.brandSees || (b.CampaignSelectionStrategy != nil) != tc.brandSees {
 			t.Errorf("%s sees the brand's private fields: %v, want %v", tc.who, b.Email != nil, tc.brandSees)
@@ -562,7 +572,11 @@ func TestOverlayShowsOldParticipations(t *testing.T) {
 	if tok := token(t, d.Participation); !strings.HasSuffix(got.ClickURL, "/r/"+tok) {
 		t.Errorf("clickUrl %s does not use the participation's token %s", got.ClickURL, tok)
 	}
-	if im := a.mustImpression(s.token(current.ID)); !im.IsNew || im.Impression.Participation.ID != oldID.Hex() || !im.Impression.Billed {
-		t.Errorf("impression %+v, want a new billed one on the old participation", im)
+	im := a.mustImpression(s.token(current.ID))
+	if im.Impression == nil {
+		t.Fatal("no impression recorded")
 	}
+	wantField(t, "isNew", im.IsNew, true)
+	wantField(t, "billed", im.Impression.Billed, true)
+	wantField(t, "participation", im.Impression.Participation.ID, oldID.Hex())
 }
