@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -15,39 +14,41 @@ import (
 )
 
 func TestCreateCampaign(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 
 	t.Run("OK", func(t *testing.T) {
 		a := a.in(t)
 		c := a.mustCreateCampaign(brand, campaignInput("Summer Sale"))
-		if c.Status != "DRAFT" || c.Name != "Summer Sale" || c.Brand.ID != brand.ID {
-			t.Errorf("got %+v", c)
-		}
-		if c.Budget.Amount != "100.00" || c.Budget.Currency != "USD" || c.Remaining.Amount != "100.00" || c.Spent.Amount != "0.00" {
-			t.Errorf("money: got budget %+v remaining %+v spent %+v", c.Budget, c.Remaining, c.Spent)
-		}
-		if c.CPM.Amount != "2.50" || c.CPC.Amount != "0.25" {
-			t.Errorf("prices: got cpm %q cpc %q", c.CPM.Amount, c.CPC.Amount)
-		}
-		if len(c.Goals) != 1 || c.Goals[0].GoalID != "signup" || c.Goals[0].Payout.Amount != "1.50" {
-			t.Errorf("goals: got %+v", c.Goals)
+		wantField(t, "status", c.Status, "DRAFT")
+		wantField(t, "name", c.Name, "Summer Sale")
+		wantField(t, "brand.id", c.Brand.ID, brand.ID)
+		wantField(t, "budget.amount", c.Budget.Amount, "100.00")
+		wantField(t, "budget.currency", c.Budget.Currency, "USD")
+		wantField(t, "remaining.amount", c.Remaining.Amount, "100.00")
+		wantField(t, "spent.amount", c.Spent.Amount, "0.00")
+		wantField(t, "cpm.amount", c.CPM.Amount, "2.50")
+		wantField(t, "cpc.amount", c.CPC.Amount, "0.25")
+		wantField(t, "len(goals)", len(c.Goals), 1)
+		if len(c.Goals) == 1 {
+			wantField(t, "goals[0].goalId", c.Goals[0].GoalID, "signup")
+			wantField(t, "goals[0].payout.amount", c.Goals[0].Payout.Amount, "1.50")
 		}
 		if c.PostbackURL == nil || !strings.Contains(*c.PostbackURL, "{click_id}") {
 			t.Errorf("postbackUrl: got %v", c.PostbackURL)
 		}
-		if c.Stats.Impressions != 0 || c.Stats.Clicks != 0 || c.Stats.Conversions != 0 {
-			t.Errorf("stats: got %+v", c.Stats)
-		}
+		wantField(t, "stats.impressions", c.Stats.Impressions, 0)
+		wantField(t, "stats.clicks", c.Stats.Clicks, 0)
+		wantField(t, "stats.conversions", c.Stats.Conversions, 0)
 	})
 	t.Run("MicroPrecision", func(t *testing.T) {
 		a := a.in(t)
 		in := campaignInput("Precise")
 		in["budget"], in["cpc"] = "0.000001", "12"
 		c := a.mustCreateCampaign(brand, in)
-		if c.Budget.Amount != "0.000001" || c.CPC.Amount != "12.00" {
-			t.Errorf("got budget %q cpc %q", c.Budget.Amount, c.CPC.Amount)
-		}
+		wantField(t, "budget.amount", c.Budget.Amount, "0.000001")
+		wantField(t, "cpc.amount", c.CPC.Amount, "12.00")
 	})
 	t.Run("ErrUnauthenticated", func(t *testing.T) {
 		a := a.in(t)
@@ -99,6 +100,7 @@ func TestCreateCampaign(t *testing.T) {
 }
 
 func TestUpdateCampaign(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 	other := a.mustSignUp("BRAND")
@@ -111,18 +113,19 @@ func TestUpdateCampaign(t *testing.T) {
 		var data struct{ UpdateCampaign campaignData }
 		a.mustDo(brand.Token, updateCampaignMutation, map[string]any{"id": c.ID, "input": map[string]any{"name": "After", "cpc": "0.40"}}, &data)
 		u := data.UpdateCampaign
-		if u.Name != "After" || u.CPC.Amount != "0.40" || u.CPM.Amount != "2.50" || u.Budget.Amount != "100.00" || u.Status != "DRAFT" {
-			t.Errorf("got %+v", u)
-		}
+		wantField(t, "name", u.Name, "After")
+		wantField(t, "cpc.amount", u.CPC.Amount, "0.40")
+		wantField(t, "cpm.amount", u.CPM.Amount, "2.50")
+		wantField(t, "budget.amount", u.Budget.Amount, "100.00")
+		wantField(t, "status", u.Status, "DRAFT")
 	})
 	t.Run("BudgetChangeKeepsRemaining", func(t *testing.T) {
 		a := a.in(t)
 		c := a.mustCreateCampaign(brand, campaignInput("Budget"))
 		var data struct{ UpdateCampaign campaignData }
 		a.mustDo(brand.Token, updateCampaignMutation, map[string]any{"id": c.ID, "input": map[string]any{"budget": "250.5"}}, &data)
-		if u := data.UpdateCampaign; u.Budget.Amount != "250.50" || u.Remaining.Amount != "250.50" {
-			t.Errorf("got budget %q remaining %q", u.Budget.Amount, u.Remaining.Amount)
-		}
+		wantField(t, "budget.amount", data.UpdateCampaign.Budget.Amount, "250.50")
+		wantField(t, "remaining.amount", data.UpdateCampaign.Remaining.Amount, "250.50")
 	})
 	t.Run("AdminMayUpdate", func(t *testing.T) {
 		a := a.in(t)
@@ -204,9 +207,8 @@ func TestUpdateCampaign(t *testing.T) {
 		a.mustFail(brand.Token, updateCampaignMutation, map[string]any{"id": c.ID, "input": map[string]any{"status": "ACTIVE"}}, "BAD_USER_INPUT", "input.budget")
 		var data struct{ UpdateCampaign campaignData }
 		a.mustDo(brand.Token, updateCampaignMutation, map[string]any{"id": c.ID, "input": map[string]any{"status": "ACTIVE", "budget": "5"}}, &data)
-		if data.UpdateCampaign.Status != "ACTIVE" || data.UpdateCampaign.Remaining.Amount != "5.00" {
-			t.Errorf("got %+v", data.UpdateCampaign)
-		}
+		wantField(t, "status", data.UpdateCampaign.Status, "ACTIVE")
+		wantField(t, "remaining.amount", data.UpdateCampaign.Remaining.Amount, "5.00")
 	})
 
 	// Many requests race to pause the same active campaign: the guarded
@@ -216,20 +218,14 @@ func TestUpdateCampaign(t *testing.T) {
 		c := a.mustActiveCampaign(brand, "Pause race")
 		const n = 24
 		var won atomic.Int32
-		var wg sync.WaitGroup
-		for range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				r := a.do(brand.Token, updateCampaignMutation, map[string]any{"id": c.ID, "input": map[string]any{"status": "PAUSED"}})
-				if len(r.Errors) == 0 {
-					won.Add(1)
-				} else if r.Errors[0].Code() != "CONFLICT" {
-					t.Errorf("unexpected: %+v", r.Errors)
-				}
-			}()
-		}
-		wg.Wait()
+		race(t, n, func(int) {
+			r := a.do(brand.Token, updateCampaignMutation, map[string]any{"id": c.ID, "input": map[string]any{"status": "PAUSED"}})
+			if len(r.Errors) == 0 {
+				won.Add(1)
+			} else if r.Errors[0].Code() != "CONFLICT" {
+				t.Errorf("unexpected: %+v", r.Errors)
+			}
+		})
 		if won.Load() != 1 {
 			t.Fatalf("got %d successful pauses, want exactly 1", won.Load())
 		}
@@ -241,27 +237,21 @@ func TestUpdateCampaign(t *testing.T) {
 		c := a.mustActiveCampaign(brand, "Mixed race")
 		const n = 24
 		var won, conflicts atomic.Int32
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				to := "PAUSED"
-				if i%2 == 1 {
-					to = "ENDED"
-				}
-				r := a.do(brand.Token, updateCampaignMutation, map[string]any{"id": c.ID, "input": map[string]any{"status": to}})
-				switch {
-				case len(r.Errors) == 0:
-					won.Add(1)
-				case r.Errors[0].Code() == "CONFLICT":
-					conflicts.Add(1)
-				default:
-					t.Errorf("unexpected: %+v", r.Errors)
-				}
-			}()
-		}
-		wg.Wait()
+		race(t, n, func(i int) {
+			to := "PAUSED"
+			if i%2 == 1 {
+				to = "ENDED"
+			}
+			r := a.do(brand.Token, updateCampaignMutation, map[string]any{"id": c.ID, "input": map[string]any{"status": to}})
+			switch {
+			case len(r.Errors) == 0:
+				won.Add(1)
+			case r.Errors[0].Code() == "CONFLICT":
+				conflicts.Add(1)
+			default:
+				t.Errorf("unexpected: %+v", r.Errors)
+			}
+		})
 		if w := won.Load(); w < 1 || w > 2 || w+conflicts.Load() != n {
 			t.Fatalf("got %d winners and %d conflicts of %d", w, conflicts.Load(), n)
 		}
@@ -274,19 +264,12 @@ func TestUpdateCampaign(t *testing.T) {
 	t.Run("ConcurrentBudgetChangesKeepRemainingExact", func(t *testing.T) {
 		a := a.in(t)
 		c := a.mustCreateCampaign(brand, campaignInput("Budget race"))
-		const n = 12
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				r := a.do(brand.Token, updateCampaignMutation, map[string]any{"id": c.ID, "input": map[string]any{"budget": fmt.Sprintf("%d.00", 200+i)}})
-				if len(r.Errors) > 0 && r.Errors[0].Code() != "CONFLICT" {
-					t.Errorf("unexpected: %+v", r.Errors)
-				}
-			}()
-		}
-		wg.Wait()
+		race(t, 12, func(i int) {
+			r := a.do(brand.Token, updateCampaignMutation, map[string]any{"id": c.ID, "input": map[string]any{"budget": fmt.Sprintf("%d.00", 200+i)}})
+			if len(r.Errors) > 0 && r.Errors[0].Code() != "CONFLICT" {
+				t.Errorf("unexpected: %+v", r.Errors)
+			}
+		})
 		var data struct{ Campaign campaignData }
 		a.mustDo(brand.Token, `query($id: ID!) { campaign(id: $id) { `+campaignFields+` } }`, map[string]any{"id": c.ID}, &data)
 		if got := data.Campaign; got.Budget.Amount != got.Remaining.Amount || !strings.HasPrefix(got.Budget.Amount, "2") {
@@ -296,6 +279,7 @@ func TestUpdateCampaign(t *testing.T) {
 }
 
 func TestJoinCampaign(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 	streamer := a.mustSignUp("STREAMER")
@@ -305,18 +289,18 @@ func TestJoinCampaign(t *testing.T) {
 		a := a.in(t)
 		p := a.mustJoin(streamer, active.ID)
 		tok := token(t, p)
-		if p.Status != "ACTIVE" || p.Campaign.ID != active.ID || p.Streamer.ID != streamer.ID || len(tok) != 43 {
-			t.Errorf("got %+v (token %q)", p, tok)
-		}
+		wantField(t, "status", p.Status, "ACTIVE")
+		wantField(t, "campaign.id", p.Campaign.ID, active.ID)
+		wantField(t, "streamer.id", p.Streamer.ID, streamer.ID)
+		wantField(t, "len(browserSourceToken)", len(tok), 43)
 		if strings.ContainsAny(tok, "+/=") {
 			t.Errorf("token is not URL-safe: %q", tok)
 		}
 		if p.OverlayURL == nil || *p.OverlayURL != "http://localhost:8080/overlay/"+tok {
 			t.Errorf("overlayUrl: got %v", p.OverlayURL)
 		}
-		if p.Stats.Earnings.Amount != "0.00" || p.Stats.Earnings.Currency != "USD" {
-			t.Errorf("earnings: got %+v", p.Stats.Earnings)
-		}
+		wantField(t, "stats.earnings.amount", p.Stats.Earnings.Amount, "0.00")
+		wantField(t, "stats.earnings.currency", p.Stats.Earnings.Currency, "USD")
 		again := a.mustJoin(streamer, active.ID)
 		if again.ID != p.ID || token(t, again) != tok {
 			t.Errorf("joining again: got %s/%s, want %s/%s", again.ID, token(t, again), p.ID, tok)
@@ -352,20 +336,14 @@ func TestJoinCampaign(t *testing.T) {
 		c := a.mustActiveCampaign(brand, "Crowded")
 		const n = 24
 		ids := make([]string, n)
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				r := a.do(s.Token, `mutation($id: ID!) { joinCampaign(campaignId: $id) { id } }`, map[string]any{"id": c.ID})
-				if len(r.Errors) > 0 {
-					t.Errorf("join %d: %+v", i, r.Errors)
-					return
-				}
-				ids[i] = string(r.Data)
-			}()
-		}
-		wg.Wait()
+		race(t, n, func(i int) {
+			r := a.do(s.Token, `mutation($id: ID!) { joinCampaign(campaignId: $id) { id } }`, map[string]any{"id": c.ID})
+			if len(r.Errors) > 0 {
+				t.Errorf("join %d: %+v", i, r.Errors)
+				return
+			}
+			ids[i] = string(r.Data)
+		})
 		for i := range ids {
 			if ids[i] != ids[0] {
 				t.Fatalf("join %d returned %s, join 0 %s", i, ids[i], ids[0])
@@ -388,6 +366,7 @@ func TestJoinCampaign(t *testing.T) {
 const participationQuery = `query($id: ID!) { participation(id: $id) { ` + participationFields + ` } }`
 
 func TestParticipationVisibilityAndTokens(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 	otherBrand := a.mustSignUp("BRAND")
@@ -417,8 +396,12 @@ func TestParticipationVisibilityAndTokens(t *testing.T) {
 	})
 	t.Run("BrandSeesParticipationButNotToken", func(t *testing.T) {
 		got := get(t, brand)
-		if got.ID != p.ID || got.BrowserSourceToken != nil || got.OverlayURL != nil {
-			t.Errorf("got %+v", got)
+		wantField(t, "id", got.ID, p.ID)
+		if got.BrowserSourceToken != nil {
+			t.Errorf("browserSourceToken: got %q, want null", *got.BrowserSourceToken)
+		}
+		if got.OverlayURL != nil {
+			t.Errorf("overlayUrl: got %q, want null", *got.OverlayURL)
 		}
 	})
 	t.Run("ErrOthersNotFound", func(t *testing.T) {
@@ -460,24 +443,19 @@ func TestParticipationVisibilityAndTokens(t *testing.T) {
 		a := a.in(t)
 		const n = 16
 		tokens := make([]string, n)
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				var data struct {
-					RotateBrowserSourceToken struct{ BrowserSourceToken string }
-				}
-				r := a.do(streamer.Token, rotate, map[string]any{"id": p.ID})
-				if len(r.Errors) > 0 {
-					t.Errorf("rotation %d: %+v", i, r.Errors)
-					return
-				}
-				_ = jsonUnmarshal(r.Data, &data)
+		race(t, n, func(i int) {
+			var data struct {
+				RotateBrowserSourceToken struct{ BrowserSourceToken string }
+			}
+			r := a.do(streamer.Token, rotate, map[string]any{"id": p.ID})
+			if len(r.Errors) > 0 {
+				t.Errorf("rotation %d: %+v", i, r.Errors)
+				return
+			}
+			if mustDecode(t, r.Data, &data) {
 				tokens[i] = data.RotateBrowserSourceToken.BrowserSourceToken
-			}()
-		}
-		wg.Wait()
+			}
+		})
 		working := 0
 		for _, tok := range tokens {
 			if _, err := parts.ByToken(ctx, tok); err == nil {
@@ -501,8 +479,13 @@ func TestParticipationVisibilityAndTokens(t *testing.T) {
 			}
 		}
 		a.mustDo(s.Token, leave, map[string]any{"id": mine.ID}, &data)
-		if l := data.LeaveCampaign; l.Status != "LEFT" || l.BrowserSourceToken != nil || l.LeftAt == nil {
-			t.Errorf("got %+v", l)
+		l := data.LeaveCampaign
+		wantField(t, "status", l.Status, "LEFT")
+		if l.BrowserSourceToken != nil {
+			t.Errorf("browserSourceToken: got %q, want null", *l.BrowserSourceToken)
+		}
+		if l.LeftAt == nil {
+			t.Error("leftAt: got null, want the time")
 		}
 		if _, err := parts.ByToken(ctx, token(t, mine)); err == nil {
 			t.Error("a left participation's token still works")
@@ -510,8 +493,10 @@ func TestParticipationVisibilityAndTokens(t *testing.T) {
 		a.mustDo(s.Token, leave, map[string]any{"id": mine.ID}, nil) // leaving twice is harmless
 		a.mustFail(s.Token, rotate, map[string]any{"id": mine.ID}, "CONFLICT", "")
 		back := a.mustJoin(s, c.ID)
-		if back.ID != mine.ID || back.Status != "ACTIVE" || token(t, back) == token(t, mine) {
-			t.Errorf("rejoining: got %+v", back)
+		wantField(t, "rejoined id", back.ID, mine.ID)
+		wantField(t, "rejoined status", back.Status, "ACTIVE")
+		if token(t, back) == token(t, mine) {
+			t.Errorf("rejoining kept the old token %q", token(t, mine))
 		}
 	})
 }
@@ -520,6 +505,7 @@ func TestParticipationVisibilityAndTokens(t *testing.T) {
 // token — some no field, some null. Many coexist (the partial index never
 // sees them), and each gets a token when its streamer first asks.
 func TestLegacyParticipations(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 	streamer := a.mustSignUp("STREAMER")

@@ -21,6 +21,7 @@ import (
 // TestRunConfigErrors: bad configuration stops start-up before anything is
 // opened, with an error of one line that names the setting.
 func TestRunConfigErrors(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	for _, tc := range []struct {
 		name string
@@ -71,6 +72,7 @@ func TestRunConfigErrors(t *testing.T) {
 // TestMainExitsNonZero: the binary prints the error on one line of stderr
 // and exits 1.
 func TestMainExitsNonZero(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}

@@ -165,8 +165,14 @@ func bearer(token string) string {
 
 func (a *testApp) doHeaders(headers map[string]string, query string, vars map[string]any) gqlResponse {
 	a.t.Helper()
-	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-	req, _ := http.NewRequest(http.MethodPost, a.srv.URL+"/query", bytes.NewReader(body))
+	body, err := json.Marshal(map[string]any{"query": query, "variables": vars})
+	if err != nil {
+		a.t.Fatalf("encode request: %v", err)
+	}
+	req, err := http.NewRequest(http.MethodPost, a.srv.URL+"/query", bytes.NewReader(body))
+	if err != nil {
+		a.t.Fatal(err)
+	}
 	req.Header.Set("Content-Type", "application/json")
 	for k, v := range headers {
 		if v != "" {
@@ -178,7 +184,10 @@ func (a *testApp) doHeaders(headers map[string]string, query string, vars map[st
 		a.t.Fatalf("POST /query: %v", err)
 	}
 	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		a.t.Fatalf("POST /query: read body: %v", err)
+	}
 	var out gqlResponse
 	if err := json.Unmarshal(raw, &out); err != nil {
 		a.t.Fatalf("decode response (%d): %v: %s", resp.StatusCode, err, raw)
@@ -285,7 +294,52 @@ func (tt testTokens) issue(t testing.TB, userID, role string) string {
 	return tok
 }
 
+// jsonUnmarshal is json.Unmarshal.
+//
+// Deprecated: use mustDecode, which does not let an error pass unseen.
 func jsonUnmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
+
+// mustDecode decodes JSON data into v and reports whether it could. A failure
+// is reported with t.Errorf, not Fatal, so it may be called from a race's
+// goroutines: the caller returns when it reports false.
+func mustDecode(t testing.TB, data []byte, v any) bool {
+	t.Helper()
+	if err := json.Unmarshal(data, v); err != nil {
+		t.Errorf("decode %T: %v: %s", v, err, data)
+		return false
+	}
+	return true
+}
+
+// wantField reports, naming the field, when got is not want; the test goes
+// on, so that one run shows every field that is off.
+func wantField[T comparable](t testing.TB, field string, got, want T) {
+	t.Helper()
+	if got != want {
+		t.Errorf("%s: got %v, want %v", field, got, want)
+	}
+}
+
+// race runs fn(0) … fn(n-1), each in its own goroutine, releases them all at
+// once so that they contend for the same thing, and returns when every one
+// has returned. fn reports failures with t.Errorf (never Fatal: it is not the
+// test's goroutine); what races, and what must hold after, is the caller's to
+// say.
+func race(t testing.TB, n int, fn func(i int)) {
+	t.Helper()
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			fn(i)
+		}()
+	}
+	close(start)
+	wg.Wait()
+}
 
 // request sends one raw HTTP request to the app and returns the response
 // with its body read.

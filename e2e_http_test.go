@@ -39,6 +39,7 @@ func mustBeGraphQLError(t *testing.T, resp *http.Response, raw []byte, status in
 }
 
 func TestQueryTransport(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 
 	t.Run("GETQuery", func(t *testing.T) {
@@ -118,6 +119,7 @@ func TestQueryTransport(t *testing.T) {
 }
 
 func TestBodyLimit(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	const limit = 1 << 20
 	if httpapi.DefaultLimits.MaxBodyBytes != limit {
@@ -165,6 +167,7 @@ func TestBodyLimit(t *testing.T) {
 }
 
 func TestDepthLimit(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t, withLimits(httpapi.Limits{MaxBodyBytes: 1 << 20, MaxDepth: 3, MaxComplexity: 1000}))
 	u := a.mustSignUp("STREAMER")
 
@@ -203,6 +206,7 @@ func TestDepthLimit(t *testing.T) {
 const meQuery2 = `{ me { campaignRotationSettings { rotationIntervalMinutes } } }`
 
 func TestComplexityLimit(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t, withLimits(httpapi.Limits{MaxBodyBytes: 1 << 20, MaxDepth: 12, MaxComplexity: 8}))
 	u := a.mustSignUp("STREAMER")
 
@@ -325,6 +329,7 @@ fragment TypeRef on __Type {
 `
 
 func TestIntrospection(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t) // DefaultLimits
 
 	t.Run("GraphiQLQueryUnderDefaultLimits", func(t *testing.T) {
@@ -375,6 +380,7 @@ func TestIntrospection(t *testing.T) {
 }
 
 func TestInternalErrorsLeakNothing(t *testing.T) {
+	t.Parallel()
 	var logs logBuffer
 	store := mustOpenStore(t)
 	a := mustStartAppOn(t, store, withLogger(logs.logger()))
@@ -411,6 +417,7 @@ func TestInternalErrorsLeakNothing(t *testing.T) {
 }
 
 func TestHealthAndReadiness(t *testing.T) {
+	t.Parallel()
 	store := mustOpenStore(t)
 	a := mustStartAppOn(t, store)
 
@@ -439,6 +446,7 @@ func TestHealthAndReadiness(t *testing.T) {
 }
 
 func TestGraphiQL(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	resp, raw := a.request(http.MethodGet, "/", nil, nil)
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
@@ -455,6 +463,7 @@ func TestGraphiQL(t *testing.T) {
 }
 
 func TestRequestID(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	requests := []struct {
 		method, path string
@@ -502,6 +511,7 @@ func TestRequestID(t *testing.T) {
 }
 
 func TestCORS(t *testing.T) {
+	t.Parallel()
 	const allowed = "https://dashboard.example.com"
 	a := mustStartApp(t, withEnv(map[string]string{"CORS_ORIGINS": allowed + ", https://other.example.com"}))
 	preflight := func(origin string) *http.Response {
@@ -559,6 +569,7 @@ func TestCORS(t *testing.T) {
 }
 
 func TestRequestLogs(t *testing.T) {
+	t.Parallel()
 	var logs logBuffer
 	a := mustStartApp(t, withLogger(logs.logger()))
 	u := a.mustSignUp("STREAMER")

@@ -32,6 +32,7 @@ func (p campaignsPage) names() []string {
 }
 
 func TestCampaignsList(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 	other := a.mustSignUp("BRAND")
@@ -98,6 +99,7 @@ func TestCampaignsList(t *testing.T) {
 // are created between pages: every campaign that existed at the start is seen
 // exactly once, in order, and the new ones never shift later pages.
 func TestPaginationWithInserts(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 	var want []string

@@ -170,6 +170,7 @@ func checkOverlayPage(t *testing.T, a *testApp, path, tok string) string {
 }
 
 func TestOverlayPageHTTP(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	_, _, _, tok := a.overlayPageCampaign("Page campaign")
 
@@ -251,6 +252,7 @@ func overlayPageView(t *testing.T, dom string) (state, name string) {
 }
 
 func TestOverlayPageBrowser(t *testing.T) {
+	t.Parallel()
 	if _, err := os.Stat(chromiumPath); err != nil {
 		t.Skipf("browser test skipped: %s not found (CI installs Chromium; apt-get install chromium)", chromiumPath)
 	}

@@ -21,6 +21,7 @@ import (
 // rotation interval is 3 minutes, so the first slot is 12:00–12:03 UTC.
 
 func TestOverlayKeepsTheSlotsCampaignAndRotatesFairly(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 	c1 := a.mustActiveCampaign(brand, "First")
@@ -70,6 +71,7 @@ func TestOverlayKeepsTheSlotsCampaignAndRotatesFairly(t *testing.T) {
 }
 
 func TestOverlayRotationIntervalIsTheStreamers(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 	c1 := a.mustActiveCampaign(brand, "One")
@@ -95,6 +97,7 @@ func TestOverlayRotationIntervalIsTheStreamers(t *testing.T) {
 // every token of the streamer) on each of several slots: each slot has one
 // campaign for all of them, and fair rotation still visits every campaign.
 func TestOverlayConcurrentRequestsAgree(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 	var cs []campaignData
@@ -111,20 +114,14 @@ func TestOverlayConcurrentRequestsAgree(t *testing.T) {
 		const workers = 24
 		got := make([]string, workers)
 		errs := make([]string, workers)
-		var wg sync.WaitGroup
-		for w := range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				r := a.do("", overlayQuery, map[string]any{"t": tokens[w%len(tokens)]})
-				if len(r.Errors) > 0 || !strings.Contains(string(r.Data), `"id"`) {
-					errs[w] = fmt.Sprintf("%+v %s", r.Errors, r.Data)
-					return
-				}
-				got[w] = string(r.Data)
-			}()
-		}
-		wg.Wait()
+		race(t, workers, func(w int) {
+			r := a.do("", overlayQuery, map[string]any{"t": tokens[w%len(tokens)]})
+			if len(r.Errors) > 0 || !strings.Contains(string(r.Data), `"id"`) {
+				errs[w] = fmt.Sprintf("%+v %s", r.Errors, r.Data)
+				return
+			}
+			got[w] = string(r.Data)
+		})
 		for w := range workers {
 			if errs[w] != "" {
 				t.Fatalf("slot %d worker %d: %s", slot, w, errs[w])
@@ -144,6 +141,7 @@ func TestOverlayConcurrentRequestsAgree(t *testing.T) {
 }
 
 func TestOverlayShowsOnlyEligibleCampaigns(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 	now := a.clock.Now()
@@ -178,6 +176,7 @@ func TestOverlayShowsOnlyEligibleCampaigns(t *testing.T) {
 }
 
 func TestOverlayPausedMidSlotIsReplacedForEveryone(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 	c1 := a.mustActiveCampaign(brand, "Goes away")
@@ -188,17 +187,11 @@ func TestOverlayPausedMidSlotIsReplacedForEveryone(t *testing.T) {
 	}
 	a.mustSetStatus(brand, c1.ID, "PAUSED")
 	a.clock.Advance(time.Minute)
-	var wg sync.WaitGroup
 	got := make([]string, 16)
-	for i := range got {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := a.do("", overlayQuery, map[string]any{"t": s.token(c2.ID)})
-			got[i] = string(r.Data)
-		}()
-	}
-	wg.Wait()
+	race(t, len(got), func(i int) {
+		r := a.do("", overlayQuery, map[string]any{"t": s.token(c2.ID)})
+		got[i] = string(r.Data)
+	})
 	for i := range got {
 		if got[i] != got[0] || !strings.Contains(got[0], c2.ID) {
 			t.Fatalf("after the pause, instance %d sees %s (first saw %s); want all on %s", i, got[i], got[0], c2.Name)
@@ -211,6 +204,7 @@ func TestOverlayPausedMidSlotIsReplacedForEveryone(t *testing.T) {
 }
 
 func TestOverlayBlackoutPeriods(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 	c := a.mustActiveCampaign(brand, "Shown")
@@ -261,6 +255,7 @@ func TestOverlayBlackoutPeriods(t *testing.T) {
 }
 
 func TestOverlayStrategies(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 	cheap := a.mustPricedCampaign(brand, "Cheap", map[string]any{"cpm": "1.00", "cpc": "0.10"})
@@ -292,6 +287,7 @@ func TestOverlayStrategies(t *testing.T) {
 }
 
 func TestOverlayUnknownTokens(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 	c := a.mustActiveCampaign(brand, "Rotated")
@@ -312,6 +308,7 @@ func TestOverlayUnknownTokens(t *testing.T) {
 // a streamer on each of several slots: exactly one isNew per slot, and the
 // counters and money are exact.
 func TestRecordImpressionOncePerSlot(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 	c1 := a.mustActiveCampaign(brand, "Imp one") // cpm 2.50: 0.0025 per impression
@@ -321,35 +318,29 @@ func TestRecordImpressionOncePerSlot(t *testing.T) {
 	const slots, workers = 4, 32
 	for slot := range slots {
 		var (
-			wg     sync.WaitGroup
 			mu     sync.Mutex
 			news   int
 			ids    = map[string]bool{}
 			failed []string
 		)
-		for w := range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				r := a.do("", recordImpressionMutation, map[string]any{"t": tokens[w%2]})
-				mu.Lock()
-				defer mu.Unlock()
-				if len(r.Errors) > 0 {
-					failed = append(failed, fmt.Sprint(r.Errors))
-					return
-				}
-				var d struct{ RecordImpression impressionPayload }
-				if err := json.Unmarshal(r.Data, &d); err != nil || d.RecordImpression.Impression == nil {
-					failed = append(failed, string(r.Data))
-					return
-				}
-				if d.RecordImpression.IsNew {
-					news++
-				}
-				ids[d.RecordImpression.Impression.ID] = true
-			}()
-		}
-		wg.Wait()
+		race(t, workers, func(w int) {
+			r := a.do("", recordImpressionMutation, map[string]any{"t": tokens[w%2]})
+			mu.Lock()
+			defer mu.Unlock()
+			if len(r.Errors) > 0 {
+				failed = append(failed, fmt.Sprint(r.Errors))
+				return
+			}
+			var d struct{ RecordImpression impressionPayload }
+			if err := json.Unmarshal(r.Data, &d); err != nil || d.RecordImpression.Impression == nil {
+				failed = append(failed, string(r.Data))
+				return
+			}
+			if d.RecordImpression.IsNew {
+				news++
+			}
+			ids[d.RecordImpression.Impression.ID] = true
+		})
 		if len(failed) > 0 {
 			t.Fatalf("slot %d: %d failures, first: %s", slot, len(failed), failed[0])
 		}
@@ -371,12 +362,15 @@ func TestRecordImpressionOncePerSlot(t *testing.T) {
 	}
 	var daily dailyData
 	a.mustDo(s.user.Token, dailyStatsQuery, map[string]any{"scope": "STREAMER", "id": s.user.ID, "from": "2026-11-23", "to": "2026-11-23"}, &daily)
-	if d := daily.DailyStats[0]; d.Impressions != 4 || d.Earnings.Amount != "0.01" {
-		t.Errorf("streamer's day: %+v, want 4 impressions earning 0.01", d)
+	if len(daily.DailyStats) != 1 {
+		t.Fatalf("streamer's days: got %d, want 1", len(daily.DailyStats))
 	}
+	wantField(t, "streamer's day: impressions", daily.DailyStats[0].Impressions, 4)
+	wantField(t, "streamer's day: earnings", daily.DailyStats[0].Earnings.Amount, "0.01")
 }
 
 func TestRecordImpressionBillsCPMThroughTheBudgetGuard(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 	// 0.0025 per impression; 0.006 covers two and leaves 0.001.
@@ -385,21 +379,22 @@ func TestRecordImpressionBillsCPMThroughTheBudgetGuard(t *testing.T) {
 	tok := s.token(c.ID)
 	for i := range 3 {
 		im := a.mustImpression(tok)
-		if !im.IsNew || im.Impression == nil || im.Impression.Billing != "PENDING" {
-			t.Fatalf("impression %d: %+v, want new and PENDING", i+1, im)
+		if im.Impression == nil || im.Campaign == nil {
+			t.Fatalf("impression %d: none recorded (impression %v, campaign %v)", i+1, im.Impression, im.Campaign)
 		}
-		if im.Campaign == nil || im.Campaign.ID != c.ID || im.Impression.Campaign.ID != c.ID {
-			t.Fatalf("impression %d is for %+v", i+1, im.Campaign)
-		}
+		wantField(t, fmt.Sprintf("impression %d: isNew", i+1), im.IsNew, true)
+		wantField(t, fmt.Sprintf("impression %d: billing", i+1), im.Impression.Billing, "PENDING")
+		wantField(t, fmt.Sprintf("impression %d: campaign", i+1), im.Campaign.ID, c.ID)
+		wantField(t, fmt.Sprintf("impression %d: impression.campaign", i+1), im.Impression.Campaign.ID, c.ID)
 		a.clock.Advance(3 * time.Minute)
 	}
 	tot := a.totals(brand, c.ID)
 	if b := a.billings(domain.EventImpression); b[domain.BillingBilled] != 2 || b[domain.BillingNotBilled] != 1 {
 		t.Errorf("billings %v, want 2 BILLED and the last NOT_BILLED", b)
 	}
-	if tot.Campaign.Status != "EXHAUSTED" || tot.Campaign.Spent.Amount != "0.005" || tot.Campaign.Stats.Impressions != 3 {
-		t.Errorf("campaign %+v, want EXHAUSTED, spent 0.005, 3 impressions (the last unbilled)", tot.Campaign)
-	}
+	wantField(t, "status", tot.Campaign.Status, "EXHAUSTED")
+	wantField(t, "spent", tot.Campaign.Spent.Amount, "0.005")
+	wantField(t, "impressions (the last unbilled)", tot.Campaign.Stats.Impressions, 3)
 	if got := a.overlay(tok); got != nil {
 		t.Errorf("an exhausted campaign is still shown: %+v", got)
 	}
@@ -408,6 +403,7 @@ func TestRecordImpressionBillsCPMThroughTheBudgetGuard(t *testing.T) {
 // TestRecordImpressionBudgetRace: many streamers' overlays bill one campaign
 // at once; the budget covers exactly 7 impressions.
 func TestRecordImpressionBudgetRace(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 	c := a.mustPricedCampaign(brand, "Raced", map[string]any{"budget": "0.0175"}) // 7 × 0.0025
@@ -417,31 +413,23 @@ func TestRecordImpressionBudgetRace(t *testing.T) {
 		tokens = append(tokens, a.mustStreamerIn(c).token(c.ID))
 	}
 	var (
-		wg       sync.WaitGroup
 		mu       sync.Mutex
 		recorded int
 		failed   []string
 	)
-	for _, tok := range tokens {
-		for range 3 { // each page reloads
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				r := a.do("", recordImpressionMutation, map[string]any{"t": tok})
-				mu.Lock()
-				defer mu.Unlock()
-				var d struct{ RecordImpression impressionPayload }
-				if len(r.Errors) > 0 || json.Unmarshal(r.Data, &d) != nil {
-					failed = append(failed, fmt.Sprint(r.Errors))
-					return
-				}
-				if d.RecordImpression.IsNew {
-					recorded++
-				}
-			}()
+	race(t, 3*len(tokens), func(i int) { // each streamer's page loads three times
+		r := a.do("", recordImpressionMutation, map[string]any{"t": tokens[i%len(tokens)]})
+		mu.Lock()
+		defer mu.Unlock()
+		var d struct{ RecordImpression impressionPayload }
+		if len(r.Errors) > 0 || json.Unmarshal(r.Data, &d) != nil {
+			failed = append(failed, fmt.Sprint(r.Errors, string(r.Data)))
+			return
 		}
-	}
-	wg.Wait()
+		if d.RecordImpression.IsNew {
+			recorded++
+		}
+	})
 	if len(failed) > 0 {
 		t.Fatalf("%d failures, first: %s", len(failed), failed[0])
 	}
@@ -460,6 +448,7 @@ func TestRecordImpressionBudgetRace(t *testing.T) {
 // TestVerifyRepairsImpressions: impressions count in verify and repair like
 // every other event.
 func TestVerifyRepairsImpressions(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 	c := a.mustActiveCampaign(brand, "Verified")
@@ -483,12 +472,19 @@ func TestVerifyRepairsImpressions(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := a.totals(brand, c.ID)
-	if got.Campaign.Stats != want.Campaign.Stats || got.Campaign.Spent != want.Campaign.Spent ||
-		got.Campaign.Participations.Edges[0].Node.Stats != want.Campaign.Participations.Edges[0].Node.Stats {
-		t.Errorf("after repair %+v, want %+v\n%s", got.Campaign, want.Campaign, out.String())
-	}
-	if want.Campaign.Stats.Impressions != 3 || want.Campaign.Spent.Amount != "0.0075" {
-		t.Errorf("before the skew: %+v", want.Campaign)
+	wantField(t, "before the skew: impressions", want.Campaign.Stats.Impressions, 3)
+	wantField(t, "before the skew: spent", want.Campaign.Spent.Amount, "0.0075")
+	wantField(t, "after repair: impressions", got.Campaign.Stats.Impressions, want.Campaign.Stats.Impressions)
+	wantField(t, "after repair: clicks", got.Campaign.Stats.Clicks, want.Campaign.Stats.Clicks)
+	wantField(t, "after repair: conversions", got.Campaign.Stats.Conversions, want.Campaign.Stats.Conversions)
+	wantField(t, "after repair: spent", got.Campaign.Spent.Amount, want.Campaign.Spent.Amount)
+	gotP, wantP := got.Campaign.Participations.Edges[0].Node.Stats, want.Campaign.Participations.Edges[0].Node.Stats
+	wantField(t, "after repair: participation impressions", gotP.Impressions, wantP.Impressions)
+	wantField(t, "after repair: participation clicks", gotP.Clicks, wantP.Clicks)
+	wantField(t, "after repair: participation conversions", gotP.Conversions, wantP.Conversions)
+	wantField(t, "after repair: participation earnings", gotP.Earnings.Amount, wantP.Earnings.Amount)
+	if t.Failed() {
+		t.Logf("repair printed:\n%s", out.String())
 	}
 }
 
@@ -496,6 +492,7 @@ func TestVerifyRepairsImpressions(t *testing.T) {
 // a streamer shares, so what it opens must not reveal emails or settings.
 // They stay visible to the user themself and to admins.
 func TestOverlayRevealsNothingPrivate(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 	c := a.mustActiveCampaign(brand, "Private")
@@ -530,7 +527,7 @@ func TestOverlayRevealsNothingPrivate(t *testing.T) {
 		a.mustDo(tc.token, q, map[string]any{"t": s.token(c.ID)}, &d)
 		b, st := d.Overlay.Campaign.Brand, d.Overlay.Participation.Streamer
 		if b.ID != brand.ID || st.ID != s.user.ID {
-			t.Fatalf("%s: wrong users %+v %+v", tc.who, b, st)
+			t.Fatalf("%s: brand %q and streamer %q, want %q and %q", tc.who, b.ID, st.ID, brand.ID, s.user.ID)
 		}
 		if (b.Email != nil) != tc.brandSees || (b.CampaignSelectionStrategy != nil) != tc.brandSees {
 			t.Errorf("%s sees the brand's private fields: %v, want %v", tc.who, b.Email != nil, tc.brandSees)
@@ -549,6 +546,7 @@ func TestOverlayRevealsNothingPrivate(t *testing.T) {
 // like any other; when chosen it gets a token for its click link, and that
 // token is the one its streamer sees afterwards.
 func TestOverlayShowsOldParticipations(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 	current := a.mustActiveCampaign(brand, "Current")
@@ -571,11 +569,12 @@ func TestOverlayShowsOldParticipations(t *testing.T) {
 	if tok := token(t, d.Participation); !strings.HasSuffix(got.ClickURL, "/r/"+tok) {
 		t.Errorf("clickUrl %s does not use the participation's token %s", got.ClickURL, tok)
 	}
-	if im := a.mustImpression(s.token(current.ID)); !im.IsNew || im.Impression.Participation.ID != oldID.Hex() {
-		t.Errorf("impression %+v, want a new one on the old participation", im)
+	im := a.mustImpression(s.token(current.ID))
+	if im.Impression == nil {
+		t.Fatal("no impression recorded")
 	}
+	wantField(t, "isNew", im.IsNew, true)
+	wantField(t, "participation", im.Impression.Participation.ID, oldID.Hex())
 	a.project()
-	if im := a.mustImpression(s.token(current.ID)); im.Impression.Billing != "BILLED" {
-		t.Errorf("impression %+v, want it BILLED once projected", im.Impression)
-	}
+	wantField(t, "billing once projected", a.mustImpression(s.token(current.ID)).Impression.Billing, "BILLED")
 }

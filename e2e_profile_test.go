@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -41,6 +40,7 @@ func signUpInput(email, password, role string) map[string]any {
 }
 
 func TestSignUp(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 
 	t.Run("OK", func(t *testing.T) {
@@ -106,28 +106,22 @@ func TestSignUp(t *testing.T) {
 		a := a.in(t)
 		const n = 16
 		var ok, conflict, other atomic.Int32
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				email := "race@example.com"
-				if i%2 == 1 {
-					email = "RACE@Example.com"
-				}
-				r := a.do("", signUpMutation, signUpInput(email, "correct horse", "STREAMER"))
-				switch {
-				case len(r.Errors) == 0:
-					ok.Add(1)
-				case r.Errors[0].Code() == "CONFLICT":
-					conflict.Add(1)
-				default:
-					other.Add(1)
-					t.Errorf("unexpected error: %+v", r.Errors)
-				}
-			}()
-		}
-		wg.Wait()
+		race(t, n, func(i int) {
+			email := "race@example.com"
+			if i%2 == 1 {
+				email = "RACE@Example.com"
+			}
+			r := a.do("", signUpMutation, signUpInput(email, "correct horse", "STREAMER"))
+			switch {
+			case len(r.Errors) == 0:
+				ok.Add(1)
+			case r.Errors[0].Code() == "CONFLICT":
+				conflict.Add(1)
+			default:
+				other.Add(1)
+				t.Errorf("unexpected error: %+v", r.Errors)
+			}
+		})
 		if ok.Load() != 1 || conflict.Load() != n-1 || other.Load() != 0 {
 			t.Fatalf("got %d created, %d conflicts, %d other; want 1, %d, 0", ok.Load(), conflict.Load(), other.Load(), n-1)
 		}
@@ -135,6 +129,7 @@ func TestSignUp(t *testing.T) {
 }
 
 func TestLogIn(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	a.mustDo("", signUpMutation, signUpInput("login@example.com", "correct horse", "BRAND"), nil)
 	const q = `mutation($e: String!, $p: String!) { logIn(input: {email: $e, password: $p}) { token user { email role } } }`
@@ -148,9 +143,10 @@ func TestLogIn(t *testing.T) {
 			}
 		}
 		a.mustDo("", q, map[string]any{"e": " LOGIN@example.com", "p": "correct horse"}, &data)
-		if data.LogIn.Token == "" || data.LogIn.User.Role != "BRAND" {
-			t.Fatalf("got %+v", data.LogIn)
+		if data.LogIn.Token == "" {
+			t.Fatal("token: got none")
 		}
+		wantField(t, "user.role", data.LogIn.User.Role, "BRAND")
 		var me meData
 		a.mustDo(data.LogIn.Token, meQuery, nil, &me)
 		if me.Me.Email != "login@example.com" {
@@ -168,6 +164,7 @@ func TestLogIn(t *testing.T) {
 }
 
 func TestMe(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 
 	t.Run("ErrUnauthenticated", func(t *testing.T) {
@@ -192,21 +189,18 @@ func TestMe(t *testing.T) {
 		a.mustDo(u.Token, meQuery, nil, &me)
 		m := me.Me
 		s := m.CampaignRotationSettings
-		if m.CampaignSelectionStrategy != "FAIR_ROTATION" || s.PreferredStrategy != "FAIR_ROTATION" {
-			t.Errorf("strategy: got %q/%q, want FAIR_ROTATION", m.CampaignSelectionStrategy, s.PreferredStrategy)
-		}
-		if s.RotationIntervalMinutes != 3 {
-			t.Errorf("rotationIntervalMinutes: got %d, want 3", s.RotationIntervalMinutes)
-		}
-		if w := s.PriorityWeights; w.PaymentRate != 0.4 || w.Performance != 0.3 || w.Fairness != 0.3 {
-			t.Errorf("priorityWeights: got %+v, want 0.4/0.3/0.3", w)
-		}
+		wantField(t, "campaignSelectionStrategy", m.CampaignSelectionStrategy, "FAIR_ROTATION")
+		wantField(t, "preferredStrategy", s.PreferredStrategy, "FAIR_ROTATION")
+		wantField(t, "rotationIntervalMinutes", s.RotationIntervalMinutes, 3)
+		wantField(t, "priorityWeights.paymentRate", s.PriorityWeights.PaymentRate, 0.4)
+		wantField(t, "priorityWeights.performance", s.PriorityWeights.Performance, 0.3)
+		wantField(t, "priorityWeights.fairness", s.PriorityWeights.Fairness, 0.3)
 		if s.BlackoutPeriods == nil || len(s.BlackoutPeriods) != 0 {
 			t.Errorf("blackoutPeriods: got %#v, want []", s.BlackoutPeriods)
 		}
-		if m.CreatedAt != "2026-11-23T12:00:00Z" || m.DisplayName != "User STREAMER" || m.Role != "STREAMER" {
-			t.Errorf("got %+v", m)
-		}
+		wantField(t, "createdAt", m.CreatedAt, "2026-11-23T12:00:00Z")
+		wantField(t, "displayName", m.DisplayName, "User STREAMER")
+		wantField(t, "role", m.Role, "STREAMER")
 	})
 }
 
@@ -214,6 +208,7 @@ func TestMe(t *testing.T) {
 // strategies, settings or blackout periods missing, null settings, numeric
 // days — through GraphQL: every non-null field comes back, defaulted.
 func TestLegacyDocuments(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	ctx := context.Background()
 	created := time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC)
@@ -255,18 +250,17 @@ func TestLegacyDocuments(t *testing.T) {
 		if m.CampaignRotationSettings.RotationIntervalMinutes != 10 {
 			t.Errorf("interval: got %d, want 10", m.CampaignRotationSettings.RotationIntervalMinutes)
 		}
-		if w := m.CampaignRotationSettings.PriorityWeights; w.PaymentRate != 0.4 {
-			t.Errorf("weights default: got %+v", w)
-		}
+		wantField(t, "priorityWeights.paymentRate (the default)", m.CampaignRotationSettings.PriorityWeights.PaymentRate, 0.4)
 		if m.CreatedAt != "2024-03-01T10:00:00Z" {
 			t.Errorf("createdAt: got %q", m.CreatedAt)
 		}
 	})
 	t.Run("SettingsMissing", func(t *testing.T) {
 		m := me("noSettings", "streamer").Me
-		if m.CampaignSelectionStrategy != "FAIR_ROTATION" || m.CampaignRotationSettings.RotationIntervalMinutes != 3 ||
-			m.CampaignRotationSettings.BlackoutPeriods == nil {
-			t.Errorf("got %+v", m)
+		wantField(t, "campaignSelectionStrategy", m.CampaignSelectionStrategy, "FAIR_ROTATION")
+		wantField(t, "rotationIntervalMinutes", m.CampaignRotationSettings.RotationIntervalMinutes, 3)
+		if m.CampaignRotationSettings.BlackoutPeriods == nil {
+			t.Error("blackoutPeriods: got null, want []")
 		}
 		if m.DisplayName != "nosettings" {
 			t.Errorf("displayName falls back to the email's local part: got %q", m.DisplayName)
@@ -287,12 +281,13 @@ func TestLegacyDocuments(t *testing.T) {
 	t.Run("NumericDaysAndMissingZone", func(t *testing.T) {
 		m := me("numericDays", "streamer").Me
 		bp := m.CampaignRotationSettings.BlackoutPeriods
-		if len(bp) != 1 || strings.Join(bp[0].DaysOfWeek, ",") != "SUNDAY,SATURDAY" || bp[0].Timezone != "UTC" {
-			t.Errorf("got %+v", bp)
+		if len(bp) != 1 {
+			t.Fatalf("blackoutPeriods: got %d, want 1", len(bp))
 		}
-		if w := m.CampaignRotationSettings.PriorityWeights; w.PaymentRate != 0.5 || w.Fairness != 0.25 {
-			t.Errorf("weights: got %+v", w)
-		}
+		wantField(t, "daysOfWeek", strings.Join(bp[0].DaysOfWeek, ","), "SUNDAY,SATURDAY")
+		wantField(t, "timezone", bp[0].Timezone, "UTC")
+		wantField(t, "priorityWeights.paymentRate", m.CampaignRotationSettings.PriorityWeights.PaymentRate, 0.5)
+		wantField(t, "priorityWeights.fairness", m.CampaignRotationSettings.PriorityWeights.Fairness, 0.25)
 	})
 	t.Run("UpdateOnNullSettings", func(t *testing.T) {
 		a := a.in(t)
@@ -320,6 +315,7 @@ const updateSettingsMutation = `mutation($input: UpdateCampaignSelectionSettings
       blackoutPeriods { daysOfWeek startTime endTime timezone reason } } } }`
 
 func TestUpdateCampaignSelectionSettings(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 
 	t.Run("ErrUnauthenticated", func(t *testing.T) {
@@ -354,12 +350,17 @@ func TestUpdateCampaignSelectionSettings(t *testing.T) {
 		var me meData
 		a.mustDo(u.Token, meQuery, nil, &me)
 		s := me.Me.CampaignRotationSettings
-		if s.RotationIntervalMinutes != 20 || s.PriorityWeights.Performance != 0.5 || s.PreferredStrategy != "FAIR_ROTATION" {
-			t.Errorf("got %+v", s)
+		wantField(t, "rotationIntervalMinutes", s.RotationIntervalMinutes, 20)
+		wantField(t, "priorityWeights.performance", s.PriorityWeights.Performance, 0.5)
+		wantField(t, "preferredStrategy", s.PreferredStrategy, "FAIR_ROTATION")
+		if len(s.BlackoutPeriods) != 1 {
+			t.Fatalf("blackoutPeriods: got %d, want 1", len(s.BlackoutPeriods))
 		}
-		if len(s.BlackoutPeriods) != 1 || s.BlackoutPeriods[0].Timezone != "Europe/Berlin" ||
-			s.BlackoutPeriods[0].EndTime != "02:00" || *s.BlackoutPeriods[0].Reason != "sleep" {
-			t.Errorf("blackout: got %+v", s.BlackoutPeriods)
+		bp := s.BlackoutPeriods[0]
+		wantField(t, "blackoutPeriods[0].timezone", bp.Timezone, "Europe/Berlin")
+		wantField(t, "blackoutPeriods[0].endTime", bp.EndTime, "02:00")
+		if bp.Reason == nil || *bp.Reason != "sleep" {
+			t.Errorf("blackoutPeriods[0].reason: got %v, want sleep", bp.Reason)
 		}
 		a.mustDo(u.Token, updateSettingsMutation, map[string]any{"input": map[string]any{"blackoutPeriods": []any{}}}, nil)
 		a.mustDo(u.Token, meQuery, nil, &me)

@@ -37,6 +37,7 @@ func restartEnv(t *testing.T) map[string]string {
 // TestRestartPersistence: what one server wrote, the next one on the same
 // store reads — and the first one's tokens still work.
 func TestRestartPersistence(t *testing.T) {
+	t.Parallel()
 	env := restartEnv(t)
 
 	first, stop := mustStartConfiguredApp(t, env)
@@ -115,6 +116,7 @@ func TestDataDirLock(t *testing.T) {
 // in DATA_DIR/jwt_secret, created once and reused, so tokens survive restarts;
 // another DATA_DIR has another secret.
 func TestEmbeddedJWTSecret(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "jwt_secret")
 
@@ -159,6 +161,7 @@ func TestEmbeddedJWTSecret(t *testing.T) {
 // TestMakeAdmin: `tally make-admin EMAIL` promotes an existing user on the
 // configured store; the role reaches tokens at the next log-in.
 func TestMakeAdmin(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	env := map[string]string{"DATA_DIR": dir}
 	getenv := func(k string) string { return env[k] }

@@ -21,10 +21,15 @@ type Service struct {
 	Now       func() time.Time
 }
 
-// SignUp creates an account from validated input and returns a token for it.
-// A taken email, in any letter case, is CONFLICT.
+// SignUp creates an account and returns a token for it. Anyone may. in is
+// trimmed (the email lower-cased) and validated here: BAD_USER_INPUT on
+// input.<field>, every invalid field at once (domain.FieldErrors). A taken
+// email, in any letter case, is CONFLICT.
 func (s *Service) SignUp(ctx context.Context, in domain.SignUp) (string, domain.User, error) {
 	in.Normalize()
+	if err := in.Validate("input"); err != nil {
+		return "", domain.User{}, err
+	}
 	hash, err := s.Passwords.Hash(in.Password)
 	if err != nil {
 		return "", domain.User{}, fmt.Errorf("hash password: %w", err)
@@ -60,11 +65,15 @@ func (s *Service) issue(u domain.User) (string, domain.User, error) {
 }
 
 // CreateAPIKey makes an API key for the caller: admins and brands only
-// (a brand's key acts for the brand's own campaigns). The key is returned
-// once; only its hash is stored.
+// (UNAUTHENTICATED without a user, FORBIDDEN for a streamer; a brand's key
+// acts for the brand's own campaigns). in is validated here: BAD_USER_INPUT
+// on input.<field>. The key is returned once; only its hash is stored.
 func (s *Service) CreateAPIKey(ctx context.Context, in domain.APIKeyInput) (string, domain.APIKey, error) {
-	c, err := auth.RequireRole(ctx, domain.RoleBrand)
+	c, err := auth.Require(ctx, domain.ActionCreateAPIKey)
 	if err != nil {
+		return "", domain.APIKey{}, err
+	}
+	if err := in.Validate("input"); err != nil {
 		return "", domain.APIKey{}, err
 	}
 	key, hash := auth.NewAPIKey()
@@ -77,7 +86,7 @@ func (s *Service) CreateAPIKey(ctx context.Context, in domain.APIKeyInput) (stri
 }
 
 // RevokeAPIKey revokes a key: its owner or an admin (NOT_FOUND for anyone
-// else). It stops working at once.
+// else, UNAUTHENTICATED without a user). It stops working at once.
 func (s *Service) RevokeAPIKey(ctx context.Context, id string) (domain.APIKey, error) {
 	c, err := auth.RequireUser(ctx)
 	if err != nil {

@@ -21,25 +21,34 @@ type Service struct {
 }
 
 // Create makes a DRAFT campaign owned by the calling brand. Only brands may
-// create campaigns (FORBIDDEN otherwise). in must be validated.
+// create campaigns (UNAUTHENTICATED without a user, FORBIDDEN for another
+// role). in is trimmed and validated here: BAD_USER_INPUT on input.<field>,
+// every invalid field at once (domain.FieldErrors).
 func (s *Service) Create(ctx context.Context, in domain.CampaignInput) (domain.Campaign, error) {
-	c, err := auth.RequireRole(ctx, domain.RoleBrand)
+	c, err := auth.Require(ctx, domain.ActionCreateCampaign)
 	if err != nil {
 		return domain.Campaign{}, err
 	}
-	if c.Role != domain.RoleBrand {
-		return domain.Campaign{}, domain.Errorf(domain.EFORBIDDEN, "only brands create campaigns")
+	in.Normalize()
+	if err := in.ValidateCreate("input"); err != nil {
+		return domain.Campaign{}, err
 	}
 	return s.Campaigns.Create(ctx, c.UserID, in, s.Now())
 }
 
-// Update changes a campaign: its brand or an admin (FORBIDDEN otherwise;
-// NOT_FOUND for a campaign the caller may not see). The status transition and
-// the budget change are guarded in one atomic write; see
+// Update changes a campaign: its brand or an admin (UNAUTHENTICATED without
+// a user, FORBIDDEN for a streamer or another brand; NOT_FOUND for a
+// campaign the caller may not see). u is trimmed and validated here, before
+// the campaign is read: BAD_USER_INPUT on input.<field>. The status
+// transition and the budget change are guarded in one atomic write; see
 // repository.Campaigns.Update for the CONFLICT cases.
 func (s *Service) Update(ctx context.Context, id string, u domain.CampaignUpdate) (domain.Campaign, error) {
-	c, err := auth.RequireUser(ctx)
+	c, err := auth.Require(ctx, domain.ActionChangeCampaign)
 	if err != nil {
+		return domain.Campaign{}, err
+	}
+	u.Normalize()
+	if err := u.Validate("input"); err != nil {
 		return domain.Campaign{}, err
 	}
 	current, err := s.Get(ctx, id)
@@ -64,9 +73,10 @@ func (s *Service) Update(ctx context.Context, id string, u domain.CampaignUpdate
 	return s.Campaigns.Update(ctx, current, u, s.Now())
 }
 
-// Get returns a campaign the caller may see: admins any, brands their own,
-// streamers active ones and those they take part in. Any other is NOT_FOUND,
-// so that ids do not reveal what exists.
+// Get returns a campaign the caller may see (domain.CanSeeCampaign): admins
+// any, brands their own, streamers active ones and those they take part in.
+// Any other is NOT_FOUND, so that ids do not reveal what exists;
+// UNAUTHENTICATED without a user.
 func (s *Service) Get(ctx context.Context, id string) (domain.Campaign, error) {
 	c, err := auth.RequireUser(ctx)
 	if err != nil {
@@ -86,39 +96,36 @@ func (s *Service) Get(ctx context.Context, id string) (domain.Campaign, error) {
 }
 
 func (s *Service) canSee(ctx context.Context, c auth.Caller, camp domain.Campaign) (bool, error) {
-	switch {
-	case c.IsAdmin(), c.Role == domain.RoleBrand && camp.BrandID == c.UserID:
-		return true, nil
-	case c.Role == domain.RoleStreamer:
-		if camp.Status == domain.CampaignActive {
-			return true, nil
-		}
+	return domain.CanSeeCampaign(c.UserID, c.Role, camp, func() (bool, error) {
 		_, err := s.Participations.ByCampaignAndStreamer(ctx, camp.ID, c.UserID)
 		if domain.ErrorCode(err) == domain.ENOTFOUND {
 			return false, nil
 		}
 		return err == nil, err
-	}
-	return false, nil
+	})
 }
 
 // List returns a page of the campaigns the caller may list: streamers the
 // active ones, brands their own, admins all; f narrows further.
-func (s *Service) List(ctx context.Context, f repository.CampaignFilter, page repository.PageArgs) (repository.Page[domain.Campaign], error) {
+// UNAUTHENTICATED without a user; BAD_USER_INPUT on first or after.
+func (s *Service) List(ctx context.Context, f domain.CampaignFilter, page domain.PageArgs) (domain.Page[domain.Campaign], error) {
+	empty := domain.Page[domain.Campaign]{}
 	c, err := auth.RequireUser(ctx)
 	if err != nil {
-		return repository.Page[domain.Campaign]{}, err
+		return empty, err
 	}
-	empty := repository.Page[domain.Campaign]{}
+	if err := page.Validate(); err != nil {
+		return empty, err
+	}
 	switch c.Role {
 	case domain.RoleStreamer:
 		if f.Status != "" && f.Status != domain.CampaignActive {
-			return empty, page.Validate()
+			return empty, nil
 		}
 		f.Status = domain.CampaignActive
 	case domain.RoleBrand:
 		if f.BrandID != "" && f.BrandID != c.UserID {
-			return empty, page.Validate()
+			return empty, nil
 		}
 		f.BrandID = c.UserID
 	}
@@ -126,15 +133,13 @@ func (s *Service) List(ctx context.Context, f repository.CampaignFilter, page re
 }
 
 // Join makes the calling streamer a participant of an ACTIVE campaign
-// (CONFLICT for any other status). Idempotent: joining again returns the same
-// participation.
+// (CONFLICT for any other status; NOT_FOUND for one the streamer may not
+// see). Only streamers join (UNAUTHENTICATED without a user, FORBIDDEN for
+// another role). Idempotent: joining again returns the same participation.
 func (s *Service) Join(ctx context.Context, campaignID string) (domain.Participation, error) {
-	c, err := auth.RequireRole(ctx, domain.RoleStreamer)
+	c, err := auth.Require(ctx, domain.ActionJoinCampaign)
 	if err != nil {
 		return domain.Participation{}, err
-	}
-	if c.Role != domain.RoleStreamer {
-		return domain.Participation{}, domain.Errorf(domain.EFORBIDDEN, "only streamers join campaigns")
 	}
 	camp, err := s.Get(ctx, campaignID)
 	if err != nil {
@@ -146,8 +151,9 @@ func (s *Service) Join(ctx context.Context, campaignID string) (domain.Participa
 	return s.Participations.Join(ctx, camp.ID, c.UserID, s.NewToken, s.Now())
 }
 
-// Participation returns a participation its streamer, the campaign's brand or
-// an admin may see; NOT_FOUND for anyone else.
+// Participation returns a participation the caller may see
+// (domain.CanSeeParticipation): its streamer, the campaign's brand or an
+// admin; NOT_FOUND for anyone else, UNAUTHENTICATED without a user.
 func (s *Service) Participation(ctx context.Context, id string) (domain.Participation, error) {
 	c, err := auth.RequireUser(ctx)
 	if err != nil {
@@ -157,19 +163,20 @@ func (s *Service) Participation(ctx context.Context, id string) (domain.Particip
 	if err != nil {
 		return domain.Participation{}, err
 	}
-	if c.ActsFor(p.StreamerID) {
-		return p, nil
-	}
-	if c.Role == domain.RoleBrand {
+	ok, err := domain.CanSeeParticipation(c.UserID, c.Role, p, func() (string, error) {
 		camp, err := s.Campaigns.ByID(ctx, p.CampaignID)
-		if err != nil && domain.ErrorCode(err) != domain.ENOTFOUND {
-			return domain.Participation{}, err
+		if domain.ErrorCode(err) == domain.ENOTFOUND {
+			return "", nil
 		}
-		if err == nil && camp.BrandID == c.UserID {
-			return p, nil
-		}
+		return camp.BrandID, err
+	})
+	if err != nil {
+		return domain.Participation{}, err
 	}
-	return domain.Participation{}, domain.Errorf(domain.ENOTFOUND, "participation %q not found", id)
+	if !ok {
+		return domain.Participation{}, domain.Errorf(domain.ENOTFOUND, "participation %q not found", id)
+	}
+	return p, nil
 }
 
 // ownParticipation returns a participation the caller is the streamer of (or
@@ -187,6 +194,8 @@ func (s *Service) ownParticipation(ctx context.Context, id string) (domain.Parti
 }
 
 // Leave ends the caller's participation; its token stops working at once.
+// Its streamer or an admin: FORBIDDEN for the campaign's brand, NOT_FOUND for
+// anyone else, UNAUTHENTICATED without a user.
 func (s *Service) Leave(ctx context.Context, participationID string) (domain.Participation, error) {
 	p, err := s.ownParticipation(ctx, participationID)
 	if err != nil {
@@ -196,7 +205,8 @@ func (s *Service) Leave(ctx context.Context, participationID string) (domain.Par
 }
 
 // RotateToken gives the caller's participation a new browser source token;
-// the old one stops working at once. CONFLICT after leaving.
+// the old one stops working at once. CONFLICT after leaving; who may, as for
+// Leave.
 func (s *Service) RotateToken(ctx context.Context, participationID string) (domain.Participation, error) {
 	p, err := s.ownParticipation(ctx, participationID)
 	if err != nil {
@@ -227,27 +237,39 @@ func (s *Service) Token(ctx context.Context, p domain.Participation) (token stri
 }
 
 // StreamerParticipations lists a streamer's participations: the streamer
-// themself and admins only (FORBIDDEN otherwise).
-func (s *Service) StreamerParticipations(ctx context.Context, streamerID string, page repository.PageArgs) (repository.Page[domain.Participation], error) {
+// themself and admins only (FORBIDDEN otherwise). BAD_USER_INPUT on first or
+// after.
+func (s *Service) StreamerParticipations(ctx context.Context, streamerID string, page domain.PageArgs) (domain.Page[domain.Participation], error) {
 	c, err := auth.RequireUser(ctx)
 	if err != nil {
-		return repository.Page[domain.Participation]{}, err
+		return domain.Page[domain.Participation]{}, err
 	}
 	if !c.ActsFor(streamerID) {
-		return repository.Page[domain.Participation]{}, domain.Errorf(domain.EFORBIDDEN, "only the user themself or an admin may list their participations")
+		return domain.Page[domain.Participation]{}, domain.Errorf(domain.EFORBIDDEN, "only the user themself or an admin may list their participations")
 	}
 	return s.Participations.ByStreamer(ctx, streamerID, page)
 }
 
 // CampaignParticipations lists a campaign's participations: its brand and
-// admins only (FORBIDDEN otherwise).
-func (s *Service) CampaignParticipations(ctx context.Context, camp domain.Campaign, page repository.PageArgs) (repository.Page[domain.Participation], error) {
+// admins only (FORBIDDEN otherwise). BAD_USER_INPUT on first or after.
+func (s *Service) CampaignParticipations(ctx context.Context, camp domain.Campaign, page domain.PageArgs) (domain.Page[domain.Participation], error) {
 	c, err := auth.RequireUser(ctx)
 	if err != nil {
-		return repository.Page[domain.Participation]{}, err
+		return domain.Page[domain.Participation]{}, err
 	}
 	if !domain.CanManageCampaign(c.UserID, c.Role, camp) {
-		return repository.Page[domain.Participation]{}, domain.Errorf(domain.EFORBIDDEN, "only the campaign's brand or an admin may list its participations")
+		return domain.Page[domain.Participation]{}, domain.Errorf(domain.EFORBIDDEN, "only the campaign's brand or an admin may list its participations")
 	}
 	return s.Participations.ByCampaign(ctx, camp.ID, page)
+}
+
+// PostbackURL returns camp's postback URL to whoever may manage the campaign
+// (domain.CanManageCampaign); ok is false for anyone else and when it has
+// none.
+func (s *Service) PostbackURL(ctx context.Context, camp domain.Campaign) (url string, ok bool) {
+	c := auth.CallerFrom(ctx)
+	if !domain.CanManageCampaign(c.UserID, c.Role, camp) || camp.PostbackURL == "" {
+		return "", false
+	}
+	return camp.PostbackURL, true
 }

@@ -48,10 +48,15 @@ func TestLoadFromEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Port != 9000 || c.MongoURI != "mongodb://db:27017/?replicaSet=rs0" || c.Database != "tally_prod" ||
-		c.DataDir != "/var/lib/tally" || c.JWTSecret != secret || c.TokenTTL != 90*time.Minute || c.LogLevel != slog.LevelDebug {
-		t.Errorf("got %+v", c)
+	wantField(t, "Port", c.Port, 9000)
+	wantField(t, "MongoURI", c.MongoURI, "mongodb://db:27017/?replicaSet=rs0")
+	wantField(t, "Database", c.Database, "tally_prod")
+	wantField(t, "DataDir", c.DataDir, "/var/lib/tally")
+	if c.JWTSecret != secret {
+		t.Error("JWTSecret: not the one given")
 	}
+	wantField(t, "TokenTTL", c.TokenTTL, 90*time.Minute)
+	wantField(t, "LogLevel", c.LogLevel, slog.LevelDebug)
 	if !slices.Equal(c.CORSOrigins, []string{"https://a.example.com", "https://b.example.com"}) {
 		t.Errorf("CORSOrigins: got %q", c.CORSOrigins)
 	}
@@ -71,9 +76,13 @@ func TestFlagsOverrideEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Port != 9100 || c.DataDir != "/flag" || c.LogLevel != slog.LevelWarn || c.TokenTTL != 2*time.Hour ||
-		c.Database != "flagdb" || c.JWTSecret != secret {
-		t.Errorf("got %+v", c)
+	wantField(t, "Port", c.Port, 9100)
+	wantField(t, "DataDir", c.DataDir, "/flag")
+	wantField(t, "LogLevel", c.LogLevel, slog.LevelWarn)
+	wantField(t, "TokenTTL", c.TokenTTL, 2*time.Hour)
+	wantField(t, "Database", c.Database, "flagdb")
+	if c.JWTSecret != secret {
+		t.Error("JWTSecret: the flag's does not win")
 	}
 	if !slices.Equal(c.CORSOrigins, []string{"*"}) {
 		t.Errorf("CORSOrigins: got %q", c.CORSOrigins)
@@ -121,5 +130,13 @@ func TestLoadErrors(t *testing.T) {
 				t.Errorf("message %q does not name %s", msg, tc.want)
 			}
 		})
+	}
+}
+
+// wantField reports, naming the field, when got is not want.
+func wantField[T comparable](t *testing.T, field string, got, want T) {
+	t.Helper()
+	if got != want {
+		t.Errorf("%s: got %v, want %v", field, got, want)
 	}
 }

@@ -235,12 +235,6 @@ func ValidCampaignURL(s string) bool {
 // ClickIDMacro is replaced by the click id in landing and postback URLs.
 const ClickIDMacro = "{click_id}"
 
-// CanManageCampaign reports whether a user may change a campaign: its brand
-// or an admin.
-func CanManageCampaign(userID string, role Role, c Campaign) bool {
-	return role == RoleAdmin || (role == RoleBrand && c.BrandID == userID)
-}
-
 // Billable reports whether an event at t is billed to the campaign: it is
 // ACTIVE and t is inside startsAt/endsAt. Events outside are recorded but
 // never billed. (The budget guard decides the rest, atomically.)

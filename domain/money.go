@@ -115,12 +115,3 @@ func (m *Micros) UnmarshalGQL(v any) error {
 	*m = parsed
 	return nil
 }
-
-// Mul returns m × n, for counts of priced events.
-func (m Micros) Mul(n int64) Micros { return m * Micros(n) }
-
-// Money is an amount in a currency.
-type Money struct {
-	Amount   Micros
-	Currency string
-}

@@ -81,7 +81,6 @@ type BlackoutPeriod struct {
 const (
 	DefaultStrategy                = StrategyFairRotation
 	DefaultRotationIntervalMinutes = 3
-	MaxBlackoutPeriods             = 20
 	weightsTolerance               = 1e-6
 )
 
@@ -102,7 +101,8 @@ func DefaultRotationSettings() RotationSettings {
 
 // SelectionSettingsUpdate is a partial change of a user's campaign selection
 // settings: a nil field is not given and stays as it is. BlackoutPeriods
-// replaces the whole list when given (an empty list clears it).
+// replaces the whole list when given (an empty list clears it); it holds at
+// most 20 periods (the max=20 of its tag is the one statement of the limit).
 type SelectionSettingsUpdate struct {
 	Strategy                *Strategy        `json:"strategy"`
 	RotationIntervalMinutes *int             `json:"rotationIntervalMinutes" validate:"omitnil,min=1,max=1440"`
@@ -132,11 +132,6 @@ func (w PriorityWeights) validateSum(field string) *Error {
 			strconv.FormatFloat(sum, 'f', -1, 64))
 	}
 	return nil
-}
-
-// IsEmpty reports whether the update changes nothing.
-func (u *SelectionSettingsUpdate) IsEmpty() bool {
-	return u.Strategy == nil && u.RotationIntervalMinutes == nil && u.PriorityWeights == nil && u.BlackoutPeriods == nil
 }
 
 // SignUp is what a new user gives to create an account.

@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"tally/domain"
 	"tally/graph/model"
-	"tally/repository"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -252,7 +251,7 @@ type ComplexityRoot struct {
 
 	Query struct {
 		Campaign      func(childComplexity int, id string) int
-		Campaigns     func(childComplexity int, filter *repository.CampaignFilter, first *int, after *string) int
+		Campaigns     func(childComplexity int, filter *domain.CampaignFilter, first *int, after *string) int
 		Conversions   func(childComplexity int, campaignID *string, participationID *string, first *int, after *string) int
 		DailyStats    func(childComplexity int, scope domain.StatsScope, id string, from string, to string) int
 		Me            func(childComplexity int) int
@@ -356,7 +355,7 @@ type ParticipationStatsResolver interface {
 type QueryResolver interface {
 	Me(ctx context.Context) (*domain.User, error)
 	Campaign(ctx context.Context, id string) (*domain.Campaign, error)
-	Campaigns(ctx context.Context, filter *repository.CampaignFilter, first *int, after *string) (*model.CampaignConnection, error)
+	Campaigns(ctx context.Context, filter *domain.CampaignFilter, first *int, after *string) (*model.CampaignConnection, error)
 	Participation(ctx context.Context, id string) (*domain.Participation, error)
 	Overlay(ctx context.Context, browserSourceToken string) (*domain.OverlaySlot, error)
 	DailyStats(ctx context.Context, scope domain.StatsScope, id string, from string, to string) ([]*domain.DailyStat, error)
@@ -1263,7 +1262,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Campaigns(childComplexity, args["filter"].(*repository.CampaignFilter), args["first"].(*int), args["after"].(*string)), true
+		return e.ComplexityRoot.Query.Campaigns(childComplexity, args["filter"].(*domain.CampaignFilter), args["first"].(*int), args["after"].(*string)), true
 	case "Query.conversions":
 		if e.ComplexityRoot.Query.Conversions == nil {
 			break
@@ -2955,8 +2954,8 @@ func (ec *executionContext) field_Query_campaigns_args(ctx context.Context, rawA
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
-		func(ctx context.Context, v any) (*repository.CampaignFilter, error) {
-			return ec.unmarshalOCampaignFilter2ᚖtallyᚋrepositoryᚐCampaignFilter(ctx, v)
+		func(ctx context.Context, v any) (*domain.CampaignFilter, error) {
+			return ec.unmarshalOCampaignFilter2ᚖtallyᚋdomainᚐCampaignFilter(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -6792,7 +6791,7 @@ func (ec *executionContext) _Query_campaigns(ctx context.Context, field graphql.
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Campaigns(ctx, fc.Args["filter"].(*repository.CampaignFilter), fc.Args["first"].(*int), fc.Args["after"].(*string))
+			return ec.Resolvers.Query().Campaigns(ctx, fc.Args["filter"].(*domain.CampaignFilter), fc.Args["first"].(*int), fc.Args["after"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.CampaignConnection) graphql.Marshaler {
@@ -8632,8 +8631,8 @@ func UnmarshalBlackoutPeriodInput(ctx context.Context, raw any) (domain.Blackout
 	return out, err
 }
 
-func (ec *executionContext) unmarshalInputCampaignFilter(ctx context.Context, obj any) (repository.CampaignFilter, error) {
-	var it repository.CampaignFilter
+func (ec *executionContext) unmarshalInputCampaignFilter(ctx context.Context, obj any) (domain.CampaignFilter, error) {
+	var it domain.CampaignFilter
 	if obj == nil {
 		return it, nil
 	}
@@ -8682,8 +8681,8 @@ func (ec *executionContext) unmarshalInputCampaignFilter(ctx context.Context, ob
 //
 // ctx must come from a gqlgen request; outside one there is no unmarshaler to use
 // and the returned error says so.
-func UnmarshalCampaignFilter(ctx context.Context, raw any) (repository.CampaignFilter, error) {
-	var out repository.CampaignFilter
+func UnmarshalCampaignFilter(ctx context.Context, raw any) (domain.CampaignFilter, error) {
+	var out domain.CampaignFilter
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "CampaignFilter", raw, &out)
 	return out, err
 }
@@ -12208,7 +12207,7 @@ func (ec *executionContext) marshalOCampaign2ᚖtallyᚋdomainᚐCampaign(ctx co
 	return ec._Campaign(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalOCampaignFilter2ᚖtallyᚋrepositoryᚐCampaignFilter(ctx context.Context, v any) (*repository.CampaignFilter, error) {
+func (ec *executionContext) unmarshalOCampaignFilter2ᚖtallyᚋdomainᚐCampaignFilter(ctx context.Context, v any) (*domain.CampaignFilter, error) {
 	if v == nil {
 		return nil, nil
 	}

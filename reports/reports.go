@@ -79,8 +79,8 @@ func (s *Service) requireManage(ctx context.Context, campaignID string) error {
 // ListConversions returns a page of a campaign's conversions (its brand,
 // admins) or a participation's (whoever may see it). Exactly one of the
 // filter's ids must be given.
-func (s *Service) ListConversions(ctx context.Context, f repository.ConversionFilter, page repository.PageArgs) (repository.Page[domain.Conversion], error) {
-	none := repository.Page[domain.Conversion]{}
+func (s *Service) ListConversions(ctx context.Context, f domain.ConversionFilter, page domain.PageArgs) (domain.Page[domain.Conversion], error) {
+	none := domain.Page[domain.Conversion]{}
 	if _, err := auth.RequireUser(ctx); err != nil {
 		return none, err
 	}

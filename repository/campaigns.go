@@ -201,15 +201,8 @@ func (r *Campaigns) ByIDs(ctx context.Context, ids []string) (map[string]domain.
 	return out, nil
 }
 
-// CampaignFilter narrows a campaign list; empty fields do not filter.
-type CampaignFilter struct {
-	Status  domain.CampaignStatus
-	BrandID string
-	Search  string
-}
-
 // List returns one page of campaigns matching f, newest first.
-func (r *Campaigns) List(ctx context.Context, f CampaignFilter, page PageArgs) (Page[domain.Campaign], error) {
+func (r *Campaigns) List(ctx context.Context, f domain.CampaignFilter, page domain.PageArgs) (domain.Page[domain.Campaign], error) {
 	filter := bson.M{}
 	if f.Status != "" {
 		filter["status"] = string(f.Status)
@@ -217,7 +210,7 @@ func (r *Campaigns) List(ctx context.Context, f CampaignFilter, page PageArgs) (
 	if f.BrandID != "" {
 		bid, err := primitive.ObjectIDFromHex(f.BrandID)
 		if err != nil {
-			return Page[domain.Campaign]{}, nil
+			return domain.Page[domain.Campaign]{}, nil
 		}
 		filter["brandId"] = bid
 	}

@@ -96,14 +96,8 @@ func (r *Conversions) Record(ctx context.Context, c domain.Conversion) (domain.C
 	return c, true, nil
 }
 
-// ConversionFilter narrows a conversion list; empty fields do not filter.
-type ConversionFilter struct {
-	CampaignID      string
-	ParticipationID string
-}
-
 // List returns a page of conversions, newest first.
-func (r *Conversions) List(ctx context.Context, f ConversionFilter, page PageArgs) (Page[domain.Conversion], error) {
+func (r *Conversions) List(ctx context.Context, f domain.ConversionFilter, page domain.PageArgs) (domain.Page[domain.Conversion], error) {
 	filter := bson.M{}
 	for field, id := range map[string]string{"campaignId": f.CampaignID, "participationId": f.ParticipationID} {
 		if id == "" {
@@ -111,7 +105,7 @@ func (r *Conversions) List(ctx context.Context, f ConversionFilter, page PageArg
 		}
 		oid, err := primitive.ObjectIDFromHex(id)
 		if err != nil {
-			return Page[domain.Conversion]{}, page.Validate()
+			return domain.Page[domain.Conversion]{}, page.Validate()
 		}
 		filter[field] = oid
 	}

@@ -243,24 +243,24 @@ func (r *Participations) findOne(ctx context.Context, filter bson.M, notFound st
 }
 
 // ByStreamer returns one page of a streamer's participations, newest first.
-func (r *Participations) ByStreamer(ctx context.Context, streamerID string, page PageArgs) (Page[domain.Participation], error) {
+func (r *Participations) ByStreamer(ctx context.Context, streamerID string, page domain.PageArgs) (domain.Page[domain.Participation], error) {
 	sid, err := primitive.ObjectIDFromHex(streamerID)
 	if err != nil {
-		return Page[domain.Participation]{}, page.Validate()
+		return domain.Page[domain.Participation]{}, page.Validate()
 	}
 	return r.list(ctx, bson.M{"streamerId": sid}, page)
 }
 
 // ByCampaign returns one page of a campaign's participations, newest first.
-func (r *Participations) ByCampaign(ctx context.Context, campaignID string, page PageArgs) (Page[domain.Participation], error) {
+func (r *Participations) ByCampaign(ctx context.Context, campaignID string, page domain.PageArgs) (domain.Page[domain.Participation], error) {
 	cid, err := primitive.ObjectIDFromHex(campaignID)
 	if err != nil {
-		return Page[domain.Participation]{}, page.Validate()
+		return domain.Page[domain.Participation]{}, page.Validate()
 	}
 	return r.list(ctx, bson.M{"campaignId": cid}, page)
 }
 
-func (r *Participations) list(ctx context.Context, filter bson.M, page PageArgs) (Page[domain.Participation], error) {
+func (r *Participations) list(ctx context.Context, filter bson.M, page domain.PageArgs) (domain.Page[domain.Participation], error) {
 	return findPage(ctx, r.c, filter, page,
 		func(d *participationDoc) primitive.ObjectID { return d.ID },
 		func(d *participationDoc) domain.Participation { return d.toDomain() })

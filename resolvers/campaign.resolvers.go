@@ -7,20 +7,18 @@ package resolvers
 
 import (
 	"context"
-	"tally/auth"
 	"tally/domain"
 	"tally/graph"
 	"tally/graph/model"
 	"tally/loaders"
-	"tally/repository"
 )
 
 func (r *campaignResolver) PostbackURL(ctx context.Context, obj *domain.Campaign) (*string, error) {
-	c := auth.CallerFrom(ctx)
-	if !domain.CanManageCampaign(c.UserID, c.Role, *obj) || obj.PostbackURL == "" {
+	url, ok := r.CampaignService.PostbackURL(ctx, *obj)
+	if !ok {
 		return nil, nil
 	}
-	return &obj.PostbackURL, nil
+	return &url, nil
 }
 
 func (r *campaignResolver) Budget(ctx context.Context, obj *domain.Campaign) (*model.Money, error) {
@@ -58,49 +56,26 @@ func (r *goalResolver) Payout(ctx context.Context, obj *domain.Goal) (*model.Mon
 }
 
 func (r *mutationResolver) CreateCampaign(ctx context.Context, input domain.CampaignInput) (*domain.Campaign, error) {
-	if _, err := auth.RequireRole(ctx, domain.RoleBrand); err != nil {
-		return nil, err
-	}
-	input.Normalize()
-	if err := input.ValidateCreate("input"); err != nil {
-		return nil, invalid(ctx, err)
-	}
 	c, err := r.CampaignService.Create(ctx, input)
-	return ptr(c, err)
+	return ptr(c, invalid(ctx, err))
 }
 
 func (r *mutationResolver) UpdateCampaign(ctx context.Context, id string, input domain.CampaignUpdate) (*domain.Campaign, error) {
-	if _, err := auth.RequireRole(ctx, domain.RoleBrand); err != nil {
-		return nil, err
-	}
-	input.Normalize()
-	if err := input.Validate("input"); err != nil {
-		return nil, invalid(ctx, err)
-	}
 	c, err := r.CampaignService.Update(ctx, id, input)
-	return ptr(c, err)
+	return ptr(c, invalid(ctx, err))
 }
 
 func (r *mutationResolver) JoinCampaign(ctx context.Context, campaignID string) (*domain.Participation, error) {
-	if _, err := auth.RequireRole(ctx, domain.RoleStreamer); err != nil {
-		return nil, err
-	}
 	p, err := r.CampaignService.Join(ctx, campaignID)
 	return ptr(p, err)
 }
 
 func (r *mutationResolver) LeaveCampaign(ctx context.Context, participationID string) (*domain.Participation, error) {
-	if _, err := auth.RequireUser(ctx); err != nil {
-		return nil, err
-	}
 	p, err := r.CampaignService.Leave(ctx, participationID)
 	return ptr(p, err)
 }
 
 func (r *mutationResolver) RotateBrowserSourceToken(ctx context.Context, participationID string) (*domain.Participation, error) {
-	if _, err := auth.RequireUser(ctx); err != nil {
-		return nil, err
-	}
 	p, err := r.CampaignService.RotateToken(ctx, participationID)
 	return ptr(p, err)
 }
@@ -137,32 +112,20 @@ func (r *participationStatsResolver) Earnings(ctx context.Context, obj *domain.P
 }
 
 func (r *queryResolver) Campaign(ctx context.Context, id string) (*domain.Campaign, error) {
-	if _, err := auth.RequireUser(ctx); err != nil {
-		return nil, err
-	}
 	c, err := r.CampaignService.Get(ctx, id)
 	return ptr(c, err)
 }
 
-func (r *queryResolver) Campaigns(ctx context.Context, filter *repository.CampaignFilter, first *int, after *string) (*model.CampaignConnection, error) {
-	if _, err := auth.RequireUser(ctx); err != nil {
-		return nil, err
-	}
-	var f repository.CampaignFilter
+func (r *queryResolver) Campaigns(ctx context.Context, filter *domain.CampaignFilter, first *int, after *string) (*model.CampaignConnection, error) {
+	var f domain.CampaignFilter
 	if filter != nil {
 		f = *filter
 	}
 	page, err := r.CampaignService.List(ctx, f, pageArgs(first, after))
-	if err != nil {
-		return nil, err
-	}
-	return campaignConnection(page), nil
+	return campaignConnection(page), err
 }
 
 func (r *queryResolver) Participation(ctx context.Context, id string) (*domain.Participation, error) {
-	if _, err := auth.RequireUser(ctx); err != nil {
-		return nil, err
-	}
 	p, err := r.CampaignService.Participation(ctx, id)
 	return ptr(p, err)
 }

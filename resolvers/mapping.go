@@ -3,7 +3,6 @@ package resolvers
 import (
 	"tally/domain"
 	"tally/graph/model"
-	"tally/repository"
 )
 
 // money puts an amount in the platform currency.
@@ -19,8 +18,8 @@ func ptr[T any](v T, err error) (*T, error) {
 	return &v, nil
 }
 
-func pageArgs(first *int, after *string) repository.PageArgs {
-	var p repository.PageArgs
+func pageArgs(first *int, after *string) domain.PageArgs {
+	var p domain.PageArgs
 	if first != nil {
 		p.First = *first
 	}
@@ -30,7 +29,7 @@ func pageArgs(first *int, after *string) repository.PageArgs {
 	return p
 }
 
-func pageInfo[T any](p repository.Page[T]) *model.PageInfo {
+func pageInfo[T any](p domain.Page[T]) *model.PageInfo {
 	info := &model.PageInfo{HasNextPage: p.HasNextPage}
 	if n := len(p.Cursors); n > 0 {
 		info.EndCursor = &p.Cursors[n-1]
@@ -39,7 +38,7 @@ func pageInfo[T any](p repository.Page[T]) *model.PageInfo {
 }
 
 // edges makes a connection's edges from a page: never nil, one per item.
-func edges[T, E any](p repository.Page[T], edge func(cursor string, node *T) *E) []*E {
+func edges[T, E any](p domain.Page[T], edge func(cursor string, node *T) *E) []*E {
 	out := make([]*E, len(p.Items))
 	for i := range p.Items {
 		out[i] = edge(p.Cursors[i], &p.Items[i])
@@ -47,19 +46,19 @@ func edges[T, E any](p repository.Page[T], edge func(cursor string, node *T) *E)
 	return out
 }
 
-func participationConnection(p repository.Page[domain.Participation]) *model.ParticipationConnection {
+func participationConnection(p domain.Page[domain.Participation]) *model.ParticipationConnection {
 	return &model.ParticipationConnection{PageInfo: pageInfo(p), Edges: edges(p,
 		func(c string, n *domain.Participation) *model.ParticipationEdge {
 			return &model.ParticipationEdge{Cursor: c, Node: n}
 		})}
 }
 
-func campaignConnection(p repository.Page[domain.Campaign]) *model.CampaignConnection {
+func campaignConnection(p domain.Page[domain.Campaign]) *model.CampaignConnection {
 	return &model.CampaignConnection{PageInfo: pageInfo(p), Edges: edges(p,
 		func(c string, n *domain.Campaign) *model.CampaignEdge { return &model.CampaignEdge{Cursor: c, Node: n} })}
 }
 
-func conversionConnection(p repository.Page[domain.Conversion]) *model.ConversionConnection {
+func conversionConnection(p domain.Page[domain.Conversion]) *model.ConversionConnection {
 	return &model.ConversionConnection{PageInfo: pageInfo(p), Edges: edges(p,
 		func(c string, n *domain.Conversion) *model.ConversionEdge {
 			return &model.ConversionEdge{Cursor: c, Node: n}

@@ -1,7 +1,8 @@
-// Package resolvers holds Tally's GraphQL resolvers. They stay thin: read the
-// caller, validate the input, call one service or repository method, map the
-// result. Business rules live in domain and the services, MongoDB access in
-// repository.
+// Package resolvers holds Tally's GraphQL resolvers. They are mappers: take
+// the arguments, call one service method (which reads the caller from the
+// context, authorizes and validates), map the result. Rules live in domain
+// and the services, MongoDB access in repository; see docs/decisions.md,
+// "Where each kind of rule lives".
 package resolvers
 
 import (
@@ -11,7 +12,6 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 
 	"tally/accounts"
-	"tally/auth"
 	"tally/campaigns"
 	"tally/domain"
 	"tally/overlay"
@@ -33,8 +33,10 @@ type Resolver struct {
 	BaseURL         string // this server's public URL, for overlay links
 }
 
-// invalid reports validation errors: every field error but the first is added
-// to the response, the first is returned, so a client sees all of them at once.
+// invalid maps a service's error for GraphQL: of several field errors
+// (domain.FieldErrors) every one but the first is added to the response and
+// the first is returned, so a client sees all of them at once; any other
+// error, and nil, is returned as it is.
 func invalid(ctx context.Context, err error) error {
 	var fe domain.FieldErrors
 	if errors.As(err, &fe) && len(fe) > 0 {
@@ -44,14 +46,4 @@ func invalid(ctx context.Context, err error) error {
 		return fe[0]
 	}
 	return err
-}
-
-// private reports whether the caller may see u's private fields (email,
-// overlay settings): u themself — also on the signUp/logIn answer, before the
-// request carries a token — and admins. Others reach a user as a campaign's
-// brand or a participation's streamer, and an overlay token (in every click
-// link a streamer shares) must not reveal them.
-func private(ctx context.Context, u *domain.User) bool {
-	c := auth.CallerFrom(ctx)
-	return u.SignedIn || c.ActsFor(u.ID)
 }

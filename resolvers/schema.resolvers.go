@@ -7,20 +7,15 @@ package resolvers
 
 import (
 	"context"
-	"tally/auth"
 	"tally/domain"
 	"tally/graph"
 	"tally/graph/model"
 )
 
 func (r *mutationResolver) SignUp(ctx context.Context, input domain.SignUp) (*model.AuthPayload, error) {
-	input.Normalize()
-	if err := input.Validate("input"); err != nil {
-		return nil, invalid(ctx, err)
-	}
 	token, user, err := r.Accounts.SignUp(ctx, input)
 	if err != nil {
-		return nil, err
+		return nil, invalid(ctx, err)
 	}
 	user.SignedIn = true // the caller just proved to be this user
 	return &model.AuthPayload{Token: token, User: &user}, nil
@@ -36,18 +31,7 @@ func (r *mutationResolver) LogIn(ctx context.Context, input domain.LogIn) (*mode
 }
 
 func (r *queryResolver) Me(ctx context.Context) (*domain.User, error) {
-	caller, err := auth.RequireUser(ctx)
-	if err != nil {
-		return nil, err
-	}
-	user, err := r.Users.ByID(ctx, caller.UserID)
-	if domain.ErrorCode(err) == domain.ENOTFOUND {
-		return nil, domain.Errorf(domain.EUNAUTHENTICATED, "the account of this token no longer exists")
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &user, nil
+	return ptr(r.Accounts.Me(ctx))
 }
 
 func (r *Resolver) Mutation() graph.MutationResolver { return &mutationResolver{r} }

@@ -12,7 +12,6 @@ import (
 	"tally/graph"
 	"tally/graph/model"
 	"tally/loaders"
-	"tally/repository"
 )
 
 func (r *clickResolver) Participation(ctx context.Context, obj *domain.Click) (*domain.Participation, error) {
@@ -98,7 +97,7 @@ func (r *queryResolver) DailyStats(ctx context.Context, scope domain.StatsScope,
 }
 
 func (r *queryResolver) Conversions(ctx context.Context, campaignID *string, participationID *string, first *int, after *string) (*model.ConversionConnection, error) {
-	var f repository.ConversionFilter
+	var f domain.ConversionFilter
 	if campaignID != nil {
 		f.CampaignID = *campaignID
 	}

@@ -7,42 +7,31 @@ package resolvers
 
 import (
 	"context"
-	"tally/auth"
 	"tally/domain"
 	"tally/graph"
 )
 
 func (r *mutationResolver) UpdateCampaignSelectionSettings(ctx context.Context, input domain.SelectionSettingsUpdate) (*domain.User, error) {
-	caller, err := auth.RequireUser(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if err := input.Validate("input"); err != nil {
-		return nil, invalid(ctx, err)
-	}
-	user, err := r.Users.UpdateSelectionSettings(ctx, caller.UserID, input)
-	if err != nil {
-		return nil, err
-	}
-	return &user, nil
+	user, err := r.Accounts.UpdateSelectionSettings(ctx, input)
+	return ptr(user, invalid(ctx, err))
 }
 
 func (r *userResolver) Email(ctx context.Context, obj *domain.User) (*string, error) {
-	if !private(ctx, obj) {
+	if !r.Accounts.ShowsPrivateFields(ctx, *obj) {
 		return nil, nil
 	}
 	return &obj.Email, nil
 }
 
 func (r *userResolver) CampaignSelectionStrategy(ctx context.Context, obj *domain.User) (*domain.Strategy, error) {
-	if !private(ctx, obj) {
+	if !r.Accounts.ShowsPrivateFields(ctx, *obj) {
 		return nil, nil
 	}
 	return &obj.CampaignSelectionStrategy, nil
 }
 
 func (r *userResolver) CampaignRotationSettings(ctx context.Context, obj *domain.User) (*domain.RotationSettings, error) {
-	if !private(ctx, obj) {
+	if !r.Accounts.ShowsPrivateFields(ctx, *obj) {
 		return nil, nil
 	}
 	return &obj.CampaignRotationSettings, nil

@@ -1,0 +1,44 @@
+package accounts
+
+import (
+	"context"
+
+	"tally/auth"
+	"tally/domain"
+)
+
+// Me returns the calling user as stored: UNAUTHENTICATED without a user, and
+// when the account of the caller's token no longer exists.
+func (s *Service) Me(ctx context.Context) (domain.User, error) {
+	c, err := auth.RequireUser(ctx)
+	if err != nil {
+		return domain.User{}, err
+	}
+	u, err := s.Users.ByID(ctx, c.UserID)
+	if domain.ErrorCode(err) == domain.ENOTFOUND {
+		return domain.User{}, domain.Errorf(domain.EUNAUTHENTICATED, "the account of this token no longer exists")
+	}
+	return u, err
+}
+
+// UpdateSelectionSettings changes the given fields of the caller's campaign
+// selection settings and returns the user: UNAUTHENTICATED without a user;
+// in is validated here, BAD_USER_INPUT on input.<field>, every invalid field
+// at once (domain.FieldErrors).
+func (s *Service) UpdateSelectionSettings(ctx context.Context, in domain.SelectionSettingsUpdate) (domain.User, error) {
+	c, err := auth.RequireUser(ctx)
+	if err != nil {
+		return domain.User{}, err
+	}
+	if err := in.Validate("input"); err != nil {
+		return domain.User{}, err
+	}
+	return s.Users.UpdateSelectionSettings(ctx, c.UserID, in)
+}
+
+// ShowsPrivateFields reports whether the caller may see u's private fields
+// (email, overlay settings): domain.CanSeePrivateFields.
+func (s *Service) ShowsPrivateFields(ctx context.Context, u domain.User) bool {
+	c := auth.CallerFrom(ctx)
+	return domain.CanSeePrivateFields(c.UserID, c.Role, u)
+}
