@@ -111,10 +111,10 @@ func isTransient(err error) bool {
 }
 
 // isUnreachable reports that the store could not be reached or did not
-// answer: a network error or no server to select.
+// answer: a network error or no server to select. (A client this process
+// closed itself is not: that is a bug, and stays internal.)
 func isUnreachable(err error) bool {
-	return mongo.IsNetworkError(err) || errors.Is(err, mongo.ErrClientDisconnected) ||
-		errors.As(err, new(topology.ServerSelectionError))
+	return mongo.IsNetworkError(err) || errors.As(err, new(topology.ServerSelectionError))
 }
 
 // Retry bounds for transient conflicts: up to transientAttempts tries in
