@@ -15,6 +15,7 @@ func TestRoundTrips(t *testing.T) {
 	tok := token(t, a.mustJoin(streamer, c.ID))
 	key, _ := a.mustAPIKey(brand)
 	count := roundTrips(t, a)
+	miss := embeddedMiss(a)
 	const bareClick = `mutation($t: String!, $c: String) { recordClick(input: {browserSourceToken: $t, clickId: $c}) { isNew } }`
 	const bareConversion = `mutation($c: String!) { recordConversion(input: {clickId: $c, goalId: "signup"}) { isNew } }`
 	cases := []struct {
@@ -24,12 +25,12 @@ func TestRoundTrips(t *testing.T) {
 	}{
 		// token → participation; click upsert; campaign; spend; mark billed;
 		// participation $inc; daily buckets (one bulk).
-		{"NewBilledClick", 7, func() { a.mustDo("", bareClick, map[string]any{"t": tok, "c": "rt-1"}, nil) }},
+		{"NewBilledClick", 7 + miss, func() { a.mustDo("", bareClick, map[string]any{"t": tok, "c": "rt-1"}, nil) }},
 		// token → participation; click upsert (finds it).
 		{"DuplicateClick", 2, func() { a.mustDo("", bareClick, map[string]any{"t": tok, "c": "rt-1"}, nil) }},
 		// API key (find and stamp); click; campaign; conversion upsert;
 		// spend; mark billed; participation $inc; daily buckets.
-		{"NewBilledConversion", 8, func() { mustOK(t, a.doWithKey(key, bareConversion, map[string]any{"c": "rt-1"})) }},
+		{"NewBilledConversion", 8 + miss, func() { mustOK(t, a.doWithKey(key, bareConversion, map[string]any{"c": "rt-1"})) }},
 		// API key; click; campaign; conversion upsert (finds it).
 		{"DuplicateConversion", 4, func() { mustOK(t, a.doWithKey(key, bareConversion, map[string]any{"c": "rt-1"})) }},
 	}
@@ -38,6 +39,17 @@ func TestRoundTrips(t *testing.T) {
 			t.Errorf("%s: %d store calls, want %d", tc.name, got, tc.want)
 		}
 	}
+}
+
+// embeddedMiss is the extra call of a new event (or slot) on the embedded
+// engine: there recordOnce reads the natural key first, so that a repeat
+// writes nothing (a matched upsert is a full commit there), and a new one
+// costs that read too. It is 0 on MongoDB.
+func embeddedMiss(a *testApp) int64 {
+	if _, onMongo := a.store.ServerCommands(); onMongo {
+		return 0
+	}
+	return 1
 }
 
 // roundTrips returns a function that runs f and returns how many store calls
@@ -74,6 +86,7 @@ func TestRoundTripsOverlay(t *testing.T) {
 	c := a.mustActiveCampaign(brand, "Counted")
 	tok := a.mustStreamerIn(c).token(c.ID)
 	count := roundTrips(t, a)
+	miss := embeddedMiss(a)
 	const bareOverlay = `query($t: String!) { overlay(browserSourceToken: $t) { campaign { id name } participation { id } clickUrl slotEndsAt } }`
 	const bareImpression = `mutation($t: String!) { recordImpression(browserSourceToken: $t) { isNew } }`
 	vars := map[string]any{"t": tok}
@@ -84,12 +97,12 @@ func TestRoundTripsOverlay(t *testing.T) {
 	}{
 		// token → participation; streamer's settings; slot (none yet);
 		// active participations; their campaigns; claim; mark shown.
-		{"OverlayNewSlot", 7, func() { a.mustDo("", bareOverlay, vars, nil) }},
+		{"OverlayNewSlot", 7 + miss, func() { a.mustDo("", bareOverlay, vars, nil) }},
 		// token; settings; slot; its campaign (still eligible?).
 		{"OverlayClaimedSlot", 4, func() { a.mustDo("", bareOverlay, vars, nil) }},
 		// the overlay's 4; impression upsert; spend; mark billed;
 		// participation $inc; daily buckets.
-		{"NewBilledImpression", 9, func() { a.mustDo("", bareImpression, vars, nil) }},
+		{"NewBilledImpression", 9 + miss, func() { a.mustDo("", bareImpression, vars, nil) }},
 		// the overlay's 4; impression upsert (finds it).
 		{"DuplicateImpression", 5, func() { a.mustDo("", bareImpression, vars, nil) }},
 	}

@@ -45,6 +45,7 @@ type Store struct {
 	calls    atomic.Int64
 	commands atomic.Int64 // on MongoDB: commands the driver sent to the database
 	embedded bool
+	file     string // the embedded file store's file; "" in memory and on MongoDB
 }
 
 // Open opens the store described by opts. On the embedded file store it takes
@@ -85,9 +86,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 				return nil, err
 			}
 			s.unlock = unlock
-			store = lungo.NewFileStore(filepath.Join(opts.DataDir, "tally.lungo"), 0o600)
+			s.file = filepath.Join(opts.DataDir, DataFile)
+			store = newFileStore(s.file)
 		}
-		client, engine, err := lungo.Open(ctx, lungo.Options{Store: store})
+		client, engine, err := lungo.Open(ctx, embeddedOptions(store))
 		if err != nil {
 			s.unlock()
 			return nil, fmt.Errorf("open embedded store: %w", err)
@@ -138,7 +140,7 @@ func (s *Store) ServerCommands() (n int64, ok bool) { return s.commands.Load(), 
 // collection returns a named collection whose operations are counted in Calls
 // and retried on transient conflicts.
 func (s *Store) collection(name string) *collection {
-	return &collection{c: s.db.Collection(name), calls: &s.calls}
+	return &collection{c: s.db.Collection(name), calls: &s.calls, embedded: s.embedded}
 }
 
 // collection is the one door of the repositories to the store: every
@@ -148,8 +150,9 @@ func (s *Store) collection(name string) *collection {
 // operations the repositories use; a new one is added here, so that nothing
 // bypasses the count or the retry.
 type collection struct {
-	c     lungo.ICollection
-	calls *atomic.Int64
+	c        lungo.ICollection
+	calls    *atomic.Int64
+	embedded bool // the embedded engine, where any matched write is a full commit
 }
 
 // Name is the collection's name.
@@ -176,6 +179,11 @@ func (c *collection) InsertOne(ctx context.Context, doc any, opts ...*options.In
 func (c *collection) UpdateOne(ctx context.Context, filter, update any, opts ...*options.UpdateOptions) (res *mongo.UpdateResult, err error) {
 	err = c.retry(ctx, "update", func() (err error) { res, err = c.c.UpdateOne(ctx, filter, update, opts...); return err })
 	return res, err
+}
+
+func (c *collection) CountDocuments(ctx context.Context, filter any, opts ...*options.CountOptions) (n int64, err error) {
+	err = c.retry(ctx, "count", func() (err error) { n, err = c.c.CountDocuments(ctx, filter, opts...); return err })
+	return n, err
 }
 
 // BulkWrite runs models; on a transient conflict it runs again only the
