@@ -70,18 +70,19 @@ func syncDir(dir string) error {
 
 // The embedded store's limit: each write copies the collection it touches,
 // and on the file store rewrites and fsyncs the whole file, so writes slow
-// down as it grows (figures in docs/benchmarks.md). From about
-// EmbeddedWarnDocuments stored documents on, the file store takes fewer
-// than EmbeddedWarnRate new events per second.
+// down as it grows (figures in docs/benchmarks.md: about 75 event upserts/s
+// at 10k stored, 7/s at 100k). From about EmbeddedWarnDocuments stored
+// documents on, the file store takes fewer than EmbeddedWarnRate writes per
+// second, and a new billed click is five writes.
 const (
 	EmbeddedWarnDocuments = 20_000
-	EmbeddedWarnRate      = 25
+	EmbeddedWarnRate      = 40
 )
 
 // EmbeddedWarning is the size warning's text for a store of docs documents
 // in a file of bytes.
 func EmbeddedWarning(docs, bytes int64) string {
-	return fmt.Sprintf("the embedded store holds %d documents (%.1f MB): from %d on, writes fall below about %d new events/s "+
+	return fmt.Sprintf("the embedded store holds %d documents (%.1f MB): from %d on, writes fall below about %d/s (a new billed click is 5 writes) "+
 		"and keep slowing as it grows; it is for development and small deployments. Move to MongoDB: stop the server, "+
 		"run `tally migrate --to mongodb://…`, start again with MONGODB_URI (see the README)",
 		docs, float64(bytes)/1e6, EmbeddedWarnDocuments, EmbeddedWarnRate)

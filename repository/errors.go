@@ -118,8 +118,8 @@ func isUnreachable(err error) bool {
 }
 
 // Retry bounds for transient conflicts: up to transientAttempts tries in
-// all, waiting about 5, 10, 20 ms (with jitter) between them, so a request
-// spends at most ~50 ms on it before it is told to come back.
+// all, waiting 5, 10, 20 ms plus up to as much again of jitter between them,
+// so a request spends at most ~70 ms on it before it is told to come back.
 const (
 	transientAttempts = 4
 	transientBackoff  = 5 * time.Millisecond
