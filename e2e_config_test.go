@@ -37,7 +37,7 @@ func TestRunConfigErrors(t *testing.T) {
 		{"BadTokenTTL", nil, map[string]string{"TOKEN_TTL": "forever"}, "TOKEN_TTL"},
 		{"UnknownFlag", []string{"-verbose"}, nil, "-verbose"},
 		{"UnknownFlagAfterCommand", []string{"make-admin", "-force", "a@example.com"}, nil, "-force"},
-		{"UnknownCommand", []string{"migrate"}, nil, `"migrate"`},
+		{"UnknownCommand", []string{"reconcile"}, nil, `"reconcile"`}, // verify replaced it
 		{"ServeWithOperand", []string{"-port", "8080", "extra"}, nil, `"extra"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

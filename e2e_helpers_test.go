@@ -485,13 +485,14 @@ func mustStartConfiguredApp(t testing.TB, env map[string]string) (a *testApp, st
 	stop = func() {
 		once.Do(func() {
 			srv.Close()
+			app.stop()
 			if err := app.store.Close(context.Background()); err != nil {
 				t.Errorf("close store: %v", err)
 			}
 		})
 	}
 	t.Cleanup(stop)
-	return &testApp{t: t, store: app.store, srv: srv, clock: &testClock{now: time.Now()}}, stop
+	return &testApp{t: t, store: app.store, srv: srv, clock: &testClock{now: time.Now()}, projector: app.projector}, stop
 }
 
 // freePort returns a TCP port that was free a moment ago.

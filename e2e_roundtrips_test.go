@@ -20,6 +20,7 @@ func TestRoundTrips(t *testing.T) {
 	tok := token(t, a.mustJoin(streamer, c.ID))
 	key, _ := a.mustAPIKey(brand)
 	count := roundTrips(t, a)
+	miss := embeddedMiss(a)
 	const bareClick = `mutation($t: String!, $c: String) { recordClick(input: {browserSourceToken: $t, clickId: $c}) { isNew } }`
 	const bareConversion = `mutation($c: String!) { recordConversion(input: {clickId: $c, goalId: "signup"}) { isNew } }`
 	cases := []struct {
@@ -28,13 +29,14 @@ func TestRoundTrips(t *testing.T) {
 		do           func()
 	}{
 		// token → participation; campaign (its price); click upsert.
-		{"NewClick", 3, 1, func() { a.mustDo("", bareClick, map[string]any{"t": tok, "c": "rt-1"}, nil) }},
-		// the same three; the upsert finds the click.
-		{"DuplicateClick", 3, 1, func() { a.mustDo("", bareClick, map[string]any{"t": tok, "c": "rt-1"}, nil) }},
+		{"NewClick", 3 + miss, 1, func() { a.mustDo("", bareClick, map[string]any{"t": tok, "c": "rt-1"}, nil) }},
+		// the same three; the upsert finds the click (on the embedded store
+		// a read finds it, and nothing is written).
+		{"DuplicateClick", 3, 1 - miss, func() { a.mustDo("", bareClick, map[string]any{"t": tok, "c": "rt-1"}, nil) }},
 		// API key (find and stamp); click; campaign; conversion upsert.
-		{"NewConversion", 4, 2, func() { mustOK(t, a.doWithKey(key, bareConversion, map[string]any{"c": "rt-1"})) }},
-		// the same four; the upsert finds the conversion.
-		{"DuplicateConversion", 4, 2, func() { mustOK(t, a.doWithKey(key, bareConversion, map[string]any{"c": "rt-1"})) }},
+		{"NewConversion", 4 + miss, 2, func() { mustOK(t, a.doWithKey(key, bareConversion, map[string]any{"c": "rt-1"})) }},
+		// the same four; the upsert (or the embedded store's read) finds it.
+		{"DuplicateConversion", 4, 2 - miss, func() { mustOK(t, a.doWithKey(key, bareConversion, map[string]any{"c": "rt-1"})) }},
 	}
 	for _, tc := range cases {
 		writes := a.store.Writes()
@@ -54,6 +56,17 @@ func TestRoundTrips(t *testing.T) {
 	if got := a.store.Writes() - writes; got != 8 {
 		t.Errorf("projecting a click and a conversion: %d writes, want 8 (lease, start, campaign, participations, buckets, 2 marks, finish)", got)
 	}
+}
+
+// embeddedMiss is the extra call of a new event (or slot) on the embedded
+// engine: there recordOnce reads the natural key first, so that a repeat
+// writes nothing (a matched upsert is a full commit there), and a new one
+// costs that read too. It is 0 on MongoDB.
+func embeddedMiss(a *testApp) int64 {
+	if _, onMongo := a.store.ServerCommands(); onMongo {
+		return 0
+	}
+	return 1
 }
 
 // roundTrips returns a function that runs f and returns how many store calls
@@ -90,6 +103,7 @@ func TestRoundTripsOverlay(t *testing.T) {
 	c := a.mustActiveCampaign(brand, "Counted")
 	tok := a.mustStreamerIn(c).token(c.ID)
 	count := roundTrips(t, a)
+	miss := embeddedMiss(a)
 	const bareOverlay = `query($t: String!) { overlay(browserSourceToken: $t) { campaign { id name } participation { id } clickUrl slotEndsAt } }`
 	const bareImpression = `mutation($t: String!) { recordImpression(browserSourceToken: $t) { isNew } }`
 	vars := map[string]any{"t": tok}
@@ -100,11 +114,11 @@ func TestRoundTripsOverlay(t *testing.T) {
 	}{
 		// token → participation; streamer's settings; slot (none yet);
 		// active participations; their campaigns; claim; mark shown.
-		{"OverlayNewSlot", 7, func() { a.mustDo("", bareOverlay, vars, nil) }},
+		{"OverlayNewSlot", 7 + miss, func() { a.mustDo("", bareOverlay, vars, nil) }},
 		// token; settings; slot; its campaign (still eligible?).
 		{"OverlayClaimedSlot", 4, func() { a.mustDo("", bareOverlay, vars, nil) }},
 		// the overlay's 4; impression upsert.
-		{"NewImpression", 5, func() { a.mustDo("", bareImpression, vars, nil) }},
+		{"NewImpression", 5 + miss, func() { a.mustDo("", bareImpression, vars, nil) }},
 		// the overlay's 4; impression upsert (finds it).
 		{"DuplicateImpression", 5, func() { a.mustDo("", bareImpression, vars, nil) }},
 	}

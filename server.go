@@ -3,6 +3,7 @@
 //	go run .                      serve (embedded store under ./data unless MONGODB_URI is set)
 //	go run . make-admin EMAIL     make an existing user an admin
 //	go run . verify [-repair]     check every counter and amount against the stored events
+//	go run . migrate --to URI     copy the embedded store (DATA_DIR) to MongoDB at URI
 //
 // Configuration comes from the environment or flags of the same meaning; see
 // package config and the README.
@@ -60,6 +61,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
 	}
+	var migrateTo string
+	if cmd == "migrate" {
+		migrateTo, args = takeFlag(args, "to")
+	}
 	cfg, err := config.Load(args, getenv)
 	if err != nil {
 		return err
@@ -85,8 +90,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return errors.New("usage: tally make-admin EMAIL")
 		}
 		return makeAdmin(ctx, cfg, cfg.Args[0], stdout)
+	case "migrate":
+		if migrateTo == "" || len(cfg.Args) > 0 {
+			return errors.New("usage: tally migrate --to MONGODB_URI (copies the embedded store in DATA_DIR to that deployment's MONGODB_DATABASE)")
+		}
+		return migrate(ctx, cfg, migrateTo, stdout)
 	default:
-		return fmt.Errorf("unknown command %q (commands: serve, make-admin, verify)", cmd)
+		return fmt.Errorf("unknown command %q (commands: serve, make-admin, verify, migrate)", cmd)
 	}
 }
 
@@ -256,6 +266,11 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		store = "mongodb (" + cfg.Database + ")"
 	}
 	log.Info("tally listening", "addr", ln.Addr().String(), "graphiql", cfg.BaseURL+"/", "store", store)
+	// The embedded store slows as it grows: say so at start-up and as it
+	// grows, naming the way out.
+	go a.store.WatchSize(ctx, time.Minute, func(docs, bytes int64) {
+		log.Warn(repository.EmbeddedWarning(docs, bytes), "documents", docs, "bytes", bytes)
+	})
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -329,5 +344,56 @@ func verify(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.
 	if !rep.OK() && !repair {
 		return fmt.Errorf("%d counters differ from the events; `tally verify -repair` rewrites them (stop every server first)", len(rep.Drift))
 	}
+	return nil
+}
+
+// takeFlag removes -name VALUE, --name VALUE, -name=VALUE or --name=VALUE
+// from args and returns VALUE and the rest.
+func takeFlag(args []string, name string) (string, []string) {
+	var value string
+	rest := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := strings.TrimPrefix(strings.TrimPrefix(args[i], "-"), "-")
+		switch {
+		case a == name && len(args[i]) > len(a) && i+1 < len(args):
+			value = args[i+1]
+			i++
+		case strings.HasPrefix(a, name+"=") && len(args[i]) > len(a):
+			value = strings.TrimPrefix(a, name+"=")
+		default:
+			rest = append(rest, args[i])
+		}
+	}
+	return value, rest
+}
+
+// migrate copies the embedded store in DATA_DIR to the MongoDB deployment at
+// to (database MONGODB_DATABASE), then says how to start on it. The server
+// must be stopped: the data directory's lock refuses a second process.
+func migrate(ctx context.Context, cfg config.Config, to string, stdout io.Writer) error {
+	if cfg.MongoURI != "" {
+		return errors.New("migrate copies the embedded store in DATA_DIR to --to: unset MONGODB_URI")
+	}
+	file := filepath.Join(cfg.DataDir, repository.DataFile)
+	if _, err := os.Stat(file); err != nil {
+		return fmt.Errorf("no embedded store to migrate: %w", err)
+	}
+	src, err := repository.Open(ctx, repository.Options{Database: cfg.Database, DataDir: cfg.DataDir})
+	if err != nil {
+		return err
+	}
+	defer src.Close(context.Background())
+	dst, err := repository.Open(ctx, repository.Options{URI: to, Database: cfg.Database})
+	if err != nil {
+		return err
+	}
+	defer dst.Close(context.Background())
+	fmt.Fprintf(stdout, "migrate: %s -> database %q on the deployment given\n", file, cfg.Database)
+	if _, err := repository.Migrate(ctx, src, dst, stdout); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "migrate: done. Start the server with MONGODB_URI set to that deployment, MONGODB_DATABASE=%s "+
+		"and JWT_SECRET set to the contents of %s (so that issued tokens stay valid).\n",
+		cfg.Database, filepath.Join(cfg.DataDir, "jwt_secret"))
 	return nil
 }

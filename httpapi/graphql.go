@@ -64,6 +64,10 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
 		var de *domain.Error
 		if errors.As(err, &de) {
+			if de.Code == domain.EUNAVAILABLE {
+				// The client is told to come back; the operator needs the store's words.
+				log.WarnContext(ctx, "store unavailable", "request_id", RequestID(ctx), "path", gqlErr.Path.String(), "err", err.Error())
+			}
 			gqlErr.Message = de.Message
 			gqlErr.Extensions = map[string]any{"code": de.Code}
 			field := de.Field

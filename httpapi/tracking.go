@@ -71,6 +71,9 @@ func (d Deps) httpError(ctx context.Context, what string, err error) (int, strin
 		status = http.StatusInternalServerError
 		d.Log.ErrorContext(ctx, what, "request_id", RequestID(ctx), "err", err.Error())
 	}
+	if code == domain.EUNAVAILABLE {
+		d.Log.WarnContext(ctx, what, "request_id", RequestID(ctx), "err", err.Error())
+	}
 	return status, code, domain.ErrorMessage(err)
 }
 

@@ -26,6 +26,19 @@ import (
 // insert must hold every field of the new document but _id; old receives the
 // existing document when isNew is false.
 func recordOnce(ctx context.Context, c *collection, key bson.M, insert bson.M, newID func() primitive.ObjectID, old any) (id primitive.ObjectID, isNew bool, err error) {
+	// On the embedded engine a matched upsert is still a full commit (a
+	// copy of the collection, and on the file store a rewrite and fsync of
+	// the file), where a read is a scan: a repeat is looked up first and
+	// writes nothing. On MongoDB a matched upsert writes nothing already, and
+	// one round trip beats two. Either way the upsert alone decides isNew.
+	if c.embedded {
+		switch err = c.FindOne(ctx, key).Decode(old); {
+		case err == nil:
+			return primitive.NilObjectID, false, nil
+		case !isNoDocuments(err):
+			return primitive.NilObjectID, false, err
+		}
+	}
 	for attempt := 0; attempt < 2; attempt++ {
 		id = newID()
 		doc := bson.M{"_id": id}

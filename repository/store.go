@@ -46,7 +46,25 @@ type Store struct {
 	projCalls atomic.Int64 // operations of the projector
 	writes    atomic.Int64 // write operations of either
 	commands  atomic.Int64 // on MongoDB: commands the driver sent to the database
+	fault     atomic.Pointer[Fault]
 	embedded  bool
+	file      string // the embedded file store's file; "" in memory and on MongoDB
+}
+
+// Fault, when set with SetFault, is called before (after false) and after
+// (after true) every attempt of every store operation; an error it returns
+// is that operation's result, as if the store had failed — before the
+// operation ran, or after it landed (a timeout that hides a success). Tests
+// use it to fail the k-th call of a path; production never sets one.
+type Fault func(op string, after bool) error
+
+// SetFault installs f for every later operation; nil removes it.
+func (s *Store) SetFault(f Fault) {
+	if f == nil {
+		s.fault.Store(nil)
+		return
+	}
+	s.fault.Store(&f)
 }
 
 // Open opens the store described by opts. On the embedded file store it takes
@@ -87,9 +105,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 				return nil, err
 			}
 			s.unlock = unlock
-			store = lungo.NewFileStore(filepath.Join(opts.DataDir, "tally.lungo"), 0o600)
+			s.file = filepath.Join(opts.DataDir, DataFile)
+			store = newFileStore(s.file)
 		}
-		client, engine, err := lungo.Open(ctx, lungo.Options{Store: store})
+		client, engine, err := lungo.Open(ctx, embeddedOptions(store))
 		if err != nil {
 			s.unlock()
 			return nil, fmt.Errorf("open embedded store: %w", err)
@@ -125,98 +144,195 @@ func (s *Store) Close(ctx context.Context) error {
 	return err
 }
 
-// Embedded reports whether this is the embedded engine, which only one
-// process can open.
-func (s *Store) Embedded() bool { return s.embedded }
-
 // Drop deletes the whole database. Tests on MongoDB use it to clean up.
 func (s *Store) Drop(ctx context.Context) error { return s.db.Drop(ctx) }
 
-// Calls returns how many store operations the request-side repositories
-// have issued so far (not the projector's). Tests use it to count round
-// trips of a request.
+// Calls returns how many store operations the repositories have issued so far.
+// Tests use it to count round trips of a request.
 func (s *Store) Calls() int64 { return s.calls.Load() }
 
 // ProjectorCalls returns how many store operations the projector has issued.
 func (s *Store) ProjectorCalls() int64 { return s.projCalls.Load() }
 
-// Writes returns how many write operations (inserts, updates, bulk writes,
-// deletes) have been issued, by requests and the projector together.
+// Writes returns how many write operations (inserts, updates, bulk writes)
+// have been issued, by requests and the projector together.
 func (s *Store) Writes() int64 { return s.writes.Load() }
+
+// Embedded reports whether this is the embedded engine, which only one
+// process can open.
+func (s *Store) Embedded() bool { return s.embedded }
 
 // ServerCommands returns how many commands the driver has sent to the
 // database, as its command monitor saw them; ok is false on the embedded
 // engine, which has no wire protocol to watch.
 func (s *Store) ServerCommands() (n int64, ok bool) { return s.commands.Load(), !s.embedded }
 
-// collection returns a named collection whose operations are counted in Calls.
+// collection returns a named collection whose operations are counted in Calls
+// and retried on transient conflicts.
 func (s *Store) collection(name string) *collection {
-	return &collection{ICollection: s.db.Collection(name), calls: &s.calls, writes: &s.writes}
+	return &collection{c: s.db.Collection(name), calls: &s.calls, writes: &s.writes, fault: &s.fault, embedded: s.embedded}
 }
 
-// projectorCollection returns a named collection whose operations are
-// counted in ProjectorCalls.
+// projectorCollection is collection for the projector: its operations are
+// counted in ProjectorCalls instead of Calls.
 func (s *Store) projectorCollection(name string) *collection {
-	return &collection{ICollection: s.db.Collection(name), calls: &s.projCalls, writes: &s.writes}
+	return &collection{c: s.db.Collection(name), calls: &s.projCalls, writes: &s.writes, fault: &s.fault, embedded: s.embedded}
 }
 
-// collection counts every operation that reaches the store.
+// collection is the one door of the repositories to the store: every
+// operation passes through it, is counted in Calls (one per attempt: each is
+// a round trip), and a transient conflict (retryTransient) is run again,
+// within a bound, before it becomes SERVICE_UNAVAILABLE. It offers only the
+// operations the repositories use; a new one is added here, so that nothing
+// bypasses the count or the retry.
 type collection struct {
-	lungo.ICollection
-	calls  *atomic.Int64
-	writes *atomic.Int64
+	c        lungo.ICollection
+	calls    *atomic.Int64
+	writes   *atomic.Int64
+	fault    *atomic.Pointer[Fault]
+	embedded bool // the embedded engine, where any matched write is a full commit
 }
+
+// Name is the collection's name.
+func (c *collection) Name() string { return c.c.Name() }
 
 func (c *collection) FindOne(ctx context.Context, filter any, opts ...*options.FindOneOptions) lungo.ISingleResult {
-	c.calls.Add(1)
-	return c.ICollection.FindOne(ctx, filter, opts...)
-}
-
-func (c *collection) Find(ctx context.Context, filter any, opts ...*options.FindOptions) (lungo.ICursor, error) {
-	c.calls.Add(1)
-	return c.ICollection.Find(ctx, filter, opts...)
+	return c.single(ctx, "find", func() lungo.ISingleResult { return c.c.FindOne(ctx, filter, opts...) })
 }
 
 func (c *collection) FindOneAndUpdate(ctx context.Context, filter, update any, opts ...*options.FindOneAndUpdateOptions) lungo.ISingleResult {
-	c.calls.Add(1)
-	c.writes.Add(1)
-	return c.ICollection.FindOneAndUpdate(ctx, filter, update, opts...)
+	return c.single(ctx, "findAndModify", func() lungo.ISingleResult { return c.c.FindOneAndUpdate(ctx, filter, update, opts...) })
 }
 
-func (c *collection) InsertOne(ctx context.Context, doc any, opts ...*options.InsertOneOptions) (*mongo.InsertOneResult, error) {
-	c.calls.Add(1)
-	c.writes.Add(1)
-	return c.ICollection.InsertOne(ctx, doc, opts...)
+func (c *collection) Find(ctx context.Context, filter any, opts ...*options.FindOptions) (cur lungo.ICursor, err error) {
+	err = c.retry(ctx, "find", func() (err error) { cur, err = c.c.Find(ctx, filter, opts...); return err })
+	return cur, err
 }
 
-func (c *collection) UpdateOne(ctx context.Context, filter, update any, opts ...*options.UpdateOptions) (*mongo.UpdateResult, error) {
-	c.calls.Add(1)
-	c.writes.Add(1)
-	return c.ICollection.UpdateOne(ctx, filter, update, opts...)
+func (c *collection) InsertOne(ctx context.Context, doc any, opts ...*options.InsertOneOptions) (res *mongo.InsertOneResult, err error) {
+	err = c.retry(ctx, "insert", func() (err error) { res, err = c.c.InsertOne(ctx, doc, opts...); return err })
+	return res, err
 }
 
-func (c *collection) UpdateMany(ctx context.Context, filter, update any, opts ...*options.UpdateOptions) (*mongo.UpdateResult, error) {
-	c.calls.Add(1)
-	c.writes.Add(1)
-	return c.ICollection.UpdateMany(ctx, filter, update, opts...)
+func (c *collection) UpdateOne(ctx context.Context, filter, update any, opts ...*options.UpdateOptions) (res *mongo.UpdateResult, err error) {
+	err = c.retry(ctx, "update", func() (err error) { res, err = c.c.UpdateOne(ctx, filter, update, opts...); return err })
+	return res, err
 }
 
-func (c *collection) CountDocuments(ctx context.Context, filter any, opts ...*options.CountOptions) (int64, error) {
-	c.calls.Add(1)
-	return c.ICollection.CountDocuments(ctx, filter, opts...)
+func (c *collection) UpdateMany(ctx context.Context, filter, update any, opts ...*options.UpdateOptions) (res *mongo.UpdateResult, err error) {
+	err = c.retry(ctx, "updateMany", func() (err error) { res, err = c.c.UpdateMany(ctx, filter, update, opts...); return err })
+	return res, err
 }
 
+func (c *collection) CountDocuments(ctx context.Context, filter any, opts ...*options.CountOptions) (n int64, err error) {
+	err = c.retry(ctx, "count", func() (err error) { n, err = c.c.CountDocuments(ctx, filter, opts...); return err })
+	return n, err
+}
+
+// BulkWrite runs models; on a transient conflict it runs again only the
+// writes that were not applied: an ordered bulk from its first failed write
+// on, an unordered one its failed writes. A transient error that does not say
+// which writes failed is not retried (some may have been applied) and is
+// SERVICE_UNAVAILABLE at once. The result's counts are summed over the
+// attempts.
 func (c *collection) BulkWrite(ctx context.Context, models []mongo.WriteModel, opts ...*options.BulkWriteOptions) (*mongo.BulkWriteResult, error) {
-	c.calls.Add(1)
-	c.writes.Add(1)
-	return c.ICollection.BulkWrite(ctx, models, opts...)
+	total := &mongo.BulkWriteResult{}
+	ordered := true
+	for _, o := range opts {
+		if o != nil && o.Ordered != nil {
+			ordered = *o.Ordered
+		}
+	}
+	for attempt := 1; ; attempt++ {
+		var res *mongo.BulkWriteResult
+		err := c.attempt("bulkWrite", func() (err error) { res, err = c.c.BulkWrite(ctx, models, opts...); return err })
+		if res != nil {
+			total.InsertedCount += res.InsertedCount
+			total.MatchedCount += res.MatchedCount
+			total.ModifiedCount += res.ModifiedCount
+			total.DeletedCount += res.DeletedCount
+			total.UpsertedCount += res.UpsertedCount
+		}
+		if err == nil {
+			return total, nil
+		}
+		var bwe mongo.BulkWriteException
+		switch {
+		case isUnreachable(err):
+			return total, errUnavailable("bulkWrite", attempt, err)
+		case !isTransient(err):
+			return total, err
+		case !errors.As(err, &bwe) || len(bwe.WriteErrors) == 0 || bwe.WriteConcernError != nil || attempt == transientAttempts:
+			return total, errUnavailable("bulkWrite", attempt, err)
+		}
+		var again []mongo.WriteModel
+		if ordered {
+			again = models[bwe.WriteErrors[0].Index:]
+		} else {
+			for _, we := range bwe.WriteErrors {
+				if !isTransient(mongo.WriteException{WriteErrors: []mongo.WriteError{we.WriteError}}) {
+					return total, err // a real failure among them: the caller's to handle
+				}
+				again = append(again, models[we.Index])
+			}
+		}
+		models = again
+		if !backoff(ctx, attempt) {
+			return total, errUnavailable("bulkWrite", attempt, err)
+		}
+	}
 }
 
-func (c *collection) DeleteOne(ctx context.Context, filter any, opts ...*options.DeleteOptions) (*mongo.DeleteResult, error) {
-	c.calls.Add(1)
-	c.writes.Add(1)
-	return c.ICollection.DeleteOne(ctx, filter, opts...)
+// retry runs one counted attempt of do after another under retryTransient.
+func (c *collection) retry(ctx context.Context, op string, do func() error) error {
+	return retryTransient(ctx, op, func() error { return c.attempt(op, do) })
 }
+
+// attempt counts one attempt of op and runs it, between the fault hook's
+// two calls.
+func (c *collection) attempt(op string, do func() error) error {
+	c.calls.Add(1)
+	if op != "find" && op != "count" {
+		c.writes.Add(1)
+	}
+	if f := c.fault.Load(); f != nil {
+		if err := (*f)(op, false); err != nil {
+			return err
+		}
+	}
+	err := do()
+	if f := c.fault.Load(); f != nil && err == nil {
+		if ferr := (*f)(op, true); ferr != nil {
+			return ferr
+		}
+	}
+	return err
+}
+
+// single retries a single-document operation, whose error arrives with its
+// result: no document is not an error here, the caller decides.
+func (c *collection) single(ctx context.Context, op string, do func() lungo.ISingleResult) lungo.ISingleResult {
+	var res lungo.ISingleResult
+	err := c.retry(ctx, op, func() error {
+		res = do()
+		if err := res.Err(); err != nil && !isNoDocuments(err) {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return failedResult{err}
+	}
+	return res
+}
+
+// failedResult is the result of a single-document operation that failed.
+type failedResult struct{ err error }
+
+func (r failedResult) Decode(any) error               { return r.err }
+func (r failedResult) DecodeBytes() (bson.Raw, error) { return nil, r.err }
+func (r failedResult) Err() error                     { return r.err }
+func (r failedResult) Raw() (bson.Raw, error)         { return nil, r.err }
 
 // EnsureIndexes creates every collection's indexes. It is idempotent: existing
 // indexes with the same definition are left as they are.
