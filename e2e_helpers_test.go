@@ -123,6 +123,21 @@ func mustStartAppOn(t testing.TB, store *repository.Store, opts ...appOption) *t
 	return &testApp{t: t, store: a.store, srv: srv, clock: clock, projector: a.projector}
 }
 
+// client is the HTTP client for the app: the test server's own, or for an
+// app in another process (remoteApp) the default client.
+func (a *testApp) client() *http.Client {
+	if c := a.srv.Client(); c != nil {
+		return c
+	}
+	return http.DefaultClient
+}
+
+// remoteApp is a testApp for a server at baseURL in another process: the
+// GraphQL helpers work; store and projector are nil.
+func remoteApp(t testing.TB, baseURL string) *testApp {
+	return &testApp{t: t, srv: &httptest.Server{URL: baseURL}, clock: &testClock{now: time.Now()}}
+}
+
 // project waits until every event recorded so far is projected: billed or
 // not, and counted. Counters and amounts are read after it.
 func (a *testApp) project() {
@@ -179,7 +194,7 @@ func (a *testApp) doHeaders(headers map[string]string, query string, vars map[st
 			req.Header.Set(k, v)
 		}
 	}
-	resp, err := a.srv.Client().Do(req)
+	resp, err := a.client().Do(req)
 	if err != nil {
 		a.t.Fatalf("POST /query: %v", err)
 	}
@@ -352,7 +367,7 @@ func (a *testApp) request(method, path string, headers map[string]string, body i
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := a.srv.Client().Do(req)
+	resp, err := a.client().Do(req)
 	if err != nil {
 		a.t.Fatalf("%s %s: %v", method, path, err)
 	}

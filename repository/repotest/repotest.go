@@ -32,7 +32,14 @@ func Options(t testing.TB) repository.Options {
 // drops) it when t ends.
 func MustOpen(t testing.TB) *repository.Store {
 	t.Helper()
-	opts := Options(t)
+	return MustOpenWith(t, Options(t))
+}
+
+// MustOpenWith opens a store with opts and its indexes for t, and closes
+// (and on MongoDB drops) it when t ends. Two calls with the same options on
+// MongoDB give two clients of one database, as two processes would have.
+func MustOpenWith(t testing.TB, opts repository.Options) *repository.Store {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	s, err := repository.Open(ctx, opts)

@@ -1,0 +1,312 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"tally/domain"
+	"tally/projection"
+	"tally/repository"
+	"tally/repository/repotest"
+)
+
+// withProjector sets the projector's knobs.
+func withProjector(o projection.Options) appOption { return func(s *startOptions) { s.projector = o } }
+
+// mustBudgetCampaign creates and activates a campaign with a cpc of 1.00,
+// a signup goal paying 0.50 and the given budget.
+func (a *testApp) mustBudgetCampaign(brand testUser, name, budget string) campaignData {
+	a.t.Helper()
+	in := campaignInput(name)
+	in["budget"], in["cpc"] = budget, "1.00"
+	in["goals"] = []any{map[string]any{"goalId": "signup", "name": "Sign-up", "payout": "0.50"}}
+	c := a.mustCreateCampaign(brand, in)
+	return a.mustSetStatus(brand, c.ID, "ACTIVE")
+}
+
+// wantVerified fails t unless every counter is what the events say and
+// nothing is left pending.
+func (a *testApp) wantVerified() {
+	a.t.Helper()
+	a.project()
+	rep := a.mustVerify()
+	if !rep.OK() {
+		a.t.Errorf("verify: drift\n%s", strings.Join(rep.Drift, "\n"))
+	}
+	wantField(a.t, "pending events", rep.Pending, 0)
+}
+
+// TestProjectionRaces races the record paths through the real handler; once
+// projected, counters and money are exact.
+func TestProjectionRaces(t *testing.T) {
+	t.Parallel()
+	t.Run("IdenticalClicks", func(t *testing.T) {
+		t.Parallel()
+		a := mustStartApp(t)
+		brand, streamer := a.mustSignUp("BRAND"), a.mustSignUp("STREAMER")
+		c := a.mustBudgetCampaign(brand, "Same click", "100.00")
+		tok := token(t, a.mustJoin(streamer, c.ID))
+		var isNew, errs atomic.Int32
+		race(t, 500, func(int) {
+			r := a.do("", recordClickMutation, map[string]any{"input": map[string]any{"browserSourceToken": tok, "clickId": "same"}})
+			var p clickPayload
+			if len(r.Errors) > 0 || jsonUnmarshal(r.Data, &p) != nil {
+				errs.Add(1)
+				return
+			}
+			if p.RecordClick.IsNew {
+				isNew.Add(1)
+			}
+		})
+		wantField(t, "errors", errs.Load(), 0)
+		wantField(t, "isNew answers", isNew.Load(), 1)
+		tt := a.totals(brand, c.ID).Campaign
+		wantField(t, "clicks", tt.Stats.Clicks, 1)
+		wantField(t, "spent", tt.Spent.Amount, "1.00")
+		wantField(t, "earnings", tt.Participations.Edges[0].Node.Stats.Earnings.Amount, "1.00")
+		a.wantVerified()
+	})
+	t.Run("IdenticalConversionsGraphQLAndPostback", func(t *testing.T) {
+		t.Parallel()
+		a := mustStartApp(t)
+		brand, streamer := a.mustSignUp("BRAND"), a.mustSignUp("STREAMER")
+		c := a.mustBudgetCampaign(brand, "Same conversion", "100.00")
+		tok := token(t, a.mustJoin(streamer, c.ID))
+		key, _ := a.mustAPIKey(brand)
+		a.mustClick(tok, "conv-click")
+		postback := "/postback?" + url.Values{"click_id": {"conv-click"}, "goal_id": {"signup"}}.Encode()
+		var isNew, errs atomic.Int32
+		race(t, 500, func(i int) {
+			switch i % 3 {
+			case 0:
+				resp, raw := a.request(http.MethodGet, postback, map[string]string{"X-Api-Key": key}, nil)
+				var body struct{ IsNew bool }
+				if resp.StatusCode != http.StatusOK || jsonUnmarshal(raw, &body) != nil {
+					errs.Add(1)
+					return
+				}
+				if body.IsNew {
+					isNew.Add(1)
+				}
+			default:
+				var r gqlResponse
+				if i%3 == 1 {
+					r = a.doWithKey(key, recordConversionMutation, conversionVars("conv-click", "signup"))
+				} else {
+					r = a.do(brand.Token, recordConversionMutation, conversionVars("conv-click", "signup"))
+				}
+				var p conversionPayload
+				if len(r.Errors) > 0 || jsonUnmarshal(r.Data, &p) != nil {
+					errs.Add(1)
+					return
+				}
+				if p.RecordConversion.IsNew {
+					isNew.Add(1)
+				}
+			}
+		})
+		wantField(t, "errors", errs.Load(), 0)
+		wantField(t, "isNew answers", isNew.Load(), 1)
+		tt := a.totals(brand, c.ID).Campaign
+		wantField(t, "conversions", tt.Stats.Conversions, 1)
+		wantField(t, "spent (one click, one conversion)", tt.Spent.Amount, "1.50")
+		a.wantVerified()
+	})
+	t.Run("BudgetFitsN", func(t *testing.T) {
+		t.Parallel()
+		const n = 20
+		a := mustStartApp(t)
+		brand, streamer := a.mustSignUp("BRAND"), a.mustSignUp("STREAMER")
+		c := a.mustBudgetCampaign(brand, "Fits twenty", fmt.Sprintf("%d.00", n))
+		p := a.mustJoin(streamer, c.ID)
+		tok := token(t, p)
+		var isNew, errs atomic.Int32
+		race(t, 10*n, func(i int) {
+			r := a.do("", recordClickMutation, map[string]any{"input": map[string]any{"browserSourceToken": tok, "clickId": fmt.Sprintf("fit-%d", i)}})
+			var pl clickPayload
+			if len(r.Errors) > 0 || jsonUnmarshal(r.Data, &pl) != nil {
+				errs.Add(1)
+				return
+			}
+			if pl.RecordClick.IsNew {
+				isNew.Add(1)
+			}
+		})
+		wantField(t, "errors", errs.Load(), 0)
+		wantField(t, "isNew answers", isNew.Load(), 10*n)
+		tt := a.totals(brand, c.ID).Campaign
+		billing := a.billings(domain.EventClick)
+		wantField(t, "BILLED clicks", billing[domain.BillingBilled], n)
+		wantField(t, "NOT_BILLED clicks", billing[domain.BillingNotBilled], 9*n)
+		wantField(t, "clicks counted", tt.Stats.Clicks, 10*n)
+		wantField(t, "spent", tt.Spent.Amount, fmt.Sprintf("%d.00", n))
+		wantField(t, "remaining", tt.Remaining.Amount, "0.00")
+		wantField(t, "status", tt.Status, "EXHAUSTED")
+		wantField(t, "streamer earnings", tt.Participations.Edges[0].Node.Stats.Earnings.Amount, fmt.Sprintf("%d.00", n))
+		var d dailyData
+		a.mustDo(brand.Token, dailyStatsQuery, map[string]any{"scope": "CAMPAIGN", "id": c.ID, "from": "2026-11-23", "to": "2026-11-23"}, &d)
+		wantField(t, "daily spend", d.DailyStats[0].Spend.Amount, fmt.Sprintf("%d.00", n))
+		wantField(t, "daily clicks", d.DailyStats[0].Clicks, 10*n)
+		a.wantVerified()
+	})
+}
+
+// TestProjectorSurvivesFaults fails the k-th store call of a projection
+// pass, for every k, both before the call runs and after it has landed (a
+// timeout that hides a success). After each failure the next pass finishes
+// the batch: verify finds no drift and the money is exact.
+func TestProjectorSurvivesFaults(t *testing.T) {
+	t.Parallel()
+	a := mustStartApp(t, withManualProjection())
+	brand, streamer := a.mustSignUp("BRAND"), a.mustSignUp("STREAMER")
+	c := a.mustBudgetCampaign(brand, "Faulty", "10000.00")
+	tok := token(t, a.mustJoin(streamer, c.ID))
+	key, _ := a.mustAPIKey(brand)
+	ctx := context.Background()
+	rounds, faults := 0, 0
+	for _, after := range []bool{false, true} {
+		for k := 1; ; k++ {
+			rounds++
+			a.mustClick(tok, fmt.Sprintf("fault-%d-a", rounds))
+			a.mustClick(tok, fmt.Sprintf("fault-%d-b", rounds))
+			mustOK(t, a.doWithKey(key, recordConversionMutation, conversionVars(fmt.Sprintf("fault-%d-a", rounds), "signup")))
+			var calls atomic.Int64
+			var hit atomic.Bool
+			a.store.SetFault(func(op string, isAfter bool) error {
+				if isAfter != after || calls.Add(1) != int64(k) {
+					return nil
+				}
+				hit.Store(true)
+				if after {
+					return fmt.Errorf("injected timeout after %s landed: %w", op, context.DeadlineExceeded)
+				}
+				return fmt.Errorf("injected failure of %s", op)
+			})
+			err := a.projector.Drain(ctx)
+			a.store.SetFault(nil)
+			faults++
+			if !hit.Load() {
+				if k < 10 {
+					t.Fatalf("after=%v: a pass made only %d store calls", after, k-1)
+				}
+				break // k is past the last call of a pass
+			}
+			_ = err // reported, or absorbed (a failed bucket bulk is redone bucket by bucket)
+			a.project()
+			if rep := a.mustVerify(); !rep.OK() {
+				t.Fatalf("after=%v k=%d: drift\n%s", after, k, strings.Join(rep.Drift, "\n"))
+			}
+		}
+	}
+	t.Logf("%d rounds, a fault injected at every store call of a pass", faults)
+	tt := a.totals(brand, c.ID).Campaign
+	wantField(t, "clicks", tt.Stats.Clicks, 2*rounds)
+	wantField(t, "conversions", tt.Stats.Conversions, rounds)
+	wantField(t, "spent (2 clicks at 1.00 and a conversion at 0.50 a round)", tt.Spent.Amount, domain.Micros(int64(rounds)*2_500_000).String())
+	wantField(t, "earnings", tt.Participations.Edges[0].Node.Stats.Earnings.Amount, tt.Spent.Amount)
+	a.wantVerified()
+}
+
+// TestEventWriteFaults: when the one write of a record request fails, the
+// caller gets a coded error and nothing is half-done; when it lands but the
+// answer is lost, a retry finds it (isNew false) and it counts once.
+func TestEventWriteFaults(t *testing.T) {
+	t.Parallel()
+	a := mustStartApp(t)
+	brand, streamer := a.mustSignUp("BRAND"), a.mustSignUp("STREAMER")
+	c := a.mustBudgetCampaign(brand, "Write faults", "100.00")
+	tok := token(t, a.mustJoin(streamer, c.ID))
+	failUpsert := func(after bool) {
+		a.store.SetFault(func(op string, isAfter bool) error {
+			if op == "findAndModify" && isAfter == after {
+				return errors.New("injected store failure")
+			}
+			return nil
+		})
+	}
+	vars := func(id string) map[string]any {
+		return map[string]any{"input": map[string]any{"browserSourceToken": tok, "clickId": id}}
+	}
+
+	failUpsert(false)
+	r := a.do("", recordClickMutation, vars("lost-before"))
+	a.store.SetFault(nil)
+	if len(r.Errors) == 0 {
+		t.Fatal("a failed event write answered without an error")
+	}
+	wantField(t, "error code", r.Errors[0].Code(), "INTERNAL_SERVER_ERROR")
+	if strings.Contains(r.Errors[0].Message, "injected") {
+		t.Errorf("the store's error text reached the client: %q", r.Errors[0].Message)
+	}
+	wantField(t, "a retry is new (nothing was stored)", a.mustClick(tok, "lost-before").RecordClick.IsNew, true)
+
+	failUpsert(true)
+	r = a.do("", recordClickMutation, vars("lost-answer"))
+	a.store.SetFault(nil)
+	if len(r.Errors) == 0 {
+		t.Fatal("a lost answer came back without an error")
+	}
+	wantField(t, "a retry finds it", a.mustClick(tok, "lost-answer").RecordClick.IsNew, false)
+
+	tt := a.totals(brand, c.ID).Campaign
+	wantField(t, "clicks", tt.Stats.Clicks, 2)
+	wantField(t, "spent", tt.Spent.Amount, "2.00")
+	a.wantVerified()
+}
+
+// TestTwoProjectors: two servers on one database record and project at
+// once, with leases short enough to change hands mid-run. On MongoDB they
+// are two clients of one database, as two processes would be; on the
+// embedded engine two apps share the one store. The result is exact.
+func TestTwoProjectors(t *testing.T) {
+	t.Parallel()
+	opts := repotest.Options(t)
+	first := repotest.MustOpenWith(t, opts)
+	second := first
+	if opts.URI != "" {
+		second = repotest.MustOpenWith(t, opts)
+	}
+	fast := func(owner string) appOption {
+		return withProjector(projection.Options{Owner: owner, LeaseTTL: 40 * time.Millisecond, Poll: 20 * time.Millisecond, BatchSize: 16})
+	}
+	a := mustStartAppOn(t, first, fast("one"))
+	b := mustStartAppOn(t, second, fast("two"))
+	brand, streamer := a.mustSignUp("BRAND"), a.mustSignUp("STREAMER")
+	const n = 30 // the budget covers 30 clicks at 1.00
+	c := a.mustBudgetCampaign(brand, "Two servers", fmt.Sprintf("%d.00", n))
+	tok := token(t, a.mustJoin(streamer, c.ID))
+	var isNew, errs atomic.Int32
+	race(t, 200, func(i int) {
+		app := a
+		if i%2 == 1 {
+			app = b
+		}
+		r := app.do("", recordClickMutation, map[string]any{"input": map[string]any{"browserSourceToken": tok, "clickId": fmt.Sprintf("two-%d", i%100)}})
+		var p clickPayload
+		if len(r.Errors) > 0 || jsonUnmarshal(r.Data, &p) != nil {
+			errs.Add(1)
+			return
+		}
+		if p.RecordClick.IsNew {
+			isNew.Add(1)
+		}
+	})
+	wantField(t, "errors", errs.Load(), 0)
+	wantField(t, "isNew answers", isNew.Load(), 100)
+	b.project()
+	tt := a.totals(brand, c.ID).Campaign
+	wantField(t, "clicks", tt.Stats.Clicks, 100)
+	wantField(t, "spent", tt.Spent.Amount, fmt.Sprintf("%d.00", n))
+	wantField(t, "BILLED clicks", a.billings(domain.EventClick)[domain.BillingBilled], n)
+	a.wantVerified()
+	if _, err := repository.NewProjection(first).State(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
