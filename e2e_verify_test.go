@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -128,4 +129,33 @@ func TestVerifyCommand(t *testing.T) {
 	if err := run(ctx, []string{"verify", "-data-dir", t.TempDir(), "now"}, env, &out); err == nil || !strings.Contains(err.Error(), "usage: tally verify") {
 		t.Errorf("verify now: err %v, want the usage", err)
 	}
+}
+
+// TestVerifyQuery: admins run verify over the API, beside live traffic;
+// nobody else may.
+func TestVerifyQuery(t *testing.T) {
+	t.Parallel()
+	a := mustStartApp(t)
+	admin := a.mustMakeAdmin()
+	brand, streamer := a.mustSignUp("BRAND"), a.mustSignUp("STREAMER")
+	c := a.mustActiveCampaign(brand, "Checked")
+	tok := token(t, a.mustJoin(streamer, c.ID))
+	for i := range 5 {
+		a.mustClick(tok, fmt.Sprintf("v%d", i))
+	}
+	a.project()
+	const q = `{ verify { ok events pending counters drift } }`
+	var d struct {
+		Verify struct {
+			OK                        bool `json:"ok"`
+			Events, Pending, Counters int
+			Drift                     []string
+		}
+	}
+	a.mustDo(admin.Token, q, nil, &d)
+	wantField(t, "ok", d.Verify.OK, true)
+	wantField(t, "events", d.Verify.Events, 5)
+	wantField(t, "drift lines", len(d.Verify.Drift), 0)
+	a.mustFail(brand.Token, q, nil, "FORBIDDEN", "")
+	a.mustFail("", q, nil, "UNAUTHENTICATED", "")
 }

@@ -179,6 +179,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts appOp
 		CampaignService: campaignService,
 		Tracking:        trackingService,
 		Reports:         reportService,
+		Auditor:         &projection.Auditor{Store: repository.NewProjection(store)},
 		Overlays:        overlays,
 		Currency:        cfg.Currency,
 		BaseURL:         cfg.BaseURL,

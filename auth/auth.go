@@ -64,26 +64,6 @@ func Require(ctx context.Context, a domain.Action) (Caller, error) {
 	return c, a.Check(c.Role)
 }
 
-// RequireRole returns the signed-in caller if it has one of roles (admins
-// always pass); UNAUTHENTICATED without a user, FORBIDDEN with another role.
-//
-// Deprecated: a role rule is a domain.Action, checked by the service with
-// Require. This remains only for the createApiKey resolver in
-// resolvers/tracking.resolvers.go, which repeats accounts.CreateAPIKey's
-// check until that file's rewrite drops it.
-func RequireRole(ctx context.Context, roles ...domain.Role) (Caller, error) {
-	c, err := RequireUser(ctx)
-	if err != nil || c.IsAdmin() {
-		return c, err
-	}
-	for _, r := range roles {
-		if c.Role == r {
-			return c, nil
-		}
-	}
-	return c, domain.Errorf(domain.EFORBIDDEN, "this needs the role %v", roles)
-}
-
 // Tokens issues and verifies session tokens.
 type Tokens struct {
 	secret []byte

@@ -14,6 +14,7 @@ const (
 	ActionChangeCampaign Action = "change campaigns"
 	ActionJoinCampaign   Action = "join campaigns"
 	ActionCreateAPIKey   Action = "create API keys"
+	ActionVerify         Action = "verify the counters"
 )
 
 // actionRoles are the roles that may take each action. Admins are named
@@ -24,6 +25,7 @@ var actionRoles = map[Action][]Role{
 	ActionChangeCampaign: {RoleBrand, RoleAdmin},
 	ActionJoinCampaign:   {RoleStreamer},
 	ActionCreateAPIKey:   {RoleBrand, RoleAdmin},
+	ActionVerify:         {RoleAdmin},
 }
 
 // Allows reports whether role may take action a.

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"tally/domain"
 	"tally/graph/model"
+	"tally/projection"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -257,6 +258,7 @@ type ComplexityRoot struct {
 		Me            func(childComplexity int) int
 		Overlay       func(childComplexity int, browserSourceToken string) int
 		Participation func(childComplexity int, id string) int
+		Verify        func(childComplexity int) int
 	}
 
 	RecordClickPayload struct {
@@ -284,6 +286,14 @@ type ComplexityRoot struct {
 		ID                        func(childComplexity int) int
 		Participations            func(childComplexity int, first *int, after *string) int
 		Role                      func(childComplexity int) int
+	}
+
+	VerifyReport struct {
+		Counters func(childComplexity int) int
+		Drift    func(childComplexity int) int
+		Events   func(childComplexity int) int
+		OK       func(childComplexity int) int
+		Pending  func(childComplexity int) int
 	}
 }
 
@@ -358,6 +368,7 @@ type QueryResolver interface {
 	Campaigns(ctx context.Context, filter *domain.CampaignFilter, first *int, after *string) (*model.CampaignConnection, error)
 	Participation(ctx context.Context, id string) (*domain.Participation, error)
 	Overlay(ctx context.Context, browserSourceToken string) (*domain.OverlaySlot, error)
+	Verify(ctx context.Context) (*projection.Report, error)
 	DailyStats(ctx context.Context, scope domain.StatsScope, id string, from string, to string) ([]*domain.DailyStat, error)
 	Conversions(ctx context.Context, campaignID *string, participationID *string, first *int, after *string) (*model.ConversionConnection, error)
 }
@@ -1314,6 +1325,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Participation(childComplexity, args["id"].(string)), true
+	case "Query.verify":
+		if e.ComplexityRoot.Query.Verify == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.Verify(childComplexity), true
 
 	case "RecordClickPayload.click":
 		if e.ComplexityRoot.RecordClickPayload.Click == nil {
@@ -1413,6 +1430,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.Role(childComplexity), true
+
+	case "VerifyReport.counters":
+		if e.ComplexityRoot.VerifyReport.Counters == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VerifyReport.Counters(childComplexity), true
+	case "VerifyReport.drift":
+		if e.ComplexityRoot.VerifyReport.Drift == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VerifyReport.Drift(childComplexity), true
+	case "VerifyReport.events":
+		if e.ComplexityRoot.VerifyReport.Events == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VerifyReport.Events(childComplexity), true
+	case "VerifyReport.ok":
+		if e.ComplexityRoot.VerifyReport.OK == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VerifyReport.OK(childComplexity), true
+	case "VerifyReport.pending":
+		if e.ComplexityRoot.VerifyReport.Pending == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VerifyReport.Pending(childComplexity), true
 
 	}
 	return 0, false
@@ -1793,6 +1841,34 @@ extend type Mutation {
   nothing is shown.
   """
   recordImpression(browserSourceToken: String!): RecordImpressionPayload!
+}
+`, BuiltIn: false},
+	{Name: "../schema/projection.graphqls", Input: `"""
+What verify found: every counter and amount (campaign counts, spend and
+remaining; participation counts and earnings; daily buckets) recomputed from
+the stored events.
+"""
+type VerifyReport {
+  "Events read."
+  events: Int!
+  "Of them, events not projected yet: they count nowhere yet, and are not drift."
+  pending: Int!
+  "Counter documents read."
+  counters: Int!
+  "One line per counter that differs from what its events say; empty when all agree."
+  drift: [String!]!
+  "True when drift is empty."
+  ok: Boolean!
+}
+
+extend type Query {
+  """
+  Recomputes every counter and amount from the stored events and reports the
+  drift, which must be none (admins only). It only reads and runs beside live
+  traffic: projection under way is not drift. ` + "`" + `tally verify` + "`" + ` is the same check
+  from the command line, and ` + "`" + `tally verify -repair` + "`" + ` rewrites drift.
+  """
+  verify: VerifyReport!
 }
 `, BuiltIn: false},
 	{Name: "../schema/schema.graphqls", Input: `"""
@@ -2592,6 +2668,22 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_participations(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type User", field.Name)
+}
+
+func (ec *executionContext) childFields_VerifyReport(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "events":
+		return ec.fieldContext_VerifyReport_events(ctx, field)
+	case "pending":
+		return ec.fieldContext_VerifyReport_pending(ctx, field)
+	case "counters":
+		return ec.fieldContext_VerifyReport_counters(ctx, field)
+	case "drift":
+		return ec.fieldContext_VerifyReport_drift(ctx, field)
+	case "ok":
+		return ec.fieldContext_VerifyReport_ok(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type VerifyReport", field.Name)
 }
 
 func (ec *executionContext) childFields___Directive(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6913,6 +7005,38 @@ func (ec *executionContext) fieldContext_Query_overlay(ctx context.Context, fiel
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_verify(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_verify(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().Verify(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *projection.Report) graphql.Marshaler {
+			return ec.marshalNVerifyReport2ᚖtallyᚋprojectionᚐReport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_verify(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_VerifyReport(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_dailyStats(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7486,6 +7610,121 @@ func (ec *executionContext) fieldContext_User_participations(ctx context.Context
 		return fc, err
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _VerifyReport_events(ctx context.Context, field graphql.CollectedField, obj *projection.Report) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VerifyReport_events(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Events, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VerifyReport_events(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VerifyReport", field, false, false, "Int")
+}
+
+func (ec *executionContext) _VerifyReport_pending(ctx context.Context, field graphql.CollectedField, obj *projection.Report) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VerifyReport_pending(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Pending, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VerifyReport_pending(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VerifyReport", field, false, false, "Int")
+}
+
+func (ec *executionContext) _VerifyReport_counters(ctx context.Context, field graphql.CollectedField, obj *projection.Report) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VerifyReport_counters(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Counters, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VerifyReport_counters(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VerifyReport", field, false, false, "Int")
+}
+
+func (ec *executionContext) _VerifyReport_drift(ctx context.Context, field graphql.CollectedField, obj *projection.Report) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VerifyReport_drift(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Drift, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VerifyReport_drift(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VerifyReport", field, false, false, "String")
+}
+
+func (ec *executionContext) _VerifyReport_ok(ctx context.Context, field graphql.CollectedField, obj *projection.Report) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VerifyReport_ok(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OK(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VerifyReport_ok(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VerifyReport", field, true, false, "Boolean")
 }
 
 func (ec *executionContext) ___Directive_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
@@ -10790,6 +11029,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_overlay(ctx, field)
 				})
+		case "verify":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_verify(ctx, field)
+				})
 		case "dailyStats":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -11008,6 +11253,59 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._User_participations(ctx, field, obj)
 				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var verifyReportImplementors = []string{"VerifyReport"}
+
+func (ec *executionContext) _VerifyReport(ctx context.Context, sel ast.SelectionSet, obj *projection.Report) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, verifyReportImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("VerifyReport")
+		case "events":
+			out.Values[i] = ec._VerifyReport_events(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pending":
+			out.Values[i] = ec._VerifyReport_pending(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "counters":
+			out.Values[i] = ec._VerifyReport_counters(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "drift":
+			out.Values[i] = ec._VerifyReport_drift(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "ok":
+			out.Values[i] = ec._VerifyReport_ok(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -11921,6 +12219,35 @@ func (ec *executionContext) marshalNString2string(ctx context.Context, sel ast.S
 	return res
 }
 
+func (ec *executionContext) unmarshalNString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNString2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNString2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNString2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalNString2ᚖstring(ctx context.Context, v any) (*string, error) {
 	res, err := graphql.UnmarshalString(v)
 	return &res, graphql.ErrorOnPath(ctx, err)
@@ -11969,6 +12296,14 @@ func (ec *executionContext) marshalNUser2ᚖtallyᚋdomainᚐUser(ctx context.Co
 		return graphql.Null
 	}
 	return ec._User(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNVerifyReport2ᚖtallyᚋprojectionᚐReport(ctx context.Context, sel ast.SelectionSet, v *projection.Report) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "VerifyReport!")
+		return graphql.Null
+	}
+	return ec._VerifyReport(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNWeekday2tallyᚋdomainᚐWeekday(ctx context.Context, v any) (domain.Weekday, error) {

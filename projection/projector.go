@@ -175,11 +175,13 @@ func sleep(ctx context.Context, d time.Duration) bool {
 }
 
 // Drain applies batches until none is pending or another process holds the
-// lease.
+// lease. A batch smaller than BatchSize took every pending event, so Drain
+// stops after it without looking again: events recorded meanwhile notify
+// the projector themselves.
 func (p *Projector) Drain(ctx context.Context) error {
 	for {
 		n, err := p.Step(ctx)
-		if err != nil || n == 0 {
+		if err != nil || n < p.batchSize {
 			return err
 		}
 	}

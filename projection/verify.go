@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 
+	"tally/auth"
 	"tally/domain"
 	"tally/repository"
 )
@@ -22,6 +23,20 @@ type Report struct {
 
 // OK reports that every counter is what the events say.
 func (r Report) OK() bool { return len(r.Drift) == 0 }
+
+// Auditor runs verify for admins over the API.
+type Auditor struct {
+	Store *repository.Projection
+}
+
+// Verify is Verify for the caller: admins only (UNAUTHENTICATED without a
+// user, FORBIDDEN for other roles).
+func (a *Auditor) Verify(ctx context.Context) (Report, error) {
+	if _, err := auth.Require(ctx, domain.ActionVerify); err != nil {
+		return Report{}, err
+	}
+	return Verify(ctx, a.Store)
+}
 
 // Verify recomputes every counter — campaign counts, spend and remaining;
 // participation counts and earnings; daily buckets — from the stored events

@@ -15,6 +15,7 @@ import (
 	"tally/campaigns"
 	"tally/domain"
 	"tally/overlay"
+	"tally/projection"
 	"tally/reports"
 	"tally/repository"
 	"tally/tracking"
@@ -28,6 +29,7 @@ type Resolver struct {
 	CampaignService *campaigns.Service
 	Tracking        *tracking.Service
 	Reports         *reports.Service
+	Auditor         *projection.Auditor
 	Overlays        *overlay.Service
 	Currency        string // the platform's one currency, for Money
 	BaseURL         string // this server's public URL, for overlay links
