@@ -32,6 +32,9 @@ const (
 	BillingNotBilled Billing = "not_billed"
 )
 
+// Name is the GraphQL enum name: not_billed → NOT_BILLED.
+func (b Billing) Name() string { return enumName(b) }
+
 // MarshalGQL writes the GraphQL enum name.
 func (b Billing) MarshalGQL(w io.Writer) { marshalEnum(w, b) }
 

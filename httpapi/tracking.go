@@ -101,7 +101,7 @@ func clickRedirect(t Tracker, d Deps) http.HandlerFunc {
 
 // postback serves GET|POST /postback, partner servers' conversion callback:
 // click_id, goal_id and external_id as query or form parameters, the API key
-// in X-Api-Key or a key parameter. It answers JSON: 200 {"isNew", "conversionId"}
+// in X-Api-Key or a key parameter. It answers JSON: 200 {"isNew", "conversionId", "billing"}
 // or a 4xx {"error": {"code", "message", "field"}}.
 func postback(t Tracker, d Deps) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -124,21 +124,12 @@ func postback(t Tracker, d Deps) http.HandlerFunc {
 			return
 		}
 		in := domain.ConversionInput{ClickID: r.Form.Get("click_id"), GoalID: r.Form.Get("goal_id"), ExternalID: r.Form.Get("external_id")}
-		in.Normalize()
-		if err := in.Validate("input"); err != nil {
-			var fe domain.FieldErrors
-			if errors.As(err, &fe) {
-				err = fe[0]
-			}
-			d.writePostbackError(w, r, err)
-			return
-		}
 		conv, isNew, err := t.RecordConversion(ctx, in)
 		if err != nil {
 			d.writePostbackError(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"isNew": isNew, "conversionId": conv.ID})
+		writeJSON(w, http.StatusOK, map[string]any{"isNew": isNew, "conversionId": conv.ID, "billing": conv.Billing.Name()})
 	}
 }
 
@@ -146,6 +137,10 @@ func postback(t Tracker, d Deps) http.HandlerFunc {
 var postbackFields = map[string]string{"input.clickId": "click_id", "input.goalId": "goal_id", "input.externalId": "external_id"}
 
 func (d Deps) writePostbackError(w http.ResponseWriter, r *http.Request, err error) {
+	var fe domain.FieldErrors
+	if errors.As(err, &fe) && len(fe) > 0 {
+		err = fe[0] // one field at a time, as a partner's URL is fixed one parameter at a time
+	}
 	status, code, msg := d.httpError(r.Context(), "postback failed", err)
 	body := map[string]any{"code": code, "message": msg}
 	if f := domain.ErrorField(err); f != "" {
