@@ -73,15 +73,29 @@ func Require(ctx context.Context, a domain.Action) (Caller, error) {
 // check until that file's rewrite drops it.
 func RequireRole(ctx context.Context, roles ...domain.Role) (Caller, error) {
 	c, err := RequireUser(ctx)
-	if err != nil || c.IsAdmin() {
+	if err != nil {
 		return c, err
+	}
+	if c.IsAdmin() {
+		return c, nil
 	}
 	for _, r := range roles {
 		if c.Role == r {
 			return c, nil
 		}
 	}
-	return c, domain.Errorf(domain.EFORBIDDEN, "this needs the role %v", roles)
+	return c, domain.Errorf(domain.EFORBIDDEN, "this needs the role %s", roleList(roles))
+}
+
+func roleList(roles []domain.Role) string {
+	s := ""
+	for i, r := range roles {
+		if i > 0 {
+			s += " or "
+		}
+		s += string(r)
+	}
+	return s
 }
 
 // Tokens issues and verifies session tokens.
