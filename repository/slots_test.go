@@ -22,6 +22,7 @@ func newSlot(streamerID string, participationID string) domain.Slot {
 // TestSlotClaimConcurrent races claims of one slot, each with its own
 // choice: exactly one claims it, and every caller gets the winner's choice.
 func TestSlotClaimConcurrent(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	slots := repository.NewSlots(repotest.MustOpen(t))
 	streamer := primitive.NewObjectID().Hex()
@@ -57,6 +58,7 @@ func TestSlotClaimConcurrent(t *testing.T) {
 // TestSlotReplaceIsGuarded: of concurrent replacements of the same stale
 // choice one wins; the others get the winner's choice.
 func TestSlotReplaceIsGuarded(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	slots := repository.NewSlots(repotest.MustOpen(t))
 	streamer := primitive.NewObjectID().Hex()
@@ -89,6 +91,7 @@ func TestSlotReplaceIsGuarded(t *testing.T) {
 
 // TestImpressionOncePerSlot races one slot's impression: one isNew, one id.
 func TestImpressionOncePerSlot(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	ims := repository.NewImpressions(repotest.MustOpen(t))
 	s := newSlot(primitive.NewObjectID().Hex(), primitive.NewObjectID().Hex())
