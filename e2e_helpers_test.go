@@ -338,25 +338,12 @@ func wantField[T comparable](t testing.TB, field string, got, want T) {
 	}
 }
 
-// race runs fn(0) … fn(n-1), each in its own goroutine, releases them all at
-// once so that they contend for the same thing, and returns when every one
-// has returned. fn reports failures with t.Errorf (never Fatal: it is not the
-// test's goroutine); what races, and what must hold after, is the caller's to
-// say.
+// race runs fn(0) … fn(n-1) at once, each in its own goroutine, and returns
+// when all have returned (repotest.Race). fn reports with t.Errorf, never
+// Fatal.
 func race(t testing.TB, n int, fn func(i int)) {
 	t.Helper()
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			fn(i)
-		}()
-	}
-	close(start)
-	wg.Wait()
+	repotest.Race(t, n, fn)
 }
 
 // request sends one raw HTTP request to the app and returns the response

@@ -39,6 +39,17 @@ func wantFields(t *testing.T, err error, want ...string) {
 	}
 }
 
+// wantInvalid checks that err names exactly the path field, or, for the empty
+// field, that there is no error.
+func wantInvalid(t *testing.T, err error, field string) {
+	t.Helper()
+	if field == "" {
+		wantFields(t, err)
+	} else {
+		wantFields(t, err, field)
+	}
+}
+
 func ptrTo[T any](v T) *T { return &v }
 
 func TestSignUpValidate(t *testing.T) {
@@ -65,11 +76,7 @@ func TestSignUpValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			in := ok()
 			tc.edit(&in)
-			if tc.field == "" {
-				wantFields(t, in.Validate("input"))
-			} else {
-				wantFields(t, in.Validate("input"), tc.field)
-			}
+			wantInvalid(t, in.Validate("input"), tc.field)
 		})
 	}
 }
@@ -126,11 +133,7 @@ func TestSelectionSettingsUpdateValidate(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := tc.in
-			if tc.field == "" {
-				wantFields(t, in.Validate("input"))
-			} else {
-				wantFields(t, in.Validate("input"), tc.field)
-			}
+			wantInvalid(t, in.Validate("input"), tc.field)
 		})
 	}
 	t.Run("ErrTwentyOnePeriods", func(t *testing.T) {
@@ -182,11 +185,7 @@ func TestCampaignInputValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			in := ok()
 			tc.edit(&in)
-			if tc.field == "" {
-				wantFields(t, in.ValidateCreate("input"))
-			} else {
-				wantFields(t, in.ValidateCreate("input"), tc.field)
-			}
+			wantInvalid(t, in.ValidateCreate("input"), tc.field)
 		})
 	}
 	t.Run("UpdateNeedsNoName", func(t *testing.T) {
@@ -226,11 +225,7 @@ func TestConversionInputValidate(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := tc.in
-			if tc.field == "" {
-				wantFields(t, in.Validate("input"))
-			} else {
-				wantFields(t, in.Validate("input"), tc.field)
-			}
+			wantInvalid(t, in.Validate("input"), tc.field)
 		})
 	}
 }
@@ -250,11 +245,7 @@ func TestAPIKeyInputValidate(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := tc.in
-			if tc.field == "" {
-				wantFields(t, in.Validate("input"))
-			} else {
-				wantFields(t, in.Validate("input"), tc.field)
-			}
+			wantInvalid(t, in.Validate("input"), tc.field)
 		})
 	}
 }

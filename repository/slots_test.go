@@ -22,6 +22,7 @@ func newSlot(streamerID string, participationID string) domain.Slot {
 // TestSlotClaimConcurrent races claims of one slot, each with its own
 // choice: exactly one claims it, and every caller gets the winner's choice.
 func TestSlotClaimConcurrent(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	slots := repository.NewSlots(repotest.MustOpen(t))
 	streamer := primitive.NewObjectID().Hex()
@@ -29,15 +30,9 @@ func TestSlotClaimConcurrent(t *testing.T) {
 	got := make([]domain.Slot, n)
 	won := make([]bool, n)
 	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			got[i], won[i], errs[i] = slots.Claim(ctx, newSlot(streamer, primitive.NewObjectID().Hex()))
-		}()
-	}
-	wg.Wait()
+	repotest.Race(t, n, func(i int) {
+		got[i], won[i], errs[i] = slots.Claim(ctx, newSlot(streamer, primitive.NewObjectID().Hex()))
+	})
 	winners := 0
 	for i := range n {
 		if errs[i] != nil {
@@ -47,7 +42,8 @@ func TestSlotClaimConcurrent(t *testing.T) {
 			winners++
 		}
 		if got[i].ParticipationID != got[0].ParticipationID || got[i].CampaignID != got[0].CampaignID {
-			t.Fatalf("claim %d got %+v, claim 0 got %+v", i, got[i], got[0])
+			t.Fatalf("claim %d got participation %s and campaign %s, claim 0 got %s and %s",
+				i, got[i].ParticipationID, got[i].CampaignID, got[0].ParticipationID, got[0].CampaignID)
 		}
 	}
 	if winners != 1 {
@@ -62,6 +58,7 @@ func TestSlotClaimConcurrent(t *testing.T) {
 // TestSlotReplaceIsGuarded: of concurrent replacements of the same stale
 // choice one wins; the others get the winner's choice.
 func TestSlotReplaceIsGuarded(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	slots := repository.NewSlots(repotest.MustOpen(t))
 	streamer := primitive.NewObjectID().Hex()
@@ -72,18 +69,12 @@ func TestSlotReplaceIsGuarded(t *testing.T) {
 	const n = 16
 	got := make([]domain.Slot, n)
 	won := make([]bool, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var err error
-			if got[i], won[i], err = slots.Replace(ctx, stale.ParticipationID, newSlot(streamer, primitive.NewObjectID().Hex())); err != nil {
-				t.Error(err)
-			}
-		}()
-	}
-	wg.Wait()
+	repotest.Race(t, n, func(i int) {
+		var err error
+		if got[i], won[i], err = slots.Replace(ctx, stale.ParticipationID, newSlot(streamer, primitive.NewObjectID().Hex())); err != nil {
+			t.Error(err)
+		}
+	})
 	winners := 0
 	for i := range n {
 		if won[i] {
@@ -100,6 +91,7 @@ func TestSlotReplaceIsGuarded(t *testing.T) {
 
 // TestImpressionOncePerSlot races one slot's impression: one isNew, one id.
 func TestImpressionOncePerSlot(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	ims := repository.NewImpressions(repotest.MustOpen(t))
 	s := newSlot(primitive.NewObjectID().Hex(), primitive.NewObjectID().Hex())
@@ -107,29 +99,23 @@ func TestImpressionOncePerSlot(t *testing.T) {
 		StreamerID: s.StreamerID, SlotStartsAt: s.StartsAt, CreatedAt: s.StartsAt}
 	const n = 24
 	var (
-		wg   sync.WaitGroup
 		mu   sync.Mutex
 		news int
 		ids  = map[string]bool{}
 	)
-	for range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			got, isNew, err := ims.Record(ctx, im)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			if isNew {
-				news++
-			}
-			ids[got.ID] = true
-		}()
-	}
-	wg.Wait()
+	repotest.Race(t, n, func(int) {
+		got, isNew, err := ims.Record(ctx, im)
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if isNew {
+			news++
+		}
+		ids[got.ID] = true
+	})
 	if news != 1 || len(ids) != 1 {
 		t.Fatalf("%d isNew, %d ids; want 1 and 1", news, len(ids))
 	}

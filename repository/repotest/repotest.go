@@ -1,7 +1,8 @@
 // Package repotest opens stores for tests: the embedded engine in memory, or,
 // when MONGODB_URI is set, a fresh database on that MongoDB that is dropped
 // when the test ends. Every repository and end-to-end test goes through it, so
-// the whole suite runs on both engines.
+// the whole suite runs on both engines. Race is the one way those tests make
+// concurrent calls contend.
 package repotest
 
 import (
@@ -9,6 +10,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -63,4 +65,25 @@ func Cleanup(t testing.TB, s *repository.Store, opts repository.Options) {
 		}
 		_ = s.Close(ctx)
 	})
+}
+
+// Race runs fn(0) … fn(n-1), each in its own goroutine, releases them all at
+// once so that they contend for the same thing, and returns when every one
+// has returned. fn reports failures with t.Errorf (never Fatal: it is not the
+// test's goroutine); what races, and what must hold after, is the caller's to
+// say.
+func Race(t testing.TB, n int, fn func(i int)) {
+	t.Helper()
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			fn(i)
+		}()
+	}
+	close(start)
+	wg.Wait()
 }
