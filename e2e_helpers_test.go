@@ -312,11 +312,6 @@ func (tt testTokens) issue(t testing.TB, userID, role string) string {
 	return tok
 }
 
-// jsonUnmarshal is json.Unmarshal.
-//
-// Deprecated: use mustDecode, which does not let an error pass unseen.
-func jsonUnmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
-
 // mustDecode decodes JSON data into v and reports whether it could. A failure
 // is reported with t.Errorf, not Fatal, so it may be called from a race's
 // goroutines: the caller returns when it reports false.

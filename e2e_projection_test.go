@@ -57,7 +57,7 @@ func TestProjectionRaces(t *testing.T) {
 		race(t, 500, func(int) {
 			r := a.do("", recordClickMutation, map[string]any{"input": map[string]any{"browserSourceToken": tok, "clickId": "same"}})
 			var p clickPayload
-			if len(r.Errors) > 0 || jsonUnmarshal(r.Data, &p) != nil {
+			if len(r.Errors) > 0 || !mustDecode(t, r.Data, &p) {
 				errs.Add(1)
 				return
 			}
@@ -88,7 +88,7 @@ func TestProjectionRaces(t *testing.T) {
 			case 0:
 				resp, raw := a.request(http.MethodGet, postback, map[string]string{"X-Api-Key": key}, nil)
 				var body struct{ IsNew bool }
-				if resp.StatusCode != http.StatusOK || jsonUnmarshal(raw, &body) != nil {
+				if resp.StatusCode != http.StatusOK || !mustDecode(t, raw, &body) {
 					errs.Add(1)
 					return
 				}
@@ -103,7 +103,7 @@ func TestProjectionRaces(t *testing.T) {
 					r = a.do(brand.Token, recordConversionMutation, conversionVars("conv-click", "signup"))
 				}
 				var p conversionPayload
-				if len(r.Errors) > 0 || jsonUnmarshal(r.Data, &p) != nil {
+				if len(r.Errors) > 0 || !mustDecode(t, r.Data, &p) {
 					errs.Add(1)
 					return
 				}
@@ -131,7 +131,7 @@ func TestProjectionRaces(t *testing.T) {
 		race(t, 10*n, func(i int) {
 			r := a.do("", recordClickMutation, map[string]any{"input": map[string]any{"browserSourceToken": tok, "clickId": fmt.Sprintf("fit-%d", i)}})
 			var pl clickPayload
-			if len(r.Errors) > 0 || jsonUnmarshal(r.Data, &pl) != nil {
+			if len(r.Errors) > 0 || !mustDecode(t, r.Data, &pl) {
 				errs.Add(1)
 				return
 			}
@@ -290,7 +290,7 @@ func TestTwoProjectors(t *testing.T) {
 		}
 		r := app.do("", recordClickMutation, map[string]any{"input": map[string]any{"browserSourceToken": tok, "clickId": fmt.Sprintf("two-%d", i%100)}})
 		var p clickPayload
-		if len(r.Errors) > 0 || jsonUnmarshal(r.Data, &p) != nil {
+		if len(r.Errors) > 0 || !mustDecode(t, r.Data, &p) {
 			errs.Add(1)
 			return
 		}

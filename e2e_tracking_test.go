@@ -177,7 +177,7 @@ func TestRecordConversion(t *testing.T) {
 			t.Fatalf("errors: %+v", r.Errors)
 		}
 		var first conversionPayload
-		_ = jsonUnmarshal(r.Data, &first)
+		mustDecode(t, r.Data, &first)
 		conv := first.RecordConversion
 		if !conv.IsNew || conv.Conversion.Billing != "PENDING" || conv.Conversion.Payout.Amount != "1.50" || conv.Conversion.Status != "APPROVED" ||
 			conv.Conversion.Participation.ID != p.ID || conv.Conversion.ExternalID == nil || *conv.Conversion.ExternalID != "ext-c0" {
@@ -185,7 +185,7 @@ func TestRecordConversion(t *testing.T) {
 		}
 		a.project()
 		var again conversionPayload
-		_ = jsonUnmarshal(a.doWithKey(key, recordConversionMutation, conversionVars("c0", "signup")).Data, &again)
+		mustDecode(t, a.doWithKey(key, recordConversionMutation, conversionVars("c0", "signup")).Data, &again)
 		if again.RecordConversion.IsNew || again.RecordConversion.Conversion.ID != conv.Conversion.ID || again.RecordConversion.Conversion.Billing != "BILLED" {
 			t.Fatalf("again: got %+v, want the same conversion, BILLED once projected", again.RecordConversion)
 		}
@@ -246,6 +246,14 @@ func TestRecordConversion(t *testing.T) {
 	})
 	t.Run("ConversionsList", func(t *testing.T) {
 		a := a.in(t)
+		// Its own campaign, so that it runs alone as well as after the others.
+		c := a.mustActiveCampaign(brand, "Listed")
+		p := a.mustJoin(streamer, c.ID)
+		for i := range 3 {
+			id := fmt.Sprintf("list-%d", i)
+			a.mustClick(token(t, p), id)
+			mustOK(t, a.doWithKey(key, recordConversionMutation, conversionVars(id, "signup")))
+		}
 		var d struct {
 			Conversions struct {
 				Edges []struct{ Node struct{ ClickID string } }
@@ -326,7 +334,7 @@ func TestPostback(t *testing.T) {
 		t.Helper()
 		resp, raw := a.in(t).request(http.MethodGet, "/postback?"+params.Encode(), headers, nil)
 		var ans answer
-		if err := jsonUnmarshal(raw, &ans); err != nil {
+		if !mustDecode(t, raw, &ans) {
 			t.Fatalf("not JSON (%d): %s", resp.StatusCode, raw)
 		}
 		return resp.StatusCode, ans
@@ -346,7 +354,7 @@ func TestPostback(t *testing.T) {
 		form := url.Values{"click_id": {"pb-2"}, "goal_id": {"signup"}}
 		resp, raw := a.in(t).request(http.MethodPost, "/postback", map[string]string{"X-Api-Key": key, "Content-Type": "application/x-www-form-urlencoded"}, strings.NewReader(form.Encode()))
 		var ans answer
-		_ = jsonUnmarshal(raw, &ans)
+		mustDecode(t, raw, &ans)
 		if resp.StatusCode != 200 || !ans.IsNew {
 			t.Fatalf("got %d %s", resp.StatusCode, raw)
 		}
@@ -414,7 +422,7 @@ func TestTrackingConcurrency(t *testing.T) {
 				return
 			}
 			var pl clickPayload
-			_ = jsonUnmarshal(r.Data, &pl)
+			mustDecode(t, r.Data, &pl)
 			if pl.RecordClick.IsNew {
 				newClicks.Add(1)
 			}
@@ -467,7 +475,7 @@ func TestTrackingConcurrency(t *testing.T) {
 				return
 			}
 			var pl conversionPayload
-			_ = jsonUnmarshal(r.Data, &pl)
+			mustDecode(t, r.Data, &pl)
 			if pl.RecordConversion.IsNew {
 				newConv.Add(1)
 			}

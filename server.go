@@ -171,11 +171,10 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts appOp
 	trackingService := &tracking.Service{Participations: participations, Campaigns: campaignsRepo,
 		Clicks: repository.NewClicks(store), Conversions: repository.NewConversions(store),
 		Impressions: repository.NewImpressions(store), Overlay: overlays, Notify: projector.Notify, Now: opts.now}
-	reportService := &reports.Service{Conversions: trackingService.Conversions, Buckets: repository.NewDailyStats(store),
-		Visibility: campaignService}
+	reportService := &reports.Service{Campaigns: campaignsRepo, Participations: participations,
+		Conversions: trackingService.Conversions, Buckets: repository.NewDailyStats(store)}
 	res := &resolvers.Resolver{
 		Accounts:        accountService,
-		Users:           users,
 		CampaignService: campaignService,
 		Tracking:        trackingService,
 		Reports:         reportService,

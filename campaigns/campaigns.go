@@ -97,11 +97,7 @@ func (s *Service) Get(ctx context.Context, id string) (domain.Campaign, error) {
 
 func (s *Service) canSee(ctx context.Context, c auth.Caller, camp domain.Campaign) (bool, error) {
 	return domain.CanSeeCampaign(c.UserID, c.Role, camp, func() (bool, error) {
-		_, err := s.Participations.ByCampaignAndStreamer(ctx, camp.ID, c.UserID)
-		if domain.ErrorCode(err) == domain.ENOTFOUND {
-			return false, nil
-		}
-		return err == nil, err
+		return s.Participations.Joined(ctx, camp.ID, c.UserID)
 	})
 }
 
@@ -164,11 +160,7 @@ func (s *Service) Participation(ctx context.Context, id string) (domain.Particip
 		return domain.Participation{}, err
 	}
 	ok, err := domain.CanSeeParticipation(c.UserID, c.Role, p, func() (string, error) {
-		camp, err := s.Campaigns.ByID(ctx, p.CampaignID)
-		if domain.ErrorCode(err) == domain.ENOTFOUND {
-			return "", nil
-		}
-		return camp.BrandID, err
+		return s.Campaigns.BrandOf(ctx, p.CampaignID)
 	})
 	if err != nil {
 		return domain.Participation{}, err

@@ -9,16 +9,16 @@ import (
 	"time"
 
 	"tally/auth"
-	"tally/campaigns"
 	"tally/domain"
 	"tally/repository"
 )
 
 // Service answers reports.
 type Service struct {
-	Conversions *repository.Conversions
-	Buckets     *repository.DailyStats
-	Visibility  *campaigns.Service // who may see which campaign and participation
+	Campaigns      *repository.Campaigns
+	Participations *repository.Participations
+	Conversions    *repository.Conversions
+	Buckets        *repository.DailyStats
 }
 
 // DailyStats returns one owner's daily buckets for the UTC days from..to
@@ -51,7 +51,7 @@ func (s *Service) DailyStats(ctx context.Context, scope domain.StatsScope, id, f
 			return nil, err
 		}
 	case domain.ScopeParticipation:
-		if _, err := s.Visibility.Participation(ctx, id); err != nil {
+		if err := s.requireSee(ctx, id); err != nil {
 			return nil, err
 		}
 	case domain.ScopeStreamer:
@@ -65,13 +65,42 @@ func (s *Service) DailyStats(ctx context.Context, scope domain.StatsScope, id, f
 // requireManage allows the brand of campaign id and admins; others who may
 // see it are FORBIDDEN, the rest NOT_FOUND.
 func (s *Service) requireManage(ctx context.Context, campaignID string) error {
-	camp, err := s.Visibility.Get(ctx, campaignID)
+	c := auth.CallerFrom(ctx)
+	camp, err := s.Campaigns.ByID(ctx, campaignID)
 	if err != nil {
 		return err
 	}
-	c := auth.CallerFrom(ctx)
-	if !domain.CanManageCampaign(c.UserID, c.Role, camp) {
+	if domain.CanManageCampaign(c.UserID, c.Role, camp) {
+		return nil
+	}
+	seen, err := domain.CanSeeCampaign(c.UserID, c.Role, camp, func() (bool, error) {
+		return s.Participations.Joined(ctx, camp.ID, c.UserID)
+	})
+	switch {
+	case err != nil:
+		return err
+	case seen:
 		return domain.Errorf(domain.EFORBIDDEN, "only the campaign's brand or an admin may read this")
+	}
+	return domain.Errorf(domain.ENOTFOUND, "campaign %q not found", campaignID)
+}
+
+// requireSee allows whoever may see participation id (domain.CanSeeParticipation);
+// NOT_FOUND for the rest.
+func (s *Service) requireSee(ctx context.Context, participationID string) error {
+	c := auth.CallerFrom(ctx)
+	p, err := s.Participations.ByID(ctx, participationID)
+	if err != nil {
+		return err
+	}
+	ok, err := domain.CanSeeParticipation(c.UserID, c.Role, p, func() (string, error) {
+		return s.Campaigns.BrandOf(ctx, p.CampaignID)
+	})
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return domain.Errorf(domain.ENOTFOUND, "participation %q not found", participationID)
 	}
 	return nil
 }
@@ -92,7 +121,7 @@ func (s *Service) ListConversions(ctx context.Context, f domain.ConversionFilter
 			return none, err
 		}
 	default:
-		if _, err := s.Visibility.Participation(ctx, f.ParticipationID); err != nil {
+		if err := s.requireSee(ctx, f.ParticipationID); err != nil {
 			return none, err
 		}
 	}

@@ -333,3 +333,13 @@ func (r *Campaigns) Update(ctx context.Context, current domain.Campaign, u domai
 	}
 	return domain.Campaign{}, domain.Errorf(domain.ECONFLICT, "the campaign changed meanwhile; read it again and retry")
 }
+
+// BrandOf returns the brand id of campaign id, "" when it does not exist
+// (the question domain.CanSeeParticipation asks).
+func (r *Campaigns) BrandOf(ctx context.Context, id string) (string, error) {
+	camp, err := r.ByID(ctx, id)
+	if domain.ErrorCode(err) == domain.ENOTFOUND {
+		return "", nil
+	}
+	return camp.BrandID, err
+}

@@ -325,3 +325,13 @@ func (r *Participations) ByIDs(ctx context.Context, ids []string) (map[string]do
 	}
 	return out, nil
 }
+
+// Joined reports whether streamerID has a participation in campaignID (the
+// question domain.CanSeeCampaign asks).
+func (r *Participations) Joined(ctx context.Context, campaignID, streamerID string) (bool, error) {
+	_, err := r.ByCampaignAndStreamer(ctx, campaignID, streamerID)
+	if domain.ErrorCode(err) == domain.ENOTFOUND {
+		return false, nil
+	}
+	return err == nil, err
+}

@@ -17,7 +17,6 @@ import (
 	"tally/overlay"
 	"tally/projection"
 	"tally/reports"
-	"tally/repository"
 	"tally/tracking"
 )
 
@@ -25,7 +24,6 @@ import (
 // the services and repositories and nothing else.
 type Resolver struct {
 	Accounts        *accounts.Service
-	Users           *repository.Users
 	CampaignService *campaigns.Service
 	Tracking        *tracking.Service
 	Reports         *reports.Service
