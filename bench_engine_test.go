@@ -131,7 +131,7 @@ func settle(b *testing.B, a *testApp) {
 	start, fast := time.Now(), 0
 	for fast < 5 && time.Since(start) < 3*time.Minute {
 		t := time.Now()
-		if _, err := clicks.ByClickID(b.Context(), "seed-7"); err != nil {
+		if _, err := clicks.WithClickID(b.Context(), "seed-7", 1); err != nil {
 			b.Fatal(err)
 		}
 		if time.Since(t) < 5*time.Millisecond {

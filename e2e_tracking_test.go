@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"tally/repository"
+	"tally/repository/repotest"
 )
 
 func TestRecordClick(t *testing.T) {
@@ -135,7 +136,7 @@ func TestClickRedirect(t *testing.T) {
 			if resp.Header.Get("Referrer-Policy") != "no-referrer" || !strings.Contains(resp.Header.Get("Cache-Control"), "no-store") {
 				t.Errorf("headers: %v", resp.Header)
 			}
-			if _, err := repository.NewClicks(a.store).ByClickID(context.Background(), id); err != nil {
+			if _, err := repository.NewClicks(a.store).WithClickID(context.Background(), id, 1); err != nil {
 				t.Errorf("click %q not recorded: %v", id, err)
 			}
 		}
@@ -535,4 +536,73 @@ func TestDailyStatsAccess(t *testing.T) {
 	if len(d.DailyStats) != 30 {
 		t.Errorf("got %d days, want 30", len(d.DailyStats))
 	}
+}
+
+// TestClickIDsAreScopedToTheCampaign: an id a caller chooses is unique
+// within its campaign, so nobody can squat another tenant's future click
+// ids; a conversion finds the click among the campaigns its caller manages.
+func TestClickIDsAreScopedToTheCampaign(t *testing.T) {
+	t.Parallel()
+	a := mustStartApp(t)
+	brandA, brandB := a.mustSignUp("BRAND"), a.mustSignUp("BRAND")
+	squatter, streamer := a.mustSignUp("STREAMER"), a.mustSignUp("STREAMER")
+	ca, cb := a.mustActiveCampaign(brandA, "A"), a.mustActiveCampaign(brandB, "B")
+	tokA := token(t, a.mustJoin(squatter, ca.ID))
+	tokB := token(t, a.mustJoin(streamer, cb.ID))
+	keyA, _ := a.mustAPIKey(brandA)
+	keyB, _ := a.mustAPIKey(brandB)
+
+	wantField(t, "the squatter's click is new", a.mustClick(tokA, "order-1001").RecordClick.IsNew, true)
+	b := a.mustClick(tokB, "order-1001").RecordClick
+	wantField(t, "B's click with the same id is new", b.IsNew, true)
+	wantField(t, "B's click is B's", b.Click.Campaign.ID, cb.ID)
+
+	var conv conversionPayload
+	r := a.doWithKey(keyB, recordConversionMutation, conversionVars("order-1001", "signup"))
+	mustOK(t, r)
+	mustDecode(t, r.Data, &conv)
+	wantField(t, "B's conversion is on B's click", conv.RecordConversion.Conversion.Campaign.ID, cb.ID)
+	r = a.doWithKey(keyA, recordConversionMutation, conversionVars("order-1001", "signup"))
+	mustOK(t, r)
+	mustDecode(t, r.Data, &conv)
+	wantField(t, "A's conversion is on A's click", conv.RecordConversion.Conversion.Campaign.ID, ca.ID)
+	wantField(t, "A's is new too", conv.RecordConversion.IsNew, true)
+
+	// The same brand's two campaigns with the same custom id: ambiguous.
+	ca2 := a.mustActiveCampaign(brandA, "A2")
+	tokA2 := token(t, a.mustJoin(squatter, ca2.ID))
+	a.mustClick(tokA, "dup-id")
+	a.mustClick(tokA2, "dup-id")
+	a.mustFail("", recordConversionMutation, conversionVars("dup-id", "signup"), "UNAUTHENTICATED", "")
+	r = a.doWithKey(keyA, recordConversionMutation, conversionVars("dup-id", "signup"))
+	if len(r.Errors) == 0 || r.Errors[0].Code() != "BAD_USER_INPUT" || r.Errors[0].Field() != "input.clickId" {
+		t.Errorf("ambiguous click id: %+v, want BAD_USER_INPUT on input.clickId", r.Errors)
+	}
+	// Another brand's click only: FORBIDDEN, as before.
+	r = a.doWithKey(keyB, recordConversionMutation, conversionVars("dup-id", "signup"))
+	if len(r.Errors) == 0 || r.Errors[0].Code() != "FORBIDDEN" {
+		t.Errorf("another brand's click: %+v, want FORBIDDEN", r.Errors)
+	}
+}
+
+// TestReplacedIndexesAreDropped: a store an older Tally indexed (a global
+// unique clickId) is re-indexed at start-up, so the old index cannot keep
+// blocking ids across campaigns.
+func TestReplacedIndexesAreDropped(t *testing.T) {
+	t.Parallel()
+	store := repotest.MustOpen(t)
+	ctx := context.Background()
+	if err := repository.SeedIndex(ctx, store, "clicks", "clickId_1", true, "clickId"); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.EnsureIndexes(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a := mustStartAppOn(t, store)
+	brand := a.mustSignUp("BRAND")
+	s1, s2 := a.mustSignUp("STREAMER"), a.mustSignUp("STREAMER")
+	t1 := token(t, a.mustJoin(s1, a.mustActiveCampaign(brand, "One").ID))
+	t2 := token(t, a.mustJoin(s2, a.mustActiveCampaign(brand, "Two").ID))
+	a.mustClick(t1, "same-id")
+	wantField(t, "the same id in another campaign is new", a.mustClick(t2, "same-id").RecordClick.IsNew, true)
 }

@@ -13,12 +13,16 @@ import (
 
 const conversionsCollection = "conversions"
 
-// conversionIndexes: (clickId, goalId) is a conversion's natural key, as in
-// the old system's click_id_1_goal_id_1; lists and reconcile go by campaign
+// conversionIndexes: (campaignId, clickId, goalId) is a conversion's natural
+// key — the old system's click_id_1_goal_id_1 within the click's campaign,
+// since click ids are unique per campaign; lists and verify go by campaign
 // and participation.
+// obsoleteConversionIndexes were replaced by the campaign-scoped key.
+var obsoleteConversionIndexes = []string{"clickId_1_goalId_1"}
+
 func conversionIndexes() []indexModel {
 	return []indexModel{
-		uniqueIndex("clickId_1_goalId_1", bson.D{{Key: "clickId", Value: 1}, {Key: "goalId", Value: 1}}),
+		uniqueIndex("campaignId_1_clickId_1_goalId_1", bson.D{{Key: "campaignId", Value: 1}, {Key: "clickId", Value: 1}, {Key: "goalId", Value: 1}}),
 		plainIndex("campaignId_1__id_-1", bson.D{{Key: "campaignId", Value: 1}, {Key: "_id", Value: -1}}),
 		plainIndex("participationId_1__id_-1", bson.D{{Key: "participationId", Value: 1}, {Key: "_id", Value: -1}}),
 		pendingIndex(),
@@ -66,7 +70,7 @@ func (d *conversionDoc) toDomain() domain.Conversion {
 		CreatedAt: d.CreatedAt.UTC()}
 }
 
-// Record stores a conversion once per (ClickID, GoalID) and reports whether
+// Record stores a conversion once per (CampaignID, ClickID, GoalID) and reports whether
 // this call created it: one store call, the conversion's only write (see
 // recordOnce). It is PENDING with its price (c.Cost) until the projector
 // bills it or not.
@@ -85,7 +89,7 @@ func (r *Conversions) Record(ctx context.Context, c domain.Conversion) (domain.C
 		insert["externalId"] = c.ExternalID
 	}
 	var old conversionDoc
-	id, isNew, err := recordOnce(ctx, r.c, bson.M{"clickId": c.ClickID, "goalId": c.GoalID}, insert, r.newID, &old)
+	id, isNew, err := recordOnce(ctx, r.c, bson.M{"campaignId": cid, "clickId": c.ClickID, "goalId": c.GoalID}, insert, r.newID, &old)
 	if err != nil {
 		return domain.Conversion{}, false, fmt.Errorf("record conversion: %w", err)
 	}

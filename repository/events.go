@@ -106,15 +106,21 @@ func counterPath(kind domain.EventKind) string { return "stats." + string(kind) 
 
 const clicksCollection = "clicks"
 
-// clickIndexes: clickId is the idempotency key of a click; reconcile walks a
-// campaign's and a participation's clicks.
+// clickIndexes: (campaignId, clickId) is the idempotency key of a click —
+// scoped to the campaign, so that an id a caller chooses can never block
+// another tenant's click with the same id; a conversion finds its click by
+// clickId among the campaigns its caller manages.
 func clickIndexes() []indexModel {
 	return []indexModel{
-		uniqueIndex("clickId_1", bson.D{{Key: "clickId", Value: 1}}),
-		plainIndex("campaignId_1", bson.D{{Key: "campaignId", Value: 1}}),
+		uniqueIndex("campaignId_1_clickId_1", bson.D{{Key: "campaignId", Value: 1}, {Key: "clickId", Value: 1}}),
+		plainIndex("clickId_1_campaignId_1", bson.D{{Key: "clickId", Value: 1}, {Key: "campaignId", Value: 1}}),
 		pendingIndex(),
 	}
 }
+
+// obsoleteClickIndexes were replaced by the campaign-scoped key: the global
+// unique clickId let one tenant squat another's click ids.
+var obsoleteClickIndexes = []string{"clickId_1", "campaignId_1"}
 
 // Clicks is the clicks collection.
 type Clicks struct {
@@ -144,7 +150,7 @@ func (d *clickDoc) toDomain() domain.Click {
 		Cost: domain.Micros(d.CostMicros), CreatedAt: d.CreatedAt.UTC()}
 }
 
-// Record stores a click once per ClickID and reports whether this call
+// Record stores a click once per (CampaignID, ClickID) and reports whether this call
 // created it: one store call, the click's only write (see recordOnce). A new
 // click is PENDING with its price (c.Cost) until the projector bills it or
 // not. When the click already exists it is returned as stored.
@@ -155,7 +161,7 @@ func (r *Clicks) Record(ctx context.Context, c domain.Click) (domain.Click, bool
 	}
 	c.CreatedAt = c.CreatedAt.UTC().Truncate(time.Millisecond)
 	var old clickDoc
-	id, isNew, err := recordOnce(ctx, r.c, bson.M{"clickId": c.ClickID}, bson.M{
+	id, isNew, err := recordOnce(ctx, r.c, bson.M{"campaignId": cid, "clickId": c.ClickID}, bson.M{
 		"clickId": c.ClickID, "participationId": pid, "campaignId": cid, "streamerId": sid,
 		"billing": string(domain.BillingPending), "costMicros": int64(c.Cost), "createdAt": c.CreatedAt,
 	}, r.newID, &old)
@@ -169,18 +175,25 @@ func (r *Clicks) Record(ctx context.Context, c domain.Click) (domain.Click, bool
 	return c, true, nil
 }
 
-// ByClickID returns a click by its idempotency key; NOT_FOUND when there is
-// none.
-func (r *Clicks) ByClickID(ctx context.Context, clickID string) (domain.Click, error) {
-	var doc clickDoc
-	err := r.c.FindOne(ctx, bson.M{"clickId": clickID}).Decode(&doc)
-	if isNoDocuments(err) {
-		return domain.Click{}, domain.Errorf(domain.ENOTFOUND, "click %q not found", clickID)
-	}
+// WithClickID returns the clicks with a click id, one per campaign that has
+// it, at most limit; NOT_FOUND when there is none.
+func (r *Clicks) WithClickID(ctx context.Context, clickID string, limit int) ([]domain.Click, error) {
+	cur, err := r.c.Find(ctx, bson.M{"clickId": clickID}, options.Find().SetLimit(int64(limit)))
 	if err != nil {
-		return domain.Click{}, fmt.Errorf("find click: %w", err)
+		return nil, fmt.Errorf("find click: %w", err)
 	}
-	return doc.toDomain(), nil
+	var docs []clickDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("decode clicks: %w", err)
+	}
+	if len(docs) == 0 {
+		return nil, domain.Errorf(domain.ENOTFOUND, "click %q not found", clickID)
+	}
+	out := make([]domain.Click, len(docs))
+	for i := range docs {
+		out[i] = docs[i].toDomain()
+	}
+	return out, nil
 }
 
 // each streams every document of c through fn without loading the whole

@@ -15,9 +15,14 @@ import (
 	"tally/repository/repotest"
 )
 
+// The one participation the test clicks are on: click ids are unique per
+// campaign.
+var clickOwner = struct{ participation, campaign, streamer string }{
+	primitive.NewObjectID().Hex(), primitive.NewObjectID().Hex(), primitive.NewObjectID().Hex()}
+
 func newClick(clickID string) domain.Click {
-	return domain.Click{ClickID: clickID, ParticipationID: primitive.NewObjectID().Hex(), CampaignID: primitive.NewObjectID().Hex(),
-		StreamerID: primitive.NewObjectID().Hex(), CreatedAt: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
+	return domain.Click{ClickID: clickID, ParticipationID: clickOwner.participation, CampaignID: clickOwner.campaign,
+		StreamerID: clickOwner.streamer, CreatedAt: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
 }
 
 // TestRecordOnceAbsorbsDuplicateKey drives the duplicate-key path of the

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -337,12 +338,40 @@ func (r failedResult) Raw() (bson.Raw, error)         { return nil, r.err }
 // EnsureIndexes creates every collection's indexes. It is idempotent: existing
 // indexes with the same definition are left as they are.
 func (s *Store) EnsureIndexes(ctx context.Context) error {
+	for name, obsolete := range map[string][]string{clicksCollection: obsoleteClickIndexes, conversionsCollection: obsoleteConversionIndexes} {
+		if err := s.dropIndexes(ctx, name, obsolete); err != nil {
+			return err
+		}
+	}
 	for name, models := range s.indexes() {
 		if len(models) == 0 {
 			continue
 		}
 		if _, err := s.db.Collection(name).Indexes().CreateMany(ctx, models); err != nil {
 			return fmt.Errorf("ensure indexes on %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// dropIndexes drops the named indexes of a collection that exist: indexes
+// an older Tally created and this one replaced.
+func (s *Store) dropIndexes(ctx context.Context, coll string, names []string) error {
+	cur, err := s.db.Collection(coll).Indexes().List(ctx)
+	if err != nil {
+		return fmt.Errorf("list indexes of %s: %w", coll, err)
+	}
+	var existing []struct {
+		Name string `bson:"name"`
+	}
+	if err := cur.All(ctx, &existing); err != nil {
+		return fmt.Errorf("list indexes of %s: %w", coll, err)
+	}
+	for _, e := range existing {
+		if slices.Contains(names, e.Name) {
+			if _, err := s.db.Collection(coll).Indexes().DropOne(ctx, e.Name); err != nil {
+				return fmt.Errorf("drop the replaced index %s of %s: %w", e.Name, coll, err)
+			}
 		}
 	}
 	return nil
@@ -370,6 +399,17 @@ func (s *Store) indexes() map[string][]mongo.IndexModel {
 // them; production code never calls it.
 func SeedRaw(ctx context.Context, s *Store, coll string, docs ...any) error {
 	_, err := s.db.Collection(coll).InsertMany(ctx, docs)
+	return err
+}
+
+// SeedIndex creates an index exactly as given, bypassing the declarations:
+// tests use it for indexes an older Tally created; production never calls it.
+func SeedIndex(ctx context.Context, s *Store, coll, name string, unique bool, keys ...string) error {
+	d := bson.D{}
+	for _, k := range keys {
+		d = append(d, bson.E{Key: k, Value: 1})
+	}
+	_, err := s.db.Collection(coll).Indexes().CreateOne(ctx, mongo.IndexModel{Keys: d, Options: options.Index().SetName(name).SetUnique(unique)})
 	return err
 }
 

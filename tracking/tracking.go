@@ -117,16 +117,9 @@ func (s *Service) RecordConversion(ctx context.Context, in domain.ConversionInpu
 	if err := in.Validate("input"); err != nil {
 		return domain.Conversion{}, false, err
 	}
-	click, err := s.Clicks.ByClickID(ctx, in.ClickID)
+	click, camp, err := s.clickOf(ctx, in.ClickID, ownerID, ownerRole)
 	if err != nil {
 		return domain.Conversion{}, false, err
-	}
-	camp, err := s.Campaigns.ByID(ctx, click.CampaignID)
-	if err != nil {
-		return domain.Conversion{}, false, err
-	}
-	if !domain.CanManageCampaign(ownerID, ownerRole, camp) {
-		return domain.Conversion{}, false, domain.Errorf(domain.EFORBIDDEN, "only the campaign's brand, its API keys and admins may record its conversions")
 	}
 	goal, ok := camp.Goal(in.GoalID)
 	if !ok {
@@ -154,6 +147,43 @@ func (s *Service) notify() {
 	if s.Notify != nil {
 		s.Notify()
 	}
+}
+
+// maxClicksPerID bounds the campaigns read for one click id.
+const maxClicksPerID = 20
+
+// clickOf finds the click a conversion is reported for: click ids are
+// unique per campaign, so among the clicks with that id it is the one of a
+// campaign the principal manages. An id no campaign has is NOT_FOUND; one
+// only other brands' campaigns have is FORBIDDEN; one that several of the
+// principal's campaigns have is BAD_USER_INPUT (the generated ids never
+// collide).
+func (s *Service) clickOf(ctx context.Context, clickID, ownerID string, ownerRole domain.Role) (domain.Click, domain.Campaign, error) {
+	clicks, err := s.Clicks.WithClickID(ctx, clickID, maxClicksPerID)
+	if err != nil {
+		return domain.Click{}, domain.Campaign{}, err
+	}
+	ids := make([]string, len(clicks))
+	for i, c := range clicks {
+		ids[i] = c.CampaignID
+	}
+	camps, err := s.Campaigns.ByIDs(ctx, ids)
+	if err != nil {
+		return domain.Click{}, domain.Campaign{}, err
+	}
+	var found []domain.Click
+	for _, c := range clicks {
+		if camp, ok := camps[c.CampaignID]; ok && domain.CanManageCampaign(ownerID, ownerRole, camp) {
+			found = append(found, c)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return domain.Click{}, domain.Campaign{}, domain.Errorf(domain.EFORBIDDEN, "only the campaign's brand, its API keys and admins may record its conversions")
+	case 1:
+		return found[0], camps[found[0].CampaignID], nil
+	}
+	return domain.Click{}, domain.Campaign{}, domain.Invalid("input.clickId", "several of your campaigns have a click %q; report the click ids Tally generated, which are unique", clickID)
 }
 
 // conversionPrincipal is who a conversion is recorded for: a user, or the
