@@ -45,6 +45,7 @@ type Projection struct {
 	participations *collection
 	daily          *collection
 	state          *collection
+	outbox         *Outbox
 }
 
 // NewProjection returns the projection repository of s.
@@ -59,6 +60,7 @@ func NewProjection(s *Store) *Projection {
 		participations: s.projectorCollection(participationsCollection),
 		daily:          s.projectorCollection(dailyStatsCollection),
 		state:          s.projectorCollection(projectorCollection),
+		outbox:         newProjectorOutbox(s),
 	}
 }
 
@@ -535,4 +537,10 @@ func (r *Projection) Repair(ctx context.Context, c domain.Counter, batch int64) 
 		return true, nil
 	}
 	return res.MatchedCount == 1, nil
+}
+
+// EnqueuePostbacks stores a batch's outbound postbacks in the outbox (see
+// Outbox.Enqueue): idempotent, so a replayed batch enqueues nothing twice.
+func (r *Projection) EnqueuePostbacks(ctx context.Context, ds []domain.Delivery) error {
+	return r.outbox.Enqueue(ctx, ds)
 }

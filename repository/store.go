@@ -391,6 +391,7 @@ func (s *Store) indexes() map[string][]mongo.IndexModel {
 		slotsCollection:          slotIndexes(),
 		impressionsCollection:    impressionIndexes(),
 		projectorCollection:      nil,
+		outboxCollection:         outboxIndexes(),
 	}
 }
 
