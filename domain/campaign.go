@@ -65,11 +65,90 @@ func TransitionSources(target CampaignStatus) (from []CampaignStatus, ok bool) {
 	return nil, false
 }
 
-// Goal is a conversion a campaign pays for.
+// Goal is a conversion a campaign pays for, with its rules: how a new
+// conversion of it is approved, what makes a report of it a duplicate, and
+// which goals it completes as well.
 type Goal struct {
 	GoalID string `json:"goalId" validate:"required,max=64,goalid"`
 	Name   string `json:"name" validate:"required,max=120"`
 	Payout Micros `json:"payout"`
+	// Approval is AUTO (the default), REVIEW (held until the brand decides)
+	// or HOLD (approved automatically HoldDays after it was recorded, unless
+	// rejected first).
+	Approval Approval `json:"approval"`
+	HoldDays int      `json:"holdDays" validate:"min=0,max=365"`
+	// Duplicates is ONCE_PER_CLICK (the default) or PER_TRANSACTION (a
+	// repeatable goal: one conversion per partner transaction id).
+	Duplicates DuplicateRule `json:"duplicates"`
+	// Implies names goals a conversion of this one completes too
+	// ("registration completes FTD"): recorded, marked implied, once.
+	Implies []string `json:"implies" validate:"omitempty,max=10,unique,dive,goalid"`
+}
+
+// Approval is how a new conversion of a goal is approved.
+type Approval string
+
+const (
+	ApprovalAuto   Approval = "auto"
+	ApprovalReview Approval = "review"
+	ApprovalHold   Approval = "hold"
+)
+
+// MarshalGQL writes the GraphQL enum name.
+func (a Approval) MarshalGQL(w io.Writer) { marshalEnum(w, a.orDefault()) }
+
+// UnmarshalGQL reads the GraphQL enum name.
+func (a *Approval) UnmarshalGQL(v any) (err error) {
+	*a, err = unmarshalEnum(v, "GoalApproval", ApprovalAuto, ApprovalReview, ApprovalHold)
+	return err
+}
+
+func (a Approval) orDefault() Approval {
+	if a == "" {
+		return ApprovalAuto
+	}
+	return a
+}
+
+// DuplicateRule is what makes a second report of a goal a duplicate.
+type DuplicateRule string
+
+const (
+	OncePerClick   DuplicateRule = "once_per_click"
+	PerTransaction DuplicateRule = "per_transaction"
+)
+
+// MarshalGQL writes the GraphQL enum name.
+func (d DuplicateRule) MarshalGQL(w io.Writer) { marshalEnum(w, d.orDefault()) }
+
+// UnmarshalGQL reads the GraphQL enum name.
+func (d *DuplicateRule) UnmarshalGQL(v any) (err error) {
+	*d, err = unmarshalEnum(v, "GoalDuplicates", OncePerClick, PerTransaction)
+	return err
+}
+
+func (d DuplicateRule) orDefault() DuplicateRule {
+	if d == "" {
+		return OncePerClick
+	}
+	return d
+}
+
+// Repeatable reports whether the goal converts once per transaction rather
+// than once per click.
+func (g Goal) Repeatable() bool { return g.Duplicates.orDefault() == PerTransaction }
+
+// InitialStatus is the status a new conversion of the goal starts in, and
+// until when a HOLD keeps it PENDING.
+func (g Goal) InitialStatus(now time.Time) (ConversionStatus, *time.Time) {
+	switch g.Approval.orDefault() {
+	case ApprovalReview:
+		return ConversionPending, nil
+	case ApprovalHold:
+		until := now.Add(time.Duration(g.HoldDays) * 24 * time.Hour)
+		return ConversionPending, &until
+	}
+	return ConversionApproved, nil
 }
 
 // CampaignStats are a campaign's (or participation's) event counters.
@@ -182,11 +261,7 @@ func (in *CampaignInput) finish(prefix string, errs FieldErrors) error {
 			errs = append(errs, Invalid(prefix+"."+p.name, "%s must be at most %s", p.name, MaxPrice))
 		}
 	}
-	for i, g := range in.Goals {
-		if g.Payout > MaxPrice {
-			errs = append(errs, Invalid(fmt.Sprintf("%s.goals[%d].payout", prefix, i), "payout must be at most %s", MaxPrice))
-		}
-	}
+	errs = append(errs, validateGoals(prefix, in.Goals)...)
 	if in.StartsAt != nil && in.EndsAt != nil && !in.EndsAt.After(*in.StartsAt) {
 		errs = append(errs, Invalid(prefix+".endsAt", "endsAt must be after startsAt"))
 	}
@@ -246,4 +321,35 @@ func (c Campaign) Billable(t time.Time) bool {
 		return false
 	}
 	return c.EndsAt == nil || t.Before(*c.EndsAt)
+}
+
+// validateGoals checks each goal's payout and rules, and that what a goal
+// implies is another goal of the campaign that converts once per click.
+func validateGoals(prefix string, goals []Goal) FieldErrors {
+	var errs FieldErrors
+	byID := map[string]Goal{}
+	for _, g := range goals {
+		byID[g.GoalID] = g
+	}
+	for i, g := range goals {
+		path := fmt.Sprintf("%s.goals[%d]", prefix, i)
+		if g.Payout > MaxPrice {
+			errs = append(errs, Invalid(path+".payout", "payout must be at most %s", MaxPrice))
+		}
+		if g.Approval.orDefault() == ApprovalHold && g.HoldDays < 1 {
+			errs = append(errs, Invalid(path+".holdDays", "a HOLD goal holds for 1 to 365 days"))
+		}
+		for _, id := range g.Implies {
+			implied, ok := byID[id]
+			switch {
+			case id == g.GoalID:
+				errs = append(errs, Invalid(path+".implies", "a goal cannot imply itself"))
+			case !ok:
+				errs = append(errs, Invalid(path+".implies", "the campaign has no goal %q", id))
+			case implied.Repeatable():
+				errs = append(errs, Invalid(path+".implies", "goal %q is PER_TRANSACTION: only goals that convert once per click can be implied", id))
+			}
+		}
+	}
+	return errs
 }
