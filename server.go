@@ -37,6 +37,7 @@ import (
 	"tally/httpapi"
 	"tally/loaders"
 	"tally/overlay"
+	"tally/ratelimit"
 	"tally/repository"
 	"tally/resolvers"
 	"tally/tracking"
@@ -138,7 +139,10 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts appOp
 	campaignsRepo := repository.NewCampaigns(store)
 	participations := repository.NewParticipations(store)
 	accountService := &accounts.Service{Users: users, APIKeys: repository.NewAPIKeys(store), Tokens: tokens,
-		Passwords: auth.NewPasswords(opts.bcryptCost), Now: opts.now}
+		Passwords: auth.NewPasswords(opts.bcryptCost), Now: opts.now,
+		LogInPerAccount:  ratelimit.New(cfg.LogInPerAccount, opts.now),
+		LogInPerAddress:  ratelimit.New(cfg.LogInPerAddress, opts.now),
+		SignUpPerAddress: ratelimit.New(cfg.SignUpPerAddress, opts.now)}
 	campaignService := &campaigns.Service{Campaigns: campaignsRepo, Participations: participations,
 		NewToken: auth.NewBrowserSourceToken, Now: opts.now}
 	trackingService := newTracking(store, campaignService, opts.now, log)
@@ -161,6 +165,9 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts appOp
 		Log:         log,
 		Limits:      opts.limits,
 		CORSOrigins: cfg.CORSOrigins,
+		TokenLimits: httpapi.TokenLimits{PerToken: ratelimit.New(cfg.TokenPerToken, opts.now),
+			PerAddress: ratelimit.New(cfg.TokenPerAddress, opts.now)},
+		TrustedProxies: cfg.TrustedProxies,
 	})
 	return &app{store: store, handler: h}, nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"tally/auth"
 	"tally/domain"
+	"tally/ratelimit"
 	"tally/repository"
 )
 
@@ -19,12 +20,46 @@ type Service struct {
 	Tokens    *auth.Tokens
 	Passwords *auth.Passwords
 	Now       func() time.Time
+
+	// Guessing limits; a nil limiter is unlimited. LogInPerAccount counts
+	// log-in attempts on one email, known or not (a successful log-in
+	// resets it); LogInPerAddress and SignUpPerAddress count attempts from
+	// one client address. A bucket refills at its rate, so no one is locked
+	// out for longer than one refill interval after the guessing stops.
+	LogInPerAccount  *ratelimit.Limiter
+	LogInPerAddress  *ratelimit.Limiter
+	SignUpPerAddress *ratelimit.Limiter
+}
+
+// throttle takes one attempt for key from l, or is RATE_LIMITED.
+func throttle(l *ratelimit.Limiter, key, what string) error {
+	if ok, wait := l.Allow(key); !ok {
+		return domain.RateLimited(wait, "too many %s; try again in %d seconds", what, ratelimit.RetryAfterSeconds(wait))
+	}
+	return nil
+}
+
+// throttleAddress takes one attempt for the request's client address, when
+// it has one.
+func throttleAddress(ctx context.Context, l *ratelimit.Limiter, what string) error {
+	a, ok := auth.ClientAddress(ctx)
+	if !ok {
+		return nil
+	}
+	return throttle(l, ratelimit.AddressKey(a), what)
 }
 
 // SignUp creates an account from validated input and returns a token for it.
-// A taken email, in any letter case, is CONFLICT.
+// A taken email, in any letter case, is CONFLICT; too many sign-ups from
+// one address are RATE_LIMITED.
 func (s *Service) SignUp(ctx context.Context, in domain.SignUp) (string, domain.User, error) {
 	in.Normalize()
+	if err := throttleAddress(ctx, s.SignUpPerAddress, "sign-ups from your address"); err != nil {
+		return "", domain.User{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return "", domain.User{}, err
+	}
 	hash, err := s.Passwords.Hash(in.Password)
 	if err != nil {
 		return "", domain.User{}, fmt.Errorf("hash password: %w", err)
@@ -40,14 +75,27 @@ func (s *Service) SignUp(ctx context.Context, in domain.SignUp) (string, domain.
 
 // LogIn checks an email and password. Any mismatch — unknown email, wrong
 // password, an account without a password — is the same UNAUTHENTICATED.
+// Too many attempts on one email or from one address are RATE_LIMITED,
+// before any password is checked, whether or not the account exists.
 func (s *Service) LogIn(ctx context.Context, in domain.LogIn) (string, domain.User, error) {
-	u, hash, err := s.Users.Credentials(ctx, domain.NormalizeEmail(in.Email))
+	email := domain.NormalizeEmail(in.Email)
+	if err := throttleAddress(ctx, s.LogInPerAddress, "log-in attempts from your address"); err != nil {
+		return "", domain.User{}, err
+	}
+	if err := throttle(s.LogInPerAccount, email, "log-in attempts on this account"); err != nil {
+		return "", domain.User{}, err
+	}
+	u, hash, err := s.Users.Credentials(ctx, email)
 	if err != nil && domain.ErrorCode(err) != domain.ENOTFOUND {
+		return "", domain.User{}, err
+	}
+	if err := ctx.Err(); err != nil { // the client has gone: spare the bcrypt
 		return "", domain.User{}, err
 	}
 	if !s.Passwords.Check(hash, in.Password) {
 		return "", domain.User{}, domain.Errorf(domain.EUNAUTHENTICATED, "wrong email or password")
 	}
+	s.LogInPerAccount.Reset(email)
 	return s.issue(u)
 }
 

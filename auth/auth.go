@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -46,6 +47,22 @@ func WithCaller(ctx context.Context, c Caller) context.Context {
 func CallerFrom(ctx context.Context) Caller {
 	c, _ := ctx.Value(callerKey{}).(Caller)
 	return c
+}
+
+type addressKey struct{}
+
+// WithClientAddress returns ctx carrying the address the request came from
+// (the HTTP layer decides it, trusting X-Forwarded-For only from configured
+// proxies).
+func WithClientAddress(ctx context.Context, a netip.Addr) context.Context {
+	return context.WithValue(ctx, addressKey{}, a)
+}
+
+// ClientAddress returns the request's client address; ok is false when
+// none is known (a call from outside HTTP).
+func ClientAddress(ctx context.Context) (netip.Addr, bool) {
+	a, ok := ctx.Value(addressKey{}).(netip.Addr)
+	return a, ok && a.IsValid()
 }
 
 // RequireUser returns the signed-in caller, or UNAUTHENTICATED.

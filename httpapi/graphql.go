@@ -18,6 +18,7 @@ import (
 
 	"tally/domain"
 	"tally/graph"
+	"tally/ratelimit"
 	"tally/resolvers"
 )
 
@@ -43,7 +44,7 @@ var DefaultLimits = Limits{MaxBodyBytes: 1 << 20, MaxTokens: 10_000, MaxDepth: 1
 // transports, the caches, the limits, the error presenter and panic recovery.
 //
 // The returned handler must be wrapped in cache.withPending (New does).
-func newGraphQL(r *resolvers.Resolver, limits Limits, log *slog.Logger) (*handler.Server, *queryCache) {
+func newGraphQL(r *resolvers.Resolver, limits Limits, tokens TokenLimits, log *slog.Logger) (*handler.Server, *queryCache) {
 	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: r}))
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
@@ -53,6 +54,7 @@ func newGraphQL(r *resolvers.Resolver, limits Limits, log *slog.Logger) (*handle
 	srv.SetParserTokenLimit(limits.MaxTokens)
 	srv.Use(extension.Introspection{})
 	srv.Use(operationLimits{limits: limits, cache: cache})
+	srv.AroundFields(limitTokenFields(tokens))
 	srv.SetErrorPresenter(presentError(log))
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
 		log.ErrorContext(ctx, "panic in resolver", "request_id", RequestID(ctx), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
@@ -79,6 +81,10 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 			}
 			if field != "" {
 				gqlErr.Extensions["field"] = field
+			}
+			if de.Code == domain.ERATELIMITED && de.RetryAfter > 0 {
+				gqlErr.Extensions["retryAfter"] = ratelimit.RetryAfterSeconds(de.RetryAfter)
+				noteRetryAfter(ctx, de.RetryAfter)
 			}
 			return gqlErr
 		}

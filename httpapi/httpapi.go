@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/playground"
@@ -32,6 +33,11 @@ type Deps struct {
 	Log         *slog.Logger
 	Limits      Limits
 	CORSOrigins []string
+	// TokenLimits rate-limit what a browser source token opens.
+	TokenLimits TokenLimits
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For decides
+	// the client address; none means the TCP peer is the client.
+	TrustedProxies []netip.Prefix
 }
 
 // New returns the whole HTTP handler: the mux wrapped once in the middleware.
@@ -42,12 +48,12 @@ func New(d Deps) http.Handler {
 	if d.Limits == (Limits{}) {
 		d.Limits = DefaultLimits
 	}
-	gql, cache := newGraphQL(d.Resolver, d.Limits, d.Log)
+	gql, cache := newGraphQL(d.Resolver, d.Limits, d.TokenLimits, d.Log)
 
 	mux := http.NewServeMux()
-	mux.Handle("/query", graphQLTransport(limitBody(d.Limits.MaxBodyBytes, withAPIKey(d, perRequest(d.PerRequest, cache.withPending(gql))))))
-	mux.HandleFunc("GET /r/{token}", clickRedirect(d.Tracking, d))
-	mux.HandleFunc("GET /overlay/{token}", overlayPageHandler(d))
+	mux.Handle("/query", graphQLTransport(limitBody(d.Limits.MaxBodyBytes, rateLimitedStatus(withAPIKey(d, perRequest(d.PerRequest, cache.withPending(gql)))))))
+	mux.Handle("GET /r/{token}", limitTokenRoute(d.TokenLimits, clickRedirect(d.Tracking, d)))
+	mux.Handle("GET /overlay/{token}", limitTokenRoute(d.TokenLimits, overlayPageHandler(d)))
 	pb := limitBody(64<<10, postback(d.Tracking, d))
 	mux.Handle("GET /postback", pb)
 	mux.Handle("POST /postback", pb)
@@ -69,6 +75,7 @@ func New(d Deps) http.Handler {
 	h := noteRoute(mux)
 	h = authenticate(d.Tokens, h)
 	h = cors(d.CORSOrigins, h)
+	h = clientAddress(d.TrustedProxies, h)
 	h = recoverPanics(d.Log, h)
 	h = logRequests(d.Log, h)
 	h = withRequestID(h)
