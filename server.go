@@ -161,6 +161,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts appOp
 		APIKeys:     accountService,
 		Tracking:    trackingService,
 		Tokens:      tokens,
+		Users:       users,
 		Store:       store,
 		Log:         log,
 		Limits:      opts.limits,
@@ -249,7 +250,7 @@ func makeAdmin(ctx context.Context, cfg config.Config, email string, stdout io.W
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s (%s) is now an admin; they must log in again for new tokens to carry the role\n", u.Email, u.ID)
+	fmt.Fprintf(stdout, "%s (%s) is now an admin; it takes effect at once, on their existing sessions too\n", u.Email, u.ID)
 	return nil
 }
 

@@ -99,6 +99,60 @@ func (s *Service) LogIn(ctx context.Context, in domain.LogIn) (string, domain.Us
 	return s.issue(u)
 }
 
+// LogOut ends every session of the signed-in caller: the tokens issued to
+// them so far stop working at once. UNAUTHENTICATED without a user.
+func (s *Service) LogOut(ctx context.Context) error {
+	c, err := auth.RequireUser(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = s.Users.EndSessions(ctx, c.UserID)
+	if domain.ErrorCode(err) == domain.ENOTFOUND {
+		return domain.Errorf(domain.EUNAUTHENTICATED, "the account of this token no longer exists")
+	}
+	return err
+}
+
+// ChangePassword sets the signed-in caller's password, ends every session
+// issued so far and returns a token for the new one. UNAUTHENTICATED without
+// a user; invalid input and a wrong current password are BAD_USER_INPUT;
+// attempts count toward the account's log-in limit (RATE_LIMITED), so a
+// stolen token cannot be used to guess the password faster than log-in can.
+func (s *Service) ChangePassword(ctx context.Context, in domain.ChangePassword) (string, domain.User, error) {
+	c, err := auth.RequireUser(ctx)
+	if err != nil {
+		return "", domain.User{}, err
+	}
+	if err := in.Validate("input"); err != nil {
+		return "", domain.User{}, err
+	}
+	u, hash, err := s.Users.CredentialsByID(ctx, c.UserID)
+	if domain.ErrorCode(err) == domain.ENOTFOUND {
+		return "", domain.User{}, domain.Errorf(domain.EUNAUTHENTICATED, "the account of this token no longer exists")
+	}
+	if err != nil {
+		return "", domain.User{}, err
+	}
+	if err := throttle(s.LogInPerAccount, u.Email, "password attempts on this account"); err != nil {
+		return "", domain.User{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return "", domain.User{}, err
+	}
+	if !s.Passwords.Check(hash, in.CurrentPassword) {
+		return "", domain.User{}, domain.Invalid("input.currentPassword", "the current password is wrong")
+	}
+	s.LogInPerAccount.Reset(u.Email)
+	newHash, err := s.Passwords.Hash(in.NewPassword)
+	if err != nil {
+		return "", domain.User{}, fmt.Errorf("hash password: %w", err)
+	}
+	if u, err = s.Users.SetPassword(ctx, c.UserID, newHash); err != nil {
+		return "", domain.User{}, err
+	}
+	return s.issue(u)
+}
+
 func (s *Service) issue(u domain.User) (string, domain.User, error) {
 	tok, err := s.Tokens.Issue(u)
 	if err != nil {

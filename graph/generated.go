@@ -183,11 +183,13 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
+		ChangePassword                  func(childComplexity int, input domain.ChangePassword) int
 		CreateAPIKey                    func(childComplexity int, input domain.APIKeyInput) int
 		CreateCampaign                  func(childComplexity int, input domain.CampaignInput) int
 		JoinCampaign                    func(childComplexity int, campaignID string) int
 		LeaveCampaign                   func(childComplexity int, participationID string) int
 		LogIn                           func(childComplexity int, input domain.LogIn) int
+		LogOut                          func(childComplexity int) int
 		RecordClick                     func(childComplexity int, input model.RecordClickInput) int
 		RecordConversion                func(childComplexity int, input domain.ConversionInput) int
 		RecordImpression                func(childComplexity int, browserSourceToken string) int
@@ -336,6 +338,8 @@ type MutationResolver interface {
 	CreateAPIKey(ctx context.Context, input domain.APIKeyInput) (*model.CreateAPIKeyPayload, error)
 	RevokeAPIKey(ctx context.Context, id string) (*domain.APIKey, error)
 	UpdateCampaignSelectionSettings(ctx context.Context, input domain.SelectionSettingsUpdate) (*domain.User, error)
+	LogOut(ctx context.Context) (bool, error)
+	ChangePassword(ctx context.Context, input domain.ChangePassword) (*model.AuthPayload, error)
 }
 type OverlaySlotResolver interface {
 	ClickURL(ctx context.Context, obj *domain.OverlaySlot) (string, error)
@@ -902,6 +906,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Money.Currency(childComplexity), true
 
+	case "Mutation.changePassword":
+		if e.ComplexityRoot.Mutation.ChangePassword == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_changePassword_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ChangePassword(childComplexity, args["input"].(domain.ChangePassword)), true
 	case "Mutation.createApiKey":
 		if e.ComplexityRoot.Mutation.CreateAPIKey == nil {
 			break
@@ -957,6 +972,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.LogIn(childComplexity, args["input"].(domain.LogIn)), true
+	case "Mutation.logOut":
+		if e.ComplexityRoot.Mutation.LogOut == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mutation.LogOut(childComplexity), true
 	case "Mutation.recordClick":
 		if e.ComplexityRoot.Mutation.RecordClick == nil {
 			break
@@ -1405,6 +1426,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		return graphql.NewInputUnmarshalerIndex(
 			graphql.NewInputUnmarshaler("BlackoutPeriodInput", ec.unmarshalInputBlackoutPeriodInput),
 			graphql.NewInputUnmarshaler("CampaignFilter", ec.unmarshalInputCampaignFilter),
+			graphql.NewInputUnmarshaler("ChangePasswordInput", ec.unmarshalInputChangePasswordInput),
 			graphql.NewInputUnmarshaler("CreateApiKeyInput", ec.unmarshalInputCreateApiKeyInput),
 			graphql.NewInputUnmarshaler("CreateCampaignInput", ec.unmarshalInputCreateCampaignInput),
 			graphql.NewInputUnmarshaler("GoalInput", ec.unmarshalInputGoalInput),
@@ -2112,9 +2134,30 @@ input UpdateCampaignSelectionSettingsInput {
   blackoutPeriods: [BlackoutPeriodInput!]
 }
 
+"A new password for the signed-in caller."
+input ChangePasswordInput {
+  "The password in use now."
+  currentPassword: String!
+  "At least 8 characters (at most 72)."
+  newPassword: String!
+}
+
 extend type Mutation {
   "Changes the caller's campaign selection settings with one atomic write and returns the updated user."
   updateCampaignSelectionSettings(input: UpdateCampaignSelectionSettingsInput!): User!
+  """
+  Ends every session of the caller: each token issued to them so far, on
+  every device, stops working at once. Always true. UNAUTHENTICATED without a
+  valid token.
+  """
+  logOut: Boolean!
+  """
+  Changes the caller's password and ends every other session: the tokens
+  issued so far stop working, and the answer carries a new token. A wrong
+  currentPassword is BAD_USER_INPUT on input.currentPassword; attempts count
+  toward the account's log-in rate limit (RATE_LIMITED).
+  """
+  changePassword(input: ChangePasswordInput!): AuthPayload!
 }
 `, BuiltIn: false},
 }
@@ -2677,6 +2720,20 @@ func (ec *executionContext) field_Campaign_participations_args(ctx context.Conte
 		return nil, err
 	}
 	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_changePassword_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (domain.ChangePassword, error) {
+			return ec.unmarshalNChangePasswordInput2tallyᚋdomainᚐChangePassword(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -5859,6 +5916,73 @@ func (ec *executionContext) fieldContext_Mutation_updateCampaignSelectionSetting
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_logOut(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_logOut(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Mutation().LogOut(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_logOut(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Mutation", field, true, true, "Boolean")
+}
+
+func (ec *executionContext) _Mutation_changePassword(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_changePassword(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ChangePassword(ctx, fc.Args["input"].(domain.ChangePassword))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AuthPayload) graphql.Marshaler {
+			return ec.marshalNAuthPayload2ᚖtallyᚋgraphᚋmodelᚐAuthPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_changePassword(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuthPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_changePassword_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _OverlaySlot_campaign(ctx context.Context, field graphql.CollectedField, obj *domain.OverlaySlot) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8566,6 +8690,55 @@ func UnmarshalCampaignFilter(ctx context.Context, raw any) (repository.CampaignF
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputChangePasswordInput(ctx context.Context, obj any) (domain.ChangePassword, error) {
+	var it domain.ChangePassword
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"currentPassword", "newPassword"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "currentPassword":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currentPassword"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CurrentPassword = data
+		case "newPassword":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("newPassword"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NewPassword = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalChangePasswordInput unmarshals raw into the ChangePasswordInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalChangePasswordInput(ctx context.Context, raw any) (domain.ChangePassword, error) {
+	var out domain.ChangePassword
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ChangePasswordInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputCreateApiKeyInput(ctx context.Context, obj any) (domain.APIKeyInput, error) {
 	var it domain.APIKeyInput
 	if obj == nil {
@@ -10246,6 +10419,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "logOut":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_logOut(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "changePassword":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_changePassword(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -11412,6 +11599,11 @@ func (ec *executionContext) unmarshalNCampaignStatus2tallyᚋdomainᚐCampaignSt
 
 func (ec *executionContext) marshalNCampaignStatus2tallyᚋdomainᚐCampaignStatus(ctx context.Context, sel ast.SelectionSet, v domain.CampaignStatus) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) unmarshalNChangePasswordInput2tallyᚋdomainᚐChangePassword(ctx context.Context, v any) (domain.ChangePassword, error) {
+	res, err := ec.unmarshalInputChangePasswordInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNClick2ᚖtallyᚋdomainᚐClick(ctx context.Context, sel ast.SelectionSet, v *domain.Click) graphql.Marshaler {

@@ -29,6 +29,7 @@ type Deps struct {
 	APIKeys     APIKeyAuthenticator
 	Tracking    Tracker
 	Tokens      *auth.Tokens
+	Users       Users
 	Store       Pinger
 	Log         *slog.Logger
 	Limits      Limits
@@ -73,7 +74,7 @@ func New(d Deps) http.Handler {
 	})
 
 	h := noteRoute(mux)
-	h = authenticate(d.Tokens, h)
+	h = authenticate(d.Tokens, d.Users, h)
 	h = cors(d.CORSOrigins, h)
 	h = clientAddress(d.TrustedProxies, h)
 	h = recoverPanics(d.Log, h)

@@ -40,6 +40,9 @@ func (r *queryResolver) Me(ctx context.Context) (*domain.User, error) {
 	if err != nil {
 		return nil, err
 	}
+	if caller.User != nil { // read when the request was authenticated
+		return caller.User, nil
+	}
 	user, err := r.Users.ByID(ctx, caller.UserID)
 	if domain.ErrorCode(err) == domain.ENOTFOUND {
 		return nil, domain.Errorf(domain.EUNAUTHENTICATED, "the account of this token no longer exists")

@@ -10,6 +10,7 @@ import (
 	"tally/auth"
 	"tally/domain"
 	"tally/graph"
+	"tally/graph/model"
 )
 
 func (r *mutationResolver) UpdateCampaignSelectionSettings(ctx context.Context, input domain.SelectionSettingsUpdate) (*domain.User, error) {
@@ -25,6 +26,22 @@ func (r *mutationResolver) UpdateCampaignSelectionSettings(ctx context.Context, 
 		return nil, err
 	}
 	return &user, nil
+}
+
+func (r *mutationResolver) LogOut(ctx context.Context) (bool, error) {
+	if err := r.Accounts.LogOut(ctx); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func (r *mutationResolver) ChangePassword(ctx context.Context, input domain.ChangePassword) (*model.AuthPayload, error) {
+	token, user, err := r.Accounts.ChangePassword(ctx, input)
+	if err != nil {
+		return nil, invalid(ctx, err)
+	}
+	user.SignedIn = true
+	return &model.AuthPayload{Token: token, User: &user}, nil
 }
 
 func (r *userResolver) Email(ctx context.Context, obj *domain.User) (*string, error) {
