@@ -29,7 +29,7 @@ type Deps struct {
 	APIKeys     APIKeyAuthenticator
 	Tracking    Tracker
 	Tokens      *auth.Tokens
-	Users       Users
+	Users       Users // checks sessions; nil trusts a valid token's claims (tests of this package alone)
 	Store       Pinger
 	Log         *slog.Logger
 	Limits      Limits
