@@ -200,6 +200,16 @@ type ComplexityRoot struct {
 		UpdateCampaignSelectionSettings func(childComplexity int, input domain.SelectionSettingsUpdate) int
 	}
 
+	OverlayCampaign struct {
+		Description func(childComplexity int) int
+		ID          func(childComplexity int) int
+		Name        func(childComplexity int) int
+	}
+
+	OverlayParticipation struct {
+		ID func(childComplexity int) int
+	}
+
 	OverlaySlot struct {
 		Campaign      func(childComplexity int) int
 		ClickURL      func(childComplexity int) int
@@ -1067,6 +1077,32 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Mutation.UpdateCampaignSelectionSettings(childComplexity, args["input"].(domain.SelectionSettingsUpdate)), true
 
+	case "OverlayCampaign.description":
+		if e.ComplexityRoot.OverlayCampaign.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OverlayCampaign.Description(childComplexity), true
+	case "OverlayCampaign.id":
+		if e.ComplexityRoot.OverlayCampaign.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OverlayCampaign.ID(childComplexity), true
+	case "OverlayCampaign.name":
+		if e.ComplexityRoot.OverlayCampaign.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OverlayCampaign.Name(childComplexity), true
+
+	case "OverlayParticipation.id":
+		if e.ComplexityRoot.OverlayParticipation.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OverlayParticipation.ID(childComplexity), true
+
 	case "OverlaySlot.campaign":
 		if e.ComplexityRoot.OverlaySlot.Campaign == nil {
 			break
@@ -1739,13 +1775,19 @@ extend type User {
 What a streamer's overlay shows during the current rotation slot: one campaign,
 chosen among the streamer's eligible campaigns by their selection strategy and
 kept for the whole slot (every overlay instance agrees).
+
+Anyone with the browser source token may ask (it is in every click link the
+streamer shares), so it carries only what the page shows: no budget, spend,
+prices, counters, earnings or users.
 """
 type OverlaySlot {
-  campaign: Campaign!
+  "The campaign on screen."
+  campaign: OverlayCampaign!
   "The streamer's participation in the campaign."
-  participation: Participation!
+  participation: OverlayParticipation!
   "The link to show viewers: it records a click and redirects to the campaign's landing page."
   clickUrl: String!
+  "When the slot began."
   slotStartsAt: Time!
   "When the overlay should ask again: the next slot may show another campaign."
   slotEndsAt: Time!
@@ -1753,13 +1795,31 @@ type OverlaySlot {
   strategy: CampaignSelectionStrategy!
 }
 
+"The public face of a campaign, as the overlay shows it: what a viewer sees on stream."
+type OverlayCampaign {
+  "The campaign's id."
+  id: ID!
+  "The campaign's name, shown on the overlay card."
+  name: String!
+  "The campaign's description, shown under the name."
+  description: String!
+}
+
+"A participation as a browser source token may see it: its id only."
+type OverlayParticipation {
+  "The participation's id."
+  id: ID!
+}
+
 "One displayed rotation slot: counted once per streamer per slot."
 type Impression {
   id: ID!
   "Whether the campaign was charged cpm / 1000 for this impression."
   billed: Boolean!
-  campaign: Campaign!
-  participation: Participation!
+  "The campaign shown, as the overlay shows it."
+  campaign: OverlayCampaign!
+  "The participation the impression counts for."
+  participation: OverlayParticipation!
   slotStartsAt: Time!
   createdAt: Time!
 }
@@ -1768,8 +1828,8 @@ type Impression {
 type RecordImpressionPayload {
   "The slot's impression; null when nothing is shown (a blackout period, or no eligible campaign)."
   impression: Impression
-  "The campaign the impression counts for; null when nothing is shown."
-  campaign: Campaign
+  "The campaign the impression counts for, as the overlay shows it; null when nothing is shown."
+  campaign: OverlayCampaign
   "True only for the one call that recorded this slot's impression."
   isNew: Boolean!
 }
@@ -2431,6 +2491,26 @@ func (ec *executionContext) childFields_Money(ctx context.Context, field graphql
 		return ec.fieldContext_Money_currency(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Money", field.Name)
+}
+
+func (ec *executionContext) childFields_OverlayCampaign(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_OverlayCampaign_id(ctx, field)
+	case "name":
+		return ec.fieldContext_OverlayCampaign_name(ctx, field)
+	case "description":
+		return ec.fieldContext_OverlayCampaign_description(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OverlayCampaign", field.Name)
+}
+
+func (ec *executionContext) childFields_OverlayParticipation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_OverlayParticipation_id(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OverlayParticipation", field.Name)
 }
 
 func (ec *executionContext) childFields_OverlaySlot(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5201,7 +5281,7 @@ func (ec *executionContext) _Impression_campaign(ctx context.Context, field grap
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *domain.Campaign) graphql.Marshaler {
-			return ec.marshalNCampaign2ᚖtallyᚋdomainᚐCampaign(ctx, selections, v)
+			return ec.marshalNOverlayCampaign2ᚖtallyᚋdomainᚐCampaign(ctx, selections, v)
 		},
 		true,
 		true,
@@ -5214,7 +5294,7 @@ func (ec *executionContext) fieldContext_Impression_campaign(_ context.Context, 
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Campaign(ctx, field)
+			return ec.childFields_OverlayCampaign(ctx, field)
 		},
 	}
 	return fc, nil
@@ -5233,7 +5313,7 @@ func (ec *executionContext) _Impression_participation(ctx context.Context, field
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *domain.Participation) graphql.Marshaler {
-			return ec.marshalNParticipation2ᚖtallyᚋdomainᚐParticipation(ctx, selections, v)
+			return ec.marshalNOverlayParticipation2ᚖtallyᚋdomainᚐParticipation(ctx, selections, v)
 		},
 		true,
 		true,
@@ -5246,7 +5326,7 @@ func (ec *executionContext) fieldContext_Impression_participation(_ context.Cont
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Participation(ctx, field)
+			return ec.childFields_OverlayParticipation(ctx, field)
 		},
 	}
 	return fc, nil
@@ -5983,6 +6063,98 @@ func (ec *executionContext) fieldContext_Mutation_changePassword(ctx context.Con
 	return fc, nil
 }
 
+func (ec *executionContext) _OverlayCampaign_id(ctx context.Context, field graphql.CollectedField, obj *domain.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OverlayCampaign_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OverlayCampaign_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OverlayCampaign", field, false, false, "ID")
+}
+
+func (ec *executionContext) _OverlayCampaign_name(ctx context.Context, field graphql.CollectedField, obj *domain.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OverlayCampaign_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OverlayCampaign_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OverlayCampaign", field, false, false, "String")
+}
+
+func (ec *executionContext) _OverlayCampaign_description(ctx context.Context, field graphql.CollectedField, obj *domain.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OverlayCampaign_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OverlayCampaign_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OverlayCampaign", field, false, false, "String")
+}
+
+func (ec *executionContext) _OverlayParticipation_id(ctx context.Context, field graphql.CollectedField, obj *domain.Participation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OverlayParticipation_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OverlayParticipation_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OverlayParticipation", field, false, false, "ID")
+}
+
 func (ec *executionContext) _OverlaySlot_campaign(ctx context.Context, field graphql.CollectedField, obj *domain.OverlaySlot) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5996,7 +6168,7 @@ func (ec *executionContext) _OverlaySlot_campaign(ctx context.Context, field gra
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v domain.Campaign) graphql.Marshaler {
-			return ec.marshalNCampaign2tallyᚋdomainᚐCampaign(ctx, selections, v)
+			return ec.marshalNOverlayCampaign2tallyᚋdomainᚐCampaign(ctx, selections, v)
 		},
 		true,
 		true,
@@ -6009,7 +6181,7 @@ func (ec *executionContext) fieldContext_OverlaySlot_campaign(_ context.Context,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Campaign(ctx, field)
+			return ec.childFields_OverlayCampaign(ctx, field)
 		},
 	}
 	return fc, nil
@@ -6028,7 +6200,7 @@ func (ec *executionContext) _OverlaySlot_participation(ctx context.Context, fiel
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v domain.Participation) graphql.Marshaler {
-			return ec.marshalNParticipation2tallyᚋdomainᚐParticipation(ctx, selections, v)
+			return ec.marshalNOverlayParticipation2tallyᚋdomainᚐParticipation(ctx, selections, v)
 		},
 		true,
 		true,
@@ -6041,7 +6213,7 @@ func (ec *executionContext) fieldContext_OverlaySlot_participation(_ context.Con
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Participation(ctx, field)
+			return ec.childFields_OverlayParticipation(ctx, field)
 		},
 	}
 	return fc, nil
@@ -7235,7 +7407,7 @@ func (ec *executionContext) _RecordImpressionPayload_campaign(ctx context.Contex
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *domain.Campaign) graphql.Marshaler {
-			return ec.marshalOCampaign2ᚖtallyᚋdomainᚐCampaign(ctx, selections, v)
+			return ec.marshalOOverlayCampaign2ᚖtallyᚋdomainᚐCampaign(ctx, selections, v)
 		},
 		true,
 		false,
@@ -7248,7 +7420,7 @@ func (ec *executionContext) fieldContext_RecordImpressionPayload_campaign(_ cont
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Campaign(ctx, field)
+			return ec.childFields_OverlayCampaign(ctx, field)
 		},
 	}
 	return fc, nil
@@ -10450,6 +10622,82 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 	return out
 }
 
+var overlayCampaignImplementors = []string{"OverlayCampaign"}
+
+func (ec *executionContext) _OverlayCampaign(ctx context.Context, sel ast.SelectionSet, obj *domain.Campaign) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, overlayCampaignImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("OverlayCampaign")
+		case "id":
+			out.Values[i] = ec._OverlayCampaign_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._OverlayCampaign_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "description":
+			out.Values[i] = ec._OverlayCampaign_description(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var overlayParticipationImplementors = []string{"OverlayParticipation"}
+
+func (ec *executionContext) _OverlayParticipation(ctx context.Context, sel ast.SelectionSet, obj *domain.Participation) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, overlayParticipationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("OverlayParticipation")
+		case "id":
+			out.Values[i] = ec._OverlayParticipation_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var overlaySlotImplementors = []string{"OverlaySlot"}
 
 func (ec *executionContext) _OverlaySlot(ctx context.Context, sel ast.SelectionSet, obj *domain.OverlaySlot) graphql.Marshaler {
@@ -11533,10 +11781,6 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 	return res
 }
 
-func (ec *executionContext) marshalNCampaign2tallyᚋdomainᚐCampaign(ctx context.Context, sel ast.SelectionSet, v domain.Campaign) graphql.Marshaler {
-	return ec._Campaign(ctx, sel, &v)
-}
-
 func (ec *executionContext) marshalNCampaign2ᚖtallyᚋdomainᚐCampaign(ctx context.Context, sel ast.SelectionSet, v *domain.Campaign) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Campaign!")
@@ -11824,16 +12068,36 @@ func (ec *executionContext) marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx c
 	return ec._Money(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNOverlayCampaign2tallyᚋdomainᚐCampaign(ctx context.Context, sel ast.SelectionSet, v domain.Campaign) graphql.Marshaler {
+	return ec._OverlayCampaign(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNOverlayCampaign2ᚖtallyᚋdomainᚐCampaign(ctx context.Context, sel ast.SelectionSet, v *domain.Campaign) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "OverlayCampaign!")
+		return graphql.Null
+	}
+	return ec._OverlayCampaign(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNOverlayParticipation2tallyᚋdomainᚐParticipation(ctx context.Context, sel ast.SelectionSet, v domain.Participation) graphql.Marshaler {
+	return ec._OverlayParticipation(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNOverlayParticipation2ᚖtallyᚋdomainᚐParticipation(ctx context.Context, sel ast.SelectionSet, v *domain.Participation) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "OverlayParticipation!")
+		return graphql.Null
+	}
+	return ec._OverlayParticipation(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNPageInfo2ᚖtallyᚋgraphᚋmodelᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "PageInfo!")
 		return graphql.Null
 	}
 	return ec._PageInfo(ctx, sel, v)
-}
-
-func (ec *executionContext) marshalNParticipation2tallyᚋdomainᚐParticipation(ctx context.Context, sel ast.SelectionSet, v domain.Participation) graphql.Marshaler {
-	return ec._Participation(ctx, sel, &v)
 }
 
 func (ec *executionContext) marshalNParticipation2ᚖtallyᚋdomainᚐParticipation(ctx context.Context, sel ast.SelectionSet, v *domain.Participation) graphql.Marshaler {
@@ -12396,6 +12660,13 @@ func (ec *executionContext) marshalOInt2ᚖint(ctx context.Context, sel ast.Sele
 	_ = ctx
 	res := graphql.MarshalInt(*v)
 	return res
+}
+
+func (ec *executionContext) marshalOOverlayCampaign2ᚖtallyᚋdomainᚐCampaign(ctx context.Context, sel ast.SelectionSet, v *domain.Campaign) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._OverlayCampaign(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOOverlaySlot2ᚖtallyᚋdomainᚐOverlaySlot(ctx context.Context, sel ast.SelectionSet, v *domain.OverlaySlot) graphql.Marshaler {
