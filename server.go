@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -144,7 +145,8 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts appOp
 		LogInPerAddress:  ratelimit.New(cfg.LogInPerAddress, opts.now),
 		SignUpPerAddress: ratelimit.New(cfg.SignUpPerAddress, opts.now)}
 	campaignService := &campaigns.Service{Campaigns: campaignsRepo, Participations: participations,
-		NewToken: auth.NewBrowserSourceToken, Now: opts.now}
+		NewToken: auth.NewBrowserSourceToken, Now: opts.now,
+		URLs: domain.PublicURLs{AllowPrivate: cfg.AllowPrivateURLs, Lookup: lookupHost}}
 	trackingService := newTracking(store, campaignService, opts.now, log)
 	res := &resolvers.Resolver{
 		Accounts:        accountService,
@@ -171,6 +173,14 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts appOp
 		TrustedProxies: cfg.TrustedProxies,
 	})
 	return &app{store: store, handler: h}, nil
+}
+
+// lookupHost resolves a campaign URL's host for the public-address rule,
+// within a few seconds.
+func lookupHost(ctx context.Context, host string) ([]netip.Addr, error) {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 }
 
 // jwtSecret returns JWT_SECRET, or in embedded mode a secret kept in

@@ -58,7 +58,7 @@ func New(d Deps) http.Handler {
 	pb := limitBody(64<<10, postback(d.Tracking, d))
 	mux.Handle("GET /postback", pb)
 	mux.Handle("POST /postback", pb)
-	mux.Handle("GET /{$}", playground.Handler("Tally GraphiQL", "/query"))
+	mux.Handle("GET /{$}", graphiQL(playground.Handler("Tally GraphiQL", "/query")))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -80,6 +80,7 @@ func New(d Deps) http.Handler {
 	h = recoverPanics(d.Log, h)
 	h = logRequests(d.Log, h)
 	h = withRequestID(h)
+	h = securityHeaders(h)
 	return h
 }
 
