@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -124,13 +125,15 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts appOp
 		opts.bcryptCost = bcrypt.DefaultCost
 	}
 	store := opts.store
+	hadStore := true // a store given by the caller, or MongoDB: nothing to check
 	if store == nil {
+		hadStore = checkStoreFile(cfg, log)
 		var err error
 		if store, err = openStore(ctx, cfg); err != nil {
 			return nil, err
 		}
 	}
-	secret, err := jwtSecret(cfg)
+	secret, err := jwtSecret(cfg, hadStore, log)
 	if err != nil {
 		_ = store.Close(context.Background())
 		return nil, err
@@ -183,19 +186,60 @@ func lookupHost(ctx context.Context, host string) ([]netip.Addr, error) {
 	return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 }
 
+// storeFile is the embedded store's file in DATA_DIR (repository.Open's
+// name for it).
+const storeFile = "tally.lungo"
+
+// checkStoreFile reports whether the embedded store's file exists before it
+// is opened, and warns when it is missing next to existing data (a
+// jwt_secret from an earlier start): the store then starts empty, which
+// means its data was moved or deleted, or DATA_DIR points somewhere else.
+// It reports true for MongoDB.
+func checkStoreFile(cfg config.Config, log *slog.Logger) bool {
+	if cfg.MongoURI != "" {
+		return true
+	}
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, storeFile)); err == nil {
+		return true
+	}
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, "jwt_secret")); err == nil {
+		log.Warn("the store file is missing next to existing data: starting with an EMPTY store. "+
+			"If this server has run on this DATA_DIR before, its data was moved or deleted; stop it and restore "+storeFile+" (or fix DATA_DIR).",
+			"data_dir", cfg.DataDir, "missing", storeFile)
+	}
+	return false
+}
+
 // jwtSecret returns JWT_SECRET, or in embedded mode a secret kept in
 // DATA_DIR/jwt_secret, created on first start, so tokens survive restarts.
-func jwtSecret(cfg config.Config) ([]byte, error) {
+// A secret file that is unreadable or too short, or missing next to an
+// existing store, is replaced, with a warning: every session token issued
+// before stops working. The secret itself is never logged.
+func jwtSecret(cfg config.Config, hadStore bool, log *slog.Logger) ([]byte, error) {
 	if cfg.JWTSecret != "" {
 		return []byte(cfg.JWTSecret), nil
 	}
 	path := filepath.Join(cfg.DataDir, "jwt_secret")
-	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 32 {
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil && len(strings.TrimSpace(string(b))) >= 32:
 		return []byte(strings.TrimSpace(string(b))), nil
+	case err == nil:
+		log.Warn("DATA_DIR/jwt_secret is damaged (shorter than 32 bytes) and is replaced by a new secret: "+
+			"every session token issued before is now invalid and users must log in again",
+			"path", path)
+	case !errors.Is(err, fs.ErrNotExist):
+		log.Warn("DATA_DIR/jwt_secret cannot be read and is replaced by a new secret: "+
+			"every session token issued before is now invalid and users must log in again",
+			"path", path, "err", err.Error())
+	case hadStore:
+		log.Warn("DATA_DIR/jwt_secret is missing next to an existing store and a new secret is created: "+
+			"every session token issued before is now invalid and users must log in again",
+			"path", path)
 	}
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	secret := hex.EncodeToString(b)
+	raw := make([]byte, 32)
+	_, _ = rand.Read(raw)
+	secret := hex.EncodeToString(raw)
 	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
 		return nil, fmt.Errorf("write %s: %w", path, err)
 	}
