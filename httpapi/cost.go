@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -148,10 +149,19 @@ func (w *costWalker) field(f *ast.Field) operationCost {
 	return c
 }
 
-// pageSize is the `first` a list field asks for (its default when not given),
-// at least 1; 1 for every other field.
+// pageSize is how many items a list field asks for: its `first` (the
+// default when not given), or for dailyStats the days from `from` to `to`;
+// at least 1, and 1 for every other field. Lists without such an argument
+// (goals, blackoutPeriods, scopes) are bounded small by validation and
+// priced as one.
 func (w *costWalker) pageSize(f *ast.Field) int64 {
-	if f.Definition == nil || f.Definition.Arguments.ForName("first") == nil {
+	if f.Definition == nil {
+		return 1
+	}
+	if f.Name == "dailyStats" && f.ObjectDefinition != nil && f.ObjectDefinition.Name == "Query" {
+		return dayCount(f.ArgumentMap(w.vars))
+	}
+	if f.Definition.Arguments.ForName("first") == nil {
 		return 1
 	}
 	var n int64
@@ -166,6 +176,20 @@ func (w *costWalker) pageSize(f *ast.Field) int64 {
 		n = int64(math.Min(v, float64(maxCost)))
 	}
 	return max(n, 1)
+}
+
+// dayCount is the number of days dailyStats asks for, from and to
+// inclusive, at most the 366 it allows; 1 when they do not parse. The
+// resolver refuses a bad or longer range with a field error of its own.
+func dayCount(args map[string]any) int64 {
+	from, _ := args["from"].(string)
+	to, _ := args["to"].(string)
+	f, err1 := time.Parse(time.DateOnly, from)
+	t, err2 := time.Parse(time.DateOnly, to)
+	if err1 != nil || err2 != nil || t.Before(f) {
+		return 1
+	}
+	return min(int64(t.Sub(f)/(24*time.Hour))+1, 366)
 }
 
 func addCost(a, b int64) int64 { return min(a+b, maxCost) }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,9 +55,10 @@ func ParseRate(s string) (Rate, error) {
 }
 
 // MaxKeys is how many keys one Limiter tracks. Keys whose bucket is full
-// again are forgotten every minute; past MaxKeys, arbitrary keys are
-// forgotten too (each starts afresh), so a flood of distinct keys costs
-// bounded memory.
+// again are forgotten every minute; past MaxKeys, the keys whose buckets are
+// fullest are forgotten too (each starts afresh), so a flood of distinct
+// keys costs bounded memory and cannot push out the keys being limited
+// right now (their buckets are empty).
 const MaxKeys = 100_000
 
 // Limiter is one rate applied to each key separately. A nil *Limiter allows
@@ -136,11 +138,20 @@ func (l *Limiter) sweep(now time.Time) {
 			delete(l.buckets, k)
 		}
 	}
-	for k := range l.buckets {
-		if len(l.buckets) < MaxKeys*9/10 {
-			break
-		}
-		delete(l.buckets, k)
+	if len(l.buckets) < MaxKeys {
+		return
+	}
+	type kt struct {
+		key    string
+		tokens float64
+	}
+	all := make([]kt, 0, len(l.buckets))
+	for k, b := range l.buckets {
+		all = append(all, kt{k, b.TokensAt(now)})
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].tokens > all[j].tokens })
+	for _, e := range all[:len(all)-MaxKeys*9/10] {
+		delete(l.buckets, e.key)
 	}
 }
 
