@@ -72,8 +72,24 @@ func TestQueryCacheKeepsOnlyAdmittedDocuments(t *testing.T) {
 			t.Fatalf("document %d: want COMPLEXITY_LIMIT_EXCEEDED, got %d %+v", i, r.Status, r.Errors)
 		}
 	}
+	// Documents that pass every limit but are large are not cached either
+	// (one may not take over 1/16 of the cache), nor kept beyond its bound.
+	for i := range 100 {
+		a.mustDo("", padding+fmt.Sprintf("query P%d { __typename }", i), nil, nil)
+	}
+	// The shape: ~400 KiB of aliased __typename, over the token limit.
+	var aliases strings.Builder
+	for i := 0; aliases.Len() < 400<<10; i++ {
+		fmt.Fprintf(&aliases, " a%d: __typename", i)
+	}
+	for i := range 100 {
+		r := a.do("", fmt.Sprintf("query T%d {", i)+aliases.String()+" }", nil)
+		if r.Status != http.StatusUnprocessableEntity {
+			t.Fatalf("alias document %d: %d %+v", i, r.Status, r.Errors)
+		}
+	}
 	grew := int64(heap()) - int64(before)
-	t.Logf("heap grew %d KiB after %d distinct %d KiB documents", grew>>10, docs, len(padding)>>10)
+	t.Logf("heap grew %d KiB after %d distinct 400 KiB documents", grew>>10, docs+200)
 	if grew > 100<<20 {
 		t.Errorf("heap grew %d MiB, want under 100 MiB", grew>>20)
 	}
