@@ -23,7 +23,9 @@ import (
 )
 
 // Limits on what one GraphQL request may ask for. Every one of them is
-// checked before anything runs, in time linear in the document.
+// checked before anything runs, in time linear in the document. A zero field
+// is no limit (QueryCacheBytes 0: no cache); the zero Limits as a whole means
+// DefaultLimits.
 type Limits struct {
 	MaxBodyBytes       int64 // request body, bytes
 	MaxTokens          int   // lexical tokens of the document; the parser stops at the limit
