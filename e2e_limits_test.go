@@ -172,22 +172,29 @@ func TestCostOfPages(t *testing.T) {
 func TestOnePasswordCheckPerRequest(t *testing.T) {
 	a := mustStartApp(t, func(o *startOptions) { o.bcryptCost = bcrypt.DefaultCost })
 	u := a.mustSignUp("STREAMER")
-	var b strings.Builder
-	b.WriteString("mutation {")
-	for i := range 500 {
-		fmt.Fprintf(&b, ` l%d: logIn(input: {email: %q, password: "guess-%d"}) { token }`, i, u.Email, i)
+	aliased := func(n int) string {
+		var b strings.Builder
+		b.WriteString("mutation {")
+		for i := range n {
+			fmt.Fprintf(&b, ` l%d: logIn(input: {email: %q, password: "guess-%d"}) { token }`, i, u.Email, i)
+		}
+		b.WriteString(" }")
+		return b.String()
 	}
-	b.WriteString(" }")
-	start := time.Now()
-	r := a.do("", b.String(), nil)
-	took := time.Since(start)
-	if r.Status != http.StatusUnprocessableEntity || len(r.Errors) != 1 || r.Errors[0].Extensions["reason"] != "PASSWORD_CHECK_LIMIT_EXCEEDED" {
-		t.Fatalf("want a 422 PASSWORD_CHECK_LIMIT_EXCEEDED, got %d %+v", r.Status, r.Errors)
-	}
-	// 500 bcrypt checks at the default cost take tens of seconds; one takes
-	// well under a second even on a busy machine.
-	if took > 2*time.Second {
-		t.Errorf("refusing took %v: were the passwords checked?", took)
+	// 500 aliases are also over the selection limit (1,000 selections): either
+	// refusal comes before any password is checked.
+	for n, reason := range map[int]string{500: "SELECTION_LIMIT_EXCEEDED", 200: "PASSWORD_CHECK_LIMIT_EXCEEDED"} {
+		start := time.Now()
+		r := a.do("", aliased(n), nil)
+		took := time.Since(start)
+		if r.Status != http.StatusUnprocessableEntity || len(r.Errors) != 1 || r.Errors[0].Extensions["reason"] != reason {
+			t.Fatalf("%d aliased logIn: want a 422 %s, got %d %+v", n, reason, r.Status, r.Errors)
+		}
+		// That many bcrypt checks at the default cost take tens of seconds;
+		// one takes well under a second even on a busy machine.
+		if took > 2*time.Second {
+			t.Errorf("%d aliased logIn: refusing took %v: were the passwords checked?", n, took)
+		}
 	}
 	t.Run("TwoAreTooMany", func(t *testing.T) {
 		q := `mutation { a: logIn(input: {email: "x@example.com", password: "12345678"}) { token }
@@ -228,5 +235,56 @@ func TestRecordMutationsPerRequest(t *testing.T) {
 	a.mustDo("", batch(10), map[string]any{"t": tok}, nil) // the documented limit
 	if got := a.totals(brand, c.ID).Campaign.Stats.Clicks; got != 10 {
 		t.Errorf("clicks: got %d, want 10", got)
+	}
+}
+
+// TestManySelectionsRefusedBeforeValidation: validating a selection set
+// takes time quadratic in its size (gqlparser compares fields pairwise to
+// see whether they can merge), so the number of selections is limited
+// before validation runs.
+func TestManySelectionsRefusedBeforeValidation(t *testing.T) {
+	a := mustStartApp(t) // DefaultLimits
+	fragments := func(n int) string {
+		var frags, spreads strings.Builder
+		for i := range n {
+			fmt.Fprintf(&frags, " fragment F%d on Query { __typename }", i)
+			fmt.Fprintf(&spreads, " ...F%d", i)
+		}
+		return "query {" + spreads.String() + " }" + frags.String()
+	}
+	for name, q := range map[string]string{
+		"Fields":          "{" + strings.Repeat(" __typename", 9000) + " }",
+		"Aliases":         "{" + strings.Repeat(" a: __typename", 3000) + " }",
+		"Spreads":         fragments(800),
+		"InlineFragments": "{" + strings.Repeat(" ... on Query { __typename }", 1500) + " }",
+	} {
+		t.Run(name, func(t *testing.T) {
+			start := time.Now()
+			r := a.in(t).do("", q, nil)
+			took := time.Since(start)
+			if r.Status != http.StatusUnprocessableEntity || len(r.Errors) != 1 || r.Errors[0].Extensions["reason"] != "SELECTION_LIMIT_EXCEEDED" {
+				t.Fatalf("want a 422 SELECTION_LIMIT_EXCEEDED, got %d %+v", r.Status, r.Errors)
+			}
+			if took > 100*time.Millisecond {
+				t.Errorf("a %d KiB document took %v to refuse, want under 100ms", len(q)>>10, took)
+			}
+		})
+	}
+	// The worst shapes that pass still validate quickly.
+	for name, q := range map[string]string{
+		"AtTheLimitFields":          "{" + strings.Repeat(" __typename", 500) + " }",
+		"AtTheLimitSpreads":         fragments(250),
+		"AtTheLimitInlineFragments": "{" + strings.Repeat(" ... on Query { __typename }", 250) + " }",
+		"AtTheLimitNestedInline":    "{" + strings.Repeat(" ... on Query {"+strings.Repeat(" ... on Query { __typename }", 15)+" }", 15) + " }",
+	} {
+		t.Run(name, func(t *testing.T) {
+			start := time.Now()
+			a.in(t).mustDo("", q, nil, nil)
+			took := time.Since(start)
+			t.Logf("%d selections validated and ran in %v", strings.Count(q, "__typename")+strings.Count(q, "..."), took)
+			if took > time.Second {
+				t.Errorf("took %v", took)
+			}
+		})
 	}
 }

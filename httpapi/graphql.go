@@ -29,6 +29,7 @@ import (
 type Limits struct {
 	MaxBodyBytes       int64 // request body, bytes
 	MaxTokens          int   // lexical tokens of the document; the parser stops at the limit
+	MaxSelections      int   // fields, fragment spreads and inline fragments written in the document
 	MaxDepth           int   // nesting of selection sets
 	MaxComplexity      int   // complexity points (see costOf): 1 a field, first × the selection of a page
 	MaxRecordMutations int   // recordImpression, recordClick and recordConversion fields per request
@@ -36,10 +37,10 @@ type Limits struct {
 }
 
 // DefaultLimits are the production limits: 1 MiB bodies, 10,000 tokens,
-// depth 12, complexity 5,000, 10 record mutations, 32 MiB of cached
-// documents. A request also runs at most one password check (logIn, signUp,
+// 500 selections, depth 12, complexity 5,000, 10 record mutations, 32 MiB
+// of cached documents. A request also runs at most one password check (logIn, signUp,
 // changePassword); that is not configurable.
-var DefaultLimits = Limits{MaxBodyBytes: 1 << 20, MaxTokens: 10_000, MaxDepth: 12, MaxComplexity: 5_000,
+var DefaultLimits = Limits{MaxBodyBytes: 1 << 20, MaxTokens: 10_000, MaxSelections: 500, MaxDepth: 12, MaxComplexity: 5_000,
 	MaxRecordMutations: 10, QueryCacheBytes: 32 << 20}
 
 // newGraphQL builds the /query endpoint with every behaviour visible here: the
@@ -159,7 +160,7 @@ func inputPath(path ast.Path) string {
 }
 
 func init() {
-	for _, code := range []string{errDepthLimit, errComplexityLimit, errPasswordChecks, errRecordMutations} {
+	for _, code := range []string{errDepthLimit, errComplexityLimit, errPasswordChecks, errRecordMutations, errSelectionLimit} {
 		errcode.RegisterErrorType(code, errcode.KindProtocol)
 	}
 }

@@ -71,6 +71,14 @@ func (q *queryCache) Get(_ context.Context, key string) (*ast.QueryDocument, boo
 	return el.Value.(*cacheEntry).doc, true
 }
 
+// has reports whether query is cached, without touching its recency.
+func (q *queryCache) has(key string) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	_, ok := q.byKey[key]
+	return ok
+}
+
 // Add is called by gqlgen once a document validated; it is kept only when
 // the request's limits pass (admit).
 func (q *queryCache) Add(ctx context.Context, key string, doc *ast.QueryDocument) {
