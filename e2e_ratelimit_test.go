@@ -167,6 +167,11 @@ func TestTokenEndpointLimits(t *testing.T) {
 				t.Errorf("%s: %d, Retry-After %q; want 429 with Retry-After", path[:3], resp.StatusCode, resp.Header.Get("Retry-After"))
 			}
 		}
+		// The browser source reloads itself after the wait rather than stay blank.
+		resp, body := a.request(http.MethodGet, "/overlay/"+tok, nil, nil)
+		if want := `<meta http-equiv="refresh" content="` + resp.Header.Get("Retry-After") + `">`; !strings.Contains(string(body), want) {
+			t.Errorf("overlay page when limited: %s, want it to contain %s", body, want)
+		}
 		a.clock.Advance(15 * time.Second) // 4 a minute: one more
 		a.mustDo("", click, map[string]any{"t": tok}, nil)
 	})

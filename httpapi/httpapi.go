@@ -53,8 +53,8 @@ func New(d Deps) http.Handler {
 
 	mux := http.NewServeMux()
 	mux.Handle("/query", graphQLTransport(limitBody(d.Limits.MaxBodyBytes, rateLimitedStatus(withAPIKey(d, perRequest(d.PerRequest, cache.withPending(gql)))))))
-	mux.Handle("GET /r/{token}", limitTokenRoute(d.TokenLimits, clickRedirect(d.Tracking, d)))
-	mux.Handle("GET /overlay/{token}", limitTokenRoute(d.TokenLimits, overlayPageHandler(d)))
+	mux.Handle("GET /r/{token}", limitTokenRoute(d.TokenLimits, false, clickRedirect(d.Tracking, d)))
+	mux.Handle("GET /overlay/{token}", limitTokenRoute(d.TokenLimits, true, overlayPageHandler(d)))
 	pb := limitBody(64<<10, postback(d.Tracking, d))
 	mux.Handle("GET /postback", pb)
 	mux.Handle("POST /postback", pb)

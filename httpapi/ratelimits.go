@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
@@ -40,17 +41,23 @@ func (l TokenLimits) allow(ctx context.Context, token string) error {
 }
 
 // limitTokenRoute refuses a GET /r/{token} or /overlay/{token} over a limit
-// with 429, Retry-After and an empty page (the overlay runs on a live
-// stream: nothing is better than an error page there).
-func limitTokenRoute(l TokenLimits, next http.Handler) http.Handler {
+// with 429 and Retry-After. The overlay's page reloads itself after the wait
+// (a browser source never reloads by itself, and must not stay blank or show
+// an error on a live stream); a viewer following /r/ is told to try again.
+func limitTokenRoute(l TokenLimits, reloads bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := l.allow(r.Context(), r.PathValue("token")); err != nil {
+			secs := ratelimit.RetryAfterSeconds(domain.RetryAfter(err))
 			h := w.Header()
-			h.Set("Retry-After", strconv.Itoa(ratelimit.RetryAfterSeconds(domain.RetryAfter(err))))
+			h.Set("Retry-After", strconv.Itoa(secs))
 			h.Set("Cache-Control", "no-store")
 			h.Set("Content-Type", "text/html; charset=utf-8")
 			w.WriteHeader(http.StatusTooManyRequests)
-			_, _ = w.Write([]byte("<!doctype html><title>Too many requests</title>\n"))
+			if reloads {
+				fmt.Fprintf(w, "<!doctype html><meta http-equiv=\"refresh\" content=\"%d\"><title></title>\n", secs)
+				return
+			}
+			fmt.Fprintf(w, "<!doctype html><title>Too many requests</title><p>Too many requests; try again in %d seconds.</p>\n", secs)
 			return
 		}
 		next.ServeHTTP(w, r)
