@@ -57,6 +57,7 @@ func newGraphQL(r *resolvers.Resolver, limits Limits, tokens TokenLimits, log *s
 	srv.SetParserTokenLimit(limits.MaxTokens)
 	srv.Use(extension.Introspection{})
 	srv.Use(operationLimits{limits: limits, cache: cache})
+	srv.AroundFields(stopWhenGone)
 	srv.AroundFields(limitTokenFields(tokens))
 	srv.SetErrorPresenter(presentError(log))
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
@@ -64,6 +65,17 @@ func newGraphQL(r *resolvers.Resolver, limits Limits, tokens TokenLimits, log *s
 		return errors.New("panic in resolver")
 	})
 	return srv, cache
+}
+
+// stopWhenGone starts no further resolver once the request's context is
+// done: the client went away (or the server is shutting down), so nobody
+// will read the answer. A resolver already running stops at its next store
+// call, which takes the same context.
+func stopWhenGone(ctx context.Context, next graphql.Resolver) (any, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return next(ctx)
 }
 
 // presentError is the one place that turns errors into GraphQL errors:
