@@ -121,21 +121,11 @@ func TestCostOfPages(t *testing.T) {
 	brand := a.mustSignUp("BRAND")
 
 	t.Run("ErrNestedPages", func(t *testing.T) {
-		q := `{ campaigns(first: 100) { edges { node { participations(first: 100) { edges { node { id } } } } } } }`
-		r := a.in(t).do(brand.Token, q, nil)
-		if r.Status != http.StatusUnprocessableEntity || len(r.Errors) != 1 {
-			t.Fatalf("want one 422 error, got %d %+v", r.Status, r.Errors)
-		}
-		e := r.Errors[0]
-		if e.Extensions["reason"] != "COMPLEXITY_LIMIT_EXCEEDED" {
-			t.Fatalf("reason: got %v", e.Extensions["reason"])
-		}
-		cost, _ := e.Extensions["cost"].(map[string]any)
-		if got, _ := cost["requestedQueryCost"].(float64); got < 10_000 {
-			t.Errorf("requestedQueryCost: got %v, want 10,000 or more", cost["requestedQueryCost"])
-		}
-		if cost["limit"] != float64(5000) {
-			t.Errorf("limit: got %v, want 5000", cost["limit"])
+		for _, q := range []string{
+			`{ campaigns(first: 100) { edges { node { participations(first: 100) { edges { node { id } } } } } } }`,
+			`{ me { participations(first: 100) { edges { node { campaign { participations(first: 100) { edges { node { id } } } } } } } } }`,
+		} {
+			nestedPagesRefused(t, a, brand, q)
 		}
 	})
 	t.Run("VariablesPriced", func(t *testing.T) {
@@ -286,5 +276,26 @@ func TestManySelectionsRefusedBeforeValidation(t *testing.T) {
 				t.Errorf("took %v", took)
 			}
 		})
+	}
+}
+
+// nestedPagesRefused checks that q, pages inside pages, is refused at a cost
+// of 10,000 or more, and says so in extensions.cost.
+func nestedPagesRefused(t *testing.T, a *testApp, u testUser, q string) {
+	t.Helper()
+	r := a.in(t).do(u.Token, q, nil)
+	if r.Status != http.StatusUnprocessableEntity || len(r.Errors) != 1 {
+		t.Fatalf("want one 422 error, got %d %+v", r.Status, r.Errors)
+	}
+	e := r.Errors[0]
+	if e.Extensions["reason"] != "COMPLEXITY_LIMIT_EXCEEDED" {
+		t.Fatalf("reason: got %v", e.Extensions["reason"])
+	}
+	cost, _ := e.Extensions["cost"].(map[string]any)
+	if got, _ := cost["requestedQueryCost"].(float64); got < 10_000 {
+		t.Errorf("requestedQueryCost: got %v, want 10,000 or more", cost["requestedQueryCost"])
+	}
+	if cost["limit"] != float64(5000) {
+		t.Errorf("limit: got %v, want 5000", cost["limit"])
 	}
 }
