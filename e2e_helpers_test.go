@@ -64,7 +64,13 @@ const testSecret = "test-secret-test-secret-test-secret-0123"
 
 func testConfig(t testing.TB, env map[string]string) config.Config {
 	t.Helper()
-	base := map[string]string{"JWT_SECRET": testSecret}
+	// The rate limits are off unless a test turns them on: tests sign up,
+	// log in and click from one address at full speed on a frozen clock.
+	base := map[string]string{"JWT_SECRET": testSecret,
+		"LOGIN_LIMIT_PER_ACCOUNT": "off", "LOGIN_LIMIT_PER_ADDRESS": "off", "SIGNUP_LIMIT_PER_ADDRESS": "off",
+		"TOKEN_LIMIT_PER_TOKEN": "off", "TOKEN_LIMIT_PER_ADDRESS": "off",
+		// Test campaigns use example.com URLs, which need not resolve here.
+		"ALLOW_PRIVATE_URLS": "true"}
 	for k, v := range env {
 		base[k] = v
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"tally/httpapi"
+	"tally/repository/repotest"
 )
 
 // jsonHeaders are the headers of an ordinary GraphQL POST.
@@ -207,8 +208,11 @@ const meQuery2 = `{ me { campaignRotationSettings { rotationIntervalMinutes } } 
 
 func TestComplexityLimit(t *testing.T) {
 	t.Parallel()
-	a := mustStartApp(t, withLimits(httpapi.Limits{MaxBodyBytes: 1 << 20, MaxDepth: 12, MaxComplexity: 8}))
-	u := a.mustSignUp("STREAMER")
+	// signUp alone costs more than 8 (a password check weighs 100): sign up
+	// through an app with the default limits on the same store.
+	store := repotest.MustOpen(t)
+	u := mustStartAppOn(t, store).mustSignUp("STREAMER")
+	a := mustStartAppOn(t, store, withLimits(httpapi.Limits{MaxBodyBytes: 1 << 20, MaxDepth: 12, MaxComplexity: 8}))
 
 	t.Run("UnderLimit", func(t *testing.T) {
 		a.mustDo(u.Token, `{ me { id email } }`, nil, nil)

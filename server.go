@@ -16,9 +16,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -40,6 +42,7 @@ import (
 	"tally/loaders"
 	"tally/overlay"
 	"tally/projection"
+	"tally/ratelimit"
 	"tally/reports"
 	"tally/repository"
 	"tally/resolvers"
@@ -146,13 +149,15 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts appOp
 		opts.bcryptCost = bcrypt.DefaultCost
 	}
 	store := opts.store
+	hadStore := true // a store given by the caller, or MongoDB: nothing to check
 	if store == nil {
+		hadStore = checkStoreFile(cfg, log)
 		var err error
 		if store, err = openStore(ctx, cfg); err != nil {
 			return nil, err
 		}
 	}
-	secret, err := jwtSecret(cfg)
+	secret, err := jwtSecret(cfg, hadStore, log)
 	if err != nil {
 		_ = store.Close(context.Background())
 		return nil, err
@@ -163,9 +168,13 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts appOp
 	participations := repository.NewParticipations(store)
 	projector := newProjector(store, log, opts.projector)
 	accountService := &accounts.Service{Users: users, APIKeys: repository.NewAPIKeys(store), Tokens: tokens,
-		Passwords: auth.NewPasswords(opts.bcryptCost), Now: opts.now}
+		Passwords: auth.NewPasswords(opts.bcryptCost), Now: opts.now,
+		LogInPerAccount:  ratelimit.New(cfg.LogInPerAccount, opts.now),
+		LogInPerAddress:  ratelimit.New(cfg.LogInPerAddress, opts.now),
+		SignUpPerAddress: ratelimit.New(cfg.SignUpPerAddress, opts.now)}
 	campaignService := &campaigns.Service{Campaigns: campaignsRepo, Participations: participations,
-		NewToken: auth.NewBrowserSourceToken, Now: opts.now}
+		NewToken: auth.NewBrowserSourceToken, Now: opts.now,
+		URLs: domain.PublicURLs{AllowPrivate: cfg.AllowPrivateURLs, Lookup: lookupHost}}
 	overlays := &overlay.Service{Users: users, Participations: participations, Campaigns: campaignsRepo,
 		Slots: repository.NewSlots(store), NewToken: auth.NewBrowserSourceToken, Now: opts.now, Log: log}
 	trackingService := &tracking.Service{Participations: participations, Campaigns: campaignsRepo,
@@ -189,11 +198,15 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts appOp
 		APIKeys:     accountService,
 		Tracking:    trackingService,
 		Tokens:      tokens,
+		Users:       users,
 		Store:       store,
 		Log:         log,
 		Limits:      opts.limits,
 		CORSOrigins: cfg.CORSOrigins,
 		Projection:  projector,
+		TokenLimits: httpapi.TokenLimits{PerToken: ratelimit.New(cfg.TokenPerToken, opts.now),
+			PerAddress: ratelimit.New(cfg.TokenPerAddress, opts.now)},
+		TrustedProxies: cfg.TrustedProxies,
 	})
 	// The projector outlives any request; it starts by finishing whatever a
 	// previous process left pending or in flight.
@@ -220,19 +233,68 @@ func newProjector(store *repository.Store, log *slog.Logger, o projection.Option
 	return projection.New(repository.NewProjection(store), log, o)
 }
 
+// lookupHost resolves a campaign URL's host for the public-address rule,
+// within a few seconds.
+func lookupHost(ctx context.Context, host string) ([]netip.Addr, error) {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+}
+
+// storeFile is the embedded store's file in DATA_DIR (repository.Open's
+// name for it).
+const storeFile = "tally.lungo"
+
+// checkStoreFile reports whether the embedded store's file exists before it
+// is opened, and warns when it is missing next to existing data (a
+// jwt_secret from an earlier start): the store then starts empty, which
+// means its data was moved or deleted, or DATA_DIR points somewhere else.
+// It reports true for MongoDB.
+func checkStoreFile(cfg config.Config, log *slog.Logger) bool {
+	if cfg.MongoURI != "" {
+		return true
+	}
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, storeFile)); err == nil {
+		return true
+	}
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, "jwt_secret")); err == nil {
+		log.Warn("the store file is missing next to existing data: starting with an EMPTY store. "+
+			"If this server has run on this DATA_DIR before, its data was moved or deleted; stop it and restore "+storeFile+" (or fix DATA_DIR).",
+			"data_dir", cfg.DataDir, "missing", storeFile)
+	}
+	return false
+}
+
 // jwtSecret returns JWT_SECRET, or in embedded mode a secret kept in
 // DATA_DIR/jwt_secret, created on first start, so tokens survive restarts.
-func jwtSecret(cfg config.Config) ([]byte, error) {
+// A secret file that is unreadable or too short, or missing next to an
+// existing store, is replaced, with a warning: every session token issued
+// before stops working. The secret itself is never logged.
+func jwtSecret(cfg config.Config, hadStore bool, log *slog.Logger) ([]byte, error) {
 	if cfg.JWTSecret != "" {
 		return []byte(cfg.JWTSecret), nil
 	}
 	path := filepath.Join(cfg.DataDir, "jwt_secret")
-	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 32 {
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil && len(strings.TrimSpace(string(b))) >= 32:
 		return []byte(strings.TrimSpace(string(b))), nil
+	case err == nil:
+		log.Warn("DATA_DIR/jwt_secret is damaged (shorter than 32 bytes) and is replaced by a new secret: "+
+			"every session token issued before is now invalid and users must log in again",
+			"path", path)
+	case !errors.Is(err, fs.ErrNotExist):
+		log.Warn("DATA_DIR/jwt_secret cannot be read and is replaced by a new secret: "+
+			"every session token issued before is now invalid and users must log in again",
+			"path", path, "err", err.Error())
+	case hadStore:
+		log.Warn("DATA_DIR/jwt_secret is missing next to an existing store and a new secret is created: "+
+			"every session token issued before is now invalid and users must log in again",
+			"path", path)
 	}
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	secret := hex.EncodeToString(b)
+	raw := make([]byte, 32)
+	_, _ = rand.Read(raw)
+	secret := hex.EncodeToString(raw)
 	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
 		return nil, fmt.Errorf("write %s: %w", path, err)
 	}
@@ -308,7 +370,7 @@ func makeAdmin(ctx context.Context, cfg config.Config, email string, stdout io.W
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s (%s) is now an admin; they must log in again for new tokens to carry the role\n", u.Email, u.ID)
+	fmt.Fprintf(stdout, "%s (%s) is now an admin; it takes effect at once, on their existing sessions too\n", u.Email, u.ID)
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"tally/auth"
 	"tally/domain"
+	"tally/ratelimit"
 	"tally/repository"
 )
 
@@ -19,15 +20,49 @@ type Service struct {
 	Tokens    *auth.Tokens
 	Passwords *auth.Passwords
 	Now       func() time.Time
+
+	// Guessing limits; a nil limiter is unlimited. LogInPerAccount counts
+	// log-in attempts on one email, known or not (a successful log-in
+	// resets it); LogInPerAddress and SignUpPerAddress count attempts from
+	// one client address. A bucket refills at its rate, so no one is locked
+	// out for longer than one refill interval after the guessing stops.
+	LogInPerAccount  *ratelimit.Limiter
+	LogInPerAddress  *ratelimit.Limiter
+	SignUpPerAddress *ratelimit.Limiter
+}
+
+// throttle takes one attempt for key from l, or is RATE_LIMITED.
+func throttle(l *ratelimit.Limiter, key, what string) error {
+	if ok, wait := l.Allow(key); !ok {
+		return domain.RateLimited(wait, "too many %s; try again in %d seconds", what, ratelimit.RetryAfterSeconds(wait))
+	}
+	return nil
+}
+
+// throttleAddress takes one attempt for the request's client address, when
+// it has one.
+func throttleAddress(ctx context.Context, l *ratelimit.Limiter, what string) error {
+	a, ok := auth.ClientAddress(ctx)
+	if !ok {
+		return nil
+	}
+	return throttle(l, ratelimit.AddressKey(a), what)
 }
 
 // SignUp creates an account and returns a token for it. Anyone may. in is
 // trimmed (the email lower-cased) and validated here: BAD_USER_INPUT on
 // input.<field>, every invalid field at once (domain.FieldErrors). A taken
-// email, in any letter case, is CONFLICT.
+// email, in any letter case, is CONFLICT; too many sign-ups from one address
+// are RATE_LIMITED.
 func (s *Service) SignUp(ctx context.Context, in domain.SignUp) (string, domain.User, error) {
 	in.Normalize()
 	if err := in.Validate("input"); err != nil {
+		return "", domain.User{}, err
+	}
+	if err := throttleAddress(ctx, s.SignUpPerAddress, "sign-ups from your address"); err != nil {
+		return "", domain.User{}, err
+	}
+	if err := ctx.Err(); err != nil {
 		return "", domain.User{}, err
 	}
 	hash, err := s.Passwords.Hash(in.Password)
@@ -45,13 +80,80 @@ func (s *Service) SignUp(ctx context.Context, in domain.SignUp) (string, domain.
 
 // LogIn checks an email and password. Any mismatch — unknown email, wrong
 // password, an account without a password — is the same UNAUTHENTICATED.
+// Too many attempts on one email or from one address are RATE_LIMITED,
+// before any password is checked, whether or not the account exists.
 func (s *Service) LogIn(ctx context.Context, in domain.LogIn) (string, domain.User, error) {
-	u, hash, err := s.Users.Credentials(ctx, domain.NormalizeEmail(in.Email))
+	email := domain.NormalizeEmail(in.Email)
+	if err := throttleAddress(ctx, s.LogInPerAddress, "log-in attempts from your address"); err != nil {
+		return "", domain.User{}, err
+	}
+	if err := throttle(s.LogInPerAccount, email, "log-in attempts on this account"); err != nil {
+		return "", domain.User{}, err
+	}
+	u, hash, err := s.Users.Credentials(ctx, email)
 	if err != nil && domain.ErrorCode(err) != domain.ENOTFOUND {
+		return "", domain.User{}, err
+	}
+	if err := ctx.Err(); err != nil { // the client has gone: spare the bcrypt
 		return "", domain.User{}, err
 	}
 	if !s.Passwords.Check(hash, in.Password) {
 		return "", domain.User{}, domain.Errorf(domain.EUNAUTHENTICATED, "wrong email or password")
+	}
+	s.LogInPerAccount.Reset(email)
+	return s.issue(u)
+}
+
+// LogOut ends every session of the signed-in caller: the tokens issued to
+// them so far stop working at once. UNAUTHENTICATED without a user.
+func (s *Service) LogOut(ctx context.Context) error {
+	c, err := auth.RequireUser(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = s.Users.EndSessions(ctx, c.UserID)
+	if domain.ErrorCode(err) == domain.ENOTFOUND {
+		return domain.Errorf(domain.EUNAUTHENTICATED, "the account of this token no longer exists")
+	}
+	return err
+}
+
+// ChangePassword sets the signed-in caller's password, ends every session
+// issued so far and returns a token for the new one. UNAUTHENTICATED without
+// a user; invalid input and a wrong current password are BAD_USER_INPUT;
+// attempts count toward the account's log-in limit (RATE_LIMITED), so a
+// stolen token cannot be used to guess the password faster than log-in can.
+func (s *Service) ChangePassword(ctx context.Context, in domain.ChangePassword) (string, domain.User, error) {
+	c, err := auth.RequireUser(ctx)
+	if err != nil {
+		return "", domain.User{}, err
+	}
+	if err := in.Validate("input"); err != nil {
+		return "", domain.User{}, err
+	}
+	u, hash, err := s.Users.CredentialsByID(ctx, c.UserID)
+	if domain.ErrorCode(err) == domain.ENOTFOUND {
+		return "", domain.User{}, domain.Errorf(domain.EUNAUTHENTICATED, "the account of this token no longer exists")
+	}
+	if err != nil {
+		return "", domain.User{}, err
+	}
+	if err := throttle(s.LogInPerAccount, u.Email, "password attempts on this account"); err != nil {
+		return "", domain.User{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return "", domain.User{}, err
+	}
+	if !s.Passwords.Check(hash, in.CurrentPassword) {
+		return "", domain.User{}, domain.Invalid("input.currentPassword", "the current password is wrong")
+	}
+	s.LogInPerAccount.Reset(u.Email)
+	newHash, err := s.Passwords.Hash(in.NewPassword)
+	if err != nil {
+		return "", domain.User{}, fmt.Errorf("hash password: %w", err)
+	}
+	if u, err = s.Users.SetPassword(ctx, c.UserID, newHash); err != nil {
+		return "", domain.User{}, err
 	}
 	return s.issue(u)
 }

@@ -8,11 +8,16 @@ import (
 )
 
 // Me returns the calling user as stored: UNAUTHENTICATED without a user, and
-// when the account of the caller's token no longer exists.
+// when the account of the caller's token no longer exists. The request's
+// authentication already read the user (to check the session), so Me answers
+// from that read: one store read per request.
 func (s *Service) Me(ctx context.Context) (domain.User, error) {
 	c, err := auth.RequireUser(ctx)
 	if err != nil {
 		return domain.User{}, err
+	}
+	if c.User != nil {
+		return *c.User, nil
 	}
 	u, err := s.Users.ByID(ctx, c.UserID)
 	if domain.ErrorCode(err) == domain.ENOTFOUND {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -19,6 +20,12 @@ type Caller struct {
 	UserID string
 	Role   domain.Role
 	APIKey *domain.APIKey // set when a partner server called with X-Api-Key
+	// User is the caller's stored user, read once when the request was
+	// authenticated (its role is the one in force, not the token's); nil
+	// when anonymous.
+	User *domain.User
+	// SessionVersion is the version the session token was issued at.
+	SessionVersion int
 }
 
 // Authenticated reports whether a user signed the request.
@@ -44,9 +51,38 @@ func CallerFrom(ctx context.Context) Caller {
 	return c
 }
 
-// RequireUser returns the signed-in caller, or UNAUTHENTICATED.
+type addressKey struct{}
+
+// WithClientAddress returns ctx carrying the address the request came from
+// (the HTTP layer decides it, trusting X-Forwarded-For only from configured
+// proxies).
+func WithClientAddress(ctx context.Context, a netip.Addr) context.Context {
+	return context.WithValue(ctx, addressKey{}, a)
+}
+
+// ClientAddress returns the request's client address; ok is false when
+// none is known (a call from outside HTTP).
+func ClientAddress(ctx context.Context) (netip.Addr, bool) {
+	a, ok := ctx.Value(addressKey{}).(netip.Addr)
+	return a, ok && a.IsValid()
+}
+
+type sessionErrKey struct{}
+
+// WithSessionError returns ctx carrying the error that kept a bearer token's
+// session from being checked (the store could not be read): RequireUser
+// returns it instead of UNAUTHENTICATED.
+func WithSessionError(ctx context.Context, err error) context.Context {
+	return context.WithValue(ctx, sessionErrKey{}, err)
+}
+
+// RequireUser returns the signed-in caller, or UNAUTHENTICATED (or the error
+// that kept the session from being checked).
 func RequireUser(ctx context.Context) (Caller, error) {
 	c := CallerFrom(ctx)
+	if err, _ := ctx.Value(sessionErrKey{}).(error); err != nil && !c.Authenticated() {
+		return c, err
+	}
 	if !c.Authenticated() {
 		return c, domain.Errorf(domain.EUNAUTHENTICATED, "sign in first: send Authorization: Bearer <token>")
 	}
@@ -83,6 +119,8 @@ func NewTokens(secret []byte, ttl time.Duration, now func() time.Time) *Tokens {
 
 type claims struct {
 	Role string `json:"role"`
+	// Ver is the user's session version at issue (absent: 0).
+	Ver int `json:"ver,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -91,6 +129,7 @@ func (t *Tokens) Issue(u domain.User) (string, error) {
 	now := t.now()
 	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims{
 		Role: string(u.Role),
+		Ver:  u.SessionVersion,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Subject:   u.ID,
 			Issuer:    issuer,
@@ -101,8 +140,11 @@ func (t *Tokens) Issue(u domain.User) (string, error) {
 	return tok.SignedString(t.secret)
 }
 
-// Verify returns the caller a token names. Any flaw (signature, algorithm,
-// expiry, issuer) is an error; callers treat the request as anonymous.
+// Verify returns the caller a token names, with the role and session
+// version it was issued with. Any flaw (signature, algorithm, expiry,
+// issuer) is an error; callers treat the request as anonymous. Whether the
+// session still stands (the user exists, the version is current) is for
+// the caller to check against the stored user: see Session.
 func (t *Tokens) Verify(token string) (Caller, error) {
 	var c claims
 	_, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return t.secret, nil },
@@ -117,7 +159,18 @@ func (t *Tokens) Verify(token string) (Caller, error) {
 	if !ok || c.Subject == "" {
 		return Caller{}, errors.New("token names no user or role")
 	}
-	return Caller{UserID: c.Subject, Role: role}, nil
+	return Caller{UserID: c.Subject, Role: role, SessionVersion: c.Ver}, nil
+}
+
+// Session returns the caller of a verified token as the stored user u says
+// it is now: their current role, and the user itself. ok is false when the
+// session has ended (logOut or changePassword raised the version since the
+// token was issued).
+func Session(verified Caller, u domain.User) (c Caller, ok bool) {
+	if u.ID != verified.UserID || u.SessionVersion != verified.SessionVersion {
+		return Caller{}, false
+	}
+	return Caller{UserID: u.ID, Role: u.Role, User: &u, SessionVersion: u.SessionVersion}, true
 }
 
 // Passwords hashes and checks passwords with bcrypt.

@@ -18,6 +18,7 @@ type Service struct {
 	Participations *repository.Participations
 	NewToken       func() string
 	Now            func() time.Time
+	URLs           domain.PublicURLs // where landing and postback URLs may lead
 }
 
 // Create makes a DRAFT campaign owned by the calling brand. Only brands may
@@ -31,6 +32,9 @@ func (s *Service) Create(ctx context.Context, in domain.CampaignInput) (domain.C
 	}
 	in.Normalize()
 	if err := in.ValidateCreate("input"); err != nil {
+		return domain.Campaign{}, err
+	}
+	if err := s.checkURLs(ctx, in); err != nil {
 		return domain.Campaign{}, err
 	}
 	return s.Campaigns.Create(ctx, c.UserID, in, s.Now())
@@ -69,6 +73,9 @@ func (s *Service) Update(ctx context.Context, id string, u domain.CampaignUpdate
 		if start != nil && end != nil && !end.After(*start) {
 			return domain.Campaign{}, domain.Invalid("input.endsAt", "endsAt must be after startsAt (%s)", start.Format(time.RFC3339))
 		}
+	}
+	if err := s.checkURLs(ctx, u.CampaignInput); err != nil {
+		return domain.Campaign{}, err
 	}
 	return s.Campaigns.Update(ctx, current, u, s.Now())
 }
@@ -264,4 +271,20 @@ func (s *Service) PostbackURL(ctx context.Context, camp domain.Campaign) (url st
 		return "", false
 	}
 	return camp.PostbackURL, true
+}
+
+// checkURLs applies the public-address rule to the landing and postback
+// URLs being saved (BAD_USER_INPUT on input.landingUrl or input.postbackUrl).
+func (s *Service) checkURLs(ctx context.Context, in domain.CampaignInput) error {
+	for _, f := range []struct {
+		field string
+		url   *string
+	}{{"input.landingUrl", in.LandingURL}, {"input.postbackUrl", in.PostbackURL}} {
+		if f.url != nil && *f.url != "" {
+			if err := s.URLs.Check(ctx, f.field, *f.url); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

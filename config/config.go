@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
+
+	"tally/ratelimit"
 )
 
 // Config is every setting of the server, with its default.
@@ -25,13 +28,31 @@ type Config struct {
 	CORSOrigins []string      // CORS_ORIGINS, -cors-origins: comma-separated browser origins, or *
 	Currency    string        // CURRENCY, -currency: the platform's one currency (USD)
 	BaseURL     string        // BASE_URL, -base-url: public URL of this server, for overlay and click links
-	Args        []string      // positional arguments after the flags (a server command's operands)
+
+	// TRUSTED_PROXIES, -trusted-proxies: comma-separated IPs or CIDRs of the
+	// reverse proxies in front of the server (none). X-Forwarded-For is
+	// believed only from them; without any, the client address is the TCP
+	// peer's.
+	TrustedProxies []netip.Prefix
+	// Rate limits, each "N/duration" (N at once, refilled at N per duration)
+	// or "off"; counted per server process.
+	LogInPerAccount  ratelimit.Rate // LOGIN_LIMIT_PER_ACCOUNT, -login-limit-per-account: log-in attempts on one email (10/15m; a success resets it)
+	LogInPerAddress  ratelimit.Rate // LOGIN_LIMIT_PER_ADDRESS, -login-limit-per-address: log-in attempts from one client address (50/15m)
+	SignUpPerAddress ratelimit.Rate // SIGNUP_LIMIT_PER_ADDRESS, -signup-limit-per-address: sign-ups from one client address (10/1h)
+	TokenPerToken    ratelimit.Rate // TOKEN_LIMIT_PER_TOKEN, -token-limit-per-token: public requests with one browser source token (600/1m)
+	TokenPerAddress  ratelimit.Rate // TOKEN_LIMIT_PER_ADDRESS, -token-limit-per-address: public token requests from one client address (120/1m)
+	// ALLOW_PRIVATE_URLS, -allow-private-urls: accept landing and postback
+	// URLs on loopback, private and link-local addresses (false): for tests
+	// and private deployments only.
+	AllowPrivateURLs bool
+	Args             []string // positional arguments after the flags (a server command's operands)
 }
 
 // Load reads the configuration from args (without the program name) and the
 // environment getenv. Any bad value is an error of one line naming the
 // setting.
 func Load(args []string, getenv func(string) string) (Config, error) {
+	var c Config
 	fs := flag.NewFlagSet("tally", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	env := func(name, def string) string {
@@ -50,10 +71,26 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	origins := fs.String("cors-origins", env("CORS_ORIGINS", ""), "comma-separated browser origins allowed to call the API, or *")
 	currency := fs.String("currency", env("CURRENCY", "USD"), "the platform's currency (ISO 4217)")
 	baseURL := fs.String("base-url", env("BASE_URL", ""), "public URL of this server (default http://localhost:PORT)")
+	proxies := fs.String("trusted-proxies", env("TRUSTED_PROXIES", ""), "comma-separated IPs or CIDRs of reverse proxies whose X-Forwarded-For is believed")
+	rates := []struct {
+		env, flag, def string
+		dst            *ratelimit.Rate
+		value          *string
+	}{
+		{env: "LOGIN_LIMIT_PER_ACCOUNT", flag: "login-limit-per-account", def: "10/15m", dst: &c.LogInPerAccount},
+		{env: "LOGIN_LIMIT_PER_ADDRESS", flag: "login-limit-per-address", def: "50/15m", dst: &c.LogInPerAddress},
+		{env: "SIGNUP_LIMIT_PER_ADDRESS", flag: "signup-limit-per-address", def: "10/1h", dst: &c.SignUpPerAddress},
+		{env: "TOKEN_LIMIT_PER_TOKEN", flag: "token-limit-per-token", def: "600/1m", dst: &c.TokenPerToken},
+		{env: "TOKEN_LIMIT_PER_ADDRESS", flag: "token-limit-per-address", def: "120/1m", dst: &c.TokenPerAddress},
+	}
+	for i := range rates {
+		r := &rates[i]
+		r.value = fs.String(r.flag, env(r.env, r.def), "rate limit N/duration or off")
+	}
+	privateURLs := fs.String("allow-private-urls", env("ALLOW_PRIVATE_URLS", "false"), "accept landing and postback URLs on private addresses")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, fmt.Errorf("flags: %w", err)
 	}
-	var c Config
 	c.Args = fs.Args()
 	p, err := strconv.Atoi(*port)
 	if err != nil || p < 1 || p > 65535 {
@@ -97,6 +134,30 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	}
 	if !strings.HasPrefix(c.BaseURL, "http://") && !strings.HasPrefix(c.BaseURL, "https://") {
 		return Config{}, fmt.Errorf("BASE_URL must be an http(s) URL, got %q", *baseURL)
+	}
+	for _, p := range strings.Split(*proxies, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			a, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				return Config{}, fmt.Errorf("TRUSTED_PROXIES: %q is neither an IP address nor a CIDR", p)
+			}
+			prefix = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		c.TrustedProxies = append(c.TrustedProxies, prefix.Masked())
+	}
+	for _, r := range rates {
+		rate, err := ratelimit.ParseRate(*r.value)
+		if err != nil {
+			return Config{}, fmt.Errorf("%s: %v, got %q", r.env, err, *r.value)
+		}
+		*r.dst = rate
+	}
+	if c.AllowPrivateURLs, err = strconv.ParseBool(*privateURLs); err != nil {
+		return Config{}, fmt.Errorf("ALLOW_PRIVATE_URLS must be true or false, got %q", *privateURLs)
 	}
 	return c, nil
 }

@@ -140,3 +140,54 @@ func wantField[T comparable](t *testing.T, field string, got, want T) {
 		t.Errorf("%s: got %v, want %v", field, got, want)
 	}
 }
+
+func TestLoadHardeningSettings(t *testing.T) {
+	t.Run("Defaults", func(t *testing.T) {
+		c, err := Load(nil, env(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			name      string
+			got, want any
+		}{
+			{"TrustedProxies", len(c.TrustedProxies), 0},
+			{"LogInPerAccount", c.LogInPerAccount.String(), "10/15m0s"},
+			{"LogInPerAddress", c.LogInPerAddress.String(), "50/15m0s"},
+			{"SignUpPerAddress", c.SignUpPerAddress.String(), "10/1h0m0s"},
+			{"TokenPerToken", c.TokenPerToken.String(), "600/1m0s"},
+			{"TokenPerAddress", c.TokenPerAddress.String(), "120/1m0s"},
+			{"AllowPrivateURLs", c.AllowPrivateURLs, false},
+		} {
+			if tc.got != tc.want {
+				t.Errorf("%s: got %v, want %v", tc.name, tc.got, tc.want)
+			}
+		}
+	})
+	t.Run("FlagsAndEnvironment", func(t *testing.T) {
+		c, err := Load([]string{"-login-limit-per-account", "off", "-allow-private-urls", "true"},
+			env(map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.1", "TOKEN_LIMIT_PER_TOKEN": "5/10s"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !c.LogInPerAccount.Unlimited() || !c.AllowPrivateURLs || c.TokenPerToken.String() != "5/10s" {
+			t.Errorf("got %+v", c)
+		}
+		if len(c.TrustedProxies) != 2 || c.TrustedProxies[0].String() != "10.0.0.0/8" || c.TrustedProxies[1].String() != "192.0.2.1/32" {
+			t.Errorf("TrustedProxies: got %v", c.TrustedProxies)
+		}
+	})
+	for name, e := range map[string]map[string]string{
+		"LOGIN_LIMIT_PER_ACCOUNT": {"LOGIN_LIMIT_PER_ACCOUNT": "ten"},
+		"TOKEN_LIMIT_PER_ADDRESS": {"TOKEN_LIMIT_PER_ADDRESS": "5/0s"},
+		"TRUSTED_PROXIES":         {"TRUSTED_PROXIES": "proxy.local"},
+		"ALLOW_PRIVATE_URLS":      {"ALLOW_PRIVATE_URLS": "maybe"},
+	} {
+		t.Run("Err"+name, func(t *testing.T) {
+			_, err := Load(nil, env(e))
+			if err == nil || !strings.HasPrefix(err.Error(), name) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("want one line naming %s, got %v", name, err)
+			}
+		})
+	}
+}

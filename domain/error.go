@@ -9,6 +9,7 @@ package domain
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error codes. The GraphQL edge copies them into extensions.code unchanged.
@@ -31,6 +32,9 @@ type Error struct {
 	Code    string
 	Message string
 	Field   string
+	// RetryAfter is how long a RATE_LIMITED caller should wait; the
+	// transports send it as Retry-After.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -48,6 +52,20 @@ func Errorf(code, format string, args ...any) *Error {
 // Invalid returns a BAD_USER_INPUT error about one input field.
 func Invalid(field, format string, args ...any) *Error {
 	return &Error{Code: EINVALID, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// RateLimited returns a RATE_LIMITED error: try again after retryAfter.
+func RateLimited(retryAfter time.Duration, format string, args ...any) *Error {
+	return &Error{Code: ERATELIMITED, Message: fmt.Sprintf(format, args...), RetryAfter: retryAfter}
+}
+
+// RetryAfter returns how long a RATE_LIMITED err says to wait, or 0.
+func RetryAfter(err error) time.Duration {
+	var e *Error
+	if errors.As(err, &e) && e.Code == ERATELIMITED {
+		return e.RetryAfter
+	}
+	return 0
 }
 
 // ErrorCode returns the code of err, EINTERNAL for anything that is not an

@@ -44,6 +44,10 @@ type User struct {
 	CreatedAt                 time.Time
 	CampaignSelectionStrategy Strategy
 	CampaignRotationSettings  RotationSettings
+	// SessionVersion is carried in every session token issued to the user;
+	// logOut and changePassword raise it, and a token of an older version
+	// no longer authenticates.
+	SessionVersion int
 	// SignedIn marks the user a signUp or logIn of this request returns: the
 	// caller proved to be them, though the request carried no token yet.
 	// Never stored.
@@ -160,6 +164,21 @@ func (s *SignUp) Validate(prefix string) error {
 type LogIn struct {
 	Email    string `json:"email" validate:"required"`
 	Password string `json:"password" validate:"required"`
+}
+
+// ChangePassword is a signed-in user's new password, with the current one
+// as proof that the session's holder knows it.
+type ChangePassword struct {
+	CurrentPassword string `json:"currentPassword" validate:"required"`
+	NewPassword     string `json:"newPassword" validate:"required,min=8,max=72"`
+}
+
+// Validate checks the fields; the errors name paths under prefix.
+func (c *ChangePassword) Validate(prefix string) error {
+	if errs := validateStruct(prefix, c); len(errs) > 0 {
+		return errs
+	}
+	return nil
 }
 
 // NormalizeEmail is the form emails are stored, compared and indexed in:

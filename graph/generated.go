@@ -186,11 +186,13 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
+		ChangePassword                  func(childComplexity int, input domain.ChangePassword) int
 		CreateAPIKey                    func(childComplexity int, input domain.APIKeyInput) int
 		CreateCampaign                  func(childComplexity int, input domain.CampaignInput) int
 		JoinCampaign                    func(childComplexity int, campaignID string) int
 		LeaveCampaign                   func(childComplexity int, participationID string) int
 		LogIn                           func(childComplexity int, input domain.LogIn) int
+		LogOut                          func(childComplexity int) int
 		RecordClick                     func(childComplexity int, input model.RecordClickInput) int
 		RecordConversion                func(childComplexity int, input domain.ConversionInput) int
 		RecordImpression                func(childComplexity int, browserSourceToken string) int
@@ -199,6 +201,16 @@ type ComplexityRoot struct {
 		SignUp                          func(childComplexity int, input domain.SignUp) int
 		UpdateCampaign                  func(childComplexity int, id string, input domain.CampaignUpdate) int
 		UpdateCampaignSelectionSettings func(childComplexity int, input domain.SelectionSettingsUpdate) int
+	}
+
+	OverlayCampaign struct {
+		Description func(childComplexity int) int
+		ID          func(childComplexity int) int
+		Name        func(childComplexity int) int
+	}
+
+	OverlayParticipation struct {
+		ID func(childComplexity int) int
 	}
 
 	OverlaySlot struct {
@@ -348,6 +360,8 @@ type MutationResolver interface {
 	CreateAPIKey(ctx context.Context, input domain.APIKeyInput) (*model.CreateAPIKeyPayload, error)
 	RevokeAPIKey(ctx context.Context, id string) (*domain.APIKey, error)
 	UpdateCampaignSelectionSettings(ctx context.Context, input domain.SelectionSettingsUpdate) (*domain.User, error)
+	LogOut(ctx context.Context) (bool, error)
+	ChangePassword(ctx context.Context, input domain.ChangePassword) (*model.AuthPayload, error)
 }
 type OverlaySlotResolver interface {
 	ClickURL(ctx context.Context, obj *domain.OverlaySlot) (string, error)
@@ -933,6 +947,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Money.Currency(childComplexity), true
 
+	case "Mutation.changePassword":
+		if e.ComplexityRoot.Mutation.ChangePassword == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_changePassword_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ChangePassword(childComplexity, args["input"].(domain.ChangePassword)), true
 	case "Mutation.createApiKey":
 		if e.ComplexityRoot.Mutation.CreateAPIKey == nil {
 			break
@@ -988,6 +1013,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.LogIn(childComplexity, args["input"].(domain.LogIn)), true
+	case "Mutation.logOut":
+		if e.ComplexityRoot.Mutation.LogOut == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mutation.LogOut(childComplexity), true
 	case "Mutation.recordClick":
 		if e.ComplexityRoot.Mutation.RecordClick == nil {
 			break
@@ -1076,6 +1107,32 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateCampaignSelectionSettings(childComplexity, args["input"].(domain.SelectionSettingsUpdate)), true
+
+	case "OverlayCampaign.description":
+		if e.ComplexityRoot.OverlayCampaign.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OverlayCampaign.Description(childComplexity), true
+	case "OverlayCampaign.id":
+		if e.ComplexityRoot.OverlayCampaign.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OverlayCampaign.ID(childComplexity), true
+	case "OverlayCampaign.name":
+		if e.ComplexityRoot.OverlayCampaign.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OverlayCampaign.Name(childComplexity), true
+
+	case "OverlayParticipation.id":
+		if e.ComplexityRoot.OverlayParticipation.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OverlayParticipation.ID(childComplexity), true
 
 	case "OverlaySlot.campaign":
 		if e.ComplexityRoot.OverlaySlot.Campaign == nil {
@@ -1473,6 +1530,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		return graphql.NewInputUnmarshalerIndex(
 			graphql.NewInputUnmarshaler("BlackoutPeriodInput", ec.unmarshalInputBlackoutPeriodInput),
 			graphql.NewInputUnmarshaler("CampaignFilter", ec.unmarshalInputCampaignFilter),
+			graphql.NewInputUnmarshaler("ChangePasswordInput", ec.unmarshalInputChangePasswordInput),
 			graphql.NewInputUnmarshaler("CreateApiKeyInput", ec.unmarshalInputCreateApiKeyInput),
 			graphql.NewInputUnmarshaler("CreateCampaignInput", ec.unmarshalInputCreateCampaignInput),
 			graphql.NewInputUnmarshaler("GoalInput", ec.unmarshalInputGoalInput),
@@ -1785,18 +1843,40 @@ extend type User {
 What a streamer's overlay shows during the current rotation slot: one campaign,
 chosen among the streamer's eligible campaigns by their selection strategy and
 kept for the whole slot (every overlay instance agrees).
+
+Anyone with the browser source token may ask (it is in every click link the
+streamer shares), so it carries only what the page shows: no budget, spend,
+prices, counters, earnings or users.
 """
 type OverlaySlot {
-  campaign: Campaign!
+  "The campaign on screen."
+  campaign: OverlayCampaign!
   "The streamer's participation in the campaign."
-  participation: Participation!
+  participation: OverlayParticipation!
   "The link to show viewers: it records a click and redirects to the campaign's landing page."
   clickUrl: String!
+  "When the slot began."
   slotStartsAt: Time!
   "When the overlay should ask again: the next slot may show another campaign."
   slotEndsAt: Time!
   "The strategy that chose the campaign."
   strategy: CampaignSelectionStrategy!
+}
+
+"The public face of a campaign, as the overlay shows it: what a viewer sees on stream."
+type OverlayCampaign {
+  "The campaign's id."
+  id: ID!
+  "The campaign's name, shown on the overlay card."
+  name: String!
+  "The campaign's description, shown under the name."
+  description: String!
+}
+
+"A participation as a browser source token may see it: its id only."
+type OverlayParticipation {
+  "The participation's id."
+  id: ID!
 }
 
 "One displayed rotation slot: counted once per streamer per slot."
@@ -1806,8 +1886,10 @@ type Impression {
   billing: BillingState!
   "True once the impression is BILLED."
   billed: Boolean! @deprecated(reason: "False while PENDING as well as when NOT_BILLED: read billing.")
-  campaign: Campaign!
-  participation: Participation!
+  "The campaign shown, as the overlay shows it."
+  campaign: OverlayCampaign!
+  "The participation the impression counts for."
+  participation: OverlayParticipation!
   slotStartsAt: Time!
   createdAt: Time!
 }
@@ -1816,8 +1898,8 @@ type Impression {
 type RecordImpressionPayload {
   "The slot's impression; null when nothing is shown (a blackout period, or no eligible campaign)."
   impression: Impression
-  "The campaign the impression counts for; null when nothing is shown."
-  campaign: Campaign
+  "The campaign the impression counts for, as the overlay shows it; null when nothing is shown."
+  campaign: OverlayCampaign
   "True only for the one call that recorded this slot's impression."
   isNew: Boolean!
 }
@@ -2234,9 +2316,30 @@ input UpdateCampaignSelectionSettingsInput {
   blackoutPeriods: [BlackoutPeriodInput!]
 }
 
+"A new password for the signed-in caller."
+input ChangePasswordInput {
+  "The password in use now."
+  currentPassword: String!
+  "At least 8 characters (at most 72)."
+  newPassword: String!
+}
+
 extend type Mutation {
   "Changes the caller's campaign selection settings with one atomic write and returns the updated user."
   updateCampaignSelectionSettings(input: UpdateCampaignSelectionSettingsInput!): User!
+  """
+  Ends every session of the caller: each token issued to them so far, on
+  every device, stops working at once. Always true. UNAUTHENTICATED without a
+  valid token.
+  """
+  logOut: Boolean!
+  """
+  Changes the caller's password and ends every other session: the tokens
+  issued so far stop working, and the answer carries a new token. A wrong
+  currentPassword is BAD_USER_INPUT on input.currentPassword; attempts count
+  toward the account's log-in rate limit (RATE_LIMITED).
+  """
+  changePassword(input: ChangePasswordInput!): AuthPayload!
 }
 `, BuiltIn: false},
 }
@@ -2516,6 +2619,26 @@ func (ec *executionContext) childFields_Money(ctx context.Context, field graphql
 		return ec.fieldContext_Money_currency(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Money", field.Name)
+}
+
+func (ec *executionContext) childFields_OverlayCampaign(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_OverlayCampaign_id(ctx, field)
+	case "name":
+		return ec.fieldContext_OverlayCampaign_name(ctx, field)
+	case "description":
+		return ec.fieldContext_OverlayCampaign_description(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OverlayCampaign", field.Name)
+}
+
+func (ec *executionContext) childFields_OverlayParticipation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_OverlayParticipation_id(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OverlayParticipation", field.Name)
 }
 
 func (ec *executionContext) childFields_OverlaySlot(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2821,6 +2944,20 @@ func (ec *executionContext) field_Campaign_participations_args(ctx context.Conte
 		return nil, err
 	}
 	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_changePassword_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (domain.ChangePassword, error) {
+			return ec.unmarshalNChangePasswordInput2tallyᚋdomainᚐChangePassword(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -5357,7 +5494,7 @@ func (ec *executionContext) _Impression_campaign(ctx context.Context, field grap
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *domain.Campaign) graphql.Marshaler {
-			return ec.marshalNCampaign2ᚖtallyᚋdomainᚐCampaign(ctx, selections, v)
+			return ec.marshalNOverlayCampaign2ᚖtallyᚋdomainᚐCampaign(ctx, selections, v)
 		},
 		true,
 		true,
@@ -5370,7 +5507,7 @@ func (ec *executionContext) fieldContext_Impression_campaign(_ context.Context, 
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Campaign(ctx, field)
+			return ec.childFields_OverlayCampaign(ctx, field)
 		},
 	}
 	return fc, nil
@@ -5389,7 +5526,7 @@ func (ec *executionContext) _Impression_participation(ctx context.Context, field
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *domain.Participation) graphql.Marshaler {
-			return ec.marshalNParticipation2ᚖtallyᚋdomainᚐParticipation(ctx, selections, v)
+			return ec.marshalNOverlayParticipation2ᚖtallyᚋdomainᚐParticipation(ctx, selections, v)
 		},
 		true,
 		true,
@@ -5402,7 +5539,7 @@ func (ec *executionContext) fieldContext_Impression_participation(_ context.Cont
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Participation(ctx, field)
+			return ec.childFields_OverlayParticipation(ctx, field)
 		},
 	}
 	return fc, nil
@@ -6072,6 +6209,165 @@ func (ec *executionContext) fieldContext_Mutation_updateCampaignSelectionSetting
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_logOut(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_logOut(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Mutation().LogOut(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_logOut(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Mutation", field, true, true, "Boolean")
+}
+
+func (ec *executionContext) _Mutation_changePassword(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_changePassword(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ChangePassword(ctx, fc.Args["input"].(domain.ChangePassword))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AuthPayload) graphql.Marshaler {
+			return ec.marshalNAuthPayload2ᚖtallyᚋgraphᚋmodelᚐAuthPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_changePassword(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuthPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_changePassword_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OverlayCampaign_id(ctx context.Context, field graphql.CollectedField, obj *domain.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OverlayCampaign_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OverlayCampaign_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OverlayCampaign", field, false, false, "ID")
+}
+
+func (ec *executionContext) _OverlayCampaign_name(ctx context.Context, field graphql.CollectedField, obj *domain.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OverlayCampaign_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OverlayCampaign_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OverlayCampaign", field, false, false, "String")
+}
+
+func (ec *executionContext) _OverlayCampaign_description(ctx context.Context, field graphql.CollectedField, obj *domain.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OverlayCampaign_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OverlayCampaign_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OverlayCampaign", field, false, false, "String")
+}
+
+func (ec *executionContext) _OverlayParticipation_id(ctx context.Context, field graphql.CollectedField, obj *domain.Participation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OverlayParticipation_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OverlayParticipation_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OverlayParticipation", field, false, false, "ID")
+}
+
 func (ec *executionContext) _OverlaySlot_campaign(ctx context.Context, field graphql.CollectedField, obj *domain.OverlaySlot) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6085,7 +6381,7 @@ func (ec *executionContext) _OverlaySlot_campaign(ctx context.Context, field gra
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v domain.Campaign) graphql.Marshaler {
-			return ec.marshalNCampaign2tallyᚋdomainᚐCampaign(ctx, selections, v)
+			return ec.marshalNOverlayCampaign2tallyᚋdomainᚐCampaign(ctx, selections, v)
 		},
 		true,
 		true,
@@ -6098,7 +6394,7 @@ func (ec *executionContext) fieldContext_OverlaySlot_campaign(_ context.Context,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Campaign(ctx, field)
+			return ec.childFields_OverlayCampaign(ctx, field)
 		},
 	}
 	return fc, nil
@@ -6117,7 +6413,7 @@ func (ec *executionContext) _OverlaySlot_participation(ctx context.Context, fiel
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v domain.Participation) graphql.Marshaler {
-			return ec.marshalNParticipation2tallyᚋdomainᚐParticipation(ctx, selections, v)
+			return ec.marshalNOverlayParticipation2tallyᚋdomainᚐParticipation(ctx, selections, v)
 		},
 		true,
 		true,
@@ -6130,7 +6426,7 @@ func (ec *executionContext) fieldContext_OverlaySlot_participation(_ context.Con
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Participation(ctx, field)
+			return ec.childFields_OverlayParticipation(ctx, field)
 		},
 	}
 	return fc, nil
@@ -7356,7 +7652,7 @@ func (ec *executionContext) _RecordImpressionPayload_campaign(ctx context.Contex
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *domain.Campaign) graphql.Marshaler {
-			return ec.marshalOCampaign2ᚖtallyᚋdomainᚐCampaign(ctx, selections, v)
+			return ec.marshalOOverlayCampaign2ᚖtallyᚋdomainᚐCampaign(ctx, selections, v)
 		},
 		true,
 		false,
@@ -7369,7 +7665,7 @@ func (ec *executionContext) fieldContext_RecordImpressionPayload_campaign(_ cont
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Campaign(ctx, field)
+			return ec.childFields_OverlayCampaign(ctx, field)
 		},
 	}
 	return fc, nil
@@ -8923,6 +9219,55 @@ func (ec *executionContext) unmarshalInputCampaignFilter(ctx context.Context, ob
 func UnmarshalCampaignFilter(ctx context.Context, raw any) (domain.CampaignFilter, error) {
 	var out domain.CampaignFilter
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "CampaignFilter", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputChangePasswordInput(ctx context.Context, obj any) (domain.ChangePassword, error) {
+	var it domain.ChangePassword
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"currentPassword", "newPassword"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "currentPassword":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currentPassword"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CurrentPassword = data
+		case "newPassword":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("newPassword"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NewPassword = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalChangePasswordInput unmarshals raw into the ChangePasswordInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalChangePasswordInput(ctx context.Context, raw any) (domain.ChangePassword, error) {
+	var out domain.ChangePassword
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ChangePasswordInput", raw, &out)
 	return out, err
 }
 
@@ -10621,6 +10966,96 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "logOut":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_logOut(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "changePassword":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_changePassword(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var overlayCampaignImplementors = []string{"OverlayCampaign"}
+
+func (ec *executionContext) _OverlayCampaign(ctx context.Context, sel ast.SelectionSet, obj *domain.Campaign) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, overlayCampaignImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("OverlayCampaign")
+		case "id":
+			out.Values[i] = ec._OverlayCampaign_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._OverlayCampaign_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "description":
+			out.Values[i] = ec._OverlayCampaign_description(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var overlayParticipationImplementors = []string{"OverlayParticipation"}
+
+func (ec *executionContext) _OverlayParticipation(ctx context.Context, sel ast.SelectionSet, obj *domain.Participation) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, overlayParticipationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("OverlayParticipation")
+		case "id":
+			out.Values[i] = ec._OverlayParticipation_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -11790,10 +12225,6 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 	return res
 }
 
-func (ec *executionContext) marshalNCampaign2tallyᚋdomainᚐCampaign(ctx context.Context, sel ast.SelectionSet, v domain.Campaign) graphql.Marshaler {
-	return ec._Campaign(ctx, sel, &v)
-}
-
 func (ec *executionContext) marshalNCampaign2ᚖtallyᚋdomainᚐCampaign(ctx context.Context, sel ast.SelectionSet, v *domain.Campaign) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Campaign!")
@@ -11856,6 +12287,11 @@ func (ec *executionContext) unmarshalNCampaignStatus2tallyᚋdomainᚐCampaignSt
 
 func (ec *executionContext) marshalNCampaignStatus2tallyᚋdomainᚐCampaignStatus(ctx context.Context, sel ast.SelectionSet, v domain.CampaignStatus) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) unmarshalNChangePasswordInput2tallyᚋdomainᚐChangePassword(ctx context.Context, v any) (domain.ChangePassword, error) {
+	res, err := ec.unmarshalInputChangePasswordInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNClick2ᚖtallyᚋdomainᚐClick(ctx context.Context, sel ast.SelectionSet, v *domain.Click) graphql.Marshaler {
@@ -12076,16 +12512,36 @@ func (ec *executionContext) marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx c
 	return ec._Money(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNOverlayCampaign2tallyᚋdomainᚐCampaign(ctx context.Context, sel ast.SelectionSet, v domain.Campaign) graphql.Marshaler {
+	return ec._OverlayCampaign(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNOverlayCampaign2ᚖtallyᚋdomainᚐCampaign(ctx context.Context, sel ast.SelectionSet, v *domain.Campaign) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "OverlayCampaign!")
+		return graphql.Null
+	}
+	return ec._OverlayCampaign(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNOverlayParticipation2tallyᚋdomainᚐParticipation(ctx context.Context, sel ast.SelectionSet, v domain.Participation) graphql.Marshaler {
+	return ec._OverlayParticipation(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNOverlayParticipation2ᚖtallyᚋdomainᚐParticipation(ctx context.Context, sel ast.SelectionSet, v *domain.Participation) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "OverlayParticipation!")
+		return graphql.Null
+	}
+	return ec._OverlayParticipation(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNPageInfo2ᚖtallyᚋgraphᚋmodelᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "PageInfo!")
 		return graphql.Null
 	}
 	return ec._PageInfo(ctx, sel, v)
-}
-
-func (ec *executionContext) marshalNParticipation2tallyᚋdomainᚐParticipation(ctx context.Context, sel ast.SelectionSet, v domain.Participation) graphql.Marshaler {
-	return ec._Participation(ctx, sel, &v)
 }
 
 func (ec *executionContext) marshalNParticipation2ᚖtallyᚋdomainᚐParticipation(ctx context.Context, sel ast.SelectionSet, v *domain.Participation) graphql.Marshaler {
@@ -12685,6 +13141,13 @@ func (ec *executionContext) marshalOInt2ᚖint(ctx context.Context, sel ast.Sele
 	_ = ctx
 	res := graphql.MarshalInt(*v)
 	return res
+}
+
+func (ec *executionContext) marshalOOverlayCampaign2ᚖtallyᚋdomainᚐCampaign(ctx context.Context, sel ast.SelectionSet, v *domain.Campaign) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._OverlayCampaign(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOOverlaySlot2ᚖtallyᚋdomainᚐOverlaySlot(ctx context.Context, sel ast.SelectionSet, v *domain.OverlaySlot) graphql.Marshaler {

@@ -12,46 +12,70 @@ import (
 	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
-	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"tally/domain"
 	"tally/graph"
+	"tally/ratelimit"
 	"tally/resolvers"
 )
 
-// Limits on what one GraphQL request may ask for.
+// Limits on what one GraphQL request may ask for. Every one of them is
+// checked before anything runs, in time linear in the document. A zero field
+// is no limit (QueryCacheBytes 0: no cache); the zero Limits as a whole means
+// DefaultLimits.
 type Limits struct {
-	MaxBodyBytes  int64 // request body, bytes
-	MaxDepth      int   // nesting of selection sets
-	MaxComplexity int   // gqlgen complexity points
+	MaxBodyBytes       int64 // request body, bytes
+	MaxTokens          int   // lexical tokens of the document; the parser stops at the limit
+	MaxSelections      int   // fields, fragment spreads and inline fragments written in the document
+	MaxDepth           int   // nesting of selection sets
+	MaxComplexity      int   // complexity points (see costOf): 1 a field, first × the selection of a page
+	MaxRecordMutations int   // recordImpression, recordClick and recordConversion fields per request
+	QueryCacheBytes    int64 // what the cache of parsed documents may hold, estimated
 }
 
-// DefaultLimits are the production limits: 1 MiB bodies, depth 12,
-// complexity 1000.
-var DefaultLimits = Limits{MaxBodyBytes: 1 << 20, MaxDepth: 12, MaxComplexity: 1000}
+// DefaultLimits are the production limits: 1 MiB bodies, 10,000 tokens,
+// 500 selections, depth 12, complexity 5,000, 10 record mutations, 32 MiB
+// of cached documents. A request also runs at most one password check (logIn, signUp,
+// changePassword); that is not configurable.
+var DefaultLimits = Limits{MaxBodyBytes: 1 << 20, MaxTokens: 10_000, MaxSelections: 500, MaxDepth: 12, MaxComplexity: 5_000,
+	MaxRecordMutations: 10, QueryCacheBytes: 32 << 20}
 
 // newGraphQL builds the /query endpoint with every behaviour visible here: the
 // transports, the caches, the limits, the error presenter and panic recovery.
-func newGraphQL(r *resolvers.Resolver, limits Limits, log *slog.Logger) *handler.Server {
-	cfg := graph.Config{Resolvers: r}
-	cfg.Complexity = complexity()
-	srv := handler.New(graph.NewExecutableSchema(cfg))
+//
+// The returned handler must be wrapped in cache.withPending (New does).
+func newGraphQL(r *resolvers.Resolver, limits Limits, tokens TokenLimits, log *slog.Logger) (*handler.Server, *queryCache) {
+	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: r}))
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	cache := newQueryCache(limits.QueryCacheBytes)
+	srv.SetQueryCache(cache)
+	srv.SetParserTokenLimit(limits.MaxTokens)
 	srv.Use(extension.Introspection{})
-	srv.Use(depthLimit{max: limits.MaxDepth})
-	srv.Use(extension.FixedComplexityLimit(limits.MaxComplexity))
+	srv.Use(operationLimits{limits: limits, cache: cache})
+	srv.AroundFields(stopWhenGone)
+	srv.AroundFields(limitTokenFields(tokens))
 	srv.SetErrorPresenter(presentError(log))
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
 		log.ErrorContext(ctx, "panic in resolver", "request_id", RequestID(ctx), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 		return errors.New("panic in resolver")
 	})
-	return srv
+	return srv, cache
+}
+
+// stopWhenGone starts no further resolver once the request's context is
+// done: the client went away (or the server is shutting down), so nobody
+// will read the answer. A resolver already running stops at its next store
+// call, which takes the same context.
+func stopWhenGone(ctx context.Context, next graphql.Resolver) (any, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return next(ctx)
 }
 
 // presentError is the one place that turns errors into GraphQL errors:
@@ -76,6 +100,10 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 			}
 			if field != "" {
 				gqlErr.Extensions["field"] = field
+			}
+			if de.Code == domain.ERATELIMITED && de.RetryAfter > 0 {
+				gqlErr.Extensions["retryAfter"] = ratelimit.RetryAfterSeconds(de.RetryAfter)
+				noteRetryAfter(ctx, de.RetryAfter)
 			}
 			return gqlErr
 		}
@@ -147,99 +175,8 @@ func inputPath(path ast.Path) string {
 	return b.String()
 }
 
-// Codes of the limit errors. They are registered as protocol errors so that,
-// like parse and validation errors, they are answered with 422: the document
-// was refused before anything ran. The error presenter turns them into
-// BAD_USER_INPUT with the code as extensions.reason.
-const (
-	errDepthLimit      = "DEPTH_LIMIT_EXCEEDED"
-	errComplexityLimit = "COMPLEXITY_LIMIT_EXCEEDED" // gqlgen's extension.ComplexityLimit sets it
-)
-
 func init() {
-	errcode.RegisterErrorType(errDepthLimit, errcode.KindProtocol)
-	errcode.RegisterErrorType(errComplexityLimit, errcode.KindProtocol)
-}
-
-// depthLimit refuses operations nested deeper than max selection sets.
-type depthLimit struct{ max int }
-
-var _ interface {
-	graphql.HandlerExtension
-	graphql.OperationContextMutator
-} = depthLimit{}
-
-func (depthLimit) ExtensionName() string { return "DepthLimit" }
-
-func (depthLimit) Validate(graphql.ExecutableSchema) error { return nil }
-
-func (d depthLimit) MutateOperationContext(_ context.Context, rc *graphql.OperationContext) *gqlerror.Error {
-	if rc.Operation == nil || d.max <= 0 {
-		return nil
+	for _, code := range []string{errDepthLimit, errComplexityLimit, errPasswordChecks, errRecordMutations, errSelectionLimit} {
+		errcode.RegisterErrorType(code, errcode.KindProtocol)
 	}
-	if depth := selectionDepth(rc.Operation.SelectionSet, rc.Doc.Fragments, 0); depth > d.max {
-		return &gqlerror.Error{
-			Message:    fmt.Sprintf("the query is nested %d levels deep; the limit is %d", depth, d.max),
-			Extensions: map[string]any{"code": errDepthLimit},
-		}
-	}
-	return nil
-}
-
-// selectionDepth is the deepest nesting of fields below set. Validation has
-// already refused fragment cycles; seen guards anyway.
-//
-// __Type.ofType does not count as a level. GraphiQL's standard introspection
-// query (graphql-js getIntrospectionQuery) unwraps list and non-null types
-// with a TypeRef fragment of 7 to 9 nested ofType fields, which puts it at
-// depth 13 and more under plain counting, above any depth limit that still
-// protects the API. ofType is one object, not a list, and its chain ends
-// after the schema's own wrapping (three levels for [T!]!), so it cannot fan
-// out: not counting it keeps introspection working under DefaultLimits.
-// Every other introspection field still counts, and gqlparser's validation
-// (MaxIntrospectionDepth) already refuses introspection that nests __Type's
-// lists (fields, interfaces, possibleTypes, inputFields) three deep, which is
-// where introspection could fan out. Complexity is counted as usual for
-// every operation.
-func selectionDepth(set ast.SelectionSet, frags ast.FragmentDefinitionList, seen int) int {
-	if seen > 64 {
-		return seen
-	}
-	max := 0
-	for _, sel := range set {
-		var d int
-		switch s := sel.(type) {
-		case *ast.Field:
-			switch {
-			case len(s.SelectionSet) == 0:
-				d = 1
-			case isOfType(s):
-				d = selectionDepth(s.SelectionSet, frags, seen+1)
-			default:
-				d = 1 + selectionDepth(s.SelectionSet, frags, seen+1)
-			}
-		case *ast.InlineFragment:
-			d = selectionDepth(s.SelectionSet, frags, seen+1)
-		case *ast.FragmentSpread:
-			if f := frags.ForName(s.Name); f != nil {
-				d = selectionDepth(f.SelectionSet, frags, seen+1)
-			}
-		}
-		if d > max {
-			max = d
-		}
-	}
-	return max
-}
-
-// isOfType reports the introspection field __Type.ofType.
-func isOfType(f *ast.Field) bool {
-	return f.Name == "ofType" && f.ObjectDefinition != nil && f.ObjectDefinition.Name == "__Type"
-}
-
-// complexity prices list fields by the page they ask for, so that a client
-// cannot ask for first: 1000 of first: 1000.
-func complexity() graph.ComplexityRoot {
-	var c graph.ComplexityRoot
-	return c
 }

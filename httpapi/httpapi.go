@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/playground"
@@ -29,11 +30,17 @@ type Deps struct {
 	APIKeys     APIKeyAuthenticator
 	Tracking    Tracker
 	Tokens      *auth.Tokens
+	Users       Users // checks sessions; nil trusts a valid token's claims (tests of this package alone)
 	Store       Pinger
 	Log         *slog.Logger
 	Limits      Limits
 	CORSOrigins []string
 	Projection  interface{ Lag() projection.Lag } // the projector, for /readyz; nil leaves it out
+	// TokenLimits rate-limit what a browser source token opens.
+	TokenLimits TokenLimits
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For decides
+	// the client address; none means the TCP peer is the client.
+	TrustedProxies []netip.Prefix
 }
 
 // New returns the whole HTTP handler: the mux wrapped once in the middleware.
@@ -44,16 +51,16 @@ func New(d Deps) http.Handler {
 	if d.Limits == (Limits{}) {
 		d.Limits = DefaultLimits
 	}
-	gql := newGraphQL(d.Resolver, d.Limits, d.Log)
+	gql, cache := newGraphQL(d.Resolver, d.Limits, d.TokenLimits, d.Log)
 
 	mux := http.NewServeMux()
-	mux.Handle("/query", graphQLTransport(limitBody(d.Limits.MaxBodyBytes, withAPIKey(d, perRequest(d.PerRequest, gql)))))
-	mux.HandleFunc("GET /r/{token}", clickRedirect(d.Tracking, d))
-	mux.HandleFunc("GET /overlay/{token}", overlayPageHandler(d))
+	mux.Handle("/query", graphQLTransport(limitBody(d.Limits.MaxBodyBytes, rateLimitedStatus(withAPIKey(d, perRequest(d.PerRequest, cache.withPending(gql)))))))
+	mux.Handle("GET /r/{token}", limitTokenRoute(d.TokenLimits, false, clickRedirect(d.Tracking, d)))
+	mux.Handle("GET /overlay/{token}", limitTokenRoute(d.TokenLimits, true, overlayPageHandler(d)))
 	pb := limitBody(64<<10, postback(d.Tracking, d))
 	mux.Handle("GET /postback", pb)
 	mux.Handle("POST /postback", pb)
-	mux.Handle("GET /{$}", playground.Handler("Tally GraphiQL", "/query"))
+	mux.Handle("GET /{$}", graphiQL(playground.Handler("Tally GraphiQL", "/query")))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -75,11 +82,13 @@ func New(d Deps) http.Handler {
 	})
 
 	h := noteRoute(mux)
-	h = authenticate(d.Tokens, h)
+	h = authenticate(d.Tokens, d.Users, h)
 	h = cors(d.CORSOrigins, h)
+	h = clientAddress(d.TrustedProxies, h)
 	h = recoverPanics(d.Log, h)
 	h = logRequests(d.Log, h)
 	h = withRequestID(h)
+	h = securityHeaders(h)
 	return h
 }
 

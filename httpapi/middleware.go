@@ -239,16 +239,38 @@ func cors(origins []string, next http.Handler) http.Handler {
 	})
 }
 
+// Users reads the stored user a session token names.
+type Users interface {
+	ByID(ctx context.Context, id string) (domain.User, error)
+}
+
 // authenticate puts the caller named by a valid bearer token into the
-// request's context. A missing or invalid token leaves the request anonymous:
-// operations that need a user answer UNAUTHENTICATED themselves.
-func authenticate(tokens *auth.Tokens, next http.Handler) http.Handler {
+// request's context, as the stored user says they are now: one read of the
+// user per authenticated request, which gives the role in force (a role
+// change takes effect at once) and ends the sessions that logOut or
+// changePassword ended; the user read is the caller's User, so `me` costs no
+// second read. A missing, invalid or ended token leaves the request
+// anonymous: operations that need a user answer UNAUTHENTICATED themselves.
+// When the user cannot be read, operations that need a user fail with that
+// error (internal: logged, never shown) rather than UNAUTHENTICATED.
+func authenticate(tokens *auth.Tokens, users Users, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if h := r.Header.Get("Authorization"); h != "" {
 			scheme, token, ok := strings.Cut(h, " ")
 			if ok && strings.EqualFold(scheme, "Bearer") {
-				if c, err := tokens.Verify(strings.TrimSpace(token)); err == nil {
+				if c, err := tokens.Verify(strings.TrimSpace(token)); err == nil && users == nil {
 					r = r.WithContext(auth.WithCaller(r.Context(), c))
+				} else if err == nil {
+					u, err := users.ByID(r.Context(), c.UserID)
+					switch code := domain.ErrorCode(err); {
+					case err == nil:
+						if c, ok := auth.Session(c, u); ok {
+							r = r.WithContext(auth.WithCaller(r.Context(), c))
+						}
+					case code == domain.ENOTFOUND || code == domain.EINVALID: // the account is gone
+					default: // surfaces, as an internal error, where a user is required
+						r = r.WithContext(auth.WithSessionError(r.Context(), err))
+					}
 				}
 			}
 		}

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -128,5 +129,30 @@ func TestResolverPanic(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "panic in resolver") || !strings.Contains(logs.String(), "nil pointer") {
 		t.Errorf("panic not logged:\n%s", logs.String())
+	}
+}
+
+// TestNoResolverRunsForAGoneClient: once the request's context is done, no
+// resolver starts (gqlgen checks before it executes; stopWhenGone also
+// between fields). `me` on a Resolver wired without its repositories would
+// panic if it ran (see TestResolverPanic).
+func TestNoResolverRunsForAGoneClient(t *testing.T) {
+	var logs syncBuffer
+	tokens := auth.NewTokens([]byte(strings.Repeat("k", 32)), time.Hour, time.Now)
+	h := New(Deps{Resolver: &resolvers.Resolver{}, Tokens: tokens, Log: slog.New(slog.NewJSONHandler(&logs, nil))})
+	token, err := tokens.Issue(domain.User{ID: "0123456789abcdef01234567", Role: domain.RoleStreamer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodPost, "/query", strings.NewReader(`{"query":"{ me { id } }"}`)).WithContext(ctx)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	h.ServeHTTP(rec, req)
+
+	if strings.Contains(logs.String(), "panic") {
+		t.Errorf("the resolver ran:\n%s", logs.String())
 	}
 }

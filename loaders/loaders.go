@@ -11,6 +11,7 @@ import (
 
 	"github.com/vikstrous/dataloadgen"
 
+	"tally/auth"
 	"tally/domain"
 	"tally/repository"
 )
@@ -71,10 +72,16 @@ func byIDs[V any](fetch func(context.Context, []string) (map[string]V, error), n
 type ctxKey struct{}
 
 // Inject returns a function that puts fresh loaders into each request's
-// context; the HTTP layer calls it once per request.
+// context; the HTTP layer calls it once per request. The signed-in caller's
+// user, already read to authenticate the request, is primed: loading it
+// again costs nothing.
 func Inject(users *repository.Users, campaigns *repository.Campaigns, participations *repository.Participations) func(context.Context) context.Context {
 	return func(ctx context.Context) context.Context {
-		return context.WithValue(ctx, ctxKey{}, New(users, campaigns, participations))
+		l := New(users, campaigns, participations)
+		if c := auth.CallerFrom(ctx); c.User != nil {
+			l.Users.Prime(c.User.ID, *c.User)
+		}
+		return context.WithValue(ctx, ctxKey{}, l)
 	}
 }
 

@@ -45,6 +45,9 @@ type userDoc struct {
 	CreatedAt    time.Time          `bson:"createdAt,omitempty"`
 	Strategy     string             `bson:"campaignSelectionStrategy,omitempty"`
 	Rotation     *rotationDoc       `bson:"campaignRotationSettings,omitempty"`
+	// SessionVersion is absent (0) until the user first logs out or
+	// changes their password.
+	SessionVersion int `bson:"sessionVersion,omitempty"`
 }
 
 type rotationDoc struct {
@@ -76,6 +79,8 @@ func (d *userDoc) toDomain() domain.User {
 		DisplayName: d.DisplayName,
 		Role:        domain.RoleStreamer,
 		CreatedAt:   d.CreatedAt.UTC(),
+
+		SessionVersion: d.SessionVersion,
 	}
 	if r, ok := domain.ParseRole(d.Role); ok {
 		u.Role = r
@@ -297,6 +302,58 @@ func (r *Users) SetRole(ctx context.Context, email string, role domain.Role) (do
 	}
 	if err != nil {
 		return domain.User{}, fmt.Errorf("set role: %w", err)
+	}
+	return doc.toDomain(), nil
+}
+
+// CredentialsByID returns the user with id and their password hash;
+// NOT_FOUND when there is none.
+func (r *Users) CredentialsByID(ctx context.Context, id string) (domain.User, string, error) {
+	oid, err := objectID(id, "user")
+	if err != nil {
+		return domain.User{}, "", err
+	}
+	var doc userDoc
+	err = r.c.FindOne(ctx, bson.M{"_id": oid}).Decode(&doc)
+	if isNoDocuments(err) {
+		return domain.User{}, "", domain.Errorf(domain.ENOTFOUND, "user %q not found", id)
+	}
+	if err != nil {
+		return domain.User{}, "", fmt.Errorf("find user: %w", err)
+	}
+	return doc.toDomain(), doc.PasswordHash, nil
+}
+
+// EndSessions raises the user's session version in one atomic $inc, so that
+// every token issued before stops working, and returns the user as it is
+// afterwards; NOT_FOUND when there is none.
+func (r *Users) EndSessions(ctx context.Context, id string) (domain.User, error) {
+	return r.bumpSessions(ctx, id, nil)
+}
+
+// SetPassword stores a new password hash and raises the session version in
+// the same atomic update; NOT_FOUND when there is no such user.
+func (r *Users) SetPassword(ctx context.Context, id, hash string) (domain.User, error) {
+	return r.bumpSessions(ctx, id, bson.M{"passwordHash": hash})
+}
+
+func (r *Users) bumpSessions(ctx context.Context, id string, set bson.M) (domain.User, error) {
+	oid, err := objectID(id, "user")
+	if err != nil {
+		return domain.User{}, err
+	}
+	update := bson.M{"$inc": bson.M{"sessionVersion": 1}}
+	if len(set) > 0 {
+		update["$set"] = set
+	}
+	var doc userDoc
+	err = r.c.FindOneAndUpdate(ctx, bson.M{"_id": oid}, update,
+		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&doc)
+	if isNoDocuments(err) {
+		return domain.User{}, domain.Errorf(domain.ENOTFOUND, "user %q not found", id)
+	}
+	if err != nil {
+		return domain.User{}, fmt.Errorf("end sessions: %w", err)
 	}
 	return doc.toDomain(), nil
 }

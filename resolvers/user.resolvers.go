@@ -9,11 +9,28 @@ import (
 	"context"
 	"tally/domain"
 	"tally/graph"
+	"tally/graph/model"
 )
 
 func (r *mutationResolver) UpdateCampaignSelectionSettings(ctx context.Context, input domain.SelectionSettingsUpdate) (*domain.User, error) {
 	user, err := r.Accounts.UpdateSelectionSettings(ctx, input)
 	return ptr(user, invalid(ctx, err))
+}
+
+func (r *mutationResolver) LogOut(ctx context.Context) (bool, error) {
+	if err := r.Accounts.LogOut(ctx); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func (r *mutationResolver) ChangePassword(ctx context.Context, input domain.ChangePassword) (*model.AuthPayload, error) {
+	token, user, err := r.Accounts.ChangePassword(ctx, input)
+	if err != nil {
+		return nil, invalid(ctx, err)
+	}
+	user.SignedIn = true
+	return &model.AuthPayload{Token: token, User: &user}, nil
 }
 
 func (r *userResolver) Email(ctx context.Context, obj *domain.User) (*string, error) {

@@ -106,7 +106,7 @@ type RecordConversionPayload struct {
 type RecordImpressionPayload struct {
 	// The slot's impression; null when nothing is shown (a blackout period, or no eligible campaign).
 	Impression *domain.Impression `json:"impression,omitempty"`
-	// The campaign the impression counts for; null when nothing is shown.
+	// The campaign the impression counts for, as the overlay shows it; null when nothing is shown.
 	Campaign *domain.Campaign `json:"campaign,omitempty"`
 	// True only for the one call that recorded this slot's impression.
 	IsNew bool `json:"isNew"`

@@ -1,0 +1,124 @@
+package domain
+
+import (
+	"context"
+	"net/netip"
+	"net/url"
+	"strings"
+)
+
+// nonPublic are the networks that are not the public internet: where a URL
+// that Tally calls (a postback) or sends viewers to (a landing page) must not
+// lead, since from inside a deployment they reach its own services, cloud
+// metadata endpoints and the viewer's or operator's local network.
+var nonPublic = func() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range []string{
+		"0.0.0.0/8",         // "this network"
+		"10.0.0.0/8",        // private (RFC 1918)
+		"100.64.0.0/10",     // carrier-grade NAT
+		"127.0.0.0/8",       // loopback
+		"169.254.0.0/16",    // link-local, cloud metadata
+		"172.16.0.0/12",     // private
+		"192.0.0.0/24",      // IETF protocol assignments
+		"192.0.2.0/24",      // documentation
+		"192.168.0.0/16",    // private
+		"198.18.0.0/15",     // benchmarking
+		"198.51.100.0/24",   // documentation
+		"203.0.113.0/24",    // documentation
+		"224.0.0.0/4",       // multicast
+		"240.0.0.0/4",       // reserved, broadcast
+		"::/128",            // unspecified
+		"::1/128",           // loopback
+		"64:ff9b:1::/48",    // local-use NAT64
+		"100::/64",          // discard
+		"2001:db8::/32",     // documentation
+		"fc00::/7",          // unique local
+		"fe80::/10",         // link-local
+		"ff00::/8",          // multicast
+		"2002::/16",         // 6to4: embeds any IPv4 address
+		"2001::/32",         // Teredo: embeds any IPv4 address
+		"::ffff:0.0.0.0/96", // IPv4-mapped (checked unmapped too)
+		"64:ff9b::/96",      // NAT64: embeds any IPv4 address
+		"fec0::/10",         // site-local (deprecated)
+		"::/96",             // IPv4-compatible (deprecated)
+		"2001:10::/28",      // ORCHID
+		"2001:20::/28",      // ORCHIDv2
+		"3fff::/20",         // documentation
+		"5f00::/16",         // segment routing SIDs
+		"2001:2::/48",       // benchmarking
+		"100:0:0:1::/64",    // dummy prefix
+		"2620:4f:8000::/48", // AS112 (DNS sinks)
+		"192.31.196.0/24",   // AS112
+		"192.52.193.0/24",   // AMT
+		"192.88.99.0/24",    // 6to4 relay anycast (deprecated)
+		"192.175.48.0/24",   // AS112
+	} {
+		out = append(out, netip.MustParsePrefix(s))
+	}
+	return out
+}()
+
+// PublicAddress reports whether a is an address of the public internet.
+func PublicAddress(a netip.Addr) bool {
+	if !a.IsValid() {
+		return false
+	}
+	a = a.WithZone("")
+	for _, p := range nonPublic {
+		if p.Contains(a) || p.Contains(a.Unmap()) {
+			return false
+		}
+	}
+	return true
+}
+
+// PublicURLs is the rule for the URLs Tally will call or send viewers to (a
+// campaign's landingUrl and postbackUrl): their host must be, or resolve
+// only to, public addresses. AllowPrivate turns the rule off, for tests and
+// private deployments. The check is made when a URL is saved; whatever
+// calls a URL later (outbound postbacks) must check the address it connects
+// to again, since DNS answers change.
+type PublicURLs struct {
+	AllowPrivate bool
+	// Lookup resolves a host name (net.DefaultResolver.LookupNetIP in
+	// production).
+	Lookup func(ctx context.Context, host string) ([]netip.Addr, error)
+}
+
+// Check returns a BAD_USER_INPUT error on field unless raw, an already
+// well-formed campaign URL, leads to public addresses only. A host that does
+// not resolve is refused too: its address cannot be checked.
+func (p PublicURLs) Check(ctx context.Context, field, raw string) error {
+	if p.AllowPrivate {
+		return nil
+	}
+	u, err := url.Parse(strings.ReplaceAll(raw, ClickIDMacro, "x"))
+	if err != nil {
+		return Invalid(field, "%s is not a valid URL", field[strings.LastIndex(field, ".")+1:])
+	}
+	name := field[strings.LastIndex(field, ".")+1:]
+	host := u.Hostname()
+	if a, err := netip.ParseAddr(host); err == nil {
+		if !PublicAddress(a) {
+			return Invalid(field, "%s must lead to a public address, not %s", name, host)
+		}
+		return nil
+	}
+	if p.Lookup == nil {
+		return Invalid(field, "%s: the address of %s cannot be checked", name, host)
+	}
+	addrs, err := p.Lookup(ctx, host)
+	if err != nil || len(addrs) == 0 {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return Invalid(field, "%s: the host %s does not resolve", name, host)
+	}
+	for _, a := range addrs {
+		if !PublicAddress(a) {
+			return Invalid(field, "%s must lead to a public address; %s resolves to %s", name, host, a)
+		}
+	}
+	return nil
+}

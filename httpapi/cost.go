@@ -1,0 +1,351 @@
+package httpapi
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+	"github.com/vektah/gqlparser/v2/parser"
+)
+
+// Codes of the limit errors. They are registered as protocol errors (see
+// init in graphql.go) so that, like parse and validation errors, they are
+// answered with 422: the document was refused before anything ran. The error
+// presenter turns them into BAD_USER_INPUT with the code as
+// extensions.reason.
+const (
+	errDepthLimit      = "DEPTH_LIMIT_EXCEEDED"
+	errComplexityLimit = "COMPLEXITY_LIMIT_EXCEEDED"
+	errPasswordChecks  = "PASSWORD_CHECK_LIMIT_EXCEEDED"
+	errRecordMutations = "RECORD_MUTATION_LIMIT_EXCEEDED"
+	errSelectionLimit  = "SELECTION_LIMIT_EXCEEDED"
+)
+
+// Weights of the fields whose cost is not their selection: a password check
+// is a bcrypt comparison (tens of milliseconds of CPU), a record mutation
+// several store writes and possibly money moved.
+const (
+	passwordCheckCost  = 100
+	recordMutationCost = 10
+)
+
+// passwordChecks are the root mutations that run bcrypt; a request may run
+// at most one of them. recordMutations are the tracking writes; a request may
+// run at most Limits.MaxRecordMutations of them.
+var (
+	passwordChecks  = map[string]bool{"logIn": true, "signUp": true, "changePassword": true}
+	recordMutations = map[string]bool{"recordImpression": true, "recordClick": true, "recordConversion": true}
+)
+
+// maxCost is where costs stop growing: far above any limit, far below
+// overflow.
+const maxCost = int64(1) << 50
+
+// operationCost is what an operation asks for, computed in one pass over
+// the document: every fragment is priced once, however often it is spread.
+type operationCost struct {
+	Cost            int64 // complexity points
+	Depth           int   // nesting of selection sets (__Type.ofType not counted)
+	PasswordChecks  int64 // logIn, signUp and changePassword fields
+	RecordMutations int64 // recordImpression, recordClick and recordConversion fields
+}
+
+// costOf prices op. Its time is linear in the document: a fragment's cost is
+// memoized by name, so `...F ...F` costs two lookups, not two walks. It
+// stops early with ctx's error when the client has gone away.
+func costOf(ctx context.Context, op *ast.OperationDefinition, frags ast.FragmentDefinitionList, vars map[string]any) (operationCost, error) {
+	w := costWalker{ctx: ctx, frags: frags, vars: vars, memo: map[string]*operationCost{}}
+	c := w.set(op.SelectionSet)
+	return c, w.err
+}
+
+type costWalker struct {
+	ctx   context.Context
+	frags ast.FragmentDefinitionList
+	vars  map[string]any
+	memo  map[string]*operationCost // fragment name → its cost; nil value while being walked
+	steps int
+	err   error
+}
+
+// set prices a selection set: costs and counts add up, depth is the deepest
+// selection's. Fields that gqlgen would merge (the same response key twice)
+// are priced twice: an upper bound, never an underestimate.
+func (w *costWalker) set(sel ast.SelectionSet) operationCost {
+	var total operationCost
+	for _, s := range sel {
+		if w.err != nil {
+			return total
+		}
+		var c operationCost
+		switch s := s.(type) {
+		case *ast.Field:
+			c = w.field(s)
+		case *ast.InlineFragment:
+			c = w.set(s.SelectionSet)
+		case *ast.FragmentSpread:
+			c = w.spread(s.Name)
+		}
+		total.Cost = addCost(total.Cost, c.Cost)
+		total.PasswordChecks = addCost(total.PasswordChecks, c.PasswordChecks)
+		total.RecordMutations = addCost(total.RecordMutations, c.RecordMutations)
+		total.Depth = max(total.Depth, c.Depth)
+	}
+	return total
+}
+
+func (w *costWalker) spread(name string) operationCost {
+	if c, ok := w.memo[name]; ok {
+		if c == nil { // a cycle: validation refuses them before this runs
+			return operationCost{}
+		}
+		return *c
+	}
+	f := w.frags.ForName(name)
+	if f == nil {
+		return operationCost{}
+	}
+	w.memo[name] = nil
+	c := w.set(f.SelectionSet)
+	w.memo[name] = &c
+	return c
+}
+
+// field prices one field: 1 for itself (or its weight, for password checks
+// and record mutations) plus its selection, times the page size for a field
+// that takes `first`. Nested pages multiply: participations(first: 100)
+// inside participations(first: 100) prices 10,000 of the inner selection.
+func (w *costWalker) field(f *ast.Field) operationCost {
+	if w.steps++; w.steps%1024 == 0 {
+		if err := w.ctx.Err(); err != nil {
+			w.err = err
+			return operationCost{}
+		}
+	}
+	c := operationCost{Cost: 1}
+	if f.ObjectDefinition != nil && f.ObjectDefinition.Name == "Mutation" {
+		switch {
+		case passwordChecks[f.Name]:
+			c.Cost, c.PasswordChecks = passwordCheckCost, 1
+		case recordMutations[f.Name]:
+			c.Cost, c.RecordMutations = recordMutationCost, 1
+		}
+	}
+	if len(f.SelectionSet) == 0 {
+		c.Depth = 1
+		return c
+	}
+	child := w.set(f.SelectionSet)
+	pages := w.pageSize(f)
+	c.Cost = addCost(c.Cost, mulCost(pages, child.Cost))
+	c.PasswordChecks = addCost(c.PasswordChecks, mulCost(pages, child.PasswordChecks))
+	c.RecordMutations = addCost(c.RecordMutations, mulCost(pages, child.RecordMutations))
+	c.Depth = child.Depth
+	if !isOfType(f) {
+		c.Depth++
+	}
+	return c
+}
+
+// pageSize is how many items a list field asks for: its `first` (the
+// default when not given), or for dailyStats the days from `from` to `to`;
+// at least 1, and 1 for every other field. Lists without such an argument
+// (goals, blackoutPeriods, scopes) are bounded small by validation and
+// priced as one.
+func (w *costWalker) pageSize(f *ast.Field) int64 {
+	if f.Definition == nil {
+		return 1
+	}
+	if f.Name == "dailyStats" && f.ObjectDefinition != nil && f.ObjectDefinition.Name == "Query" {
+		return dayCount(f.ArgumentMap(w.vars))
+	}
+	if f.Definition.Arguments.ForName("first") == nil {
+		return 1
+	}
+	var n int64
+	switch v := f.ArgumentMap(w.vars)["first"].(type) {
+	case int64:
+		n = v
+	case int:
+		n = int64(v)
+	case int32:
+		n = int64(v)
+	case float64:
+		n = int64(math.Min(v, float64(maxCost)))
+	}
+	return max(n, 1)
+}
+
+// dayCount is the number of days dailyStats asks for, from and to
+// inclusive, at most the 366 it allows; 1 when they do not parse. The
+// resolver refuses a bad or longer range with a field error of its own.
+func dayCount(args map[string]any) int64 {
+	from, _ := args["from"].(string)
+	to, _ := args["to"].(string)
+	f, err1 := time.Parse(time.DateOnly, from)
+	t, err2 := time.Parse(time.DateOnly, to)
+	if err1 != nil || err2 != nil || t.Before(f) {
+		return 1
+	}
+	return min(int64(t.Sub(f)/(24*time.Hour))+1, 366)
+}
+
+func addCost(a, b int64) int64 { return min(a+b, maxCost) }
+
+func mulCost(a, b int64) int64 {
+	if a == 0 || b == 0 {
+		return 0
+	}
+	if a > maxCost/b {
+		return maxCost
+	}
+	return min(a*b, maxCost)
+}
+
+// isOfType reports the introspection field __Type.ofType, which does not
+// count toward depth.
+//
+// GraphiQL's standard introspection query (graphql-js getIntrospectionQuery)
+// unwraps list and non-null types with a TypeRef fragment of 7 to 9 nested
+// ofType fields, which puts it at depth 13 and more under plain counting,
+// above any depth limit that still protects the API. ofType is one object,
+// not a list, and its chain ends after the schema's own wrapping (three
+// levels for [T!]!), so it cannot fan out: not counting it keeps
+// introspection working under DefaultLimits. Every other introspection field
+// still counts, and gqlparser's validation (MaxIntrospectionDepth) already
+// refuses introspection that nests __Type's lists (fields, interfaces,
+// possibleTypes, inputFields) three deep, which is where introspection could
+// fan out. Complexity is counted as usual for every operation.
+func isOfType(f *ast.Field) bool {
+	return f.Name == "ofType" && f.ObjectDefinition != nil && f.ObjectDefinition.Name == "__Type"
+}
+
+// operationLimits is the extension that refuses, before anything runs, an
+// operation over the depth limit, over the complexity limit, with more than
+// one password check or with more record mutations than allowed, and tells
+// every executed operation what it cost (extensions.cost). A document enters
+// the query cache only once it has passed all of them.
+type operationLimits struct {
+	limits Limits
+	cache  *queryCache
+}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationParameterMutator
+	graphql.OperationContextMutator
+	graphql.ResponseInterceptor
+} = operationLimits{}
+
+// MutateOperationParameters refuses, before gqlgen validates it, a document
+// with more than MaxSelections selections (fields, fragment spreads and
+// inline fragments, as written: fragments are not expanded). gqlparser's
+// OverlappingFieldsCanBeMerged rule compares the selections of a set pairwise,
+// so validation time grows with their square: 9,000 __typename fields (within
+// the token limit) took 3.5 s to validate. Counting needs a parse of its own,
+// which is linear and stops at the token limit; a document already in the
+// query cache passed this check before and skips it.
+func (l operationLimits) MutateOperationParameters(_ context.Context, p *graphql.RawParams) *gqlerror.Error {
+	if l.limits.MaxSelections <= 0 || l.cache.has(p.Query) {
+		return nil
+	}
+	doc, err := parser.ParseQueryWithTokenLimit(&ast.Source{Input: p.Query}, l.limits.MaxTokens)
+	if err != nil {
+		return nil // gqlgen's own parse reports it
+	}
+	if n := countSelections(doc); n > l.limits.MaxSelections {
+		return &gqlerror.Error{
+			Message: fmt.Sprintf("the document has %d selections (fields, fragment spreads and inline fragments); the limit is %d",
+				n, l.limits.MaxSelections),
+			Extensions: map[string]any{"code": errSelectionLimit},
+		}
+	}
+	return nil
+}
+
+// countSelections counts the selections written in doc's operations and
+// fragments, without expanding spreads.
+func countSelections(doc *ast.QueryDocument) int {
+	var count func(ast.SelectionSet) int
+	count = func(set ast.SelectionSet) int {
+		n := len(set)
+		for _, s := range set {
+			switch s := s.(type) {
+			case *ast.Field:
+				n += count(s.SelectionSet)
+			case *ast.InlineFragment:
+				n += count(s.SelectionSet)
+			}
+		}
+		return n
+	}
+	n := 0
+	for _, op := range doc.Operations {
+		n += count(op.SelectionSet)
+	}
+	for _, f := range doc.Fragments {
+		n += count(f.SelectionSet)
+	}
+	return n
+}
+
+func (operationLimits) ExtensionName() string { return "OperationLimits" }
+
+func (operationLimits) Validate(graphql.ExecutableSchema) error { return nil }
+
+// costStats is extensions.cost of a response, named as Shopify names them.
+type costStats struct {
+	RequestedQueryCost int64 `json:"requestedQueryCost"`
+	Limit              int   `json:"limit"`
+}
+
+const costExtension = "cost"
+
+func (l operationLimits) MutateOperationContext(ctx context.Context, rc *graphql.OperationContext) *gqlerror.Error {
+	if rc.Operation == nil {
+		return nil
+	}
+	c, err := costOf(ctx, rc.Operation, rc.Doc.Fragments, rc.Variables)
+	if err != nil {
+		return &gqlerror.Error{Message: "the request was cancelled", Err: err}
+	}
+	stats := &costStats{RequestedQueryCost: c.Cost, Limit: l.limits.MaxComplexity}
+	rc.Stats.SetExtension(costExtension, stats)
+	refuse := func(code, format string, args ...any) *gqlerror.Error {
+		return &gqlerror.Error{
+			Message:    fmt.Sprintf(format, args...),
+			Extensions: map[string]any{"code": code, costExtension: stats},
+		}
+	}
+	switch {
+	case l.limits.MaxDepth > 0 && c.Depth > l.limits.MaxDepth:
+		return refuse(errDepthLimit, "the query is nested %d levels deep; the limit is %d", c.Depth, l.limits.MaxDepth)
+	case c.PasswordChecks > 1:
+		return refuse(errPasswordChecks, "a request may run at most one of logIn, signUp and changePassword; this one asks for %d", c.PasswordChecks)
+	case l.limits.MaxRecordMutations > 0 && c.RecordMutations > int64(l.limits.MaxRecordMutations):
+		return refuse(errRecordMutations, "a request may run at most %d of recordImpression, recordClick and recordConversion; this one asks for %d",
+			l.limits.MaxRecordMutations, c.RecordMutations)
+	case l.limits.MaxComplexity > 0 && c.Cost > int64(l.limits.MaxComplexity):
+		return refuse(errComplexityLimit, "operation has complexity %d, which exceeds the limit of %d", c.Cost, l.limits.MaxComplexity)
+	}
+	l.cache.admit(ctx)
+	return nil
+}
+
+func (operationLimits) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	resp := next(ctx)
+	if resp == nil || !graphql.HasOperationContext(ctx) {
+		return resp
+	}
+	if stats, ok := graphql.GetOperationContext(ctx).Stats.GetExtension(costExtension).(*costStats); ok {
+		if resp.Extensions == nil {
+			resp.Extensions = map[string]any{}
+		}
+		resp.Extensions[costExtension] = stats
+	}
+	return resp
+}
