@@ -36,7 +36,8 @@ func TestRunConfigErrors(t *testing.T) {
 		{"BadTokenTTL", nil, map[string]string{"TOKEN_TTL": "forever"}, "TOKEN_TTL"},
 		{"UnknownFlag", []string{"-verbose"}, nil, "-verbose"},
 		{"UnknownFlagAfterCommand", []string{"make-admin", "-force", "a@example.com"}, nil, "-force"},
-		{"UnknownCommand", []string{"migrate"}, nil, `"migrate"`},
+		{"UnknownCommand", []string{"frobnicate"}, nil, `"frobnicate"`},
+		{"MigrateWithoutTo", []string{"migrate"}, nil, "migrate --to"},
 		{"ServeWithOperand", []string{"-port", "8080", "extra"}, nil, `"extra"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
