@@ -38,6 +38,7 @@ func TestRunConfigErrors(t *testing.T) {
 		{"UnknownFlag", []string{"-verbose"}, nil, "-verbose"},
 		{"UnknownFlagAfterCommand", []string{"make-admin", "-force", "a@example.com"}, nil, "-force"},
 		{"UnknownCommand", []string{"reconcile"}, nil, `"reconcile"`}, // verify replaced it
+		{"MigrateWithoutTo", []string{"migrate"}, nil, "migrate --to"},
 		{"ServeWithOperand", []string{"-port", "8080", "extra"}, nil, `"extra"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
