@@ -29,21 +29,25 @@ type CampaignLedger struct {
 	Status    CampaignStatus
 	Batch     int64
 	Unbilled  []string
+	Invalid   map[string]InvalidReason // the clicks of that batch judged invalid traffic
 }
 
-// Counts are event counters by kind.
+// Counts are event counters by kind. Clicks are the valid ones;
+// InvalidClicks the invalid traffic, counted apart and never billed.
 type Counts struct {
-	Impressions, Clicks, Conversions int64
+	Impressions, Clicks, InvalidClicks, Conversions int64
 }
 
-// Add counts one event of kind.
-func (c *Counts) Add(kind EventKind) {
-	switch kind {
-	case EventImpression:
+// Count counts one event.
+func (c *Counts) Count(e EventRecord) {
+	switch {
+	case e.Invalid != "":
+		c.InvalidClicks++
+	case e.Kind == EventImpression:
 		c.Impressions++
-	case EventClick:
+	case e.Kind == EventClick:
 		c.Clicks++
-	case EventConversion:
+	case e.Kind == EventConversion:
 		c.Conversions++
 	}
 }
@@ -55,6 +59,7 @@ type CampaignDelta struct {
 	Counts   Counts
 	Spend    Micros
 	Unbilled []string
+	Invalid  map[string]InvalidReason // recorded with the delta, so that a replay judges as the first run did
 	Exhaust  bool
 }
 
@@ -91,7 +96,8 @@ func (e EventRecord) BucketOwners() []BucketOwner {
 }
 
 // Bill decides a batch's events of one campaign, in event order, against
-// the campaign's remaining budget: a priced event is billed while the
+// the campaign's remaining budget: a priced event that is not invalid
+// traffic is billed while the
 // remaining budget covers its price, and is not billed once it does not, in
 // which case an ACTIVE campaign turns EXHAUSTED. This is the one statement
 // of the budget rule; the store applies the result with a guarded update
@@ -99,8 +105,8 @@ func (e EventRecord) BucketOwners() []BucketOwner {
 func Bill(remaining Micros, events []EventRecord) CampaignDelta {
 	var d CampaignDelta
 	for _, e := range events {
-		d.Counts.Add(e.Kind)
-		if e.Price <= 0 {
+		d.Counts.Count(e)
+		if e.Price <= 0 || e.Invalid != "" {
 			continue
 		}
 		if remaining >= e.Price {
@@ -137,7 +143,8 @@ type Counter struct {
 	Budget   Micros // campaigns only
 	Remain   Micros // campaigns only: the stored remainingMicros
 	Batch    int64
-	Unbilled []string // campaigns only
+	Unbilled []string                 // campaigns only
+	Invalid  map[string]InvalidReason // campaigns only
 }
 
 // Key identifies the counter across kinds.

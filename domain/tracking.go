@@ -15,6 +15,8 @@ type Click struct {
 	ParticipationID string
 	CampaignID      string
 	StreamerID      string
+	Viewer          string        // a keyed hash of the viewer's address and user agent, never either in clear
+	Invalid         InvalidReason // set once projected, for invalid traffic
 	Billing         Billing
 	Cost            Micros // the campaign's cpc when the click was recorded; 0 when it was not billable
 	CreatedAt       time.Time
@@ -131,7 +133,9 @@ type EventRecord struct {
 	At              time.Time
 	Price           Micros
 	Billing         Billing
-	Batch           int64 // the projector batch that applied it; 0 while pending and for events older than the projector
+	Batch           int64         // the projector batch that applied it; 0 while pending and for events older than the projector
+	Viewer          string        // clicks: a keyed hash of the viewer's address and user agent ("" when unknown)
+	Invalid         InvalidReason // clicks judged invalid traffic: counted apart, never billed
 }
 
 // Billed reports whether the click's campaign was charged for it.
@@ -154,7 +158,7 @@ func (e EventRecord) Charged() Micros {
 // Event is the click as an EventRecord.
 func (c Click) Event() EventRecord {
 	return EventRecord{ID: c.ID, Kind: EventClick, CampaignID: c.CampaignID, ParticipationID: c.ParticipationID,
-		StreamerID: c.StreamerID, At: c.CreatedAt, Price: c.Cost, Billing: c.Billing}
+		StreamerID: c.StreamerID, At: c.CreatedAt, Price: c.Cost, Billing: c.Billing, Viewer: c.Viewer, Invalid: c.Invalid}
 }
 
 // Event is the conversion as an EventRecord.

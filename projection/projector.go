@@ -73,6 +73,7 @@ type Projector struct {
 	poll      time.Duration
 	window    time.Duration
 	onApplied func(domain.Batch)
+	filter    domain.ClickFilter
 
 	nudge chan struct{}
 	lag   lagStats
@@ -95,6 +96,9 @@ type Options struct {
 	Window time.Duration
 	// OnApplied, if set, is called after each batch is applied.
 	OnApplied func(domain.Batch)
+	// Filter tells valid clicks from invalid traffic; the zero value judges
+	// every click valid.
+	Filter domain.ClickFilter
 }
 
 // New returns a projector over store.
@@ -121,7 +125,7 @@ func New(store *repository.Projection, log *slog.Logger, o Options) *Projector {
 		o.Window = DefaultWindow
 	}
 	return &Projector{store: store, owner: o.Owner, log: log, clock: o.Clock, batchSize: o.BatchSize,
-		leaseTTL: o.LeaseTTL, poll: o.Poll, window: o.Window, onApplied: o.OnApplied, nudge: make(chan struct{}, 1)}
+		leaseTTL: o.LeaseTTL, poll: o.Poll, window: o.Window, onApplied: o.OnApplied, filter: o.Filter, nudge: make(chan struct{}, 1)}
 }
 
 // Notify tells the projector that a new event is pending. It never blocks.
@@ -274,6 +278,10 @@ const maxLedgerRetries = 10
 // apply runs steps 2–4 of batch b. Every write is guarded, so running it
 // again after any failure changes only what did not land.
 func (p *Projector) apply(ctx context.Context, b domain.Batch) error {
+	filterAfter, filterBefore, expires, err := p.judge(ctx, &b)
+	if err != nil {
+		return err
+	}
 	byCampaign := map[string][]domain.EventRecord{}
 	for _, e := range b.Events {
 		byCampaign[e.CampaignID] = append(byCampaign[e.CampaignID], e)
@@ -304,6 +312,7 @@ func (p *Projector) apply(ctx context.Context, b domain.Batch) error {
 			}
 			d := domain.Bill(l.Remaining, byCampaign[id])
 			d.Exhaust = d.Exhaust && l.Status == domain.CampaignActive
+			d.Invalid = invalidOf(byCampaign[id])
 			applied, err := p.store.ApplyCampaign(ctx, b.N, id, l.Remaining, d)
 			if err != nil {
 				return err
@@ -328,7 +337,9 @@ func (p *Projector) apply(ctx context.Context, b domain.Batch) error {
 			}
 		}
 	}
-	billed := func(e domain.EventRecord) bool { return e.Price > 0 && billable[e.CampaignID] && !unbilled[e.ID] }
+	billed := func(e domain.EventRecord) bool {
+		return e.Price > 0 && e.Invalid == "" && billable[e.CampaignID] && !unbilled[e.ID]
+	}
 
 	parts := map[string]domain.ParticipationDelta{}
 	buckets := map[domain.BucketOwner]map[string]*domain.BucketDelta{}
@@ -340,7 +351,7 @@ func (p *Projector) apply(ctx context.Context, b domain.Batch) error {
 			money = e.Price
 		}
 		pd := parts[e.ParticipationID]
-		pd.Counts.Add(e.Kind)
+		pd.Counts.Count(e)
 		if pd.Earnings, ok = domain.AddMicros(pd.Earnings, money); !ok {
 			return fmt.Errorf("participation %s: earnings overflow", e.ParticipationID)
 		}
@@ -356,7 +367,7 @@ func (p *Projector) apply(ctx context.Context, b domain.Batch) error {
 				buckets[o][day] = bd
 				order = append(order, bd)
 			}
-			bd.Counts.Add(e.Kind)
+			bd.Counts.Count(e)
 			if bd.Spend, ok = domain.AddMicros(bd.Spend, money); !ok {
 				return fmt.Errorf("daily %s %s %s: spend overflow", o.Scope, o.ID, day)
 			}
@@ -373,23 +384,97 @@ func (p *Projector) apply(ctx context.Context, b domain.Batch) error {
 	if err := p.store.ApplyBuckets(ctx, b.N, deltas); err != nil {
 		return err
 	}
+	if err := p.store.SaveFilterState(ctx, b.N, filterAfter, filterBefore, expires); err != nil {
+		return err
+	}
 	for _, kind := range []domain.EventKind{domain.EventImpression, domain.EventClick, domain.EventConversion} {
-		var yes, no []string
+		type group struct {
+			billing domain.Billing
+			invalid domain.InvalidReason
+		}
+		groups := map[group]*repository.Mark{}
+		var order []*repository.Mark
 		for _, e := range b.Events {
 			if e.Kind != kind {
 				continue
 			}
+			key := group{domain.BillingNotBilled, e.Invalid}
 			if billed(e) {
-				yes = append(yes, e.ID)
-			} else {
-				no = append(no, e.ID)
+				key.billing = domain.BillingBilled
 			}
+			g := groups[key]
+			if g == nil {
+				g = &repository.Mark{Billing: key.billing, Invalid: key.invalid}
+				groups[key] = g
+				order = append(order, g)
+			}
+			g.IDs = append(g.IDs, e.ID)
 		}
-		if err := p.store.MarkEvents(ctx, b.N, kind, yes, no); err != nil {
+		marks := make([]repository.Mark, len(order))
+		for i, g := range order {
+			marks[i] = *g
+		}
+		if err := p.store.MarkEvents(ctx, b.N, kind, marks); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// judge applies the click filter to the batch's clicks, in event order,
+// from the filter's state before the batch, and sets each invalid click's
+// reason on b. It returns the state after the batch, the state before it
+// and when each key may expire, for SaveFilterState. Judging again in a
+// replay gives the same answers: the state read is the one from before the
+// batch, whether or not the first run saved its own.
+func (p *Projector) judge(ctx context.Context, b *domain.Batch) (after, before map[string]int64, expires map[string]time.Time, err error) {
+	f := p.filter
+	if !f.On() {
+		return nil, nil, nil, nil
+	}
+	expires = map[string]time.Time{}
+	var keys []string
+	for _, e := range b.Events {
+		if e.Kind != domain.EventClick {
+			continue
+		}
+		if k := f.RateKey(e); k != "" && expires[k].IsZero() {
+			keys = append(keys, k)
+			expires[k] = e.At.Truncate(f.RateWindow).Add(2 * f.RateWindow)
+		}
+		if k := f.ViewerKey(e); k != "" {
+			if _, seen := expires[k]; !seen {
+				keys = append(keys, k)
+			}
+			expires[k] = e.At.Add(f.ViewerWindow) // events are in order: the last one's is the latest
+		}
+	}
+	before, err = p.store.FilterState(ctx, b.N, keys)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	after = make(map[string]int64, len(keys))
+	for _, k := range keys {
+		after[k] = before[k]
+	}
+	events := make([]domain.EventRecord, len(b.Events))
+	for i, e := range b.Events {
+		e.Invalid = f.Judge(e, after)
+		events[i] = e
+	}
+	b.Events = events
+	return after, before, expires, nil
+}
+
+// invalidOf is the invalid traffic among events, by event id.
+func invalidOf(events []domain.EventRecord) map[string]domain.InvalidReason {
+	out := map[string]domain.InvalidReason{}
+	for _, e := range events {
+		if e.Invalid != "" {
+			out[e.ID] = e.Invalid
+		}
+	}
+	return out
 }
 
 // Lag is how far projection trails the events: over the recent events it

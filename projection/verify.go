@@ -135,8 +135,13 @@ func verify(ctx context.Context, store *repository.Projection) (Report, []domain
 		}
 		camp := counters[string(domain.CounterCampaign)+":"+e.CampaignID]
 		billed := e.Billing == domain.BillingBilled
-		if e.Billing == domain.BillingPending { // in flight: billed if its campaign has billed the batch
-			billed = e.Price > 0 && camp.Batch >= batch && camp.Kind != "" && !slices.Contains(camp.Unbilled, e.ID)
+		if e.Billing == domain.BillingPending && camp.Kind != "" && camp.Batch >= batch {
+			// In flight, and its campaign has taken the batch: judged and
+			// billed as the campaign recorded.
+			e.Invalid = camp.Invalid[e.ID]
+			billed = e.Price > 0 && e.Invalid == "" && !slices.Contains(camp.Unbilled, e.ID)
+		} else if e.Billing == domain.BillingPending {
+			billed = false
 		}
 		money := domain.Micros(0)
 		if billed {
@@ -163,7 +168,7 @@ func verify(ctx context.Context, store *repository.Projection) (Report, []domain
 				t = stored
 			}
 			w := expect(t.Key(), t)
-			w.Counts.Add(e.Kind)
+			w.Counts.Count(e)
 			switch t.Kind {
 			case domain.CounterCampaign:
 				w.Spend += money
@@ -217,7 +222,7 @@ func verify(ctx context.Context, store *repository.Projection) (Report, []domain
 }
 
 func describe(c domain.Counter) string {
-	s := fmt.Sprintf("impressions %d clicks %d conversions %d", c.Counts.Impressions, c.Counts.Clicks, c.Counts.Conversions)
+	s := fmt.Sprintf("impressions %d clicks %d invalid clicks %d conversions %d", c.Counts.Impressions, c.Counts.Clicks, c.Counts.InvalidClicks, c.Counts.Conversions)
 	switch c.Kind {
 	case domain.CounterCampaign:
 		s += fmt.Sprintf(" spent %s", c.Spend)

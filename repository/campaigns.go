@@ -68,6 +68,7 @@ type goalDoc struct {
 type statsDoc struct {
 	Impressions    int64 `bson:"impressions"`
 	Clicks         int64 `bson:"clicks"`
+	InvalidClicks  int64 `bson:"invalidClicks"`
 	Conversions    int64 `bson:"conversions"`
 	EarningsMicros int64 `bson:"earningsMicros,omitempty"`
 }

@@ -45,6 +45,7 @@ type Projection struct {
 	participations *collection
 	daily          *collection
 	state          *collection
+	filters        *collection
 	outbox         *Outbox
 }
 
@@ -60,6 +61,7 @@ func NewProjection(s *Store) *Projection {
 		participations: s.projectorCollection(participationsCollection),
 		daily:          s.projectorCollection(dailyStatsCollection),
 		state:          s.projectorCollection(projectorCollection),
+		filters:        s.projectorCollection(clickFiltersCollection),
 		outbox:         newProjectorOutbox(s),
 	}
 }
@@ -76,6 +78,8 @@ type eventDoc struct {
 	CostMicros      *int64             `bson:"costMicros"`
 	PayoutMicros    int64              `bson:"payoutMicros"` // conversions older than costMicros
 	CreatedAt       time.Time          `bson:"createdAt"`
+	Viewer          string             `bson:"viewer,omitempty"`
+	Invalid         string             `bson:"invalid,omitempty"`
 	State           eventState         `bson:",inline"`
 }
 
@@ -86,7 +90,8 @@ func (d *eventDoc) record(kind domain.EventKind) domain.EventRecord {
 	}
 	return domain.EventRecord{ID: d.ID.Hex(), Kind: kind, CampaignID: d.CampaignID.Hex(),
 		ParticipationID: d.ParticipationID.Hex(), StreamerID: d.StreamerID.Hex(), At: d.CreatedAt.UTC(),
-		Price: domain.Micros(price), Billing: d.State.billing(), Batch: d.State.Batch}
+		Price: domain.Micros(price), Billing: d.State.billing(), Batch: d.State.Batch,
+		Viewer: d.Viewer, Invalid: domain.InvalidReason(d.Invalid)}
 }
 
 // Pending returns up to limit pending events of every kind, in event order
@@ -150,6 +155,7 @@ type batchEventDoc struct {
 	StreamerID      primitive.ObjectID `bson:"streamerId"`
 	At              time.Time          `bson:"at"`
 	PriceMicros     int64              `bson:"priceMicros"`
+	Viewer          string             `bson:"viewer,omitempty"`
 }
 
 // State reads the projector's state; a store that never projected has the
@@ -169,7 +175,7 @@ func (r *Projection) State(ctx context.Context) (domain.ProjectionState, error) 
 		for i, e := range d.Batch.Events {
 			b.Events[i] = domain.EventRecord{ID: e.ID.Hex(), Kind: domain.EventKind(e.Kind), CampaignID: e.CampaignID.Hex(),
 				ParticipationID: e.ParticipationID.Hex(), StreamerID: e.StreamerID.Hex(), At: e.At.UTC(),
-				Price: domain.Micros(e.PriceMicros), Billing: domain.BillingPending}
+				Price: domain.Micros(e.PriceMicros), Billing: domain.BillingPending, Viewer: e.Viewer}
 		}
 		st.InFlight = b
 	}
@@ -207,7 +213,7 @@ func (r *Projection) StartBatch(ctx context.Context, owner string, b domain.Batc
 			}
 		}
 		events[i] = batchEventDoc{ID: oids[0], Kind: string(e.Kind), CampaignID: oids[1], ParticipationID: oids[2],
-			StreamerID: oids[3], At: e.At, PriceMicros: int64(e.Price)}
+			StreamerID: oids[3], At: e.At, PriceMicros: int64(e.Price), Viewer: e.Viewer}
 	}
 	res, err := r.state.UpdateOne(ctx,
 		bson.M{"_id": projectorID, "owner": owner, "applied": b.N - 1, "batch": bson.M{"$exists": false}},
@@ -235,11 +241,41 @@ type ledgerDoc struct {
 	Status          string               `bson:"status"`
 	ProjBatch       int64                `bson:"projBatch"`
 	ProjUnbilled    []primitive.ObjectID `bson:"projUnbilled"`
+	ProjInvalid     []invalidDoc         `bson:"projInvalid"`
+}
+
+// invalidDoc is a click a batch judged invalid traffic, kept on its
+// campaign with the batch's other decisions.
+type invalidDoc struct {
+	ID     primitive.ObjectID `bson:"id"`
+	Reason string             `bson:"reason"`
+}
+
+func invalidDocs(m map[string]domain.InvalidReason) ([]invalidDoc, error) {
+	out := make([]invalidDoc, 0, len(m))
+	for id, r := range m {
+		oid, err := primitive.ObjectIDFromHex(id)
+		if err != nil {
+			return nil, fmt.Errorf("malformed id %q", id)
+		}
+		out = append(out, invalidDoc{ID: oid, Reason: string(r)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID.Hex() < out[j].ID.Hex() })
+	return out, nil
+}
+
+func invalidMap(docs []invalidDoc) map[string]domain.InvalidReason {
+	m := make(map[string]domain.InvalidReason, len(docs))
+	for _, d := range docs {
+		m[d.ID.Hex()] = domain.InvalidReason(d.Reason)
+	}
+	return m
 }
 
 func (d *ledgerDoc) toDomain() domain.CampaignLedger {
 	status, _ := domain.ParseCampaignStatus(d.Status)
-	l := domain.CampaignLedger{ID: d.ID.Hex(), Remaining: domain.Micros(d.RemainingMicros), Status: status, Batch: d.ProjBatch}
+	l := domain.CampaignLedger{ID: d.ID.Hex(), Remaining: domain.Micros(d.RemainingMicros), Status: status, Batch: d.ProjBatch,
+		Invalid: invalidMap(d.ProjInvalid)}
 	for _, id := range d.ProjUnbilled {
 		l.Unbilled = append(l.Unbilled, id.Hex())
 	}
@@ -254,7 +290,7 @@ func (r *Projection) Ledgers(ctx context.Context, ids []string) (map[string]doma
 		return nil, err
 	}
 	cur, err := r.campaigns.Find(ctx, bson.M{"_id": bson.M{"$in": oids}},
-		options.Find().SetProjection(bson.M{"remainingMicros": 1, "status": 1, "projBatch": 1, "projUnbilled": 1}))
+		options.Find().SetProjection(bson.M{"remainingMicros": 1, "status": 1, "projBatch": 1, "projUnbilled": 1, "projInvalid": 1}))
 	if err != nil {
 		return nil, fmt.Errorf("read campaign ledgers: %w", err)
 	}
@@ -284,8 +320,12 @@ func (r *Projection) ApplyCampaign(ctx context.Context, n int64, id string, rema
 	if err != nil {
 		return false, err
 	}
+	invalid, err := invalidDocs(d.Invalid)
+	if err != nil {
+		return false, err
+	}
 	filter := bson.M{"_id": oid, "remainingMicros": int64(remaining), "projBatch": notApplied(n)}
-	set := bson.M{"projBatch": n, "projUnbilled": unbilled}
+	set := bson.M{"projBatch": n, "projUnbilled": unbilled, "projInvalid": invalid}
 	if d.Exhaust {
 		filter["status"] = string(domain.CampaignActive)
 		set["status"] = string(domain.CampaignExhausted)
@@ -306,12 +346,16 @@ func (r *Projection) ApplyCampaign(ctx context.Context, n int64, id string, rema
 	return res.MatchedCount == 1, nil
 }
 
+// invalidClicksField is the counter of invalid traffic, beside clicks.
+const invalidClicksField = "invalidClicks"
+
 // countsInc is the $inc of counts under prefix, without zero counters.
 func countsInc(prefix string, c domain.Counts) bson.M {
 	inc := bson.M{}
-	for kind, v := range map[domain.EventKind]int64{domain.EventImpression: c.Impressions, domain.EventClick: c.Clicks, domain.EventConversion: c.Conversions} {
+	for field, v := range map[string]int64{string(domain.EventImpression): c.Impressions, string(domain.EventClick): c.Clicks,
+		invalidClicksField: c.InvalidClicks, string(domain.EventConversion): c.Conversions} {
 		if v != 0 {
-			inc[prefix+string(kind)] = v
+			inc[prefix+field] = v
 		}
 	}
 	return inc
@@ -400,26 +444,103 @@ func onlyDuplicates(err error) bool {
 	return true
 }
 
-// MarkEvents records batch n's decisions on its events of kind: two
-// updateMany at most (the billed ones, the others), each matching only
-// events still pending.
-func (r *Projection) MarkEvents(ctx context.Context, n int64, kind domain.EventKind, billed, notBilled []string) error {
-	for _, group := range []struct {
-		billing domain.Billing
-		ids     []string
-	}{{domain.BillingBilled, billed}, {domain.BillingNotBilled, notBilled}} {
-		if len(group.ids) == 0 {
+// Mark is a group of a batch's events that end up alike.
+type Mark struct {
+	Billing domain.Billing
+	Invalid domain.InvalidReason
+	IDs     []string
+}
+
+// MarkEvents records batch n's decisions on its events of kind: one
+// updateMany per group, each matching only events still pending.
+func (r *Projection) MarkEvents(ctx context.Context, n int64, kind domain.EventKind, groups []Mark) error {
+	for _, g := range groups {
+		if len(g.IDs) == 0 {
 			continue
 		}
-		oids, err := parseObjectIDs(group.ids)
+		oids, err := parseObjectIDs(g.IDs)
 		if err != nil {
 			return err
 		}
+		set := bson.M{"billing": string(g.Billing), "batch": n}
+		if g.Invalid != "" {
+			set["invalid"] = string(g.Invalid)
+		}
 		_, err = r.events[kind].UpdateMany(ctx,
-			bson.M{"_id": bson.M{"$in": oids}, "billing": string(domain.BillingPending)},
-			bson.M{"$set": bson.M{"billing": string(group.billing), "batch": n}})
+			bson.M{"_id": bson.M{"$in": oids}, "billing": string(domain.BillingPending)}, bson.M{"$set": set})
 		if err != nil {
 			return fmt.Errorf("mark batch %d %s: %w", n, kind, err)
+		}
+	}
+	return nil
+}
+
+// The click filter's state (domain.ClickFilter): one document per key — a
+// participation's click count in one rate window, a viewer's last valid
+// click on a participation — kept by the projector with updates guarded by
+// the batch, each with its value from before that batch, so that a replay
+// judges as the first run did. Documents expire once their window has
+// passed.
+const clickFiltersCollection = "click_filters"
+
+func clickFilterIndexes() []indexModel {
+	return []indexModel{{Keys: bson.D{{Key: "expiresAt", Value: 1}},
+		Options: options.Index().SetName("expiresAt_ttl").SetExpireAfterSeconds(0)}}
+}
+
+type filterDoc struct {
+	ID    string `bson:"_id"`
+	Value int64  `bson:"value"`
+	Batch int64  `bson:"batch"`
+	Prev  int64  `bson:"prev"`
+}
+
+// FilterState reads the click filter's state for keys as it was before
+// batch n: one query.
+func (r *Projection) FilterState(ctx context.Context, n int64, keys []string) (map[string]int64, error) {
+	out := map[string]int64{}
+	if len(keys) == 0 {
+		return out, nil
+	}
+	cur, err := r.filters.Find(ctx, bson.M{"_id": bson.M{"$in": keys}})
+	if err != nil {
+		return nil, fmt.Errorf("read click filter state: %w", err)
+	}
+	var docs []filterDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("decode click filter state: %w", err)
+	}
+	for _, d := range docs {
+		if d.Batch >= n {
+			out[d.ID] = d.Prev
+		} else {
+			out[d.ID] = d.Value
+		}
+	}
+	return out, nil
+}
+
+// SaveFilterState stores the click filter's state after batch n (before:
+// as FilterState read it), each document kept until expires[key]: one bulk
+// of guarded upserts; a document batch n already reached collides on its
+// _id, which means it is saved.
+func (r *Projection) SaveFilterState(ctx context.Context, n int64, after, before map[string]int64, expires map[string]time.Time) error {
+	models := make([]mongo.WriteModel, 0, len(after))
+	for k, v := range after {
+		models = append(models, mongo.NewUpdateOneModel().SetFilter(bson.M{"_id": k, "batch": notApplied(n)}).SetUpsert(true).
+			SetUpdate(bson.M{"$set": bson.M{"value": v, "prev": before[k], "batch": n, "expiresAt": expires[k].UTC()}}))
+	}
+	if len(models) == 0 {
+		return nil
+	}
+	_, err := r.filters.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
+	if err == nil || onlyDuplicates(err) {
+		return nil
+	}
+	for _, m := range models {
+		u := m.(*mongo.UpdateOneModel)
+		if _, err := r.filters.UpdateOne(ctx, u.Filter, u.Update, options.Update().SetUpsert(true)); err != nil && !isDuplicate(err) {
+			return fmt.Errorf("save click filter state: %w", err)
 		}
 	}
 	return nil
@@ -440,12 +561,14 @@ func parseObjectIDs(ids []string) ([]primitive.ObjectID, error) {
 
 type counterDoc struct {
 	ID              any                  `bson:"_id"`
+	InvalidClicks   int64                `bson:"invalidClicks"` // daily buckets; campaigns and participations keep it in stats
 	Stats           statsDoc             `bson:"stats"`
 	SpentMicros     int64                `bson:"spentMicros"`
 	BudgetMicros    int64                `bson:"budgetMicros"`
 	RemainingMicros int64                `bson:"remainingMicros"`
 	ProjBatch       int64                `bson:"projBatch"`
 	ProjUnbilled    []primitive.ObjectID `bson:"projUnbilled"`
+	ProjInvalid     []invalidDoc         `bson:"projInvalid"`
 	// daily buckets keep their counters at the top level
 	Scope          string `bson:"scope"`
 	OwnerID        string `bson:"ownerId"`
@@ -463,7 +586,8 @@ func (r *Projection) EachCounter(ctx context.Context, fn func(domain.Counter) er
 	err := each(ctx, r.campaigns, func(d *counterDoc) error {
 		c := domain.Counter{Kind: domain.CounterCampaign, ID: hexID(d.ID), Spend: domain.Micros(d.SpentMicros),
 			Budget: domain.Micros(d.BudgetMicros), Remain: domain.Micros(d.RemainingMicros), Batch: d.ProjBatch,
-			Counts: domain.Counts{Impressions: d.Stats.Impressions, Clicks: d.Stats.Clicks, Conversions: d.Stats.Conversions}}
+			Counts: domain.Counts{Impressions: d.Stats.Impressions, Clicks: d.Stats.Clicks, InvalidClicks: d.Stats.InvalidClicks, Conversions: d.Stats.Conversions},
+			Invalid: invalidMap(d.ProjInvalid)}
 		for _, id := range d.ProjUnbilled {
 			c.Unbilled = append(c.Unbilled, id.Hex())
 		}
@@ -472,14 +596,14 @@ func (r *Projection) EachCounter(ctx context.Context, fn func(domain.Counter) er
 	if err == nil {
 		err = each(ctx, r.participations, func(d *counterDoc) error {
 			return fn(domain.Counter{Kind: domain.CounterParticipation, ID: hexID(d.ID), Earnings: domain.Micros(d.Stats.EarningsMicros),
-				Batch: d.ProjBatch, Counts: domain.Counts{Impressions: d.Stats.Impressions, Clicks: d.Stats.Clicks, Conversions: d.Stats.Conversions}})
+				Batch: d.ProjBatch, Counts: domain.Counts{Impressions: d.Stats.Impressions, Clicks: d.Stats.Clicks, InvalidClicks: d.Stats.InvalidClicks, Conversions: d.Stats.Conversions}})
 		})
 	}
 	if err == nil {
 		err = each(ctx, r.daily, func(d *counterDoc) error {
 			return fn(domain.Counter{Kind: domain.CounterDaily, ID: d.OwnerID, Scope: domain.StatsScope(d.Scope), Day: d.Day,
 				Spend: domain.Micros(d.SpendMicros), Earnings: domain.Micros(d.EarningsMicros), Batch: d.ProjBatch,
-				Counts: domain.Counts{Impressions: d.Impressions, Clicks: d.Clicks, Conversions: d.Conversions}})
+				Counts: domain.Counts{Impressions: d.Impressions, Clicks: d.Clicks, InvalidClicks: d.InvalidClicks, Conversions: d.Conversions}})
 		})
 	}
 	return err
@@ -497,7 +621,7 @@ func hexID(id any) string {
 // campaign keeps remaining = budget − spent in the same update, guarded by
 // the budget it was recomputed against (ok is false if it changed).
 func (r *Projection) Repair(ctx context.Context, c domain.Counter, batch int64) (ok bool, err error) {
-	counts := bson.M{"impressions": c.Counts.Impressions, "clicks": c.Counts.Clicks, "conversions": c.Counts.Conversions}
+	counts := bson.M{"impressions": c.Counts.Impressions, "clicks": c.Counts.Clicks, invalidClicksField: c.Counts.InvalidClicks, "conversions": c.Counts.Conversions}
 	var res *mongo.UpdateResult
 	switch c.Kind {
 	case domain.CounterCampaign:
@@ -507,6 +631,7 @@ func (r *Projection) Repair(ctx context.Context, c domain.Counter, batch int64) 
 		}
 		res, err = r.campaigns.UpdateOne(ctx, bson.M{"_id": oid, "budgetMicros": int64(c.Budget)}, bson.M{"$set": bson.M{
 			"stats.impressions": counts["impressions"], "stats.clicks": counts["clicks"], "stats.conversions": counts["conversions"],
+			"stats." + invalidClicksField: counts[invalidClicksField],
 			"spentMicros": int64(c.Spend), "remainingMicros": int64(c.Budget - c.Spend), "projBatch": batch, "projUnbilled": bson.A{},
 		}})
 		if err != nil {
@@ -519,6 +644,7 @@ func (r *Projection) Repair(ctx context.Context, c domain.Counter, batch int64) 
 		}
 		res, err = r.participations.UpdateOne(ctx, bson.M{"_id": oid}, bson.M{"$set": bson.M{
 			"stats.impressions": counts["impressions"], "stats.clicks": counts["clicks"], "stats.conversions": counts["conversions"],
+			"stats." + invalidClicksField: counts[invalidClicksField],
 			"stats.earningsMicros": int64(c.Earnings), "projBatch": batch,
 		}})
 		if err != nil {

@@ -392,6 +392,7 @@ func (s *Store) indexes() map[string][]mongo.IndexModel {
 		impressionsCollection:    impressionIndexes(),
 		projectorCollection:      nil,
 		outboxCollection:         outboxIndexes(),
+		clickFiltersCollection:   clickFilterIndexes(),
 	}
 }
 
