@@ -11,8 +11,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -46,6 +49,7 @@ type Store struct {
 	commands atomic.Int64 // on MongoDB: commands the driver sent to the database
 	embedded bool
 	file     string // the embedded file store's file; "" in memory and on MongoDB
+	keys     keyLocks
 }
 
 // Open opens the store described by opts. On the embedded file store it takes
@@ -140,7 +144,7 @@ func (s *Store) ServerCommands() (n int64, ok bool) { return s.commands.Load(), 
 // collection returns a named collection whose operations are counted in Calls
 // and retried on transient conflicts.
 func (s *Store) collection(name string) *collection {
-	return &collection{c: s.db.Collection(name), calls: &s.calls, embedded: s.embedded}
+	return &collection{c: s.db.Collection(name), calls: &s.calls, embedded: s.embedded, keys: &s.keys}
 }
 
 // collection is the one door of the repositories to the store: every
@@ -153,6 +157,7 @@ type collection struct {
 	c        lungo.ICollection
 	calls    *atomic.Int64
 	embedded bool // the embedded engine, where any matched write is a full commit
+	keys     *keyLocks
 }
 
 // Name is the collection's name.
@@ -319,4 +324,31 @@ func uniqueIndex(name string, keys bson.D) indexModel {
 
 func plainIndex(name string, keys bson.D) indexModel {
 	return mongo.IndexModel{Keys: keys, Options: options.Index().SetName(name)}
+}
+
+// keyLocks are striped in-process locks on natural keys. recordOnce holds
+// one around its upsert so that this process's concurrent upserts of one new
+// key take turns instead of racing into the store: on FerretDB concurrent
+// inserts of one key deadlock in PostgreSQL's exclusion constraint check
+// (each waits for the other's uncommitted row, 1 s until the deadlock is
+// detected), and a dozen racers on one key can deadlock again and again.
+// Racers in other processes still meet in the store and are resolved there
+// (duplicate key or transient retry); exactness never depends on the lock.
+type keyLocks [256]sync.Mutex
+
+// lock locks the stripe of key in collection and returns its unlock.
+func (l *keyLocks) lock(collection string, key bson.M) func() {
+	fields := make([]string, 0, len(key))
+	for k := range key {
+		fields = append(fields, k)
+	}
+	slices.Sort(fields)
+	h := fnv.New32a()
+	h.Write([]byte(collection))
+	for _, k := range fields {
+		fmt.Fprintf(h, "\x00%s=%v", k, key[k])
+	}
+	m := &l[h.Sum32()%uint32(len(l))]
+	m.Lock()
+	return m.Unlock
 }
