@@ -26,11 +26,17 @@ import (
 // insert must hold every field of the new document but _id; old receives the
 // existing document when isNew is false.
 func recordOnce(ctx context.Context, c *collection, key bson.M, insert bson.M, newID func() primitive.ObjectID, old any) (id primitive.ObjectID, isNew bool, err error) {
+	// Racers in this process on the same key take turns (keyLocks): the
+	// first inserts, the others match. Only racers in other processes meet
+	// in the store, where FerretDB answers a lost race with a deadlock as
+	// often as with a duplicate key (see isTransient).
+	//
 	// On the embedded engine a matched upsert is still a full commit (a
 	// copy of the collection, and on the file store a rewrite and fsync of
 	// the file), where a read is a scan: a repeat is looked up first and
 	// writes nothing. On MongoDB a matched upsert writes nothing already, and
 	// one round trip beats two. Either way the upsert alone decides isNew.
+	defer c.keys.lock(c.Name(), key)()
 	if c.embedded {
 		switch err = c.FindOne(ctx, key).Decode(old); {
 		case err == nil:

@@ -11,9 +11,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -50,6 +52,7 @@ type Store struct {
 	fault     atomic.Pointer[Fault]
 	embedded  bool
 	file      string // the embedded file store's file; "" in memory and on MongoDB
+	keys      keyLocks
 }
 
 // Fault, when set with SetFault, is called before (after false) and after
@@ -171,13 +174,13 @@ func (s *Store) ServerCommands() (n int64, ok bool) { return s.commands.Load(), 
 // collection returns a named collection whose operations are counted in Calls
 // and retried on transient conflicts.
 func (s *Store) collection(name string) *collection {
-	return &collection{c: s.db.Collection(name), calls: &s.calls, writes: &s.writes, fault: &s.fault, embedded: s.embedded}
+	return &collection{c: s.db.Collection(name), calls: &s.calls, writes: &s.writes, fault: &s.fault, embedded: s.embedded, keys: &s.keys}
 }
 
 // projectorCollection is collection for the projector: its operations are
 // counted in ProjectorCalls instead of Calls.
 func (s *Store) projectorCollection(name string) *collection {
-	return &collection{c: s.db.Collection(name), calls: &s.projCalls, writes: &s.writes, fault: &s.fault, embedded: s.embedded}
+	return &collection{c: s.db.Collection(name), calls: &s.projCalls, writes: &s.writes, fault: &s.fault, embedded: s.embedded, keys: &s.keys}
 }
 
 // collection is the one door of the repositories to the store: every
@@ -192,6 +195,7 @@ type collection struct {
 	writes   *atomic.Int64
 	fault    *atomic.Pointer[Fault]
 	embedded bool // the embedded engine, where any matched write is a full commit
+	keys     *keyLocks
 }
 
 // Name is the collection's name.
@@ -423,4 +427,31 @@ func uniqueIndex(name string, keys bson.D) indexModel {
 
 func plainIndex(name string, keys bson.D) indexModel {
 	return mongo.IndexModel{Keys: keys, Options: options.Index().SetName(name)}
+}
+
+// keyLocks are striped in-process locks on natural keys. recordOnce holds
+// one around its upsert so that this process's concurrent upserts of one new
+// key take turns instead of racing into the store: on FerretDB concurrent
+// inserts of one key deadlock in PostgreSQL's exclusion constraint check
+// (each waits for the other's uncommitted row, 1 s until the deadlock is
+// detected), and a dozen racers on one key can deadlock again and again.
+// Racers in other processes still meet in the store and are resolved there
+// (duplicate key or transient retry); exactness never depends on the lock.
+type keyLocks [256]sync.Mutex
+
+// lock locks the stripe of key in collection and returns its unlock.
+func (l *keyLocks) lock(collection string, key bson.M) func() {
+	fields := make([]string, 0, len(key))
+	for k := range key {
+		fields = append(fields, k)
+	}
+	slices.Sort(fields)
+	h := fnv.New32a()
+	h.Write([]byte(collection))
+	for _, k := range fields {
+		fmt.Fprintf(h, "\x00%s=%v", k, key[k])
+	}
+	m := &l[h.Sum32()%uint32(len(l))]
+	m.Lock()
+	return m.Unlock
 }
