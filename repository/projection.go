@@ -586,7 +586,7 @@ func (r *Projection) EachCounter(ctx context.Context, fn func(domain.Counter) er
 	err := each(ctx, r.campaigns, func(d *counterDoc) error {
 		c := domain.Counter{Kind: domain.CounterCampaign, ID: hexID(d.ID), Spend: domain.Micros(d.SpentMicros),
 			Budget: domain.Micros(d.BudgetMicros), Remain: domain.Micros(d.RemainingMicros), Batch: d.ProjBatch,
-			Counts: domain.Counts{Impressions: d.Stats.Impressions, Clicks: d.Stats.Clicks, InvalidClicks: d.Stats.InvalidClicks, Conversions: d.Stats.Conversions},
+			Counts:  domain.Counts{Impressions: d.Stats.Impressions, Clicks: d.Stats.Clicks, InvalidClicks: d.Stats.InvalidClicks, Conversions: d.Stats.Conversions},
 			Invalid: invalidMap(d.ProjInvalid)}
 		for _, id := range d.ProjUnbilled {
 			c.Unbilled = append(c.Unbilled, id.Hex())
@@ -632,7 +632,7 @@ func (r *Projection) Repair(ctx context.Context, c domain.Counter, batch int64) 
 		res, err = r.campaigns.UpdateOne(ctx, bson.M{"_id": oid, "budgetMicros": int64(c.Budget)}, bson.M{"$set": bson.M{
 			"stats.impressions": counts["impressions"], "stats.clicks": counts["clicks"], "stats.conversions": counts["conversions"],
 			"stats." + invalidClicksField: counts[invalidClicksField],
-			"spentMicros": int64(c.Spend), "remainingMicros": int64(c.Budget - c.Spend), "projBatch": batch, "projUnbilled": bson.A{},
+			"spentMicros":                 int64(c.Spend), "remainingMicros": int64(c.Budget - c.Spend), "projBatch": batch, "projUnbilled": bson.A{},
 		}})
 		if err != nil {
 			return false, fmt.Errorf("repair campaign: %w", err)
@@ -645,7 +645,7 @@ func (r *Projection) Repair(ctx context.Context, c domain.Counter, batch int64) 
 		res, err = r.participations.UpdateOne(ctx, bson.M{"_id": oid}, bson.M{"$set": bson.M{
 			"stats.impressions": counts["impressions"], "stats.clicks": counts["clicks"], "stats.conversions": counts["conversions"],
 			"stats." + invalidClicksField: counts[invalidClicksField],
-			"stats.earningsMicros": int64(c.Earnings), "projBatch": batch,
+			"stats.earningsMicros":        int64(c.Earnings), "projBatch": batch,
 		}})
 		if err != nil {
 			return false, fmt.Errorf("repair participation: %w", err)
