@@ -86,7 +86,8 @@ func TestKillDashNine(t *testing.T) {
 	// The writers click from one address at full speed: the rate limits are
 	// off, as in the other tests (testConfig).
 	env := map[string]string{"JWT_SECRET": testSecret, "ALLOW_PRIVATE_URLS": "true",
-		"TOKEN_LIMIT_PER_TOKEN": "off", "TOKEN_LIMIT_PER_ADDRESS": "off", "SIGNUP_LIMIT_PER_ADDRESS": "off"}
+		"TOKEN_LIMIT_PER_TOKEN": "off", "TOKEN_LIMIT_PER_ADDRESS": "off", "SIGNUP_LIMIT_PER_ADDRESS": "off",
+		"CLICK_VIEWER_WINDOW": "off", "CLICK_LIMIT_PER_TOKEN": "off"}
 	dir := t.TempDir()
 	var check func() *repository.Store
 	if uri := os.Getenv("MONGODB_URI"); uri != "" {

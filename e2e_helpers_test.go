@@ -69,6 +69,9 @@ func testConfig(t testing.TB, env map[string]string) config.Config {
 	base := map[string]string{"JWT_SECRET": testSecret,
 		"LOGIN_LIMIT_PER_ACCOUNT": "off", "LOGIN_LIMIT_PER_ADDRESS": "off", "SIGNUP_LIMIT_PER_ADDRESS": "off",
 		"TOKEN_LIMIT_PER_TOKEN": "off", "TOKEN_LIMIT_PER_ADDRESS": "off",
+		// Tests click from one address and one user agent: the invalid
+		// traffic filter is off unless a test turns it on.
+		"CLICK_VIEWER_WINDOW": "off", "CLICK_LIMIT_PER_TOKEN": "off",
 		// Test campaigns use example.com URLs, which need not resolve here.
 		"ALLOW_PRIVATE_URLS": "true"}
 	for k, v := range env {
@@ -478,7 +481,17 @@ func mustOpenStore(t testing.TB) *repository.Store {
 // at the latest when t ends.
 func mustStartConfiguredApp(t testing.TB, env map[string]string) (a *testApp, stop func()) {
 	t.Helper()
-	cfg, err := config.Load(nil, func(k string) string { return env[k] })
+	// What testConfig relaxes for every test, unless env says otherwise:
+	// example.com URLs that need not resolve, no rate limits.
+	relaxed := map[string]string{"ALLOW_PRIVATE_URLS": "true", "LOGIN_LIMIT_PER_ACCOUNT": "off", "LOGIN_LIMIT_PER_ADDRESS": "off",
+		"SIGNUP_LIMIT_PER_ADDRESS": "off", "TOKEN_LIMIT_PER_TOKEN": "off", "TOKEN_LIMIT_PER_ADDRESS": "off",
+		"CLICK_VIEWER_WINDOW": "off", "CLICK_LIMIT_PER_TOKEN": "off"}
+	cfg, err := config.Load(nil, func(k string) string {
+		if v, ok := env[k]; ok {
+			return v
+		}
+		return relaxed[k]
+	})
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}

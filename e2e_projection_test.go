@@ -310,3 +310,100 @@ func TestTwoProjectors(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// clickAs records a click with a given user agent (the viewer is a hash of
+// the client address, the same for every test request, and the agent).
+func (a *testApp) clickAs(agent, tok, clickID string) clickPayload {
+	a.t.Helper()
+	var p clickPayload
+	r := a.doHeaders(map[string]string{"User-Agent": agent}, recordClickMutation,
+		map[string]any{"input": map[string]any{"browserSourceToken": tok, "clickId": clickID}})
+	mustOK(a.t, r)
+	mustDecode(a.t, r.Data, &p)
+	return p
+}
+
+// TestInvalidTrafficIsCountedNotBilled: a viewer's clicks on one
+// participation are billed once per window, however they race; clicks past
+// the per-token rate are invalid; invalid clicks are counted apart, recorded
+// with their reason, and never billed.
+func TestInvalidTrafficIsCountedNotBilled(t *testing.T) {
+	t.Parallel()
+	a := mustStartApp(t, withEnv(map[string]string{"CLICK_VIEWER_WINDOW": "24h", "CLICK_LIMIT_PER_TOKEN": "30/1m"}))
+	brand, streamer := a.mustSignUp("BRAND"), a.mustSignUp("STREAMER")
+	c := a.mustBudgetCampaign(brand, "Filtered", "1000.00")
+	tok := token(t, a.mustJoin(streamer, c.ID))
+
+	t.Run("SameViewerRacingIsBilledOnce", func(t *testing.T) {
+		a := a.in(t)
+		race(t, 20, func(i int) { a.clickAs("viewer-one", tok, fmt.Sprintf("same-viewer-%d", i)) })
+		a.project()
+		var billed, dup int
+		for i := range 20 {
+			switch got := a.clickAs("viewer-one", tok, fmt.Sprintf("same-viewer-%d", i)).RecordClick.Click; {
+			case got.Billing == "BILLED":
+				billed++
+			case got.Billing == "NOT_BILLED" && got.InvalidReason == "DUPLICATE_VIEWER":
+				dup++
+			default:
+				t.Errorf("click %d: billing %s, reason %q", i, got.Billing, got.InvalidReason)
+			}
+		}
+		wantField(t, "billed", billed, 1)
+		wantField(t, "DUPLICATE_VIEWER", dup, 19)
+	})
+	t.Run("AnotherViewerIsBilled", func(t *testing.T) {
+		a := a.in(t)
+		a.clickAs("viewer-two", tok, "other-viewer")
+		a.project()
+		wantField(t, "billing", a.clickAs("viewer-two", tok, "other-viewer").RecordClick.Click.Billing, "BILLED")
+	})
+	t.Run("PastTheRateIsInvalid", func(t *testing.T) {
+		a := a.in(t)
+		// 21 clicks so far in this minute; 15 more from distinct viewers:
+		// 9 fit under 30, 6 do not.
+		for i := range 15 {
+			a.clickAs(fmt.Sprintf("rate-viewer-%d", i), tok, fmt.Sprintf("rate-%d", i))
+		}
+		a.project()
+		wantField(t, "rate-exceeded clicks", a.reasons()[domain.InvalidRateExceeded], 6)
+	})
+	a.project()
+	tt := a.totals(brand, c.ID).Campaign
+	reasons := a.reasons()
+	invalid := reasons[domain.InvalidDuplicateViewer] + reasons[domain.InvalidRateExceeded]
+	wantField(t, "invalid clicks", invalid, 25)
+	wantField(t, "valid clicks", tt.Stats.Clicks, 36-25)
+	wantField(t, "spent (only the valid ones)", tt.Spent.Amount, "11.00")
+	var d struct {
+		Campaign struct {
+			Stats          struct{ InvalidClicks int }
+			Participations struct {
+				Edges []struct{ Node struct{ Stats struct{ InvalidClicks int } } }
+			}
+		}
+		DailyStats []struct{ InvalidClicks int }
+	}
+	a.mustDo(brand.Token, `query($id: ID!) { campaign(id: $id) { stats { invalidClicks } participations(first: 1) { edges { node { stats { invalidClicks } } } } }
+	  dailyStats(scope: CAMPAIGN, id: $id, from: "2026-11-23", to: "2026-11-23") { invalidClicks } }`, map[string]any{"id": c.ID}, &d)
+	wantField(t, "the brand's invalidClicks", d.Campaign.Stats.InvalidClicks, 25)
+	wantField(t, "the participation's invalidClicks", d.Campaign.Participations.Edges[0].Node.Stats.InvalidClicks, 25)
+	wantField(t, "the day's invalidClicks", d.DailyStats[0].InvalidClicks, 25)
+	a.wantVerified()
+}
+
+// reasons counts the stored clicks by invalid reason.
+func (a *testApp) reasons() map[domain.InvalidReason]int {
+	a.t.Helper()
+	out := map[domain.InvalidReason]int{}
+	err := repository.NewProjection(a.store).EachEvent(context.Background(), func(e domain.EventRecord) error {
+		if e.Kind == domain.EventClick && e.Invalid != "" {
+			out[e.Invalid]++
+		}
+		return nil
+	})
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return out
+}

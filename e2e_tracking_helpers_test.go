@@ -8,14 +8,14 @@ import (
 )
 
 const recordClickMutation = `mutation($input: RecordClickInput!) { recordClick(input: $input) {
-  isNew click { id clickId billing billed createdAt participation { id } campaign { id } } } }`
+  isNew click { id clickId billing billed invalidReason createdAt participation { id } campaign { id } } } }`
 
 type clickPayload struct {
 	RecordClick struct {
 		IsNew bool
 		Click struct {
 			ID, ClickID, CreatedAt string
-			Billing                string
+			Billing, InvalidReason string
 			Billed                 bool
 			Participation          struct{ ID string }
 			Campaign               struct{ ID string }

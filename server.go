@@ -166,7 +166,9 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts appOp
 	users := repository.NewUsers(store)
 	campaignsRepo := repository.NewCampaigns(store)
 	participations := repository.NewParticipations(store)
-	projector := newProjector(store, log, opts.projector)
+	popts := opts.projector
+	popts.Filter = clickFilter(cfg)
+	projector := newProjector(store, log, popts)
 	accountService := &accounts.Service{Users: users, APIKeys: repository.NewAPIKeys(store), Tokens: tokens,
 		Passwords: auth.NewPasswords(opts.bcryptCost), Now: opts.now,
 		LogInPerAccount:  ratelimit.New(cfg.LogInPerAccount, opts.now),
@@ -179,7 +181,8 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts appOp
 		Slots: repository.NewSlots(store), NewToken: auth.NewBrowserSourceToken, Now: opts.now, Log: log}
 	trackingService := &tracking.Service{Participations: participations, Campaigns: campaignsRepo,
 		Clicks: repository.NewClicks(store), Conversions: repository.NewConversions(store),
-		Impressions: repository.NewImpressions(store), Overlay: overlays, Notify: projector.Notify, Now: opts.now}
+		Impressions: repository.NewImpressions(store), Overlay: overlays, Notify: projector.Notify,
+		Viewers: auth.NewViewers(secret), Now: opts.now}
 	reportService := &reports.Service{Campaigns: campaignsRepo, Participations: participations,
 		Conversions: trackingService.Conversions, Buckets: repository.NewDailyStats(store)}
 	res := &resolvers.Resolver{
@@ -220,6 +223,11 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts appOp
 	}
 	stop := func() { cancel(); <-done }
 	return &app{store: store, handler: h, projector: projector, stop: sync.OnceFunc(stop)}, nil
+}
+
+// clickFilter is the invalid-traffic rules the configuration sets.
+func clickFilter(cfg config.Config) domain.ClickFilter {
+	return domain.ClickFilter{ViewerWindow: cfg.ClickViewerWindow, PerToken: cfg.ClickPerToken.Burst, RateWindow: cfg.ClickPerToken.Per}
 }
 
 // newProjector is the projector over store. On the embedded store only one
@@ -389,7 +397,7 @@ func verify(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.
 	proj := repository.NewProjection(store)
 	var rep projection.Report
 	if repair {
-		rep, err = projection.Repair(ctx, proj, newProjector(store, log, projection.Options{}), stdout)
+		rep, err = projection.Repair(ctx, proj, newProjector(store, log, projection.Options{Filter: clickFilter(cfg)}), stdout)
 	} else {
 		rep, err = projection.Verify(ctx, proj)
 	}

@@ -4,6 +4,9 @@ package auth
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -65,6 +68,45 @@ func WithClientAddress(ctx context.Context, a netip.Addr) context.Context {
 func ClientAddress(ctx context.Context) (netip.Addr, bool) {
 	a, ok := ctx.Value(addressKey{}).(netip.Addr)
 	return a, ok && a.IsValid()
+}
+
+type userAgentKey struct{}
+
+// WithUserAgent returns ctx carrying the request's User-Agent.
+func WithUserAgent(ctx context.Context, ua string) context.Context {
+	return context.WithValue(ctx, userAgentKey{}, ua)
+}
+
+// UserAgent returns the request's User-Agent, "" when none is known.
+func UserAgent(ctx context.Context) string {
+	ua, _ := ctx.Value(userAgentKey{}).(string)
+	return ua
+}
+
+// Viewers hashes who is looking: a keyed hash of the client's address and
+// user agent, so that a click's viewer can be recognised without either
+// being stored.
+type Viewers struct{ key []byte }
+
+// NewViewers derives the viewer hash's key from the server's secret.
+func NewViewers(secret []byte) *Viewers {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("tally viewer hash v1"))
+	return &Viewers{key: m.Sum(nil)}
+}
+
+// Of is the viewer of ctx's request: 32 hex digits, "" when the address is
+// unknown (a call from outside HTTP).
+func (v *Viewers) Of(ctx context.Context) string {
+	a, ok := ClientAddress(ctx)
+	if v == nil || !ok {
+		return ""
+	}
+	m := hmac.New(sha256.New, v.key)
+	m.Write([]byte(a.String()))
+	m.Write([]byte{0})
+	m.Write([]byte(UserAgent(ctx)))
+	return hex.EncodeToString(m.Sum(nil)[:16])
 }
 
 type sessionErrKey struct{}

@@ -45,7 +45,14 @@ type Config struct {
 	// URLs on loopback, private and link-local addresses (false): for tests
 	// and private deployments only.
 	AllowPrivateURLs bool
-	Args             []string // positional arguments after the flags (a server command's operands)
+	// Invalid traffic (counted apart, never billed): CLICK_VIEWER_WINDOW,
+	// -click-viewer-window: one viewer's clicks on one participation are
+	// billable once per this sliding window (24h; "off" or 0 turns it off);
+	// CLICK_LIMIT_PER_TOKEN, -click-limit-per-token: clicks per participation
+	// beyond N per duration are invalid (60/1m; "off").
+	ClickViewerWindow time.Duration
+	ClickPerToken     ratelimit.Rate
+	Args              []string // positional arguments after the flags (a server command's operands)
 }
 
 // Load reads the configuration from args (without the program name) and the
@@ -88,6 +95,8 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		r.value = fs.String(r.flag, env(r.env, r.def), "rate limit N/duration or off")
 	}
 	privateURLs := fs.String("allow-private-urls", env("ALLOW_PRIVATE_URLS", "false"), "accept landing and postback URLs on private addresses")
+	viewerWindow := fs.String("click-viewer-window", env("CLICK_VIEWER_WINDOW", "24h"), "one viewer's clicks on a participation are billable once per this window, or off")
+	clickRate := fs.String("click-limit-per-token", env("CLICK_LIMIT_PER_TOKEN", "60/1m"), "clicks per participation beyond N/duration are invalid traffic, or off")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, fmt.Errorf("flags: %w", err)
 	}
@@ -158,6 +167,14 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	}
 	if c.AllowPrivateURLs, err = strconv.ParseBool(*privateURLs); err != nil {
 		return Config{}, fmt.Errorf("ALLOW_PRIVATE_URLS must be true or false, got %q", *privateURLs)
+	}
+	if w := strings.TrimSpace(*viewerWindow); w != "off" {
+		if c.ClickViewerWindow, err = time.ParseDuration(w); err != nil || c.ClickViewerWindow < 0 {
+			return Config{}, fmt.Errorf("CLICK_VIEWER_WINDOW must be a duration such as 24h, or off, got %q", *viewerWindow)
+		}
+	}
+	if c.ClickPerToken, err = ratelimit.ParseRate(*clickRate); err != nil {
+		return Config{}, fmt.Errorf("CLICK_LIMIT_PER_TOKEN: %v, got %q", err, *clickRate)
 	}
 	return c, nil
 }

@@ -153,9 +153,10 @@ func (g Goal) InitialStatus(now time.Time) (ConversionStatus, *time.Time) {
 
 // CampaignStats are a campaign's (or participation's) event counters.
 type CampaignStats struct {
-	Impressions int64
-	Clicks      int64
-	Conversions int64
+	Impressions   int64
+	Clicks        int64 // valid clicks
+	InvalidClicks int64 // invalid traffic: counted apart, never billed
+	Conversions   int64
 }
 
 // Campaign is a brand's sponsorship, shown by the streamers who join it.

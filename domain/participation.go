@@ -35,10 +35,11 @@ func (s *ParticipationStatus) UnmarshalGQL(v any) (err error) {
 // ParticipationStats are a participation's counters and the streamer's
 // earnings from it.
 type ParticipationStats struct {
-	Impressions int64
-	Clicks      int64
-	Conversions int64
-	Earnings    Micros
+	Impressions   int64
+	Clicks        int64 // valid clicks
+	InvalidClicks int64 // invalid traffic: counted apart, never billed
+	Conversions   int64
+	Earnings      Micros
 }
 
 // Participation is one streamer in one campaign. Its BrowserSourceToken is the

@@ -194,12 +194,13 @@ func (s *StatsScope) UnmarshalGQL(v any) (err error) {
 // DailyStat is one UTC day's counters and money for one campaign,
 // participation or streamer.
 type DailyStat struct {
-	Date        string // YYYY-MM-DD, UTC
-	Impressions int64
-	Clicks      int64
-	Conversions int64
-	Spend       Micros // billed to the campaign
-	Earnings    Micros // earned by the streamer
+	Date          string // YYYY-MM-DD, UTC
+	Impressions   int64
+	Clicks        int64 // valid clicks
+	InvalidClicks int64 // invalid traffic
+	Conversions   int64
+	Spend         Micros // billed to the campaign
+	Earnings      Micros // earned by the streamer
 }
 
 // Day is the UTC date of t as YYYY-MM-DD, the key of daily buckets.

@@ -111,9 +111,10 @@ type ComplexityRoot struct {
 	}
 
 	CampaignStats struct {
-		Clicks      func(childComplexity int) int
-		Conversions func(childComplexity int) int
-		Impressions func(childComplexity int) int
+		Clicks        func(childComplexity int) int
+		Conversions   func(childComplexity int) int
+		Impressions   func(childComplexity int) int
+		InvalidClicks func(childComplexity int) int
 	}
 
 	Click struct {
@@ -123,6 +124,7 @@ type ComplexityRoot struct {
 		ClickID       func(childComplexity int) int
 		CreatedAt     func(childComplexity int) int
 		ID            func(childComplexity int) int
+		InvalidReason func(childComplexity int) int
 		Participation func(childComplexity int) int
 	}
 
@@ -156,12 +158,13 @@ type ComplexityRoot struct {
 	}
 
 	DailyStat struct {
-		Clicks      func(childComplexity int) int
-		Conversions func(childComplexity int) int
-		Date        func(childComplexity int) int
-		Earnings    func(childComplexity int) int
-		Impressions func(childComplexity int) int
-		Spend       func(childComplexity int) int
+		Clicks        func(childComplexity int) int
+		Conversions   func(childComplexity int) int
+		Date          func(childComplexity int) int
+		Earnings      func(childComplexity int) int
+		Impressions   func(childComplexity int) int
+		InvalidClicks func(childComplexity int) int
+		Spend         func(childComplexity int) int
 	}
 
 	Goal struct {
@@ -250,10 +253,11 @@ type ComplexityRoot struct {
 	}
 
 	ParticipationStats struct {
-		Clicks      func(childComplexity int) int
-		Conversions func(childComplexity int) int
-		Earnings    func(childComplexity int) int
-		Impressions func(childComplexity int) int
+		Clicks        func(childComplexity int) int
+		Conversions   func(childComplexity int) int
+		Earnings      func(childComplexity int) int
+		Impressions   func(childComplexity int) int
+		InvalidClicks func(childComplexity int) int
 	}
 
 	PriorityWeights struct {
@@ -326,6 +330,7 @@ type CampaignResolver interface {
 	Participations(ctx context.Context, obj *domain.Campaign, first *int, after *string) (*model.ParticipationConnection, error)
 }
 type ClickResolver interface {
+	InvalidReason(ctx context.Context, obj *domain.Click) (*domain.InvalidReason, error)
 	Participation(ctx context.Context, obj *domain.Click) (*domain.Participation, error)
 	Campaign(ctx context.Context, obj *domain.Click) (*domain.Campaign, error)
 }
@@ -685,6 +690,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CampaignStats.Impressions(childComplexity), true
+	case "CampaignStats.invalidClicks":
+		if e.ComplexityRoot.CampaignStats.InvalidClicks == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignStats.InvalidClicks(childComplexity), true
 
 	case "Click.billed":
 		if e.ComplexityRoot.Click.Billed == nil {
@@ -722,6 +733,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Click.ID(childComplexity), true
+	case "Click.invalidReason":
+		if e.ComplexityRoot.Click.InvalidReason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Click.InvalidReason(childComplexity), true
 	case "Click.participation":
 		if e.ComplexityRoot.Click.Participation == nil {
 			break
@@ -865,6 +882,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DailyStat.Impressions(childComplexity), true
+	case "DailyStat.invalidClicks":
+		if e.ComplexityRoot.DailyStat.InvalidClicks == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DailyStat.InvalidClicks(childComplexity), true
 	case "DailyStat.spend":
 		if e.ComplexityRoot.DailyStat.Spend == nil {
 			break
@@ -1289,6 +1312,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ParticipationStats.Impressions(childComplexity), true
+	case "ParticipationStats.invalidClicks":
+		if e.ComplexityRoot.ParticipationStats.InvalidClicks == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ParticipationStats.InvalidClicks(childComplexity), true
 
 	case "PriorityWeights.fairness":
 		if e.ComplexityRoot.PriorityWeights.Fairness == nil {
@@ -1658,7 +1687,10 @@ type Goal {
 "Event counters."
 type CampaignStats {
   impressions: Int!
+  "Valid clicks."
   clicks: Int!
+  "Invalid traffic: clicks recorded but never billed (see Click.invalidReason)."
+  invalidClicks: Int!
   conversions: Int!
 }
 
@@ -1700,7 +1732,10 @@ enum ParticipationStatus {
 "A participation's counters and the streamer's earnings from it."
 type ParticipationStats {
   impressions: Int!
+  "Valid clicks."
   clicks: Int!
+  "Invalid traffic: clicks recorded but never billed (see Click.invalidReason)."
+  invalidClicks: Int!
   conversions: Int!
   earnings: Money!
 }
@@ -1992,8 +2027,12 @@ type Click {
   billing: BillingState!
   "True once the click is BILLED."
   billed: Boolean! @deprecated(reason: "False while PENDING as well as when NOT_BILLED: read billing.")
-  participation: Participation!
-  campaign: Campaign!
+  "Why the click is invalid traffic (counted in invalidClicks, never billed); null for a valid click and while PENDING."
+  invalidReason: InvalidClickReason
+  "The participation, as the overlay shows it: recordClick is anonymous (the token is the credential)."
+  participation: OverlayParticipation!
+  "The campaign, as the overlay shows it."
+  campaign: OverlayCampaign!
   createdAt: Time!
 }
 
@@ -2014,6 +2053,14 @@ enum BillingState {
   budget did not cover it.
   """
   NOT_BILLED
+}
+
+"Why a click is invalid traffic."
+enum InvalidClickReason {
+  "The same viewer (address and user agent, as a keyed hash) clicked the participation's link again within CLICK_VIEWER_WINDOW."
+  DUPLICATE_VIEWER
+  "The participation's link drew more clicks than CLICK_LIMIT_PER_TOKEN allows in its window."
+  RATE_EXCEEDED
 }
 
 "A conversion's review state."
@@ -2117,7 +2164,10 @@ type DailyStat {
   "The UTC day, YYYY-MM-DD."
   date: String!
   impressions: Int!
+  "Valid clicks."
   clicks: Int!
+  "Invalid traffic: clicks recorded but never billed."
+  invalidClicks: Int!
   conversions: Int!
   "Billed to the campaign."
   spend: Money!
@@ -2477,6 +2527,8 @@ func (ec *executionContext) childFields_CampaignStats(ctx context.Context, field
 		return ec.fieldContext_CampaignStats_impressions(ctx, field)
 	case "clicks":
 		return ec.fieldContext_CampaignStats_clicks(ctx, field)
+	case "invalidClicks":
+		return ec.fieldContext_CampaignStats_invalidClicks(ctx, field)
 	case "conversions":
 		return ec.fieldContext_CampaignStats_conversions(ctx, field)
 	}
@@ -2493,6 +2545,8 @@ func (ec *executionContext) childFields_Click(ctx context.Context, field graphql
 		return ec.fieldContext_Click_billing(ctx, field)
 	case "billed":
 		return ec.fieldContext_Click_billed(ctx, field)
+	case "invalidReason":
+		return ec.fieldContext_Click_invalidReason(ctx, field)
 	case "participation":
 		return ec.fieldContext_Click_participation(ctx, field)
 	case "campaign":
@@ -2569,6 +2623,8 @@ func (ec *executionContext) childFields_DailyStat(ctx context.Context, field gra
 		return ec.fieldContext_DailyStat_impressions(ctx, field)
 	case "clicks":
 		return ec.fieldContext_DailyStat_clicks(ctx, field)
+	case "invalidClicks":
+		return ec.fieldContext_DailyStat_invalidClicks(ctx, field)
 	case "conversions":
 		return ec.fieldContext_DailyStat_conversions(ctx, field)
 	case "spend":
@@ -2719,6 +2775,8 @@ func (ec *executionContext) childFields_ParticipationStats(ctx context.Context, 
 		return ec.fieldContext_ParticipationStats_impressions(ctx, field)
 	case "clicks":
 		return ec.fieldContext_ParticipationStats_clicks(ctx, field)
+	case "invalidClicks":
+		return ec.fieldContext_ParticipationStats_invalidClicks(ctx, field)
 	case "conversions":
 		return ec.fieldContext_ParticipationStats_conversions(ctx, field)
 	case "earnings":
@@ -4522,6 +4580,29 @@ func (ec *executionContext) fieldContext_CampaignStats_clicks(_ context.Context,
 	return graphql.NewScalarFieldContext("CampaignStats", field, false, false, "Int")
 }
 
+func (ec *executionContext) _CampaignStats_invalidClicks(ctx context.Context, field graphql.CollectedField, obj *domain.CampaignStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignStats_invalidClicks(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.InvalidClicks, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignStats_invalidClicks(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignStats", field, false, false, "Int")
+}
+
 func (ec *executionContext) _CampaignStats_conversions(ctx context.Context, field graphql.CollectedField, obj *domain.CampaignStats) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4637,6 +4718,29 @@ func (ec *executionContext) fieldContext_Click_billed(_ context.Context, field g
 	return graphql.NewScalarFieldContext("Click", field, true, false, "Boolean")
 }
 
+func (ec *executionContext) _Click_invalidReason(ctx context.Context, field graphql.CollectedField, obj *domain.Click) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Click_invalidReason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Click().InvalidReason(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.InvalidReason) graphql.Marshaler {
+			return ec.marshalOInvalidClickReason2ᚖtallyᚋdomainᚐInvalidReason(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Click_invalidReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Click", field, true, true, "InvalidClickReason")
+}
+
 func (ec *executionContext) _Click_participation(ctx context.Context, field graphql.CollectedField, obj *domain.Click) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4650,7 +4754,7 @@ func (ec *executionContext) _Click_participation(ctx context.Context, field grap
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *domain.Participation) graphql.Marshaler {
-			return ec.marshalNParticipation2ᚖtallyᚋdomainᚐParticipation(ctx, selections, v)
+			return ec.marshalNOverlayParticipation2ᚖtallyᚋdomainᚐParticipation(ctx, selections, v)
 		},
 		true,
 		true,
@@ -4663,7 +4767,7 @@ func (ec *executionContext) fieldContext_Click_participation(_ context.Context, 
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Participation(ctx, field)
+			return ec.childFields_OverlayParticipation(ctx, field)
 		},
 	}
 	return fc, nil
@@ -4682,7 +4786,7 @@ func (ec *executionContext) _Click_campaign(ctx context.Context, field graphql.C
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *domain.Campaign) graphql.Marshaler {
-			return ec.marshalNCampaign2ᚖtallyᚋdomainᚐCampaign(ctx, selections, v)
+			return ec.marshalNOverlayCampaign2ᚖtallyᚋdomainᚐCampaign(ctx, selections, v)
 		},
 		true,
 		true,
@@ -4695,7 +4799,7 @@ func (ec *executionContext) fieldContext_Click_campaign(_ context.Context, field
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Campaign(ctx, field)
+			return ec.childFields_OverlayCampaign(ctx, field)
 		},
 	}
 	return fc, nil
@@ -5244,6 +5348,29 @@ func (ec *executionContext) _DailyStat_clicks(ctx context.Context, field graphql
 	)
 }
 func (ec *executionContext) fieldContext_DailyStat_clicks(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DailyStat", field, false, false, "Int")
+}
+
+func (ec *executionContext) _DailyStat_invalidClicks(ctx context.Context, field graphql.CollectedField, obj *domain.DailyStat) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DailyStat_invalidClicks(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.InvalidClicks, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DailyStat_invalidClicks(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("DailyStat", field, false, false, "Int")
 }
 
@@ -6966,6 +7093,29 @@ func (ec *executionContext) _ParticipationStats_clicks(ctx context.Context, fiel
 	)
 }
 func (ec *executionContext) fieldContext_ParticipationStats_clicks(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ParticipationStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ParticipationStats_invalidClicks(ctx context.Context, field graphql.CollectedField, obj *domain.ParticipationStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ParticipationStats_invalidClicks(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.InvalidClicks, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ParticipationStats_invalidClicks(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ParticipationStats", field, false, false, "Int")
 }
 
@@ -10362,6 +10512,11 @@ func (ec *executionContext) _CampaignStats(ctx context.Context, sel ast.Selectio
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "invalidClicks":
+			out.Values[i] = ec._CampaignStats_invalidClicks(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "conversions":
 			out.Values[i] = ec._CampaignStats_conversions(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -10415,6 +10570,12 @@ func (ec *executionContext) _Click(ctx context.Context, sel ast.SelectionSet, ob
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "invalidReason":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Click_invalidReason(ctx, field, obj)
+				})
 		case "participation":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -10672,6 +10833,11 @@ func (ec *executionContext) _DailyStat(ctx context.Context, sel ast.SelectionSet
 			}
 		case "clicks":
 			out.Values[i] = ec._DailyStat_clicks(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "invalidClicks":
+			out.Values[i] = ec._DailyStat_invalidClicks(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -11341,6 +11507,11 @@ func (ec *executionContext) _ParticipationStats(ctx context.Context, sel ast.Sel
 			}
 		case "clicks":
 			out.Values[i] = ec._ParticipationStats_clicks(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "invalidClicks":
+			out.Values[i] = ec._ParticipationStats_invalidClicks(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -13141,6 +13312,22 @@ func (ec *executionContext) marshalOInt2ᚖint(ctx context.Context, sel ast.Sele
 	_ = ctx
 	res := graphql.MarshalInt(*v)
 	return res
+}
+
+func (ec *executionContext) unmarshalOInvalidClickReason2ᚖtallyᚋdomainᚐInvalidReason(ctx context.Context, v any) (*domain.InvalidReason, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(domain.InvalidReason)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOInvalidClickReason2ᚖtallyᚋdomainᚐInvalidReason(ctx context.Context, sel ast.SelectionSet, v *domain.InvalidReason) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) marshalOOverlayCampaign2ᚖtallyᚋdomainᚐCampaign(ctx context.Context, sel ast.SelectionSet, v *domain.Campaign) graphql.Marshaler {

@@ -122,6 +122,9 @@ func clientAddress(trusted []netip.Prefix, next http.Handler) http.Handler {
 			}
 			r = r.WithContext(auth.WithClientAddress(r.Context(), addr))
 		}
+		if ua := r.UserAgent(); ua != "" {
+			r = r.WithContext(auth.WithUserAgent(r.Context(), ua))
+		}
 		next.ServeHTTP(w, r)
 	})
 }

@@ -85,7 +85,8 @@ func (d *campaignDoc) toDomain() domain.Campaign {
 		CPM: domain.Micros(d.CPMMicros), CPC: domain.Micros(d.CPCMicros),
 		Goals:    make([]domain.Goal, 0, len(d.Goals)),
 		StartsAt: utcPtr(d.StartsAt), EndsAt: utcPtr(d.EndsAt),
-		Stats:     domain.CampaignStats{Impressions: d.Stats.Impressions, Clicks: d.Stats.Clicks, Conversions: d.Stats.Conversions},
+		Stats: domain.CampaignStats{Impressions: d.Stats.Impressions, Clicks: d.Stats.Clicks, InvalidClicks: d.Stats.InvalidClicks,
+			Conversions: d.Stats.Conversions},
 		CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(),
 	}
 	for _, g := range d.Goals {

@@ -34,6 +34,7 @@ type dailyDoc struct {
 	Day            string `bson:"day"`
 	Impressions    int64  `bson:"impressions"`
 	Clicks         int64  `bson:"clicks"`
+	InvalidClicks  int64  `bson:"invalidClicks"`
 	Conversions    int64  `bson:"conversions"`
 	SpendMicros    int64  `bson:"spendMicros"`
 	EarningsMicros int64  `bson:"earningsMicros"`
@@ -63,7 +64,7 @@ func (r *DailyStats) Range(ctx context.Context, scope domain.StatsScope, ownerID
 	for d := from.UTC(); !d.After(to.UTC()); d = d.AddDate(0, 0, 1) {
 		day := domain.Day(d)
 		doc := byDay[day]
-		out = append(out, domain.DailyStat{Date: day, Impressions: doc.Impressions, Clicks: doc.Clicks,
+		out = append(out, domain.DailyStat{Date: day, Impressions: doc.Impressions, Clicks: doc.Clicks, InvalidClicks: doc.InvalidClicks,
 			Conversions: doc.Conversions, Spend: domain.Micros(doc.SpendMicros), Earnings: domain.Micros(doc.EarningsMicros)})
 	}
 	return out, nil

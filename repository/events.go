@@ -147,12 +147,15 @@ type clickDoc struct {
 	StreamerID      primitive.ObjectID `bson:"streamerId"`
 	CostMicros      int64              `bson:"costMicros"`
 	CreatedAt       time.Time          `bson:"createdAt"`
+	Viewer          string             `bson:"viewer,omitempty"`
+	Invalid         string             `bson:"invalid,omitempty"`
 	State           eventState         `bson:",inline"`
 }
 
 func (d *clickDoc) toDomain() domain.Click {
 	return domain.Click{ID: d.ID.Hex(), ClickID: d.ClickID, ParticipationID: d.ParticipationID.Hex(),
-		CampaignID: d.CampaignID.Hex(), StreamerID: d.StreamerID.Hex(), Billing: d.State.billing(),
+		CampaignID: d.CampaignID.Hex(), StreamerID: d.StreamerID.Hex(), Viewer: d.Viewer,
+		Invalid: domain.InvalidReason(d.Invalid), Billing: d.State.billing(),
 		Cost: domain.Micros(d.CostMicros), CreatedAt: d.CreatedAt.UTC()}
 }
 
@@ -167,10 +170,14 @@ func (r *Clicks) Record(ctx context.Context, c domain.Click) (domain.Click, bool
 	}
 	c.CreatedAt = c.CreatedAt.UTC().Truncate(time.Millisecond)
 	var old clickDoc
-	id, isNew, err := recordOnce(ctx, r.c, bson.M{"campaignId": cid, "clickId": c.ClickID}, bson.M{
+	insert := bson.M{
 		"clickId": c.ClickID, "participationId": pid, "campaignId": cid, "streamerId": sid,
 		"billing": string(domain.BillingPending), "costMicros": int64(c.Cost), "createdAt": c.CreatedAt,
-	}, r.newID, &old)
+	}
+	if c.Viewer != "" {
+		insert["viewer"] = c.Viewer
+	}
+	id, isNew, err := recordOnce(ctx, r.c, bson.M{"campaignId": cid, "clickId": c.ClickID}, insert, r.newID, &old)
 	if err != nil {
 		return domain.Click{}, false, fmt.Errorf("record click: %w", err)
 	}

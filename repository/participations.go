@@ -65,7 +65,7 @@ func (d *participationDoc) toDomain() domain.Participation {
 	p := domain.Participation{
 		ID: d.ID.Hex(), CampaignID: d.CampaignID.Hex(), StreamerID: d.StreamerID.Hex(),
 		Status: domain.ParseParticipationStatus(d.Status),
-		Stats: domain.ParticipationStats{Impressions: d.Stats.Impressions, Clicks: d.Stats.Clicks,
+		Stats: domain.ParticipationStats{Impressions: d.Stats.Impressions, Clicks: d.Stats.Clicks, InvalidClicks: d.Stats.InvalidClicks,
 			Conversions: d.Stats.Conversions, Earnings: domain.Micros(d.Stats.EarningsMicros)},
 		JoinedAt: d.JoinedAt.UTC(), LeftAt: utcPtr(d.LeftAt),
 	}

@@ -13,6 +13,13 @@ import (
 	"tally/loaders"
 )
 
+func (r *clickResolver) InvalidReason(ctx context.Context, obj *domain.Click) (*domain.InvalidReason, error) {
+	if obj.Invalid == "" {
+		return nil, nil
+	}
+	return &obj.Invalid, nil
+}
+
 func (r *clickResolver) Participation(ctx context.Context, obj *domain.Click) (*domain.Participation, error) {
 	return ptr(loaders.For(ctx).Participations.Load(ctx, obj.ParticipationID))
 }

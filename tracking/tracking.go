@@ -30,6 +30,7 @@ type Service struct {
 	Impressions    *repository.Impressions
 	Overlay        *overlay.Service // what an overlay shows, for impressions
 	Notify         func()           // tells the projector a new event is pending
+	Viewers        *auth.Viewers    // who clicked, as a keyed hash, for the invalid-traffic filter
 	Now            func() time.Time
 }
 
@@ -87,7 +88,7 @@ func (s *Service) recordClick(ctx context.Context, token, clickID string) (domai
 		price = camp.CPC
 	}
 	click, isNew, err := s.Clicks.Record(ctx, domain.Click{ClickID: clickID, ParticipationID: p.ID,
-		CampaignID: p.CampaignID, StreamerID: p.StreamerID, Cost: price, CreatedAt: now})
+		CampaignID: p.CampaignID, StreamerID: p.StreamerID, Viewer: s.Viewers.Of(ctx), Cost: price, CreatedAt: now})
 	if err != nil {
 		return domain.Click{}, domain.Campaign{}, false, err
 	}
