@@ -1,5 +1,7 @@
 package domain
 
+import "time"
+
 import "encoding/base64"
 
 // Page is one page of a list, newest first.
@@ -68,4 +70,9 @@ type CampaignFilter struct {
 type ConversionFilter struct {
 	CampaignID      string
 	ParticipationID string
+	StreamerID      string
+	GoalID          string
+	Status          ConversionStatus
+	Subs            SubIDs     // each given sub-id must match
+	From, To        *time.Time // recorded in [From, To)
 }

@@ -30,6 +30,8 @@ type CampaignLedger struct {
 	Batch     int64
 	Unbilled  []string
 	Invalid   map[string]InvalidReason // the clicks of that batch judged invalid traffic
+	Goals     []Goal                   // for the goals a conversion implies
+	Postbacks bool                     // the campaign has a postback template
 }
 
 // Counts are event counters by kind. Clicks are the valid ones;
@@ -96,22 +98,30 @@ func (e EventRecord) BucketOwners() []BucketOwner {
 }
 
 // Bill decides a batch's events of one campaign, in event order, against
-// the campaign's remaining budget: a priced event that is not invalid
-// traffic is billed while the
-// remaining budget covers its price, and is not billed once it does not, in
-// which case an ACTIVE campaign turns EXHAUSTED. This is the one statement
-// of the budget rule; the store applies the result with a guarded update
-// that checks the remaining budget is still the one decided against.
+// the campaign's remaining budget (each event's step is EventRecord.Next):
+// a charge given back returns to the budget at once; a price to bill is
+// billed while the remaining budget covers it, and is not billed once it
+// does not, in which case an ACTIVE campaign turns EXHAUSTED. This is the
+// one statement of the budget rule; the store applies the result with a
+// guarded update that checks the remaining budget is still the one decided
+// against.
 func Bill(remaining Micros, events []EventRecord) CampaignDelta {
 	var d CampaignDelta
 	for _, e := range events {
-		d.Counts.Count(e)
-		if e.Price <= 0 || e.Invalid != "" {
+		count, bill, refund := e.Next()
+		if count {
+			d.Counts.Count(e)
+		}
+		if refund > 0 {
+			remaining += refund
+			d.Spend -= refund
+		}
+		if bill <= 0 {
 			continue
 		}
-		if remaining >= e.Price {
-			remaining -= e.Price
-			d.Spend += e.Price
+		if remaining >= bill {
+			remaining -= bill
+			d.Spend += bill
 			continue
 		}
 		d.Unbilled = append(d.Unbilled, e.ID)

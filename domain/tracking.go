@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"fmt"
 	"io"
 	"regexp"
 	"strings"
@@ -15,7 +16,8 @@ type Click struct {
 	ParticipationID string
 	CampaignID      string
 	StreamerID      string
-	Viewer          string        // a keyed hash of the viewer's address and user agent, never either in clear
+	Viewer          string // a keyed hash of the viewer's address and user agent, never either in clear
+	Subs            SubIDs
 	Invalid         InvalidReason // set once projected, for invalid traffic
 	Billing         Billing
 	Cost            Micros // the campaign's cpc when the click was recorded; 0 when it was not billable
@@ -32,6 +34,9 @@ const (
 	BillingPending   Billing = "pending"
 	BillingBilled    Billing = "billed"
 	BillingNotBilled Billing = "not_billed"
+	// BillingReversed: a conversion billed, then rejected: the charge was
+	// given back to the budget and taken from the streamer's earnings.
+	BillingReversed Billing = "reversed"
 )
 
 // Name is the GraphQL enum name: not_billed → NOT_BILLED.
@@ -42,7 +47,7 @@ func (b Billing) MarshalGQL(w io.Writer) { marshalEnum(w, b) }
 
 // UnmarshalGQL reads the GraphQL enum name.
 func (b *Billing) UnmarshalGQL(v any) (err error) {
-	*b, err = unmarshalEnum(v, "BillingState", BillingPending, BillingBilled, BillingNotBilled)
+	*b, err = unmarshalEnum(v, "BillingState", BillingPending, BillingBilled, BillingNotBilled, BillingReversed)
 	return err
 }
 
@@ -72,14 +77,85 @@ type Conversion struct {
 	ClickID         string
 	GoalID          string
 	ExternalID      string
+	TransactionID   string // the partner's transaction id: a repeatable goal's key
 	ParticipationID string
 	CampaignID      string
 	StreamerID      string
+	Subs            SubIDs // inherited from the click
 	Status          ConversionStatus
+	StatusAt        time.Time
+	RejectReason    string
+	HoldUntil       *time.Time // a HOLD goal's PENDING conversion is approved then, unless rejected first
+	History         []StatusChange
+	Rev             int64  // counts the status changes; a delivery's key
+	Implied         bool   // recorded because another goal implies this one
+	CauseID         string // the conversion that implied it
 	Payout          Micros // the goal's payout when the conversion was recorded
-	Cost            Micros // what the campaign is charged once billed: Payout, or 0 when it was not billable
+	Cost            Micros // what approval charges: Payout, or 0 when the campaign was not billable
+	Charged         Micros // what the campaign is charged for it now, once projected
 	Billing         Billing
 	CreatedAt       time.Time
+}
+
+// StatusChange is one entry of a conversion's history: who changed its
+// status, when, from what to what, and why.
+type StatusChange struct {
+	By     string // "user:<id>", "apiKey:<id>", or "system" (a hold that ended)
+	At     time.Time
+	From   ConversionStatus // "" for the status it was recorded with
+	To     ConversionStatus
+	Reason string
+}
+
+// CanBecome reports whether a conversion may change from s to to: PENDING
+// to APPROVED or REJECTED, APPROVED to REJECTED (which gives the charge
+// back). REJECTED is final, and nothing returns to PENDING. This is the one
+// statement of the transitions; anything else is CONFLICT.
+func (s ConversionStatus) CanBecome(to ConversionStatus) bool {
+	switch s {
+	case ConversionPending:
+		return to == ConversionApproved || to == ConversionRejected
+	case ConversionApproved:
+		return to == ConversionRejected
+	}
+	return false
+}
+
+// Sources are the statuses from which a conversion may become to.
+func (to ConversionStatus) Sources() []ConversionStatus {
+	var out []ConversionStatus
+	for _, s := range []ConversionStatus{ConversionPending, ConversionApproved, ConversionRejected} {
+		if s.CanBecome(to) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Name is the GraphQL enum name.
+func (s ConversionStatus) Name() string { return enumName(s) }
+
+// SubIDs are the five free sub-ids a click carries (a partner's or a
+// streamer's own tracking: placement, creative…), inherited by its
+// conversions.
+type SubIDs [5]string
+
+// MaxSubIDLength bounds each sub-id.
+const MaxSubIDLength = 100
+
+// Validate checks each sub-id: at most MaxSubIDLength printable characters.
+// Errors name paths under prefix (prefix.sub1…).
+func (s SubIDs) Validate(prefix string) error {
+	var errs FieldErrors
+	for i, v := range s {
+		if len(v) > MaxSubIDLength || strings.IndexFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
+			errs = append(errs, Invalid(fmt.Sprintf("%s.sub%d", prefix, i+1), "sub%d must be at most %d printable characters", i+1, MaxSubIDLength))
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return errs
 }
 
 // ConversionInput is what recordConversion and /postback take.
@@ -87,6 +163,13 @@ type ConversionInput struct {
 	ClickID    string `json:"clickId" validate:"required,clickid"`
 	GoalID     string `json:"goalId" validate:"required,max=64,goalid"`
 	ExternalID string `json:"externalId" validate:"max=128"`
+	// TransactionID is the partner's transaction id: required for a
+	// PER_TRANSACTION goal, whose conversions it tells apart.
+	TransactionID string `json:"transactionId" validate:"max=128"`
+	// Status, when given, is the partner's status for the conversion: the
+	// status a new one starts in (instead of the goal's approval rule), or
+	// a change of an existing one's.
+	Status *ConversionStatus `json:"status"`
 }
 
 // Normalize trims the fields.
@@ -94,6 +177,48 @@ func (in *ConversionInput) Normalize() {
 	in.ClickID = strings.TrimSpace(in.ClickID)
 	in.GoalID = strings.TrimSpace(in.GoalID)
 	in.ExternalID = strings.TrimSpace(in.ExternalID)
+	in.TransactionID = strings.TrimSpace(in.TransactionID)
+}
+
+// ConversionStatusResult is what setConversionStatus did: the conversions
+// in the status asked for, and those it could not change, each with why.
+type ConversionStatusResult struct {
+	Conversions []Conversion
+	Failures    []ConversionStatusFailure
+}
+
+// ConversionStatusFailure is a conversion setConversionStatus could not
+// change, with the error's code and its message.
+type ConversionStatusFailure struct {
+	ConversionID string
+	Code         string
+	Message      string
+}
+
+// Fail records that the conversion id could not change, and why.
+func (r *ConversionStatusResult) Fail(id string, err error) {
+	r.Failures = append(r.Failures, ConversionStatusFailure{ConversionID: id, Code: ErrorCode(err), Message: ErrorMessage(err)})
+}
+
+// ConversionStatusInput is setConversionStatus's input.
+type ConversionStatusInput struct {
+	ConversionIDs []string         `json:"conversionIds" validate:"required,min=1,max=100,unique"`
+	Status        ConversionStatus `json:"status" validate:"required"`
+	Reason        string           `json:"reason" validate:"max=500"`
+}
+
+// Validate checks the fields: a rejection needs a reason. Errors name paths
+// under prefix.
+func (in *ConversionStatusInput) Validate(prefix string) error {
+	in.Reason = strings.TrimSpace(in.Reason)
+	errs := validateStruct(prefix, in)
+	if in.Status == ConversionRejected && in.Reason == "" && !hasFieldError(errs, prefix+".reason") {
+		errs = append(errs, Invalid(prefix+".reason", "a rejection needs a reason"))
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return errs
 }
 
 // Validate checks the fields; errors name paths under prefix.
@@ -136,6 +261,104 @@ type EventRecord struct {
 	Batch           int64         // the projector batch that applied it; 0 while pending and for events older than the projector
 	Viewer          string        // clicks: a keyed hash of the viewer's address and user agent ("" when unknown)
 	Invalid         InvalidReason // clicks judged invalid traffic: counted apart, never billed
+	Todo            bool          // the projector has work to do for it
+
+	// Conversions only: the status now and what the projector applied of
+	// the steps before (counted, charged, billing decided), the step's time
+	// (the last status change) and every step applied so far.
+	Status        ConversionStatus
+	Rev           int64
+	Counted       bool
+	AppliedCharge Micros // what its campaign is charged for it now
+	Decided       bool
+	MoneyAt       time.Time
+	GoalID        string
+	ClickID       string
+	ExternalID    string
+	Subs          SubIDs
+	Payout        Micros
+	Billable      bool // the campaign was billable when the conversion was recorded
+	Steps         []Step
+}
+
+// OrderAt is when the event's step happened, the order the projector bills
+// in: a conversion's last status change, any other event's recording.
+func (e EventRecord) OrderAt() time.Time {
+	if e.Kind == EventConversion && !e.MoneyAt.IsZero() {
+		return e.MoneyAt
+	}
+	return e.At
+}
+
+// Step is one projection of an event: the batch that applied it, whether it
+// counted the event, the money it moved (negative for a charge given back),
+// and the days it counted and moved money in. Verify sums the steps of the
+// batches a counter has reached.
+type Step struct {
+	Batch    int64
+	Counted  bool
+	Delta    Micros
+	CountDay string
+	MoneyDay string
+}
+
+// Next is what projecting the event does now, from what was applied before:
+// whether it is counted (its first projection), the price to bill against
+// the budget, and the charge to give back. A click or an impression is
+// projected once: counted and, when priced and not invalid traffic, billed.
+// A conversion is projected at each status change: approval bills its
+// price once, a rejection after approval gives the charge back, PENDING
+// moves no money.
+func (e EventRecord) Next() (count bool, bill, refund Micros) {
+	if e.Kind != EventConversion {
+		if e.Invalid != "" {
+			return true, 0, 0
+		}
+		return true, e.Price, 0
+	}
+	count = !e.Counted
+	if e.Status == ConversionApproved && !e.Decided {
+		bill = e.Price
+	}
+	if e.Status == ConversionRejected && e.AppliedCharge > 0 {
+		refund = e.AppliedCharge
+	}
+	return count, bill, refund
+}
+
+// Outcome is the event's state once the projector applied Next, billed
+// saying whether the budget covered the price: what it is charged now,
+// whether its approval was decided, its billing, and the money this step
+// moved.
+func (e EventRecord) Outcome(billed bool) (charged Micros, decided bool, billing Billing, delta Micros) {
+	_, bill, refund := e.Next()
+	if e.Kind != EventConversion {
+		if billed && bill > 0 {
+			return bill, true, BillingBilled, bill
+		}
+		return 0, true, BillingNotBilled, 0
+	}
+	charged, decided = e.AppliedCharge, e.Decided
+	if bill > 0 && billed {
+		charged, delta = bill, bill
+	}
+	if e.Status == ConversionApproved {
+		decided = true
+	}
+	if refund > 0 {
+		charged, delta = 0, -refund
+	}
+	switch {
+	case e.Status == ConversionPending:
+		billing = BillingPending
+	case e.Status == ConversionApproved && charged > 0:
+		billing = BillingBilled
+	case e.Status == ConversionRejected && (refund > 0 || e.Billing == BillingReversed):
+		billing = BillingReversed
+	default:
+		billing = BillingNotBilled
+	}
+	return charged, decided, billing, delta
 }
 
 // Billed reports whether the click's campaign was charged for it.
@@ -147,8 +370,11 @@ func (c Conversion) Billed() bool { return c.Billing == BillingBilled }
 // Billed reports whether the impression's campaign was charged for it.
 func (im Impression) Billed() bool { return im.Billing == BillingBilled }
 
-// Charged is what the event's campaign was charged for it.
+// Charged is what the event's campaign is charged for it.
 func (e EventRecord) Charged() Micros {
+	if e.Kind == EventConversion && e.Billing != "" && (e.AppliedCharge > 0 || e.Decided) {
+		return e.AppliedCharge
+	}
 	if e.Billing == BillingBilled {
 		return e.Price
 	}
@@ -164,7 +390,8 @@ func (c Click) Event() EventRecord {
 // Event is the conversion as an EventRecord.
 func (c Conversion) Event() EventRecord {
 	return EventRecord{ID: c.ID, Kind: EventConversion, CampaignID: c.CampaignID, ParticipationID: c.ParticipationID,
-		StreamerID: c.StreamerID, At: c.CreatedAt, Price: c.Cost, Billing: c.Billing}
+		StreamerID: c.StreamerID, At: c.CreatedAt, Price: c.Cost, Billing: c.Billing, Status: c.Status, Rev: c.Rev,
+		AppliedCharge: c.Charged, MoneyAt: c.StatusAt, GoalID: c.GoalID}
 }
 
 // Event is the impression as an EventRecord.

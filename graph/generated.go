@@ -42,6 +42,7 @@ type ResolverRoot interface {
 	ParticipationStats() ParticipationStatsResolver
 	Query() QueryResolver
 	RecordImpressionPayload() RecordImpressionPayloadResolver
+	SubIds() SubIdsResolver
 	User() UserResolver
 }
 
@@ -126,20 +127,30 @@ type ComplexityRoot struct {
 		ID            func(childComplexity int) int
 		InvalidReason func(childComplexity int) int
 		Participation func(childComplexity int) int
+		SubIds        func(childComplexity int) int
 	}
 
 	Conversion struct {
 		Billed        func(childComplexity int) int
 		Billing       func(childComplexity int) int
 		Campaign      func(childComplexity int) int
+		Cause         func(childComplexity int) int
+		Charged       func(childComplexity int) int
 		ClickID       func(childComplexity int) int
 		CreatedAt     func(childComplexity int) int
 		ExternalID    func(childComplexity int) int
 		GoalID        func(childComplexity int) int
+		History       func(childComplexity int) int
+		HoldUntil     func(childComplexity int) int
 		ID            func(childComplexity int) int
+		Implied       func(childComplexity int) int
 		Participation func(childComplexity int) int
 		Payout        func(childComplexity int) int
+		RejectReason  func(childComplexity int) int
 		Status        func(childComplexity int) int
+		StatusAt      func(childComplexity int) int
+		SubIds        func(childComplexity int) int
+		TransactionID func(childComplexity int) int
 	}
 
 	ConversionConnection struct {
@@ -150,6 +161,20 @@ type ComplexityRoot struct {
 	ConversionEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	ConversionStatusChange struct {
+		At     func(childComplexity int) int
+		By     func(childComplexity int) int
+		From   func(childComplexity int) int
+		Reason func(childComplexity int) int
+		To     func(childComplexity int) int
+	}
+
+	ConversionStatusFailure struct {
+		Code         func(childComplexity int) int
+		ConversionID func(childComplexity int) int
+		Message      func(childComplexity int) int
 	}
 
 	CreateApiKeyPayload struct {
@@ -168,9 +193,13 @@ type ComplexityRoot struct {
 	}
 
 	Goal struct {
-		GoalID func(childComplexity int) int
-		Name   func(childComplexity int) int
-		Payout func(childComplexity int) int
+		Approval   func(childComplexity int) int
+		Duplicates func(childComplexity int) int
+		GoalID     func(childComplexity int) int
+		HoldDays   func(childComplexity int) int
+		Implies    func(childComplexity int) int
+		Name       func(childComplexity int) int
+		Payout     func(childComplexity int) int
 	}
 
 	Impression struct {
@@ -201,6 +230,7 @@ type ComplexityRoot struct {
 		RecordImpression                func(childComplexity int, browserSourceToken string) int
 		RevokeAPIKey                    func(childComplexity int, id string) int
 		RotateBrowserSourceToken        func(childComplexity int, participationID string) int
+		SetConversionStatus             func(childComplexity int, input domain.ConversionStatusInput) int
 		SignUp                          func(childComplexity int, input domain.SignUp) int
 		UpdateCampaign                  func(childComplexity int, id string, input domain.CampaignUpdate) int
 		UpdateCampaignSelectionSettings func(childComplexity int, input domain.SelectionSettingsUpdate) int
@@ -269,7 +299,7 @@ type ComplexityRoot struct {
 	Query struct {
 		Campaign      func(childComplexity int, id string) int
 		Campaigns     func(childComplexity int, filter *domain.CampaignFilter, first *int, after *string) int
-		Conversions   func(childComplexity int, campaignID *string, participationID *string, first *int, after *string) int
+		Conversions   func(childComplexity int, campaignID *string, participationID *string, status *domain.ConversionStatus, streamerID *string, goalID *string, subIds *model.SubIdsInput, from *time.Time, to *time.Time, first *int, after *string) int
 		DailyStats    func(childComplexity int, scope domain.StatsScope, id string, from string, to string) int
 		Me            func(childComplexity int) int
 		Overlay       func(childComplexity int, browserSourceToken string) int
@@ -291,6 +321,19 @@ type ComplexityRoot struct {
 		Campaign   func(childComplexity int) int
 		Impression func(childComplexity int) int
 		IsNew      func(childComplexity int) int
+	}
+
+	SetConversionStatusPayload struct {
+		Conversions func(childComplexity int) int
+		Failures    func(childComplexity int) int
+	}
+
+	SubIds struct {
+		Sub1 func(childComplexity int) int
+		Sub2 func(childComplexity int) int
+		Sub3 func(childComplexity int) int
+		Sub4 func(childComplexity int) int
+		Sub5 func(childComplexity int) int
 	}
 
 	User struct {
@@ -330,11 +373,14 @@ type CampaignResolver interface {
 	Participations(ctx context.Context, obj *domain.Campaign, first *int, after *string) (*model.ParticipationConnection, error)
 }
 type ClickResolver interface {
+	SubIds(ctx context.Context, obj *domain.Click) (domain.SubIDs, error)
 	InvalidReason(ctx context.Context, obj *domain.Click) (*domain.InvalidReason, error)
 	Participation(ctx context.Context, obj *domain.Click) (*domain.Participation, error)
 	Campaign(ctx context.Context, obj *domain.Click) (*domain.Campaign, error)
 }
 type ConversionResolver interface {
+	Cause(ctx context.Context, obj *domain.Conversion) (*domain.Conversion, error)
+	SubIds(ctx context.Context, obj *domain.Conversion) (domain.SubIDs, error)
 	Payout(ctx context.Context, obj *domain.Conversion) (*model.Money, error)
 
 	Campaign(ctx context.Context, obj *domain.Conversion) (*domain.Campaign, error)
@@ -362,6 +408,7 @@ type MutationResolver interface {
 	RecordImpression(ctx context.Context, browserSourceToken string) (*model.RecordImpressionPayload, error)
 	RecordClick(ctx context.Context, input model.RecordClickInput) (*model.RecordClickPayload, error)
 	RecordConversion(ctx context.Context, input domain.ConversionInput) (*model.RecordConversionPayload, error)
+	SetConversionStatus(ctx context.Context, input domain.ConversionStatusInput) (*domain.ConversionStatusResult, error)
 	CreateAPIKey(ctx context.Context, input domain.APIKeyInput) (*model.CreateAPIKeyPayload, error)
 	RevokeAPIKey(ctx context.Context, id string) (*domain.APIKey, error)
 	UpdateCampaignSelectionSettings(ctx context.Context, input domain.SelectionSettingsUpdate) (*domain.User, error)
@@ -389,10 +436,17 @@ type QueryResolver interface {
 	Overlay(ctx context.Context, browserSourceToken string) (*domain.OverlaySlot, error)
 	Verify(ctx context.Context) (*projection.Report, error)
 	DailyStats(ctx context.Context, scope domain.StatsScope, id string, from string, to string) ([]*domain.DailyStat, error)
-	Conversions(ctx context.Context, campaignID *string, participationID *string, first *int, after *string) (*model.ConversionConnection, error)
+	Conversions(ctx context.Context, campaignID *string, participationID *string, status *domain.ConversionStatus, streamerID *string, goalID *string, subIds *model.SubIdsInput, from *time.Time, to *time.Time, first *int, after *string) (*model.ConversionConnection, error)
 }
 type RecordImpressionPayloadResolver interface {
 	Campaign(ctx context.Context, obj *model.RecordImpressionPayload) (*domain.Campaign, error)
+}
+type SubIdsResolver interface {
+	Sub1(ctx context.Context, obj *domain.SubIDs) (*string, error)
+	Sub2(ctx context.Context, obj *domain.SubIDs) (*string, error)
+	Sub3(ctx context.Context, obj *domain.SubIDs) (*string, error)
+	Sub4(ctx context.Context, obj *domain.SubIDs) (*string, error)
+	Sub5(ctx context.Context, obj *domain.SubIDs) (*string, error)
 }
 type UserResolver interface {
 	Email(ctx context.Context, obj *domain.User) (*string, error)
@@ -745,6 +799,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Click.Participation(childComplexity), true
+	case "Click.subIds":
+		if e.ComplexityRoot.Click.SubIds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Click.SubIds(childComplexity), true
 
 	case "Conversion.billed":
 		if e.ComplexityRoot.Conversion.Billed == nil {
@@ -764,6 +824,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Conversion.Campaign(childComplexity), true
+	case "Conversion.cause":
+		if e.ComplexityRoot.Conversion.Cause == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Conversion.Cause(childComplexity), true
+	case "Conversion.charged":
+		if e.ComplexityRoot.Conversion.Charged == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Conversion.Charged(childComplexity), true
 	case "Conversion.clickId":
 		if e.ComplexityRoot.Conversion.ClickID == nil {
 			break
@@ -788,12 +860,30 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Conversion.GoalID(childComplexity), true
+	case "Conversion.history":
+		if e.ComplexityRoot.Conversion.History == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Conversion.History(childComplexity), true
+	case "Conversion.holdUntil":
+		if e.ComplexityRoot.Conversion.HoldUntil == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Conversion.HoldUntil(childComplexity), true
 	case "Conversion.id":
 		if e.ComplexityRoot.Conversion.ID == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Conversion.ID(childComplexity), true
+	case "Conversion.implied":
+		if e.ComplexityRoot.Conversion.Implied == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Conversion.Implied(childComplexity), true
 	case "Conversion.participation":
 		if e.ComplexityRoot.Conversion.Participation == nil {
 			break
@@ -806,12 +896,36 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Conversion.Payout(childComplexity), true
+	case "Conversion.rejectReason":
+		if e.ComplexityRoot.Conversion.RejectReason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Conversion.RejectReason(childComplexity), true
 	case "Conversion.status":
 		if e.ComplexityRoot.Conversion.Status == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Conversion.Status(childComplexity), true
+	case "Conversion.statusAt":
+		if e.ComplexityRoot.Conversion.StatusAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Conversion.StatusAt(childComplexity), true
+	case "Conversion.subIds":
+		if e.ComplexityRoot.Conversion.SubIds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Conversion.SubIds(childComplexity), true
+	case "Conversion.transactionId":
+		if e.ComplexityRoot.Conversion.TransactionID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Conversion.TransactionID(childComplexity), true
 
 	case "ConversionConnection.edges":
 		if e.ComplexityRoot.ConversionConnection.Edges == nil {
@@ -838,6 +952,56 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ConversionEdge.Node(childComplexity), true
+
+	case "ConversionStatusChange.at":
+		if e.ComplexityRoot.ConversionStatusChange.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConversionStatusChange.At(childComplexity), true
+	case "ConversionStatusChange.by":
+		if e.ComplexityRoot.ConversionStatusChange.By == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConversionStatusChange.By(childComplexity), true
+	case "ConversionStatusChange.from":
+		if e.ComplexityRoot.ConversionStatusChange.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConversionStatusChange.From(childComplexity), true
+	case "ConversionStatusChange.reason":
+		if e.ComplexityRoot.ConversionStatusChange.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConversionStatusChange.Reason(childComplexity), true
+	case "ConversionStatusChange.to":
+		if e.ComplexityRoot.ConversionStatusChange.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConversionStatusChange.To(childComplexity), true
+
+	case "ConversionStatusFailure.code":
+		if e.ComplexityRoot.ConversionStatusFailure.Code == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConversionStatusFailure.Code(childComplexity), true
+	case "ConversionStatusFailure.conversionId":
+		if e.ComplexityRoot.ConversionStatusFailure.ConversionID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConversionStatusFailure.ConversionID(childComplexity), true
+	case "ConversionStatusFailure.message":
+		if e.ComplexityRoot.ConversionStatusFailure.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConversionStatusFailure.Message(childComplexity), true
 
 	case "CreateApiKeyPayload.apiKey":
 		if e.ComplexityRoot.CreateApiKeyPayload.APIKey == nil {
@@ -895,12 +1059,36 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.DailyStat.Spend(childComplexity), true
 
+	case "Goal.approval":
+		if e.ComplexityRoot.Goal.Approval == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Goal.Approval(childComplexity), true
+	case "Goal.duplicates":
+		if e.ComplexityRoot.Goal.Duplicates == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Goal.Duplicates(childComplexity), true
 	case "Goal.goalId":
 		if e.ComplexityRoot.Goal.GoalID == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Goal.GoalID(childComplexity), true
+	case "Goal.holdDays":
+		if e.ComplexityRoot.Goal.HoldDays == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Goal.HoldDays(childComplexity), true
+	case "Goal.implies":
+		if e.ComplexityRoot.Goal.Implies == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Goal.Implies(childComplexity), true
 	case "Goal.name":
 		if e.ComplexityRoot.Goal.Name == nil {
 			break
@@ -1097,6 +1285,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RotateBrowserSourceToken(childComplexity, args["participationId"].(string)), true
+	case "Mutation.setConversionStatus":
+		if e.ComplexityRoot.Mutation.SetConversionStatus == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setConversionStatus_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetConversionStatus(childComplexity, args["input"].(domain.ConversionStatusInput)), true
 	case "Mutation.signUp":
 		if e.ComplexityRoot.Mutation.SignUp == nil {
 			break
@@ -1370,7 +1569,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Conversions(childComplexity, args["campaignId"].(*string), args["participationId"].(*string), args["first"].(*int), args["after"].(*string)), true
+		return e.ComplexityRoot.Query.Conversions(childComplexity, args["campaignId"].(*string), args["participationId"].(*string), args["status"].(*domain.ConversionStatus), args["streamerId"].(*string), args["goalId"].(*string), args["subIds"].(*model.SubIdsInput), args["from"].(*time.Time), args["to"].(*time.Time), args["first"].(*int), args["after"].(*string)), true
 	case "Query.dailyStats":
 		if e.ComplexityRoot.Query.DailyStats == nil {
 			break
@@ -1462,6 +1661,50 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RecordImpressionPayload.IsNew(childComplexity), true
+
+	case "SetConversionStatusPayload.conversions":
+		if e.ComplexityRoot.SetConversionStatusPayload.Conversions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SetConversionStatusPayload.Conversions(childComplexity), true
+	case "SetConversionStatusPayload.failures":
+		if e.ComplexityRoot.SetConversionStatusPayload.Failures == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SetConversionStatusPayload.Failures(childComplexity), true
+
+	case "SubIds.sub1":
+		if e.ComplexityRoot.SubIds.Sub1 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubIds.Sub1(childComplexity), true
+	case "SubIds.sub2":
+		if e.ComplexityRoot.SubIds.Sub2 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubIds.Sub2(childComplexity), true
+	case "SubIds.sub3":
+		if e.ComplexityRoot.SubIds.Sub3 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubIds.Sub3(childComplexity), true
+	case "SubIds.sub4":
+		if e.ComplexityRoot.SubIds.Sub4 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubIds.Sub4(childComplexity), true
+	case "SubIds.sub5":
+		if e.ComplexityRoot.SubIds.Sub5 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubIds.Sub5(childComplexity), true
 
 	case "User.campaignRotationSettings":
 		if e.ComplexityRoot.User.CampaignRotationSettings == nil {
@@ -1567,7 +1810,9 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("PriorityWeightsInput", ec.unmarshalInputPriorityWeightsInput),
 			graphql.NewInputUnmarshaler("RecordClickInput", ec.unmarshalInputRecordClickInput),
 			graphql.NewInputUnmarshaler("RecordConversionInput", ec.unmarshalInputRecordConversionInput),
+			graphql.NewInputUnmarshaler("SetConversionStatusInput", ec.unmarshalInputSetConversionStatusInput),
 			graphql.NewInputUnmarshaler("SignUpInput", ec.unmarshalInputSignUpInput),
+			graphql.NewInputUnmarshaler("SubIdsInput", ec.unmarshalInputSubIdsInput),
 			graphql.NewInputUnmarshaler("UpdateCampaignInput", ec.unmarshalInputUpdateCampaignInput),
 			graphql.NewInputUnmarshaler("UpdateCampaignSelectionSettingsInput", ec.unmarshalInputUpdateCampaignSelectionSettingsInput),
 		)
@@ -1682,6 +1927,32 @@ type Goal {
   name: String!
   "What one conversion of this goal pays."
   payout: Money!
+  "How a new conversion of it is approved."
+  approval: GoalApproval!
+  "For HOLD: the days a conversion stays PENDING before it is approved."
+  holdDays: Int!
+  "What makes a second report a duplicate."
+  duplicates: GoalDuplicates!
+  "Goals a conversion of this one completes too (recorded once, marked implied)."
+  implies: [String!]!
+}
+
+"How a new conversion of a goal is approved."
+enum GoalApproval {
+  "At once (the default)."
+  AUTO
+  "Held PENDING until the brand approves or rejects it."
+  REVIEW
+  "Held PENDING for holdDays, then approved unless rejected first."
+  HOLD
+}
+
+"What makes a second report of a goal a duplicate."
+enum GoalDuplicates {
+  "One conversion per click (the default)."
+  ONCE_PER_CLICK
+  "A repeatable goal: one conversion per partner transaction id."
+  PER_TRANSACTION
 }
 
 "Event counters."
@@ -1803,6 +2074,14 @@ input GoalInput {
   goalId: String!
   name: String!
   payout: Decimal!
+  "AUTO (default), REVIEW or HOLD."
+  approval: GoalApproval
+  "For HOLD: 1–365 days."
+  holdDays: Int
+  "ONCE_PER_CLICK (default) or PER_TRANSACTION."
+  duplicates: GoalDuplicates
+  "Other goals of the campaign, each ONCE_PER_CLICK, that a conversion of this one completes too."
+  implies: [String!]
 }
 
 "A new campaign; it starts as DRAFT."
@@ -2027,6 +2306,8 @@ type Click {
   billing: BillingState!
   "True once the click is BILLED."
   billed: Boolean! @deprecated(reason: "False while PENDING as well as when NOT_BILLED: read billing.")
+  "Its sub-ids."
+  subIds: SubIds!
   "Why the click is invalid traffic (counted in invalidClicks, never billed); null for a valid click and while PENDING."
   invalidReason: InvalidClickReason
   "The participation, as the overlay shows it: recordClick is anonymous (the token is the credential)."
@@ -2049,10 +2330,13 @@ enum BillingState {
   BILLED
   """
   Counted, never charged: the campaign was not billable when it happened (not
-  ACTIVE, or outside its dates), the event had no price, or the remaining
+  ACTIVE, or outside its dates), the event had no price, it was invalid
+  traffic, its conversion was rejected before approval, or the remaining
   budget did not cover it.
   """
   NOT_BILLED
+  "A conversion billed, then rejected: the charge went back to the budget and out of the streamer's earnings."
+  REVERSED
 }
 
 "Why a click is invalid traffic."
@@ -2077,16 +2361,90 @@ type Conversion {
   goalId: String!
   "The partner's own id for the conversion, if given."
   externalId: String
+  "The partner's transaction id: what tells a PER_TRANSACTION goal's conversions apart."
+  transactionId: String
+  "Its review state: money moves only once it is APPROVED, and back if it is then REJECTED."
   status: ConversionStatus!
+  "When the status last changed."
+  statusAt: Time!
+  "Why it was rejected."
+  rejectReason: String
+  "Until when a HOLD goal keeps it PENDING; it is approved then unless rejected first."
+  holdUntil: Time
+  "Every status change: who, when, from, to and why, oldest first."
+  history: [ConversionStatusChange!]!
+  "True when another goal's conversion implied it (goal chaining); cause is that conversion."
+  implied: Boolean!
+  "The conversion that implied this one."
+  cause: Conversion
+  "The sub-ids of its click."
+  subIds: SubIds!
   "The goal's payout at the time of the conversion."
   payout: Money!
-  "What became of the conversion's cost (the payout, when the campaign was billable)."
+  "What its campaign is charged for it now (the payout once BILLED; nothing while PENDING, NOT_BILLED or REVERSED)."
+  charged: Money!
+  "What became of the conversion's cost: PENDING until projected and while its status is PENDING; BILLED or NOT_BILLED once APPROVED; REVERSED when rejected after it was billed."
   billing: BillingState!
   "True once the conversion is BILLED."
   billed: Boolean! @deprecated(reason: "False while PENDING as well as when NOT_BILLED: read billing.")
   campaign: Campaign!
   participation: Participation!
   createdAt: Time!
+}
+
+"One change of a conversion's status."
+type ConversionStatusChange {
+  "Who changed it: user:<id>, apiKey:<id> (a partner's postback), or system (a hold that ended)."
+  by: String!
+  at: Time!
+  "The status before; null for the status it was recorded with."
+  from: ConversionStatus
+  to: ConversionStatus!
+  reason: String
+}
+
+"A click's five free sub-ids (placement, creative, …), inherited by its conversions."
+type SubIds {
+  sub1: String
+  sub2: String
+  sub3: String
+  sub4: String
+  sub5: String
+}
+
+"Sub-ids to record with a click, or to filter conversions by: each at most 100 printable characters."
+input SubIdsInput {
+  sub1: String
+  sub2: String
+  sub3: String
+  sub4: String
+  sub5: String
+}
+
+"Conversions whose status to change, and to what."
+input SetConversionStatusInput {
+  "1–100 conversions."
+  conversionIds: [ID!]!
+  "APPROVED or REJECTED. Allowed: PENDING→APPROVED|REJECTED, APPROVED→REJECTED; anything else is CONFLICT."
+  status: ConversionStatus!
+  "Why; required to reject, at most 500 characters."
+  reason: String
+}
+
+"What setConversionStatus did."
+type SetConversionStatusPayload {
+  "The conversions now in the status asked for (those already in it included)."
+  conversions: [Conversion!]!
+  "The conversions it could not change, each with why."
+  failures: [ConversionStatusFailure!]!
+}
+
+"A conversion setConversionStatus could not change."
+type ConversionStatusFailure {
+  conversionId: ID!
+  "NOT_FOUND, FORBIDDEN or CONFLICT."
+  code: String!
+  message: String!
 }
 
 "The result of recordClick."
@@ -2109,6 +2467,8 @@ input RecordClickInput {
   browserSourceToken: String!
   "Idempotency key, 1–64 characters of [A-Za-z0-9._-]; generated when absent."
   clickId: String
+  "Sub-ids to carry to the click's conversions and postbacks."
+  subIds: SubIdsInput
 }
 
 "A conversion to record."
@@ -2119,6 +2479,10 @@ input RecordConversionInput {
   goalId: String!
   "The partner's own id for the conversion, at most 128 characters."
   externalId: String
+  "The partner's transaction id, at most 128 characters: required for a PER_TRANSACTION goal."
+  transactionId: String
+  "The partner's status: what a new conversion starts in instead of the goal's approval rule, or a change of one already recorded."
+  status: ConversionStatus
 }
 
 "What an API key may do."
@@ -2197,17 +2561,21 @@ extend type Query {
   dailyStats(scope: StatsScope!, id: ID!, from: String!, to: String!): [DailyStat!]!
   """
   Conversions of a campaign (its brand, admins) or of a participation (its
-  streamer, the campaign's brand, admins), newest first. Give exactly one of
-  campaignId and participationId.
+  streamer, the campaign's brand, admins), newest first; without either,
+  across every campaign (admins only). Narrowed by status, streamer, goal,
+  sub-ids and the time recorded (from inclusive, to exclusive).
   """
-  conversions(campaignId: ID, participationId: ID, first: Int = 20, after: String): ConversionConnection!
+  conversions(campaignId: ID, participationId: ID, status: ConversionStatus, streamerId: ID, goalId: String,
+    subIds: SubIdsInput, from: Time, to: Time, first: Int = 20, after: String): ConversionConnection!
 }
 
 extend type Mutation {
   "Records a click exactly once per clickId; the overlay token is the credential."
   recordClick(input: RecordClickInput!): RecordClickPayload!
-  "Records a conversion exactly once per (clickId, goalId): an API key with CONVERSIONS_WRITE, the campaign's brand, or an admin."
+  "Records a conversion exactly once per (clickId, goalId), or per transactionId for a PER_TRANSACTION goal: an API key with CONVERSIONS_WRITE, the campaign's brand, or an admin."
   recordConversion(input: RecordConversionInput!): RecordConversionPayload!
+  "Approves or rejects conversions, one or many (the campaign's brand, admins); the money follows exactly once."
+  setConversionStatus(input: SetConversionStatusInput!): SetConversionStatusPayload!
   "Creates an API key for the calling brand or admin."
   createApiKey(input: CreateApiKeyInput!): CreateApiKeyPayload!
   "Revokes an API key (its owner or an admin); it stops working at once."
@@ -2545,6 +2913,8 @@ func (ec *executionContext) childFields_Click(ctx context.Context, field graphql
 		return ec.fieldContext_Click_billing(ctx, field)
 	case "billed":
 		return ec.fieldContext_Click_billed(ctx, field)
+	case "subIds":
+		return ec.fieldContext_Click_subIds(ctx, field)
 	case "invalidReason":
 		return ec.fieldContext_Click_invalidReason(ctx, field)
 	case "participation":
@@ -2567,10 +2937,28 @@ func (ec *executionContext) childFields_Conversion(ctx context.Context, field gr
 		return ec.fieldContext_Conversion_goalId(ctx, field)
 	case "externalId":
 		return ec.fieldContext_Conversion_externalId(ctx, field)
+	case "transactionId":
+		return ec.fieldContext_Conversion_transactionId(ctx, field)
 	case "status":
 		return ec.fieldContext_Conversion_status(ctx, field)
+	case "statusAt":
+		return ec.fieldContext_Conversion_statusAt(ctx, field)
+	case "rejectReason":
+		return ec.fieldContext_Conversion_rejectReason(ctx, field)
+	case "holdUntil":
+		return ec.fieldContext_Conversion_holdUntil(ctx, field)
+	case "history":
+		return ec.fieldContext_Conversion_history(ctx, field)
+	case "implied":
+		return ec.fieldContext_Conversion_implied(ctx, field)
+	case "cause":
+		return ec.fieldContext_Conversion_cause(ctx, field)
+	case "subIds":
+		return ec.fieldContext_Conversion_subIds(ctx, field)
 	case "payout":
 		return ec.fieldContext_Conversion_payout(ctx, field)
+	case "charged":
+		return ec.fieldContext_Conversion_charged(ctx, field)
 	case "billing":
 		return ec.fieldContext_Conversion_billing(ctx, field)
 	case "billed":
@@ -2603,6 +2991,34 @@ func (ec *executionContext) childFields_ConversionEdge(ctx context.Context, fiel
 		return ec.fieldContext_ConversionEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ConversionEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_ConversionStatusChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "by":
+		return ec.fieldContext_ConversionStatusChange_by(ctx, field)
+	case "at":
+		return ec.fieldContext_ConversionStatusChange_at(ctx, field)
+	case "from":
+		return ec.fieldContext_ConversionStatusChange_from(ctx, field)
+	case "to":
+		return ec.fieldContext_ConversionStatusChange_to(ctx, field)
+	case "reason":
+		return ec.fieldContext_ConversionStatusChange_reason(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ConversionStatusChange", field.Name)
+}
+
+func (ec *executionContext) childFields_ConversionStatusFailure(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "conversionId":
+		return ec.fieldContext_ConversionStatusFailure_conversionId(ctx, field)
+	case "code":
+		return ec.fieldContext_ConversionStatusFailure_code(ctx, field)
+	case "message":
+		return ec.fieldContext_ConversionStatusFailure_message(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ConversionStatusFailure", field.Name)
 }
 
 func (ec *executionContext) childFields_CreateApiKeyPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2643,6 +3059,14 @@ func (ec *executionContext) childFields_Goal(ctx context.Context, field graphql.
 		return ec.fieldContext_Goal_name(ctx, field)
 	case "payout":
 		return ec.fieldContext_Goal_payout(ctx, field)
+	case "approval":
+		return ec.fieldContext_Goal_approval(ctx, field)
+	case "holdDays":
+		return ec.fieldContext_Goal_holdDays(ctx, field)
+	case "duplicates":
+		return ec.fieldContext_Goal_duplicates(ctx, field)
+	case "implies":
+		return ec.fieldContext_Goal_implies(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Goal", field.Name)
 }
@@ -2827,6 +3251,32 @@ func (ec *executionContext) childFields_RecordImpressionPayload(ctx context.Cont
 		return ec.fieldContext_RecordImpressionPayload_isNew(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RecordImpressionPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_SetConversionStatusPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "conversions":
+		return ec.fieldContext_SetConversionStatusPayload_conversions(ctx, field)
+	case "failures":
+		return ec.fieldContext_SetConversionStatusPayload_failures(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SetConversionStatusPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_SubIds(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "sub1":
+		return ec.fieldContext_SubIds_sub1(ctx, field)
+	case "sub2":
+		return ec.fieldContext_SubIds_sub2(ctx, field)
+	case "sub3":
+		return ec.fieldContext_SubIds_sub3(ctx, field)
+	case "sub4":
+		return ec.fieldContext_SubIds_sub4(ctx, field)
+	case "sub5":
+		return ec.fieldContext_SubIds_sub5(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SubIds", field.Name)
 }
 
 func (ec *executionContext) childFields_User(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3159,6 +3609,20 @@ func (ec *executionContext) field_Mutation_rotateBrowserSourceToken_args(ctx con
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_setConversionStatus_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (domain.ConversionStatusInput, error) {
+			return ec.unmarshalNSetConversionStatusInput2tallyᚋdomainᚐConversionStatusInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_signUp_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3286,22 +3750,70 @@ func (ec *executionContext) field_Query_conversions_args(ctx context.Context, ra
 		return nil, err
 	}
 	args["participationId"] = arg1
-	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "first",
-		func(ctx context.Context, v any) (*int, error) {
-			return ec.unmarshalOInt2ᚖint(ctx, v)
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) (*domain.ConversionStatus, error) {
+			return ec.unmarshalOConversionStatus2ᚖtallyᚋdomainᚐConversionStatus(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["first"] = arg2
-	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+	args["status"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "streamerId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["streamerId"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "goalId",
 		func(ctx context.Context, v any) (*string, error) {
 			return ec.unmarshalOString2ᚖstring(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["after"] = arg3
+	args["goalId"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "subIds",
+		func(ctx context.Context, v any) (*model.SubIdsInput, error) {
+			return ec.unmarshalOSubIdsInput2ᚖtallyᚋgraphᚋmodelᚐSubIdsInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["subIds"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg7
+	arg8, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg8
+	arg9, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg9
 	return args, nil
 }
 
@@ -4718,6 +5230,38 @@ func (ec *executionContext) fieldContext_Click_billed(_ context.Context, field g
 	return graphql.NewScalarFieldContext("Click", field, true, false, "Boolean")
 }
 
+func (ec *executionContext) _Click_subIds(ctx context.Context, field graphql.CollectedField, obj *domain.Click) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Click_subIds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Click().SubIds(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.SubIDs) graphql.Marshaler {
+			return ec.marshalNSubIds2tallyᚋdomainᚐSubIDs(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Click_subIds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Click",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SubIds(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Click_invalidReason(ctx context.Context, field graphql.CollectedField, obj *domain.Click) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4920,6 +5464,29 @@ func (ec *executionContext) fieldContext_Conversion_externalId(_ context.Context
 	return graphql.NewScalarFieldContext("Conversion", field, false, false, "String")
 }
 
+func (ec *executionContext) _Conversion_transactionId(ctx context.Context, field graphql.CollectedField, obj *domain.Conversion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Conversion_transactionId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TransactionID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Conversion_transactionId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Conversion", field, false, false, "String")
+}
+
 func (ec *executionContext) _Conversion_status(ctx context.Context, field graphql.CollectedField, obj *domain.Conversion) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4941,6 +5508,194 @@ func (ec *executionContext) _Conversion_status(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_Conversion_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Conversion", field, false, false, "ConversionStatus")
+}
+
+func (ec *executionContext) _Conversion_statusAt(ctx context.Context, field graphql.CollectedField, obj *domain.Conversion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Conversion_statusAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StatusAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Conversion_statusAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Conversion", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Conversion_rejectReason(ctx context.Context, field graphql.CollectedField, obj *domain.Conversion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Conversion_rejectReason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RejectReason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Conversion_rejectReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Conversion", field, false, false, "String")
+}
+
+func (ec *executionContext) _Conversion_holdUntil(ctx context.Context, field graphql.CollectedField, obj *domain.Conversion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Conversion_holdUntil(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HoldUntil, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Conversion_holdUntil(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Conversion", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Conversion_history(ctx context.Context, field graphql.CollectedField, obj *domain.Conversion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Conversion_history(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.History, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []domain.StatusChange) graphql.Marshaler {
+			return ec.marshalNConversionStatusChange2ᚕtallyᚋdomainᚐStatusChangeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Conversion_history(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Conversion",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ConversionStatusChange(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Conversion_implied(ctx context.Context, field graphql.CollectedField, obj *domain.Conversion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Conversion_implied(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Implied, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Conversion_implied(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Conversion", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Conversion_cause(ctx context.Context, field graphql.CollectedField, obj *domain.Conversion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Conversion_cause(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Conversion().Cause(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.Conversion) graphql.Marshaler {
+			return ec.marshalOConversion2ᚖtallyᚋdomainᚐConversion(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Conversion_cause(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Conversion",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Conversion(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Conversion_subIds(ctx context.Context, field graphql.CollectedField, obj *domain.Conversion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Conversion_subIds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Conversion().SubIds(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.SubIDs) graphql.Marshaler {
+			return ec.marshalNSubIds2tallyᚋdomainᚐSubIDs(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Conversion_subIds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Conversion",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SubIds(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Conversion_payout(ctx context.Context, field graphql.CollectedField, obj *domain.Conversion) (ret graphql.Marshaler) {
@@ -4968,6 +5723,38 @@ func (ec *executionContext) fieldContext_Conversion_payout(_ context.Context, fi
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Conversion_charged(ctx context.Context, field graphql.CollectedField, obj *domain.Conversion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Conversion_charged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Charged, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.Micros) graphql.Marshaler {
+			return ec.marshalNMoney2tallyᚋdomainᚐMicros(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Conversion_charged(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Conversion",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Money(ctx, field)
 		},
@@ -5225,6 +6012,190 @@ func (ec *executionContext) fieldContext_ConversionEdge_node(_ context.Context, 
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _ConversionStatusChange_by(ctx context.Context, field graphql.CollectedField, obj *domain.StatusChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConversionStatusChange_by(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.By, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConversionStatusChange_by(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConversionStatusChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _ConversionStatusChange_at(ctx context.Context, field graphql.CollectedField, obj *domain.StatusChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConversionStatusChange_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConversionStatusChange_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConversionStatusChange", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ConversionStatusChange_from(ctx context.Context, field graphql.CollectedField, obj *domain.StatusChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConversionStatusChange_from(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.From, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.ConversionStatus) graphql.Marshaler {
+			return ec.marshalOConversionStatus2tallyᚋdomainᚐConversionStatus(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ConversionStatusChange_from(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConversionStatusChange", field, false, false, "ConversionStatus")
+}
+
+func (ec *executionContext) _ConversionStatusChange_to(ctx context.Context, field graphql.CollectedField, obj *domain.StatusChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConversionStatusChange_to(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.To, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.ConversionStatus) graphql.Marshaler {
+			return ec.marshalNConversionStatus2tallyᚋdomainᚐConversionStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConversionStatusChange_to(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConversionStatusChange", field, false, false, "ConversionStatus")
+}
+
+func (ec *executionContext) _ConversionStatusChange_reason(ctx context.Context, field graphql.CollectedField, obj *domain.StatusChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConversionStatusChange_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ConversionStatusChange_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConversionStatusChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _ConversionStatusFailure_conversionId(ctx context.Context, field graphql.CollectedField, obj *domain.ConversionStatusFailure) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConversionStatusFailure_conversionId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ConversionID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConversionStatusFailure_conversionId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConversionStatusFailure", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ConversionStatusFailure_code(ctx context.Context, field graphql.CollectedField, obj *domain.ConversionStatusFailure) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConversionStatusFailure_code(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Code, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConversionStatusFailure_code(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConversionStatusFailure", field, false, false, "String")
+}
+
+func (ec *executionContext) _ConversionStatusFailure_message(ctx context.Context, field graphql.CollectedField, obj *domain.ConversionStatusFailure) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConversionStatusFailure_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConversionStatusFailure_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConversionStatusFailure", field, false, false, "String")
 }
 
 func (ec *executionContext) _CreateApiKeyPayload_key(ctx context.Context, field graphql.CollectedField, obj *model.CreateAPIKeyPayload) (ret graphql.Marshaler) {
@@ -5537,6 +6508,98 @@ func (ec *executionContext) fieldContext_Goal_payout(_ context.Context, field gr
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Goal_approval(ctx context.Context, field graphql.CollectedField, obj *domain.Goal) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Goal_approval(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Approval, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.Approval) graphql.Marshaler {
+			return ec.marshalNGoalApproval2tallyᚋdomainᚐApproval(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Goal_approval(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Goal", field, false, false, "GoalApproval")
+}
+
+func (ec *executionContext) _Goal_holdDays(ctx context.Context, field graphql.CollectedField, obj *domain.Goal) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Goal_holdDays(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HoldDays, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Goal_holdDays(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Goal", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Goal_duplicates(ctx context.Context, field graphql.CollectedField, obj *domain.Goal) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Goal_duplicates(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Duplicates, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.DuplicateRule) graphql.Marshaler {
+			return ec.marshalNGoalDuplicates2tallyᚋdomainᚐDuplicateRule(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Goal_duplicates(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Goal", field, false, false, "GoalDuplicates")
+}
+
+func (ec *executionContext) _Goal_implies(ctx context.Context, field graphql.CollectedField, obj *domain.Goal) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Goal_implies(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Implies, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Goal_implies(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Goal", field, false, false, "String")
 }
 
 func (ec *executionContext) _Impression_id(ctx context.Context, field graphql.CollectedField, obj *domain.Impression) (ret graphql.Marshaler) {
@@ -6198,6 +7261,50 @@ func (ec *executionContext) fieldContext_Mutation_recordConversion(ctx context.C
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_recordConversion_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setConversionStatus(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setConversionStatus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetConversionStatus(ctx, fc.Args["input"].(domain.ConversionStatusInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.ConversionStatusResult) graphql.Marshaler {
+			return ec.marshalNSetConversionStatusPayload2ᚖtallyᚋdomainᚐConversionStatusResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setConversionStatus(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SetConversionStatusPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setConversionStatus_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -7537,7 +8644,7 @@ func (ec *executionContext) _Query_conversions(ctx context.Context, field graphq
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Conversions(ctx, fc.Args["campaignId"].(*string), fc.Args["participationId"].(*string), fc.Args["first"].(*int), fc.Args["after"].(*string))
+			return ec.Resolvers.Query().Conversions(ctx, fc.Args["campaignId"].(*string), fc.Args["participationId"].(*string), fc.Args["status"].(*domain.ConversionStatus), fc.Args["streamerId"].(*string), fc.Args["goalId"].(*string), fc.Args["subIds"].(*model.SubIdsInput), fc.Args["from"].(*time.Time), fc.Args["to"].(*time.Time), fc.Args["first"].(*int), fc.Args["after"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.ConversionConnection) graphql.Marshaler {
@@ -7842,6 +8949,185 @@ func (ec *executionContext) _RecordImpressionPayload_isNew(ctx context.Context, 
 }
 func (ec *executionContext) fieldContext_RecordImpressionPayload_isNew(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("RecordImpressionPayload", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _SetConversionStatusPayload_conversions(ctx context.Context, field graphql.CollectedField, obj *domain.ConversionStatusResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SetConversionStatusPayload_conversions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Conversions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []domain.Conversion) graphql.Marshaler {
+			return ec.marshalNConversion2ᚕtallyᚋdomainᚐConversionᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SetConversionStatusPayload_conversions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SetConversionStatusPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Conversion(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SetConversionStatusPayload_failures(ctx context.Context, field graphql.CollectedField, obj *domain.ConversionStatusResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SetConversionStatusPayload_failures(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Failures, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []domain.ConversionStatusFailure) graphql.Marshaler {
+			return ec.marshalNConversionStatusFailure2ᚕtallyᚋdomainᚐConversionStatusFailureᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SetConversionStatusPayload_failures(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SetConversionStatusPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ConversionStatusFailure(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SubIds_sub1(ctx context.Context, field graphql.CollectedField, obj *domain.SubIDs) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubIds_sub1(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SubIds().Sub1(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SubIds_sub1(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SubIds", field, true, true, "String")
+}
+
+func (ec *executionContext) _SubIds_sub2(ctx context.Context, field graphql.CollectedField, obj *domain.SubIDs) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubIds_sub2(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SubIds().Sub2(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SubIds_sub2(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SubIds", field, true, true, "String")
+}
+
+func (ec *executionContext) _SubIds_sub3(ctx context.Context, field graphql.CollectedField, obj *domain.SubIDs) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubIds_sub3(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SubIds().Sub3(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SubIds_sub3(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SubIds", field, true, true, "String")
+}
+
+func (ec *executionContext) _SubIds_sub4(ctx context.Context, field graphql.CollectedField, obj *domain.SubIDs) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubIds_sub4(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SubIds().Sub4(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SubIds_sub4(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SubIds", field, true, true, "String")
+}
+
+func (ec *executionContext) _SubIds_sub5(ctx context.Context, field graphql.CollectedField, obj *domain.SubIDs) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubIds_sub5(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SubIds().Sub5(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SubIds_sub5(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SubIds", field, true, true, "String")
 }
 
 func (ec *executionContext) _User_id(ctx context.Context, field graphql.CollectedField, obj *domain.User) (ret graphql.Marshaler) {
@@ -9586,7 +10872,7 @@ func (ec *executionContext) unmarshalInputGoalInput(ctx context.Context, obj any
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"goalId", "name", "payout"}
+	fieldsInOrder := [...]string{"goalId", "name", "payout", "approval", "holdDays", "duplicates", "implies"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -9614,6 +10900,34 @@ func (ec *executionContext) unmarshalInputGoalInput(ctx context.Context, obj any
 				return it, err
 			}
 			it.Payout = data
+		case "approval":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("approval"))
+			data, err := ec.unmarshalOGoalApproval2tallyᚋdomainᚐApproval(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Approval = data
+		case "holdDays":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("holdDays"))
+			data, err := ec.unmarshalOInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HoldDays = data
+		case "duplicates":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("duplicates"))
+			data, err := ec.unmarshalOGoalDuplicates2tallyᚋdomainᚐDuplicateRule(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Duplicates = data
+		case "implies":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("implies"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Implies = data
 		}
 	}
 	return it, nil
@@ -9747,7 +11061,7 @@ func (ec *executionContext) unmarshalInputRecordClickInput(ctx context.Context, 
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"browserSourceToken", "clickId"}
+	fieldsInOrder := [...]string{"browserSourceToken", "clickId", "subIds"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -9768,6 +11082,13 @@ func (ec *executionContext) unmarshalInputRecordClickInput(ctx context.Context, 
 				return it, err
 			}
 			it.ClickID = data
+		case "subIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("subIds"))
+			data, err := ec.unmarshalOSubIdsInput2ᚖtallyᚋgraphᚋmodelᚐSubIdsInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SubIds = data
 		}
 	}
 	return it, nil
@@ -9796,7 +11117,7 @@ func (ec *executionContext) unmarshalInputRecordConversionInput(ctx context.Cont
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"clickId", "goalId", "externalId"}
+	fieldsInOrder := [...]string{"clickId", "goalId", "externalId", "transactionId", "status"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -9824,6 +11145,20 @@ func (ec *executionContext) unmarshalInputRecordConversionInput(ctx context.Cont
 				return it, err
 			}
 			it.ExternalID = data
+		case "transactionId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("transactionId"))
+			data, err := ec.unmarshalOString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TransactionID = data
+		case "status":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
+			data, err := ec.unmarshalOConversionStatus2ᚖtallyᚋdomainᚐConversionStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Status = data
 		}
 	}
 	return it, nil
@@ -9838,6 +11173,62 @@ func (ec *executionContext) unmarshalInputRecordConversionInput(ctx context.Cont
 func UnmarshalRecordConversionInput(ctx context.Context, raw any) (domain.ConversionInput, error) {
 	var out domain.ConversionInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "RecordConversionInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputSetConversionStatusInput(ctx context.Context, obj any) (domain.ConversionStatusInput, error) {
+	var it domain.ConversionStatusInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"conversionIds", "status", "reason"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "conversionIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("conversionIds"))
+			data, err := ec.unmarshalNID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConversionIDs = data
+		case "status":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
+			data, err := ec.unmarshalNConversionStatus2tallyᚋdomainᚐConversionStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Status = data
+		case "reason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reason"))
+			data, err := ec.unmarshalOString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Reason = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSetConversionStatusInput unmarshals raw into the SetConversionStatusInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSetConversionStatusInput(ctx context.Context, raw any) (domain.ConversionStatusInput, error) {
+	var out domain.ConversionStatusInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SetConversionStatusInput", raw, &out)
 	return out, err
 }
 
@@ -9901,6 +11292,76 @@ func (ec *executionContext) unmarshalInputSignUpInput(ctx context.Context, obj a
 func UnmarshalSignUpInput(ctx context.Context, raw any) (domain.SignUp, error) {
 	var out domain.SignUp
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "SignUpInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputSubIdsInput(ctx context.Context, obj any) (model.SubIdsInput, error) {
+	var it model.SubIdsInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"sub1", "sub2", "sub3", "sub4", "sub5"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "sub1":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sub1"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Sub1 = data
+		case "sub2":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sub2"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Sub2 = data
+		case "sub3":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sub3"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Sub3 = data
+		case "sub4":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sub4"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Sub4 = data
+		case "sub5":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sub5"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Sub5 = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSubIdsInput unmarshals raw into the SubIdsInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSubIdsInput(ctx context.Context, raw any) (model.SubIdsInput, error) {
+	var out model.SubIdsInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SubIdsInput", raw, &out)
 	return out, err
 }
 
@@ -10570,6 +12031,12 @@ func (ec *executionContext) _Click(ctx context.Context, sel ast.SelectionSet, ob
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "subIds":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Click_subIds(ctx, field, obj)
+				})
 		case "invalidReason":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, false,
@@ -10641,17 +12108,64 @@ func (ec *executionContext) _Conversion(ctx context.Context, sel ast.SelectionSe
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "transactionId":
+			out.Values[i] = ec._Conversion_transactionId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "status":
 			out.Values[i] = ec._Conversion_status(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "statusAt":
+			out.Values[i] = ec._Conversion_statusAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "rejectReason":
+			out.Values[i] = ec._Conversion_rejectReason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "holdUntil":
+			out.Values[i] = ec._Conversion_holdUntil(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "history":
+			out.Values[i] = ec._Conversion_history(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "implied":
+			out.Values[i] = ec._Conversion_implied(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cause":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Conversion_cause(ctx, field, obj)
+				})
+		case "subIds":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Conversion_subIds(ctx, field, obj)
+				})
 		case "payout":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Conversion_payout(ctx, field, obj)
 				})
+		case "charged":
+			out.Values[i] = ec._Conversion_charged(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "billing":
 			out.Values[i] = ec._Conversion_billing(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -10752,6 +12266,102 @@ func (ec *executionContext) _ConversionEdge(ctx context.Context, sel ast.Selecti
 			}
 		case "node":
 			out.Values[i] = ec._ConversionEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var conversionStatusChangeImplementors = []string{"ConversionStatusChange"}
+
+func (ec *executionContext) _ConversionStatusChange(ctx context.Context, sel ast.SelectionSet, obj *domain.StatusChange) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, conversionStatusChangeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ConversionStatusChange")
+		case "by":
+			out.Values[i] = ec._ConversionStatusChange_by(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._ConversionStatusChange_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "from":
+			out.Values[i] = ec._ConversionStatusChange_from(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "to":
+			out.Values[i] = ec._ConversionStatusChange_to(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._ConversionStatusChange_reason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var conversionStatusFailureImplementors = []string{"ConversionStatusFailure"}
+
+func (ec *executionContext) _ConversionStatusFailure(ctx context.Context, sel ast.SelectionSet, obj *domain.ConversionStatusFailure) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, conversionStatusFailureImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ConversionStatusFailure")
+		case "conversionId":
+			out.Values[i] = ec._ConversionStatusFailure_conversionId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "code":
+			out.Values[i] = ec._ConversionStatusFailure_code(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "message":
+			out.Values[i] = ec._ConversionStatusFailure_message(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -10902,6 +12512,26 @@ func (ec *executionContext) _Goal(ctx context.Context, sel ast.SelectionSet, obj
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Goal_payout(ctx, field, obj)
 				})
+		case "approval":
+			out.Values[i] = ec._Goal_approval(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "holdDays":
+			out.Values[i] = ec._Goal_holdDays(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "duplicates":
+			out.Values[i] = ec._Goal_duplicates(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "implies":
+			out.Values[i] = ec._Goal_implies(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -11107,6 +12737,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "recordConversion":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_recordConversion(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setConversionStatus":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setConversionStatus(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -11804,6 +13441,102 @@ func (ec *executionContext) _RecordImpressionPayload(ctx context.Context, sel as
 	return out
 }
 
+var setConversionStatusPayloadImplementors = []string{"SetConversionStatusPayload"}
+
+func (ec *executionContext) _SetConversionStatusPayload(ctx context.Context, sel ast.SelectionSet, obj *domain.ConversionStatusResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, setConversionStatusPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SetConversionStatusPayload")
+		case "conversions":
+			out.Values[i] = ec._SetConversionStatusPayload_conversions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "failures":
+			out.Values[i] = ec._SetConversionStatusPayload_failures(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var subIdsImplementors = []string{"SubIds"}
+
+func (ec *executionContext) _SubIds(ctx context.Context, sel ast.SelectionSet, obj *domain.SubIDs) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subIdsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SubIds")
+		case "sub1":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._SubIds_sub1(ctx, field, obj)
+				})
+		case "sub2":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._SubIds_sub2(ctx, field, obj)
+				})
+		case "sub3":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._SubIds_sub3(ctx, field, obj)
+				})
+		case "sub4":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._SubIds_sub4(ctx, field, obj)
+				})
+		case "sub5":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._SubIds_sub5(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var userImplementors = []string{"User"}
 
 func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj *domain.User) graphql.Marshaler {
@@ -12473,6 +14206,26 @@ func (ec *executionContext) marshalNClick2ᚖtallyᚋdomainᚐClick(ctx context.
 	return ec._Click(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNConversion2tallyᚋdomainᚐConversion(ctx context.Context, sel ast.SelectionSet, v domain.Conversion) graphql.Marshaler {
+	return ec._Conversion(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNConversion2ᚕtallyᚋdomainᚐConversionᚄ(ctx context.Context, sel ast.SelectionSet, v []domain.Conversion) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNConversion2tallyᚋdomainᚐConversion(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNConversion2ᚖtallyᚋdomainᚐConversion(ctx context.Context, sel ast.SelectionSet, v *domain.Conversion) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Conversion!")
@@ -12521,6 +14274,46 @@ func (ec *executionContext) unmarshalNConversionStatus2tallyᚋdomainᚐConversi
 
 func (ec *executionContext) marshalNConversionStatus2tallyᚋdomainᚐConversionStatus(ctx context.Context, sel ast.SelectionSet, v domain.ConversionStatus) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNConversionStatusChange2tallyᚋdomainᚐStatusChange(ctx context.Context, sel ast.SelectionSet, v domain.StatusChange) graphql.Marshaler {
+	return ec._ConversionStatusChange(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNConversionStatusChange2ᚕtallyᚋdomainᚐStatusChangeᚄ(ctx context.Context, sel ast.SelectionSet, v []domain.StatusChange) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNConversionStatusChange2tallyᚋdomainᚐStatusChange(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNConversionStatusFailure2tallyᚋdomainᚐConversionStatusFailure(ctx context.Context, sel ast.SelectionSet, v domain.ConversionStatusFailure) graphql.Marshaler {
+	return ec._ConversionStatusFailure(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNConversionStatusFailure2ᚕtallyᚋdomainᚐConversionStatusFailureᚄ(ctx context.Context, sel ast.SelectionSet, v []domain.ConversionStatusFailure) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNConversionStatusFailure2tallyᚋdomainᚐConversionStatusFailure(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalNCreateApiKeyInput2tallyᚋdomainᚐAPIKeyInput(ctx context.Context, v any) (domain.APIKeyInput, error) {
@@ -12623,6 +14416,26 @@ func (ec *executionContext) marshalNGoal2ᚕtallyᚋdomainᚐGoalᚄ(ctx context
 	return ret
 }
 
+func (ec *executionContext) unmarshalNGoalApproval2tallyᚋdomainᚐApproval(ctx context.Context, v any) (domain.Approval, error) {
+	var res domain.Approval
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNGoalApproval2tallyᚋdomainᚐApproval(ctx context.Context, sel ast.SelectionSet, v domain.Approval) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNGoalDuplicates2tallyᚋdomainᚐDuplicateRule(ctx context.Context, v any) (domain.DuplicateRule, error) {
+	var res domain.DuplicateRule
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNGoalDuplicates2tallyᚋdomainᚐDuplicateRule(ctx context.Context, sel ast.SelectionSet, v domain.DuplicateRule) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalNGoalInput2tallyᚋdomainᚐGoal(ctx context.Context, v any) (domain.Goal, error) {
 	res, err := ec.unmarshalInputGoalInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -12640,6 +14453,35 @@ func (ec *executionContext) marshalNID2string(ctx context.Context, sel ast.Selec
 		graphql.AddInvalidNullFromMarshaler(ctx, "ID!")
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNID2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNID2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNID2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNID2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalNInt2int(ctx context.Context, v any) (int, error) {
@@ -12673,6 +14515,10 @@ func (ec *executionContext) marshalNInt2int64(ctx context.Context, sel ast.Selec
 func (ec *executionContext) unmarshalNLogInInput2tallyᚋdomainᚐLogIn(ctx context.Context, v any) (domain.LogIn, error) {
 	res, err := ec.unmarshalInputLogInInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNMoney2tallyᚋdomainᚐMicros(ctx context.Context, sel ast.SelectionSet, v domain.Micros) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx context.Context, sel ast.SelectionSet, v *model.Money) graphql.Marshaler {
@@ -12817,6 +14663,19 @@ func (ec *executionContext) marshalNRole2tallyᚋdomainᚐRole(ctx context.Conte
 	return v
 }
 
+func (ec *executionContext) unmarshalNSetConversionStatusInput2tallyᚋdomainᚐConversionStatusInput(ctx context.Context, v any) (domain.ConversionStatusInput, error) {
+	res, err := ec.unmarshalInputSetConversionStatusInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSetConversionStatusPayload2ᚖtallyᚋdomainᚐConversionStatusResult(ctx context.Context, sel ast.SelectionSet, v *domain.ConversionStatusResult) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SetConversionStatusPayload!")
+		return graphql.Null
+	}
+	return ec._SetConversionStatusPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNSignUpInput2tallyᚋdomainᚐSignUp(ctx context.Context, v any) (domain.SignUp, error) {
 	res, err := ec.unmarshalInputSignUpInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -12891,6 +14750,10 @@ func (ec *executionContext) marshalNString2ᚖstring(ctx context.Context, sel as
 		graphql.AddInvalidNullFromMarshaler(ctx, "String!")
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNSubIds2tallyᚋdomainᚐSubIDs(ctx context.Context, sel ast.SelectionSet, v domain.SubIDs) graphql.Marshaler {
+	return ec._SubIds(ctx, sel, &v)
 }
 
 func (ec *executionContext) unmarshalNTime2timeᚐTime(ctx context.Context, v any) (time.Time, error) {
@@ -13226,6 +15089,39 @@ func (ec *executionContext) marshalOCampaignStatus2ᚖtallyᚋdomainᚐCampaignS
 	return v
 }
 
+func (ec *executionContext) marshalOConversion2ᚖtallyᚋdomainᚐConversion(ctx context.Context, sel ast.SelectionSet, v *domain.Conversion) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Conversion(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOConversionStatus2tallyᚋdomainᚐConversionStatus(ctx context.Context, v any) (domain.ConversionStatus, error) {
+	var res domain.ConversionStatus
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOConversionStatus2tallyᚋdomainᚐConversionStatus(ctx context.Context, sel ast.SelectionSet, v domain.ConversionStatus) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalOConversionStatus2ᚖtallyᚋdomainᚐConversionStatus(ctx context.Context, v any) (*domain.ConversionStatus, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(domain.ConversionStatus)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOConversionStatus2ᚖtallyᚋdomainᚐConversionStatus(ctx context.Context, sel ast.SelectionSet, v *domain.ConversionStatus) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
 func (ec *executionContext) unmarshalODecimal2ᚖtallyᚋdomainᚐMicros(ctx context.Context, v any) (*domain.Micros, error) {
 	if v == nil {
 		return nil, nil
@@ -13239,6 +15135,26 @@ func (ec *executionContext) marshalODecimal2ᚖtallyᚋdomainᚐMicros(ctx conte
 	if v == nil {
 		return graphql.Null
 	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOGoalApproval2tallyᚋdomainᚐApproval(ctx context.Context, v any) (domain.Approval, error) {
+	var res domain.Approval
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOGoalApproval2tallyᚋdomainᚐApproval(ctx context.Context, sel ast.SelectionSet, v domain.Approval) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalOGoalDuplicates2tallyᚋdomainᚐDuplicateRule(ctx context.Context, v any) (domain.DuplicateRule, error) {
+	var res domain.DuplicateRule
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOGoalDuplicates2tallyᚋdomainᚐDuplicateRule(ctx context.Context, sel ast.SelectionSet, v domain.DuplicateRule) graphql.Marshaler {
 	return v
 }
 
@@ -13294,6 +15210,18 @@ func (ec *executionContext) marshalOImpression2ᚖtallyᚋdomainᚐImpression(ct
 		return graphql.Null
 	}
 	return ec._Impression(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOInt2int(ctx context.Context, v any) (int, error) {
+	res, err := graphql.UnmarshalInt(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOInt2int(ctx context.Context, sel ast.SelectionSet, v int) graphql.Marshaler {
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalInt(v)
+	return res
 }
 
 func (ec *executionContext) unmarshalOInt2ᚖint(ctx context.Context, v any) (*int, error) {
@@ -13371,6 +15299,41 @@ func (ec *executionContext) marshalOString2string(ctx context.Context, sel ast.S
 	return res
 }
 
+func (ec *executionContext) unmarshalOString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNString2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOString2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNString2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalOString2ᚖstring(ctx context.Context, v any) (*string, error) {
 	if v == nil {
 		return nil, nil
@@ -13387,6 +15350,14 @@ func (ec *executionContext) marshalOString2ᚖstring(ctx context.Context, sel as
 	_ = ctx
 	res := graphql.MarshalString(*v)
 	return res
+}
+
+func (ec *executionContext) unmarshalOSubIdsInput2ᚖtallyᚋgraphᚋmodelᚐSubIdsInput(ctx context.Context, v any) (*model.SubIdsInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputSubIdsInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalOTime2ᚖtimeᚐTime(ctx context.Context, v any) (*time.Time, error) {

@@ -18,7 +18,7 @@ type APIKeyAuthenticator interface {
 
 // Tracker records clicks and conversions outside GraphQL.
 type Tracker interface {
-	ClickRedirect(ctx context.Context, token string) (string, error)
+	ClickRedirect(ctx context.Context, token string, subs domain.SubIDs) (string, error)
 	RecordConversion(ctx context.Context, in domain.ConversionInput) (domain.Conversion, bool, error)
 }
 
@@ -87,7 +87,9 @@ func clickRedirect(t Tracker, d Deps) http.HandlerFunc {
 		h.Set("Cache-Control", "no-store")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("X-Robots-Tag", "noindex")
-		target, err := t.ClickRedirect(r.Context(), r.PathValue("token"))
+		q := r.URL.Query()
+		subs := domain.SubIDs{q.Get("sub1"), q.Get("sub2"), q.Get("sub3"), q.Get("sub4"), q.Get("sub5")}
+		target, err := t.ClickRedirect(r.Context(), r.PathValue("token"), subs)
 		if err != nil {
 			status, _, _ := d.httpError(r.Context(), "click redirect failed", err)
 			h.Set("Content-Type", "text/html; charset=utf-8")

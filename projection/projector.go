@@ -74,6 +74,7 @@ type Projector struct {
 	window    time.Duration
 	onApplied func(domain.Batch)
 	filter    domain.ClickFilter
+	currency  string
 
 	nudge chan struct{}
 	lag   lagStats
@@ -99,6 +100,8 @@ type Options struct {
 	// Filter tells valid clicks from invalid traffic; the zero value judges
 	// every click valid.
 	Filter domain.ClickFilter
+	// Currency is the platform's currency, for postbacks' {currency}.
+	Currency string
 }
 
 // New returns a projector over store.
@@ -125,7 +128,7 @@ func New(store *repository.Projection, log *slog.Logger, o Options) *Projector {
 		o.Window = DefaultWindow
 	}
 	return &Projector{store: store, owner: o.Owner, log: log, clock: o.Clock, batchSize: o.BatchSize,
-		leaseTTL: o.LeaseTTL, poll: o.Poll, window: o.Window, onApplied: o.OnApplied, filter: o.Filter, nudge: make(chan struct{}, 1)}
+		leaseTTL: o.LeaseTTL, poll: o.Poll, window: o.Window, onApplied: o.OnApplied, filter: o.Filter, currency: o.Currency, nudge: make(chan struct{}, 1)}
 }
 
 // Notify tells the projector that a new event is pending. It never blocks.
@@ -338,40 +341,48 @@ func (p *Projector) apply(ctx context.Context, b domain.Batch) error {
 		}
 	}
 	billed := func(e domain.EventRecord) bool {
-		return e.Price > 0 && e.Invalid == "" && billable[e.CampaignID] && !unbilled[e.ID]
+		_, bill, _ := e.Next()
+		return bill > 0 && e.Invalid == "" && billable[e.CampaignID] && !unbilled[e.ID]
 	}
 
 	parts := map[string]domain.ParticipationDelta{}
 	buckets := map[domain.BucketOwner]map[string]*domain.BucketDelta{}
 	var order []*domain.BucketDelta
+	bucket := func(o domain.BucketOwner, day string) *domain.BucketDelta {
+		if buckets[o] == nil {
+			buckets[o] = map[string]*domain.BucketDelta{}
+		}
+		bd := buckets[o][day]
+		if bd == nil {
+			bd = &domain.BucketDelta{Owner: o, Day: day}
+			buckets[o][day] = bd
+			order = append(order, bd)
+		}
+		return bd
+	}
 	var ok bool
 	for _, e := range b.Events {
-		money := domain.Micros(0)
-		if billed(e) {
-			money = e.Price
-		}
+		count, _, _ := e.Next()
+		_, _, _, money := e.Outcome(billed(e))
 		pd := parts[e.ParticipationID]
-		pd.Counts.Count(e)
+		if count {
+			pd.Counts.Count(e)
+		}
 		if pd.Earnings, ok = domain.AddMicros(pd.Earnings, money); !ok {
 			return fmt.Errorf("participation %s: earnings overflow", e.ParticipationID)
 		}
 		parts[e.ParticipationID] = pd
-		day := domain.Day(e.At)
 		for _, o := range e.BucketOwners() {
-			if buckets[o] == nil {
-				buckets[o] = map[string]*domain.BucketDelta{}
+			if count {
+				bucket(o, domain.Day(e.At)).Counts.Count(e)
 			}
-			bd := buckets[o][day]
-			if bd == nil {
-				bd = &domain.BucketDelta{Owner: o, Day: day}
-				buckets[o][day] = bd
-				order = append(order, bd)
+			if money != 0 {
+				bd := bucket(o, domain.Day(e.OrderAt()))
+				if bd.Spend, ok = domain.AddMicros(bd.Spend, money); !ok {
+					return fmt.Errorf("daily %s %s: spend overflow", o.Scope, o.ID)
+				}
+				bd.Earnings = bd.Spend // the streamer earns what the campaign is billed
 			}
-			bd.Counts.Count(e)
-			if bd.Spend, ok = domain.AddMicros(bd.Spend, money); !ok {
-				return fmt.Errorf("daily %s %s %s: spend overflow", o.Scope, o.ID, day)
-			}
-			bd.Earnings = bd.Spend // the streamer earns what the campaign is billed
 		}
 	}
 	if err := p.store.ApplyParticipations(ctx, b.N, parts); err != nil {
@@ -387,7 +398,26 @@ func (p *Projector) apply(ctx context.Context, b domain.Batch) error {
 	if err := p.store.SaveFilterState(ctx, b.N, filterAfter, filterBefore, expires); err != nil {
 		return err
 	}
-	for _, kind := range []domain.EventKind{domain.EventImpression, domain.EventClick, domain.EventConversion} {
+	if err := p.chain(ctx, b, ledgers); err != nil {
+		return err
+	}
+	if err := p.store.EnqueuePostbacks(ctx, p.deliveries(b, ledgers)); err != nil {
+		return err
+	}
+	var convs []repository.ConversionMark
+	for _, e := range b.Events {
+		if e.Kind != domain.EventConversion {
+			continue
+		}
+		count, _, _ := e.Next()
+		charged, decided, billing, money := e.Outcome(billed(e))
+		convs = append(convs, repository.ConversionMark{ID: e.ID, Rev: e.Rev, Charged: charged, Decided: decided, Billing: billing,
+			Step: domain.Step{Counted: count, Delta: money, CountDay: domain.Day(e.At), MoneyDay: domain.Day(e.OrderAt())}})
+	}
+	if err := p.store.MarkConversions(ctx, b.N, convs); err != nil {
+		return err
+	}
+	for _, kind := range []domain.EventKind{domain.EventImpression, domain.EventClick} {
 		type group struct {
 			billing domain.Billing
 			invalid domain.InvalidReason
@@ -464,6 +494,84 @@ func (p *Projector) judge(ctx context.Context, b *domain.Batch) (after, before m
 	}
 	b.Events = events
 	return after, before, expires, nil
+}
+
+// chain records the conversions that the batch's new conversions imply
+// (their goal's Implies): once each, whatever the replays, since each is a
+// conversion's natural key; a real report of one later is a duplicate. The
+// implied conversions wait for the projector like any other: the next
+// batch counts and bills them.
+func (p *Projector) chain(ctx context.Context, b domain.Batch, ledgers map[string]domain.CampaignLedger) error {
+	implied := false
+	for _, e := range b.Events {
+		if e.Kind != domain.EventConversion || e.Counted {
+			continue // only a conversion's first projection implies
+		}
+		l, ok := ledgers[e.CampaignID]
+		if !ok {
+			continue
+		}
+		cause, ok := goalOf(l.Goals, e.GoalID)
+		if !ok {
+			continue
+		}
+		for _, id := range cause.Implies {
+			g, ok := goalOf(l.Goals, id)
+			if !ok || g.Repeatable() {
+				continue
+			}
+			status, hold := g.InitialStatus(e.At)
+			price := domain.Micros(0)
+			if e.Billable {
+				price = g.Payout
+			}
+			isNew, err := p.store.RecordImplied(ctx, domain.Conversion{ClickID: e.ClickID, GoalID: g.GoalID,
+				ParticipationID: e.ParticipationID, CampaignID: e.CampaignID, StreamerID: e.StreamerID, Subs: e.Subs,
+				Status: status, HoldUntil: hold, Implied: true, CauseID: e.ID, Payout: g.Payout, Cost: price, CreatedAt: e.At,
+				History: []domain.StatusChange{{By: "system", Reason: "implied by goal " + cause.GoalID}}})
+			if err != nil {
+				return fmt.Errorf("record the %s conversion %s implies: %w", g.GoalID, e.ID, err)
+			}
+			implied = implied || isNew
+		}
+	}
+	if implied {
+		p.Notify()
+	}
+	return nil
+}
+
+func goalOf(goals []domain.Goal, id string) (domain.Goal, bool) {
+	for _, g := range goals {
+		if g.GoalID == id {
+			return g, true
+		}
+	}
+	return domain.Goal{}, false
+}
+
+// deliveries are the outbound postbacks of the batch: one per conversion
+// step of a campaign with a postback template, keyed by the conversion and
+// its status change, with every macro's value as it is now.
+func (p *Projector) deliveries(b domain.Batch, ledgers map[string]domain.CampaignLedger) []domain.Delivery {
+	var out []domain.Delivery
+	for _, e := range b.Events {
+		if e.Kind != domain.EventConversion || !ledgers[e.CampaignID].Postbacks {
+			continue
+		}
+		event := domain.DeliveryStatus
+		if !e.Counted {
+			event = domain.DeliveryNew
+		}
+		values := map[string]string{"click_id": e.ClickID, "goal_id": e.GoalID, "conversion_id": e.ID,
+			"status": string(e.Status), "payout": e.Payout.String(), "currency": p.currency, "external_id": e.ExternalID}
+		for i, v := range e.Subs {
+			values[fmt.Sprintf("sub%d", i+1)] = v
+		}
+		out = append(out, domain.Delivery{Key: fmt.Sprintf("%s:%d", e.ID, e.Rev), CampaignID: e.CampaignID, ConversionID: e.ID,
+			GoalID: e.GoalID, Event: event, Values: values, CreatedAt: e.OrderAt()})
+	}
+	return out
 }
 
 // invalidOf is the invalid traffic among events, by event id.

@@ -110,10 +110,12 @@ func verify(ctx context.Context, store *repository.Projection) (Report, []domain
 	if err != nil {
 		return rep, nil, err
 	}
-	inFlight := map[string]int64{}
+	inFlight := map[string]domain.EventRecord{}
+	var inFlightN int64
 	if st.InFlight != nil {
+		inFlightN = st.InFlight.N
 		for _, e := range st.InFlight.Events {
-			inFlight[e.ID] = st.InFlight.N
+			inFlight[e.ID] = e
 		}
 	}
 	want := map[string]*domain.Counter{}
@@ -126,58 +128,13 @@ func verify(ctx context.Context, store *repository.Projection) (Report, []domain
 	}
 	err = store.EachEvent(ctx, func(e domain.EventRecord) error {
 		rep.Events++
-		batch := e.Batch
-		if e.Billing == domain.BillingPending {
+		if e.Todo {
 			rep.Pending++
-			if batch = inFlight[e.ID]; batch == 0 {
-				return nil // not projected yet: it counts nowhere
-			}
 		}
 		camp := counters[string(domain.CounterCampaign)+":"+e.CampaignID]
-		billed := e.Billing == domain.BillingBilled
-		if e.Billing == domain.BillingPending && camp.Kind != "" && camp.Batch >= batch {
-			// In flight, and its campaign has taken the batch: judged and
-			// billed as the campaign recorded.
-			e.Invalid = camp.Invalid[e.ID]
-			billed = e.Price > 0 && e.Invalid == "" && !slices.Contains(camp.Unbilled, e.ID)
-		} else if e.Billing == domain.BillingPending {
-			billed = false
-		}
-		money := domain.Micros(0)
-		if billed {
-			money = e.Price
-		}
-		targets := []domain.Counter{
-			{Kind: domain.CounterCampaign, ID: e.CampaignID},
-			{Kind: domain.CounterParticipation, ID: e.ParticipationID},
-		}
-		for _, o := range e.BucketOwners() {
-			targets = append(targets, domain.Counter{Kind: domain.CounterDaily, ID: o.ID, Scope: o.Scope, Day: domain.Day(e.At)})
-		}
-		for _, t := range targets {
-			stored, exists := counters[t.Key()]
-			// A counter counts the events of the batches it has reached;
-			// events older than the projector (batch 0) always.
-			if exists && batch > stored.Batch {
-				continue
-			}
-			if !exists && (batch > start.Applied || t.Kind == domain.CounterCampaign) {
-				continue // created by a batch finished after the counters were read; or a campaign that is gone
-			}
-			if exists {
-				t = stored
-			}
-			w := expect(t.Key(), t)
-			w.Counts.Count(e)
-			switch t.Kind {
-			case domain.CounterCampaign:
-				w.Spend += money
-			case domain.CounterParticipation:
-				w.Earnings += money
-			default:
-				w.Spend += money
-				w.Earnings += money
-			}
+		steps, e := stepsOf(e, inFlight, inFlightN, camp)
+		for _, st := range steps {
+			addStep(e, st, counters, start.Applied, expect)
 		}
 		return nil
 	})
@@ -219,6 +176,88 @@ func verify(ctx context.Context, store *repository.Projection) (Report, []domain
 		fix = append(fix, *w)
 	}
 	return rep, fix, nil
+}
+
+// stepsOf are the projections of e that counters may include: the steps
+// stored on it (for a click or an impression, the one it had, or for one
+// stored before the projector, its recording), and, while the batch in
+// flight holds it and its campaign has taken that batch, the step that
+// batch is applying, decided as the campaign recorded.
+func stepsOf(e domain.EventRecord, inFlight map[string]domain.EventRecord, n int64, camp domain.Counter) ([]domain.Step, domain.EventRecord) {
+	var steps []domain.Step
+	if e.Kind == domain.EventConversion && len(e.Steps) > 0 {
+		steps = append(steps, e.Steps...)
+	} else if e.Billing != domain.BillingPending || (e.Kind == domain.EventConversion && !e.Todo) {
+		steps = append(steps, domain.Step{Batch: e.Batch, Counted: true, Delta: e.Charged(), CountDay: domain.Day(e.At), MoneyDay: domain.Day(e.At)})
+	}
+	snap, ok := inFlight[e.ID]
+	if !ok || camp.Kind == "" || camp.Batch < n || slices.ContainsFunc(steps, func(s domain.Step) bool { return s.Batch == n }) {
+		return steps, e
+	}
+	snap.Invalid = camp.Invalid[e.ID]
+	count, bill, _ := snap.Next()
+	billed := bill > 0 && snap.Invalid == "" && !slices.Contains(camp.Unbilled, e.ID)
+	_, _, _, delta := snap.Outcome(billed)
+	if snap.Invalid != "" {
+		e.Invalid = snap.Invalid
+	}
+	return append(steps, domain.Step{Batch: n, Counted: count, Delta: delta, CountDay: domain.Day(snap.At), MoneyDay: domain.Day(snap.OrderAt())}), e
+}
+
+// addStep adds one step of e to the counters it reaches: the campaign's,
+// the participation's and the daily buckets of its days, each when the
+// counter has reached the step's batch (steps of batch 0, from before the
+// projector, always), or, for a bucket or participation not stored, when
+// the step's batch was applied before the counters were read.
+func addStep(e domain.EventRecord, st domain.Step, counters map[string]domain.Counter, applied int64, expect func(string, domain.Counter) *domain.Counter) {
+	type target struct {
+		c            domain.Counter
+		count, money bool
+	}
+	targets := []target{
+		{domain.Counter{Kind: domain.CounterCampaign, ID: e.CampaignID}, true, true},
+		{domain.Counter{Kind: domain.CounterParticipation, ID: e.ParticipationID}, true, true},
+	}
+	for _, o := range e.BucketOwners() {
+		if st.CountDay == st.MoneyDay {
+			targets = append(targets, target{domain.Counter{Kind: domain.CounterDaily, ID: o.ID, Scope: o.Scope, Day: st.CountDay}, true, true})
+			continue
+		}
+		targets = append(targets,
+			target{domain.Counter{Kind: domain.CounterDaily, ID: o.ID, Scope: o.Scope, Day: st.CountDay}, true, false},
+			target{domain.Counter{Kind: domain.CounterDaily, ID: o.ID, Scope: o.Scope, Day: st.MoneyDay}, false, true})
+	}
+	for _, tg := range targets {
+		t := tg.c
+		if (!tg.count || !st.Counted) && (!tg.money || st.Delta == 0) {
+			continue
+		}
+		stored, exists := counters[t.Key()]
+		if exists && st.Batch > stored.Batch {
+			continue
+		}
+		if !exists && (st.Batch > applied || t.Kind == domain.CounterCampaign) {
+			continue // created by a batch finished after the counters were read; or a campaign that is gone
+		}
+		if exists {
+			t = stored
+		}
+		w := expect(t.Key(), t)
+		if tg.count && st.Counted {
+			w.Counts.Count(e)
+		}
+		if tg.money {
+			switch t.Kind {
+			case domain.CounterCampaign:
+				w.Spend += st.Delta
+			case domain.CounterParticipation:
+				w.Earnings += st.Delta
+			default:
+				w.Spend += st.Delta
+				w.Earnings += st.Delta
+			}
+		}
+	}
 }
 
 func describe(c domain.Counter) string {

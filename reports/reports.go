@@ -113,9 +113,14 @@ func (s *Service) ListConversions(ctx context.Context, f domain.ConversionFilter
 	if _, err := auth.RequireUser(ctx); err != nil {
 		return none, err
 	}
+	c := auth.CallerFrom(ctx)
 	switch {
-	case (f.CampaignID == "") == (f.ParticipationID == ""):
-		return none, domain.Invalid("campaignId", "give exactly one of campaignId and participationId")
+	case f.CampaignID != "" && f.ParticipationID != "":
+		return none, domain.Invalid("campaignId", "give at most one of campaignId and participationId")
+	case f.CampaignID == "" && f.ParticipationID == "":
+		if !c.IsAdmin() {
+			return none, domain.Invalid("campaignId", "give campaignId or participationId; only admins list conversions across campaigns")
+		}
 	case f.CampaignID != "":
 		if err := s.requireManage(ctx, f.CampaignID); err != nil {
 			return none, err
@@ -126,4 +131,21 @@ func (s *Service) ListConversions(ctx context.Context, f domain.ConversionFilter
 		}
 	}
 	return s.Conversions.List(ctx, f, page)
+}
+
+// Conversion returns one conversion to whoever may list its campaign's
+// conversions (its brand, admins) or see its participation; NOT_FOUND for
+// anyone else.
+func (s *Service) Conversion(ctx context.Context, id string) (domain.Conversion, error) {
+	if _, err := auth.RequireUser(ctx); err != nil {
+		return domain.Conversion{}, err
+	}
+	conv, err := s.Conversions.ByID(ctx, id)
+	if err != nil {
+		return domain.Conversion{}, err
+	}
+	if err := s.requireSee(ctx, conv.ParticipationID); err != nil {
+		return domain.Conversion{}, domain.Errorf(domain.ENOTFOUND, "conversion %q not found", id)
+	}
+	return conv, nil
 }

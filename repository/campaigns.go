@@ -60,9 +60,23 @@ type campaignDoc struct {
 }
 
 type goalDoc struct {
-	GoalID       string `bson:"goalId"`
-	Name         string `bson:"name"`
-	PayoutMicros int64  `bson:"payoutMicros"`
+	GoalID       string   `bson:"goalId"`
+	Name         string   `bson:"name"`
+	PayoutMicros int64    `bson:"payoutMicros"`
+	Approval     string   `bson:"approval,omitempty"`
+	HoldDays     int      `bson:"holdDays,omitempty"`
+	Duplicates   string   `bson:"duplicates,omitempty"`
+	Implies      []string `bson:"implies,omitempty"`
+}
+
+func goalsOf(docs []goalDoc) []domain.Goal {
+	out := make([]domain.Goal, 0, len(docs))
+	for _, g := range docs {
+		out = append(out, domain.Goal{GoalID: g.GoalID, Name: g.Name, Payout: domain.Micros(g.PayoutMicros),
+			Approval: domain.Approval(g.Approval), HoldDays: g.HoldDays, Duplicates: domain.DuplicateRule(g.Duplicates),
+			Implies: append([]string{}, g.Implies...)})
+	}
+	return out
 }
 
 type statsDoc struct {
@@ -83,14 +97,11 @@ func (d *campaignDoc) toDomain() domain.Campaign {
 		LandingURL: d.LandingURL, PostbackURL: d.PostbackURL,
 		Budget: domain.Micros(d.BudgetMicros), Spent: domain.Micros(d.SpentMicros),
 		CPM: domain.Micros(d.CPMMicros), CPC: domain.Micros(d.CPCMicros),
-		Goals:    make([]domain.Goal, 0, len(d.Goals)),
+		Goals:    goalsOf(d.Goals),
 		StartsAt: utcPtr(d.StartsAt), EndsAt: utcPtr(d.EndsAt),
 		Stats: domain.CampaignStats{Impressions: d.Stats.Impressions, Clicks: d.Stats.Clicks, InvalidClicks: d.Stats.InvalidClicks,
 			Conversions: d.Stats.Conversions},
 		CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(),
-	}
-	for _, g := range d.Goals {
-		c.Goals = append(c.Goals, domain.Goal{GoalID: g.GoalID, Name: g.Name, Payout: domain.Micros(g.PayoutMicros)})
 	}
 	return c
 }
@@ -106,7 +117,8 @@ func utcPtr(t *time.Time) *time.Time {
 func goalDocs(goals []domain.Goal) []goalDoc {
 	out := make([]goalDoc, 0, len(goals))
 	for _, g := range goals {
-		out = append(out, goalDoc{GoalID: g.GoalID, Name: g.Name, PayoutMicros: int64(g.Payout)})
+		out = append(out, goalDoc{GoalID: g.GoalID, Name: g.Name, PayoutMicros: int64(g.Payout), Approval: string(g.Approval),
+			HoldDays: g.HoldDays, Duplicates: string(g.Duplicates), Implies: g.Implies})
 	}
 	return out
 }

@@ -149,12 +149,13 @@ type clickDoc struct {
 	CreatedAt       time.Time          `bson:"createdAt"`
 	Viewer          string             `bson:"viewer,omitempty"`
 	Invalid         string             `bson:"invalid,omitempty"`
+	Subs            subsDoc            `bson:"subs,omitempty"`
 	State           eventState         `bson:",inline"`
 }
 
 func (d *clickDoc) toDomain() domain.Click {
 	return domain.Click{ID: d.ID.Hex(), ClickID: d.ClickID, ParticipationID: d.ParticipationID.Hex(),
-		CampaignID: d.CampaignID.Hex(), StreamerID: d.StreamerID.Hex(), Viewer: d.Viewer,
+		CampaignID: d.CampaignID.Hex(), StreamerID: d.StreamerID.Hex(), Viewer: d.Viewer, Subs: d.Subs.toDomain(),
 		Invalid: domain.InvalidReason(d.Invalid), Billing: d.State.billing(),
 		Cost: domain.Micros(d.CostMicros), CreatedAt: d.CreatedAt.UTC()}
 }
@@ -176,6 +177,9 @@ func (r *Clicks) Record(ctx context.Context, c domain.Click) (domain.Click, bool
 	}
 	if c.Viewer != "" {
 		insert["viewer"] = c.Viewer
+	}
+	if c.Subs != (domain.SubIDs{}) {
+		insert["subs"] = toSubsDoc(c.Subs)
 	}
 	id, isNew, err := recordOnce(ctx, r.c, bson.M{"campaignId": cid, "clickId": c.ClickID}, insert, r.newID, &old)
 	if err != nil {

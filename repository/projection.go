@@ -81,6 +81,18 @@ type eventDoc struct {
 	Viewer          string             `bson:"viewer,omitempty"`
 	Invalid         string             `bson:"invalid,omitempty"`
 	State           eventState         `bson:",inline"`
+	// conversions
+	GoalID   string     `bson:"goalId"`
+	Status   string     `bson:"status"`
+	StatusAt *time.Time `bson:"statusAt"`
+	Rev      int64      `bson:"rev"`
+	Todo     bool       `bson:"todo"`
+	Billable *bool      `bson:"billable"`
+	Applied  appliedDoc `bson:"applied"`
+	Steps    []stepDoc  `bson:"steps"`
+	ClickID  string     `bson:"clickId"`
+	External string     `bson:"externalId"`
+	Subs     subsDoc    `bson:"subs"`
 }
 
 func (d *eventDoc) record(kind domain.EventKind) domain.EventRecord {
@@ -88,10 +100,36 @@ func (d *eventDoc) record(kind domain.EventKind) domain.EventRecord {
 	if d.CostMicros != nil {
 		price = *d.CostMicros
 	}
-	return domain.EventRecord{ID: d.ID.Hex(), Kind: kind, CampaignID: d.CampaignID.Hex(),
+	e := domain.EventRecord{ID: d.ID.Hex(), Kind: kind, CampaignID: d.CampaignID.Hex(),
 		ParticipationID: d.ParticipationID.Hex(), StreamerID: d.StreamerID.Hex(), At: d.CreatedAt.UTC(),
 		Price: domain.Micros(price), Billing: d.State.billing(), Batch: d.State.Batch,
-		Viewer: d.Viewer, Invalid: domain.InvalidReason(d.Invalid)}
+		Viewer: d.Viewer, Invalid: domain.InvalidReason(d.Invalid), Todo: d.State.Billing == string(domain.BillingPending)}
+	if kind != domain.EventConversion {
+		return e
+	}
+	e.Todo = d.Todo
+	e.Status = domain.ConversionStatus(d.Status)
+	if e.Status == "" {
+		e.Status = domain.ConversionApproved
+	}
+	e.Rev, e.GoalID, e.Billable = d.Rev, d.GoalID, d.Billable == nil || *d.Billable
+	e.ClickID, e.ExternalID, e.Subs, e.Payout = d.ClickID, d.External, d.Subs.toDomain(), domain.Micros(d.PayoutMicros)
+	e.Counted, e.AppliedCharge, e.Decided = d.Applied.Counted, domain.Micros(d.Applied.ChargedMicros), d.Applied.Decided
+	e.MoneyAt = e.At
+	if d.StatusAt != nil {
+		e.MoneyAt = d.StatusAt.UTC()
+	}
+	for _, st := range d.Steps {
+		e.Steps = append(e.Steps, domain.Step{Batch: st.Batch, Counted: st.Counted, Delta: domain.Micros(st.DeltaMicros),
+			CountDay: st.CountDay, MoneyDay: st.MoneyDay})
+	}
+	if d.Applied.Batch == 0 && !d.Todo && d.State.Billing != string(domain.BillingPending) {
+		// projected before conversions had steps (or before the projector):
+		// one step, as a click's
+		e.Counted, e.Decided = true, true
+		e.AppliedCharge = e.Charged()
+	}
+	return e
 }
 
 // Pending returns up to limit pending events of every kind, in event order
@@ -99,8 +137,11 @@ func (d *eventDoc) record(kind domain.EventKind) domain.EventRecord {
 func (r *Projection) Pending(ctx context.Context, limit int) ([]domain.EventRecord, error) {
 	var out []domain.EventRecord
 	for _, kind := range kinds {
-		cur, err := r.events[kind].Find(ctx, bson.M{"billing": string(domain.BillingPending)},
-			options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)))
+		filter := bson.M{"billing": string(domain.BillingPending)}
+		if kind == domain.EventConversion {
+			filter = bson.M{"todo": true}
+		}
+		cur, err := r.events[kind].Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)))
 		if err != nil {
 			return nil, fmt.Errorf("find pending %s: %w", kind, err)
 		}
@@ -113,8 +154,8 @@ func (r *Projection) Pending(ctx context.Context, limit int) ([]domain.EventReco
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {
-		if !out[i].At.Equal(out[j].At) {
-			return out[i].At.Before(out[j].At)
+		if a, b := out[i].OrderAt(), out[j].OrderAt(); !a.Equal(b) {
+			return a.Before(b)
 		}
 		return out[i].ID < out[j].ID
 	})
@@ -156,6 +197,20 @@ type batchEventDoc struct {
 	At              time.Time          `bson:"at"`
 	PriceMicros     int64              `bson:"priceMicros"`
 	Viewer          string             `bson:"viewer,omitempty"`
+	// conversions: the step to take, from what was applied before
+	Status        string    `bson:"status,omitempty"`
+	Rev           int64     `bson:"rev,omitempty"`
+	Counted       bool      `bson:"counted,omitempty"`
+	ChargedMicros int64     `bson:"chargedMicros,omitempty"`
+	Decided       bool      `bson:"decided,omitempty"`
+	MoneyAt       time.Time `bson:"moneyAt,omitempty"`
+	GoalID        string    `bson:"goalId,omitempty"`
+	Billable      bool      `bson:"billable,omitempty"`
+	PrevBilling   string    `bson:"prevBilling,omitempty"`
+	ClickID       string    `bson:"clickId,omitempty"`
+	ExternalID    string    `bson:"externalId,omitempty"`
+	Subs          subsDoc   `bson:"subs,omitempty"`
+	PayoutMicros  int64     `bson:"payoutMicros,omitempty"`
 }
 
 // State reads the projector's state; a store that never projected has the
@@ -175,7 +230,13 @@ func (r *Projection) State(ctx context.Context) (domain.ProjectionState, error) 
 		for i, e := range d.Batch.Events {
 			b.Events[i] = domain.EventRecord{ID: e.ID.Hex(), Kind: domain.EventKind(e.Kind), CampaignID: e.CampaignID.Hex(),
 				ParticipationID: e.ParticipationID.Hex(), StreamerID: e.StreamerID.Hex(), At: e.At.UTC(),
-				Price: domain.Micros(e.PriceMicros), Billing: domain.BillingPending, Viewer: e.Viewer}
+				Price: domain.Micros(e.PriceMicros), Billing: domain.BillingPending, Viewer: e.Viewer,
+				Status: domain.ConversionStatus(e.Status), Rev: e.Rev, Counted: e.Counted, AppliedCharge: domain.Micros(e.ChargedMicros),
+				Decided: e.Decided, MoneyAt: e.MoneyAt.UTC(), GoalID: e.GoalID, Billable: e.Billable, Todo: true,
+				ClickID: e.ClickID, ExternalID: e.ExternalID, Subs: e.Subs.toDomain(), Payout: domain.Micros(e.PayoutMicros)}
+			if e.PrevBilling != "" {
+				b.Events[i].Billing = domain.Billing(e.PrevBilling)
+			}
 		}
 		st.InFlight = b
 	}
@@ -213,7 +274,13 @@ func (r *Projection) StartBatch(ctx context.Context, owner string, b domain.Batc
 			}
 		}
 		events[i] = batchEventDoc{ID: oids[0], Kind: string(e.Kind), CampaignID: oids[1], ParticipationID: oids[2],
-			StreamerID: oids[3], At: e.At, PriceMicros: int64(e.Price), Viewer: e.Viewer}
+			StreamerID: oids[3], At: e.At, PriceMicros: int64(e.Price), Viewer: e.Viewer,
+			Status: string(e.Status), Rev: e.Rev, Counted: e.Counted, ChargedMicros: int64(e.AppliedCharge), Decided: e.Decided,
+			MoneyAt: e.MoneyAt, GoalID: e.GoalID, Billable: e.Billable, ClickID: e.ClickID, ExternalID: e.ExternalID,
+			Subs: toSubsDoc(e.Subs), PayoutMicros: int64(e.Payout)}
+		if e.Kind == domain.EventConversion {
+			events[i].PrevBilling = string(e.Billing)
+		}
 	}
 	res, err := r.state.UpdateOne(ctx,
 		bson.M{"_id": projectorID, "owner": owner, "applied": b.N - 1, "batch": bson.M{"$exists": false}},
@@ -242,6 +309,8 @@ type ledgerDoc struct {
 	ProjBatch       int64                `bson:"projBatch"`
 	ProjUnbilled    []primitive.ObjectID `bson:"projUnbilled"`
 	ProjInvalid     []invalidDoc         `bson:"projInvalid"`
+	Goals           []goalDoc            `bson:"goals"`
+	PostbackURL     string               `bson:"postbackUrl"`
 }
 
 // invalidDoc is a click a batch judged invalid traffic, kept on its
@@ -275,7 +344,7 @@ func invalidMap(docs []invalidDoc) map[string]domain.InvalidReason {
 func (d *ledgerDoc) toDomain() domain.CampaignLedger {
 	status, _ := domain.ParseCampaignStatus(d.Status)
 	l := domain.CampaignLedger{ID: d.ID.Hex(), Remaining: domain.Micros(d.RemainingMicros), Status: status, Batch: d.ProjBatch,
-		Invalid: invalidMap(d.ProjInvalid)}
+		Invalid: invalidMap(d.ProjInvalid), Goals: goalsOf(d.Goals), Postbacks: d.PostbackURL != ""}
 	for _, id := range d.ProjUnbilled {
 		l.Unbilled = append(l.Unbilled, id.Hex())
 	}
@@ -290,7 +359,8 @@ func (r *Projection) Ledgers(ctx context.Context, ids []string) (map[string]doma
 		return nil, err
 	}
 	cur, err := r.campaigns.Find(ctx, bson.M{"_id": bson.M{"$in": oids}},
-		options.Find().SetProjection(bson.M{"remainingMicros": 1, "status": 1, "projBatch": 1, "projUnbilled": 1, "projInvalid": 1}))
+		options.Find().SetProjection(bson.M{"remainingMicros": 1, "status": 1, "projBatch": 1, "projUnbilled": 1, "projInvalid": 1,
+			"goals": 1, "postbackUrl": 1}))
 	if err != nil {
 		return nil, fmt.Errorf("read campaign ledgers: %w", err)
 	}
@@ -473,6 +543,56 @@ func (r *Projection) MarkEvents(ctx context.Context, n int64, kind domain.EventK
 		}
 	}
 	return nil
+}
+
+// ConversionMark is what batch n applied of one conversion: its state after
+// the step, and the step.
+type ConversionMark struct {
+	ID      string
+	Rev     int64 // the status change the batch projected
+	Charged domain.Micros
+	Decided bool
+	Billing domain.Billing
+	Step    domain.Step
+}
+
+// MarkConversions records batch n's steps on its conversions: one bulk of
+// two updates each — the state and the step, only while batch n has not
+// reached the conversion (so a replay pushes no step twice); and the end of
+// its wait for the projector, only while its status is still the one
+// projected (a change meanwhile leaves it waiting for the next batch).
+func (r *Projection) MarkConversions(ctx context.Context, n int64, marks []ConversionMark) error {
+	models := make([]mongo.WriteModel, 0, 2*len(marks))
+	for _, m := range marks {
+		oid, err := objectID(m.ID, "conversion")
+		if err != nil {
+			return err
+		}
+		models = append(models,
+			mongo.NewUpdateOneModel().SetFilter(bson.M{"_id": oid, "applied.batch": notApplied(n)}).SetUpdate(bson.M{
+				"$set": bson.M{"applied": appliedDoc{Batch: n, Counted: true, ChargedMicros: int64(m.Charged), Decided: m.Decided},
+					"billing": string(m.Billing), "batch": n},
+				"$push": bson.M{"steps": stepDoc{Batch: n, Counted: m.Step.Counted, DeltaMicros: int64(m.Step.Delta),
+					CountDay: m.Step.CountDay, MoneyDay: m.Step.MoneyDay}}}),
+			mongo.NewUpdateOneModel().SetFilter(bson.M{"_id": oid, "rev": m.Rev, "todo": true}).
+				SetUpdate(bson.M{"$unset": bson.M{"todo": ""}}))
+	}
+	if len(models) == 0 {
+		return nil
+	}
+	if _, err := r.events[domain.EventConversion].BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
+		return fmt.Errorf("mark batch %d conversions: %w", n, err)
+	}
+	return nil
+}
+
+// RecordImplied records a conversion a goal implies, as a conversion report
+// would (the same natural key, so once however often the batch is
+// replayed, and a later real report of it is a duplicate). isNew is false
+// when it exists already.
+func (r *Projection) RecordImplied(ctx context.Context, c domain.Conversion) (isNew bool, err error) {
+	_, isNew, err = recordConversion(ctx, r.events[domain.EventConversion], primitive.NewObjectID, c, false)
+	return isNew, err
 }
 
 // The click filter's state (domain.ClickFilter): one document per key — a

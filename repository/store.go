@@ -425,6 +425,13 @@ func uniqueIndex(name string, keys bson.D) indexModel {
 	return mongo.IndexModel{Keys: keys, Options: options.Index().SetName(name).SetUnique(true)}
 }
 
+// partialUniqueIndex is a unique index on field over the documents where it
+// is a string (design pattern 4): documents without it never collide.
+func partialUniqueIndex(name, field string) indexModel {
+	return mongo.IndexModel{Keys: bson.D{{Key: field, Value: 1}}, Options: options.Index().SetName(name).SetUnique(true).
+		SetPartialFilterExpression(bson.M{field: bson.M{"$type": "string"}})}
+}
+
 func plainIndex(name string, keys bson.D) indexModel {
 	return mongo.IndexModel{Keys: keys, Options: options.Index().SetName(name)}
 }

@@ -64,3 +64,27 @@ func conversionConnection(p domain.Page[domain.Conversion]) *model.ConversionCon
 			return &model.ConversionEdge{Cursor: c, Node: n}
 		})}
 }
+
+// deref is *p, or "" for nil.
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+// subIDs maps sub-ids given as input; absent ones are "".
+func subIDs(in *model.SubIdsInput) domain.SubIDs {
+	if in == nil {
+		return domain.SubIDs{}
+	}
+	return domain.SubIDs{deref(in.Sub1), deref(in.Sub2), deref(in.Sub3), deref(in.Sub4), deref(in.Sub5)}
+}
+
+// subID is the i-th sub-id, or null when it is empty.
+func subID(s *domain.SubIDs, i int) *string {
+	if s[i] == "" {
+		return nil
+	}
+	return &s[i]
+}

@@ -11,7 +11,12 @@ import (
 	"tally/graph"
 	"tally/graph/model"
 	"tally/loaders"
+	"time"
 )
+
+func (r *clickResolver) SubIds(ctx context.Context, obj *domain.Click) (domain.SubIDs, error) {
+	return obj.Subs, nil
+}
 
 func (r *clickResolver) InvalidReason(ctx context.Context, obj *domain.Click) (*domain.InvalidReason, error) {
 	if obj.Invalid == "" {
@@ -26,6 +31,17 @@ func (r *clickResolver) Participation(ctx context.Context, obj *domain.Click) (*
 
 func (r *clickResolver) Campaign(ctx context.Context, obj *domain.Click) (*domain.Campaign, error) {
 	return ptr(loaders.For(ctx).Campaigns.Load(ctx, obj.CampaignID))
+}
+
+func (r *conversionResolver) Cause(ctx context.Context, obj *domain.Conversion) (*domain.Conversion, error) {
+	if obj.CauseID == "" {
+		return nil, nil
+	}
+	return ptr(r.Reports.Conversion(ctx, obj.CauseID))
+}
+
+func (r *conversionResolver) SubIds(ctx context.Context, obj *domain.Conversion) (domain.SubIDs, error) {
+	return obj.Subs, nil
 }
 
 func (r *conversionResolver) Payout(ctx context.Context, obj *domain.Conversion) (*model.Money, error) {
@@ -54,7 +70,7 @@ func (r *mutationResolver) RecordClick(ctx context.Context, input model.RecordCl
 	if input.ClickID != nil {
 		clickID = *input.ClickID
 	}
-	click, isNew, err := r.Tracking.RecordClick(ctx, input.BrowserSourceToken, clickID)
+	click, isNew, err := r.Tracking.RecordClick(ctx, input.BrowserSourceToken, clickID, subIDs(input.SubIds))
 	if err != nil {
 		return nil, err
 	}
@@ -67,6 +83,10 @@ func (r *mutationResolver) RecordConversion(ctx context.Context, input domain.Co
 		return nil, invalid(ctx, err)
 	}
 	return &model.RecordConversionPayload{Conversion: &conv, IsNew: isNew}, nil
+}
+
+func (r *mutationResolver) SetConversionStatus(ctx context.Context, input domain.ConversionStatusInput) (*domain.ConversionStatusResult, error) {
+	return ptr(r.Tracking.SetConversionStatus(ctx, input))
 }
 
 func (r *mutationResolver) CreateAPIKey(ctx context.Context, input domain.APIKeyInput) (*model.CreateAPIKeyPayload, error) {
@@ -93,13 +113,11 @@ func (r *queryResolver) DailyStats(ctx context.Context, scope domain.StatsScope,
 	return out, nil
 }
 
-func (r *queryResolver) Conversions(ctx context.Context, campaignID *string, participationID *string, first *int, after *string) (*model.ConversionConnection, error) {
-	var f domain.ConversionFilter
-	if campaignID != nil {
-		f.CampaignID = *campaignID
-	}
-	if participationID != nil {
-		f.ParticipationID = *participationID
+func (r *queryResolver) Conversions(ctx context.Context, campaignID *string, participationID *string, status *domain.ConversionStatus, streamerID *string, goalID *string, subIds *model.SubIdsInput, from *time.Time, to *time.Time, first *int, after *string) (*model.ConversionConnection, error) {
+	f := domain.ConversionFilter{CampaignID: deref(campaignID), ParticipationID: deref(participationID),
+		StreamerID: deref(streamerID), GoalID: deref(goalID), Subs: subIDs(subIds), From: from, To: to}
+	if status != nil {
+		f.Status = *status
 	}
 	page, err := r.Reports.ListConversions(ctx, f, pageArgs(first, after))
 	if err != nil {
@@ -108,14 +126,37 @@ func (r *queryResolver) Conversions(ctx context.Context, campaignID *string, par
 	return conversionConnection(page), nil
 }
 
+func (r *subIdsResolver) Sub1(ctx context.Context, obj *domain.SubIDs) (*string, error) {
+	return subID(obj, 0), nil
+}
+
+func (r *subIdsResolver) Sub2(ctx context.Context, obj *domain.SubIDs) (*string, error) {
+	return subID(obj, 1), nil
+}
+
+func (r *subIdsResolver) Sub3(ctx context.Context, obj *domain.SubIDs) (*string, error) {
+	return subID(obj, 2), nil
+}
+
+func (r *subIdsResolver) Sub4(ctx context.Context, obj *domain.SubIDs) (*string, error) {
+	return subID(obj, 3), nil
+}
+
+func (r *subIdsResolver) Sub5(ctx context.Context, obj *domain.SubIDs) (*string, error) {
+	return subID(obj, 4), nil
+}
+
 func (r *Resolver) Click() graph.ClickResolver { return &clickResolver{r} }
 
 func (r *Resolver) Conversion() graph.ConversionResolver { return &conversionResolver{r} }
 
 func (r *Resolver) DailyStat() graph.DailyStatResolver { return &dailyStatResolver{r} }
 
+func (r *Resolver) SubIds() graph.SubIdsResolver { return &subIdsResolver{r} }
+
 type (
 	clickResolver      struct{ *Resolver }
 	conversionResolver struct{ *Resolver }
 	dailyStatResolver  struct{ *Resolver }
+	subIdsResolver     struct{ *Resolver }
 )

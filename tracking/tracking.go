@@ -46,18 +46,20 @@ func NewClickID() string {
 // belongs to. clickID is the caller's idempotency key; empty means a fresh
 // one. The token is the credential: an unknown, rotated or left token is
 // NOT_FOUND. A click on a campaign that is not ACTIVE is recorded but never
-// billed. Reusing a click id of another participation is CONFLICT.
-func (s *Service) RecordClick(ctx context.Context, token, clickID string) (domain.Click, bool, error) {
-	click, _, isNew, err := s.recordClick(ctx, token, clickID)
+// billed. Reusing a click id of another participation is CONFLICT. The
+// sub-ids are validated here (BAD_USER_INPUT on input.sub1…) and passed on
+// to the click's conversions.
+func (s *Service) RecordClick(ctx context.Context, token, clickID string, subs domain.SubIDs) (domain.Click, bool, error) {
+	click, _, isNew, err := s.recordClick(ctx, token, clickID, subs, "input")
 	return click, isNew, err
 }
 
 // ClickRedirect records a click with a fresh id on the participation a token
 // belongs to and returns where to send the viewer: the campaign's landing URL
 // with {click_id} replaced by the URL-encoded click id. NOT_FOUND for an
-// unknown token.
-func (s *Service) ClickRedirect(ctx context.Context, token string) (string, error) {
-	click, camp, _, err := s.recordClick(ctx, token, "")
+// unknown token; sub-ids that are too long are BAD_USER_INPUT on sub1….
+func (s *Service) ClickRedirect(ctx context.Context, token string, subs domain.SubIDs) (string, error) {
+	click, camp, _, err := s.recordClick(ctx, token, "", subs, "")
 	if err != nil {
 		return "", err
 	}
@@ -67,12 +69,15 @@ func (s *Service) ClickRedirect(ctx context.Context, token string) (string, erro
 // recordClick is RecordClick, also returning the campaign. It stores the
 // click and nothing else: one upsert decides isNew; the projector bills it
 // (or not) and counts it.
-func (s *Service) recordClick(ctx context.Context, token, clickID string) (domain.Click, domain.Campaign, bool, error) {
+func (s *Service) recordClick(ctx context.Context, token, clickID string, subs domain.SubIDs, prefix string) (domain.Click, domain.Campaign, bool, error) {
 	if clickID == "" {
 		clickID = NewClickID()
 	}
 	if !domain.ValidClickID(clickID) {
 		return domain.Click{}, domain.Campaign{}, false, domain.Invalid("input.clickId", "clickId must be 1–64 characters of letters, digits, '.', '_' and '-'")
+	}
+	if err := subs.Validate(prefix); err != nil {
+		return domain.Click{}, domain.Campaign{}, false, err
 	}
 	p, err := s.Participations.ByToken(ctx, token)
 	if err != nil {
@@ -88,7 +93,7 @@ func (s *Service) recordClick(ctx context.Context, token, clickID string) (domai
 		price = camp.CPC
 	}
 	click, isNew, err := s.Clicks.Record(ctx, domain.Click{ClickID: clickID, ParticipationID: p.ID,
-		CampaignID: p.CampaignID, StreamerID: p.StreamerID, Viewer: s.Viewers.Of(ctx), Cost: price, CreatedAt: now})
+		CampaignID: p.CampaignID, StreamerID: p.StreamerID, Viewer: s.Viewers.Of(ctx), Subs: subs, Cost: price, CreatedAt: now})
 	if err != nil {
 		return domain.Click{}, domain.Campaign{}, false, err
 	}
@@ -106,11 +111,18 @@ func (s *Service) recordClick(ctx context.Context, token, clickID string) (domai
 // may manage the campaign, the campaign's brand, and admins; UNAUTHENTICATED
 // without either, FORBIDDEN for anyone else. The input is normalized and
 // validated here (BAD_USER_INPUT on input.clickId, input.goalId,
-// input.externalId). An unknown click is NOT_FOUND; a goal the campaign
-// lacks is BAD_USER_INPUT on input.goalId. (clickId, goalId) is recorded
-// once; the store write is the conversion alone, the projector bills it.
+// input.externalId, input.transactionId). An unknown click is NOT_FOUND; a
+// goal the campaign lacks is BAD_USER_INPUT on input.goalId. A conversion
+// is recorded once per click and goal, or for a PER_TRANSACTION goal once
+// per transaction id (then required). It starts in the goal's approval
+// status (APPROVED, or PENDING for review or a hold) unless the input gives
+// one; given for a conversion already recorded, the status is a change of
+// it (CONFLICT when not allowed). It inherits the click's sub-ids. The
+// store write is the conversion alone (or its status change); the projector
+// counts it, bills it once APPROVED, and chains the goals it implies.
 func (s *Service) RecordConversion(ctx context.Context, in domain.ConversionInput) (domain.Conversion, bool, error) {
-	ownerID, ownerRole, err := conversionPrincipal(auth.CallerFrom(ctx))
+	caller := auth.CallerFrom(ctx)
+	ownerID, ownerRole, err := conversionPrincipal(caller)
 	if err != nil {
 		return domain.Conversion{}, false, err
 	}
@@ -126,21 +138,118 @@ func (s *Service) RecordConversion(ctx context.Context, in domain.ConversionInpu
 	if !ok {
 		return domain.Conversion{}, false, domain.Invalid("input.goalId", "the campaign has no goal %q", in.GoalID)
 	}
+	if goal.Repeatable() && in.TransactionID == "" {
+		return domain.Conversion{}, false, domain.Invalid("input.transactionId", "goal %q converts once per transaction: give the partner's transaction id", goal.GoalID)
+	}
 	now := s.Now()
+	status, holdUntil := goal.InitialStatus(now)
+	if in.Status != nil && *in.Status != domain.ConversionPending {
+		status, holdUntil = *in.Status, nil
+	}
 	price := domain.Micros(0)
 	if camp.Billable(now) {
 		price = goal.Payout
 	}
+	actor := actorOf(caller)
 	conv, isNew, err := s.Conversions.Record(ctx, domain.Conversion{ClickID: click.ClickID, GoalID: goal.GoalID,
-		ExternalID: in.ExternalID, ParticipationID: click.ParticipationID, CampaignID: click.CampaignID,
-		StreamerID: click.StreamerID, Status: domain.ConversionApproved, Payout: goal.Payout, Cost: price, CreatedAt: now})
+		ExternalID: in.ExternalID, TransactionID: in.TransactionID, ParticipationID: click.ParticipationID,
+		CampaignID: click.CampaignID, StreamerID: click.StreamerID, Subs: click.Subs, Status: status, HoldUntil: holdUntil,
+		History: []domain.StatusChange{{By: actor}}, Payout: goal.Payout, Cost: price, CreatedAt: now}, goal.Repeatable())
 	if err != nil {
 		return domain.Conversion{}, false, err
+	}
+	if !isNew && in.Status != nil && *in.Status != conv.Status {
+		if conv, err = s.Conversions.SetStatus(ctx, conv.ID, domain.StatusChange{By: actor, At: now, From: conv.Status,
+			To: *in.Status, Reason: "reported by the partner"}); err != nil {
+			return conv, false, err
+		}
+		s.notify()
 	}
 	if isNew {
 		s.notify()
 	}
 	return conv, isNew, nil
+}
+
+// actorOf names who changes a conversion, for its history.
+func actorOf(c auth.Caller) string {
+	if c.APIKey != nil {
+		return "apiKey:" + c.APIKey.ID
+	}
+	return "user:" + c.UserID
+}
+
+// SetConversionStatus changes the status of up to 100 conversions: the
+// campaign's brand and admins (UNAUTHENTICATED without a user). The input
+// is validated here (BAD_USER_INPUT: a rejection needs a reason). Each
+// conversion changes alone: one the caller may not see is NOT_FOUND, one
+// whose campaign it may not manage FORBIDDEN, a change the status does not
+// allow CONFLICT (domain.ConversionStatus.CanBecome) — each a failure in
+// the result, the others changed. A conversion already in the status is
+// returned unchanged. The projector then moves the money: approval bills
+// it, a rejection after approval gives the charge back, exactly once.
+func (s *Service) SetConversionStatus(ctx context.Context, in domain.ConversionStatusInput) (domain.ConversionStatusResult, error) {
+	var res domain.ConversionStatusResult
+	c, err := auth.RequireUser(ctx)
+	if err != nil {
+		return res, err
+	}
+	if err := in.Validate("input"); err != nil {
+		return res, err
+	}
+	convs, err := s.Conversions.ByIDs(ctx, in.ConversionIDs)
+	if err != nil {
+		return res, err
+	}
+	campIDs := make([]string, 0, len(convs))
+	for _, cv := range convs {
+		campIDs = append(campIDs, cv.CampaignID)
+	}
+	camps, err := s.Campaigns.ByIDs(ctx, campIDs)
+	if err != nil {
+		return res, err
+	}
+	now, changed := s.Now(), false
+	for _, id := range in.ConversionIDs {
+		cv, ok := convs[id]
+		camp, known := camps[cv.CampaignID]
+		switch {
+		case !ok || !known:
+			res.Fail(id, domain.Errorf(domain.ENOTFOUND, "conversion %q not found", id))
+			continue
+		case !domain.CanManageCampaign(c.UserID, c.Role, camp):
+			res.Fail(id, domain.Errorf(domain.EFORBIDDEN, "only the campaign's brand or an admin may review its conversions"))
+			continue
+		case cv.Status == in.Status:
+			res.Conversions = append(res.Conversions, cv)
+			continue
+		}
+		cv, err := s.Conversions.SetStatus(ctx, id, domain.StatusChange{By: actorOf(c), At: now, From: cv.Status, To: in.Status, Reason: in.Reason})
+		if domain.ErrorCode(err) == domain.EINTERNAL {
+			return res, err
+		}
+		if err != nil {
+			res.Fail(id, err)
+			continue
+		}
+		changed = true
+		res.Conversions = append(res.Conversions, cv)
+	}
+	if changed {
+		s.notify()
+	}
+	return res, nil
+}
+
+// ReleaseHolds approves the PENDING conversions whose goal's hold has ended
+// (a HOLD goal's conversions, unless rejected first). The server calls it
+// every few seconds; it needs no caller.
+func (s *Service) ReleaseHolds(ctx context.Context) error {
+	n, err := s.Conversions.ReleaseHolds(ctx, s.Now())
+	if n > 0 {
+		s.notify()
+	}
+	return err
 }
 
 // notify tells the projector a new event is pending.

@@ -86,6 +86,8 @@ type RecordClickInput struct {
 	BrowserSourceToken string `json:"browserSourceToken"`
 	// Idempotency key, 1–64 characters of [A-Za-z0-9._-]; generated when absent.
 	ClickID *string `json:"clickId,omitempty"`
+	// Sub-ids to carry to the click's conversions and postbacks.
+	SubIds *SubIdsInput `json:"subIds,omitempty"`
 }
 
 // The result of recordClick.
@@ -110,4 +112,13 @@ type RecordImpressionPayload struct {
 	Campaign *domain.Campaign `json:"campaign,omitempty"`
 	// True only for the one call that recorded this slot's impression.
 	IsNew bool `json:"isNew"`
+}
+
+// Sub-ids to record with a click, or to filter conversions by: each at most 100 printable characters.
+type SubIdsInput struct {
+	Sub1 *string `json:"sub1,omitempty"`
+	Sub2 *string `json:"sub2,omitempty"`
+	Sub3 *string `json:"sub3,omitempty"`
+	Sub4 *string `json:"sub4,omitempty"`
+	Sub5 *string `json:"sub5,omitempty"`
 }
