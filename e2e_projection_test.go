@@ -379,7 +379,9 @@ func TestInvalidTrafficIsCountedNotBilled(t *testing.T) {
 		Campaign struct {
 			Stats          struct{ InvalidClicks int }
 			Participations struct {
-				Edges []struct{ Node struct{ Stats struct{ InvalidClicks int } } }
+				Edges []struct {
+					Node struct{ Stats struct{ InvalidClicks int } }
+				}
 			}
 		}
 		DailyStats []struct{ InvalidClicks int }
