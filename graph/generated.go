@@ -83,7 +83,7 @@ type ComplexityRoot struct {
 		ID             func(childComplexity int) int
 		LandingURL     func(childComplexity int) int
 		Name           func(childComplexity int) int
-		Participations func(childComplexity int, first *int, after *string) int
+		Participations func(childComplexity int, first *int, after *string, last *int, before *string) int
 		PostbackURL    func(childComplexity int) int
 		Remaining      func(childComplexity int) int
 		Spent          func(childComplexity int) int
@@ -94,8 +94,9 @@ type ComplexityRoot struct {
 	}
 
 	CampaignConnection struct {
-		Edges    func(childComplexity int) int
-		PageInfo func(childComplexity int) int
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
 	}
 
 	CampaignEdge struct {
@@ -141,8 +142,9 @@ type ComplexityRoot struct {
 	}
 
 	ConversionConnection struct {
-		Edges    func(childComplexity int) int
-		PageInfo func(childComplexity int) int
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
 	}
 
 	ConversionEdge struct {
@@ -211,8 +213,10 @@ type ComplexityRoot struct {
 	}
 
 	PageInfo struct {
-		EndCursor   func(childComplexity int) int
-		HasNextPage func(childComplexity int) int
+		EndCursor       func(childComplexity int) int
+		HasNextPage     func(childComplexity int) int
+		HasPreviousPage func(childComplexity int) int
+		StartCursor     func(childComplexity int) int
 	}
 
 	Participation struct {
@@ -228,8 +232,9 @@ type ComplexityRoot struct {
 	}
 
 	ParticipationConnection struct {
-		Edges    func(childComplexity int) int
-		PageInfo func(childComplexity int) int
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
 	}
 
 	ParticipationEdge struct {
@@ -252,8 +257,8 @@ type ComplexityRoot struct {
 
 	Query struct {
 		Campaign      func(childComplexity int, id string) int
-		Campaigns     func(childComplexity int, filter *domain.CampaignFilter, first *int, after *string) int
-		Conversions   func(childComplexity int, campaignID *string, participationID *string, first *int, after *string) int
+		Campaigns     func(childComplexity int, filter *domain.CampaignFilter, first *int, after *string, last *int, before *string) int
+		Conversions   func(childComplexity int, campaignID *string, participationID *string, first *int, after *string, last *int, before *string) int
 		DailyStats    func(childComplexity int, scope domain.StatsScope, id string, from string, to string) int
 		Me            func(childComplexity int) int
 		Overlay       func(childComplexity int, browserSourceToken string) int
@@ -284,7 +289,7 @@ type ComplexityRoot struct {
 		DisplayName               func(childComplexity int) int
 		Email                     func(childComplexity int) int
 		ID                        func(childComplexity int) int
-		Participations            func(childComplexity int, first *int, after *string) int
+		Participations            func(childComplexity int, first *int, after *string, last *int, before *string) int
 		Role                      func(childComplexity int) int
 	}
 
@@ -311,7 +316,7 @@ type CampaignResolver interface {
 
 	Brand(ctx context.Context, obj *domain.Campaign) (*domain.User, error)
 
-	Participations(ctx context.Context, obj *domain.Campaign, first *int, after *string) (*model.ParticipationConnection, error)
+	Participations(ctx context.Context, obj *domain.Campaign, first *int, after *string, last *int, before *string) (*model.ParticipationConnection, error)
 }
 type ClickResolver interface {
 	Participation(ctx context.Context, obj *domain.Click) (*domain.Participation, error)
@@ -365,12 +370,12 @@ type ParticipationStatsResolver interface {
 type QueryResolver interface {
 	Me(ctx context.Context) (*domain.User, error)
 	Campaign(ctx context.Context, id string) (*domain.Campaign, error)
-	Campaigns(ctx context.Context, filter *domain.CampaignFilter, first *int, after *string) (*model.CampaignConnection, error)
+	Campaigns(ctx context.Context, filter *domain.CampaignFilter, first *int, after *string, last *int, before *string) (*model.CampaignConnection, error)
 	Participation(ctx context.Context, id string) (*domain.Participation, error)
 	Overlay(ctx context.Context, browserSourceToken string) (*domain.OverlaySlot, error)
 	Verify(ctx context.Context) (*projection.Report, error)
 	DailyStats(ctx context.Context, scope domain.StatsScope, id string, from string, to string) ([]*domain.DailyStat, error)
-	Conversions(ctx context.Context, campaignID *string, participationID *string, first *int, after *string) (*model.ConversionConnection, error)
+	Conversions(ctx context.Context, campaignID *string, participationID *string, first *int, after *string, last *int, before *string) (*model.ConversionConnection, error)
 }
 type RecordImpressionPayloadResolver interface {
 	Campaign(ctx context.Context, obj *model.RecordImpressionPayload) (*domain.Campaign, error)
@@ -380,7 +385,7 @@ type UserResolver interface {
 
 	CampaignSelectionStrategy(ctx context.Context, obj *domain.User) (*domain.Strategy, error)
 	CampaignRotationSettings(ctx context.Context, obj *domain.User) (*domain.RotationSettings, error)
-	Participations(ctx context.Context, obj *domain.User, first *int, after *string) (*model.ParticipationConnection, error)
+	Participations(ctx context.Context, obj *domain.User, first *int, after *string, last *int, before *string) (*model.ParticipationConnection, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -558,7 +563,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Campaign.Participations(childComplexity, args["first"].(*int), args["after"].(*string)), true
+		return e.ComplexityRoot.Campaign.Participations(childComplexity, args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string)), true
 	case "Campaign.postbackUrl":
 		if e.ComplexityRoot.Campaign.PostbackURL == nil {
 			break
@@ -614,6 +619,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CampaignConnection.PageInfo(childComplexity), true
+	case "CampaignConnection.totalCount":
+		if e.ComplexityRoot.CampaignConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignConnection.TotalCount(childComplexity), true
 
 	case "CampaignEdge.cursor":
 		if e.ComplexityRoot.CampaignEdge.Cursor == nil {
@@ -794,6 +805,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ConversionConnection.PageInfo(childComplexity), true
+	case "ConversionConnection.totalCount":
+		if e.ComplexityRoot.ConversionConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConversionConnection.TotalCount(childComplexity), true
 
 	case "ConversionEdge.cursor":
 		if e.ComplexityRoot.ConversionEdge.Cursor == nil {
@@ -1126,6 +1143,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PageInfo.HasNextPage(childComplexity), true
+	case "PageInfo.hasPreviousPage":
+		if e.ComplexityRoot.PageInfo.HasPreviousPage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PageInfo.HasPreviousPage(childComplexity), true
+	case "PageInfo.startCursor":
+		if e.ComplexityRoot.PageInfo.StartCursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
 
 	case "Participation.browserSourceToken":
 		if e.ComplexityRoot.Participation.BrowserSourceToken == nil {
@@ -1194,6 +1223,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ParticipationConnection.PageInfo(childComplexity), true
+	case "ParticipationConnection.totalCount":
+		if e.ComplexityRoot.ParticipationConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ParticipationConnection.TotalCount(childComplexity), true
 
 	case "ParticipationEdge.cursor":
 		if e.ComplexityRoot.ParticipationEdge.Cursor == nil {
@@ -1273,7 +1308,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Campaigns(childComplexity, args["filter"].(*domain.CampaignFilter), args["first"].(*int), args["after"].(*string)), true
+		return e.ComplexityRoot.Query.Campaigns(childComplexity, args["filter"].(*domain.CampaignFilter), args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string)), true
 	case "Query.conversions":
 		if e.ComplexityRoot.Query.Conversions == nil {
 			break
@@ -1284,7 +1319,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Conversions(childComplexity, args["campaignId"].(*string), args["participationId"].(*string), args["first"].(*int), args["after"].(*string)), true
+		return e.ComplexityRoot.Query.Conversions(childComplexity, args["campaignId"].(*string), args["participationId"].(*string), args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string)), true
 	case "Query.dailyStats":
 		if e.ComplexityRoot.Query.DailyStats == nil {
 			break
@@ -1423,7 +1458,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.User.Participations(childComplexity, args["first"].(*int), args["after"].(*string)), true
+		return e.ComplexityRoot.User.Participations(childComplexity, args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string)), true
 	case "User.role":
 		if e.ComplexityRoot.User.Role == nil {
 			break
@@ -1630,7 +1665,7 @@ type Campaign {
   createdAt: Time!
   updatedAt: Time!
   "The streamers in the campaign, newest first: its brand and admins only."
-  participations(first: Int = 20, after: String): ParticipationConnection!
+  participations(first: Int, after: String, last: Int, before: String): ParticipationConnection!
 }
 
 "Whether a streamer is still in a campaign."
@@ -1665,9 +1700,18 @@ type Participation {
   leftAt: Time
 }
 
-"Where a page of a list ends."
+"""
+Where a page of a list starts and ends (Relay's PageInfo). Lists are newest
+first: forward pages (first/after) go to older items, backward pages
+(last/before) to newer ones.
+"""
 type PageInfo {
+  "Older items follow this page (inside ` + "`" + `before` + "`" + `, when given)."
   hasNextPage: Boolean!
+  "Newer items precede this page (inside ` + "`" + `after` + "`" + `, when given)."
+  hasPreviousPage: Boolean!
+  "Pass as ` + "`" + `before` + "`" + ` for the page before this one; null on an empty page."
+  startCursor: String
   "Pass as ` + "`" + `after` + "`" + ` for the next page; null on an empty page."
   endCursor: String
 }
@@ -1676,6 +1720,8 @@ type PageInfo {
 type CampaignConnection {
   edges: [CampaignEdge!]!
   pageInfo: PageInfo!
+  "How many campaigns the whole list holds, whatever the page (counted only when asked for)."
+  totalCount: Int!
 }
 
 "A campaign and its cursor."
@@ -1688,6 +1734,8 @@ type CampaignEdge {
 type ParticipationConnection {
   edges: [ParticipationEdge!]!
   pageInfo: PageInfo!
+  "How many participations the whole list holds, whatever the page (counted only when asked for)."
+  totalCount: Int!
 }
 
 "A participation and its cursor."
@@ -1757,8 +1805,12 @@ input UpdateCampaignInput {
 extend type Query {
   "A campaign the caller may see (admins any, brands their own, streamers active ones and their own); else NOT_FOUND."
   campaign(id: ID!): Campaign
-  "Campaigns the caller may list, newest first; first is 1–100."
-  campaigns(filter: CampaignFilter, first: Int = 20, after: String): CampaignConnection!
+  """
+  Campaigns the caller may list, newest first. Page forward with first/after
+  or backward with last/before (see PageInfo); first and last are 0–100, 20
+  when neither is given, and not both.
+  """
+  campaigns(filter: CampaignFilter, first: Int, after: String, last: Int, before: String): CampaignConnection!
   "A participation its streamer, the campaign's brand or an admin may see; else NOT_FOUND."
   participation(id: ID!): Participation
 }
@@ -1778,7 +1830,7 @@ extend type Mutation {
 
 extend type User {
   "The user's participations, newest first: the user themself and admins only."
-  participations(first: Int = 20, after: String): ParticipationConnection!
+  participations(first: Int, after: String, last: Int, before: String): ParticipationConnection!
 }
 `, BuiltIn: false},
 	{Name: "../schema/overlay.graphqls", Input: `"""
@@ -2047,6 +2099,8 @@ type DailyStat {
 type ConversionConnection {
   edges: [ConversionEdge!]!
   pageInfo: PageInfo!
+  "How many conversions the whole list holds, whatever the page (counted only when asked for)."
+  totalCount: Int!
 }
 
 "A conversion and its cursor."
@@ -2065,10 +2119,10 @@ extend type Query {
   dailyStats(scope: StatsScope!, id: ID!, from: String!, to: String!): [DailyStat!]!
   """
   Conversions of a campaign (its brand, admins) or of a participation (its
-  streamer, the campaign's brand, admins), newest first. Give exactly one of
-  campaignId and participationId.
+  streamer, the campaign's brand, admins), newest first, paged like campaigns.
+  Give exactly one of campaignId and participationId.
   """
-  conversions(campaignId: ID, participationId: ID, first: Int = 20, after: String): ConversionConnection!
+  conversions(campaignId: ID, participationId: ID, first: Int, after: String, last: Int, before: String): ConversionConnection!
 }
 
 extend type Mutation {
@@ -2340,6 +2394,8 @@ func (ec *executionContext) childFields_CampaignConnection(ctx context.Context, 
 		return ec.fieldContext_CampaignConnection_edges(ctx, field)
 	case "pageInfo":
 		return ec.fieldContext_CampaignConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_CampaignConnection_totalCount(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CampaignConnection", field.Name)
 }
@@ -2434,6 +2490,8 @@ func (ec *executionContext) childFields_ConversionConnection(ctx context.Context
 		return ec.fieldContext_ConversionConnection_edges(ctx, field)
 	case "pageInfo":
 		return ec.fieldContext_ConversionConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_ConversionConnection_totalCount(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ConversionConnection", field.Name)
 }
@@ -2540,6 +2598,10 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 	switch field.Name {
 	case "hasNextPage":
 		return ec.fieldContext_PageInfo_hasNextPage(ctx, field)
+	case "hasPreviousPage":
+		return ec.fieldContext_PageInfo_hasPreviousPage(ctx, field)
+	case "startCursor":
+		return ec.fieldContext_PageInfo_startCursor(ctx, field)
 	case "endCursor":
 		return ec.fieldContext_PageInfo_endCursor(ctx, field)
 	}
@@ -2576,6 +2638,8 @@ func (ec *executionContext) childFields_ParticipationConnection(ctx context.Cont
 		return ec.fieldContext_ParticipationConnection_edges(ctx, field)
 	case "pageInfo":
 		return ec.fieldContext_ParticipationConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_ParticipationConnection_totalCount(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ParticipationConnection", field.Name)
 }
@@ -2821,6 +2885,22 @@ func (ec *executionContext) field_Campaign_participations_args(ctx context.Conte
 		return nil, err
 	}
 	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg3
 	return args, nil
 }
 
@@ -3069,6 +3149,22 @@ func (ec *executionContext) field_Query_campaigns_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["after"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg4
 	return args, nil
 }
 
@@ -3107,6 +3203,22 @@ func (ec *executionContext) field_Query_conversions_args(ctx context.Context, ra
 		return nil, err
 	}
 	args["after"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg5
 	return args, nil
 }
 
@@ -3195,6 +3307,22 @@ func (ec *executionContext) field_User_participations_args(ctx context.Context, 
 		return nil, err
 	}
 	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg3
 	return args, nil
 }
 
@@ -4076,7 +4204,7 @@ func (ec *executionContext) _Campaign_participations(ctx context.Context, field 
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Campaign().Participations(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
+			return ec.Resolvers.Campaign().Participations(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.ParticipationConnection) graphql.Marshaler {
@@ -4172,6 +4300,29 @@ func (ec *executionContext) fieldContext_CampaignConnection_pageInfo(_ context.C
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _CampaignConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.CampaignConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignConnection", field, false, false, "Int")
 }
 
 func (ec *executionContext) _CampaignEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.CampaignEdge) (ret graphql.Marshaler) {
@@ -4929,6 +5080,29 @@ func (ec *executionContext) fieldContext_ConversionConnection_pageInfo(_ context
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _ConversionConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.ConversionConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConversionConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConversionConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConversionConnection", field, false, false, "Int")
 }
 
 func (ec *executionContext) _ConversionEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.ConversionEdge) (ret graphql.Marshaler) {
@@ -6251,6 +6425,52 @@ func (ec *executionContext) fieldContext_PageInfo_hasNextPage(_ context.Context,
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "Boolean")
 }
 
+func (ec *executionContext) _PageInfo_hasPreviousPage(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PageInfo_hasPreviousPage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HasPreviousPage, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PageInfo_hasPreviousPage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _PageInfo_startCursor(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PageInfo_startCursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartCursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PageInfo_startCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "String")
+}
+
 func (ec *executionContext) _PageInfo_endCursor(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6572,6 +6792,29 @@ func (ec *executionContext) fieldContext_ParticipationConnection_pageInfo(_ cont
 	return fc, nil
 }
 
+func (ec *executionContext) _ParticipationConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.ParticipationConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ParticipationConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ParticipationConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ParticipationConnection", field, false, false, "Int")
+}
+
 func (ec *executionContext) _ParticipationEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.ParticipationEdge) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6883,7 +7126,7 @@ func (ec *executionContext) _Query_campaigns(ctx context.Context, field graphql.
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Campaigns(ctx, fc.Args["filter"].(*domain.CampaignFilter), fc.Args["first"].(*int), fc.Args["after"].(*string))
+			return ec.Resolvers.Query().Campaigns(ctx, fc.Args["filter"].(*domain.CampaignFilter), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.CampaignConnection) graphql.Marshaler {
@@ -7091,7 +7334,7 @@ func (ec *executionContext) _Query_conversions(ctx context.Context, field graphq
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Conversions(ctx, fc.Args["campaignId"].(*string), fc.Args["participationId"].(*string), fc.Args["first"].(*int), fc.Args["after"].(*string))
+			return ec.Resolvers.Query().Conversions(ctx, fc.Args["campaignId"].(*string), fc.Args["participationId"].(*string), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.ConversionConnection) graphql.Marshaler {
@@ -7578,7 +7821,7 @@ func (ec *executionContext) _User_participations(ctx context.Context, field grap
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.User().Participations(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
+			return ec.Resolvers.User().Participations(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.ParticipationConnection) graphql.Marshaler {
@@ -9893,6 +10136,11 @@ func (ec *executionContext) _CampaignConnection(ctx context.Context, sel ast.Sel
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "totalCount":
+			out.Values[i] = ec._CampaignConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -10208,6 +10456,11 @@ func (ec *executionContext) _ConversionConnection(ctx context.Context, sel ast.S
 			}
 		case "pageInfo":
 			out.Values[i] = ec._ConversionConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._ConversionConnection_totalCount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -10713,6 +10966,16 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "hasPreviousPage":
+			out.Values[i] = ec._PageInfo_hasPreviousPage(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "startCursor":
+			out.Values[i] = ec._PageInfo_startCursor(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		case "endCursor":
 			out.Values[i] = ec._PageInfo_endCursor(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -10830,6 +11093,11 @@ func (ec *executionContext) _ParticipationConnection(ctx context.Context, sel as
 			}
 		case "pageInfo":
 			out.Values[i] = ec._ParticipationConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._ParticipationConnection_totalCount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}

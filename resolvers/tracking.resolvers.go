@@ -86,7 +86,7 @@ func (r *queryResolver) DailyStats(ctx context.Context, scope domain.StatsScope,
 	return out, nil
 }
 
-func (r *queryResolver) Conversions(ctx context.Context, campaignID *string, participationID *string, first *int, after *string) (*model.ConversionConnection, error) {
+func (r *queryResolver) Conversions(ctx context.Context, campaignID *string, participationID *string, first *int, after *string, last *int, before *string) (*model.ConversionConnection, error) {
 	var f domain.ConversionFilter
 	if campaignID != nil {
 		f.CampaignID = *campaignID
@@ -94,7 +94,7 @@ func (r *queryResolver) Conversions(ctx context.Context, campaignID *string, par
 	if participationID != nil {
 		f.ParticipationID = *participationID
 	}
-	page, err := r.Reports.ListConversions(ctx, f, pageArgs(first, after))
+	page, err := r.Reports.ListConversions(ctx, f, pageArgs(ctx, first, after, last, before))
 	if err != nil {
 		return nil, err
 	}
