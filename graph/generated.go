@@ -5,6 +5,7 @@ package graph
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -79,6 +80,7 @@ type ComplexityRoot struct {
 		CreatedAt      func(childComplexity int) int
 		Description    func(childComplexity int) int
 		EndsAt         func(childComplexity int) int
+		GlobalID       func(childComplexity int) int
 		Goals          func(childComplexity int) int
 		ID             func(childComplexity int) int
 		LandingURL     func(childComplexity int) int
@@ -222,6 +224,7 @@ type ComplexityRoot struct {
 	Participation struct {
 		BrowserSourceToken func(childComplexity int) int
 		Campaign           func(childComplexity int) int
+		GlobalID           func(childComplexity int) int
 		ID                 func(childComplexity int) int
 		JoinedAt           func(childComplexity int) int
 		LeftAt             func(childComplexity int) int
@@ -261,6 +264,8 @@ type ComplexityRoot struct {
 		Conversions   func(childComplexity int, campaignID *string, participationID *string, first *int, after *string, last *int, before *string) int
 		DailyStats    func(childComplexity int, scope domain.StatsScope, id string, from string, to string) int
 		Me            func(childComplexity int) int
+		Node          func(childComplexity int, id string) int
+		Nodes         func(childComplexity int, ids []string) int
 		Overlay       func(childComplexity int, browserSourceToken string) int
 		Participation func(childComplexity int, id string) int
 		Verify        func(childComplexity int) int
@@ -288,6 +293,7 @@ type ComplexityRoot struct {
 		CreatedAt                 func(childComplexity int) int
 		DisplayName               func(childComplexity int) int
 		Email                     func(childComplexity int) int
+		GlobalID                  func(childComplexity int) int
 		ID                        func(childComplexity int) int
 		Participations            func(childComplexity int, first *int, after *string, last *int, before *string) int
 		Role                      func(childComplexity int) int
@@ -372,6 +378,8 @@ type QueryResolver interface {
 	Campaign(ctx context.Context, id string) (*domain.Campaign, error)
 	Campaigns(ctx context.Context, filter *domain.CampaignFilter, first *int, after *string, last *int, before *string) (*model.CampaignConnection, error)
 	Participation(ctx context.Context, id string) (*domain.Participation, error)
+	Node(ctx context.Context, id string) (domain.Node, error)
+	Nodes(ctx context.Context, ids []string) ([]domain.Node, error)
 	Overlay(ctx context.Context, browserSourceToken string) (*domain.OverlaySlot, error)
 	Verify(ctx context.Context) (*projection.Report, error)
 	DailyStats(ctx context.Context, scope domain.StatsScope, id string, from string, to string) ([]*domain.DailyStat, error)
@@ -529,6 +537,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Campaign.EndsAt(childComplexity), true
+	case "Campaign.globalId":
+		if e.ComplexityRoot.Campaign.GlobalID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.GlobalID(childComplexity), true
 	case "Campaign.goals":
 		if e.ComplexityRoot.Campaign.Goals == nil {
 			break
@@ -1168,6 +1182,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Participation.Campaign(childComplexity), true
+	case "Participation.globalId":
+		if e.ComplexityRoot.Participation.GlobalID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Participation.GlobalID(childComplexity), true
 	case "Participation.id":
 		if e.ComplexityRoot.Participation.ID == nil {
 			break
@@ -1338,6 +1358,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Me(childComplexity), true
+	case "Query.node":
+		if e.ComplexityRoot.Query.Node == nil {
+			break
+		}
+
+		args, err := ec.field_Query_node_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Node(childComplexity, args["id"].(string)), true
+	case "Query.nodes":
+		if e.ComplexityRoot.Query.Nodes == nil {
+			break
+		}
+
+		args, err := ec.field_Query_nodes_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Nodes(childComplexity, args["ids"].([]string)), true
 	case "Query.overlay":
 		if e.ComplexityRoot.Query.Overlay == nil {
 			break
@@ -1442,6 +1484,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.Email(childComplexity), true
+	case "User.globalId":
+		if e.ComplexityRoot.User.GlobalID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.GlobalID(childComplexity), true
 	case "User.id":
 		if e.ComplexityRoot.User.ID == nil {
 			break
@@ -1831,6 +1879,49 @@ extend type Mutation {
 extend type User {
   "The user's participations, newest first: the user themself and admins only."
   participations(first: Int, after: String, last: Int, before: String): ParticipationConnection!
+}
+`, BuiltIn: false},
+	{Name: "../schema/node.graphqls", Input: `"""
+An object that can be refetched by its global id with node(id:) or
+nodes(ids:) (the Relay Node interface). The global id is its own field,
+globalId: ` + "`" + `id` + "`" + ` stays the plain id that every other argument takes. Relay
+clients set ` + "`" + `nodeInterfaceIdField: "globalId"` + "`" + ` in their compiler's schema
+config; Apollo Client keys objects by __typename and id as usual.
+"""
+interface Node {
+  "Opaque, globally unique id: pass it to node(id:) and nodes(ids:). Never take it apart."
+  globalId: ID!
+}
+
+extend type Campaign implements Node {
+  "Opaque global id for node(id:); ` + "`" + `id` + "`" + ` is what the other arguments take."
+  globalId: ID!
+}
+
+extend type Participation implements Node {
+  "Opaque global id for node(id:); ` + "`" + `id` + "`" + ` is what the other arguments take."
+  globalId: ID!
+}
+
+extend type User implements Node {
+  "Opaque global id for node(id:); ` + "`" + `id` + "`" + ` is what the other arguments take."
+  globalId: ID!
+}
+
+extend type Query {
+  """
+  The object with this global id, if the caller may see it: a campaign as
+  campaign(id:) shows it, a participation as participation(id:), a user to
+  themself and to admins. Null for an unknown id and for an object the caller
+  may not see alike, so that ids do not reveal what exists. UNAUTHENTICATED
+  without a user; BAD_USER_INPUT for a string that is not a global id.
+  """
+  node(id: ID!): Node
+  """
+  The objects with these global ids, in order, each as node(id:) answers
+  it (null where it would be null); at most 100 ids.
+  """
+  nodes(ids: [ID!]!): [Node]!
 }
 `, BuiltIn: false},
 	{Name: "../schema/overlay.graphqls", Input: `"""
@@ -2384,6 +2475,8 @@ func (ec *executionContext) childFields_Campaign(ctx context.Context, field grap
 		return ec.fieldContext_Campaign_updatedAt(ctx, field)
 	case "participations":
 		return ec.fieldContext_Campaign_participations(ctx, field)
+	case "globalId":
+		return ec.fieldContext_Campaign_globalId(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Campaign", field.Name)
 }
@@ -2628,6 +2721,8 @@ func (ec *executionContext) childFields_Participation(ctx context.Context, field
 		return ec.fieldContext_Participation_joinedAt(ctx, field)
 	case "leftAt":
 		return ec.fieldContext_Participation_leftAt(ctx, field)
+	case "globalId":
+		return ec.fieldContext_Participation_globalId(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Participation", field.Name)
 }
@@ -2730,6 +2825,8 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_campaignRotationSettings(ctx, field)
 	case "participations":
 		return ec.fieldContext_User_participations(ctx, field)
+	case "globalId":
+		return ec.fieldContext_User_globalId(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type User", field.Name)
 }
@@ -3257,6 +3354,34 @@ func (ec *executionContext) field_Query_dailyStats_args(ctx context.Context, raw
 		return nil, err
 	}
 	args["to"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_node_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_nodes_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "ids",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalNID2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["ids"] = arg0
 	return args, nil
 }
 
@@ -4236,6 +4361,29 @@ func (ec *executionContext) fieldContext_Campaign_participations(ctx context.Con
 		return fc, err
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Campaign_globalId(ctx context.Context, field graphql.CollectedField, obj *domain.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_globalId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GlobalID(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_globalId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, true, false, "ID")
 }
 
 func (ec *executionContext) _CampaignConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.CampaignConnection) (ret graphql.Marshaler) {
@@ -6728,6 +6876,29 @@ func (ec *executionContext) fieldContext_Participation_leftAt(_ context.Context,
 	return graphql.NewScalarFieldContext("Participation", field, false, false, "Time")
 }
 
+func (ec *executionContext) _Participation_globalId(ctx context.Context, field graphql.CollectedField, obj *domain.Participation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Participation_globalId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GlobalID(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Participation_globalId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Participation", field, true, false, "ID")
+}
+
 func (ec *executionContext) _ParticipationConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.ParticipationConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7198,6 +7369,94 @@ func (ec *executionContext) fieldContext_Query_participation(ctx context.Context
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_participation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_node(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Node(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.Node) graphql.Marshaler {
+			return ec.marshalONode2tallyᚋdomainᚐNode(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_node(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_node_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_nodes(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Nodes(ctx, fc.Args["ids"].([]string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []domain.Node) graphql.Marshaler {
+			return ec.marshalNNode2ᚕtallyᚋdomainᚐNode(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_nodes(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_nodes_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -7853,6 +8112,29 @@ func (ec *executionContext) fieldContext_User_participations(ctx context.Context
 		return fc, err
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _User_globalId(ctx context.Context, field graphql.CollectedField, obj *domain.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_globalId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GlobalID(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_User_globalId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("User", field, true, false, "ID")
 }
 
 func (ec *executionContext) _VerifyReport_events(ctx context.Context, field graphql.CollectedField, obj *projection.Report) (ret graphql.Marshaler) {
@@ -9831,6 +10113,40 @@ func UnmarshalUpdateCampaignSelectionSettingsInput(ctx context.Context, raw any)
 
 // region    ************************** interface.gotpl ***************************
 
+func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj domain.Node) graphql.Marshaler {
+	switch obj := (obj).(type) {
+	case nil:
+		return graphql.Null
+	case domain.User:
+		return ec._User(ctx, sel, &obj)
+	case *domain.User:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._User(ctx, sel, obj)
+	case domain.Participation:
+		return ec._Participation(ctx, sel, &obj)
+	case *domain.Participation:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Participation(ctx, sel, obj)
+	case domain.Campaign:
+		return ec._Campaign(ctx, sel, &obj)
+	case *domain.Campaign:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Campaign(ctx, sel, obj)
+	default:
+		if typedObj, ok := obj.(graphql.Marshaler); ok {
+			return typedObj
+		} else {
+			panic(fmt.Errorf("unexpected type %T; non-generated variants of Node must implement graphql.Marshaler", obj))
+		}
+	}
+}
+
 // endregion ************************** interface.gotpl ***************************
 
 // region    **************************** object.gotpl ****************************
@@ -9984,7 +10300,7 @@ func (ec *executionContext) _BlackoutPeriod(ctx context.Context, sel ast.Selecti
 	return out
 }
 
-var campaignImplementors = []string{"Campaign"}
+var campaignImplementors = []string{"Campaign", "Node"}
 
 func (ec *executionContext) _Campaign(ctx context.Context, sel ast.SelectionSet, obj *domain.Campaign) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, campaignImplementors)
@@ -10098,6 +10414,11 @@ func (ec *executionContext) _Campaign(ctx context.Context, sel ast.SelectionSet,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Campaign_participations(ctx, field, obj)
 				})
+		case "globalId":
+			out.Values[i] = ec._Campaign_globalId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -10998,7 +11319,7 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
-var participationImplementors = []string{"Participation"}
+var participationImplementors = []string{"Participation", "Node"}
 
 func (ec *executionContext) _Participation(ctx context.Context, sel ast.SelectionSet, obj *domain.Participation) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, participationImplementors)
@@ -11056,6 +11377,11 @@ func (ec *executionContext) _Participation(ctx context.Context, sel ast.Selectio
 		case "leftAt":
 			out.Values[i] = ec._Participation_leftAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "globalId":
+			out.Values[i] = ec._Participation_globalId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
@@ -11291,6 +11617,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_participation(ctx, field)
 				})
+		case "node":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_node(ctx, field)
+				})
+		case "nodes":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_nodes(ctx, field)
+				})
 		case "overlay":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, false,
@@ -11466,7 +11804,7 @@ func (ec *executionContext) _RecordImpressionPayload(ctx context.Context, sel as
 	return out
 }
 
-var userImplementors = []string{"User"}
+var userImplementors = []string{"User", "Node"}
 
 func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj *domain.User) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, userImplementors)
@@ -11521,6 +11859,11 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._User_participations(ctx, field, obj)
 				})
+		case "globalId":
+			out.Values[i] = ec._User_globalId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -12303,6 +12646,35 @@ func (ec *executionContext) marshalNID2string(ctx context.Context, sel ast.Selec
 	return res
 }
 
+func (ec *executionContext) unmarshalNID2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNID2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNID2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNID2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalNInt2int(ctx context.Context, v any) (int, error) {
 	res, err := graphql.UnmarshalInt(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -12342,6 +12714,16 @@ func (ec *executionContext) marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx c
 		return graphql.Null
 	}
 	return ec._Money(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNNode2ᚕtallyᚋdomainᚐNode(ctx context.Context, sel ast.SelectionSet, v []domain.Node) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalONode2tallyᚋdomainᚐNode(ctx, sel, v[i])
+	})
+
+	return ret
 }
 
 func (ec *executionContext) marshalNPageInfo2ᚖtallyᚋgraphᚋmodelᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
@@ -12953,6 +13335,13 @@ func (ec *executionContext) marshalOInt2ᚖint(ctx context.Context, sel ast.Sele
 	_ = ctx
 	res := graphql.MarshalInt(*v)
 	return res
+}
+
+func (ec *executionContext) marshalONode2tallyᚋdomainᚐNode(ctx context.Context, sel ast.SelectionSet, v domain.Node) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Node(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOOverlaySlot2ᚖtallyᚋdomainᚐOverlaySlot(ctx context.Context, sel ast.SelectionSet, v *domain.OverlaySlot) graphql.Marshaler {
