@@ -37,6 +37,7 @@ import (
 	"tally/config"
 	"tally/domain"
 	"tally/httpapi"
+	"tally/live"
 	"tally/loaders"
 	"tally/overlay"
 	"tally/projection"
@@ -106,7 +107,8 @@ type app struct {
 	store     *repository.Store
 	handler   http.Handler
 	projector *projection.Projector
-	stop      func() // stops the projector, letting a batch under way finish
+	live      *live.Broker // ends live subscriptions at shutdown
+	stop      func()       // ends live subscriptions, stops the projector, letting a batch under way finish
 }
 
 // appOptions are the knobs tests turn; production uses the zero value.
@@ -161,7 +163,16 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts appOp
 	users := repository.NewUsers(store)
 	campaignsRepo := repository.NewCampaigns(store)
 	participations := repository.NewParticipations(store)
-	projector := newProjector(store, log, opts.projector)
+	// The projector tells the live broker which campaigns and participations
+	// each batch touched; subscriptions re-read them.
+	broker := live.NewBroker(cfg.LiveSubscriptionsPerUser)
+	popts := opts.projector
+	if hook := popts.OnApplied; hook != nil {
+		popts.OnApplied = func(b domain.Batch) { hook(b); broker.Applied(b) }
+	} else {
+		popts.OnApplied = broker.Applied
+	}
+	projector := newProjector(store, log, popts)
 	accountService := &accounts.Service{Users: users, APIKeys: repository.NewAPIKeys(store), Tokens: tokens,
 		Passwords: auth.NewPasswords(opts.bcryptCost), Now: opts.now}
 	campaignService := &campaigns.Service{Campaigns: campaignsRepo, Participations: participations,
@@ -180,6 +191,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts appOp
 		Reports:         reportService,
 		Auditor:         &projection.Auditor{Store: repository.NewProjection(store)},
 		Overlays:        overlays,
+		Live:            &live.Service{Broker: broker, Campaigns: campaignService, Log: log},
 		Currency:        cfg.Currency,
 		BaseURL:         cfg.BaseURL,
 	}
@@ -205,8 +217,8 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts appOp
 		go func() { defer close(done); projector.Run(pctx) }()
 		projector.Notify()
 	}
-	stop := func() { cancel(); <-done }
-	return &app{store: store, handler: h, projector: projector, stop: sync.OnceFunc(stop)}, nil
+	stop := func() { broker.Close(); cancel(); <-done }
+	return &app{store: store, handler: h, projector: projector, live: broker, stop: sync.OnceFunc(stop)}, nil
 }
 
 // newProjector is the projector over store. On the embedded store only one
@@ -261,6 +273,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 	}
+	// Live streams (SSE, WebSocket) last as long as their clients: end them
+	// when shutdown begins, or Shutdown would wait for them.
+	srv.RegisterOnShutdown(a.live.Close)
 	store := "embedded (" + cfg.DataDir + ")"
 	if cfg.MongoURI != "" {
 		store = "mongodb (" + cfg.Database + ")"

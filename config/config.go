@@ -25,7 +25,11 @@ type Config struct {
 	CORSOrigins []string      // CORS_ORIGINS, -cors-origins: comma-separated browser origins, or *
 	Currency    string        // CURRENCY, -currency: the platform's one currency (USD)
 	BaseURL     string        // BASE_URL, -base-url: public URL of this server, for overlay and click links
-	Args        []string      // positional arguments after the flags (a server command's operands)
+	// LIVE_SUBSCRIPTIONS_PER_USER, -live-subscriptions-per-user: how many live
+	// subscriptions (WebSocket and SSE together) one user may hold at once on
+	// one server, 1–1000 (10)
+	LiveSubscriptionsPerUser int
+	Args                     []string // positional arguments after the flags (a server command's operands)
 }
 
 // Load reads the configuration from args (without the program name) and the
@@ -50,6 +54,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	origins := fs.String("cors-origins", env("CORS_ORIGINS", ""), "comma-separated browser origins allowed to call the API, or *")
 	currency := fs.String("currency", env("CURRENCY", "USD"), "the platform's currency (ISO 4217)")
 	baseURL := fs.String("base-url", env("BASE_URL", ""), "public URL of this server (default http://localhost:PORT)")
+	liveMax := fs.String("live-subscriptions-per-user", env("LIVE_SUBSCRIPTIONS_PER_USER", "10"), "live subscriptions one user may hold at once")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, fmt.Errorf("flags: %w", err)
 	}
@@ -97,6 +102,9 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	}
 	if !strings.HasPrefix(c.BaseURL, "http://") && !strings.HasPrefix(c.BaseURL, "https://") {
 		return Config{}, fmt.Errorf("BASE_URL must be an http(s) URL, got %q", *baseURL)
+	}
+	if c.LiveSubscriptionsPerUser, err = strconv.Atoi(*liveMax); err != nil || c.LiveSubscriptionsPerUser < 1 || c.LiveSubscriptionsPerUser > 1000 {
+		return Config{}, fmt.Errorf("LIVE_SUBSCRIPTIONS_PER_USER must be a number from 1 to 1000, got %q", *liveMax)
 	}
 	return c, nil
 }

@@ -43,6 +43,7 @@ type ResolverRoot interface {
 	ParticipationStats() ParticipationStatsResolver
 	Query() QueryResolver
 	RecordImpressionPayload() RecordImpressionPayloadResolver
+	Subscription() SubscriptionResolver
 	User() UserResolver
 }
 
@@ -287,6 +288,11 @@ type ComplexityRoot struct {
 		IsNew      func(childComplexity int) int
 	}
 
+	Subscription struct {
+		CampaignStats      func(childComplexity int, campaignID string) int
+		ParticipationStats func(childComplexity int, participationID string) int
+	}
+
 	User struct {
 		CampaignRotationSettings  func(childComplexity int) int
 		CampaignSelectionStrategy func(childComplexity int) int
@@ -387,6 +393,10 @@ type QueryResolver interface {
 }
 type RecordImpressionPayloadResolver interface {
 	Campaign(ctx context.Context, obj *model.RecordImpressionPayload) (*domain.Campaign, error)
+}
+type SubscriptionResolver interface {
+	CampaignStats(ctx context.Context, campaignID string) (<-chan *domain.Campaign, error)
+	ParticipationStats(ctx context.Context, participationID string) (<-chan *domain.Participation, error)
 }
 type UserResolver interface {
 	Email(ctx context.Context, obj *domain.User) (*string, error)
@@ -1454,6 +1464,29 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RecordImpressionPayload.IsNew(childComplexity), true
 
+	case "Subscription.campaignStats":
+		if e.ComplexityRoot.Subscription.CampaignStats == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_campaignStats_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.CampaignStats(childComplexity, args["campaignId"].(string)), true
+	case "Subscription.participationStats":
+		if e.ComplexityRoot.Subscription.ParticipationStats == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_participationStats_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.ParticipationStats(childComplexity, args["participationId"].(string)), true
+
 	case "User.campaignRotationSettings":
 		if e.ComplexityRoot.User.CampaignRotationSettings == nil {
 			break
@@ -1610,6 +1643,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			ctx = graphql.WithLazyInputUnmarshalerIndex(ctx, inputUnmarshalers)
 			data := ec._Mutation(ctx, opCtx.Operation.SelectionSet)
 			var buf bytes.Buffer
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
+	case ast.Subscription:
+		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+
+		var buf bytes.Buffer
+		return func(ctx context.Context) *graphql.Response {
+			buf.Reset()
+			data := next(ctx)
+
+			if data == nil {
+				return nil
+			}
 			data.MarshalGQL(&buf)
 
 			return &graphql.Response{
@@ -1881,6 +1931,31 @@ extend type User {
   participations(first: Int, after: String, last: Int, before: String): ParticipationConnection!
 }
 `, BuiltIn: false},
+	{Name: "../schema/live.graphqls", Input: `"""
+Live dashboard updates, on /query over WebSocket (graphql-ws's
+graphql-transport-ws protocol; the token as ` + "`" + `Authorization: Bearer …` + "`" + ` in
+connectionParams or on the upgrade request) or over SSE (a POST with
+` + "`" + `Accept: text/event-stream` + "`" + ` and the usual Authorization header). Each
+subscription sends the object at once, then again each time the projector
+has applied new events of it, typically well under a second after they were
+recorded. A user holds at most LIVE_SUBSCRIPTIONS_PER_USER subscriptions at
+once per server (10 by default); one more is RATE_LIMITED.
+"""
+type Subscription {
+  """
+  A campaign, pushed when its counters and money change (stats, spent,
+  remaining). Authorized as campaign(id): UNAUTHENTICATED without a user,
+  NOT_FOUND for a campaign the caller may not see. The stream ends when the
+  caller can no longer see it.
+  """
+  campaignStats(campaignId: ID!): Campaign!
+  """
+  A participation, pushed when its counters and earnings change. Authorized
+  as participation(id); otherwise as campaignStats.
+  """
+  participationStats(participationId: ID!): Participation!
+}
+`, BuiltIn: false},
 	{Name: "../schema/node.graphqls", Input: `"""
 An object that can be refetched by its global id with node(id:) or
 nodes(ids:) (the Relay Node interface). The global id is its own field,
@@ -2025,6 +2100,7 @@ SERVICE_UNAVAILABLE or INTERNAL_SERVER_ERROR.
 schema {
   query: Query
   mutation: Mutation
+  subscription: Subscription
 }
 
 "An RFC 3339 date-time in UTC, e.g. ` + "`" + `2026-11-23T09:00:00Z` + "`" + `."
@@ -3410,6 +3486,34 @@ func (ec *executionContext) field_Query_participation_args(ctx context.Context, 
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_campaignStats_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "campaignId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["campaignId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_participationStats_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "participationId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["participationId"] = arg0
 	return args, nil
 }
 
@@ -7900,6 +8004,94 @@ func (ec *executionContext) fieldContext_RecordImpressionPayload_isNew(_ context
 	return graphql.NewScalarFieldContext("RecordImpressionPayload", field, false, false, "Boolean")
 }
 
+func (ec *executionContext) _Subscription_campaignStats(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_campaignStats(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().CampaignStats(ctx, fc.Args["campaignId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.Campaign) graphql.Marshaler {
+			return ec.marshalNCampaign2ᚖtallyᚋdomainᚐCampaign(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_campaignStats(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Campaign(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_campaignStats_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_participationStats(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_participationStats(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().ParticipationStats(ctx, fc.Args["participationId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.Participation) graphql.Marshaler {
+			return ec.marshalNParticipation2ᚖtallyᚋdomainᚐParticipation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_participationStats(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Participation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_participationStats_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _User_id(ctx context.Context, field graphql.CollectedField, obj *domain.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11802,6 +11994,28 @@ func (ec *executionContext) _RecordImpressionPayload(ctx context.Context, sel as
 	}
 
 	return out
+}
+
+var subscriptionImplementors = []string{"Subscription"}
+
+func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subscriptionImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Subscription",
+	})
+	if len(fields) != 1 {
+		graphql.AddErrorf(ctx, "must subscribe to exactly one stream")
+		return nil
+	}
+
+	switch fields[0].Name {
+	case "campaignStats":
+		return ec._Subscription_campaignStats(ctx, fields[0])
+	case "participationStats":
+		return ec._Subscription_participationStats(ctx, fields[0])
+	default:
+		panic("unknown field " + strconv.Quote(fields[0].Name))
+	}
 }
 
 var userImplementors = []string{"User", "Node"}

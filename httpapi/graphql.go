@@ -35,12 +35,16 @@ var DefaultLimits = Limits{MaxBodyBytes: 1 << 20, MaxDepth: 12, MaxComplexity: 1
 
 // newGraphQL builds the /query endpoint with every behaviour visible here: the
 // transports, the caches, the limits, the error presenter and panic recovery.
-func newGraphQL(r *resolvers.Resolver, limits Limits, log *slog.Logger) *handler.Server {
+// live are the subscription transports (liveTransports, subscriptions.go).
+func newGraphQL(r *resolvers.Resolver, limits Limits, log *slog.Logger, live ...graphql.Transport) *handler.Server {
 	cfg := graph.Config{Resolvers: r}
 	cfg.Complexity = complexity()
 	srv := handler.New(graph.NewExecutableSchema(cfg))
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
+	for _, t := range live { // before POST: SSE requests are JSON POSTs too
+		srv.AddTransport(t)
+	}
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.Use(extension.Introspection{})

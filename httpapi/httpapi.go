@@ -44,10 +44,10 @@ func New(d Deps) http.Handler {
 	if d.Limits == (Limits{}) {
 		d.Limits = DefaultLimits
 	}
-	gql := newGraphQL(d.Resolver, d.Limits, d.Log)
+	gql := newGraphQL(d.Resolver, d.Limits, d.Log, liveTransports(d)...)
 
 	mux := http.NewServeMux()
-	mux.Handle("/query", graphQLTransport(limitBody(d.Limits.MaxBodyBytes, withAPIKey(d, perRequest(d.PerRequest, gql)))))
+	mux.Handle("/query", liveDeadlines(graphQLTransport(limitBody(d.Limits.MaxBodyBytes, withAPIKey(d, perRequest(d.PerRequest, gql))))))
 	mux.HandleFunc("GET /r/{token}", clickRedirect(d.Tracking, d))
 	mux.HandleFunc("GET /overlay/{token}", overlayPageHandler(d))
 	pb := limitBody(64<<10, postback(d.Tracking, d))

@@ -67,6 +67,10 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 	return n, err
 }
 
+// Unwrap gives http.ResponseController and WebSocket upgrades the writer
+// underneath (its Hijack, its deadlines).
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
 func (s *statusRecorder) Flush() {
 	if f, ok := s.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
@@ -211,6 +215,9 @@ func (g *getMutationGuard) WriteHeader(status int) {
 		"only queries may be sent by GET; send mutations by POST")
 }
 
+// Unwrap gives WebSocket upgrades (GET) the writer underneath.
+func (g *getMutationGuard) Unwrap() http.ResponseWriter { return g.ResponseWriter }
+
 func (g *getMutationGuard) Write(b []byte) (int, error) {
 	if g.refused {
 		return len(b), nil // gqlgen's own body, replaced above
@@ -245,15 +252,24 @@ func cors(origins []string, next http.Handler) http.Handler {
 func authenticate(tokens *auth.Tokens, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if h := r.Header.Get("Authorization"); h != "" {
-			scheme, token, ok := strings.Cut(h, " ")
-			if ok && strings.EqualFold(scheme, "Bearer") {
-				if c, err := tokens.Verify(strings.TrimSpace(token)); err == nil {
-					r = r.WithContext(auth.WithCaller(r.Context(), c))
-				}
+			if c, ok := bearerCaller(tokens, h); ok {
+				r = r.WithContext(auth.WithCaller(r.Context(), c))
 			}
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// bearerCaller reads an Authorization value, "Bearer <token>": the caller
+// of a valid token, ok false for anything else. The WebSocket init uses it
+// for connectionParams too.
+func bearerCaller(tokens *auth.Tokens, authorization string) (auth.Caller, bool) {
+	scheme, token, ok := strings.Cut(authorization, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return auth.Caller{}, false
+	}
+	c, err := tokens.Verify(strings.TrimSpace(token))
+	return c, err == nil
 }
 
 // perRequest gives each request the fresh state f puts in its context (the

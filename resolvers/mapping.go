@@ -7,6 +7,7 @@ import (
 
 	"tally/domain"
 	"tally/graph/model"
+	"tally/loaders"
 )
 
 // money puts an amount in the platform currency.
@@ -91,4 +92,29 @@ func conversionConnection(p domain.Page[domain.Conversion]) *model.ConversionCon
 		func(c string, n *domain.Conversion) *model.ConversionEdge {
 			return &model.ConversionEdge{Cursor: c, Node: n}
 		})}
+}
+
+// pushes maps a live service's stream for gqlgen. A subscription's loaders
+// live as long as its connection, so before each push forget drops what they
+// cached of the object: a nested field (participation.campaign) is read
+// afresh too.
+func pushes[T any](ctx context.Context, in <-chan T, err error, forget func(*loaders.Loaders, T)) (<-chan *T, error) {
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan *T)
+	go func() {
+		defer close(out)
+		for v := range in {
+			forget(loaders.For(ctx), v)
+			select {
+			case out <- &v:
+			case <-ctx.Done():
+				for range in { // let the service's goroutine end
+				}
+				return
+			}
+		}
+	}()
+	return out, nil
 }

@@ -124,3 +124,14 @@ type RecordImpressionPayload struct {
 	// True only for the one call that recorded this slot's impression.
 	IsNew bool `json:"isNew"`
 }
+
+// Live dashboard updates, on /query over WebSocket (graphql-ws's
+// graphql-transport-ws protocol; the token as `Authorization: Bearer …` in
+// connectionParams or on the upgrade request) or over SSE (a POST with
+// `Accept: text/event-stream` and the usual Authorization header). Each
+// subscription sends the object at once, then again each time the projector
+// has applied new events of it, typically well under a second after they were
+// recorded. A user holds at most LIVE_SUBSCRIPTIONS_PER_USER subscriptions at
+// once per server (10 by default); one more is RATE_LIMITED.
+type Subscription struct {
+}
