@@ -1,8 +1,13 @@
 package main
 
 import (
+	"context"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 )
@@ -242,4 +247,94 @@ func TestLiveSubscriptionLimit(t *testing.T) {
 		ws.mustEnd("again", typ)
 		waitABit()
 	}
+}
+
+// TestServeEndsLiveStreamsAtShutdown: the real server (run, as `tally`
+// serves) ends open SSE and WebSocket subscriptions when it shuts down, so
+// that they do not hold the shutdown until its 15 s timeout.
+func TestServeEndsLiveStreamsAtShutdown(t *testing.T) {
+	port := strconv.Itoa(freePort(t))
+	base := "http://127.0.0.1:" + port
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-port", port, "-data-dir", t.TempDir()}, func(string) string { return "" }, io.Discard)
+	}()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if resp, err := http.Get(base + "/healthz"); err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the server did not start")
+		}
+		waitABit()
+	}
+	a := remoteApp(t, base)
+	brand := a.mustSignUp("BRAND")
+	c := a.mustActiveCampaign(brand, "Until shutdown")
+	vars := map[string]any{"id": c.ID}
+	sse := a.sse(t, brand.Token, campaignStatsSubscription, vars)
+	var cs liveCampaign
+	sse.mustNext(&cs)
+	ws, err := a.dialWS(t, nil, map[string]any{"Authorization": "Bearer " + brand.Token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws.subscribe("1", campaignStatsSubscription, vars)
+	ws.mustNext("1", &cs)
+
+	start := time.Now()
+	cancel()
+	if ev, _ := sse.next(); ev != "complete" {
+		t.Errorf("SSE at shutdown: got event %q, want complete", ev)
+	}
+	if typ, _ := ws.next("1"); typ != "complete" {
+		t.Errorf("WebSocket at shutdown: got %q, want complete", typ)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run: got %v, want nil", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("run did not return within 5s of the cancel: the live streams held the shutdown")
+	}
+	t.Logf("shut down in %v with two live streams open", time.Since(start).Round(time.Millisecond))
+}
+
+// TestLiveStreamsOutliveServerTimeouts: behind a server with 1 s read and
+// write timeouts (production has 30 s and 60 s), SSE and WebSocket streams
+// still deliver an update that comes after the timeouts.
+func TestLiveStreamsOutliveServerTimeouts(t *testing.T) {
+	t.Parallel()
+	app := mustStartApp(t)
+	ts := httptest.NewUnstartedServer(app.srv.Config.Handler)
+	ts.Config.ReadTimeout, ts.Config.WriteTimeout = time.Second, time.Second
+	ts.Start()
+	t.Cleanup(ts.Close)
+	a := app.in(t)
+	a.srv = ts
+	brand, streamer := a.mustSignUp("BRAND"), a.mustSignUp("STREAMER")
+	c := a.mustActiveCampaign(brand, "Slow")
+	p := a.mustJoin(streamer, c.ID)
+	vars := map[string]any{"id": c.ID}
+	var cs liveCampaign
+	sse := a.sse(t, brand.Token, campaignStatsSubscription, vars)
+	sse.mustNext(&cs)
+	ws, err := a.dialWS(t, nil, map[string]any{"Authorization": "Bearer " + brand.Token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws.subscribe("1", campaignStatsSubscription, vars)
+	ws.mustNext("1", &cs)
+
+	time.Sleep(1500 * time.Millisecond)
+	a.mustClick(token(t, p), "late")
+	a.project()
+	sse.mustNext(&cs)
+	wantField(t, "SSE clicks", cs.CampaignStats.Stats.Clicks, 1)
+	ws.mustNext("1", &cs)
+	wantField(t, "WebSocket clicks", cs.CampaignStats.Stats.Clicks, 1)
 }
