@@ -195,8 +195,9 @@ func TestLiveAuthorization(t *testing.T) {
 
 // TestLiveSubscriptionLimit: with LIVE_SUBSCRIPTIONS_PER_USER=2, a user's
 // third subscription (WebSocket and SSE together) is RATE_LIMITED, refused
-// ones do not count, another user is not affected, and ending one frees its
-// place.
+// ones do not count, another user is not affected, and ending one (closing
+// the stream, completing it) frees its place; a third WebSocket connection
+// is closed with 1008 until one of the two ends.
 func TestLiveSubscriptionLimit(t *testing.T) {
 	t.Parallel()
 	a := mustStartApp(t, withEnv(map[string]string{"LIVE_SUBSCRIPTIONS_PER_USER": "2"}))
@@ -245,6 +246,46 @@ func TestLiveSubscriptionLimit(t *testing.T) {
 			t.Fatalf("no place after ending a subscription: %s %+v", typ, r.Errors)
 		}
 		ws.mustEnd("again", typ)
+		waitABit()
+	}
+	// So does completing one. (gqlgen answers the client's complete with
+	// its own complete, which the protocol leaves out.)
+	ws.send(wsMessage{ID: "1", Type: "complete"})
+	if typ, _ := ws.next("1"); typ != "complete" {
+		t.Fatalf("after complete: got %s", typ)
+	}
+	for i := 0; ; i++ {
+		ws.subscribe("after-complete", campaignStatsSubscription, vars)
+		typ, r := ws.next("after-complete")
+		if typ == "next" && len(r.Errors) == 0 {
+			break
+		}
+		if i == 50 {
+			t.Fatalf("no place after completing a subscription: %s %+v", typ, r.Errors)
+		}
+		ws.mustEnd("after-complete", typ)
+		waitABit()
+	}
+
+	// Connections are bounded the same way: ws is the brand's first.
+	second, err := a.dialWS(t, nil, map[string]any{"Authorization": "Bearer " + brand.Token})
+	if err != nil {
+		t.Fatalf("second connection: %v", err)
+	}
+	if _, err := a.dialWS(t, nil, map[string]any{"Authorization": "Bearer " + brand.Token}); websocket.CloseStatus(err) != websocket.StatusPolicyViolation {
+		t.Fatalf("third connection: got %v, want close 1008", err)
+	}
+	if err := second.conn.Close(websocket.StatusNormalClosure, ""); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		_, err := a.dialWS(t, nil, map[string]any{"Authorization": "Bearer " + brand.Token})
+		if err == nil {
+			break
+		}
+		if i == 50 {
+			t.Fatalf("no connection after closing one: %v", err)
+		}
 		waitABit()
 	}
 }

@@ -206,6 +206,9 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts appOp
 		Limits:      opts.limits,
 		CORSOrigins: cfg.CORSOrigins,
 		Projection:  projector,
+		// Each user's WebSocket connections, as their subscriptions, are
+		// bounded by LIVE_SUBSCRIPTIONS_PER_USER.
+		LiveConnections: broker,
 	})
 	// The projector outlives any request; it starts by finishing whatever a
 	// previous process left pending or in flight.

@@ -27,7 +27,7 @@ type Config struct {
 	BaseURL     string        // BASE_URL, -base-url: public URL of this server, for overlay and click links
 	// LIVE_SUBSCRIPTIONS_PER_USER, -live-subscriptions-per-user: how many live
 	// subscriptions (WebSocket and SSE together) one user may hold at once on
-	// one server, 1–1000 (10)
+	// one server, and how many WebSocket connections, 1–1000 (10)
 	LiveSubscriptionsPerUser int
 	Args                     []string // positional arguments after the flags (a server command's operands)
 }

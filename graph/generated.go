@@ -1939,7 +1939,8 @@ connectionParams or on the upgrade request) or over SSE (a POST with
 subscription sends the object at once, then again each time the projector
 has applied new events of it, typically well under a second after they were
 recorded. A user holds at most LIVE_SUBSCRIPTIONS_PER_USER subscriptions at
-once per server (10 by default); one more is RATE_LIMITED.
+once per server (10 by default); one more is RATE_LIMITED. As many WebSocket
+connections: one more is closed with 1008.
 """
 type Subscription {
   """

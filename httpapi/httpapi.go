@@ -34,6 +34,9 @@ type Deps struct {
 	Limits      Limits
 	CORSOrigins []string
 	Projection  interface{ Lag() projection.Lag } // the projector, for /readyz; nil leaves it out
+	// LiveConnections bounds each user's WebSocket connections; nil leaves
+	// them unbounded (subscriptions are bounded by the live service).
+	LiveConnections LiveConnections
 }
 
 // New returns the whole HTTP handler: the mux wrapped once in the middleware.

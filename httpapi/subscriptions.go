@@ -13,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 
 	"tally/auth"
+	"tally/domain"
 )
 
 // keepAlive is how often an idle live stream sends something (SSE comments,
@@ -24,21 +25,51 @@ const keepAlive = 15 * time.Second
 // connection_init is refused.
 const closeForbidden = 4403
 
+// closeTooMany closes a connection over the user's limit (RATE_LIMITED):
+// WebSocket's 1008, policy violation. (graphql-transport-ws's 4429 means a
+// repeated connection_init, and its clients give up on it; on 1008 they
+// retry with backoff, which succeeds once a place is free.)
+const closeTooMany = websocket.StatusPolicyViolation
+
 // liveTransports are the subscription transports on /query, in the order
 // gqlgen must try them: SSE before POST (both take JSON POSTs; SSE's
 // `Accept: text/event-stream` decides), WebSocket for upgrade requests.
 func liveTransports(d Deps) []graphql.Transport {
 	return []graphql.Transport{
 		transport.SSE{KeepAlivePingInterval: keepAlive},
-		transport.Websocket{
+		placedWebsocket{transport.Websocket{
 			Implementation: transport.CoderWebsocketImplementation{
 				AcceptOptions: websocket.AcceptOptions{OriginPatterns: originPatterns(d.CORSOrigins)},
 			},
-			InitFunc:              websocketInit(d.Tokens),
+			InitFunc:              websocketInit(d.Tokens, d.LiveConnections),
 			InitTimeout:           10 * time.Second,
 			KeepAlivePingInterval: keepAlive,
 			PongOnlyInterval:      keepAlive,
-		},
+		}},
+	}
+}
+
+// LiveConnections bounds the WebSocket connections of each user
+// (live.Broker.Connect).
+type LiveConnections interface {
+	Connect(userID string) (release func(), err error)
+}
+
+// placedWebsocket is gqlgen's WebSocket transport, which gives back the
+// user's connection place (taken by websocketInit) once the connection has
+// ended: its Do returns only then.
+type placedWebsocket struct{ transport.Websocket }
+
+type placeKey struct{}
+
+// place holds what gives a connection's place back, once websocketInit took one.
+type place struct{ release func() }
+
+func (t placedWebsocket) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	p := &place{}
+	t.Websocket.Do(w, r.WithContext(context.WithValue(r.Context(), placeKey{}, p)), exec)
+	if p.release != nil {
+		p.release()
 	}
 }
 
@@ -47,8 +78,9 @@ func liveTransports(d Deps) []graphql.Transport {
 // Authorization (browsers cannot set headers on an upgrade), or else the
 // upgrade request's own Authorization header, which the middleware has
 // already read. A connection without a valid token is closed with 4403:
-// every subscription needs a user.
-func websocketInit(tokens *auth.Tokens) transport.WebsocketInitFunc {
+// every subscription needs a user. A user over the connection limit is
+// closed with 1008 (RATE_LIMITED).
+func websocketInit(tokens *auth.Tokens, conns LiveConnections) transport.WebsocketInitFunc {
 	return func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
 		if h := p.Authorization(); h != "" {
 			c, ok := bearerCaller(tokens, h)
@@ -57,8 +89,17 @@ func websocketInit(tokens *auth.Tokens) transport.WebsocketInitFunc {
 			}
 			ctx = auth.WithCaller(ctx, c)
 		}
-		if !auth.CallerFrom(ctx).Authenticated() {
+		c := auth.CallerFrom(ctx)
+		if !c.Authenticated() {
 			return refuse(ctx), nil, errors.New("Forbidden: send connectionParams {\"Authorization\": \"Bearer <token>\"}")
+		}
+		if p, ok := ctx.Value(placeKey{}).(*place); ok && conns != nil {
+			release, err := conns.Connect(c.UserID)
+			if err != nil {
+				ctx = transport.AppendCloseReason(transport.WithWebsocketCloseCode(ctx, int(closeTooMany)), "Too many connections")
+				return ctx, nil, errors.New(domain.ErrorMessage(err))
+			}
+			p.release = release
 		}
 		return ctx, nil, nil
 	}

@@ -25,7 +25,8 @@ type Broker struct {
 	mu      sync.Mutex
 	closed  bool
 	topics  map[topic]map[*subscription]struct{}
-	perUser map[string]int
+	perUser map[string]int // subscriptions
+	conns   map[string]int // WebSocket connections
 }
 
 type topic struct {
@@ -48,10 +49,35 @@ func NewBroker(maxPerUser int) *Broker {
 	if maxPerUser <= 0 {
 		maxPerUser = DefaultMaxPerUser
 	}
-	return &Broker{maxPerUser: maxPerUser, topics: map[topic]map[*subscription]struct{}{}, perUser: map[string]int{}}
+	return &Broker{maxPerUser: maxPerUser, topics: map[topic]map[*subscription]struct{}{},
+		perUser: map[string]int{}, conns: map[string]int{}}
 }
 
-// MaxPerUser is the per-user limit on subscriptions.
+// Connect takes one of userID's places for a live connection (a
+// WebSocket, which may carry several subscriptions): a user holds at most
+// MaxPerUser connections at once, as many as subscriptions, so that idle
+// connections cannot pile up either. RATE_LIMITED beyond; release gives the
+// place back (call it once the connection has ended; more calls do nothing).
+func (b *Broker) Connect(userID string) (release func(), err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, domain.Errorf(domain.EUNAVAILABLE, "the server is shutting down; connect again shortly")
+	}
+	if b.conns[userID] >= b.maxPerUser {
+		return nil, domain.Errorf(domain.ERATELIMITED, "at most %d live connections per user at once", b.maxPerUser)
+	}
+	b.conns[userID]++
+	return sync.OnceFunc(func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if b.conns[userID]--; b.conns[userID] <= 0 {
+			delete(b.conns, userID)
+		}
+	}), nil
+}
+
+// MaxPerUser is the per-user limit on subscriptions, and on connections.
 func (b *Broker) MaxPerUser() int { return b.maxPerUser }
 
 // Applied is the projector's OnApplied hook: it notifies the subscriptions

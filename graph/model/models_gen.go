@@ -132,6 +132,7 @@ type RecordImpressionPayload struct {
 // subscription sends the object at once, then again each time the projector
 // has applied new events of it, typically well under a second after they were
 // recorded. A user holds at most LIVE_SUBSCRIPTIONS_PER_USER subscriptions at
-// once per server (10 by default); one more is RATE_LIMITED.
+// once per server (10 by default); one more is RATE_LIMITED. As many WebSocket
+// connections: one more is closed with 1008.
 type Subscription struct {
 }
