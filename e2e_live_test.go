@@ -379,3 +379,39 @@ func TestLiveStreamsOutliveServerTimeouts(t *testing.T) {
 	ws.mustNext("1", &cs)
 	wantField(t, "WebSocket clicks", cs.CampaignStats.Stats.Clicks, 1)
 }
+
+// TestLiveStreamEndsWhenAccessEnds: every push is authorized again. A
+// streamer watching an ACTIVE campaign they have not joined may no longer see
+// it once it is PAUSED: at the next batch that touches it their stream
+// completes with no further data, while the brand's goes on.
+func TestLiveStreamEndsWhenAccessEnds(t *testing.T) {
+	t.Parallel()
+	a := mustStartApp(t)
+	brand, joined, watcher := a.mustSignUp("BRAND"), a.mustSignUp("STREAMER"), a.mustSignUp("STREAMER")
+	c := a.mustActiveCampaign(brand, "Soon paused")
+	p := a.mustJoin(joined, c.ID)
+	vars := map[string]any{"id": c.ID}
+	var cs liveCampaign
+	ws, err := a.dialWS(t, nil, map[string]any{"Authorization": "Bearer " + watcher.Token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws.subscribe("w", campaignStatsSubscription, vars)
+	ws.mustNext("w", &cs)
+	bws, err := a.dialWS(t, nil, map[string]any{"Authorization": "Bearer " + brand.Token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bws.subscribe("b", campaignStatsSubscription, vars)
+	bws.mustNext("b", &cs)
+
+	a.mustSetStatus(brand, c.ID, "PAUSED")
+	a.mustClick(token(t, p), "while-paused") // recorded and counted, not billed
+	a.project()
+	if typ, r := ws.next("w"); typ != "complete" {
+		t.Errorf("the watcher's stream after the pause: got %s %s, want complete", typ, r.Data)
+	}
+	bws.mustNext("b", &cs)
+	wantField(t, "the brand's clicks", cs.CampaignStats.Stats.Clicks, 1)
+	wantField(t, "the brand's spent", cs.CampaignStats.Spent.Amount, "0.00")
+}
