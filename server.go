@@ -39,6 +39,7 @@ import (
 	"tally/config"
 	"tally/domain"
 	"tally/httpapi"
+	"tally/live"
 	"tally/loaders"
 	"tally/overlay"
 	"tally/projection"
@@ -109,7 +110,8 @@ type app struct {
 	store     *repository.Store
 	handler   http.Handler
 	projector *projection.Projector
-	stop      func() // stops the projector, letting a batch under way finish
+	live      *live.Broker // ends live subscriptions at shutdown
+	stop      func()       // ends live subscriptions, stops the projector, letting a batch under way finish
 }
 
 // appOptions are the knobs tests turn; production uses the zero value.
@@ -166,7 +168,15 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts appOp
 	users := repository.NewUsers(store)
 	campaignsRepo := repository.NewCampaigns(store)
 	participations := repository.NewParticipations(store)
+	// The projector tells the live broker which campaigns and participations
+	// each batch touched; subscriptions re-read them.
+	broker := live.NewBroker(cfg.LiveSubscriptionsPerUser)
 	popts := opts.projector
+	if hook := popts.OnApplied; hook != nil {
+		popts.OnApplied = func(b domain.Batch) { hook(b); broker.Applied(b) }
+	} else {
+		popts.OnApplied = broker.Applied
+	}
 	popts.Filter = clickFilter(cfg)
 	projector := newProjector(store, log, popts)
 	accountService := &accounts.Service{Users: users, APIKeys: repository.NewAPIKeys(store), Tokens: tokens,
@@ -192,6 +202,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts appOp
 		Reports:         reportService,
 		Auditor:         &projection.Auditor{Store: repository.NewProjection(store)},
 		Overlays:        overlays,
+		Live:            &live.Service{Broker: broker, Campaigns: campaignService, Log: log},
 		Currency:        cfg.Currency,
 		BaseURL:         cfg.BaseURL,
 	}
@@ -210,6 +221,9 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts appOp
 		TokenLimits: httpapi.TokenLimits{PerToken: ratelimit.New(cfg.TokenPerToken, opts.now),
 			PerAddress: ratelimit.New(cfg.TokenPerAddress, opts.now)},
 		TrustedProxies: cfg.TrustedProxies,
+		// Each user's WebSocket connections, as their subscriptions, are
+		// bounded by LIVE_SUBSCRIPTIONS_PER_USER.
+		LiveConnections: broker,
 	})
 	// The projector outlives any request; it starts by finishing whatever a
 	// previous process left pending or in flight.
@@ -221,8 +235,8 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts appOp
 		go func() { defer close(done); projector.Run(pctx) }()
 		projector.Notify()
 	}
-	stop := func() { cancel(); <-done }
-	return &app{store: store, handler: h, projector: projector, stop: sync.OnceFunc(stop)}, nil
+	stop := func() { broker.Close(); cancel(); <-done }
+	return &app{store: store, handler: h, projector: projector, live: broker, stop: sync.OnceFunc(stop)}, nil
 }
 
 // clickFilter is the invalid-traffic rules the configuration sets.
@@ -331,6 +345,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 	}
+	// Live streams (SSE, WebSocket) last as long as their clients: end them
+	// when shutdown begins, or Shutdown would wait for them.
+	srv.RegisterOnShutdown(a.live.Close)
 	store := "embedded (" + cfg.DataDir + ")"
 	if cfg.MongoURI != "" {
 		store = "mongodb (" + cfg.Database + ")"

@@ -47,3 +47,19 @@ func (s *Service) ShowsPrivateFields(ctx context.Context, u domain.User) bool {
 	c := auth.CallerFrom(ctx)
 	return domain.CanSeePrivateFields(c.UserID, c.Role, u)
 }
+
+// User returns the user with id to that user themself and to admins
+// (domain.ActsFor); NOT_FOUND for anyone else, as for an id that does not
+// exist, so that ids do not reveal who has an account. UNAUTHENTICATED
+// without a user. Others see a user only where they meet one: a campaign's
+// brand, a participation's streamer.
+func (s *Service) User(ctx context.Context, id string) (domain.User, error) {
+	c, err := auth.RequireUser(ctx)
+	if err != nil {
+		return domain.User{}, err
+	}
+	if !c.ActsFor(id) {
+		return domain.User{}, domain.Errorf(domain.ENOTFOUND, "user %q not found", id)
+	}
+	return s.Users.ByID(ctx, id)
+}

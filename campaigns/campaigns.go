@@ -110,7 +110,8 @@ func (s *Service) canSee(ctx context.Context, c auth.Caller, camp domain.Campaig
 
 // List returns a page of the campaigns the caller may list: streamers the
 // active ones, brands their own, admins all; f narrows further.
-// UNAUTHENTICATED without a user; BAD_USER_INPUT on first or after.
+// UNAUTHENTICATED without a user; BAD_USER_INPUT on the page arguments
+// (domain.PageArgs.Validate).
 func (s *Service) List(ctx context.Context, f domain.CampaignFilter, page domain.PageArgs) (domain.Page[domain.Campaign], error) {
 	empty := domain.Page[domain.Campaign]{}
 	c, err := auth.RequireUser(ctx)
@@ -236,8 +237,8 @@ func (s *Service) Token(ctx context.Context, p domain.Participation) (token stri
 }
 
 // StreamerParticipations lists a streamer's participations: the streamer
-// themself and admins only (FORBIDDEN otherwise). BAD_USER_INPUT on first or
-// after.
+// themself and admins only (FORBIDDEN otherwise). BAD_USER_INPUT on the page
+// arguments.
 func (s *Service) StreamerParticipations(ctx context.Context, streamerID string, page domain.PageArgs) (domain.Page[domain.Participation], error) {
 	c, err := auth.RequireUser(ctx)
 	if err != nil {
@@ -250,7 +251,7 @@ func (s *Service) StreamerParticipations(ctx context.Context, streamerID string,
 }
 
 // CampaignParticipations lists a campaign's participations: its brand and
-// admins only (FORBIDDEN otherwise). BAD_USER_INPUT on first or after.
+// admins only (FORBIDDEN otherwise). BAD_USER_INPUT on the page arguments.
 func (s *Service) CampaignParticipations(ctx context.Context, camp domain.Campaign, page domain.PageArgs) (domain.Page[domain.Participation], error) {
 	c, err := auth.RequireUser(ctx)
 	if err != nil {

@@ -52,7 +52,11 @@ type Config struct {
 	// beyond N per duration are invalid (60/1m; "off").
 	ClickViewerWindow time.Duration
 	ClickPerToken     ratelimit.Rate
-	Args              []string // positional arguments after the flags (a server command's operands)
+	// LIVE_SUBSCRIPTIONS_PER_USER, -live-subscriptions-per-user: how many live
+	// subscriptions (WebSocket and SSE together) one user may hold at once on
+	// one server, and how many WebSocket connections, 1–1000 (10)
+	LiveSubscriptionsPerUser int
+	Args                     []string // positional arguments after the flags (a server command's operands)
 }
 
 // Load reads the configuration from args (without the program name) and the
@@ -97,6 +101,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	privateURLs := fs.String("allow-private-urls", env("ALLOW_PRIVATE_URLS", "false"), "accept landing and postback URLs on private addresses")
 	viewerWindow := fs.String("click-viewer-window", env("CLICK_VIEWER_WINDOW", "24h"), "one viewer's clicks on a participation are billable once per this window, or off")
 	clickRate := fs.String("click-limit-per-token", env("CLICK_LIMIT_PER_TOKEN", "60/1m"), "clicks per participation beyond N/duration are invalid traffic, or off")
+	liveMax := fs.String("live-subscriptions-per-user", env("LIVE_SUBSCRIPTIONS_PER_USER", "10"), "live subscriptions one user may hold at once")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, fmt.Errorf("flags: %w", err)
 	}
@@ -175,6 +180,9 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	}
 	if c.ClickPerToken, err = ratelimit.ParseRate(*clickRate); err != nil {
 		return Config{}, fmt.Errorf("CLICK_LIMIT_PER_TOKEN: %v, got %q", err, *clickRate)
+	}
+	if c.LiveSubscriptionsPerUser, err = strconv.Atoi(*liveMax); err != nil || c.LiveSubscriptionsPerUser < 1 || c.LiveSubscriptionsPerUser > 1000 {
+		return Config{}, fmt.Errorf("LIVE_SUBSCRIPTIONS_PER_USER must be a number from 1 to 1000, got %q", *liveMax)
 	}
 	return c, nil
 }

@@ -31,6 +31,7 @@ func TestLoadDefaults(t *testing.T) {
 		{"CORSOrigins", len(c.CORSOrigins), 0},
 		{"Currency", c.Currency, "USD"},
 		{"BaseURL", c.BaseURL, "http://localhost:8080"},
+		{"LiveSubscriptionsPerUser", c.LiveSubscriptionsPerUser, 10},
 		{"Args", len(c.Args), 0},
 	} {
 		if tc.got != tc.want {
@@ -114,6 +115,8 @@ func TestLoadErrors(t *testing.T) {
 		{"LogLevel", nil, map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
 		{"Currency", nil, map[string]string{"CURRENCY": "EURO"}, "CURRENCY"},
 		{"BaseURL", nil, map[string]string{"BASE_URL": "tally.example.com"}, "BASE_URL"},
+		{"LiveSubscriptionsZero", nil, map[string]string{"LIVE_SUBSCRIPTIONS_PER_USER": "0"}, "LIVE_SUBSCRIPTIONS_PER_USER"},
+		{"LiveSubscriptionsNotANumber", []string{"-live-subscriptions-per-user", "many"}, nil, "LIVE_SUBSCRIPTIONS_PER_USER"},
 		{"UnknownFlag", []string{"-nope"}, nil, "-nope"},
 		{"FlagWithoutValue", []string{"-port"}, nil, "-port"},
 	} {

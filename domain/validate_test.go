@@ -265,6 +265,12 @@ func TestPageArgsValidate(t *testing.T) {
 		{"ErrOverMax", PageArgs{First: MaxPageSize + 1}, "first"},
 		{"ErrCursorNotBase64", PageArgs{After: "not a cursor!"}, "after"},
 		{"ErrCursorShort", PageArgs{After: "AAAA"}, "after"},
+		{"OKLast", PageArgs{Last: MaxPageSize, Before: cursor.String()}, ""},
+		{"OKBothCursors", PageArgs{First: 5, After: cursor.String(), Before: cursor.String()}, ""},
+		{"ErrFirstAndLast", PageArgs{First: 1, Last: 1}, "last"},
+		{"ErrLastNegative", PageArgs{Last: -1}, "last"},
+		{"ErrLastOverMax", PageArgs{Last: MaxPageSize + 1}, "last"},
+		{"ErrBeforeNotACursor", PageArgs{Before: "AAAA"}, "before"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.in.Validate()

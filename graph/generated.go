@@ -5,6 +5,7 @@ package graph
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -43,6 +44,7 @@ type ResolverRoot interface {
 	Query() QueryResolver
 	RecordImpressionPayload() RecordImpressionPayloadResolver
 	SubIds() SubIdsResolver
+	Subscription() SubscriptionResolver
 	User() UserResolver
 }
 
@@ -80,11 +82,12 @@ type ComplexityRoot struct {
 		CreatedAt      func(childComplexity int) int
 		Description    func(childComplexity int) int
 		EndsAt         func(childComplexity int) int
+		GlobalID       func(childComplexity int) int
 		Goals          func(childComplexity int) int
 		ID             func(childComplexity int) int
 		LandingURL     func(childComplexity int) int
 		Name           func(childComplexity int) int
-		Participations func(childComplexity int, first *int, after *string) int
+		Participations func(childComplexity int, first *int, after *string, last *int, before *string) int
 		PostbackURL    func(childComplexity int) int
 		Remaining      func(childComplexity int) int
 		Spent          func(childComplexity int) int
@@ -95,8 +98,9 @@ type ComplexityRoot struct {
 	}
 
 	CampaignConnection struct {
-		Edges    func(childComplexity int) int
-		PageInfo func(childComplexity int) int
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
 	}
 
 	CampaignEdge struct {
@@ -154,8 +158,9 @@ type ComplexityRoot struct {
 	}
 
 	ConversionConnection struct {
-		Edges    func(childComplexity int) int
-		PageInfo func(childComplexity int) int
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
 	}
 
 	ConversionEdge struct {
@@ -256,13 +261,16 @@ type ComplexityRoot struct {
 	}
 
 	PageInfo struct {
-		EndCursor   func(childComplexity int) int
-		HasNextPage func(childComplexity int) int
+		EndCursor       func(childComplexity int) int
+		HasNextPage     func(childComplexity int) int
+		HasPreviousPage func(childComplexity int) int
+		StartCursor     func(childComplexity int) int
 	}
 
 	Participation struct {
 		BrowserSourceToken func(childComplexity int) int
 		Campaign           func(childComplexity int) int
+		GlobalID           func(childComplexity int) int
 		ID                 func(childComplexity int) int
 		JoinedAt           func(childComplexity int) int
 		LeftAt             func(childComplexity int) int
@@ -273,8 +281,9 @@ type ComplexityRoot struct {
 	}
 
 	ParticipationConnection struct {
-		Edges    func(childComplexity int) int
-		PageInfo func(childComplexity int) int
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
 	}
 
 	ParticipationEdge struct {
@@ -298,10 +307,12 @@ type ComplexityRoot struct {
 
 	Query struct {
 		Campaign      func(childComplexity int, id string) int
-		Campaigns     func(childComplexity int, filter *domain.CampaignFilter, first *int, after *string) int
-		Conversions   func(childComplexity int, campaignID *string, participationID *string, status *domain.ConversionStatus, streamerID *string, goalID *string, subIds *model.SubIdsInput, from *time.Time, to *time.Time, first *int, after *string) int
+		Campaigns     func(childComplexity int, filter *domain.CampaignFilter, first *int, after *string, last *int, before *string) int
+		Conversions   func(childComplexity int, campaignID *string, participationID *string, status *domain.ConversionStatus, streamerID *string, goalID *string, subIds *model.SubIdsInput, from *time.Time, to *time.Time, first *int, after *string, last *int, before *string) int
 		DailyStats    func(childComplexity int, scope domain.StatsScope, id string, from string, to string) int
 		Me            func(childComplexity int) int
+		Node          func(childComplexity int, id string) int
+		Nodes         func(childComplexity int, ids []string) int
 		Overlay       func(childComplexity int, browserSourceToken string) int
 		Participation func(childComplexity int, id string) int
 		Verify        func(childComplexity int) int
@@ -336,14 +347,20 @@ type ComplexityRoot struct {
 		Sub5 func(childComplexity int) int
 	}
 
+	Subscription struct {
+		CampaignStats      func(childComplexity int, campaignID string) int
+		ParticipationStats func(childComplexity int, participationID string) int
+	}
+
 	User struct {
 		CampaignRotationSettings  func(childComplexity int) int
 		CampaignSelectionStrategy func(childComplexity int) int
 		CreatedAt                 func(childComplexity int) int
 		DisplayName               func(childComplexity int) int
 		Email                     func(childComplexity int) int
+		GlobalID                  func(childComplexity int) int
 		ID                        func(childComplexity int) int
-		Participations            func(childComplexity int, first *int, after *string) int
+		Participations            func(childComplexity int, first *int, after *string, last *int, before *string) int
 		Role                      func(childComplexity int) int
 	}
 
@@ -370,7 +387,7 @@ type CampaignResolver interface {
 
 	Brand(ctx context.Context, obj *domain.Campaign) (*domain.User, error)
 
-	Participations(ctx context.Context, obj *domain.Campaign, first *int, after *string) (*model.ParticipationConnection, error)
+	Participations(ctx context.Context, obj *domain.Campaign, first *int, after *string, last *int, before *string) (*model.ParticipationConnection, error)
 }
 type ClickResolver interface {
 	SubIds(ctx context.Context, obj *domain.Click) (domain.SubIDs, error)
@@ -431,12 +448,14 @@ type ParticipationStatsResolver interface {
 type QueryResolver interface {
 	Me(ctx context.Context) (*domain.User, error)
 	Campaign(ctx context.Context, id string) (*domain.Campaign, error)
-	Campaigns(ctx context.Context, filter *domain.CampaignFilter, first *int, after *string) (*model.CampaignConnection, error)
+	Campaigns(ctx context.Context, filter *domain.CampaignFilter, first *int, after *string, last *int, before *string) (*model.CampaignConnection, error)
 	Participation(ctx context.Context, id string) (*domain.Participation, error)
+	Node(ctx context.Context, id string) (domain.Node, error)
+	Nodes(ctx context.Context, ids []string) ([]domain.Node, error)
 	Overlay(ctx context.Context, browserSourceToken string) (*domain.OverlaySlot, error)
 	Verify(ctx context.Context) (*projection.Report, error)
 	DailyStats(ctx context.Context, scope domain.StatsScope, id string, from string, to string) ([]*domain.DailyStat, error)
-	Conversions(ctx context.Context, campaignID *string, participationID *string, status *domain.ConversionStatus, streamerID *string, goalID *string, subIds *model.SubIdsInput, from *time.Time, to *time.Time, first *int, after *string) (*model.ConversionConnection, error)
+	Conversions(ctx context.Context, campaignID *string, participationID *string, status *domain.ConversionStatus, streamerID *string, goalID *string, subIds *model.SubIdsInput, from *time.Time, to *time.Time, first *int, after *string, last *int, before *string) (*model.ConversionConnection, error)
 }
 type RecordImpressionPayloadResolver interface {
 	Campaign(ctx context.Context, obj *model.RecordImpressionPayload) (*domain.Campaign, error)
@@ -448,12 +467,16 @@ type SubIdsResolver interface {
 	Sub4(ctx context.Context, obj *domain.SubIDs) (*string, error)
 	Sub5(ctx context.Context, obj *domain.SubIDs) (*string, error)
 }
+type SubscriptionResolver interface {
+	CampaignStats(ctx context.Context, campaignID string) (<-chan *domain.Campaign, error)
+	ParticipationStats(ctx context.Context, participationID string) (<-chan *domain.Participation, error)
+}
 type UserResolver interface {
 	Email(ctx context.Context, obj *domain.User) (*string, error)
 
 	CampaignSelectionStrategy(ctx context.Context, obj *domain.User) (*domain.Strategy, error)
 	CampaignRotationSettings(ctx context.Context, obj *domain.User) (*domain.RotationSettings, error)
-	Participations(ctx context.Context, obj *domain.User, first *int, after *string) (*model.ParticipationConnection, error)
+	Participations(ctx context.Context, obj *domain.User, first *int, after *string, last *int, before *string) (*model.ParticipationConnection, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -597,6 +620,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Campaign.EndsAt(childComplexity), true
+	case "Campaign.globalId":
+		if e.ComplexityRoot.Campaign.GlobalID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.GlobalID(childComplexity), true
 	case "Campaign.goals":
 		if e.ComplexityRoot.Campaign.Goals == nil {
 			break
@@ -631,7 +660,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Campaign.Participations(childComplexity, args["first"].(*int), args["after"].(*string)), true
+		return e.ComplexityRoot.Campaign.Participations(childComplexity, args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string)), true
 	case "Campaign.postbackUrl":
 		if e.ComplexityRoot.Campaign.PostbackURL == nil {
 			break
@@ -687,6 +716,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CampaignConnection.PageInfo(childComplexity), true
+	case "CampaignConnection.totalCount":
+		if e.ComplexityRoot.CampaignConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignConnection.TotalCount(childComplexity), true
 
 	case "CampaignEdge.cursor":
 		if e.ComplexityRoot.CampaignEdge.Cursor == nil {
@@ -939,6 +974,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ConversionConnection.PageInfo(childComplexity), true
+	case "ConversionConnection.totalCount":
+		if e.ComplexityRoot.ConversionConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConversionConnection.TotalCount(childComplexity), true
 
 	case "ConversionEdge.cursor":
 		if e.ComplexityRoot.ConversionEdge.Cursor == nil {
@@ -1405,6 +1446,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PageInfo.HasNextPage(childComplexity), true
+	case "PageInfo.hasPreviousPage":
+		if e.ComplexityRoot.PageInfo.HasPreviousPage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PageInfo.HasPreviousPage(childComplexity), true
+	case "PageInfo.startCursor":
+		if e.ComplexityRoot.PageInfo.StartCursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
 
 	case "Participation.browserSourceToken":
 		if e.ComplexityRoot.Participation.BrowserSourceToken == nil {
@@ -1418,6 +1471,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Participation.Campaign(childComplexity), true
+	case "Participation.globalId":
+		if e.ComplexityRoot.Participation.GlobalID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Participation.GlobalID(childComplexity), true
 	case "Participation.id":
 		if e.ComplexityRoot.Participation.ID == nil {
 			break
@@ -1473,6 +1532,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ParticipationConnection.PageInfo(childComplexity), true
+	case "ParticipationConnection.totalCount":
+		if e.ComplexityRoot.ParticipationConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ParticipationConnection.TotalCount(childComplexity), true
 
 	case "ParticipationEdge.cursor":
 		if e.ComplexityRoot.ParticipationEdge.Cursor == nil {
@@ -1558,7 +1623,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Campaigns(childComplexity, args["filter"].(*domain.CampaignFilter), args["first"].(*int), args["after"].(*string)), true
+		return e.ComplexityRoot.Query.Campaigns(childComplexity, args["filter"].(*domain.CampaignFilter), args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string)), true
 	case "Query.conversions":
 		if e.ComplexityRoot.Query.Conversions == nil {
 			break
@@ -1569,7 +1634,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Conversions(childComplexity, args["campaignId"].(*string), args["participationId"].(*string), args["status"].(*domain.ConversionStatus), args["streamerId"].(*string), args["goalId"].(*string), args["subIds"].(*model.SubIdsInput), args["from"].(*time.Time), args["to"].(*time.Time), args["first"].(*int), args["after"].(*string)), true
+		return e.ComplexityRoot.Query.Conversions(childComplexity, args["campaignId"].(*string), args["participationId"].(*string), args["status"].(*domain.ConversionStatus), args["streamerId"].(*string), args["goalId"].(*string), args["subIds"].(*model.SubIdsInput), args["from"].(*time.Time), args["to"].(*time.Time), args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string)), true
 	case "Query.dailyStats":
 		if e.ComplexityRoot.Query.DailyStats == nil {
 			break
@@ -1588,6 +1653,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Me(childComplexity), true
+	case "Query.node":
+		if e.ComplexityRoot.Query.Node == nil {
+			break
+		}
+
+		args, err := ec.field_Query_node_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Node(childComplexity, args["id"].(string)), true
+	case "Query.nodes":
+		if e.ComplexityRoot.Query.Nodes == nil {
+			break
+		}
+
+		args, err := ec.field_Query_nodes_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Nodes(childComplexity, args["ids"].([]string)), true
 	case "Query.overlay":
 		if e.ComplexityRoot.Query.Overlay == nil {
 			break
@@ -1706,6 +1793,29 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SubIds.Sub5(childComplexity), true
 
+	case "Subscription.campaignStats":
+		if e.ComplexityRoot.Subscription.CampaignStats == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_campaignStats_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.CampaignStats(childComplexity, args["campaignId"].(string)), true
+	case "Subscription.participationStats":
+		if e.ComplexityRoot.Subscription.ParticipationStats == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_participationStats_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.ParticipationStats(childComplexity, args["participationId"].(string)), true
+
 	case "User.campaignRotationSettings":
 		if e.ComplexityRoot.User.CampaignRotationSettings == nil {
 			break
@@ -1736,6 +1846,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.Email(childComplexity), true
+	case "User.globalId":
+		if e.ComplexityRoot.User.GlobalID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.GlobalID(childComplexity), true
 	case "User.id":
 		if e.ComplexityRoot.User.ID == nil {
 			break
@@ -1752,7 +1868,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.User.Participations(childComplexity, args["first"].(*int), args["after"].(*string)), true
+		return e.ComplexityRoot.User.Participations(childComplexity, args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string)), true
 	case "User.role":
 		if e.ComplexityRoot.User.Role == nil {
 			break
@@ -1859,6 +1975,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			ctx = graphql.WithLazyInputUnmarshalerIndex(ctx, inputUnmarshalers)
 			data := ec._Mutation(ctx, opCtx.Operation.SelectionSet)
 			var buf bytes.Buffer
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
+	case ast.Subscription:
+		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+
+		var buf bytes.Buffer
+		return func(ctx context.Context) *graphql.Response {
+			buf.Reset()
+			data := next(ctx)
+
+			if data == nil {
+				return nil
+			}
 			data.MarshalGQL(&buf)
 
 			return &graphql.Response{
@@ -1991,7 +2124,7 @@ type Campaign {
   createdAt: Time!
   updatedAt: Time!
   "The streamers in the campaign, newest first: its brand and admins only."
-  participations(first: Int = 20, after: String): ParticipationConnection!
+  participations(first: Int, after: String, last: Int, before: String): ParticipationConnection!
 }
 
 "Whether a streamer is still in a campaign."
@@ -2029,9 +2162,18 @@ type Participation {
   leftAt: Time
 }
 
-"Where a page of a list ends."
+"""
+Where a page of a list starts and ends (Relay's PageInfo). Lists are newest
+first: forward pages (first/after) go to older items, backward pages
+(last/before) to newer ones.
+"""
 type PageInfo {
+  "Older items follow this page (inside ` + "`" + `before` + "`" + `, when given)."
   hasNextPage: Boolean!
+  "Newer items precede this page (inside ` + "`" + `after` + "`" + `, when given)."
+  hasPreviousPage: Boolean!
+  "Pass as ` + "`" + `before` + "`" + ` for the page before this one; null on an empty page."
+  startCursor: String
   "Pass as ` + "`" + `after` + "`" + ` for the next page; null on an empty page."
   endCursor: String
 }
@@ -2040,6 +2182,8 @@ type PageInfo {
 type CampaignConnection {
   edges: [CampaignEdge!]!
   pageInfo: PageInfo!
+  "How many campaigns the whole list holds, whatever the page (counted only when asked for)."
+  totalCount: Int!
 }
 
 "A campaign and its cursor."
@@ -2052,6 +2196,8 @@ type CampaignEdge {
 type ParticipationConnection {
   edges: [ParticipationEdge!]!
   pageInfo: PageInfo!
+  "How many participations the whole list holds, whatever the page (counted only when asked for)."
+  totalCount: Int!
 }
 
 "A participation and its cursor."
@@ -2129,8 +2275,12 @@ input UpdateCampaignInput {
 extend type Query {
   "A campaign the caller may see (admins any, brands their own, streamers active ones and their own); else NOT_FOUND."
   campaign(id: ID!): Campaign
-  "Campaigns the caller may list, newest first; first is 1–100."
-  campaigns(filter: CampaignFilter, first: Int = 20, after: String): CampaignConnection!
+  """
+  Campaigns the caller may list, newest first. Page forward with first/after
+  or backward with last/before (see PageInfo); first and last are 0–100, 20
+  when neither is given, and not both.
+  """
+  campaigns(filter: CampaignFilter, first: Int, after: String, last: Int, before: String): CampaignConnection!
   "A participation its streamer, the campaign's brand or an admin may see; else NOT_FOUND."
   participation(id: ID!): Participation
 }
@@ -2150,7 +2300,76 @@ extend type Mutation {
 
 extend type User {
   "The user's participations, newest first: the user themself and admins only."
-  participations(first: Int = 20, after: String): ParticipationConnection!
+  participations(first: Int, after: String, last: Int, before: String): ParticipationConnection!
+}
+`, BuiltIn: false},
+	{Name: "../schema/live.graphqls", Input: `"""
+Live dashboard updates, on /query over WebSocket (graphql-ws's
+graphql-transport-ws protocol; the token as ` + "`" + `Authorization: Bearer …` + "`" + ` in
+connectionParams or on the upgrade request) or over SSE (a POST with
+` + "`" + `Accept: text/event-stream` + "`" + ` and the usual Authorization header). Each
+subscription sends the object at once, then again each time the projector
+has applied new events of it, typically well under a second after they were
+recorded. A user holds at most LIVE_SUBSCRIPTIONS_PER_USER subscriptions at
+once per server (10 by default); one more is RATE_LIMITED. As many WebSocket
+connections: one more is closed with 1008.
+"""
+type Subscription {
+  """
+  A campaign, pushed when its counters and money change (stats, spent,
+  remaining). Authorized as campaign(id): UNAUTHENTICATED without a user,
+  NOT_FOUND for a campaign the caller may not see. The stream ends when the
+  caller can no longer see it.
+  """
+  campaignStats(campaignId: ID!): Campaign!
+  """
+  A participation, pushed when its counters and earnings change. Authorized
+  as participation(id); otherwise as campaignStats.
+  """
+  participationStats(participationId: ID!): Participation!
+}
+`, BuiltIn: false},
+	{Name: "../schema/node.graphqls", Input: `"""
+An object that can be refetched by its global id with node(id:) or
+nodes(ids:) (the Relay Node interface). The global id is its own field,
+globalId: ` + "`" + `id` + "`" + ` stays the plain id that every other argument takes. Relay
+clients set ` + "`" + `nodeInterfaceIdField: "globalId"` + "`" + ` in their compiler's schema
+config; Apollo Client keys objects by __typename and id as usual.
+"""
+interface Node {
+  "Opaque, globally unique id: pass it to node(id:) and nodes(ids:). Never take it apart."
+  globalId: ID!
+}
+
+extend type Campaign implements Node {
+  "Opaque global id for node(id:); ` + "`" + `id` + "`" + ` is what the other arguments take."
+  globalId: ID!
+}
+
+extend type Participation implements Node {
+  "Opaque global id for node(id:); ` + "`" + `id` + "`" + ` is what the other arguments take."
+  globalId: ID!
+}
+
+extend type User implements Node {
+  "Opaque global id for node(id:); ` + "`" + `id` + "`" + ` is what the other arguments take."
+  globalId: ID!
+}
+
+extend type Query {
+  """
+  The object with this global id, if the caller may see it: a campaign as
+  campaign(id:) shows it, a participation as participation(id:), a user to
+  themself and to admins. Null for an unknown id and for an object the caller
+  may not see alike, so that ids do not reveal what exists. UNAUTHENTICATED
+  without a user; BAD_USER_INPUT for a string that is not a global id.
+  """
+  node(id: ID!): Node
+  """
+  The objects with these global ids, in order, each as node(id:) answers
+  it (null where it would be null); at most 100 ids.
+  """
+  nodes(ids: [ID!]!): [Node]!
 }
 `, BuiltIn: false},
 	{Name: "../schema/overlay.graphqls", Input: `"""
@@ -2278,6 +2497,7 @@ SERVICE_UNAVAILABLE or INTERNAL_SERVER_ERROR.
 schema {
   query: Query
   mutation: Mutation
+  subscription: Subscription
 }
 
 "An RFC 3339 date-time in UTC, e.g. ` + "`" + `2026-11-23T09:00:00Z` + "`" + `."
@@ -2543,6 +2763,8 @@ type DailyStat {
 type ConversionConnection {
   edges: [ConversionEdge!]!
   pageInfo: PageInfo!
+  "How many conversions the whole list holds, whatever the page (counted only when asked for)."
+  totalCount: Int!
 }
 
 "A conversion and its cursor."
@@ -2561,12 +2783,12 @@ extend type Query {
   dailyStats(scope: StatsScope!, id: ID!, from: String!, to: String!): [DailyStat!]!
   """
   Conversions of a campaign (its brand, admins) or of a participation (its
-  streamer, the campaign's brand, admins), newest first; without either,
-  across every campaign (admins only). Narrowed by status, streamer, goal,
-  sub-ids and the time recorded (from inclusive, to exclusive).
+  streamer, the campaign's brand, admins), newest first, paged like campaigns;
+  without either, across every campaign (admins only). Narrowed by status,
+  streamer, goal, sub-ids and the time recorded (from inclusive, to exclusive).
   """
   conversions(campaignId: ID, participationId: ID, status: ConversionStatus, streamerId: ID, goalId: String,
-    subIds: SubIdsInput, from: Time, to: Time, first: Int = 20, after: String): ConversionConnection!
+    subIds: SubIdsInput, from: Time, to: Time, first: Int, after: String, last: Int, before: String): ConversionConnection!
 }
 
 extend type Mutation {
@@ -2851,6 +3073,8 @@ func (ec *executionContext) childFields_Campaign(ctx context.Context, field grap
 		return ec.fieldContext_Campaign_updatedAt(ctx, field)
 	case "participations":
 		return ec.fieldContext_Campaign_participations(ctx, field)
+	case "globalId":
+		return ec.fieldContext_Campaign_globalId(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Campaign", field.Name)
 }
@@ -2861,6 +3085,8 @@ func (ec *executionContext) childFields_CampaignConnection(ctx context.Context, 
 		return ec.fieldContext_CampaignConnection_edges(ctx, field)
 	case "pageInfo":
 		return ec.fieldContext_CampaignConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_CampaignConnection_totalCount(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CampaignConnection", field.Name)
 }
@@ -2979,6 +3205,8 @@ func (ec *executionContext) childFields_ConversionConnection(ctx context.Context
 		return ec.fieldContext_ConversionConnection_edges(ctx, field)
 	case "pageInfo":
 		return ec.fieldContext_ConversionConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_ConversionConnection_totalCount(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ConversionConnection", field.Name)
 }
@@ -3143,6 +3371,10 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 	switch field.Name {
 	case "hasNextPage":
 		return ec.fieldContext_PageInfo_hasNextPage(ctx, field)
+	case "hasPreviousPage":
+		return ec.fieldContext_PageInfo_hasPreviousPage(ctx, field)
+	case "startCursor":
+		return ec.fieldContext_PageInfo_startCursor(ctx, field)
 	case "endCursor":
 		return ec.fieldContext_PageInfo_endCursor(ctx, field)
 	}
@@ -3169,6 +3401,8 @@ func (ec *executionContext) childFields_Participation(ctx context.Context, field
 		return ec.fieldContext_Participation_joinedAt(ctx, field)
 	case "leftAt":
 		return ec.fieldContext_Participation_leftAt(ctx, field)
+	case "globalId":
+		return ec.fieldContext_Participation_globalId(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Participation", field.Name)
 }
@@ -3179,6 +3413,8 @@ func (ec *executionContext) childFields_ParticipationConnection(ctx context.Cont
 		return ec.fieldContext_ParticipationConnection_edges(ctx, field)
 	case "pageInfo":
 		return ec.fieldContext_ParticipationConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_ParticipationConnection_totalCount(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ParticipationConnection", field.Name)
 }
@@ -3297,6 +3533,8 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_campaignRotationSettings(ctx, field)
 	case "participations":
 		return ec.fieldContext_User_participations(ctx, field)
+	case "globalId":
+		return ec.fieldContext_User_globalId(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type User", field.Name)
 }
@@ -3452,6 +3690,22 @@ func (ec *executionContext) field_Campaign_participations_args(ctx context.Conte
 		return nil, err
 	}
 	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg3
 	return args, nil
 }
 
@@ -3728,6 +3982,22 @@ func (ec *executionContext) field_Query_campaigns_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["after"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg4
 	return args, nil
 }
 
@@ -3814,6 +4084,22 @@ func (ec *executionContext) field_Query_conversions_args(ctx context.Context, ra
 		return nil, err
 	}
 	args["after"] = arg9
+	arg10, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg10
+	arg11, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg11
 	return args, nil
 }
 
@@ -3855,6 +4141,34 @@ func (ec *executionContext) field_Query_dailyStats_args(ctx context.Context, raw
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_node_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_nodes_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "ids",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalNID2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["ids"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_overlay_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3883,6 +4197,34 @@ func (ec *executionContext) field_Query_participation_args(ctx context.Context, 
 	return args, nil
 }
 
+func (ec *executionContext) field_Subscription_campaignStats_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "campaignId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["campaignId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_participationStats_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "participationId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["participationId"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_User_participations_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3902,6 +4244,22 @@ func (ec *executionContext) field_User_participations_args(ctx context.Context, 
 		return nil, err
 	}
 	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg3
 	return args, nil
 }
 
@@ -4783,7 +5141,7 @@ func (ec *executionContext) _Campaign_participations(ctx context.Context, field 
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Campaign().Participations(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
+			return ec.Resolvers.Campaign().Participations(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.ParticipationConnection) graphql.Marshaler {
@@ -4815,6 +5173,29 @@ func (ec *executionContext) fieldContext_Campaign_participations(ctx context.Con
 		return fc, err
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Campaign_globalId(ctx context.Context, field graphql.CollectedField, obj *domain.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_globalId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GlobalID(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_globalId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, true, false, "ID")
 }
 
 func (ec *executionContext) _CampaignConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.CampaignConnection) (ret graphql.Marshaler) {
@@ -4879,6 +5260,29 @@ func (ec *executionContext) fieldContext_CampaignConnection_pageInfo(_ context.C
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _CampaignConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.CampaignConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignConnection", field, false, false, "Int")
 }
 
 func (ec *executionContext) _CampaignEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.CampaignEdge) (ret graphql.Marshaler) {
@@ -5957,6 +6361,29 @@ func (ec *executionContext) fieldContext_ConversionConnection_pageInfo(_ context
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _ConversionConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.ConversionConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConversionConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConversionConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConversionConnection", field, false, false, "Int")
 }
 
 func (ec *executionContext) _ConversionEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.ConversionEdge) (ret graphql.Marshaler) {
@@ -7781,6 +8208,52 @@ func (ec *executionContext) fieldContext_PageInfo_hasNextPage(_ context.Context,
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "Boolean")
 }
 
+func (ec *executionContext) _PageInfo_hasPreviousPage(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PageInfo_hasPreviousPage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HasPreviousPage, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PageInfo_hasPreviousPage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _PageInfo_startCursor(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PageInfo_startCursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartCursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PageInfo_startCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "String")
+}
+
 func (ec *executionContext) _PageInfo_endCursor(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8038,6 +8511,29 @@ func (ec *executionContext) fieldContext_Participation_leftAt(_ context.Context,
 	return graphql.NewScalarFieldContext("Participation", field, false, false, "Time")
 }
 
+func (ec *executionContext) _Participation_globalId(ctx context.Context, field graphql.CollectedField, obj *domain.Participation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Participation_globalId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GlobalID(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Participation_globalId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Participation", field, true, false, "ID")
+}
+
 func (ec *executionContext) _ParticipationConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.ParticipationConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8100,6 +8596,29 @@ func (ec *executionContext) fieldContext_ParticipationConnection_pageInfo(_ cont
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _ParticipationConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.ParticipationConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ParticipationConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ParticipationConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ParticipationConnection", field, false, false, "Int")
 }
 
 func (ec *executionContext) _ParticipationEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.ParticipationEdge) (ret graphql.Marshaler) {
@@ -8436,7 +8955,7 @@ func (ec *executionContext) _Query_campaigns(ctx context.Context, field graphql.
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Campaigns(ctx, fc.Args["filter"].(*domain.CampaignFilter), fc.Args["first"].(*int), fc.Args["after"].(*string))
+			return ec.Resolvers.Query().Campaigns(ctx, fc.Args["filter"].(*domain.CampaignFilter), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.CampaignConnection) graphql.Marshaler {
@@ -8508,6 +9027,94 @@ func (ec *executionContext) fieldContext_Query_participation(ctx context.Context
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_participation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_node(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Node(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.Node) graphql.Marshaler {
+			return ec.marshalONode2tallyᚋdomainᚐNode(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_node(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_node_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_nodes(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Nodes(ctx, fc.Args["ids"].([]string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []domain.Node) graphql.Marshaler {
+			return ec.marshalNNode2ᚕtallyᚋdomainᚐNode(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_nodes(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_nodes_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -8644,7 +9251,7 @@ func (ec *executionContext) _Query_conversions(ctx context.Context, field graphq
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Conversions(ctx, fc.Args["campaignId"].(*string), fc.Args["participationId"].(*string), fc.Args["status"].(*domain.ConversionStatus), fc.Args["streamerId"].(*string), fc.Args["goalId"].(*string), fc.Args["subIds"].(*model.SubIdsInput), fc.Args["from"].(*time.Time), fc.Args["to"].(*time.Time), fc.Args["first"].(*int), fc.Args["after"].(*string))
+			return ec.Resolvers.Query().Conversions(ctx, fc.Args["campaignId"].(*string), fc.Args["participationId"].(*string), fc.Args["status"].(*domain.ConversionStatus), fc.Args["streamerId"].(*string), fc.Args["goalId"].(*string), fc.Args["subIds"].(*model.SubIdsInput), fc.Args["from"].(*time.Time), fc.Args["to"].(*time.Time), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.ConversionConnection) graphql.Marshaler {
@@ -9130,6 +9737,94 @@ func (ec *executionContext) fieldContext_SubIds_sub5(_ context.Context, field gr
 	return graphql.NewScalarFieldContext("SubIds", field, true, true, "String")
 }
 
+func (ec *executionContext) _Subscription_campaignStats(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_campaignStats(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().CampaignStats(ctx, fc.Args["campaignId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.Campaign) graphql.Marshaler {
+			return ec.marshalNCampaign2ᚖtallyᚋdomainᚐCampaign(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_campaignStats(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Campaign(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_campaignStats_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_participationStats(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_participationStats(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().ParticipationStats(ctx, fc.Args["participationId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.Participation) graphql.Marshaler {
+			return ec.marshalNParticipation2ᚖtallyᚋdomainᚐParticipation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_participationStats(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Participation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_participationStats_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _User_id(ctx context.Context, field graphql.CollectedField, obj *domain.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9310,7 +10005,7 @@ func (ec *executionContext) _User_participations(ctx context.Context, field grap
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.User().Participations(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
+			return ec.Resolvers.User().Participations(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.ParticipationConnection) graphql.Marshaler {
@@ -9342,6 +10037,29 @@ func (ec *executionContext) fieldContext_User_participations(ctx context.Context
 		return fc, err
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _User_globalId(ctx context.Context, field graphql.CollectedField, obj *domain.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_globalId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GlobalID(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_User_globalId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("User", field, true, false, "ID")
 }
 
 func (ec *executionContext) _VerifyReport_events(ctx context.Context, field graphql.CollectedField, obj *projection.Report) (ret graphql.Marshaler) {
@@ -11544,6 +12262,40 @@ func UnmarshalUpdateCampaignSelectionSettingsInput(ctx context.Context, raw any)
 
 // region    ************************** interface.gotpl ***************************
 
+func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj domain.Node) graphql.Marshaler {
+	switch obj := (obj).(type) {
+	case nil:
+		return graphql.Null
+	case domain.User:
+		return ec._User(ctx, sel, &obj)
+	case *domain.User:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._User(ctx, sel, obj)
+	case domain.Participation:
+		return ec._Participation(ctx, sel, &obj)
+	case *domain.Participation:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Participation(ctx, sel, obj)
+	case domain.Campaign:
+		return ec._Campaign(ctx, sel, &obj)
+	case *domain.Campaign:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Campaign(ctx, sel, obj)
+	default:
+		if typedObj, ok := obj.(graphql.Marshaler); ok {
+			return typedObj
+		} else {
+			panic(fmt.Errorf("unexpected type %T; non-generated variants of Node must implement graphql.Marshaler", obj))
+		}
+	}
+}
+
 // endregion ************************** interface.gotpl ***************************
 
 // region    **************************** object.gotpl ****************************
@@ -11697,7 +12449,7 @@ func (ec *executionContext) _BlackoutPeriod(ctx context.Context, sel ast.Selecti
 	return out
 }
 
-var campaignImplementors = []string{"Campaign"}
+var campaignImplementors = []string{"Campaign", "Node"}
 
 func (ec *executionContext) _Campaign(ctx context.Context, sel ast.SelectionSet, obj *domain.Campaign) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, campaignImplementors)
@@ -11811,6 +12563,11 @@ func (ec *executionContext) _Campaign(ctx context.Context, sel ast.SelectionSet,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Campaign_participations(ctx, field, obj)
 				})
+		case "globalId":
+			out.Values[i] = ec._Campaign_globalId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -11846,6 +12603,11 @@ func (ec *executionContext) _CampaignConnection(ctx context.Context, sel ast.Sel
 			}
 		case "pageInfo":
 			out.Values[i] = ec._CampaignConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._CampaignConnection_totalCount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -12228,6 +12990,11 @@ func (ec *executionContext) _ConversionConnection(ctx context.Context, sel ast.S
 			}
 		case "pageInfo":
 			out.Values[i] = ec._ConversionConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._ConversionConnection_totalCount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -12951,6 +13718,16 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "hasPreviousPage":
+			out.Values[i] = ec._PageInfo_hasPreviousPage(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "startCursor":
+			out.Values[i] = ec._PageInfo_startCursor(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		case "endCursor":
 			out.Values[i] = ec._PageInfo_endCursor(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -12973,7 +13750,7 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
-var participationImplementors = []string{"Participation"}
+var participationImplementors = []string{"Participation", "Node"}
 
 func (ec *executionContext) _Participation(ctx context.Context, sel ast.SelectionSet, obj *domain.Participation) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, participationImplementors)
@@ -13033,6 +13810,11 @@ func (ec *executionContext) _Participation(ctx context.Context, sel ast.Selectio
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "globalId":
+			out.Values[i] = ec._Participation_globalId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -13068,6 +13850,11 @@ func (ec *executionContext) _ParticipationConnection(ctx context.Context, sel as
 			}
 		case "pageInfo":
 			out.Values[i] = ec._ParticipationConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._ParticipationConnection_totalCount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -13265,6 +14052,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_participation(ctx, field)
+				})
+		case "node":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_node(ctx, field)
+				})
+		case "nodes":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_nodes(ctx, field)
 				})
 		case "overlay":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -13537,7 +14336,29 @@ func (ec *executionContext) _SubIds(ctx context.Context, sel ast.SelectionSet, o
 	return out
 }
 
-var userImplementors = []string{"User"}
+var subscriptionImplementors = []string{"Subscription"}
+
+func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subscriptionImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Subscription",
+	})
+	if len(fields) != 1 {
+		graphql.AddErrorf(ctx, "must subscribe to exactly one stream")
+		return nil
+	}
+
+	switch fields[0].Name {
+	case "campaignStats":
+		return ec._Subscription_campaignStats(ctx, fields[0])
+	case "participationStats":
+		return ec._Subscription_participationStats(ctx, fields[0])
+	default:
+		panic("unknown field " + strconv.Quote(fields[0].Name))
+	}
+}
+
+var userImplementors = []string{"User", "Node"}
 
 func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj *domain.User) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, userImplementors)
@@ -13592,6 +14413,11 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._User_participations(ctx, field, obj)
 				})
+		case "globalId":
+			out.Values[i] = ec._User_globalId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -14529,6 +15355,16 @@ func (ec *executionContext) marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx c
 	return ec._Money(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNNode2ᚕtallyᚋdomainᚐNode(ctx context.Context, sel ast.SelectionSet, v []domain.Node) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalONode2tallyᚋdomainᚐNode(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
 func (ec *executionContext) marshalNOverlayCampaign2tallyᚋdomainᚐCampaign(ctx context.Context, sel ast.SelectionSet, v domain.Campaign) graphql.Marshaler {
 	return ec._OverlayCampaign(ctx, sel, &v)
 }
@@ -15256,6 +16092,13 @@ func (ec *executionContext) marshalOInvalidClickReason2ᚖtallyᚋdomainᚐInval
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) marshalONode2tallyᚋdomainᚐNode(ctx context.Context, sel ast.SelectionSet, v domain.Node) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Node(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOOverlayCampaign2ᚖtallyᚋdomainᚐCampaign(ctx context.Context, sel ast.SelectionSet, v *domain.Campaign) graphql.Marshaler {

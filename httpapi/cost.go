@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"tally/domain"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -166,18 +167,27 @@ func (w *costWalker) pageSize(f *ast.Field) int64 {
 	if f.Definition.Arguments.ForName("first") == nil {
 		return 1
 	}
-	var n int64
-	switch v := f.ArgumentMap(w.vars)["first"].(type) {
-	case int64:
-		n = v
-	case int:
-		n = int64(v)
-	case int32:
-		n = int64(v)
-	case float64:
-		n = int64(math.Min(v, float64(maxCost)))
+	args := f.ArgumentMap(w.vars)
+	n := max(intArg(args["first"]), intArg(args["last"])) // a page is first or last items
+	if n <= 0 {
+		n = domain.DefaultPageSize // neither given: the default page
 	}
-	return max(n, 1)
+	return n
+}
+
+// intArg is an integer argument's value, 0 when absent or not a number.
+func intArg(v any) int64 {
+	switch v := v.(type) {
+	case int64:
+		return v
+	case int:
+		return int64(v)
+	case int32:
+		return int64(v)
+	case float64:
+		return int64(math.Min(v, float64(maxCost)))
+	}
+	return 0
 }
 
 // dayCount is the number of days dailyStats asks for, from and to

@@ -46,11 +46,15 @@ var DefaultLimits = Limits{MaxBodyBytes: 1 << 20, MaxTokens: 10_000, MaxSelectio
 // newGraphQL builds the /query endpoint with every behaviour visible here: the
 // transports, the caches, the limits, the error presenter and panic recovery.
 //
-// The returned handler must be wrapped in cache.withPending (New does).
-func newGraphQL(r *resolvers.Resolver, limits Limits, tokens TokenLimits, log *slog.Logger) (*handler.Server, *queryCache) {
+// The returned handler must be wrapped in cache.withPending (New does). live
+// are the subscription transports (liveTransports, subscriptions.go).
+func newGraphQL(r *resolvers.Resolver, limits Limits, tokens TokenLimits, log *slog.Logger, live ...graphql.Transport) (*handler.Server, *queryCache) {
 	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: r}))
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
+	for _, t := range live { // before POST: SSE requests are JSON POSTs too
+		srv.AddTransport(t)
+	}
 	srv.AddTransport(transport.POST{})
 	cache := newQueryCache(limits.QueryCacheBytes)
 	srv.SetQueryCache(cache)

@@ -41,6 +41,9 @@ type Deps struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For decides
 	// the client address; none means the TCP peer is the client.
 	TrustedProxies []netip.Prefix
+	// LiveConnections bounds each user's WebSocket connections; nil leaves
+	// them unbounded (subscriptions are bounded by the live service).
+	LiveConnections LiveConnections
 }
 
 // New returns the whole HTTP handler: the mux wrapped once in the middleware.
@@ -51,10 +54,10 @@ func New(d Deps) http.Handler {
 	if d.Limits == (Limits{}) {
 		d.Limits = DefaultLimits
 	}
-	gql, cache := newGraphQL(d.Resolver, d.Limits, d.TokenLimits, d.Log)
+	gql, cache := newGraphQL(d.Resolver, d.Limits, d.TokenLimits, d.Log, liveTransports(d)...)
 
 	mux := http.NewServeMux()
-	mux.Handle("/query", graphQLTransport(limitBody(d.Limits.MaxBodyBytes, rateLimitedStatus(withAPIKey(d, perRequest(d.PerRequest, cache.withPending(gql)))))))
+	mux.Handle("/query", liveDeadlines(graphQLTransport(limitBody(d.Limits.MaxBodyBytes, rateLimitedStatus(withAPIKey(d, perRequest(d.PerRequest, cache.withPending(gql))))))))
 	mux.Handle("GET /r/{token}", limitTokenRoute(d.TokenLimits, false, clickRedirect(d.Tracking, d)))
 	mux.Handle("GET /overlay/{token}", limitTokenRoute(d.TokenLimits, true, overlayPageHandler(d)))
 	pb := limitBody(64<<10, postback(d.Tracking, d))

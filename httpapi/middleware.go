@@ -67,6 +67,10 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 	return n, err
 }
 
+// Unwrap gives http.ResponseController and WebSocket upgrades the writer
+// underneath (its Hijack, its deadlines).
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
 func (s *statusRecorder) Flush() {
 	if f, ok := s.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
@@ -211,6 +215,9 @@ func (g *getMutationGuard) WriteHeader(status int) {
 		"only queries may be sent by GET; send mutations by POST")
 }
 
+// Unwrap gives WebSocket upgrades (GET) the writer underneath.
+func (g *getMutationGuard) Unwrap() http.ResponseWriter { return g.ResponseWriter }
+
 func (g *getMutationGuard) Write(b []byte) (int, error) {
 	if g.refused {
 		return len(b), nil // gqlgen's own body, replaced above
@@ -256,26 +263,45 @@ type Users interface {
 func authenticate(tokens *auth.Tokens, users Users, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if h := r.Header.Get("Authorization"); h != "" {
-			scheme, token, ok := strings.Cut(h, " ")
-			if ok && strings.EqualFold(scheme, "Bearer") {
-				if c, err := tokens.Verify(strings.TrimSpace(token)); err == nil && users == nil {
-					r = r.WithContext(auth.WithCaller(r.Context(), c))
-				} else if err == nil {
-					u, err := users.ByID(r.Context(), c.UserID)
-					switch code := domain.ErrorCode(err); {
-					case err == nil:
-						if c, ok := auth.Session(c, u); ok {
-							r = r.WithContext(auth.WithCaller(r.Context(), c))
-						}
-					case code == domain.ENOTFOUND || code == domain.EINVALID: // the account is gone
-					default: // surfaces, as an internal error, where a user is required
-						r = r.WithContext(auth.WithSessionError(r.Context(), err))
-					}
-				}
+			c, ok, err := bearerCaller(r.Context(), tokens, users, h)
+			switch {
+			case ok:
+				r = r.WithContext(auth.WithCaller(r.Context(), c))
+			case err != nil: // surfaces, as an internal error, where a user is required
+				r = r.WithContext(auth.WithSessionError(r.Context(), err))
 			}
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// bearerCaller reads an Authorization value, "Bearer <token>": the caller
+// of a valid token whose session is still open (the user is read once, and
+// the caller carries it, so that a role change and a log-out apply at
+// once); ok false for anything else, with err when the store could not be
+// read to tell. Without users (this package's own tests) a valid token's
+// claims are trusted. The WebSocket init uses it for connectionParams too.
+func bearerCaller(ctx context.Context, tokens *auth.Tokens, users Users, authorization string) (c auth.Caller, ok bool, err error) {
+	scheme, token, found := strings.Cut(authorization, " ")
+	if !found || !strings.EqualFold(scheme, "Bearer") {
+		return auth.Caller{}, false, nil
+	}
+	c, verr := tokens.Verify(strings.TrimSpace(token))
+	if verr != nil {
+		return auth.Caller{}, false, nil
+	}
+	if users == nil {
+		return c, true, nil
+	}
+	u, err := users.ByID(ctx, c.UserID)
+	switch code := domain.ErrorCode(err); {
+	case err == nil:
+		c, ok = auth.Session(c, u)
+		return c, ok, nil
+	case code == domain.ENOTFOUND || code == domain.EINVALID: // the account is gone
+		return auth.Caller{}, false, nil
+	}
+	return auth.Caller{}, false, err
 }
 
 // perRequest gives each request the fresh state f puts in its context (the

@@ -185,6 +185,10 @@ type retryAfterWriter struct {
 	written bool
 }
 
+// Unwrap lets http.ResponseController reach the connection (a WebSocket
+// upgrade hijacks it).
+func (w *retryAfterWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 func (w *retryAfterWriter) WriteHeader(status int) {
 	if w.written {
 		return

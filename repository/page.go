@@ -3,6 +3,7 @@ package repository
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
@@ -12,21 +13,37 @@ import (
 )
 
 // findPage reads one page of documents matching filter, newest first (by
-// _id, the cursor: see domain.Cursor), and converts them with conv. It reads first+1 documents to know whether another
-// page follows: one store call.
+// _id, the cursor: see domain.Cursor), and converts them with conv.
+//
+// Forward (first/after) it reads `_id < after` in descending order, backward
+// (last/before) `_id > before` in ascending order and reverses the page; both
+// read size+1 documents to know whether more follow in the direction read:
+// one store call. The other direction costs one more, a read of at most one
+// _id, and only when the cursor on that side is given (with no cursor there,
+// nothing lies beyond the page on that side). TotalCount, when asked, is one
+// CountDocuments with the same filter, without the cursors.
 func findPage[D any, T any](ctx context.Context, c *collection, filter bson.M, args domain.PageArgs, id func(*D) primitive.ObjectID, conv func(*D) T) (domain.Page[T], error) {
 	if err := args.Validate(); err != nil {
 		return domain.Page[T]{}, err
 	}
-	first := args.First
-	if first == 0 {
-		first = domain.DefaultPageSize
+	size := args.Size()
+	after, hasAfter, before, hasBefore := args.Cursors()
+	between := bson.M{}
+	if hasAfter {
+		between["$lt"] = primitive.ObjectID(after)
 	}
-	if args.After != "" {
-		after, _ := domain.ParseCursor(args.After)
-		filter = bson.M{"$and": bson.A{filter, bson.M{"_id": bson.M{"$lt": primitive.ObjectID(after)}}}}
+	if hasBefore {
+		between["$gt"] = primitive.ObjectID(before)
 	}
-	cur, err := c.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "_id", Value: -1}}).SetLimit(int64(first+1)))
+	inRange := filter
+	if len(between) > 0 {
+		inRange = bson.M{"$and": bson.A{filter, bson.M{"_id": between}}}
+	}
+	order := -1
+	if args.Backward() {
+		order = 1
+	}
+	cur, err := c.Find(ctx, inRange, options.Find().SetSort(bson.D{{Key: "_id", Value: order}}).SetLimit(int64(size+1)))
 	if err != nil {
 		return domain.Page[T]{}, fmt.Errorf("find page: %w", err)
 	}
@@ -34,14 +51,64 @@ func findPage[D any, T any](ctx context.Context, c *collection, filter bson.M, a
 	if err := cur.All(ctx, &docs); err != nil {
 		return domain.Page[T]{}, fmt.Errorf("decode page: %w", err)
 	}
+	more := len(docs) > size
+	if more {
+		docs = docs[:size]
+	}
 	var p domain.Page[T]
-	if len(docs) > first {
-		p.HasNextPage = true
-		docs = docs[:first]
+	if args.Backward() {
+		slices.Reverse(docs)
+		p.HasPreviousPage = more
+		// Older items follow the page if the before cursor's side holds any.
+		if hasBefore {
+			beyond := bson.M{"$lte": primitive.ObjectID(before)}
+			if hasAfter {
+				beyond["$lt"] = primitive.ObjectID(after)
+			}
+			if p.HasNextPage, err = anyIn(ctx, c, filter, beyond); err != nil {
+				return domain.Page[T]{}, err
+			}
+		}
+	} else {
+		p.HasNextPage = more
+		if hasAfter {
+			beyond := bson.M{"$gte": primitive.ObjectID(after)}
+			if hasBefore {
+				beyond["$gt"] = primitive.ObjectID(before)
+			}
+			if p.HasPreviousPage, err = anyIn(ctx, c, filter, beyond); err != nil {
+				return domain.Page[T]{}, err
+			}
+		}
 	}
 	for i := range docs {
 		p.Items = append(p.Items, conv(&docs[i]))
 		p.Cursors = append(p.Cursors, domain.Cursor(id(&docs[i])).String())
 	}
+	if args.Total {
+		n, err := c.CountDocuments(ctx, filter)
+		if err != nil {
+			return domain.Page[T]{}, fmt.Errorf("count: %w", err)
+		}
+		p.TotalCount = int(n)
+	}
 	return p, nil
+}
+
+// anyIn reports whether a document matching filter has an _id in ids (the
+// side of a page's cursor that the page does not cover, still inside the
+// other cursor when one is given).
+func anyIn(ctx context.Context, c *collection, filter, ids bson.M) (bool, error) {
+	cur, err := c.Find(ctx, bson.M{"$and": bson.A{filter, bson.M{"_id": ids}}},
+		options.Find().SetProjection(bson.M{"_id": 1}).SetLimit(1))
+	if err != nil {
+		return false, fmt.Errorf("find beyond the page: %w", err)
+	}
+	var found []struct {
+		ID primitive.ObjectID `bson:"_id"`
+	}
+	if err := cur.All(ctx, &found); err != nil {
+		return false, fmt.Errorf("decode beyond the page: %w", err)
+	}
+	return len(found) > 0, nil
 }

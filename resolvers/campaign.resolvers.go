@@ -46,8 +46,8 @@ func (r *campaignResolver) Brand(ctx context.Context, obj *domain.Campaign) (*do
 	return &u, err
 }
 
-func (r *campaignResolver) Participations(ctx context.Context, obj *domain.Campaign, first *int, after *string) (*model.ParticipationConnection, error) {
-	page, err := r.CampaignService.CampaignParticipations(ctx, *obj, pageArgs(first, after))
+func (r *campaignResolver) Participations(ctx context.Context, obj *domain.Campaign, first *int, after *string, last *int, before *string) (*model.ParticipationConnection, error) {
+	page, err := r.CampaignService.CampaignParticipations(ctx, *obj, pageArgs(ctx, first, after, last, before))
 	return participationConnection(page), err
 }
 
@@ -116,12 +116,12 @@ func (r *queryResolver) Campaign(ctx context.Context, id string) (*domain.Campai
 	return ptr(c, err)
 }
 
-func (r *queryResolver) Campaigns(ctx context.Context, filter *domain.CampaignFilter, first *int, after *string) (*model.CampaignConnection, error) {
+func (r *queryResolver) Campaigns(ctx context.Context, filter *domain.CampaignFilter, first *int, after *string, last *int, before *string) (*model.CampaignConnection, error) {
 	var f domain.CampaignFilter
 	if filter != nil {
 		f = *filter
 	}
-	page, err := r.CampaignService.List(ctx, f, pageArgs(first, after))
+	page, err := r.CampaignService.List(ctx, f, pageArgs(ctx, first, after, last, before))
 	return campaignConnection(page), err
 }
 
@@ -130,8 +130,8 @@ func (r *queryResolver) Participation(ctx context.Context, id string) (*domain.P
 	return ptr(p, err)
 }
 
-func (r *userResolver) Participations(ctx context.Context, obj *domain.User, first *int, after *string) (*model.ParticipationConnection, error) {
-	page, err := r.CampaignService.StreamerParticipations(ctx, obj.ID, pageArgs(first, after))
+func (r *userResolver) Participations(ctx context.Context, obj *domain.User, first *int, after *string, last *int, before *string) (*model.ParticipationConnection, error) {
+	page, err := r.CampaignService.StreamerParticipations(ctx, obj.ID, pageArgs(ctx, first, after, last, before))
 	return participationConnection(page), err
 }
 

@@ -1,8 +1,13 @@
 package resolvers
 
 import (
+	"context"
+
+	"github.com/99designs/gqlgen/graphql"
+
 	"tally/domain"
 	"tally/graph/model"
+	"tally/loaders"
 )
 
 // money puts an amount in the platform currency.
@@ -18,20 +23,44 @@ func ptr[T any](v T, err error) (*T, error) {
 	return &v, nil
 }
 
-func pageArgs(first *int, after *string) domain.PageArgs {
-	var p domain.PageArgs
+// pageArgs gathers a connection field's arguments. It asks for the total
+// count only when the client selected totalCount, because counting reads the
+// whole list.
+func pageArgs(ctx context.Context, first *int, after *string, last *int, before *string) domain.PageArgs {
+	p := domain.PageArgs{Total: selects(ctx, "totalCount")}
 	if first != nil {
 		p.First = *first
 	}
 	if after != nil {
 		p.After = *after
 	}
+	if last != nil {
+		p.Last = *last
+	}
+	if before != nil {
+		p.Before = *before
+	}
 	return p
 }
 
+// selects reports whether the field being resolved selects the subfield
+// name (through fragments too).
+func selects(ctx context.Context, name string) bool {
+	if graphql.GetFieldContext(ctx) == nil {
+		return false
+	}
+	for _, f := range graphql.CollectFieldsCtx(ctx, nil) {
+		if f.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
 func pageInfo[T any](p domain.Page[T]) *model.PageInfo {
-	info := &model.PageInfo{HasNextPage: p.HasNextPage}
+	info := &model.PageInfo{HasNextPage: p.HasNextPage, HasPreviousPage: p.HasPreviousPage}
 	if n := len(p.Cursors); n > 0 {
+		info.StartCursor = &p.Cursors[0]
 		info.EndCursor = &p.Cursors[n-1]
 	}
 	return info
@@ -47,19 +76,19 @@ func edges[T, E any](p domain.Page[T], edge func(cursor string, node *T) *E) []*
 }
 
 func participationConnection(p domain.Page[domain.Participation]) *model.ParticipationConnection {
-	return &model.ParticipationConnection{PageInfo: pageInfo(p), Edges: edges(p,
+	return &model.ParticipationConnection{PageInfo: pageInfo(p), TotalCount: p.TotalCount, Edges: edges(p,
 		func(c string, n *domain.Participation) *model.ParticipationEdge {
 			return &model.ParticipationEdge{Cursor: c, Node: n}
 		})}
 }
 
 func campaignConnection(p domain.Page[domain.Campaign]) *model.CampaignConnection {
-	return &model.CampaignConnection{PageInfo: pageInfo(p), Edges: edges(p,
+	return &model.CampaignConnection{PageInfo: pageInfo(p), TotalCount: p.TotalCount, Edges: edges(p,
 		func(c string, n *domain.Campaign) *model.CampaignEdge { return &model.CampaignEdge{Cursor: c, Node: n} })}
 }
 
 func conversionConnection(p domain.Page[domain.Conversion]) *model.ConversionConnection {
-	return &model.ConversionConnection{PageInfo: pageInfo(p), Edges: edges(p,
+	return &model.ConversionConnection{PageInfo: pageInfo(p), TotalCount: p.TotalCount, Edges: edges(p,
 		func(c string, n *domain.Conversion) *model.ConversionEdge {
 			return &model.ConversionEdge{Cursor: c, Node: n}
 		})}
@@ -87,4 +116,29 @@ func subID(s *domain.SubIDs, i int) *string {
 		return nil
 	}
 	return &s[i]
+}
+
+// pushes maps a live service's stream for gqlgen. A subscription's loaders
+// live as long as its connection, so before each push forget drops what they
+// cached of the object: a nested field (participation.campaign) is read
+// afresh too.
+func pushes[T any](ctx context.Context, in <-chan T, err error, forget func(*loaders.Loaders, T)) (<-chan *T, error) {
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan *T)
+	go func() {
+		defer close(out)
+		for v := range in {
+			forget(loaders.For(ctx), v)
+			select {
+			case out <- &v:
+			case <-ctx.Done():
+				for range in { // let the service's goroutine end
+				}
+				return
+			}
+		}
+	}()
+	return out, nil
 }

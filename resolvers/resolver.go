@@ -14,6 +14,7 @@ import (
 	"tally/accounts"
 	"tally/campaigns"
 	"tally/domain"
+	"tally/live"
 	"tally/overlay"
 	"tally/projection"
 	"tally/reports"
@@ -29,6 +30,7 @@ type Resolver struct {
 	Reports         *reports.Service
 	Auditor         *projection.Auditor
 	Overlays        *overlay.Service
+	Live            *live.Service
 	Currency        string // the platform's one currency, for Money
 	BaseURL         string // this server's public URL, for overlay links
 }

@@ -113,13 +113,13 @@ func (r *queryResolver) DailyStats(ctx context.Context, scope domain.StatsScope,
 	return out, nil
 }
 
-func (r *queryResolver) Conversions(ctx context.Context, campaignID *string, participationID *string, status *domain.ConversionStatus, streamerID *string, goalID *string, subIds *model.SubIdsInput, from *time.Time, to *time.Time, first *int, after *string) (*model.ConversionConnection, error) {
+func (r *queryResolver) Conversions(ctx context.Context, campaignID *string, participationID *string, status *domain.ConversionStatus, streamerID *string, goalID *string, subIds *model.SubIdsInput, from *time.Time, to *time.Time, first *int, after *string, last *int, before *string) (*model.ConversionConnection, error) {
 	f := domain.ConversionFilter{CampaignID: deref(campaignID), ParticipationID: deref(participationID),
 		StreamerID: deref(streamerID), GoalID: deref(goalID), Subs: subIDs(subIds), From: from, To: to}
 	if status != nil {
 		f.Status = *status
 	}
-	page, err := r.Reports.ListConversions(ctx, f, pageArgs(first, after))
+	page, err := r.Reports.ListConversions(ctx, f, pageArgs(ctx, first, after, last, before))
 	if err != nil {
 		return nil, err
 	}

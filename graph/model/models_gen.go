@@ -18,6 +18,8 @@ type AuthPayload struct {
 type CampaignConnection struct {
 	Edges    []*CampaignEdge `json:"edges"`
 	PageInfo *PageInfo       `json:"pageInfo"`
+	// How many campaigns the whole list holds, whatever the page (counted only when asked for).
+	TotalCount int `json:"totalCount"`
 }
 
 // A campaign and its cursor.
@@ -30,6 +32,8 @@ type CampaignEdge struct {
 type ConversionConnection struct {
 	Edges    []*ConversionEdge `json:"edges"`
 	PageInfo *PageInfo         `json:"pageInfo"`
+	// How many conversions the whole list holds, whatever the page (counted only when asked for).
+	TotalCount int `json:"totalCount"`
 }
 
 // A conversion and its cursor.
@@ -57,9 +61,16 @@ type Money struct {
 type Mutation struct {
 }
 
-// Where a page of a list ends.
+// Where a page of a list starts and ends (Relay's PageInfo). Lists are newest
+// first: forward pages (first/after) go to older items, backward pages
+// (last/before) to newer ones.
 type PageInfo struct {
+	// Older items follow this page (inside `before`, when given).
 	HasNextPage bool `json:"hasNextPage"`
+	// Newer items precede this page (inside `after`, when given).
+	HasPreviousPage bool `json:"hasPreviousPage"`
+	// Pass as `before` for the page before this one; null on an empty page.
+	StartCursor *string `json:"startCursor,omitempty"`
 	// Pass as `after` for the next page; null on an empty page.
 	EndCursor *string `json:"endCursor,omitempty"`
 }
@@ -68,6 +79,8 @@ type PageInfo struct {
 type ParticipationConnection struct {
 	Edges    []*ParticipationEdge `json:"edges"`
 	PageInfo *PageInfo            `json:"pageInfo"`
+	// How many participations the whole list holds, whatever the page (counted only when asked for).
+	TotalCount int `json:"totalCount"`
 }
 
 // A participation and its cursor.
@@ -121,4 +134,16 @@ type SubIdsInput struct {
 	Sub3 *string `json:"sub3,omitempty"`
 	Sub4 *string `json:"sub4,omitempty"`
 	Sub5 *string `json:"sub5,omitempty"`
+}
+
+// Live dashboard updates, on /query over WebSocket (graphql-ws's
+// graphql-transport-ws protocol; the token as `Authorization: Bearer …` in
+// connectionParams or on the upgrade request) or over SSE (a POST with
+// `Accept: text/event-stream` and the usual Authorization header). Each
+// subscription sends the object at once, then again each time the projector
+// has applied new events of it, typically well under a second after they were
+// recorded. A user holds at most LIVE_SUBSCRIPTIONS_PER_USER subscriptions at
+// once per server (10 by default); one more is RATE_LIMITED. As many WebSocket
+// connections: one more is closed with 1008.
+type Subscription struct {
 }
