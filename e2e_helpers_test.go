@@ -24,6 +24,7 @@ import (
 	"tally/projection"
 	"tally/repository"
 	"tally/repository/repotest"
+	"tally/tracking"
 )
 
 // testApp is the real server — store, repositories, services, HTTP handler —
@@ -35,6 +36,7 @@ type testApp struct {
 	srv       *httptest.Server
 	clock     *testClock
 	projector *projection.Projector
+	tracking  *tracking.Service
 }
 
 type testClock struct {
@@ -129,7 +131,7 @@ func mustStartAppOn(t testing.TB, store *repository.Store, opts ...appOption) *t
 	t.Cleanup(a.stop)
 	srv := httptest.NewServer(a.handler)
 	t.Cleanup(srv.Close)
-	return &testApp{t: t, store: a.store, srv: srv, clock: clock, projector: a.projector}
+	return &testApp{t: t, store: a.store, srv: srv, clock: clock, projector: a.projector, tracking: a.tracking}
 }
 
 // client is the HTTP client for the app: the test server's own, or for an

@@ -8,7 +8,7 @@ import (
 )
 
 const recordClickMutation = `mutation($input: RecordClickInput!) { recordClick(input: $input) {
-  isNew click { id clickId billing billed invalidReason createdAt participation { id } campaign { id } } } }`
+  isNew click { id clickId billing billed invalidReason subIds { sub1 } createdAt participation { id } campaign { id } } } }`
 
 type clickPayload struct {
 	RecordClick struct {
@@ -17,6 +17,7 @@ type clickPayload struct {
 			ID, ClickID, CreatedAt string
 			Billing, InvalidReason string
 			Billed                 bool
+			SubIds                 struct{ Sub1 *string }
 			Participation          struct{ ID string }
 			Campaign               struct{ ID string }
 		}

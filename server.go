@@ -110,6 +110,7 @@ type app struct {
 	store     *repository.Store
 	handler   http.Handler
 	projector *projection.Projector
+	tracking  *tracking.Service
 	live      *live.Broker // ends live subscriptions at shutdown
 	stop      func()       // ends live subscriptions, stops the projector, letting a batch under way finish
 }
@@ -232,11 +233,37 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts appOp
 	if opts.manualProjection {
 		close(done)
 	} else {
-		go func() { defer close(done); projector.Run(pctx) }()
+		go func() {
+			defer close(done)
+			go releaseHolds(pctx, trackingService, log)
+			projector.Run(pctx)
+		}()
 		projector.Notify()
 	}
 	stop := func() { broker.Close(); cancel(); <-done }
-	return &app{store: store, handler: h, projector: projector, live: broker, stop: sync.OnceFunc(stop)}, nil
+	return &app{store: store, handler: h, projector: projector, tracking: trackingService, live: broker, stop: sync.OnceFunc(stop)}, nil
+}
+
+// holdReleaseEvery is how often a server approves the conversions whose
+// goal's hold has ended.
+const holdReleaseEvery = 5 * time.Second
+
+// releaseHolds approves held conversions as their holds end, until ctx
+// ends. Every server may run it: each conversion's approval is one guarded
+// update.
+func releaseHolds(ctx context.Context, t *tracking.Service, log *slog.Logger) {
+	tick := time.NewTicker(holdReleaseEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if err := t.ReleaseHolds(ctx); err != nil && ctx.Err() == nil {
+				log.Error("releasing held conversions failed; retried shortly", "err", err.Error())
+			}
+		}
+	}
 }
 
 // clickFilter is the invalid-traffic rules the configuration sets.

@@ -135,6 +135,17 @@ func (to ConversionStatus) Sources() []ConversionStatus {
 // Name is the GraphQL enum name.
 func (s ConversionStatus) Name() string { return enumName(s) }
 
+// ParseConversionStatus reads a status in either form, stored (approved)
+// or GraphQL (APPROVED), as a partner's postback may send it.
+func ParseConversionStatus(s string) (ConversionStatus, bool) {
+	for _, st := range []ConversionStatus{ConversionPending, ConversionApproved, ConversionRejected} {
+		if strings.EqualFold(s, string(st)) {
+			return st, true
+		}
+	}
+	return "", false
+}
+
 // SubIDs are the five free sub-ids a click carries (a partner's or a
 // streamer's own tracking: placement, creative…), inherited by its
 // conversions.

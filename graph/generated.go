@@ -399,6 +399,7 @@ type ConversionResolver interface {
 	Cause(ctx context.Context, obj *domain.Conversion) (*domain.Conversion, error)
 	SubIds(ctx context.Context, obj *domain.Conversion) (domain.SubIDs, error)
 	Payout(ctx context.Context, obj *domain.Conversion) (*model.Money, error)
+	Charged(ctx context.Context, obj *domain.Conversion) (*model.Money, error)
 
 	Campaign(ctx context.Context, obj *domain.Conversion) (*domain.Campaign, error)
 	Participation(ctx context.Context, obj *domain.Conversion) (*domain.Participation, error)
@@ -6143,11 +6144,11 @@ func (ec *executionContext) _Conversion_charged(ctx context.Context, field graph
 			return ec.fieldContext_Conversion_charged(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Charged, nil
+			return ec.Resolvers.Conversion().Charged(ctx, obj)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v domain.Micros) graphql.Marshaler {
-			return ec.marshalNMoney2tallyᚋdomainᚐMicros(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
 		},
 		true,
 		true,
@@ -6157,8 +6158,8 @@ func (ec *executionContext) fieldContext_Conversion_charged(_ context.Context, f
 	fc = &graphql.FieldContext{
 		Object:     "Conversion",
 		Field:      field,
-		IsMethod:   false,
-		IsResolver: false,
+		IsMethod:   true,
+		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Money(ctx, field)
 		},
@@ -12924,10 +12925,11 @@ func (ec *executionContext) _Conversion(ctx context.Context, sel ast.SelectionSe
 					return ec._Conversion_payout(ctx, field, obj)
 				})
 		case "charged":
-			out.Values[i] = ec._Conversion_charged(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Conversion_charged(ctx, field, obj)
+				})
 		case "billing":
 			out.Values[i] = ec._Conversion_billing(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -15341,10 +15343,6 @@ func (ec *executionContext) marshalNInt2int64(ctx context.Context, sel ast.Selec
 func (ec *executionContext) unmarshalNLogInInput2tallyᚋdomainᚐLogIn(ctx context.Context, v any) (domain.LogIn, error) {
 	res, err := ec.unmarshalInputLogInInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
-}
-
-func (ec *executionContext) marshalNMoney2tallyᚋdomainᚐMicros(ctx context.Context, sel ast.SelectionSet, v domain.Micros) graphql.Marshaler {
-	return v
 }
 
 func (ec *executionContext) marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx context.Context, sel ast.SelectionSet, v *model.Money) graphql.Marshaler {

@@ -125,18 +125,29 @@ func postback(t Tracker, d Deps) http.HandlerFunc {
 			d.writePostbackError(w, r, err)
 			return
 		}
-		in := domain.ConversionInput{ClickID: r.Form.Get("click_id"), GoalID: r.Form.Get("goal_id"), ExternalID: r.Form.Get("external_id")}
+		in := domain.ConversionInput{ClickID: r.Form.Get("click_id"), GoalID: r.Form.Get("goal_id"),
+			ExternalID: r.Form.Get("external_id"), TransactionID: r.Form.Get("txn_id")}
+		if s := r.Form.Get("status"); s != "" {
+			st, ok := domain.ParseConversionStatus(s)
+			if !ok {
+				d.writePostbackError(w, r, domain.Invalid("input.status", "status must be pending, approved or rejected, got %q", s))
+				return
+			}
+			in.Status = &st
+		}
 		conv, isNew, err := t.RecordConversion(ctx, in)
 		if err != nil {
 			d.writePostbackError(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"isNew": isNew, "conversionId": conv.ID, "billing": conv.Billing.Name()})
+		writeJSON(w, http.StatusOK, map[string]any{"isNew": isNew, "conversionId": conv.ID, "status": conv.Status.Name(),
+			"billing": conv.Billing.Name(), "payout": conv.Payout.String(), "charged": conv.Charged.String(), "currency": d.Resolver.Currency})
 	}
 }
 
 // postbackFields names input fields as the postback's parameters.
-var postbackFields = map[string]string{"input.clickId": "click_id", "input.goalId": "goal_id", "input.externalId": "external_id"}
+var postbackFields = map[string]string{"input.clickId": "click_id", "input.goalId": "goal_id", "input.externalId": "external_id",
+	"input.transactionId": "txn_id", "input.status": "status"}
 
 func (d Deps) writePostbackError(w http.ResponseWriter, r *http.Request, err error) {
 	var fe domain.FieldErrors

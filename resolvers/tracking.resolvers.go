@@ -48,6 +48,10 @@ func (r *conversionResolver) Payout(ctx context.Context, obj *domain.Conversion)
 	return r.money(obj.Payout), nil
 }
 
+func (r *conversionResolver) Charged(ctx context.Context, obj *domain.Conversion) (*model.Money, error) {
+	return r.money(obj.Charged), nil
+}
+
 func (r *conversionResolver) Campaign(ctx context.Context, obj *domain.Conversion) (*domain.Campaign, error) {
 	return ptr(loaders.For(ctx).Campaigns.Load(ctx, obj.CampaignID))
 }
