@@ -270,9 +270,9 @@ func TestPostbackInStatusAndTransaction(t *testing.T) {
 	key, _ := a.mustAPIKey(brand)
 	a.mustClick(tok, "pb-1")
 	type answer struct {
-		IsNew                          bool
+		IsNew                         bool
 		ConversionID, Status, Billing string
-		Payout                         string
+		Payout                        string
 	}
 	send := func(params url.Values) answer {
 		t.Helper()
