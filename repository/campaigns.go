@@ -45,6 +45,7 @@ type campaignDoc struct {
 	Status          string             `bson:"status"`
 	LandingURL      string             `bson:"landingUrl"`
 	PostbackURL     string             `bson:"postbackUrl,omitempty"`
+	Postback        *postbackDoc       `bson:"postback,omitempty"`
 	BudgetMicros    int64              `bson:"budgetMicros"`
 	SpentMicros     int64              `bson:"spentMicros"`
 	RemainingMicros int64              `bson:"remainingMicros"`
@@ -90,6 +91,7 @@ func (d *campaignDoc) toDomain() domain.Campaign {
 	for _, g := range d.Goals {
 		c.Goals = append(c.Goals, domain.Goal{GoalID: g.GoalID, Name: g.Name, Payout: domain.Micros(g.PayoutMicros)})
 	}
+	c.Postback = d.Postback.toDomain()
 	return c
 }
 

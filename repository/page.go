@@ -15,6 +15,12 @@ import (
 // _id, the cursor: see domain.Cursor), and converts them with conv. It reads first+1 documents to know whether another
 // page follows: one store call.
 func findPage[D any, T any](ctx context.Context, c *collection, filter bson.M, args domain.PageArgs, id func(*D) primitive.ObjectID, conv func(*D) T) (domain.Page[T], error) {
+	return findPageBy(ctx, c, "_id", filter, args, id, conv)
+}
+
+// findPageBy is findPage ordered by another ObjectID field, key, for
+// collections whose _id is a natural key (the outbox's "seq").
+func findPageBy[D any, T any](ctx context.Context, c *collection, key string, filter bson.M, args domain.PageArgs, id func(*D) primitive.ObjectID, conv func(*D) T) (domain.Page[T], error) {
 	if err := args.Validate(); err != nil {
 		return domain.Page[T]{}, err
 	}
@@ -24,9 +30,9 @@ func findPage[D any, T any](ctx context.Context, c *collection, filter bson.M, a
 	}
 	if args.After != "" {
 		after, _ := domain.ParseCursor(args.After)
-		filter = bson.M{"$and": bson.A{filter, bson.M{"_id": bson.M{"$lt": primitive.ObjectID(after)}}}}
+		filter = bson.M{"$and": bson.A{filter, bson.M{key: bson.M{"$lt": primitive.ObjectID(after)}}}}
 	}
-	cur, err := c.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "_id", Value: -1}}).SetLimit(int64(first+1)))
+	cur, err := c.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: key, Value: -1}}).SetLimit(int64(first+1)))
 	if err != nil {
 		return domain.Page[T]{}, fmt.Errorf("find page: %w", err)
 	}
