@@ -39,6 +39,7 @@ import (
 	"tally/httpapi"
 	"tally/loaders"
 	"tally/overlay"
+	"tally/postback"
 	"tally/projection"
 	"tally/reports"
 	"tally/repository"
@@ -116,6 +117,7 @@ type appOptions struct {
 	now        func() time.Time
 	limits     httpapi.Limits
 	projector  projection.Options
+	postback   postback.Options // the postback sender's (AllowPrivate comes from the configuration)
 	// manualProjection leaves the projector's loop off: the caller projects
 	// with app.projector.Flush (tests that count store calls).
 	manualProjection bool
@@ -162,6 +164,8 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts appOp
 	campaignsRepo := repository.NewCampaigns(store)
 	participations := repository.NewParticipations(store)
 	projector := newProjector(store, log, opts.projector)
+	opts.postback.AllowPrivate = opts.postback.AllowPrivate || cfg.PostbackAllowPrivate
+	sender := postback.New(store, log, opts.postback)
 	accountService := &accounts.Service{Users: users, APIKeys: repository.NewAPIKeys(store), Tokens: tokens,
 		Passwords: auth.NewPasswords(opts.bcryptCost), Now: opts.now}
 	campaignService := &campaigns.Service{Campaigns: campaignsRepo, Participations: participations,
@@ -205,7 +209,10 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts appOp
 		go func() { defer close(done); projector.Run(pctx) }()
 		projector.Notify()
 	}
-	stop := func() { cancel(); <-done }
+	// The postback sender, beside it, sends what the projector enqueued.
+	sent := make(chan struct{})
+	go func() { defer close(sent); sender.Run(pctx) }()
+	stop := func() { cancel(); <-done; <-sent }
 	return &app{store: store, handler: h, projector: projector, stop: sync.OnceFunc(stop)}, nil
 }
 

@@ -25,7 +25,10 @@ type Config struct {
 	CORSOrigins []string      // CORS_ORIGINS, -cors-origins: comma-separated browser origins, or *
 	Currency    string        // CURRENCY, -currency: the platform's one currency (USD)
 	BaseURL     string        // BASE_URL, -base-url: public URL of this server, for overlay and click links
-	Args        []string      // positional arguments after the flags (a server command's operands)
+	// POSTBACK_ALLOW_PRIVATE, -postback-allow-private: let outbound postbacks
+	// reach loopback, private and link-local addresses (false)
+	PostbackAllowPrivate bool
+	Args                 []string // positional arguments after the flags (a server command's operands)
 }
 
 // Load reads the configuration from args (without the program name) and the
@@ -50,6 +53,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	origins := fs.String("cors-origins", env("CORS_ORIGINS", ""), "comma-separated browser origins allowed to call the API, or *")
 	currency := fs.String("currency", env("CURRENCY", "USD"), "the platform's currency (ISO 4217)")
 	baseURL := fs.String("base-url", env("BASE_URL", ""), "public URL of this server (default http://localhost:PORT)")
+	allowPrivate := fs.String("postback-allow-private", env("POSTBACK_ALLOW_PRIVATE", "false"), "let postbacks reach private addresses (tests, private deployments)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, fmt.Errorf("flags: %w", err)
 	}
@@ -97,6 +101,9 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	}
 	if !strings.HasPrefix(c.BaseURL, "http://") && !strings.HasPrefix(c.BaseURL, "https://") {
 		return Config{}, fmt.Errorf("BASE_URL must be an http(s) URL, got %q", *baseURL)
+	}
+	if c.PostbackAllowPrivate, err = strconv.ParseBool(*allowPrivate); err != nil {
+		return Config{}, fmt.Errorf("POSTBACK_ALLOW_PRIVATE must be true or false, got %q", *allowPrivate)
 	}
 	return c, nil
 }

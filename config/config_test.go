@@ -31,6 +31,7 @@ func TestLoadDefaults(t *testing.T) {
 		{"CORSOrigins", len(c.CORSOrigins), 0},
 		{"Currency", c.Currency, "USD"},
 		{"BaseURL", c.BaseURL, "http://localhost:8080"},
+		{"PostbackAllowPrivate", c.PostbackAllowPrivate, false},
 		{"Args", len(c.Args), 0},
 	} {
 		if tc.got != tc.want {
@@ -70,8 +71,9 @@ func TestLoadFromEnvironment(t *testing.T) {
 
 func TestFlagsOverrideEnvironment(t *testing.T) {
 	e := env(map[string]string{"PORT": "9000", "DATA_DIR": "/env", "LOG_LEVEL": "debug", "TOKEN_TTL": "1h",
-		"CORS_ORIGINS": "https://env.example.com", "MONGODB_DATABASE": "envdb", "JWT_SECRET": "short"})
-	c, err := Load([]string{"-port", "9100", "-data-dir", "/flag", "-log-level=warn", "--token-ttl", "2h",
+		"CORS_ORIGINS": "https://env.example.com", "MONGODB_DATABASE": "envdb", "JWT_SECRET": "short",
+		"POSTBACK_ALLOW_PRIVATE": "false"})
+	c, err := Load([]string{"-port", "9100", "-postback-allow-private=true", "-data-dir", "/flag", "-log-level=warn", "--token-ttl", "2h",
 		"-cors-origins", "*", "-mongodb-database", "flagdb", "-jwt-secret", secret, "make-admin-operand"}, e)
 	if err != nil {
 		t.Fatal(err)
@@ -89,6 +91,9 @@ func TestFlagsOverrideEnvironment(t *testing.T) {
 	}
 	if !slices.Equal(c.Args, []string{"make-admin-operand"}) {
 		t.Errorf("Args: got %q", c.Args)
+	}
+	if !c.PostbackAllowPrivate {
+		t.Error("PostbackAllowPrivate: the flag's does not win")
 	}
 	if c.BaseURL != "http://localhost:9100" {
 		t.Errorf("BaseURL follows the port: got %q", c.BaseURL)
@@ -114,6 +119,7 @@ func TestLoadErrors(t *testing.T) {
 		{"LogLevel", nil, map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
 		{"Currency", nil, map[string]string{"CURRENCY": "EURO"}, "CURRENCY"},
 		{"BaseURL", nil, map[string]string{"BASE_URL": "tally.example.com"}, "BASE_URL"},
+		{"PostbackAllowPrivate", nil, map[string]string{"POSTBACK_ALLOW_PRIVATE": "maybe"}, "POSTBACK_ALLOW_PRIVATE"},
 		{"UnknownFlag", []string{"-nope"}, nil, "-nope"},
 		{"FlagWithoutValue", []string{"-port"}, nil, "-port"},
 	} {
