@@ -169,7 +169,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts appOp
 	accountService := &accounts.Service{Users: users, APIKeys: repository.NewAPIKeys(store), Tokens: tokens,
 		Passwords: auth.NewPasswords(opts.bcryptCost), Now: opts.now}
 	campaignService := &campaigns.Service{Campaigns: campaignsRepo, Participations: participations,
-		NewToken: auth.NewBrowserSourceToken, Now: opts.now}
+		Outbox: repository.NewOutbox(store), NewToken: auth.NewBrowserSourceToken, NewSecret: postback.NewSecret, Now: opts.now}
 	overlays := &overlay.Service{Users: users, Participations: participations, Campaigns: campaignsRepo,
 		Slots: repository.NewSlots(store), NewToken: auth.NewBrowserSourceToken, Now: opts.now, Log: log}
 	trackingService := &tracking.Service{Participations: participations, Campaigns: campaignsRepo,
