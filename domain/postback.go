@@ -165,7 +165,8 @@ var macroPattern = regexp.MustCompile(`\{([^{}]*)\}`)
 
 // ValidatePostbackTemplate checks a postback URL template: an absolute
 // http(s) URL (ValidCampaignURL) whose every {macro} is one of
-// PostbackMacros, with no other brace. An unknown macro is refused here,
+// PostbackMacros, in its path or query (never its host), with no other
+// brace. An unknown macro is refused here,
 // when the template is saved, rather than sent raw: BAD_USER_INPUT on
 // field, naming it.
 func ValidatePostbackTemplate(field, s string) *Error {
@@ -176,6 +177,14 @@ func ValidatePostbackTemplate(field, s string) *Error {
 	}
 	if strings.ContainsAny(macroPattern.ReplaceAllString(s, ""), "{}") {
 		return Invalid(field, "a brace must be part of a {macro}; write a literal one as %%7B or %%7D")
+	}
+	if _, rest, ok := strings.Cut(s, "://"); ok {
+		if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+			rest = rest[:i]
+		}
+		if strings.Contains(rest, "{") {
+			return Invalid(field, "macros may appear in the URL's path and query, not in its host: a value must never choose where a postback goes")
+		}
 	}
 	if !ValidCampaignURL(macroPattern.ReplaceAllString(s, "x")) {
 		return Invalid(field, "must be an absolute http(s) URL such as https://partner.example/pb?click={click_id}; macros may appear in its path and query")
