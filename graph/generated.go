@@ -2017,7 +2017,11 @@ type Campaign {
   status: CampaignStatus!
   "Where a click leads; ` + "`" + `{click_id}` + "`" + ` is replaced by the click's id."
   landingUrl: String!
-  "Partner postback URL for conversions; only its brand and admins see it."
+  """
+  The partner's postback URL template for conversions, with macros such as
+  ` + "`" + `{click_id}` + "`" + ` and ` + "`" + `{status}` + "`" + ` (see ` + "`" + `CampaignPostback.macros` + "`" + `); only its brand and
+  admins see it.
+  """
   postbackUrl: String
   budget: Money!
   spent: Money!
@@ -2133,7 +2137,7 @@ input CreateCampaignInput {
   goals: [GoalInput!]
   startsAt: Time
   endsAt: Time
-  "Absolute http(s) URL notified of conversions; may contain {click_id}."
+  "Absolute http(s) URL template notified of conversions; its macros ({click_id}, {status}…) must be among CampaignPostback.macros."
   postbackUrl: String
 }
 
@@ -2150,6 +2154,7 @@ input UpdateCampaignInput {
   goals: [GoalInput!]
   startsAt: Time
   endsAt: Time
+  "The postback URL template, as on createCampaign."
   postbackUrl: String
   """
   ACTIVE, PAUSED or ENDED. Allowed: DRAFT→ACTIVE|ENDED, ACTIVE→PAUSED|ENDED,
@@ -2338,12 +2343,15 @@ type PostbackAttempt {
 type PostbackDelivery {
   "The delivery's identity and the ` + "`" + `Idempotency-Key` + "`" + ` header: ` + "`" + `<conversionId>:<rev>` + "`" + `."
   key: ID!
+  "The conversion the step is of."
   conversionId: ID!
+  "The conversion's goal; a goal's own template, if set, is used for it."
   goalId: String!
   "The step reported: ` + "`" + `conversion` + "`" + ` (recorded) or ` + "`" + `status` + "`" + ` (its status changed)."
   event: String!
   "The macros' values as they were at that step."
   values: [PostbackValue!]!
+  "Where the delivery is."
   state: PostbackDeliveryState!
   "When a PENDING delivery is tried next, or a SENDING one's claim expires; null otherwise."
   nextAttemptAt: Time
@@ -2353,19 +2361,25 @@ type PostbackDelivery {
   log: [PostbackAttempt!]!
   "The last attempt's error; null after a success."
   lastError: String
+  "When the partner acknowledged it (2xx); null until then."
   deliveredAt: Time
+  "When the step happened and the delivery was enqueued."
   createdAt: Time!
 }
 
 "A page of postback deliveries, newest first."
 type PostbackDeliveryConnection {
+  "The page's deliveries."
   edges: [PostbackDeliveryEdge!]!
+  "Where the page ends."
   pageInfo: PageInfo!
 }
 
 "A postback delivery and its cursor."
 type PostbackDeliveryEdge {
+  "Pass as ` + "`" + `after` + "`" + ` for the deliveries that follow this one."
   cursor: String!
+  "The delivery."
   node: PostbackDelivery!
 }
 
@@ -2385,8 +2399,11 @@ input CampaignPostbackInput {
   An empty string removes it, and nothing is sent.
   """
   url: String
+  "GET (macros in the URL) or POST (also a JSON body)."
   method: PostbackMethod
+  "Send a postback when a conversion is recorded."
   onNewConversion: Boolean
+  "Send a postback when a conversion's status changes."
   onStatusChange: Boolean
   "Replaces the whole list; each goal at most once."
   goalUrls: [GoalPostbackUrlInput!]

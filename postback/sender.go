@@ -16,7 +16,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -74,7 +73,7 @@ type Sender struct {
 	log       *slog.Logger
 	client    *http.Client
 	o         Options
-	owner     string
+	wake      chan struct{}
 }
 
 // New returns a sender over the store's outbox and campaigns.
@@ -107,9 +106,17 @@ func New(store *repository.Store, log *slog.Logger, o Options) *Sender {
 		o.NewSecret = NewSecret
 	}
 	outbox, campaigns := repository.NewSenderRepos(store)
-	host, _ := os.Hostname()
-	return &Sender{outbox: outbox, campaigns: campaigns, log: log, o: o, client: newClient(o),
-		owner: fmt.Sprintf("%s:%d", host, os.Getpid())}
+	return &Sender{outbox: outbox, campaigns: campaigns, log: log, o: o, client: newClient(o), wake: make(chan struct{}, 1)}
+}
+
+// Notify wakes an idle sender at once instead of at its next poll: the
+// projector may call it after a batch that enqueued deliveries. It never
+// blocks.
+func (s *Sender) Notify() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
 }
 
 // NewSecret returns a new random signing secret: "pbs_" and 32 random bytes.
@@ -148,7 +155,6 @@ func (s *Sender) Run(ctx context.Context) {
 	slots := make(chan struct{}, s.o.Workers)
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	backoff := s.o.Poll
 	for ctx.Err() == nil {
 		select {
 		case slots <- struct{}{}:
@@ -161,7 +167,7 @@ func (s *Sender) Run(ctx context.Context) {
 			if err != nil && ctx.Err() == nil {
 				s.log.Warn("postback claim failed", "err", err.Error())
 			}
-			if !sleep(ctx, backoff) {
+			if !s.sleep(ctx, s.o.Poll) {
 				return
 			}
 			continue
@@ -177,11 +183,14 @@ func (s *Sender) Run(ctx context.Context) {
 	}
 }
 
-func sleep(ctx context.Context, d time.Duration) bool {
+// sleep waits d, or until Notify; false when ctx ends.
+func (s *Sender) sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
+		return true
+	case <-s.wake:
 		return true
 	case <-ctx.Done():
 		return false
@@ -213,7 +222,7 @@ func (s *Sender) deliver(ctx context.Context, e domain.OutboxEntry, token string
 	case err != nil:
 		return err
 	case !camp.Postback.Enabled():
-		return s.park(ctx, e, token, domain.DeliveryHeld)
+		return s.hold(ctx, e, token)
 	case camp.PostbackTemplate(e.GoalID) == "" || !camp.Postback.Sends(e.Event):
 		return s.park(ctx, e, token, domain.DeliverySkipped)
 	}
@@ -252,6 +261,21 @@ func (s *Sender) deliver(ctx context.Context, e domain.OutboxEntry, token string
 		return err
 	}
 	return nil
+}
+
+// hold parks a delivery of a campaign whose postbacks are disabled. If they
+// were enabled meanwhile, enabling may have requeued the held ones before
+// this one was held: it is requeued here, so none stays behind.
+func (s *Sender) hold(ctx context.Context, e domain.OutboxEntry, token string) error {
+	if err := s.park(ctx, e, token, domain.DeliveryHeld); err != nil {
+		return err
+	}
+	camp, err := s.campaigns.ByID(ctx, e.CampaignID)
+	if err != nil || !camp.Postback.Enabled() {
+		return err
+	}
+	_, err = s.outbox.Requeue(ctx, camp.ID, domain.DeliveryHeld, s.o.Clock())
+	return err
 }
 
 func (s *Sender) park(ctx context.Context, e domain.OutboxEntry, token string, state domain.DeliveryState) error {

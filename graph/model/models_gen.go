@@ -78,14 +78,18 @@ type ParticipationEdge struct {
 
 // A page of postback deliveries, newest first.
 type PostbackDeliveryConnection struct {
-	Edges    []*PostbackDeliveryEdge `json:"edges"`
-	PageInfo *PageInfo               `json:"pageInfo"`
+	// The page's deliveries.
+	Edges []*PostbackDeliveryEdge `json:"edges"`
+	// Where the page ends.
+	PageInfo *PageInfo `json:"pageInfo"`
 }
 
 // A postback delivery and its cursor.
 type PostbackDeliveryEdge struct {
-	Cursor string              `json:"cursor"`
-	Node   *domain.OutboxEntry `json:"node"`
+	// Pass as `after` for the deliveries that follow this one.
+	Cursor string `json:"cursor"`
+	// The delivery.
+	Node *domain.OutboxEntry `json:"node"`
 }
 
 // One macro's value in a delivery.
