@@ -502,7 +502,8 @@ func TestTwoSenders(t *testing.T) {
 	}
 	for _, k := range keys {
 		if per[k] != 1 {
-			t.Errorf("%s: received %d times, want 1", k, per[k])
+			d := a.delivery(brand, k)
+			t.Errorf("%s: received %d times, want 1 (attempts %d, log %+v)", k, per[k], d.Attempts, d.Log)
 		}
 	}
 	if len(rc.overlap) > 0 {

@@ -3,6 +3,7 @@ package repository
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -46,8 +47,13 @@ func newProjectorOutbox(s *Store) *Outbox { return &Outbox{c: s.projectorCollect
 // DeliveryPending is a delivery waiting to be sent (or retried).
 const DeliveryPending = string(domain.DeliveryPendingState)
 
-// Enqueue stores deliveries that are not stored yet: one bulk of
-// $setOnInsert upserts on their keys, so a replay enqueues nothing twice.
+// Enqueue stores deliveries that are not stored yet: one unordered bulk of
+// inserts keyed by the deliveries' keys, so a replay enqueues nothing twice
+// (a duplicate key is a delivery stored before, left as it is). Inserts, not
+// $setOnInsert upserts: on FerretDB an upsert that races another one on the
+// same key can, on its conflict path, write its insert document over the one
+// stored, resetting a delivery a sender had meanwhile claimed to pending (so
+// it would be sent twice); an insert never changes a stored document.
 func (r *Outbox) Enqueue(ctx context.Context, ds []domain.Delivery) error {
 	if len(ds) == 0 {
 		return nil
@@ -55,17 +61,32 @@ func (r *Outbox) Enqueue(ctx context.Context, ds []domain.Delivery) error {
 	models := make([]mongo.WriteModel, len(ds))
 	for i, d := range ds {
 		at := d.CreatedAt.UTC().Truncate(time.Millisecond)
-		models[i] = mongo.NewUpdateOneModel().SetFilter(bson.M{"_id": d.Key}).SetUpsert(true).SetUpdate(bson.M{"$setOnInsert": bson.M{
+		models[i] = mongo.NewInsertOneModel().SetDocument(bson.M{"_id": d.Key,
 			"campaignId": d.CampaignID, "conversionId": d.ConversionID, "goalId": d.GoalID, "event": d.Event,
 			"values": d.Values, "createdAt": at, "state": DeliveryPending, "nextAt": at, "attempts": int64(0),
 			"retries": int64(0), "seq": primitive.NewObjectID(),
-		}})
+		})
 	}
 	_, err := r.c.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
-	if err == nil || onlyDuplicates(err) {
-		return nil // a duplicate is a delivery a racing upsert stored first
+	if err == nil || onlyDuplicates(err) || onlyDuplicateWrites(err) {
+		return nil // a duplicate is a delivery stored before, or by a racing enqueue
 	}
 	return fmt.Errorf("enqueue postbacks: %w", err)
+}
+
+// onlyDuplicateWrites is onlyDuplicates for the embedded engine's answer to
+// an unordered bulk, a bare mongo.WriteErrors.
+func onlyDuplicateWrites(err error) bool {
+	var wes mongo.WriteErrors
+	if !errors.As(err, &wes) || len(wes) == 0 {
+		return false
+	}
+	for _, we := range wes {
+		if !isDuplicate(mongo.WriteException{WriteErrors: mongo.WriteErrors{we}}) {
+			return false
+		}
+	}
+	return true
 }
 
 // outboxDoc is one delivery as stored. The attempt log is a subdocument of
