@@ -221,6 +221,23 @@ func (a *testApp) waitDelivery(who testUser, key, state string) deliveryData {
 	}
 }
 
+// waitPostbacks waits (up to 10 s) until a campaign's postback settings
+// satisfy ok and returns them.
+func (a *testApp) waitPostbacks(who testUser, campaignID string, ok func(postbackSettingsData) bool) postbackSettingsData {
+	a.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s := a.postbackSettings(who, campaignID)
+		if ok(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			a.t.Fatalf("campaign %s: postback settings still %+v", campaignID, s.Postback)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func strOr(p *string) string {
 	if p == nil {
 		return "<nil>"

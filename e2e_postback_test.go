@@ -334,7 +334,8 @@ func TestPostbackDisableAndReplay(t *testing.T) {
 		wantField(t, "after one failure: enabled", a.postbackSettings(brand, c.ID).Postback.Enabled, true)
 		a.enqueue(c.ID, "d2:1")
 		a.waitDelivery(brand, "d2:1", "FAILED")
-		s := a.postbackSettings(brand, c.ID).Postback
+		// the run is counted on the campaign just after the delivery is settled
+		s := a.waitPostbacks(brand, c.ID, func(s postbackSettingsData) bool { return !s.Postback.Enabled }).Postback
 		wantField(t, "enabled", s.Enabled, false)
 		wantField(t, "consecutiveFailures", s.ConsecutiveFailures, 2)
 		if s.DisabledAt == nil || s.DisabledReason == nil || !strings.Contains(*s.DisabledReason, "status 502") {
