@@ -24,6 +24,7 @@ func startOnDataDir(t *testing.T, dir string, logs *logBuffer) {
 	if err != nil {
 		t.Fatalf("new app: %v", err)
 	}
+	a.stop() // the projector and the postback sender, before their store closes
 	if err := a.store.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}

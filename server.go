@@ -42,6 +42,7 @@ import (
 	"tally/live"
 	"tally/loaders"
 	"tally/overlay"
+	"tally/postback"
 	"tally/projection"
 	"tally/ratelimit"
 	"tally/reports"
@@ -122,6 +123,7 @@ type appOptions struct {
 	now        func() time.Time
 	limits     httpapi.Limits
 	projector  projection.Options
+	postback   postback.Options // the postback sender's (AllowPrivate comes from the configuration)
 	// manualProjection leaves the projector's loop off: the caller projects
 	// with app.projector.Flush (tests that count store calls).
 	manualProjection bool
@@ -171,14 +173,23 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts appOp
 	participations := repository.NewParticipations(store)
 	// The projector tells the live broker which campaigns and participations
 	// each batch touched; subscriptions re-read them.
+	// After each batch the projector tells the live broker which campaigns
+	// and participations it touched (subscriptions re-read them) and wakes
+	// the postback sender for what it enqueued.
 	broker := live.NewBroker(cfg.LiveSubscriptionsPerUser)
+	opts.postback.AllowPrivate = opts.postback.AllowPrivate || cfg.PostbackAllowPrivate
+	sender := postback.New(store, log, opts.postback)
 	popts := opts.projector
-	if hook := popts.OnApplied; hook != nil {
-		popts.OnApplied = func(b domain.Batch) { hook(b); broker.Applied(b) }
-	} else {
-		popts.OnApplied = broker.Applied
+	hook := popts.OnApplied
+	popts.OnApplied = func(b domain.Batch) {
+		if hook != nil {
+			hook(b)
+		}
+		broker.Applied(b)
+		sender.Notify()
 	}
 	popts.Filter = clickFilter(cfg)
+	popts.Currency = cfg.Currency
 	projector := newProjector(store, log, popts)
 	accountService := &accounts.Service{Users: users, APIKeys: repository.NewAPIKeys(store), Tokens: tokens,
 		Passwords: auth.NewPasswords(opts.bcryptCost), Now: opts.now,
@@ -187,7 +198,8 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts appOp
 		SignUpPerAddress: ratelimit.New(cfg.SignUpPerAddress, opts.now)}
 	campaignService := &campaigns.Service{Campaigns: campaignsRepo, Participations: participations,
 		NewToken: auth.NewBrowserSourceToken, Now: opts.now,
-		URLs: domain.PublicURLs{AllowPrivate: cfg.AllowPrivateURLs, Lookup: lookupHost}}
+		URLs:   domain.PublicURLs{AllowPrivate: cfg.AllowPrivateURLs, Lookup: lookupHost},
+		Outbox: repository.NewOutbox(store), NewSecret: postback.NewSecret}
 	overlays := &overlay.Service{Users: users, Participations: participations, Campaigns: campaignsRepo,
 		Slots: repository.NewSlots(store), NewToken: auth.NewBrowserSourceToken, Now: opts.now, Log: log}
 	trackingService := &tracking.Service{Participations: participations, Campaigns: campaignsRepo,
@@ -240,7 +252,10 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts appOp
 		}()
 		projector.Notify()
 	}
-	stop := func() { broker.Close(); cancel(); <-done }
+	// The postback sender, beside it, sends what the projector enqueued.
+	sent := make(chan struct{})
+	go func() { defer close(sent); sender.Run(pctx) }()
+	stop := func() { broker.Close(); cancel(); <-done; <-sent }
 	return &app{store: store, handler: h, projector: projector, tracking: trackingService, live: broker, stop: sync.OnceFunc(stop)}, nil
 }
 

@@ -16,7 +16,9 @@ import (
 type Service struct {
 	Campaigns      *repository.Campaigns
 	Participations *repository.Participations
+	Outbox         *repository.Outbox // postback deliveries (postback.go)
 	NewToken       func() string
+	NewSecret      func() string // a campaign's postback signing secret
 	Now            func() time.Time
 	URLs           domain.PublicURLs // where landing and postback URLs may lead
 }

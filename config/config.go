@@ -56,7 +56,10 @@ type Config struct {
 	// subscriptions (WebSocket and SSE together) one user may hold at once on
 	// one server, and how many WebSocket connections, 1–1000 (10)
 	LiveSubscriptionsPerUser int
-	Args                     []string // positional arguments after the flags (a server command's operands)
+	// POSTBACK_ALLOW_PRIVATE, -postback-allow-private: let outbound postbacks
+	// reach loopback, private and link-local addresses (false)
+	PostbackAllowPrivate bool
+	Args                 []string // positional arguments after the flags (a server command's operands)
 }
 
 // Load reads the configuration from args (without the program name) and the
@@ -102,6 +105,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	viewerWindow := fs.String("click-viewer-window", env("CLICK_VIEWER_WINDOW", "24h"), "one viewer's clicks on a participation are billable once per this window, or off")
 	clickRate := fs.String("click-limit-per-token", env("CLICK_LIMIT_PER_TOKEN", "60/1m"), "clicks per participation beyond N/duration are invalid traffic, or off")
 	liveMax := fs.String("live-subscriptions-per-user", env("LIVE_SUBSCRIPTIONS_PER_USER", "10"), "live subscriptions one user may hold at once")
+	allowPrivate := fs.String("postback-allow-private", env("POSTBACK_ALLOW_PRIVATE", "false"), "let postbacks reach private addresses (tests, private deployments)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, fmt.Errorf("flags: %w", err)
 	}
@@ -183,6 +187,9 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	}
 	if c.LiveSubscriptionsPerUser, err = strconv.Atoi(*liveMax); err != nil || c.LiveSubscriptionsPerUser < 1 || c.LiveSubscriptionsPerUser > 1000 {
 		return Config{}, fmt.Errorf("LIVE_SUBSCRIPTIONS_PER_USER must be a number from 1 to 1000, got %q", *liveMax)
+	}
+	if c.PostbackAllowPrivate, err = strconv.ParseBool(*allowPrivate); err != nil {
+		return Config{}, fmt.Errorf("POSTBACK_ALLOW_PRIVATE must be true or false, got %q", *allowPrivate)
 	}
 	return c, nil
 }

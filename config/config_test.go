@@ -32,6 +32,7 @@ func TestLoadDefaults(t *testing.T) {
 		{"Currency", c.Currency, "USD"},
 		{"BaseURL", c.BaseURL, "http://localhost:8080"},
 		{"LiveSubscriptionsPerUser", c.LiveSubscriptionsPerUser, 10},
+		{"PostbackAllowPrivate", c.PostbackAllowPrivate, false},
 		{"Args", len(c.Args), 0},
 	} {
 		if tc.got != tc.want {
@@ -71,8 +72,9 @@ func TestLoadFromEnvironment(t *testing.T) {
 
 func TestFlagsOverrideEnvironment(t *testing.T) {
 	e := env(map[string]string{"PORT": "9000", "DATA_DIR": "/env", "LOG_LEVEL": "debug", "TOKEN_TTL": "1h",
-		"CORS_ORIGINS": "https://env.example.com", "MONGODB_DATABASE": "envdb", "JWT_SECRET": "short"})
-	c, err := Load([]string{"-port", "9100", "-data-dir", "/flag", "-log-level=warn", "--token-ttl", "2h",
+		"CORS_ORIGINS": "https://env.example.com", "MONGODB_DATABASE": "envdb", "JWT_SECRET": "short",
+		"POSTBACK_ALLOW_PRIVATE": "false"})
+	c, err := Load([]string{"-port", "9100", "-postback-allow-private=true", "-data-dir", "/flag", "-log-level=warn", "--token-ttl", "2h",
 		"-cors-origins", "*", "-mongodb-database", "flagdb", "-jwt-secret", secret, "make-admin-operand"}, e)
 	if err != nil {
 		t.Fatal(err)
@@ -90,6 +92,9 @@ func TestFlagsOverrideEnvironment(t *testing.T) {
 	}
 	if !slices.Equal(c.Args, []string{"make-admin-operand"}) {
 		t.Errorf("Args: got %q", c.Args)
+	}
+	if !c.PostbackAllowPrivate {
+		t.Error("PostbackAllowPrivate: the flag's does not win")
 	}
 	if c.BaseURL != "http://localhost:9100" {
 		t.Errorf("BaseURL follows the port: got %q", c.BaseURL)
@@ -117,6 +122,7 @@ func TestLoadErrors(t *testing.T) {
 		{"BaseURL", nil, map[string]string{"BASE_URL": "tally.example.com"}, "BASE_URL"},
 		{"LiveSubscriptionsZero", nil, map[string]string{"LIVE_SUBSCRIPTIONS_PER_USER": "0"}, "LIVE_SUBSCRIPTIONS_PER_USER"},
 		{"LiveSubscriptionsNotANumber", []string{"-live-subscriptions-per-user", "many"}, nil, "LIVE_SUBSCRIPTIONS_PER_USER"},
+		{"PostbackAllowPrivate", nil, map[string]string{"POSTBACK_ALLOW_PRIVATE": "maybe"}, "POSTBACK_ALLOW_PRIVATE"},
 		{"UnknownFlag", []string{"-nope"}, nil, "-nope"},
 		{"FlagWithoutValue", []string{"-port"}, nil, "-port"},
 	} {

@@ -168,6 +168,7 @@ type Campaign struct {
 	Status      CampaignStatus
 	LandingURL  string
 	PostbackURL string
+	Postback    Postback // postback settings and state; the template is PostbackURL
 	Budget      Micros
 	Spent       Micros
 	CPM         Micros // price per 1000 impressions
@@ -265,6 +266,11 @@ func (in *CampaignInput) finish(prefix string, errs FieldErrors) error {
 	errs = append(errs, validateGoals(prefix, in.Goals)...)
 	if in.StartsAt != nil && in.EndsAt != nil && !in.EndsAt.After(*in.StartsAt) {
 		errs = append(errs, Invalid(prefix+".endsAt", "endsAt must be after startsAt"))
+	}
+	if in.PostbackURL != nil && !hasFieldError(errs, prefix+".postbackUrl") {
+		if err := ValidatePostbackTemplate(prefix+".postbackUrl", *in.PostbackURL); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if len(errs) == 0 {
 		return nil

@@ -30,8 +30,7 @@ type CampaignLedger struct {
 	Batch     int64
 	Unbilled  []string
 	Invalid   map[string]InvalidReason // the clicks of that batch judged invalid traffic
-	Goals     []Goal                   // for the goals a conversion implies
-	Postbacks bool                     // the campaign has a postback template
+	Campaign  Campaign                 // the rest of it: its goals (what they imply), its postbacks
 }
 
 // Counts are event counters by kind. Clicks are the valid ones;

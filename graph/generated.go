@@ -32,6 +32,7 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
 	Campaign() CampaignResolver
+	CampaignPostback() CampaignPostbackResolver
 	Click() ClickResolver
 	Conversion() ConversionResolver
 	DailyStat() DailyStatResolver
@@ -41,6 +42,8 @@ type ResolverRoot interface {
 	OverlaySlot() OverlaySlotResolver
 	Participation() ParticipationResolver
 	ParticipationStats() ParticipationStatsResolver
+	PostbackAttempt() PostbackAttemptResolver
+	PostbackDelivery() PostbackDeliveryResolver
 	Query() QueryResolver
 	RecordImpressionPayload() RecordImpressionPayloadResolver
 	SubIds() SubIdsResolver
@@ -75,26 +78,28 @@ type ComplexityRoot struct {
 	}
 
 	Campaign struct {
-		Brand          func(childComplexity int) int
-		Budget         func(childComplexity int) int
-		Cpc            func(childComplexity int) int
-		Cpm            func(childComplexity int) int
-		CreatedAt      func(childComplexity int) int
-		Description    func(childComplexity int) int
-		EndsAt         func(childComplexity int) int
-		GlobalID       func(childComplexity int) int
-		Goals          func(childComplexity int) int
-		ID             func(childComplexity int) int
-		LandingURL     func(childComplexity int) int
-		Name           func(childComplexity int) int
-		Participations func(childComplexity int, first *int, after *string, last *int, before *string) int
-		PostbackURL    func(childComplexity int) int
-		Remaining      func(childComplexity int) int
-		Spent          func(childComplexity int) int
-		StartsAt       func(childComplexity int) int
-		Stats          func(childComplexity int) int
-		Status         func(childComplexity int) int
-		UpdatedAt      func(childComplexity int) int
+		Brand              func(childComplexity int) int
+		Budget             func(childComplexity int) int
+		Cpc                func(childComplexity int) int
+		Cpm                func(childComplexity int) int
+		CreatedAt          func(childComplexity int) int
+		Description        func(childComplexity int) int
+		EndsAt             func(childComplexity int) int
+		GlobalID           func(childComplexity int) int
+		Goals              func(childComplexity int) int
+		ID                 func(childComplexity int) int
+		LandingURL         func(childComplexity int) int
+		Name               func(childComplexity int) int
+		Participations     func(childComplexity int, first *int, after *string, last *int, before *string) int
+		Postback           func(childComplexity int) int
+		PostbackDeliveries func(childComplexity int, state *domain.DeliveryState, first *int, after *string) int
+		PostbackURL        func(childComplexity int) int
+		Remaining          func(childComplexity int) int
+		Spent              func(childComplexity int) int
+		StartsAt           func(childComplexity int) int
+		Stats              func(childComplexity int) int
+		Status             func(childComplexity int) int
+		UpdatedAt          func(childComplexity int) int
 	}
 
 	CampaignConnection struct {
@@ -106,6 +111,19 @@ type ComplexityRoot struct {
 	CampaignEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	CampaignPostback struct {
+		DisabledAt     func(childComplexity int) int
+		DisabledReason func(childComplexity int) int
+		Enabled        func(childComplexity int) int
+		Failures       func(childComplexity int) int
+		GoalURLs       func(childComplexity int) int
+		Macros         func(childComplexity int) int
+		Method         func(childComplexity int) int
+		OnNew          func(childComplexity int) int
+		OnStatus       func(childComplexity int) int
+		Secret         func(childComplexity int) int
 	}
 
 	CampaignRotationSettings struct {
@@ -207,6 +225,11 @@ type ComplexityRoot struct {
 		Payout     func(childComplexity int) int
 	}
 
+	GoalPostbackUrl struct {
+		GoalID func(childComplexity int) int
+		URL    func(childComplexity int) int
+	}
+
 	Impression struct {
 		Billed        func(childComplexity int) int
 		Billing       func(childComplexity int) int
@@ -226,6 +249,7 @@ type ComplexityRoot struct {
 		ChangePassword                  func(childComplexity int, input domain.ChangePassword) int
 		CreateAPIKey                    func(childComplexity int, input domain.APIKeyInput) int
 		CreateCampaign                  func(childComplexity int, input domain.CampaignInput) int
+		EnablePostbacks                 func(childComplexity int, campaignID string) int
 		JoinCampaign                    func(childComplexity int, campaignID string) int
 		LeaveCampaign                   func(childComplexity int, participationID string) int
 		LogIn                           func(childComplexity int, input domain.LogIn) int
@@ -233,8 +257,12 @@ type ComplexityRoot struct {
 		RecordClick                     func(childComplexity int, input model.RecordClickInput) int
 		RecordConversion                func(childComplexity int, input domain.ConversionInput) int
 		RecordImpression                func(childComplexity int, browserSourceToken string) int
+		ReplayFailedPostbacks           func(childComplexity int, campaignID string) int
+		ReplayPostback                  func(childComplexity int, key string) int
 		RevokeAPIKey                    func(childComplexity int, id string) int
 		RotateBrowserSourceToken        func(childComplexity int, participationID string) int
+		RotatePostbackSecret            func(childComplexity int, campaignID string) int
+		SetCampaignPostback             func(childComplexity int, campaignID string, input domain.PostbackInput) int
 		SetConversionStatus             func(childComplexity int, input domain.ConversionStatusInput) int
 		SignUp                          func(childComplexity int, input domain.SignUp) int
 		UpdateCampaign                  func(childComplexity int, id string, input domain.CampaignUpdate) int
@@ -299,6 +327,45 @@ type ComplexityRoot struct {
 		InvalidClicks func(childComplexity int) int
 	}
 
+	PostbackAttempt struct {
+		At         func(childComplexity int) int
+		Error      func(childComplexity int) int
+		LatencyMs  func(childComplexity int) int
+		N          func(childComplexity int) int
+		Response   func(childComplexity int) int
+		StatusCode func(childComplexity int) int
+	}
+
+	PostbackDelivery struct {
+		Attempts      func(childComplexity int) int
+		ConversionID  func(childComplexity int) int
+		CreatedAt     func(childComplexity int) int
+		DeliveredAt   func(childComplexity int) int
+		Event         func(childComplexity int) int
+		GoalID        func(childComplexity int) int
+		Key           func(childComplexity int) int
+		LastError     func(childComplexity int) int
+		Log           func(childComplexity int) int
+		NextAttemptAt func(childComplexity int) int
+		State         func(childComplexity int) int
+		Values        func(childComplexity int) int
+	}
+
+	PostbackDeliveryConnection struct {
+		Edges    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	PostbackDeliveryEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	PostbackValue struct {
+		Macro func(childComplexity int) int
+		Value func(childComplexity int) int
+	}
+
 	PriorityWeights struct {
 		Fairness    func(childComplexity int) int
 		PaymentRate func(childComplexity int) int
@@ -306,16 +373,17 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		Campaign      func(childComplexity int, id string) int
-		Campaigns     func(childComplexity int, filter *domain.CampaignFilter, first *int, after *string, last *int, before *string) int
-		Conversions   func(childComplexity int, campaignID *string, participationID *string, status *domain.ConversionStatus, streamerID *string, goalID *string, subIds *model.SubIdsInput, from *time.Time, to *time.Time, first *int, after *string, last *int, before *string) int
-		DailyStats    func(childComplexity int, scope domain.StatsScope, id string, from string, to string) int
-		Me            func(childComplexity int) int
-		Node          func(childComplexity int, id string) int
-		Nodes         func(childComplexity int, ids []string) int
-		Overlay       func(childComplexity int, browserSourceToken string) int
-		Participation func(childComplexity int, id string) int
-		Verify        func(childComplexity int) int
+		Campaign         func(childComplexity int, id string) int
+		Campaigns        func(childComplexity int, filter *domain.CampaignFilter, first *int, after *string, last *int, before *string) int
+		Conversions      func(childComplexity int, campaignID *string, participationID *string, status *domain.ConversionStatus, streamerID *string, goalID *string, subIds *model.SubIdsInput, from *time.Time, to *time.Time, first *int, after *string, last *int, before *string) int
+		DailyStats       func(childComplexity int, scope domain.StatsScope, id string, from string, to string) int
+		Me               func(childComplexity int) int
+		Node             func(childComplexity int, id string) int
+		Nodes            func(childComplexity int, ids []string) int
+		Overlay          func(childComplexity int, browserSourceToken string) int
+		Participation    func(childComplexity int, id string) int
+		PostbackDelivery func(childComplexity int, key string) int
+		Verify           func(childComplexity int) int
 	}
 
 	RecordClickPayload struct {
@@ -388,6 +456,16 @@ type CampaignResolver interface {
 	Brand(ctx context.Context, obj *domain.Campaign) (*domain.User, error)
 
 	Participations(ctx context.Context, obj *domain.Campaign, first *int, after *string, last *int, before *string) (*model.ParticipationConnection, error)
+
+	Postback(ctx context.Context, obj *domain.Campaign) (*domain.Postback, error)
+	PostbackDeliveries(ctx context.Context, obj *domain.Campaign, state *domain.DeliveryState, first *int, after *string) (*model.PostbackDeliveryConnection, error)
+}
+type CampaignPostbackResolver interface {
+	Enabled(ctx context.Context, obj *domain.Postback) (bool, error)
+
+	DisabledReason(ctx context.Context, obj *domain.Postback) (*string, error)
+
+	Macros(ctx context.Context, obj *domain.Postback) ([]string, error)
 }
 type ClickResolver interface {
 	SubIds(ctx context.Context, obj *domain.Click) (domain.SubIDs, error)
@@ -424,6 +502,11 @@ type MutationResolver interface {
 	LeaveCampaign(ctx context.Context, participationID string) (*domain.Participation, error)
 	RotateBrowserSourceToken(ctx context.Context, participationID string) (*domain.Participation, error)
 	RecordImpression(ctx context.Context, browserSourceToken string) (*model.RecordImpressionPayload, error)
+	SetCampaignPostback(ctx context.Context, campaignID string, input domain.PostbackInput) (*domain.Campaign, error)
+	RotatePostbackSecret(ctx context.Context, campaignID string) (*domain.Campaign, error)
+	EnablePostbacks(ctx context.Context, campaignID string) (*domain.Campaign, error)
+	ReplayPostback(ctx context.Context, key string) (*domain.OutboxEntry, error)
+	ReplayFailedPostbacks(ctx context.Context, campaignID string) (int, error)
 	RecordClick(ctx context.Context, input model.RecordClickInput) (*model.RecordClickPayload, error)
 	RecordConversion(ctx context.Context, input domain.ConversionInput) (*model.RecordConversionPayload, error)
 	SetConversionStatus(ctx context.Context, input domain.ConversionStatusInput) (*domain.ConversionStatusResult, error)
@@ -446,6 +529,19 @@ type ParticipationResolver interface {
 type ParticipationStatsResolver interface {
 	Earnings(ctx context.Context, obj *domain.ParticipationStats) (*model.Money, error)
 }
+type PostbackAttemptResolver interface {
+	StatusCode(ctx context.Context, obj *domain.Attempt) (*int, error)
+	LatencyMs(ctx context.Context, obj *domain.Attempt) (int, error)
+
+	Error(ctx context.Context, obj *domain.Attempt) (*string, error)
+}
+type PostbackDeliveryResolver interface {
+	Values(ctx context.Context, obj *domain.OutboxEntry) ([]*model.PostbackValue, error)
+
+	NextAttemptAt(ctx context.Context, obj *domain.OutboxEntry) (*time.Time, error)
+
+	LastError(ctx context.Context, obj *domain.OutboxEntry) (*string, error)
+}
 type QueryResolver interface {
 	Me(ctx context.Context) (*domain.User, error)
 	Campaign(ctx context.Context, id string) (*domain.Campaign, error)
@@ -454,6 +550,7 @@ type QueryResolver interface {
 	Node(ctx context.Context, id string) (domain.Node, error)
 	Nodes(ctx context.Context, ids []string) ([]domain.Node, error)
 	Overlay(ctx context.Context, browserSourceToken string) (*domain.OverlaySlot, error)
+	PostbackDelivery(ctx context.Context, key string) (*domain.OutboxEntry, error)
 	Verify(ctx context.Context) (*projection.Report, error)
 	DailyStats(ctx context.Context, scope domain.StatsScope, id string, from string, to string) ([]*domain.DailyStat, error)
 	Conversions(ctx context.Context, campaignID *string, participationID *string, status *domain.ConversionStatus, streamerID *string, goalID *string, subIds *model.SubIdsInput, from *time.Time, to *time.Time, first *int, after *string, last *int, before *string) (*model.ConversionConnection, error)
@@ -662,6 +759,23 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Campaign.Participations(childComplexity, args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string)), true
+	case "Campaign.postback":
+		if e.ComplexityRoot.Campaign.Postback == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.Postback(childComplexity), true
+	case "Campaign.postbackDeliveries":
+		if e.ComplexityRoot.Campaign.PostbackDeliveries == nil {
+			break
+		}
+
+		args, err := ec.field_Campaign_postbackDeliveries_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Campaign.PostbackDeliveries(childComplexity, args["state"].(*domain.DeliveryState), args["first"].(*int), args["after"].(*string)), true
 	case "Campaign.postbackUrl":
 		if e.ComplexityRoot.Campaign.PostbackURL == nil {
 			break
@@ -736,6 +850,67 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CampaignEdge.Node(childComplexity), true
+
+	case "CampaignPostback.disabledAt":
+		if e.ComplexityRoot.CampaignPostback.DisabledAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignPostback.DisabledAt(childComplexity), true
+	case "CampaignPostback.disabledReason":
+		if e.ComplexityRoot.CampaignPostback.DisabledReason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignPostback.DisabledReason(childComplexity), true
+	case "CampaignPostback.enabled":
+		if e.ComplexityRoot.CampaignPostback.Enabled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignPostback.Enabled(childComplexity), true
+	case "CampaignPostback.consecutiveFailures":
+		if e.ComplexityRoot.CampaignPostback.Failures == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignPostback.Failures(childComplexity), true
+	case "CampaignPostback.goalUrls":
+		if e.ComplexityRoot.CampaignPostback.GoalURLs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignPostback.GoalURLs(childComplexity), true
+	case "CampaignPostback.macros":
+		if e.ComplexityRoot.CampaignPostback.Macros == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignPostback.Macros(childComplexity), true
+	case "CampaignPostback.method":
+		if e.ComplexityRoot.CampaignPostback.Method == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignPostback.Method(childComplexity), true
+	case "CampaignPostback.onNewConversion":
+		if e.ComplexityRoot.CampaignPostback.OnNew == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignPostback.OnNew(childComplexity), true
+	case "CampaignPostback.onStatusChange":
+		if e.ComplexityRoot.CampaignPostback.OnStatus == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignPostback.OnStatus(childComplexity), true
+	case "CampaignPostback.secret":
+		if e.ComplexityRoot.CampaignPostback.Secret == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignPostback.Secret(childComplexity), true
 
 	case "CampaignRotationSettings.blackoutPeriods":
 		if e.ComplexityRoot.CampaignRotationSettings.BlackoutPeriods == nil {
@@ -1144,6 +1319,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Goal.Payout(childComplexity), true
 
+	case "GoalPostbackUrl.goalId":
+		if e.ComplexityRoot.GoalPostbackUrl.GoalID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GoalPostbackUrl.GoalID(childComplexity), true
+	case "GoalPostbackUrl.url":
+		if e.ComplexityRoot.GoalPostbackUrl.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GoalPostbackUrl.URL(childComplexity), true
+
 	case "Impression.billed":
 		if e.ComplexityRoot.Impression.Billed == nil {
 			break
@@ -1233,6 +1421,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateCampaign(childComplexity, args["input"].(domain.CampaignInput)), true
+	case "Mutation.enablePostbacks":
+		if e.ComplexityRoot.Mutation.EnablePostbacks == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_enablePostbacks_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.EnablePostbacks(childComplexity, args["campaignId"].(string)), true
 	case "Mutation.joinCampaign":
 		if e.ComplexityRoot.Mutation.JoinCampaign == nil {
 			break
@@ -1305,6 +1504,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RecordImpression(childComplexity, args["browserSourceToken"].(string)), true
+	case "Mutation.replayFailedPostbacks":
+		if e.ComplexityRoot.Mutation.ReplayFailedPostbacks == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_replayFailedPostbacks_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ReplayFailedPostbacks(childComplexity, args["campaignId"].(string)), true
+	case "Mutation.replayPostback":
+		if e.ComplexityRoot.Mutation.ReplayPostback == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_replayPostback_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ReplayPostback(childComplexity, args["key"].(string)), true
 	case "Mutation.revokeApiKey":
 		if e.ComplexityRoot.Mutation.RevokeAPIKey == nil {
 			break
@@ -1327,6 +1548,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RotateBrowserSourceToken(childComplexity, args["participationId"].(string)), true
+	case "Mutation.rotatePostbackSecret":
+		if e.ComplexityRoot.Mutation.RotatePostbackSecret == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_rotatePostbackSecret_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RotatePostbackSecret(childComplexity, args["campaignId"].(string)), true
+	case "Mutation.setCampaignPostback":
+		if e.ComplexityRoot.Mutation.SetCampaignPostback == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setCampaignPostback_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetCampaignPostback(childComplexity, args["campaignId"].(string), args["input"].(domain.PostbackInput)), true
 	case "Mutation.setConversionStatus":
 		if e.ComplexityRoot.Mutation.SetConversionStatus == nil {
 			break
@@ -1584,6 +1827,155 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ParticipationStats.InvalidClicks(childComplexity), true
 
+	case "PostbackAttempt.at":
+		if e.ComplexityRoot.PostbackAttempt.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PostbackAttempt.At(childComplexity), true
+	case "PostbackAttempt.error":
+		if e.ComplexityRoot.PostbackAttempt.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PostbackAttempt.Error(childComplexity), true
+	case "PostbackAttempt.latencyMs":
+		if e.ComplexityRoot.PostbackAttempt.LatencyMs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PostbackAttempt.LatencyMs(childComplexity), true
+	case "PostbackAttempt.number":
+		if e.ComplexityRoot.PostbackAttempt.N == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PostbackAttempt.N(childComplexity), true
+	case "PostbackAttempt.response":
+		if e.ComplexityRoot.PostbackAttempt.Response == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PostbackAttempt.Response(childComplexity), true
+	case "PostbackAttempt.statusCode":
+		if e.ComplexityRoot.PostbackAttempt.StatusCode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PostbackAttempt.StatusCode(childComplexity), true
+
+	case "PostbackDelivery.attempts":
+		if e.ComplexityRoot.PostbackDelivery.Attempts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PostbackDelivery.Attempts(childComplexity), true
+	case "PostbackDelivery.conversionId":
+		if e.ComplexityRoot.PostbackDelivery.ConversionID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PostbackDelivery.ConversionID(childComplexity), true
+	case "PostbackDelivery.createdAt":
+		if e.ComplexityRoot.PostbackDelivery.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PostbackDelivery.CreatedAt(childComplexity), true
+	case "PostbackDelivery.deliveredAt":
+		if e.ComplexityRoot.PostbackDelivery.DeliveredAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PostbackDelivery.DeliveredAt(childComplexity), true
+	case "PostbackDelivery.event":
+		if e.ComplexityRoot.PostbackDelivery.Event == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PostbackDelivery.Event(childComplexity), true
+	case "PostbackDelivery.goalId":
+		if e.ComplexityRoot.PostbackDelivery.GoalID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PostbackDelivery.GoalID(childComplexity), true
+	case "PostbackDelivery.key":
+		if e.ComplexityRoot.PostbackDelivery.Key == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PostbackDelivery.Key(childComplexity), true
+	case "PostbackDelivery.lastError":
+		if e.ComplexityRoot.PostbackDelivery.LastError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PostbackDelivery.LastError(childComplexity), true
+	case "PostbackDelivery.log":
+		if e.ComplexityRoot.PostbackDelivery.Log == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PostbackDelivery.Log(childComplexity), true
+	case "PostbackDelivery.nextAttemptAt":
+		if e.ComplexityRoot.PostbackDelivery.NextAttemptAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PostbackDelivery.NextAttemptAt(childComplexity), true
+	case "PostbackDelivery.state":
+		if e.ComplexityRoot.PostbackDelivery.State == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PostbackDelivery.State(childComplexity), true
+	case "PostbackDelivery.values":
+		if e.ComplexityRoot.PostbackDelivery.Values == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PostbackDelivery.Values(childComplexity), true
+
+	case "PostbackDeliveryConnection.edges":
+		if e.ComplexityRoot.PostbackDeliveryConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PostbackDeliveryConnection.Edges(childComplexity), true
+	case "PostbackDeliveryConnection.pageInfo":
+		if e.ComplexityRoot.PostbackDeliveryConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PostbackDeliveryConnection.PageInfo(childComplexity), true
+
+	case "PostbackDeliveryEdge.cursor":
+		if e.ComplexityRoot.PostbackDeliveryEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PostbackDeliveryEdge.Cursor(childComplexity), true
+	case "PostbackDeliveryEdge.node":
+		if e.ComplexityRoot.PostbackDeliveryEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PostbackDeliveryEdge.Node(childComplexity), true
+
+	case "PostbackValue.macro":
+		if e.ComplexityRoot.PostbackValue.Macro == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PostbackValue.Macro(childComplexity), true
+	case "PostbackValue.value":
+		if e.ComplexityRoot.PostbackValue.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PostbackValue.Value(childComplexity), true
+
 	case "PriorityWeights.fairness":
 		if e.ComplexityRoot.PriorityWeights.Fairness == nil {
 			break
@@ -1698,6 +2090,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Participation(childComplexity, args["id"].(string)), true
+	case "Query.postbackDelivery":
+		if e.ComplexityRoot.Query.PostbackDelivery == nil {
+			break
+		}
+
+		args, err := ec.field_Query_postbackDelivery_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PostbackDelivery(childComplexity, args["key"].(string)), true
 	case "Query.verify":
 		if e.ComplexityRoot.Query.Verify == nil {
 			break
@@ -1919,10 +2322,12 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		return graphql.NewInputUnmarshalerIndex(
 			graphql.NewInputUnmarshaler("BlackoutPeriodInput", ec.unmarshalInputBlackoutPeriodInput),
 			graphql.NewInputUnmarshaler("CampaignFilter", ec.unmarshalInputCampaignFilter),
+			graphql.NewInputUnmarshaler("CampaignPostbackInput", ec.unmarshalInputCampaignPostbackInput),
 			graphql.NewInputUnmarshaler("ChangePasswordInput", ec.unmarshalInputChangePasswordInput),
 			graphql.NewInputUnmarshaler("CreateApiKeyInput", ec.unmarshalInputCreateApiKeyInput),
 			graphql.NewInputUnmarshaler("CreateCampaignInput", ec.unmarshalInputCreateCampaignInput),
 			graphql.NewInputUnmarshaler("GoalInput", ec.unmarshalInputGoalInput),
+			graphql.NewInputUnmarshaler("GoalPostbackUrlInput", ec.unmarshalInputGoalPostbackUrlInput),
 			graphql.NewInputUnmarshaler("LogInInput", ec.unmarshalInputLogInInput),
 			graphql.NewInputUnmarshaler("PriorityWeightsInput", ec.unmarshalInputPriorityWeightsInput),
 			graphql.NewInputUnmarshaler("RecordClickInput", ec.unmarshalInputRecordClickInput),
@@ -2107,7 +2512,11 @@ type Campaign {
   status: CampaignStatus!
   "Where a click leads; ` + "`" + `{click_id}` + "`" + ` is replaced by the click's id."
   landingUrl: String!
-  "Partner postback URL for conversions; only its brand and admins see it."
+  """
+  The partner's postback URL template for conversions, with macros such as
+  ` + "`" + `{click_id}` + "`" + ` and ` + "`" + `{status}` + "`" + ` (see ` + "`" + `CampaignPostback.macros` + "`" + `); only its brand and
+  admins see it.
+  """
   postbackUrl: String
   budget: Money!
   spent: Money!
@@ -2247,7 +2656,7 @@ input CreateCampaignInput {
   goals: [GoalInput!]
   startsAt: Time
   endsAt: Time
-  "Absolute http(s) URL notified of conversions; may contain {click_id}."
+  "Absolute http(s) URL template notified of conversions; its macros ({click_id}, {status}…) must be among CampaignPostback.macros."
   postbackUrl: String
 }
 
@@ -2264,6 +2673,7 @@ input UpdateCampaignInput {
   goals: [GoalInput!]
   startsAt: Time
   endsAt: Time
+  "The postback URL template, as on createCampaign."
   postbackUrl: String
   """
   ACTIVE, PAUSED or ENDED. Allowed: DRAFT→ACTIVE|ENDED, ACTIVE→PAUSED|ENDED,
@@ -2457,6 +2867,187 @@ extend type Mutation {
   nothing is shown.
   """
   recordImpression(browserSourceToken: String!): RecordImpressionPayload!
+}
+`, BuiltIn: false},
+	{Name: "../schema/postback.graphqls", Input: `"How a postback request is sent."
+enum PostbackMethod {
+  "The macros in the URL only."
+  GET
+  "To the expanded URL, with a JSON body of the macros' values, ` + "`" + `event` + "`" + ` and ` + "`" + `url` + "`" + `."
+  POST
+}
+
+"Where a postback delivery is."
+enum PostbackDeliveryState {
+  "Waiting for its first attempt or its next retry (` + "`" + `nextAttemptAt` + "`" + `)."
+  PENDING
+  "A sender is sending it now; its claim expires at ` + "`" + `nextAttemptAt` + "`" + `."
+  SENDING
+  "The partner answered 2xx."
+  DELIVERED
+  "Every retry failed; replay it to try again."
+  FAILED
+  "Not sent because the campaign's postbacks are disabled; sent once they are enabled again."
+  HELD
+  "Not sent: the campaign has no template for it, or does not send this step."
+  SKIPPED
+}
+
+"A URL template for one goal, used instead of the campaign's ` + "`" + `postbackUrl` + "`" + `."
+type GoalPostbackUrl {
+  "A goal of the campaign."
+  goalId: String!
+  "The template, with the same macros as ` + "`" + `postbackUrl` + "`" + `."
+  url: String!
+}
+
+"""
+A campaign's outbound postback settings and state. The template is the
+campaign's ` + "`" + `postbackUrl` + "`" + ` (or a goal's override); see docs/postbacks.md.
+"""
+type CampaignPostback {
+  "How requests are sent."
+  method: PostbackMethod!
+  "Whether a postback is sent when a conversion is recorded."
+  onNewConversion: Boolean!
+  "Whether a postback is sent when a conversion's status changes."
+  onStatusChange: Boolean!
+  "Per-goal templates that replace the campaign's."
+  goalUrls: [GoalPostbackUrl!]!
+  """
+  The key of the ` + "`" + `X-Tally-Signature` + "`" + ` header (HMAC-SHA256 over the timestamp and
+  the payload). Give it to the partner; ` + "`" + `rotatePostbackSecret` + "`" + ` replaces it.
+  """
+  secret: String!
+  "False once the sender disabled the postbacks after a run of failed deliveries; ` + "`" + `enablePostbacks` + "`" + ` turns them on again."
+  enabled: Boolean!
+  "When the postbacks were disabled."
+  disabledAt: Time
+  "Why the postbacks were disabled."
+  disabledReason: String
+  "The current run of consecutive failed deliveries; 5 disable the postbacks."
+  consecutiveFailures: Int!
+  "The macros a template may use, with their braces."
+  macros: [String!]!
+}
+
+"One macro's value in a delivery."
+type PostbackValue {
+  "The macro's name, without braces, e.g. ` + "`" + `click_id` + "`" + `."
+  macro: String!
+  "Its value, before URL encoding."
+  value: String!
+}
+
+"One try at sending a delivery."
+type PostbackAttempt {
+  "1 for the first attempt."
+  number: Int!
+  "When it started."
+  at: Time!
+  "The partner's HTTP status; null when no answer came."
+  statusCode: Int
+  "From the start of the request to the end of the answer (or the failure)."
+  latencyMs: Int!
+  "The first 512 bytes of the answer's body."
+  response: String!
+  "What went wrong (` + "`" + `timeout` + "`" + `, ` + "`" + `connection refused` + "`" + `, ` + "`" + `status 500` + "`" + `…); null on success."
+  error: String
+}
+
+"One outbound postback: one step of one conversion, sent until it arrives."
+type PostbackDelivery {
+  "The delivery's identity and the ` + "`" + `Idempotency-Key` + "`" + ` header: ` + "`" + `<conversionId>:<rev>` + "`" + `."
+  key: ID!
+  "The conversion the step is of."
+  conversionId: ID!
+  "The conversion's goal; a goal's own template, if set, is used for it."
+  goalId: String!
+  "The step reported: ` + "`" + `conversion` + "`" + ` (recorded) or ` + "`" + `status` + "`" + ` (its status changed)."
+  event: String!
+  "The macros' values as they were at that step."
+  values: [PostbackValue!]!
+  "Where the delivery is."
+  state: PostbackDeliveryState!
+  "When a PENDING delivery is tried next, or a SENDING one's claim expires; null otherwise."
+  nextAttemptAt: Time
+  "Attempts made so far, over every replay."
+  attempts: Int!
+  "The latest attempts, oldest first (at most 20)."
+  log: [PostbackAttempt!]!
+  "The last attempt's error; null after a success."
+  lastError: String
+  "When the partner acknowledged it (2xx); null until then."
+  deliveredAt: Time
+  "When the step happened and the delivery was enqueued."
+  createdAt: Time!
+}
+
+"A page of postback deliveries, newest first."
+type PostbackDeliveryConnection {
+  "The page's deliveries."
+  edges: [PostbackDeliveryEdge!]!
+  "Where the page ends."
+  pageInfo: PageInfo!
+}
+
+"A postback delivery and its cursor."
+type PostbackDeliveryEdge {
+  "Pass as ` + "`" + `after` + "`" + ` for the deliveries that follow this one."
+  cursor: String!
+  "The delivery."
+  node: PostbackDelivery!
+}
+
+"A goal's postback template."
+input GoalPostbackUrlInput {
+  "A goal of the campaign."
+  goalId: String!
+  "An absolute http(s) URL; only the macros of ` + "`" + `CampaignPostback.macros` + "`" + `."
+  url: String!
+}
+
+"Changes to a campaign's postback settings: omitted fields stay as they are."
+input CampaignPostbackInput {
+  """
+  The template (the campaign's ` + "`" + `postbackUrl` + "`" + `): an absolute http(s) URL whose
+  macros are among ` + "`" + `CampaignPostback.macros` + "`" + `; an unknown macro is BAD_USER_INPUT.
+  An empty string removes it, and nothing is sent.
+  """
+  url: String
+  "GET (macros in the URL) or POST (also a JSON body)."
+  method: PostbackMethod
+  "Send a postback when a conversion is recorded."
+  onNewConversion: Boolean
+  "Send a postback when a conversion's status changes."
+  onStatusChange: Boolean
+  "Replaces the whole list; each goal at most once."
+  goalUrls: [GoalPostbackUrlInput!]
+}
+
+extend type Campaign {
+  "Postback settings, secret and state: its brand and admins only; null for others."
+  postback: CampaignPostback
+  "The campaign's postback deliveries, newest first, in one state or all: its brand and admins only."
+  postbackDeliveries(state: PostbackDeliveryState, first: Int = 20, after: String): PostbackDeliveryConnection!
+}
+
+extend type Query {
+  "One postback delivery by its key: the campaign's brand and admins; else NOT_FOUND."
+  postbackDelivery(key: ID!): PostbackDelivery
+}
+
+extend type Mutation {
+  "Changes a campaign's postback settings: its brand or an admin."
+  setCampaignPostback(campaignId: ID!, input: CampaignPostbackInput!): Campaign!
+  "Replaces the campaign's postback signing secret; the old one stops signing at once. Its brand or an admin."
+  rotatePostbackSecret(campaignId: ID!): Campaign!
+  "Turns the campaign's postbacks on again after they were disabled, and sends what was held. Idempotent."
+  enablePostbacks(campaignId: ID!): Campaign!
+  "Sends one delivery again, now, with the same Idempotency-Key; CONFLICT while it is being sent."
+  replayPostback(key: ID!): PostbackDelivery!
+  "Sends every FAILED delivery of the campaign again; returns how many."
+  replayFailedPostbacks(campaignId: ID!): Int!
 }
 `, BuiltIn: false},
 	{Name: "../schema/projection.graphqls", Input: `"""
@@ -3076,6 +3667,10 @@ func (ec *executionContext) childFields_Campaign(ctx context.Context, field grap
 		return ec.fieldContext_Campaign_participations(ctx, field)
 	case "globalId":
 		return ec.fieldContext_Campaign_globalId(ctx, field)
+	case "postback":
+		return ec.fieldContext_Campaign_postback(ctx, field)
+	case "postbackDeliveries":
+		return ec.fieldContext_Campaign_postbackDeliveries(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Campaign", field.Name)
 }
@@ -3100,6 +3695,32 @@ func (ec *executionContext) childFields_CampaignEdge(ctx context.Context, field 
 		return ec.fieldContext_CampaignEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CampaignEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_CampaignPostback(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "method":
+		return ec.fieldContext_CampaignPostback_method(ctx, field)
+	case "onNewConversion":
+		return ec.fieldContext_CampaignPostback_onNewConversion(ctx, field)
+	case "onStatusChange":
+		return ec.fieldContext_CampaignPostback_onStatusChange(ctx, field)
+	case "goalUrls":
+		return ec.fieldContext_CampaignPostback_goalUrls(ctx, field)
+	case "secret":
+		return ec.fieldContext_CampaignPostback_secret(ctx, field)
+	case "enabled":
+		return ec.fieldContext_CampaignPostback_enabled(ctx, field)
+	case "disabledAt":
+		return ec.fieldContext_CampaignPostback_disabledAt(ctx, field)
+	case "disabledReason":
+		return ec.fieldContext_CampaignPostback_disabledReason(ctx, field)
+	case "consecutiveFailures":
+		return ec.fieldContext_CampaignPostback_consecutiveFailures(ctx, field)
+	case "macros":
+		return ec.fieldContext_CampaignPostback_macros(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CampaignPostback", field.Name)
 }
 
 func (ec *executionContext) childFields_CampaignRotationSettings(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3300,6 +3921,16 @@ func (ec *executionContext) childFields_Goal(ctx context.Context, field graphql.
 	return nil, fmt.Errorf("no field named %q was found under type Goal", field.Name)
 }
 
+func (ec *executionContext) childFields_GoalPostbackUrl(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "goalId":
+		return ec.fieldContext_GoalPostbackUrl_goalId(ctx, field)
+	case "url":
+		return ec.fieldContext_GoalPostbackUrl_url(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type GoalPostbackUrl", field.Name)
+}
+
 func (ec *executionContext) childFields_Impression(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -3444,6 +4075,84 @@ func (ec *executionContext) childFields_ParticipationStats(ctx context.Context, 
 		return ec.fieldContext_ParticipationStats_earnings(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ParticipationStats", field.Name)
+}
+
+func (ec *executionContext) childFields_PostbackAttempt(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "number":
+		return ec.fieldContext_PostbackAttempt_number(ctx, field)
+	case "at":
+		return ec.fieldContext_PostbackAttempt_at(ctx, field)
+	case "statusCode":
+		return ec.fieldContext_PostbackAttempt_statusCode(ctx, field)
+	case "latencyMs":
+		return ec.fieldContext_PostbackAttempt_latencyMs(ctx, field)
+	case "response":
+		return ec.fieldContext_PostbackAttempt_response(ctx, field)
+	case "error":
+		return ec.fieldContext_PostbackAttempt_error(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PostbackAttempt", field.Name)
+}
+
+func (ec *executionContext) childFields_PostbackDelivery(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "key":
+		return ec.fieldContext_PostbackDelivery_key(ctx, field)
+	case "conversionId":
+		return ec.fieldContext_PostbackDelivery_conversionId(ctx, field)
+	case "goalId":
+		return ec.fieldContext_PostbackDelivery_goalId(ctx, field)
+	case "event":
+		return ec.fieldContext_PostbackDelivery_event(ctx, field)
+	case "values":
+		return ec.fieldContext_PostbackDelivery_values(ctx, field)
+	case "state":
+		return ec.fieldContext_PostbackDelivery_state(ctx, field)
+	case "nextAttemptAt":
+		return ec.fieldContext_PostbackDelivery_nextAttemptAt(ctx, field)
+	case "attempts":
+		return ec.fieldContext_PostbackDelivery_attempts(ctx, field)
+	case "log":
+		return ec.fieldContext_PostbackDelivery_log(ctx, field)
+	case "lastError":
+		return ec.fieldContext_PostbackDelivery_lastError(ctx, field)
+	case "deliveredAt":
+		return ec.fieldContext_PostbackDelivery_deliveredAt(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_PostbackDelivery_createdAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PostbackDelivery", field.Name)
+}
+
+func (ec *executionContext) childFields_PostbackDeliveryConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_PostbackDeliveryConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_PostbackDeliveryConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PostbackDeliveryConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_PostbackDeliveryEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_PostbackDeliveryEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_PostbackDeliveryEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PostbackDeliveryEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_PostbackValue(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "macro":
+		return ec.fieldContext_PostbackValue_macro(ctx, field)
+	case "value":
+		return ec.fieldContext_PostbackValue_value(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PostbackValue", field.Name)
 }
 
 func (ec *executionContext) childFields_PriorityWeights(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3710,6 +4419,36 @@ func (ec *executionContext) field_Campaign_participations_args(ctx context.Conte
 	return args, nil
 }
 
+func (ec *executionContext) field_Campaign_postbackDeliveries_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "state",
+		func(ctx context.Context, v any) (*domain.DeliveryState, error) {
+			return ec.unmarshalOPostbackDeliveryState2ᚖtallyᚋdomainᚐDeliveryState(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["state"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_changePassword_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3749,6 +4488,20 @@ func (ec *executionContext) field_Mutation_createCampaign_args(ctx context.Conte
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_enablePostbacks_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "campaignId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["campaignId"] = arg0
 	return args, nil
 }
 
@@ -3836,6 +4589,34 @@ func (ec *executionContext) field_Mutation_recordImpression_args(ctx context.Con
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_replayFailedPostbacks_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "campaignId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["campaignId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_replayPostback_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "key",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["key"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_revokeApiKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3861,6 +4642,42 @@ func (ec *executionContext) field_Mutation_rotateBrowserSourceToken_args(ctx con
 		return nil, err
 	}
 	args["participationId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_rotatePostbackSecret_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "campaignId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["campaignId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setCampaignPostback_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "campaignId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["campaignId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (domain.PostbackInput, error) {
+			return ec.unmarshalNCampaignPostbackInput2tallyᚋdomainᚐPostbackInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
 	return args, nil
 }
 
@@ -4195,6 +5012,20 @@ func (ec *executionContext) field_Query_participation_args(ctx context.Context, 
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_postbackDelivery_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "key",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["key"] = arg0
 	return args, nil
 }
 
@@ -5199,6 +6030,82 @@ func (ec *executionContext) fieldContext_Campaign_globalId(_ context.Context, fi
 	return graphql.NewScalarFieldContext("Campaign", field, true, false, "ID")
 }
 
+func (ec *executionContext) _Campaign_postback(ctx context.Context, field graphql.CollectedField, obj *domain.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_postback(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Campaign().Postback(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.Postback) graphql.Marshaler {
+			return ec.marshalOCampaignPostback2ᚖtallyᚋdomainᚐPostback(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_postback(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Campaign",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CampaignPostback(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Campaign_postbackDeliveries(ctx context.Context, field graphql.CollectedField, obj *domain.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_postbackDeliveries(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Campaign().PostbackDeliveries(ctx, obj, fc.Args["state"].(*domain.DeliveryState), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PostbackDeliveryConnection) graphql.Marshaler {
+			return ec.marshalNPostbackDeliveryConnection2ᚖtallyᚋgraphᚋmodelᚐPostbackDeliveryConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_postbackDeliveries(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Campaign",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PostbackDeliveryConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Campaign_postbackDeliveries_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _CampaignConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.CampaignConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5339,6 +6246,245 @@ func (ec *executionContext) fieldContext_CampaignEdge_node(_ context.Context, fi
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _CampaignPostback_method(ctx context.Context, field graphql.CollectedField, obj *domain.Postback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignPostback_method(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Method, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.PostbackMethod) graphql.Marshaler {
+			return ec.marshalNPostbackMethod2tallyᚋdomainᚐPostbackMethod(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignPostback_method(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignPostback", field, false, false, "PostbackMethod")
+}
+
+func (ec *executionContext) _CampaignPostback_onNewConversion(ctx context.Context, field graphql.CollectedField, obj *domain.Postback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignPostback_onNewConversion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OnNew, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignPostback_onNewConversion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignPostback", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _CampaignPostback_onStatusChange(ctx context.Context, field graphql.CollectedField, obj *domain.Postback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignPostback_onStatusChange(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OnStatus, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignPostback_onStatusChange(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignPostback", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _CampaignPostback_goalUrls(ctx context.Context, field graphql.CollectedField, obj *domain.Postback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignPostback_goalUrls(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GoalURLs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []domain.GoalPostbackURL) graphql.Marshaler {
+			return ec.marshalNGoalPostbackUrl2ᚕtallyᚋdomainᚐGoalPostbackURLᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignPostback_goalUrls(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CampaignPostback",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_GoalPostbackUrl(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CampaignPostback_secret(ctx context.Context, field graphql.CollectedField, obj *domain.Postback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignPostback_secret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Secret, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignPostback_secret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignPostback", field, false, false, "String")
+}
+
+func (ec *executionContext) _CampaignPostback_enabled(ctx context.Context, field graphql.CollectedField, obj *domain.Postback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignPostback_enabled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.CampaignPostback().Enabled(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignPostback_enabled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignPostback", field, true, true, "Boolean")
+}
+
+func (ec *executionContext) _CampaignPostback_disabledAt(ctx context.Context, field graphql.CollectedField, obj *domain.Postback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignPostback_disabledAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DisabledAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignPostback_disabledAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignPostback", field, false, false, "Time")
+}
+
+func (ec *executionContext) _CampaignPostback_disabledReason(ctx context.Context, field graphql.CollectedField, obj *domain.Postback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignPostback_disabledReason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.CampaignPostback().DisabledReason(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignPostback_disabledReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignPostback", field, true, true, "String")
+}
+
+func (ec *executionContext) _CampaignPostback_consecutiveFailures(ctx context.Context, field graphql.CollectedField, obj *domain.Postback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignPostback_consecutiveFailures(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Failures, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignPostback_consecutiveFailures(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignPostback", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CampaignPostback_macros(ctx context.Context, field graphql.CollectedField, obj *domain.Postback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignPostback_macros(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.CampaignPostback().Macros(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignPostback_macros(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignPostback", field, true, true, "String")
 }
 
 func (ec *executionContext) _CampaignRotationSettings_preferredStrategy(ctx context.Context, field graphql.CollectedField, obj *domain.RotationSettings) (ret graphql.Marshaler) {
@@ -7030,6 +8176,52 @@ func (ec *executionContext) fieldContext_Goal_implies(_ context.Context, field g
 	return graphql.NewScalarFieldContext("Goal", field, false, false, "String")
 }
 
+func (ec *executionContext) _GoalPostbackUrl_goalId(ctx context.Context, field graphql.CollectedField, obj *domain.GoalPostbackURL) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GoalPostbackUrl_goalId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GoalID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GoalPostbackUrl_goalId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GoalPostbackUrl", field, false, false, "String")
+}
+
+func (ec *executionContext) _GoalPostbackUrl_url(ctx context.Context, field graphql.CollectedField, obj *domain.GoalPostbackURL) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GoalPostbackUrl_url(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.URL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GoalPostbackUrl_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GoalPostbackUrl", field, false, false, "String")
+}
+
 func (ec *executionContext) _Impression_id(ctx context.Context, field graphql.CollectedField, obj *domain.Impression) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7601,6 +8793,226 @@ func (ec *executionContext) fieldContext_Mutation_recordImpression(ctx context.C
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_recordImpression_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setCampaignPostback(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setCampaignPostback(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetCampaignPostback(ctx, fc.Args["campaignId"].(string), fc.Args["input"].(domain.PostbackInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.Campaign) graphql.Marshaler {
+			return ec.marshalNCampaign2ᚖtallyᚋdomainᚐCampaign(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setCampaignPostback(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Campaign(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setCampaignPostback_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_rotatePostbackSecret(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_rotatePostbackSecret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RotatePostbackSecret(ctx, fc.Args["campaignId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.Campaign) graphql.Marshaler {
+			return ec.marshalNCampaign2ᚖtallyᚋdomainᚐCampaign(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_rotatePostbackSecret(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Campaign(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_rotatePostbackSecret_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_enablePostbacks(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_enablePostbacks(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().EnablePostbacks(ctx, fc.Args["campaignId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.Campaign) graphql.Marshaler {
+			return ec.marshalNCampaign2ᚖtallyᚋdomainᚐCampaign(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_enablePostbacks(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Campaign(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_enablePostbacks_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_replayPostback(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_replayPostback(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ReplayPostback(ctx, fc.Args["key"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.OutboxEntry) graphql.Marshaler {
+			return ec.marshalNPostbackDelivery2ᚖtallyᚋdomainᚐOutboxEntry(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_replayPostback(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PostbackDelivery(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_replayPostback_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_replayFailedPostbacks(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_replayFailedPostbacks(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ReplayFailedPostbacks(ctx, fc.Args["campaignId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_replayFailedPostbacks(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Int does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_replayFailedPostbacks_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -8801,6 +10213,603 @@ func (ec *executionContext) fieldContext_ParticipationStats_earnings(_ context.C
 	return fc, nil
 }
 
+func (ec *executionContext) _PostbackAttempt_number(ctx context.Context, field graphql.CollectedField, obj *domain.Attempt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PostbackAttempt_number(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.N, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PostbackAttempt_number(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PostbackAttempt", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PostbackAttempt_at(ctx context.Context, field graphql.CollectedField, obj *domain.Attempt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PostbackAttempt_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PostbackAttempt_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PostbackAttempt", field, false, false, "Time")
+}
+
+func (ec *executionContext) _PostbackAttempt_statusCode(ctx context.Context, field graphql.CollectedField, obj *domain.Attempt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PostbackAttempt_statusCode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PostbackAttempt().StatusCode(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PostbackAttempt_statusCode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PostbackAttempt", field, true, true, "Int")
+}
+
+func (ec *executionContext) _PostbackAttempt_latencyMs(ctx context.Context, field graphql.CollectedField, obj *domain.Attempt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PostbackAttempt_latencyMs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PostbackAttempt().LatencyMs(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PostbackAttempt_latencyMs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PostbackAttempt", field, true, true, "Int")
+}
+
+func (ec *executionContext) _PostbackAttempt_response(ctx context.Context, field graphql.CollectedField, obj *domain.Attempt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PostbackAttempt_response(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Response, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PostbackAttempt_response(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PostbackAttempt", field, false, false, "String")
+}
+
+func (ec *executionContext) _PostbackAttempt_error(ctx context.Context, field graphql.CollectedField, obj *domain.Attempt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PostbackAttempt_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PostbackAttempt().Error(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PostbackAttempt_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PostbackAttempt", field, true, true, "String")
+}
+
+func (ec *executionContext) _PostbackDelivery_key(ctx context.Context, field graphql.CollectedField, obj *domain.OutboxEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PostbackDelivery_key(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Key, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PostbackDelivery_key(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PostbackDelivery", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PostbackDelivery_conversionId(ctx context.Context, field graphql.CollectedField, obj *domain.OutboxEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PostbackDelivery_conversionId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ConversionID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PostbackDelivery_conversionId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PostbackDelivery", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PostbackDelivery_goalId(ctx context.Context, field graphql.CollectedField, obj *domain.OutboxEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PostbackDelivery_goalId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GoalID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PostbackDelivery_goalId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PostbackDelivery", field, false, false, "String")
+}
+
+func (ec *executionContext) _PostbackDelivery_event(ctx context.Context, field graphql.CollectedField, obj *domain.OutboxEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PostbackDelivery_event(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Event, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PostbackDelivery_event(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PostbackDelivery", field, false, false, "String")
+}
+
+func (ec *executionContext) _PostbackDelivery_values(ctx context.Context, field graphql.CollectedField, obj *domain.OutboxEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PostbackDelivery_values(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PostbackDelivery().Values(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.PostbackValue) graphql.Marshaler {
+			return ec.marshalNPostbackValue2ᚕᚖtallyᚋgraphᚋmodelᚐPostbackValueᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PostbackDelivery_values(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PostbackDelivery",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PostbackValue(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PostbackDelivery_state(ctx context.Context, field graphql.CollectedField, obj *domain.OutboxEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PostbackDelivery_state(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.State, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.DeliveryState) graphql.Marshaler {
+			return ec.marshalNPostbackDeliveryState2tallyᚋdomainᚐDeliveryState(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PostbackDelivery_state(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PostbackDelivery", field, false, false, "PostbackDeliveryState")
+}
+
+func (ec *executionContext) _PostbackDelivery_nextAttemptAt(ctx context.Context, field graphql.CollectedField, obj *domain.OutboxEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PostbackDelivery_nextAttemptAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PostbackDelivery().NextAttemptAt(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PostbackDelivery_nextAttemptAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PostbackDelivery", field, true, true, "Time")
+}
+
+func (ec *executionContext) _PostbackDelivery_attempts(ctx context.Context, field graphql.CollectedField, obj *domain.OutboxEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PostbackDelivery_attempts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Attempts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PostbackDelivery_attempts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PostbackDelivery", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PostbackDelivery_log(ctx context.Context, field graphql.CollectedField, obj *domain.OutboxEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PostbackDelivery_log(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Log, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []domain.Attempt) graphql.Marshaler {
+			return ec.marshalNPostbackAttempt2ᚕtallyᚋdomainᚐAttemptᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PostbackDelivery_log(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PostbackDelivery",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PostbackAttempt(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PostbackDelivery_lastError(ctx context.Context, field graphql.CollectedField, obj *domain.OutboxEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PostbackDelivery_lastError(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PostbackDelivery().LastError(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PostbackDelivery_lastError(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PostbackDelivery", field, true, true, "String")
+}
+
+func (ec *executionContext) _PostbackDelivery_deliveredAt(ctx context.Context, field graphql.CollectedField, obj *domain.OutboxEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PostbackDelivery_deliveredAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DeliveredAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PostbackDelivery_deliveredAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PostbackDelivery", field, false, false, "Time")
+}
+
+func (ec *executionContext) _PostbackDelivery_createdAt(ctx context.Context, field graphql.CollectedField, obj *domain.OutboxEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PostbackDelivery_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PostbackDelivery_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PostbackDelivery", field, false, false, "Time")
+}
+
+func (ec *executionContext) _PostbackDeliveryConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.PostbackDeliveryConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PostbackDeliveryConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.PostbackDeliveryEdge) graphql.Marshaler {
+			return ec.marshalNPostbackDeliveryEdge2ᚕᚖtallyᚋgraphᚋmodelᚐPostbackDeliveryEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PostbackDeliveryConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PostbackDeliveryConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PostbackDeliveryEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PostbackDeliveryConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.PostbackDeliveryConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PostbackDeliveryConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖtallyᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PostbackDeliveryConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PostbackDeliveryConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PostbackDeliveryEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.PostbackDeliveryEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PostbackDeliveryEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PostbackDeliveryEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PostbackDeliveryEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _PostbackDeliveryEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.PostbackDeliveryEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PostbackDeliveryEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.OutboxEntry) graphql.Marshaler {
+			return ec.marshalNPostbackDelivery2ᚖtallyᚋdomainᚐOutboxEntry(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PostbackDeliveryEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PostbackDeliveryEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PostbackDelivery(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PostbackValue_macro(ctx context.Context, field graphql.CollectedField, obj *model.PostbackValue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PostbackValue_macro(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Macro, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PostbackValue_macro(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PostbackValue", field, false, false, "String")
+}
+
+func (ec *executionContext) _PostbackValue_value(ctx context.Context, field graphql.CollectedField, obj *model.PostbackValue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PostbackValue_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PostbackValue_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PostbackValue", field, false, false, "String")
+}
+
 func (ec *executionContext) _PriorityWeights_paymentRate(ctx context.Context, field graphql.CollectedField, obj *domain.PriorityWeights) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9160,6 +11169,50 @@ func (ec *executionContext) fieldContext_Query_overlay(ctx context.Context, fiel
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_overlay_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_postbackDelivery(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_postbackDelivery(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PostbackDelivery(ctx, fc.Args["key"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.OutboxEntry) graphql.Marshaler {
+			return ec.marshalOPostbackDelivery2ᚖtallyᚋdomainᚐOutboxEntry(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_postbackDelivery(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PostbackDelivery(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_postbackDelivery_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -11377,6 +13430,76 @@ func UnmarshalCampaignFilter(ctx context.Context, raw any) (domain.CampaignFilte
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputCampaignPostbackInput(ctx context.Context, obj any) (domain.PostbackInput, error) {
+	var it domain.PostbackInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"url", "method", "onNewConversion", "onStatusChange", "goalUrls"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "url":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("url"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.URL = data
+		case "method":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("method"))
+			data, err := ec.unmarshalOPostbackMethod2ᚖtallyᚋdomainᚐPostbackMethod(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Method = data
+		case "onNewConversion":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("onNewConversion"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OnNewConversion = data
+		case "onStatusChange":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("onStatusChange"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OnStatusChange = data
+		case "goalUrls":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("goalUrls"))
+			data, err := ec.unmarshalOGoalPostbackUrlInput2ᚕtallyᚋdomainᚐGoalPostbackURLᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GoalURLs = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCampaignPostbackInput unmarshals raw into the CampaignPostbackInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCampaignPostbackInput(ctx context.Context, raw any) (domain.PostbackInput, error) {
+	var out domain.PostbackInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CampaignPostbackInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputChangePasswordInput(ctx context.Context, obj any) (domain.ChangePassword, error) {
 	var it domain.ChangePassword
 	if obj == nil {
@@ -11661,6 +13784,55 @@ func (ec *executionContext) unmarshalInputGoalInput(ctx context.Context, obj any
 func UnmarshalGoalInput(ctx context.Context, raw any) (domain.Goal, error) {
 	var out domain.Goal
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "GoalInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputGoalPostbackUrlInput(ctx context.Context, obj any) (domain.GoalPostbackURL, error) {
+	var it domain.GoalPostbackURL
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"goalId", "url"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "goalId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("goalId"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GoalID = data
+		case "url":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("url"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.URL = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalGoalPostbackUrlInput unmarshals raw into the GoalPostbackUrlInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalGoalPostbackUrlInput(ctx context.Context, raw any) (domain.GoalPostbackURL, error) {
+	var out domain.GoalPostbackURL
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "GoalPostbackUrlInput", raw, &out)
 	return out, err
 }
 
@@ -12569,6 +14741,18 @@ func (ec *executionContext) _Campaign(ctx context.Context, sel ast.SelectionSet,
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "postback":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Campaign_postback(ctx, field, obj)
+				})
+		case "postbackDeliveries":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Campaign_postbackDeliveries(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -12650,6 +14834,87 @@ func (ec *executionContext) _CampaignEdge(ctx context.Context, sel ast.Selection
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var campaignPostbackImplementors = []string{"CampaignPostback"}
+
+func (ec *executionContext) _CampaignPostback(ctx context.Context, sel ast.SelectionSet, obj *domain.Postback) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, campaignPostbackImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CampaignPostback")
+		case "method":
+			out.Values[i] = ec._CampaignPostback_method(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "onNewConversion":
+			out.Values[i] = ec._CampaignPostback_onNewConversion(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "onStatusChange":
+			out.Values[i] = ec._CampaignPostback_onStatusChange(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "goalUrls":
+			out.Values[i] = ec._CampaignPostback_goalUrls(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "secret":
+			out.Values[i] = ec._CampaignPostback_secret(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "enabled":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._CampaignPostback_enabled(ctx, field, obj)
+				})
+		case "disabledAt":
+			out.Values[i] = ec._CampaignPostback_disabledAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "disabledReason":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._CampaignPostback_disabledReason(ctx, field, obj)
+				})
+		case "consecutiveFailures":
+			out.Values[i] = ec._CampaignPostback_consecutiveFailures(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "macros":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._CampaignPostback_macros(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -13318,6 +15583,44 @@ func (ec *executionContext) _Goal(ctx context.Context, sel ast.SelectionSet, obj
 	return out
 }
 
+var goalPostbackUrlImplementors = []string{"GoalPostbackUrl"}
+
+func (ec *executionContext) _GoalPostbackUrl(ctx context.Context, sel ast.SelectionSet, obj *domain.GoalPostbackURL) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, goalPostbackUrlImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("GoalPostbackUrl")
+		case "goalId":
+			out.Values[i] = ec._GoalPostbackUrl_goalId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "url":
+			out.Values[i] = ec._GoalPostbackUrl_url(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var impressionImplementors = []string{"Impression"}
 
 func (ec *executionContext) _Impression(ctx context.Context, sel ast.SelectionSet, obj *domain.Impression) graphql.Marshaler {
@@ -13492,6 +15795,41 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "recordImpression":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_recordImpression(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setCampaignPostback":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setCampaignPostback(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rotatePostbackSecret":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_rotatePostbackSecret(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "enablePostbacks":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_enablePostbacks(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "replayPostback":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_replayPostback(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "replayFailedPostbacks":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_replayFailedPostbacks(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -13969,6 +16307,272 @@ func (ec *executionContext) _ParticipationStats(ctx context.Context, sel ast.Sel
 	return out
 }
 
+var postbackAttemptImplementors = []string{"PostbackAttempt"}
+
+func (ec *executionContext) _PostbackAttempt(ctx context.Context, sel ast.SelectionSet, obj *domain.Attempt) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, postbackAttemptImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PostbackAttempt")
+		case "number":
+			out.Values[i] = ec._PostbackAttempt_number(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "at":
+			out.Values[i] = ec._PostbackAttempt_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "statusCode":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PostbackAttempt_statusCode(ctx, field, obj)
+				})
+		case "latencyMs":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PostbackAttempt_latencyMs(ctx, field, obj)
+				})
+		case "response":
+			out.Values[i] = ec._PostbackAttempt_response(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "error":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PostbackAttempt_error(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var postbackDeliveryImplementors = []string{"PostbackDelivery"}
+
+func (ec *executionContext) _PostbackDelivery(ctx context.Context, sel ast.SelectionSet, obj *domain.OutboxEntry) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, postbackDeliveryImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PostbackDelivery")
+		case "key":
+			out.Values[i] = ec._PostbackDelivery_key(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "conversionId":
+			out.Values[i] = ec._PostbackDelivery_conversionId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "goalId":
+			out.Values[i] = ec._PostbackDelivery_goalId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "event":
+			out.Values[i] = ec._PostbackDelivery_event(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "values":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PostbackDelivery_values(ctx, field, obj)
+				})
+		case "state":
+			out.Values[i] = ec._PostbackDelivery_state(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "nextAttemptAt":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PostbackDelivery_nextAttemptAt(ctx, field, obj)
+				})
+		case "attempts":
+			out.Values[i] = ec._PostbackDelivery_attempts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "log":
+			out.Values[i] = ec._PostbackDelivery_log(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lastError":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PostbackDelivery_lastError(ctx, field, obj)
+				})
+		case "deliveredAt":
+			out.Values[i] = ec._PostbackDelivery_deliveredAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._PostbackDelivery_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var postbackDeliveryConnectionImplementors = []string{"PostbackDeliveryConnection"}
+
+func (ec *executionContext) _PostbackDeliveryConnection(ctx context.Context, sel ast.SelectionSet, obj *model.PostbackDeliveryConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, postbackDeliveryConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PostbackDeliveryConnection")
+		case "edges":
+			out.Values[i] = ec._PostbackDeliveryConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._PostbackDeliveryConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var postbackDeliveryEdgeImplementors = []string{"PostbackDeliveryEdge"}
+
+func (ec *executionContext) _PostbackDeliveryEdge(ctx context.Context, sel ast.SelectionSet, obj *model.PostbackDeliveryEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, postbackDeliveryEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PostbackDeliveryEdge")
+		case "cursor":
+			out.Values[i] = ec._PostbackDeliveryEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._PostbackDeliveryEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var postbackValueImplementors = []string{"PostbackValue"}
+
+func (ec *executionContext) _PostbackValue(ctx context.Context, sel ast.SelectionSet, obj *model.PostbackValue) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, postbackValueImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PostbackValue")
+		case "macro":
+			out.Values[i] = ec._PostbackValue_macro(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "value":
+			out.Values[i] = ec._PostbackValue_value(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var priorityWeightsImplementors = []string{"PriorityWeights"}
 
 func (ec *executionContext) _PriorityWeights(ctx context.Context, sel ast.SelectionSet, obj *domain.PriorityWeights) graphql.Marshaler {
@@ -14072,6 +16676,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_overlay(ctx, field)
+				})
+		case "postbackDelivery":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_postbackDelivery(ctx, field)
 				})
 		case "verify":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -14997,6 +17607,11 @@ func (ec *executionContext) marshalNCampaignEdge2ᚖtallyᚋgraphᚋmodelᚐCamp
 	return ec._CampaignEdge(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNCampaignPostbackInput2tallyᚋdomainᚐPostbackInput(ctx context.Context, v any) (domain.PostbackInput, error) {
+	res, err := ec.unmarshalInputCampaignPostbackInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNCampaignSelectionStrategy2tallyᚋdomainᚐStrategy(ctx context.Context, v any) (domain.Strategy, error) {
 	var res domain.Strategy
 	err := res.UnmarshalGQL(v)
@@ -15269,6 +17884,31 @@ func (ec *executionContext) unmarshalNGoalInput2tallyᚋdomainᚐGoal(ctx contex
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNGoalPostbackUrl2tallyᚋdomainᚐGoalPostbackURL(ctx context.Context, sel ast.SelectionSet, v domain.GoalPostbackURL) graphql.Marshaler {
+	return ec._GoalPostbackUrl(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNGoalPostbackUrl2ᚕtallyᚋdomainᚐGoalPostbackURLᚄ(ctx context.Context, sel ast.SelectionSet, v []domain.GoalPostbackURL) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNGoalPostbackUrl2tallyᚋdomainᚐGoalPostbackURL(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNGoalPostbackUrlInput2tallyᚋdomainᚐGoalPostbackURL(ctx context.Context, v any) (domain.GoalPostbackURL, error) {
+	res, err := ec.unmarshalInputGoalPostbackUrlInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNID2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalID(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -15447,6 +18087,110 @@ func (ec *executionContext) unmarshalNParticipationStatus2tallyᚋdomainᚐParti
 
 func (ec *executionContext) marshalNParticipationStatus2tallyᚋdomainᚐParticipationStatus(ctx context.Context, sel ast.SelectionSet, v domain.ParticipationStatus) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNPostbackAttempt2tallyᚋdomainᚐAttempt(ctx context.Context, sel ast.SelectionSet, v domain.Attempt) graphql.Marshaler {
+	return ec._PostbackAttempt(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNPostbackAttempt2ᚕtallyᚋdomainᚐAttemptᚄ(ctx context.Context, sel ast.SelectionSet, v []domain.Attempt) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPostbackAttempt2tallyᚋdomainᚐAttempt(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPostbackDelivery2ᚖtallyᚋdomainᚐOutboxEntry(ctx context.Context, sel ast.SelectionSet, v *domain.OutboxEntry) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PostbackDelivery!")
+		return graphql.Null
+	}
+	return ec._PostbackDelivery(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPostbackDeliveryConnection2ᚖtallyᚋgraphᚋmodelᚐPostbackDeliveryConnection(ctx context.Context, sel ast.SelectionSet, v *model.PostbackDeliveryConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PostbackDeliveryConnection!")
+		return graphql.Null
+	}
+	return ec._PostbackDeliveryConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPostbackDeliveryEdge2ᚕᚖtallyᚋgraphᚋmodelᚐPostbackDeliveryEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.PostbackDeliveryEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPostbackDeliveryEdge2ᚖtallyᚋgraphᚋmodelᚐPostbackDeliveryEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPostbackDeliveryEdge2ᚖtallyᚋgraphᚋmodelᚐPostbackDeliveryEdge(ctx context.Context, sel ast.SelectionSet, v *model.PostbackDeliveryEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PostbackDeliveryEdge!")
+		return graphql.Null
+	}
+	return ec._PostbackDeliveryEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNPostbackDeliveryState2tallyᚋdomainᚐDeliveryState(ctx context.Context, v any) (domain.DeliveryState, error) {
+	var res domain.DeliveryState
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPostbackDeliveryState2tallyᚋdomainᚐDeliveryState(ctx context.Context, sel ast.SelectionSet, v domain.DeliveryState) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNPostbackMethod2tallyᚋdomainᚐPostbackMethod(ctx context.Context, v any) (domain.PostbackMethod, error) {
+	var res domain.PostbackMethod
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPostbackMethod2tallyᚋdomainᚐPostbackMethod(ctx context.Context, sel ast.SelectionSet, v domain.PostbackMethod) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNPostbackValue2ᚕᚖtallyᚋgraphᚋmodelᚐPostbackValueᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.PostbackValue) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPostbackValue2ᚖtallyᚋgraphᚋmodelᚐPostbackValue(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPostbackValue2ᚖtallyᚋgraphᚋmodelᚐPostbackValue(ctx context.Context, sel ast.SelectionSet, v *model.PostbackValue) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PostbackValue!")
+		return graphql.Null
+	}
+	return ec._PostbackValue(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNPriorityWeights2tallyᚋdomainᚐPriorityWeights(ctx context.Context, sel ast.SelectionSet, v domain.PriorityWeights) graphql.Marshaler {
@@ -15874,6 +18618,13 @@ func (ec *executionContext) unmarshalOCampaignFilter2ᚖtallyᚋdomainᚐCampaig
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalOCampaignPostback2ᚖtallyᚋdomainᚐPostback(ctx context.Context, sel ast.SelectionSet, v *domain.Postback) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._CampaignPostback(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalOCampaignRotationSettings2ᚖtallyᚋdomainᚐRotationSettings(ctx context.Context, sel ast.SelectionSet, v *domain.RotationSettings) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
@@ -16009,6 +18760,23 @@ func (ec *executionContext) unmarshalOGoalInput2ᚕtallyᚋdomainᚐGoalᚄ(ctx 
 	return res, nil
 }
 
+func (ec *executionContext) unmarshalOGoalPostbackUrlInput2ᚕtallyᚋdomainᚐGoalPostbackURLᚄ(ctx context.Context, v any) ([]domain.GoalPostbackURL, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]domain.GoalPostbackURL, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNGoalPostbackUrlInput2tallyᚋdomainᚐGoalPostbackURL(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
 func (ec *executionContext) unmarshalOID2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalID(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -16118,6 +18886,45 @@ func (ec *executionContext) marshalOParticipation2ᚖtallyᚋdomainᚐParticipat
 		return graphql.Null
 	}
 	return ec._Participation(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOPostbackDelivery2ᚖtallyᚋdomainᚐOutboxEntry(ctx context.Context, sel ast.SelectionSet, v *domain.OutboxEntry) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._PostbackDelivery(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOPostbackDeliveryState2ᚖtallyᚋdomainᚐDeliveryState(ctx context.Context, v any) (*domain.DeliveryState, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(domain.DeliveryState)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOPostbackDeliveryState2ᚖtallyᚋdomainᚐDeliveryState(ctx context.Context, sel ast.SelectionSet, v *domain.DeliveryState) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOPostbackMethod2ᚖtallyᚋdomainᚐPostbackMethod(ctx context.Context, v any) (*domain.PostbackMethod, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(domain.PostbackMethod)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOPostbackMethod2ᚖtallyᚋdomainᚐPostbackMethod(ctx context.Context, sel ast.SelectionSet, v *domain.PostbackMethod) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) unmarshalOPriorityWeightsInput2ᚖtallyᚋdomainᚐPriorityWeights(ctx context.Context, v any) (*domain.PriorityWeights, error) {

@@ -511,12 +511,12 @@ func (p *Projector) chain(ctx context.Context, b domain.Batch, ledgers map[strin
 		if !ok {
 			continue
 		}
-		cause, ok := goalOf(l.Goals, e.GoalID)
+		cause, ok := l.Campaign.Goal(e.GoalID)
 		if !ok {
 			continue
 		}
 		for _, id := range cause.Implies {
-			g, ok := goalOf(l.Goals, id)
+			g, ok := l.Campaign.Goal(id)
 			if !ok || g.Repeatable() {
 				continue
 			}
@@ -541,27 +541,22 @@ func (p *Projector) chain(ctx context.Context, b domain.Batch, ledgers map[strin
 	return nil
 }
 
-func goalOf(goals []domain.Goal, id string) (domain.Goal, bool) {
-	for _, g := range goals {
-		if g.GoalID == id {
-			return g, true
-		}
-	}
-	return domain.Goal{}, false
-}
-
 // deliveries are the outbound postbacks of the batch: one per conversion
 // step of a campaign with a postback template, keyed by the conversion and
 // its status change, with every macro's value as it is now.
 func (p *Projector) deliveries(b domain.Batch, ledgers map[string]domain.CampaignLedger) []domain.Delivery {
 	var out []domain.Delivery
 	for _, e := range b.Events {
-		if e.Kind != domain.EventConversion || !ledgers[e.CampaignID].Postbacks {
+		if e.Kind != domain.EventConversion {
 			continue
 		}
 		event := domain.DeliveryStatus
 		if !e.Counted {
 			event = domain.DeliveryNew
+		}
+		camp := ledgers[e.CampaignID].Campaign
+		if camp.PostbackTemplate(e.GoalID) == "" || !camp.Postback.Sends(event) {
+			continue // no template for this goal, or not sent for this step
 		}
 		values := map[string]string{"click_id": e.ClickID, "goal_id": e.GoalID, "conversion_id": e.ID,
 			"status": string(e.Status), "payout": e.Payout.String(), "currency": p.currency, "external_id": e.ExternalID}

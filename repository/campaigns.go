@@ -45,6 +45,7 @@ type campaignDoc struct {
 	Status          string             `bson:"status"`
 	LandingURL      string             `bson:"landingUrl"`
 	PostbackURL     string             `bson:"postbackUrl,omitempty"`
+	Postback        *postbackDoc       `bson:"postback,omitempty"`
 	BudgetMicros    int64              `bson:"budgetMicros"`
 	SpentMicros     int64              `bson:"spentMicros"`
 	RemainingMicros int64              `bson:"remainingMicros"`
@@ -103,6 +104,7 @@ func (d *campaignDoc) toDomain() domain.Campaign {
 			Conversions: d.Stats.Conversions},
 		CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(),
 	}
+	c.Postback = d.Postback.toDomain()
 	return c
 }
 

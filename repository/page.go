@@ -23,6 +23,12 @@ import (
 // nothing lies beyond the page on that side). TotalCount, when asked, is one
 // CountDocuments with the same filter, without the cursors.
 func findPage[D any, T any](ctx context.Context, c *collection, filter bson.M, args domain.PageArgs, id func(*D) primitive.ObjectID, conv func(*D) T) (domain.Page[T], error) {
+	return findPageBy(ctx, c, "_id", filter, args, id, conv)
+}
+
+// findPageBy is findPage ordered by another ObjectID field, key, for
+// collections whose _id is a natural key (the outbox's "seq").
+func findPageBy[D any, T any](ctx context.Context, c *collection, key string, filter bson.M, args domain.PageArgs, id func(*D) primitive.ObjectID, conv func(*D) T) (domain.Page[T], error) {
 	if err := args.Validate(); err != nil {
 		return domain.Page[T]{}, err
 	}
@@ -37,13 +43,13 @@ func findPage[D any, T any](ctx context.Context, c *collection, filter bson.M, a
 	}
 	inRange := filter
 	if len(between) > 0 {
-		inRange = bson.M{"$and": bson.A{filter, bson.M{"_id": between}}}
+		inRange = bson.M{"$and": bson.A{filter, bson.M{key: between}}}
 	}
 	order := -1
 	if args.Backward() {
 		order = 1
 	}
-	cur, err := c.Find(ctx, inRange, options.Find().SetSort(bson.D{{Key: "_id", Value: order}}).SetLimit(int64(size+1)))
+	cur, err := c.Find(ctx, inRange, options.Find().SetSort(bson.D{{Key: key, Value: order}}).SetLimit(int64(size+1)))
 	if err != nil {
 		return domain.Page[T]{}, fmt.Errorf("find page: %w", err)
 	}
@@ -65,7 +71,7 @@ func findPage[D any, T any](ctx context.Context, c *collection, filter bson.M, a
 			if hasAfter {
 				beyond["$lt"] = primitive.ObjectID(after)
 			}
-			if p.HasNextPage, err = anyIn(ctx, c, filter, beyond); err != nil {
+			if p.HasNextPage, err = anyIn(ctx, c, key, filter, beyond); err != nil {
 				return domain.Page[T]{}, err
 			}
 		}
@@ -76,7 +82,7 @@ func findPage[D any, T any](ctx context.Context, c *collection, filter bson.M, a
 			if hasBefore {
 				beyond["$gt"] = primitive.ObjectID(before)
 			}
-			if p.HasPreviousPage, err = anyIn(ctx, c, filter, beyond); err != nil {
+			if p.HasPreviousPage, err = anyIn(ctx, c, key, filter, beyond); err != nil {
 				return domain.Page[T]{}, err
 			}
 		}
@@ -98,15 +104,13 @@ func findPage[D any, T any](ctx context.Context, c *collection, filter bson.M, a
 // anyIn reports whether a document matching filter has an _id in ids (the
 // side of a page's cursor that the page does not cover, still inside the
 // other cursor when one is given).
-func anyIn(ctx context.Context, c *collection, filter, ids bson.M) (bool, error) {
-	cur, err := c.Find(ctx, bson.M{"$and": bson.A{filter, bson.M{"_id": ids}}},
-		options.Find().SetProjection(bson.M{"_id": 1}).SetLimit(1))
+func anyIn(ctx context.Context, c *collection, key string, filter, ids bson.M) (bool, error) {
+	cur, err := c.Find(ctx, bson.M{"$and": bson.A{filter, bson.M{key: ids}}},
+		options.Find().SetProjection(bson.M{key: 1}).SetLimit(1))
 	if err != nil {
 		return false, fmt.Errorf("find beyond the page: %w", err)
 	}
-	var found []struct {
-		ID primitive.ObjectID `bson:"_id"`
-	}
+	var found []bson.M
 	if err := cur.All(ctx, &found); err != nil {
 		return false, fmt.Errorf("decode beyond the page: %w", err)
 	}

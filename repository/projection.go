@@ -309,8 +309,6 @@ type ledgerDoc struct {
 	ProjBatch       int64                `bson:"projBatch"`
 	ProjUnbilled    []primitive.ObjectID `bson:"projUnbilled"`
 	ProjInvalid     []invalidDoc         `bson:"projInvalid"`
-	Goals           []goalDoc            `bson:"goals"`
-	PostbackURL     string               `bson:"postbackUrl"`
 }
 
 // invalidDoc is a click a batch judged invalid traffic, kept on its
@@ -344,7 +342,7 @@ func invalidMap(docs []invalidDoc) map[string]domain.InvalidReason {
 func (d *ledgerDoc) toDomain() domain.CampaignLedger {
 	status, _ := domain.ParseCampaignStatus(d.Status)
 	l := domain.CampaignLedger{ID: d.ID.Hex(), Remaining: domain.Micros(d.RemainingMicros), Status: status, Batch: d.ProjBatch,
-		Invalid: invalidMap(d.ProjInvalid), Goals: goalsOf(d.Goals), Postbacks: d.PostbackURL != ""}
+		Invalid: invalidMap(d.ProjInvalid)}
 	for _, id := range d.ProjUnbilled {
 		l.Unbilled = append(l.Unbilled, id.Hex())
 	}
@@ -358,19 +356,27 @@ func (r *Projection) Ledgers(ctx context.Context, ids []string) (map[string]doma
 	if err != nil {
 		return nil, err
 	}
-	cur, err := r.campaigns.Find(ctx, bson.M{"_id": bson.M{"$in": oids}},
-		options.Find().SetProjection(bson.M{"remainingMicros": 1, "status": 1, "projBatch": 1, "projUnbilled": 1, "projInvalid": 1,
-			"goals": 1, "postbackUrl": 1}))
+	cur, err := r.campaigns.Find(ctx, bson.M{"_id": bson.M{"$in": oids}})
 	if err != nil {
 		return nil, fmt.Errorf("read campaign ledgers: %w", err)
 	}
-	var docs []ledgerDoc
-	if err := cur.All(ctx, &docs); err != nil {
+	var raws []bson.Raw
+	if err := cur.All(ctx, &raws); err != nil {
 		return nil, fmt.Errorf("decode campaign ledgers: %w", err)
 	}
-	out := make(map[string]domain.CampaignLedger, len(docs))
-	for i := range docs {
-		out[docs[i].ID.Hex()] = docs[i].toDomain()
+	out := make(map[string]domain.CampaignLedger, len(raws))
+	for _, raw := range raws {
+		var ld ledgerDoc
+		var cd campaignDoc
+		if err := bson.Unmarshal(raw, &ld); err != nil {
+			return nil, fmt.Errorf("decode campaign ledger: %w", err)
+		}
+		if err := bson.Unmarshal(raw, &cd); err != nil {
+			return nil, fmt.Errorf("decode campaign: %w", err)
+		}
+		l := ld.toDomain()
+		l.Campaign = cd.toDomain()
+		out[l.ID] = l
 	}
 	return out, nil
 }

@@ -47,6 +47,8 @@ type Store struct {
 	unlock    func()
 	calls     atomic.Int64 // operations of the request-side repositories
 	projCalls atomic.Int64 // operations of the projector
+	sendCalls atomic.Int64 // operations of the postback sender (and its writes)
+	sendWrite atomic.Int64
 	writes    atomic.Int64 // write operations of either
 	commands  atomic.Int64 // on MongoDB: commands the driver sent to the database
 	fault     atomic.Pointer[Fault]
@@ -182,6 +184,17 @@ func (s *Store) collection(name string) *collection {
 func (s *Store) projectorCollection(name string) *collection {
 	return &collection{c: s.db.Collection(name), calls: &s.projCalls, writes: &s.writes, fault: &s.fault, embedded: s.embedded, keys: &s.keys}
 }
+
+// senderCollection is collection for the postback sender: its operations
+// and writes are counted apart (SenderCalls), so that its polling never
+// shows in the requests' or the projector's counts.
+func (s *Store) senderCollection(name string) *collection {
+	return &collection{c: s.db.Collection(name), calls: &s.sendCalls, writes: &s.sendWrite, fault: &s.fault, embedded: s.embedded}
+}
+
+// SenderCalls returns how many store operations the postback sender has
+// issued.
+func (s *Store) SenderCalls() int64 { return s.sendCalls.Load() }
 
 // collection is the one door of the repositories to the store: every
 // operation passes through it, is counted in Calls (one per attempt: each is

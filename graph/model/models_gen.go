@@ -89,6 +89,30 @@ type ParticipationEdge struct {
 	Node   *domain.Participation `json:"node"`
 }
 
+// A page of postback deliveries, newest first.
+type PostbackDeliveryConnection struct {
+	// The page's deliveries.
+	Edges []*PostbackDeliveryEdge `json:"edges"`
+	// Where the page ends.
+	PageInfo *PageInfo `json:"pageInfo"`
+}
+
+// A postback delivery and its cursor.
+type PostbackDeliveryEdge struct {
+	// Pass as `after` for the deliveries that follow this one.
+	Cursor string `json:"cursor"`
+	// The delivery.
+	Node *domain.OutboxEntry `json:"node"`
+}
+
+// One macro's value in a delivery.
+type PostbackValue struct {
+	// The macro's name, without braces, e.g. `click_id`.
+	Macro string `json:"macro"`
+	// Its value, before URL encoding.
+	Value string `json:"value"`
+}
+
 // The root of every read.
 type Query struct {
 }
