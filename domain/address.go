@@ -108,12 +108,19 @@ func (p PublicURLs) Check(ctx context.Context, field, raw string) error {
 	if p.Lookup == nil {
 		return Invalid(field, "%s: the address of %s cannot be checked", name, host)
 	}
+	if local := localName(host); local {
+		return Invalid(field, "%s must lead to a public host, not %s", name, host)
+	}
 	addrs, err := p.Lookup(ctx, host)
 	if err != nil || len(addrs) == 0 {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return Invalid(field, "%s: the host %s does not resolve", name, host)
+		// A public-looking name that does not resolve from here (no DNS on
+		// this machine, or not yet published) is accepted: a viewer's
+		// browser resolves it itself, and the postback sender checks the
+		// address it dials, every time.
+		return nil
 	}
 	for _, a := range addrs {
 		if !PublicAddress(a) {
@@ -121,4 +128,20 @@ func (p PublicURLs) Check(ctx context.Context, field, raw string) error {
 		}
 	}
 	return nil
+}
+
+// localName reports a host name that can only ever be local or is reserved
+// never to resolve: one label (an intranet name), or a special-use suffix
+// (RFC 6761, RFC 8375, and the common private ones).
+func localName(host string) bool {
+	h := strings.ToLower(strings.TrimSuffix(host, "."))
+	if !strings.Contains(h, ".") {
+		return true
+	}
+	for _, suffix := range []string{".localhost", ".local", ".invalid", ".test", ".internal", ".home.arpa", ".lan", ".corp", ".intranet"} {
+		if strings.HasSuffix(h, suffix) {
+			return true
+		}
+	}
+	return false
 }
