@@ -159,11 +159,16 @@ func (s *Service) RecordConversion(ctx context.Context, in domain.ConversionInpu
 		return domain.Conversion{}, false, err
 	}
 	if !isNew && in.Status != nil && *in.Status != conv.Status {
-		if conv, err = s.Conversions.SetStatus(ctx, conv.ID, domain.StatusChange{By: actor, At: now, From: conv.Status,
-			To: *in.Status, Reason: "reported by the partner"}); err != nil {
+		conv, err = s.Conversions.SetStatus(ctx, conv.ID, domain.StatusChange{By: actor, At: now, From: conv.Status,
+			To: *in.Status, Reason: "reported by the partner"})
+		switch {
+		case err == nil:
+			s.notify()
+		case domain.ErrorCode(err) == domain.ECONFLICT && conv.Status == *in.Status:
+			// a racing report made the same change first
+		default:
 			return conv, false, err
 		}
-		s.notify()
 	}
 	if isNew {
 		s.notify()
@@ -225,14 +230,17 @@ func (s *Service) SetConversionStatus(ctx context.Context, in domain.ConversionS
 			continue
 		}
 		cv, err := s.Conversions.SetStatus(ctx, id, domain.StatusChange{By: actorOf(c), At: now, From: cv.Status, To: in.Status, Reason: in.Reason})
-		if domain.ErrorCode(err) == domain.EINTERNAL {
+		switch code := domain.ErrorCode(err); {
+		case err == nil:
+			changed = true
+		case code == domain.ECONFLICT && cv.Status == in.Status:
+			// a racing request made the same change first: done
+		case code == domain.EINTERNAL:
 			return res, err
-		}
-		if err != nil {
+		default:
 			res.Fail(id, err)
 			continue
 		}
-		changed = true
 		res.Conversions = append(res.Conversions, cv)
 	}
 	if changed {
