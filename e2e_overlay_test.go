@@ -266,6 +266,7 @@ func TestOverlayStrategies(t *testing.T) {
 	for i := range 5 {
 		a.mustClick(s.token(clicky.ID), fmt.Sprintf("ck-%d", i))
 	}
+	a.project() // strategies read the counters, which follow the events once projected
 	cases := []struct {
 		settings map[string]any
 		want     campaignData

@@ -42,6 +42,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"tally/domain"
@@ -53,7 +54,11 @@ const (
 	DefaultBatchSize = 500
 	DefaultLeaseTTL  = 10 * time.Second
 	DefaultPoll      = 250 * time.Millisecond
-	DefaultWindow    = 10 * time.Millisecond
+	DefaultWindow    = 150 * time.Millisecond
+	// DefaultBatchTarget is how many new events end the wait for a batch
+	// early: a batch's writes (about six, whatever it holds) are then
+	// shared by enough events to keep a store write per event near one.
+	DefaultBatchTarget = 40
 	// lagWarning is the projection lag past which the projector logs a
 	// warning (at most once per lagWarnEvery).
 	lagWarning   = 5 * time.Second
@@ -76,8 +81,9 @@ type Projector struct {
 	filter    domain.ClickFilter
 	currency  string
 
-	nudge chan struct{}
-	lag   lagStats
+	nudge    chan struct{}
+	notified atomic.Int64 // events notified since the last pass
+	lag      lagStats
 }
 
 // Options are a Projector's knobs; zero values take the defaults.
@@ -92,8 +98,9 @@ type Options struct {
 	// Poll is how often Run looks for events it was not told about (those
 	// recorded by other processes, or left by a crash).
 	Poll time.Duration
-	// Window is how long Run waits after a notification so that a batch
-	// collects the events recorded meanwhile.
+	// Window is how long Run waits at most after a notification, so that a
+	// batch collects the events recorded meanwhile (it stops waiting once
+	// DefaultBatchTarget have been).
 	Window time.Duration
 	// OnApplied, if set, is called after each batch is applied.
 	OnApplied func(domain.Batch)
@@ -133,10 +140,33 @@ func New(store *repository.Projection, log *slog.Logger, o Options) *Projector {
 
 // Notify tells the projector that a new event is pending. It never blocks.
 func (p *Projector) Notify() {
+	p.notified.Add(1)
 	select {
 	case p.nudge <- struct{}{}:
 	default:
 	}
+}
+
+// collect waits, after a notification, until DefaultBatchTarget events have
+// been notified or Window has passed, so that a batch holds what arrived
+// meanwhile: busy servers project in big batches, quiet ones within Window.
+func (p *Projector) collect(ctx context.Context) bool {
+	deadline := time.Now().Add(p.window)
+	for p.notified.Load() < DefaultBatchTarget {
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			break
+		}
+		t := time.NewTimer(min(wait, 5*time.Millisecond))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-t.C:
+		}
+	}
+	p.notified.Store(0)
+	return true
 }
 
 // Run projects until ctx ends: after each notification (waiting Window to
@@ -152,7 +182,7 @@ func (p *Projector) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-p.nudge:
-			if !sleep(ctx, p.window) {
+			if !p.collect(ctx) {
 				return
 			}
 		case <-tick.C:
@@ -263,12 +293,31 @@ func (p *Projector) step(ctx context.Context) (int, error) {
 	if err := p.apply(ctx, *b); err != nil {
 		return 0, fmt.Errorf("apply batch %d: %w", b.N, err)
 	}
-	if err := p.store.FinishBatch(ctx, b.N); err != nil {
-		return 0, err
+	// Finish the batch; when more events are pending, start the next one in
+	// the same write.
+	more := false
+	if len(b.Events) == p.batchSize || p.notified.Load() > 0 {
+		next, err := p.store.Pending(ctx, p.batchSize)
+		if err != nil {
+			return 0, err
+		}
+		if len(next) > 0 {
+			if more, err = p.store.FinishAndStart(ctx, b.N, p.owner, domain.Batch{N: b.N + 1, Events: next}); err != nil {
+				return 0, err
+			}
+		}
+	}
+	if !more {
+		if err := p.store.FinishBatch(ctx, b.N); err != nil {
+			return 0, err
+		}
 	}
 	p.observe(*b)
 	if p.onApplied != nil {
 		p.onApplied(*b)
+	}
+	if more {
+		return p.batchSize, nil // the next batch is in flight: go on
 	}
 	return len(b.Events), nil
 }

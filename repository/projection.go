@@ -265,12 +265,27 @@ func (r *Projection) Lease(ctx context.Context, owner string, now time.Time, ttl
 // last applied batch is still b.N−1 and no batch is in flight: one guarded
 // update. ok is false otherwise (another process got there first).
 func (r *Projection) StartBatch(ctx context.Context, owner string, b domain.Batch) (ok bool, err error) {
+	doc, err := toBatchDoc(b)
+	if err != nil {
+		return false, err
+	}
+	res, err := r.state.UpdateOne(ctx,
+		bson.M{"_id": projectorID, "owner": owner, "applied": b.N - 1, "batch": bson.M{"$exists": false}},
+		bson.M{"$set": bson.M{"batch": doc}})
+	if err != nil {
+		return false, fmt.Errorf("start batch %d: %w", b.N, err)
+	}
+	return res.MatchedCount == 1, nil
+}
+
+func toBatchDoc(b domain.Batch) (batchDoc, error) {
+	var err error
 	events := make([]batchEventDoc, len(b.Events))
 	for i, e := range b.Events {
 		var oids [4]primitive.ObjectID
 		for j, hex := range []string{e.ID, e.CampaignID, e.ParticipationID, e.StreamerID} {
 			if oids[j], err = primitive.ObjectIDFromHex(hex); err != nil {
-				return false, fmt.Errorf("start batch: malformed id %q", hex)
+				return batchDoc{}, fmt.Errorf("start batch: malformed id %q", hex)
 			}
 		}
 		events[i] = batchEventDoc{ID: oids[0], Kind: string(e.Kind), CampaignID: oids[1], ParticipationID: oids[2],
@@ -282,11 +297,22 @@ func (r *Projection) StartBatch(ctx context.Context, owner string, b domain.Batc
 			events[i].PrevBilling = string(e.Billing)
 		}
 	}
-	res, err := r.state.UpdateOne(ctx,
-		bson.M{"_id": projectorID, "owner": owner, "applied": b.N - 1, "batch": bson.M{"$exists": false}},
-		bson.M{"$set": bson.M{"batch": batchDoc{N: b.N, Events: events}}})
+	return batchDoc{N: b.N, Events: events}, nil
+}
+
+// FinishAndStart records that batch n is applied everywhere and, in the
+// same update, that next (batch n+1) is in flight, if owner still holds the
+// lease: the one write between two batches. ok is false when it did not
+// match (another process finished n); then nothing is started.
+func (r *Projection) FinishAndStart(ctx context.Context, n int64, owner string, next domain.Batch) (ok bool, err error) {
+	doc, err := toBatchDoc(next)
 	if err != nil {
-		return false, fmt.Errorf("start batch %d: %w", b.N, err)
+		return false, err
+	}
+	res, err := r.state.UpdateOne(ctx, bson.M{"_id": projectorID, "batch.n": n, "owner": owner},
+		bson.M{"$set": bson.M{"applied": n, "batch": doc}})
+	if err != nil {
+		return false, fmt.Errorf("finish batch %d and start %d: %w", n, next.N, err)
 	}
 	return res.MatchedCount == 1, nil
 }

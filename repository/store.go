@@ -55,7 +55,16 @@ type Store struct {
 	embedded  bool
 	file      string // the embedded file store's file; "" in memory and on MongoDB
 	keys      keyLocks
+	// requestWrites, on the embedded engine, lets only a few request-side
+	// writes queue for its one write lock at a time, so that the
+	// projector's writes (which do not take it) wait behind those few and
+	// not behind every request in flight: projection keeps up under load.
+	requestWrites chan struct{}
 }
+
+// requestWriteSlots is how many request-side writes may wait for the
+// embedded engine's write lock at once.
+const requestWriteSlots = 2
 
 // Fault, when set with SetFault, is called before (after false) and after
 // (after true) every attempt of every store operation; an error it returns
@@ -120,6 +129,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("open embedded store: %w", err)
 		}
 		s.client, s.engine, s.embedded = client, engine, true
+		s.requestWrites = make(chan struct{}, requestWriteSlots)
 	}
 	s.db = s.client.Database(opts.Database)
 	return s, nil
@@ -176,7 +186,8 @@ func (s *Store) ServerCommands() (n int64, ok bool) { return s.commands.Load(), 
 // collection returns a named collection whose operations are counted in Calls
 // and retried on transient conflicts.
 func (s *Store) collection(name string) *collection {
-	return &collection{c: s.db.Collection(name), calls: &s.calls, writes: &s.writes, fault: &s.fault, embedded: s.embedded, keys: &s.keys}
+	return &collection{c: s.db.Collection(name), calls: &s.calls, writes: &s.writes, fault: &s.fault, embedded: s.embedded, keys: &s.keys,
+		gate: s.requestWrites}
 }
 
 // projectorCollection is collection for the projector: its operations are
@@ -207,7 +218,8 @@ type collection struct {
 	calls    *atomic.Int64
 	writes   *atomic.Int64
 	fault    *atomic.Pointer[Fault]
-	embedded bool // the embedded engine, where any matched write is a full commit
+	embedded bool          // the embedded engine, where any matched write is a full commit
+	gate     chan struct{} // request-side writes on the embedded engine: see Store.requestWrites
 	keys     *keyLocks
 }
 
@@ -312,6 +324,10 @@ func (c *collection) attempt(op string, do func() error) error {
 	c.calls.Add(1)
 	if op != "find" && op != "count" {
 		c.writes.Add(1)
+		if c.gate != nil {
+			c.gate <- struct{}{}
+			defer func() { <-c.gate }()
+		}
 	}
 	if f := c.fault.Load(); f != nil {
 		if err := (*f)(op, false); err != nil {
