@@ -54,11 +54,11 @@ const (
 	DefaultBatchSize = 500
 	DefaultLeaseTTL  = 10 * time.Second
 	DefaultPoll      = 250 * time.Millisecond
-	DefaultWindow    = 150 * time.Millisecond
+	DefaultWindow    = 200 * time.Millisecond
 	// DefaultBatchTarget is how many new events end the wait for a batch
 	// early: a batch's writes (about six, whatever it holds) are then
 	// shared by enough events to keep a store write per event near one.
-	DefaultBatchTarget = 40
+	DefaultBatchTarget = 64
 	// lagWarning is the projection lag past which the projector logs a
 	// warning (at most once per lagWarnEvery).
 	lagWarning   = 5 * time.Second
@@ -293,15 +293,16 @@ func (p *Projector) step(ctx context.Context) (int, error) {
 	if err := p.apply(ctx, *b); err != nil {
 		return 0, fmt.Errorf("apply batch %d: %w", b.N, err)
 	}
-	// Finish the batch; when more events are pending, start the next one in
-	// the same write.
+	// Finish the batch; when enough events for another are pending (a
+	// backlog, or a busy server), start the next one in the same write.
 	more := false
-	if len(b.Events) == p.batchSize || p.notified.Load() > 0 {
+	if len(b.Events) == p.batchSize || p.notified.Load() >= DefaultBatchTarget {
 		next, err := p.store.Pending(ctx, p.batchSize)
 		if err != nil {
 			return 0, err
 		}
-		if len(next) > 0 {
+		if len(next) >= DefaultBatchTarget || len(next) == p.batchSize {
+			p.notified.Store(0)
 			if more, err = p.store.FinishAndStart(ctx, b.N, p.owner, domain.Batch{N: b.N + 1, Events: next}); err != nil {
 				return 0, err
 			}
