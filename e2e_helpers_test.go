@@ -198,6 +198,8 @@ func (a *testApp) doHeaders(headers map[string]string, query string, vars map[st
 		a.t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	// What Apollo Client 4 and graphql-request send: request errors are 400.
+	req.Header.Set("Accept", "application/graphql-response+json, application/json;q=0.9")
 	for k, v := range headers {
 		if v != "" {
 			req.Header.Set(k, v)

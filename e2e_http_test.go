@@ -104,8 +104,8 @@ func TestQueryTransport(t *testing.T) {
 	})
 	t.Run("ErrSyntax", func(t *testing.T) {
 		e := a.mustFail("", "{ me { ", nil, "BAD_USER_INPUT", "")
-		if r := a.do("", "{ me { ", nil); r.Status != http.StatusUnprocessableEntity {
-			t.Errorf("status: got %d, want 422", r.Status)
+		if r := a.do("", "{ me { ", nil); r.Status != http.StatusBadRequest {
+			t.Errorf("status: got %d, want 400", r.Status)
 		}
 		if e.Extensions["reason"] != "GRAPHQL_PARSE_FAILED" {
 			t.Errorf("reason: got %v, want GRAPHQL_PARSE_FAILED", e.Extensions["reason"])
@@ -183,8 +183,8 @@ func TestDepthLimit(t *testing.T) {
 		if e.Extensions["reason"] != "DEPTH_LIMIT_EXCEEDED" {
 			t.Errorf("reason: got %v", e.Extensions["reason"])
 		}
-		if r := a.do(u.Token, `{ me { campaignRotationSettings { priorityWeights { fairness } } } }`, nil); r.Status != http.StatusUnprocessableEntity {
-			t.Errorf("status: got %d, want 422 like any refused document", r.Status)
+		if r := a.do(u.Token, `{ me { campaignRotationSettings { priorityWeights { fairness } } } }`, nil); r.Status != http.StatusBadRequest {
+			t.Errorf("status: got %d, want 400 like any refused document", r.Status)
 		}
 	})
 	t.Run("ErrTooDeepThroughFragments", func(t *testing.T) {
@@ -225,8 +225,8 @@ func TestComplexityLimit(t *testing.T) {
 		if e.Extensions["reason"] != "COMPLEXITY_LIMIT_EXCEEDED" {
 			t.Errorf("reason: got %v", e.Extensions["reason"])
 		}
-		if r := a.do(u.Token, meQuery, nil); r.Status != http.StatusUnprocessableEntity {
-			t.Errorf("status: got %d, want 422 like any refused document", r.Status)
+		if r := a.do(u.Token, meQuery, nil); r.Status != http.StatusBadRequest {
+			t.Errorf("status: got %d, want 400 like any refused document", r.Status)
 		}
 	})
 	t.Run("ErrAliasesCount", func(t *testing.T) {

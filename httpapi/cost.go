@@ -232,6 +232,7 @@ func isOfType(f *ast.Field) bool {
 type operationLimits struct {
 	limits Limits
 	cache  *queryCache
+	apq    persistedQueries
 }
 
 var _ interface {
@@ -321,18 +322,39 @@ func (l operationLimits) MutateOperationContext(ctx context.Context, rc *graphql
 			Extensions: map[string]any{"code": code, costExtension: stats},
 		}
 	}
+	if err := l.check(c, refuse, ""); err != nil {
+		return err
+	}
+	// In a batch, the request's limits hold for all its operations together.
+	if b, ok := ctx.Value(batchKey{}).(*batchBudget); ok {
+		total := operationCost{Cost: addCost(b.total.Cost, c.Cost), Depth: c.Depth,
+			PasswordChecks:  addCost(b.total.PasswordChecks, c.PasswordChecks),
+			RecordMutations: addCost(b.total.RecordMutations, c.RecordMutations)}
+		if err := l.check(total, refuse, "counting the batch's operations before it, "); err != nil {
+			return err
+		}
+		b.total = total
+		b.ops++
+	}
+	l.cache.admit(ctx)
+	l.apq.admit(ctx)
+	return nil
+}
+
+// check refuses c when it is over a limit; what prefixes the message (the
+// batch's totals are checked with the same words).
+func (l operationLimits) check(c operationCost, refuse func(code, format string, args ...any) *gqlerror.Error, what string) *gqlerror.Error {
 	switch {
 	case l.limits.MaxDepth > 0 && c.Depth > l.limits.MaxDepth:
 		return refuse(errDepthLimit, "the query is nested %d levels deep; the limit is %d", c.Depth, l.limits.MaxDepth)
 	case c.PasswordChecks > 1:
-		return refuse(errPasswordChecks, "a request may run at most one of logIn, signUp and changePassword; this one asks for %d", c.PasswordChecks)
+		return refuse(errPasswordChecks, "a request may run at most one of logIn, signUp and changePassword; %sthis one asks for %d", what, c.PasswordChecks)
 	case l.limits.MaxRecordMutations > 0 && c.RecordMutations > int64(l.limits.MaxRecordMutations):
-		return refuse(errRecordMutations, "a request may run at most %d of recordImpression, recordClick and recordConversion; this one asks for %d",
-			l.limits.MaxRecordMutations, c.RecordMutations)
+		return refuse(errRecordMutations, "a request may run at most %d of recordImpression, recordClick and recordConversion; %sthis one asks for %d",
+			l.limits.MaxRecordMutations, what, c.RecordMutations)
 	case l.limits.MaxComplexity > 0 && c.Cost > int64(l.limits.MaxComplexity):
-		return refuse(errComplexityLimit, "operation has complexity %d, which exceeds the limit of %d", c.Cost, l.limits.MaxComplexity)
+		return refuse(errComplexityLimit, "%sthe operation has complexity %d, which exceeds the limit of %d", what, c.Cost, l.limits.MaxComplexity)
 	}
-	l.cache.admit(ctx)
 	return nil
 }
 

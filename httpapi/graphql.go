@@ -34,29 +34,38 @@ type Limits struct {
 	MaxComplexity      int   // complexity points (see costOf): 1 a field, first × the selection of a page
 	MaxRecordMutations int   // recordImpression, recordClick and recordConversion fields per request
 	QueryCacheBytes    int64 // what the cache of parsed documents may hold, estimated
+	// MaxBatch is how many operations a batched request may hold (0: DefaultMaxBatch).
+	MaxBatch int
+	// PersistedQueryBytes bounds the automatic persisted queries kept (0:
+	// DefaultPersistedQueryBytes).
+	PersistedQueryBytes int64
 }
 
 // DefaultLimits are the production limits: 1 MiB bodies, 10,000 tokens,
 // 500 selections, depth 12, complexity 5,000, 10 record mutations, 32 MiB
-// of cached documents. A request also runs at most one password check (logIn, signUp,
+// of cached documents, batches of 10 operations, 8 MiB of persisted queries. A request also runs at most one password check (logIn, signUp,
 // changePassword); that is not configurable.
 var DefaultLimits = Limits{MaxBodyBytes: 1 << 20, MaxTokens: 10_000, MaxSelections: 500, MaxDepth: 12, MaxComplexity: 5_000,
-	MaxRecordMutations: 10, QueryCacheBytes: 32 << 20}
+	MaxRecordMutations: 10, QueryCacheBytes: 32 << 20, MaxBatch: DefaultMaxBatch, PersistedQueryBytes: DefaultPersistedQueryBytes}
 
 // newGraphQL builds the /query endpoint with every behaviour visible here: the
 // transports, the caches, the limits, the error presenter and panic recovery.
-//
-// The returned handler must be wrapped in cache.withPending (New does).
-func newGraphQL(r *resolvers.Resolver, limits Limits, tokens TokenLimits, log *slog.Logger) (*handler.Server, *queryCache) {
+func newGraphQL(r *resolvers.Resolver, limits Limits, introspection bool, tokens TokenLimits, log *slog.Logger) *handler.Server {
 	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: r}))
 	srv.AddTransport(transport.Options{})
-	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
+	srv.AddTransport(httpTransport{maxBatch: limits.MaxBatch})
 	cache := newQueryCache(limits.QueryCacheBytes)
 	srv.SetQueryCache(cache)
 	srv.SetParserTokenLimit(limits.MaxTokens)
-	srv.Use(extension.Introspection{})
-	srv.Use(operationLimits{limits: limits, cache: cache})
+	if introspection {
+		srv.Use(extension.Introspection{})
+	}
+	if limits.PersistedQueryBytes <= 0 {
+		limits.PersistedQueryBytes = DefaultPersistedQueryBytes
+	}
+	apq := persistedQueries{cache: newTextLRU(limits.PersistedQueryBytes)}
+	srv.Use(apq) // before the limits: a hash-only request gets its document here
+	srv.Use(operationLimits{limits: limits, cache: cache, apq: apq})
 	srv.AroundFields(stopWhenGone)
 	srv.AroundFields(limitTokenFields(tokens))
 	srv.SetErrorPresenter(presentError(log))
@@ -64,7 +73,7 @@ func newGraphQL(r *resolvers.Resolver, limits Limits, tokens TokenLimits, log *s
 		log.ErrorContext(ctx, "panic in resolver", "request_id", RequestID(ctx), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 		return errors.New("panic in resolver")
 	})
-	return srv, cache
+	return srv
 }
 
 // stopWhenGone starts no further resolver once the request's context is
@@ -108,6 +117,9 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 			return gqlErr
 		}
 		var ge *gqlerror.Error
+		if errors.As(err, &ge) && ge.Err == nil && isPersistedQueryCode(gqlErr.Extensions["code"]) {
+			return gqlErr // Apollo's links act on these codes
+		}
 		if errors.As(err, &ge) && ge.Err == nil {
 			// Raised by gqlgen about the request itself: it is the client's to fix.
 			if gqlErr.Extensions == nil {
@@ -130,6 +142,10 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 		gqlErr.Extensions = map[string]any{"code": domain.EINTERNAL, "requestId": RequestID(ctx)}
 		return gqlErr
 	}
+}
+
+func isPersistedQueryCode(code any) bool {
+	return code == errPersistedQueryNotFound || code == errPersistedQueryNotSupported
 }
 
 // gqlgen's POST transport reports an undecodable body as

@@ -35,7 +35,9 @@ type Deps struct {
 	Log         *slog.Logger
 	Limits      Limits
 	CORSOrigins []string
-	Projection  interface{ Lag() projection.Lag } // the projector, for /readyz; nil leaves it out
+	// NoIntrospection turns GraphQL introspection off (INTROSPECTION=false).
+	NoIntrospection bool
+	Projection      interface{ Lag() projection.Lag } // the projector, for /readyz; nil leaves it out
 	// TokenLimits rate-limit what a browser source token opens.
 	TokenLimits TokenLimits
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For decides
@@ -51,10 +53,10 @@ func New(d Deps) http.Handler {
 	if d.Limits == (Limits{}) {
 		d.Limits = DefaultLimits
 	}
-	gql, cache := newGraphQL(d.Resolver, d.Limits, d.TokenLimits, d.Log)
+	gql := newGraphQL(d.Resolver, d.Limits, !d.NoIntrospection, d.TokenLimits, d.Log)
 
 	mux := http.NewServeMux()
-	mux.Handle("/query", graphQLTransport(limitBody(d.Limits.MaxBodyBytes, rateLimitedStatus(withAPIKey(d, perRequest(d.PerRequest, cache.withPending(gql)))))))
+	mux.Handle("/query", graphQLTransport(limitBody(d.Limits.MaxBodyBytes, rateLimitedStatus(withAPIKey(d, perRequest(d.PerRequest, gql))))))
 	mux.Handle("GET /r/{token}", limitTokenRoute(d.TokenLimits, false, clickRedirect(d.Tracking, d)))
 	mux.Handle("GET /overlay/{token}", limitTokenRoute(d.TokenLimits, true, overlayPageHandler(d)))
 	pb := limitBody(64<<10, postback(d.Tracking, d))

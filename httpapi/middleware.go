@@ -171,11 +171,7 @@ func limitBody(max int64, next http.Handler) http.Handler {
 func graphQLTransport(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.Method {
-		case http.MethodGet:
-			// gqlgen refuses a mutation by GET with a bare 406; answer as
-			// GraphQL over HTTP says (405, Allow: POST), with a code.
-			w = &getMutationGuard{ResponseWriter: w}
-		case http.MethodOptions:
+		case http.MethodGet, http.MethodOptions:
 		case http.MethodPost:
 			if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 				writeGraphQLError(w, http.StatusUnsupportedMediaType, domain.EINVALID,
@@ -190,32 +186,6 @@ func graphQLTransport(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// getMutationGuard turns gqlgen's 406 for a mutation sent by GET (the only
-// 406 its GET transport writes) into a 405 with Allow: POST and a coded
-// GraphQL error. Nothing was executed.
-type getMutationGuard struct {
-	http.ResponseWriter
-	refused bool
-}
-
-func (g *getMutationGuard) WriteHeader(status int) {
-	if status != http.StatusNotAcceptable {
-		g.ResponseWriter.WriteHeader(status)
-		return
-	}
-	g.refused = true
-	g.Header().Set("Allow", "POST")
-	writeGraphQLError(g.ResponseWriter, http.StatusMethodNotAllowed, domain.EINVALID,
-		"only queries may be sent by GET; send mutations by POST")
-}
-
-func (g *getMutationGuard) Write(b []byte) (int, error) {
-	if g.refused {
-		return len(b), nil // gqlgen's own body, replaced above
-	}
-	return g.ResponseWriter.Write(b)
 }
 
 // cors lets the listed browser origins call the API ("*" for any).
