@@ -265,3 +265,39 @@ func TestBatchedRequests(t *testing.T) {
 		}
 	})
 }
+
+// TestCacheControl: no answer of the API is stored by a browser or a shared
+// cache, authenticated or anonymous.
+func TestCacheControl(t *testing.T) {
+	t.Parallel()
+	a := mustStartApp(t)
+	u := a.mustSignUp("STREAMER")
+	for name, token := range map[string]string{"Authenticated": u.Token, "Anonymous": ""} {
+		resp, raw := a.postRaw("", token, gqlBody("{ __typename }"))
+		if got := resp.Header.Get("Cache-Control"); got != "no-store" {
+			t.Errorf("%s POST: Cache-Control %q: %s", name, got, raw)
+		}
+		h := map[string]string{}
+		if token != "" {
+			h["Authorization"] = "Bearer " + token
+		}
+		resp, _ = a.request(http.MethodGet, "/query?query="+url.QueryEscape("{ me { id } }"), h, nil)
+		if got := resp.Header.Get("Cache-Control"); got != "no-store" {
+			t.Errorf("%s GET: Cache-Control %q", name, got)
+		}
+	}
+}
+
+// TestIntrospectionSwitch: on by default, off with INTROSPECTION=false.
+func TestIntrospectionSwitch(t *testing.T) {
+	t.Parallel()
+	on := mustStartApp(t)
+	on.mustDo("", "{ __schema { queryType { name } } }", nil, nil)
+	off := mustStartApp(t, withEnv(map[string]string{"INTROSPECTION": "false"}))
+	for _, q := range []string{"{ __schema { queryType { name } } }", `{ __type(name: "User") { name } }`, "fragment F on Query { __schema { types { name } } } { ...F }"} {
+		if e := off.mustFail("", q, nil, "BAD_USER_INPUT", ""); e.Extensions["reason"] != "INTROSPECTION_DISABLED" {
+			t.Errorf("%s: got %+v", q, e)
+		}
+	}
+	off.mustDo("", "{ __typename }", nil, nil) // __typename is not introspection
+}

@@ -45,7 +45,10 @@ type Config struct {
 	// URLs on loopback, private and link-local addresses (false): for tests
 	// and private deployments only.
 	AllowPrivateURLs bool
-	Args             []string // positional arguments after the flags (a server command's operands)
+	// INTROSPECTION, -introspection: answer GraphQL introspection (true);
+	// GraphiQL needs it.
+	Introspection bool
+	Args          []string // positional arguments after the flags (a server command's operands)
 }
 
 // Load reads the configuration from args (without the program name) and the
@@ -88,6 +91,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		r.value = fs.String(r.flag, env(r.env, r.def), "rate limit N/duration or off")
 	}
 	privateURLs := fs.String("allow-private-urls", env("ALLOW_PRIVATE_URLS", "false"), "accept landing and postback URLs on private addresses")
+	introspection := fs.String("introspection", env("INTROSPECTION", "true"), "answer GraphQL introspection (GraphiQL needs it)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, fmt.Errorf("flags: %w", err)
 	}
@@ -158,6 +162,9 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	}
 	if c.AllowPrivateURLs, err = strconv.ParseBool(*privateURLs); err != nil {
 		return Config{}, fmt.Errorf("ALLOW_PRIVATE_URLS must be true or false, got %q", *privateURLs)
+	}
+	if c.Introspection, err = strconv.ParseBool(*introspection); err != nil {
+		return Config{}, fmt.Errorf("INTROSPECTION must be true or false, got %q", *introspection)
 	}
 	return c, nil
 }

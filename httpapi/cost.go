@@ -18,11 +18,12 @@ import (
 // presenter turns them into BAD_USER_INPUT with the code as
 // extensions.reason.
 const (
-	errDepthLimit      = "DEPTH_LIMIT_EXCEEDED"
-	errComplexityLimit = "COMPLEXITY_LIMIT_EXCEEDED"
-	errPasswordChecks  = "PASSWORD_CHECK_LIMIT_EXCEEDED"
-	errRecordMutations = "RECORD_MUTATION_LIMIT_EXCEEDED"
-	errSelectionLimit  = "SELECTION_LIMIT_EXCEEDED"
+	errDepthLimit       = "DEPTH_LIMIT_EXCEEDED"
+	errComplexityLimit  = "COMPLEXITY_LIMIT_EXCEEDED"
+	errPasswordChecks   = "PASSWORD_CHECK_LIMIT_EXCEEDED"
+	errRecordMutations  = "RECORD_MUTATION_LIMIT_EXCEEDED"
+	errSelectionLimit   = "SELECTION_LIMIT_EXCEEDED"
+	errIntrospectionOff = "INTROSPECTION_DISABLED"
 )
 
 // Weights of the fields whose cost is not their selection: a password check
@@ -52,6 +53,7 @@ type operationCost struct {
 	Depth           int   // nesting of selection sets (__Type.ofType not counted)
 	PasswordChecks  int64 // logIn, signUp and changePassword fields
 	RecordMutations int64 // recordImpression, recordClick and recordConversion fields
+	Introspects     bool  // selects __schema or __type
 }
 
 // costOf prices op. Its time is linear in the document: a fragment's cost is
@@ -94,6 +96,7 @@ func (w *costWalker) set(sel ast.SelectionSet) operationCost {
 		total.PasswordChecks = addCost(total.PasswordChecks, c.PasswordChecks)
 		total.RecordMutations = addCost(total.RecordMutations, c.RecordMutations)
 		total.Depth = max(total.Depth, c.Depth)
+		total.Introspects = total.Introspects || c.Introspects
 	}
 	return total
 }
@@ -126,7 +129,7 @@ func (w *costWalker) field(f *ast.Field) operationCost {
 			return operationCost{}
 		}
 	}
-	c := operationCost{Cost: 1}
+	c := operationCost{Cost: 1, Introspects: f.Name == "__schema" || f.Name == "__type"}
 	if f.ObjectDefinition != nil && f.ObjectDefinition.Name == "Mutation" {
 		switch {
 		case passwordChecks[f.Name]:
@@ -145,6 +148,7 @@ func (w *costWalker) field(f *ast.Field) operationCost {
 	c.PasswordChecks = addCost(c.PasswordChecks, mulCost(pages, child.PasswordChecks))
 	c.RecordMutations = addCost(c.RecordMutations, mulCost(pages, child.RecordMutations))
 	c.Depth = child.Depth
+	c.Introspects = c.Introspects || child.Introspects
 	if !isOfType(f) {
 		c.Depth++
 	}
@@ -233,6 +237,8 @@ type operationLimits struct {
 	limits Limits
 	cache  *queryCache
 	apq    persistedQueries
+	// noIntrospection refuses __schema and __type (INTROSPECTION=false).
+	noIntrospection bool
 }
 
 var _ interface {
@@ -321,6 +327,9 @@ func (l operationLimits) MutateOperationContext(ctx context.Context, rc *graphql
 			Message:    fmt.Sprintf(format, args...),
 			Extensions: map[string]any{"code": code, costExtension: stats},
 		}
+	}
+	if l.noIntrospection && c.Introspects {
+		return refuse(errIntrospectionOff, "introspection is turned off on this server (INTROSPECTION=false)")
 	}
 	if err := l.check(c, refuse, ""); err != nil {
 		return err

@@ -65,7 +65,7 @@ func newGraphQL(r *resolvers.Resolver, limits Limits, introspection bool, tokens
 	}
 	apq := persistedQueries{cache: newTextLRU(limits.PersistedQueryBytes)}
 	srv.Use(apq) // before the limits: a hash-only request gets its document here
-	srv.Use(operationLimits{limits: limits, cache: cache, apq: apq})
+	srv.Use(operationLimits{limits: limits, cache: cache, apq: apq, noIntrospection: !introspection})
 	srv.AroundFields(stopWhenGone)
 	srv.AroundFields(limitTokenFields(tokens))
 	srv.SetErrorPresenter(presentError(log))
@@ -192,7 +192,7 @@ func inputPath(path ast.Path) string {
 }
 
 func init() {
-	for _, code := range []string{errDepthLimit, errComplexityLimit, errPasswordChecks, errRecordMutations, errSelectionLimit} {
+	for _, code := range []string{errDepthLimit, errComplexityLimit, errPasswordChecks, errRecordMutations, errSelectionLimit, errIntrospectionOff} {
 		errcode.RegisterErrorType(code, errcode.KindProtocol)
 	}
 }

@@ -17,7 +17,7 @@ const apiCSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; for
 // securityHeaders gives every response the headers that keep it from being
 // framed, sniffed into another type, or leaking its URL in a Referer, and a
 // Content-Security-Policy that a handler may replace with its own (the
-// overlay page and GraphiQL do).
+// overlay page and GraphiQL do), and Cache-Control: no-store.
 func securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
@@ -26,6 +26,11 @@ func securityHeaders(next http.Handler) http.Handler {
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Content-Security-Policy", apiCSP)
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		// No answer is for a shared cache or the browser's: GraphQL
+		// answers are per caller and per moment (authenticated or not: the
+		// overlay's rotates with its slot), as Apollo Server's default.
+		// GraphiQL's static assets set their own.
+		h.Set("Cache-Control", "no-store")
 		next.ServeHTTP(w, r)
 	})
 }

@@ -85,7 +85,7 @@ func New(d Deps) http.Handler {
 
 	h := noteRoute(mux)
 	h = authenticate(d.Tokens, d.Users, h)
-	h = cors(d.CORSOrigins, h)
+	h = withCORS(d.CORSOrigins, h)
 	h = clientAddress(d.TrustedProxies, h)
 	h = recoverPanics(d.Log, h)
 	h = logRequests(d.Log, h)
