@@ -11,9 +11,8 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/playground"
-
 	"tally/auth"
+	"tally/httpapi/graphiql"
 	"tally/projection"
 	"tally/resolvers"
 )
@@ -62,7 +61,8 @@ func New(d Deps) http.Handler {
 	pb := limitBody(64<<10, postback(d.Tracking, d))
 	mux.Handle("GET /postback", pb)
 	mux.Handle("POST /postback", pb)
-	mux.Handle("GET /{$}", graphiQL(playground.Handler("Tally GraphiQL", "/query")))
+	mux.Handle("GET /{$}", graphiql.Page())
+	mux.Handle("GET /graphiql/", graphiql.Assets("/graphiql/"))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
