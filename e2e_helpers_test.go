@@ -21,6 +21,7 @@ import (
 	"tally/config"
 	"tally/domain"
 	"tally/httpapi"
+	"tally/metrics"
 	"tally/projection"
 	"tally/repository"
 	"tally/repository/repotest"
@@ -35,6 +36,7 @@ type testApp struct {
 	srv       *httptest.Server
 	clock     *testClock
 	projector *projection.Projector
+	metrics   *metrics.Metrics
 }
 
 type testClock struct {
@@ -126,7 +128,7 @@ func mustStartAppOn(t testing.TB, store *repository.Store, opts ...appOption) *t
 	t.Cleanup(a.stop)
 	srv := httptest.NewServer(a.handler)
 	t.Cleanup(srv.Close)
-	return &testApp{t: t, store: a.store, srv: srv, clock: clock, projector: a.projector}
+	return &testApp{t: t, store: a.store, srv: srv, clock: clock, projector: a.projector, metrics: a.metrics}
 }
 
 // client is the HTTP client for the app: the test server's own, or for an

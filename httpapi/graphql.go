@@ -18,8 +18,8 @@ import (
 
 	"tally/domain"
 	"tally/graph"
+	"tally/metrics"
 	"tally/ratelimit"
-	"tally/resolvers"
 )
 
 // Limits on what one GraphQL request may ask for. Every one of them is
@@ -50,10 +50,11 @@ var DefaultLimits = Limits{MaxBodyBytes: 1 << 20, MaxTokens: 10_000, MaxSelectio
 
 // newGraphQL builds the /query endpoint with every behaviour visible here: the
 // transports, the caches, the limits, the error presenter and panic recovery.
-func newGraphQL(r *resolvers.Resolver, limits Limits, introspection bool, tokens TokenLimits, log *slog.Logger) *handler.Server {
-	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: r}))
+func newGraphQL(d Deps, introspection bool) *handler.Server {
+	limits, tokens, log := d.Limits, d.TokenLimits, d.Log
+	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: d.Resolver}))
 	srv.AddTransport(transport.Options{})
-	srv.AddTransport(httpTransport{maxBatch: limits.MaxBatch})
+	srv.AddTransport(httpTransport{maxBatch: limits.MaxBatch, maxTokens: limits.MaxTokens, metrics: d.Metrics, tracer: d.Tracer.Tracer("tally/httpapi"), log: log})
 	cache := newQueryCache(limits.QueryCacheBytes)
 	srv.SetQueryCache(cache)
 	srv.SetParserTokenLimit(limits.MaxTokens)
@@ -68,7 +69,7 @@ func newGraphQL(r *resolvers.Resolver, limits Limits, introspection bool, tokens
 	srv.Use(operationLimits{limits: limits, cache: cache, apq: apq, noIntrospection: !introspection})
 	srv.AroundFields(stopWhenGone)
 	srv.AroundFields(limitTokenFields(tokens))
-	srv.SetErrorPresenter(presentError(log))
+	srv.SetErrorPresenter(presentError(log, d.Metrics))
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
 		log.ErrorContext(ctx, "panic in resolver", "request_id", RequestID(ctx), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 		return errors.New("panic in resolver")
@@ -92,7 +93,7 @@ func stopWhenGone(ctx context.Context, next graphql.Resolver) (any, error) {
 // the request (parse, validation, limits) are BAD_USER_INPUT; anything else is
 // logged with the request id and reaches the client as INTERNAL_SERVER_ERROR
 // with no detail.
-func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
+func presentError(log *slog.Logger, m *metrics.Metrics) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
 		var de *domain.Error
@@ -109,6 +110,9 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 			}
 			if field != "" {
 				gqlErr.Extensions["field"] = field
+			}
+			if de.Code == domain.ERATELIMITED {
+				m.RateLimited("graphql")
 			}
 			if de.Code == domain.ERATELIMITED && de.RetryAfter > 0 {
 				gqlErr.Extensions["retryAfter"] = ratelimit.RetryAfterSeconds(de.RetryAfter)

@@ -11,10 +11,16 @@ import (
 	"net/netip"
 	"time"
 
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
 	"tally/auth"
 	"tally/httpapi/graphiql"
+	"tally/metrics"
 	"tally/projection"
 	"tally/resolvers"
+	"tally/tracing"
 )
 
 // Pinger is the store's readiness check.
@@ -34,6 +40,11 @@ type Deps struct {
 	Log         *slog.Logger
 	Limits      Limits
 	CORSOrigins []string
+	// Metrics are the server's Prometheus instruments, served at /metrics;
+	// nil serves none.
+	Metrics *metrics.Metrics
+	// Tracer traces requests and GraphQL operations; nil traces nothing.
+	Tracer trace.TracerProvider
 	// NoIntrospection turns GraphQL introspection off (INTROSPECTION=false).
 	NoIntrospection bool
 	Projection      interface{ Lag() projection.Lag } // the projector, for /readyz; nil leaves it out
@@ -52,17 +63,23 @@ func New(d Deps) http.Handler {
 	if d.Limits == (Limits{}) {
 		d.Limits = DefaultLimits
 	}
-	gql := newGraphQL(d.Resolver, d.Limits, !d.NoIntrospection, d.TokenLimits, d.Log)
+	if d.Tracer == nil {
+		d.Tracer = noop.NewTracerProvider()
+	}
+	gql := newGraphQL(d, !d.NoIntrospection)
 
 	mux := http.NewServeMux()
 	mux.Handle("/query", graphQLTransport(limitBody(d.Limits.MaxBodyBytes, rateLimitedStatus(withAPIKey(d, perRequest(d.PerRequest, gql))))))
-	mux.Handle("GET /r/{token}", limitTokenRoute(d.TokenLimits, false, clickRedirect(d.Tracking, d)))
-	mux.Handle("GET /overlay/{token}", limitTokenRoute(d.TokenLimits, true, overlayPageHandler(d)))
+	mux.Handle("GET /r/{token}", limitTokenRoute(d.TokenLimits, d.Metrics, false, clickRedirect(d.Tracking, d)))
+	mux.Handle("GET /overlay/{token}", limitTokenRoute(d.TokenLimits, d.Metrics, true, overlayPageHandler(d)))
 	pb := limitBody(64<<10, postback(d.Tracking, d))
 	mux.Handle("GET /postback", pb)
 	mux.Handle("POST /postback", pb)
 	mux.Handle("GET /{$}", graphiql.Page())
 	mux.Handle("GET /graphiql/", graphiql.Assets("/graphiql/"))
+	if d.Metrics != nil {
+		mux.Handle("GET /metrics", d.Metrics.Handler())
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -88,9 +105,12 @@ func New(d Deps) http.Handler {
 	h = withCORS(d.CORSOrigins, h)
 	h = clientAddress(d.TrustedProxies, h)
 	h = recoverPanics(d.Log, h)
-	h = logRequests(d.Log, h)
+	h = logRequests(d.Log, d.Metrics, h)
 	h = withRequestID(h)
 	h = securityHeaders(h)
+	if _, off := d.Tracer.(noop.TracerProvider); !off {
+		h = otelhttp.NewHandler(h, "http", otelhttp.WithTracerProvider(d.Tracer), otelhttp.WithPropagators(tracing.Propagator))
+	}
 	return h
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"tally/auth"
 	"tally/domain"
+	"tally/metrics"
 	"tally/ratelimit"
 )
 
@@ -44,9 +45,10 @@ func (l TokenLimits) allow(ctx context.Context, token string) error {
 // with 429 and Retry-After. The overlay's page reloads itself after the wait
 // (a browser source never reloads by itself, and must not stay blank or show
 // an error on a live stream); a viewer following /r/ is told to try again.
-func limitTokenRoute(l TokenLimits, reloads bool, next http.Handler) http.Handler {
+func limitTokenRoute(l TokenLimits, m *metrics.Metrics, reloads bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := l.allow(r.Context(), r.PathValue("token")); err != nil {
+			m.RateLimited("route")
 			secs := ratelimit.RetryAfterSeconds(domain.RetryAfter(err))
 			h := w.Header()
 			h.Set("Retry-After", strconv.Itoa(secs))

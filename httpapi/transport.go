@@ -2,22 +2,30 @@ package httpapi
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+	"github.com/vektah/gqlparser/v2/parser"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"tally/domain"
+	"tally/metrics"
 )
 
 // Media types of GraphQL over HTTP responses.
@@ -55,7 +63,11 @@ const DefaultMaxBatch = 10
 // and they then run one after another. The answer is the array of their
 // responses, in order, with status 200.
 type httpTransport struct {
-	maxBatch int
+	maxBatch  int
+	maxTokens int
+	metrics   *metrics.Metrics
+	tracer    trace.Tracer
+	log       *slog.Logger
 }
 
 var _ graphql.Transport = httpTransport{}
@@ -73,7 +85,8 @@ func (t httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 			writeRequestError(w, http.StatusBadRequest, msg)
 			return
 		}
-		resp, status := runOperation(r.Context(), exec, params, media, true)
+		op := t.prepare(r.Context(), exec, params, media, true)
+		resp, status := t.finish(exec, op)
 		if status == http.StatusMethodNotAllowed {
 			w.Header().Set("Allow", "POST")
 		}
@@ -101,7 +114,7 @@ func (t httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 		writeRequestError(w, http.StatusBadRequest, msg)
 		return
 	}
-	resp, status := runOperation(r.Context(), exec, params, media, false)
+	resp, status := t.finish(exec, t.prepare(r.Context(), exec, params, media, false))
 	writeResponse(w, status, resp)
 }
 
@@ -133,26 +146,14 @@ func (t httpTransport) doBatch(w http.ResponseWriter, ctx context.Context, exec 
 		all[i] = params
 	}
 	// Every operation is checked, the batch's totals included, before any runs.
-	budget := &batchBudget{}
-	ctx = context.WithValue(ctx, batchKey{}, budget)
-	type prepared struct {
-		ctx  context.Context
-		rc   *graphql.OperationContext
-		resp *graphql.Response
-	}
-	ops := make([]prepared, len(all))
+	ctx = context.WithValue(ctx, batchKey{}, &batchBudget{})
+	ops := make([]*operation, len(all))
 	for i, params := range all {
-		octx := withPendingDoc(ctx)
-		rc, resp, _ := prepareOperation(octx, exec, params, media, false)
-		ops[i] = prepared{ctx: octx, rc: rc, resp: resp}
+		ops[i] = t.prepare(ctx, exec, params, media, false)
 	}
 	out := make([]*graphql.Response, len(ops))
 	for i, op := range ops {
-		if op.resp != nil {
-			out[i] = op.resp
-			continue
-		}
-		out[i] = execute(op.ctx, exec, op.rc)
+		out[i], _ = t.finish(exec, op)
 	}
 	w.WriteHeader(http.StatusOK)
 	b, err := json.Marshal(wireList(out))
@@ -162,34 +163,103 @@ func (t httpTransport) doBatch(w http.ResponseWriter, ctx context.Context, exec 
 	_, _ = w.Write(b)
 }
 
-// runOperation runs one operation: parse, validate and check its limits,
-// then execute it. It returns the response and its HTTP status.
-func runOperation(ctx context.Context, exec graphql.GraphExecutor, params *graphql.RawParams, media string, isGET bool) (*graphql.Response, int) {
+// operation is one GraphQL operation of a request on its way: prepared
+// (parsed, validated, priced), then executed unless refused.
+type operation struct {
+	ctx    context.Context
+	span   trace.Span
+	start  time.Time
+	name   string
+	rc     *graphql.OperationContext // nil when refused
+	resp   *graphql.Response         // the refusal
+	status int
+	def    *ast.OperationDefinition // the operation, once its document parsed
+}
+
+// prepare parses, validates and prices an operation, in its own span.
+func (t httpTransport) prepare(ctx context.Context, exec graphql.GraphExecutor, params *graphql.RawParams, media string, isGET bool) *operation {
+	op := &operation{start: time.Now(), name: params.OperationName}
 	ctx = withPendingDoc(ctx)
-	rc, resp, status := prepareOperation(ctx, exec, params, media, isGET)
-	if resp != nil {
-		return resp, status
+	op.ctx, op.span = t.tracer.Start(ctx, "graphql", trace.WithSpanKind(trace.SpanKindInternal))
+	op.rc, op.resp, op.status, op.def = prepareOperation(op.ctx, exec, params, media, isGET)
+	if op.def == nil && op.resp != nil && params.Query != "" {
+		// Refused before it was kept: name it for the log and the metrics
+		// from a parse of its own (linear, within the token limit).
+		if doc, err := parser.ParseQueryWithTokenLimit(&ast.Source{Input: params.Query}, t.maxTokens); err == nil {
+			op.def = doc.Operations.ForName(params.OperationName)
+		}
 	}
-	return execute(ctx, exec, rc), http.StatusOK
+	if op.def != nil {
+		op.name = op.def.Name
+	}
+	return op
+}
+
+// finish executes a prepared operation (or answers its refusal), ends its
+// span and counts it.
+func (t httpTransport) finish(exec graphql.GraphExecutor, op *operation) (*graphql.Response, int) {
+	resp, status, outcome := op.resp, op.status, metrics.Refused
+	if op.rc != nil {
+		resp, status, outcome = execute(op.ctx, exec, op.rc), http.StatusOK, metrics.OK
+		if len(resp.Errors) > 0 {
+			outcome = metrics.FieldErrors
+		}
+	}
+	for _, e := range resp.Errors {
+		if e.Extensions["code"] == domain.ERATELIMITED {
+			outcome = metrics.RateLimited
+			break
+		}
+	}
+	typ := ""
+	if op.def != nil {
+		typ = string(op.def.Operation)
+	}
+	took := time.Since(op.start)
+	noteOperation(op.ctx, op.name)
+	t.metrics.Operation(op.name, typ, outcome, took)
+	if op.span.IsRecording() {
+		op.span.SetName(cmp.Or(typ, "graphql") + " " + cmp.Or(op.name, "anonymous"))
+		op.span.SetAttributes(attribute.String("graphql.operation.name", op.name),
+			attribute.String("graphql.operation.type", typ), attribute.String("tally.outcome", outcome))
+		if outcome != metrics.OK {
+			op.span.SetStatus(codes.Error, outcome)
+		}
+	}
+	op.span.End()
+	if t.log != nil && t.log.Enabled(op.ctx, slog.LevelDebug) {
+		var cost int64
+		if c, ok := resp.Extensions[costExtension].(*costStats); ok {
+			cost = c.RequestedQueryCost
+		}
+		t.log.LogAttrs(op.ctx, slog.LevelDebug, "graphql operation", slog.String("request_id", RequestID(op.ctx)),
+			slog.String("operation", cmp.Or(op.name, "anonymous")), slog.String("type", typ), slog.String("outcome", outcome),
+			slog.Int64("cost", cost), slog.Int("errors", len(resp.Errors)), slog.Duration("duration", took))
+	}
+	return resp, status
 }
 
 // prepareOperation parses, validates and prices an operation. A refused one
 // comes back as its response and status; an accepted one as its context.
-func prepareOperation(ctx context.Context, exec graphql.GraphExecutor, params *graphql.RawParams, media string, isGET bool) (*graphql.OperationContext, *graphql.Response, int) {
+func prepareOperation(ctx context.Context, exec graphql.GraphExecutor, params *graphql.RawParams, media string, isGET bool) (*graphql.OperationContext, *graphql.Response, int, *ast.OperationDefinition) {
 	rc, errs := exec.CreateOperationContext(ctx, params)
+	var def *ast.OperationDefinition
+	if rc != nil && rc.Doc != nil {
+		def = rc.Doc.Operations.ForName(params.OperationName)
+	}
 	if errs != nil {
 		status := requestErrorStatus(media, errs)
 		resp := exec.DispatchError(graphql.WithOperationContext(ctx, rc), errs)
 		resp.Data = nil // a request error has no data entry
-		return nil, resp, status
+		return nil, resp, status, def
 	}
-	if rc.Operation != nil && rc.Operation.Operation != ast.Query && isGET {
-		return nil, &graphql.Response{Errors: gqlerror.List{codedError("only queries may be sent by GET; send mutations by POST")}}, http.StatusMethodNotAllowed
+	if def != nil && def.Operation != ast.Query && isGET {
+		return nil, &graphql.Response{Errors: gqlerror.List{codedError("only queries may be sent by GET; send mutations by POST")}}, http.StatusMethodNotAllowed, def
 	}
-	if rc.Operation != nil && rc.Operation.Operation == ast.Subscription {
-		return nil, &graphql.Response{Errors: gqlerror.List{codedError("subscriptions are not served by a plain GET or POST request")}}, http.StatusBadRequest
+	if def != nil && def.Operation == ast.Subscription {
+		return nil, &graphql.Response{Errors: gqlerror.List{codedError("subscriptions are not served by a plain GET or POST request")}}, http.StatusBadRequest, def
 	}
-	return rc, nil, 0
+	return rc, nil, 0, def
 }
 
 func execute(ctx context.Context, exec graphql.GraphExecutor, rc *graphql.OperationContext) *graphql.Response {
