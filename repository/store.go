@@ -49,7 +49,8 @@ type Store struct {
 	commands  atomic.Int64 // on MongoDB: commands the driver sent to the database
 	fault     atomic.Pointer[Fault]
 	embedded  bool
-	file      string // the embedded file store's file; "" in memory and on MongoDB
+	file      string     // the embedded file store's file; "" in memory and on MongoDB
+	users     *userCache // users by id, on the embedded store only (see userCache)
 }
 
 // Fault, when set with SetFault, is called before (after false) and after
@@ -115,6 +116,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("open embedded store: %w", err)
 		}
 		s.client, s.engine, s.embedded = client, engine, true
+		s.users = newUserCache()
 	}
 	s.db = s.client.Database(opts.Database)
 	return s, nil
