@@ -54,7 +54,7 @@ func newGraphQL(d Deps, introspection bool) *handler.Server {
 	limits, tokens, log := d.Limits, d.TokenLimits, d.Log
 	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: d.Resolver}))
 	srv.AddTransport(transport.Options{})
-	srv.AddTransport(httpTransport{maxBatch: limits.MaxBatch, maxTokens: limits.MaxTokens, metrics: d.Metrics, tracer: d.Tracer.Tracer("tally/httpapi"), log: log})
+	srv.AddTransport(httpTransport{maxBatch: limits.MaxBatch, maxTokens: limits.MaxTokens, metrics: d.Metrics, tracer: d.Tracer.Tracer("tally/httpapi"), tracing: !isNoop(d.Tracer), log: log})
 	cache := newQueryCache(limits.QueryCacheBytes)
 	srv.SetQueryCache(cache)
 	srv.SetParserTokenLimit(limits.MaxTokens)
@@ -67,8 +67,9 @@ func newGraphQL(d Deps, introspection bool) *handler.Server {
 	apq := persistedQueries{cache: newTextLRU(limits.PersistedQueryBytes)}
 	srv.Use(apq) // before the limits: a hash-only request gets its document here
 	srv.Use(operationLimits{limits: limits, cache: cache, apq: apq, noIntrospection: !introspection})
-	srv.AroundFields(stopWhenGone)
-	srv.AroundFields(limitTokenFields(tokens))
+	// One field middleware, not two: every field of every response passes
+	// through it.
+	srv.AroundFields(guardFields(tokens))
 	srv.SetErrorPresenter(presentError(log, d.Metrics))
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
 		log.ErrorContext(ctx, "panic in resolver", "request_id", RequestID(ctx), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
@@ -77,15 +78,24 @@ func newGraphQL(d Deps, introspection bool) *handler.Server {
 	return srv
 }
 
-// stopWhenGone starts no further resolver once the request's context is
-// done: the client went away (or the server is shutting down), so nobody
-// will read the answer. A resolver already running stops at its next store
-// call, which takes the same context.
-func stopWhenGone(ctx context.Context, next graphql.Resolver) (any, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
+// guardFields is the one field middleware. It starts no further resolver
+// once the request's context is done: the client went away (or the server
+// is shutting down), so nobody will read the answer (a resolver already
+// running stops at its next store call, which takes the same context). And
+// it applies the token limits to the root fields a browser source token
+// opens (limitTokenField).
+func guardFields(tokens TokenLimits) graphql.FieldMiddleware {
+	return func(ctx context.Context, next graphql.Resolver) (any, error) {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if fc := graphql.GetFieldContext(ctx); fc != nil && fc.IsResolver && (fc.Object == "Query" || fc.Object == "Mutation") {
+			if err := limitTokenField(ctx, tokens, fc); err != nil {
+				return nil, err
+			}
+		}
+		return next(ctx)
 	}
-	return next(ctx)
 }
 
 // presentError is the one place that turns errors into GraphQL errors:

@@ -108,10 +108,15 @@ func New(d Deps) http.Handler {
 	h = logRequests(d.Log, d.Metrics, h)
 	h = withRequestID(h)
 	h = securityHeaders(h)
-	if _, off := d.Tracer.(noop.TracerProvider); !off {
+	if !isNoop(d.Tracer) {
 		h = otelhttp.NewHandler(h, "http", otelhttp.WithTracerProvider(d.Tracer), otelhttp.WithPropagators(tracing.Propagator))
 	}
 	return h
+}
+
+func isNoop(tp trace.TracerProvider) bool {
+	_, off := tp.(noop.TracerProvider)
+	return off
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

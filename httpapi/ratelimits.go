@@ -77,25 +77,18 @@ var tokenFields = map[string]func(args map[string]any) any{
 	},
 }
 
-// limitTokenFields is the field middleware that applies the token limits to
-// the GraphQL root fields a token opens; the field is RATE_LIMITED and does
-// not run.
-func limitTokenFields(l TokenLimits) graphql.FieldMiddleware {
-	return func(ctx context.Context, next graphql.Resolver) (any, error) {
-		fc := graphql.GetFieldContext(ctx)
-		if fc == nil || fc.Field.Field == nil || (fc.Object != "Query" && fc.Object != "Mutation") {
-			return next(ctx)
-		}
-		tokenOf, ok := tokenFields[fc.Object+"."+fc.Field.Name]
-		if !ok {
-			return next(ctx)
-		}
-		token, _ := tokenOf(fc.Field.ArgumentMap(graphql.GetOperationContext(ctx).Variables)).(string)
-		if err := l.allow(ctx, token); err != nil {
-			return nil, err
-		}
-		return next(ctx)
+// limitTokenField applies the token limits to a root field a browser
+// source token opens: RATE_LIMITED, and the field does not run.
+func limitTokenField(ctx context.Context, l TokenLimits, fc *graphql.FieldContext) error {
+	if fc.Field.Field == nil {
+		return nil
 	}
+	tokenOf, ok := tokenFields[fc.Object+"."+fc.Field.Name]
+	if !ok {
+		return nil
+	}
+	token, _ := tokenOf(fc.Field.ArgumentMap(graphql.GetOperationContext(ctx).Variables)).(string)
+	return l.allow(ctx, token)
 }
 
 // clientAddress puts the request's client address into its context: the TCP

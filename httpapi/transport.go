@@ -67,6 +67,7 @@ type httpTransport struct {
 	maxTokens int
 	metrics   *metrics.Metrics
 	tracer    trace.Tracer
+	tracing   bool // false: no span is started
 	log       *slog.Logger
 }
 
@@ -163,6 +164,9 @@ func (t httpTransport) doBatch(w http.ResponseWriter, ctx context.Context, exec 
 	_, _ = w.Write(b)
 }
 
+// noSpan is the span of an operation when tracing is off.
+var noSpan = trace.SpanFromContext(context.Background())
+
 // operation is one GraphQL operation of a request on its way: prepared
 // (parsed, validated, priced), then executed unless refused.
 type operation struct {
@@ -180,7 +184,10 @@ type operation struct {
 func (t httpTransport) prepare(ctx context.Context, exec graphql.GraphExecutor, params *graphql.RawParams, media string, isGET bool) *operation {
 	op := &operation{start: time.Now(), name: params.OperationName}
 	ctx = withPendingDoc(ctx)
-	op.ctx, op.span = t.tracer.Start(ctx, "graphql", trace.WithSpanKind(trace.SpanKindInternal))
+	op.ctx, op.span = ctx, noSpan
+	if t.tracing {
+		op.ctx, op.span = t.tracer.Start(ctx, "graphql", trace.WithSpanKind(trace.SpanKindInternal))
+	}
 	op.rc, op.resp, op.status, op.def = prepareOperation(op.ctx, exec, params, media, isGET)
 	if op.def == nil && op.resp != nil && params.Query != "" {
 		// Refused before it was kept: name it for the log and the metrics
@@ -377,6 +384,20 @@ func responseMediaType(accept string) string {
 func paramsFromJSON(body []byte) (*graphql.RawParams, string) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, "the request body is empty: send a JSON object with a query"
+	}
+	// The common case in one decode, as gqlgen's own transport does; only a
+	// request that does not decode is taken apart to say what is wrong.
+	var fast struct {
+		Query         string         `json:"query"`
+		OperationName string         `json:"operationName"`
+		Variables     map[string]any `json:"variables"`
+		Extensions    map[string]any `json:"extensions"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(&fast); err == nil && !dec.More() && body[0] == '{' {
+		p := &graphql.RawParams{Query: fast.Query, OperationName: fast.OperationName, Variables: fast.Variables, Extensions: fast.Extensions}
+		return p, missingQuery(p)
 	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil {
