@@ -37,6 +37,7 @@ type testApp struct {
 	clock     *testClock
 	projector *projection.Projector
 	metrics   *metrics.Metrics
+	handler   http.Handler // the app's whole handler (nil for a server in another process)
 }
 
 type testClock struct {
@@ -128,7 +129,7 @@ func mustStartAppOn(t testing.TB, store *repository.Store, opts ...appOption) *t
 	t.Cleanup(a.stop)
 	srv := httptest.NewServer(a.handler)
 	t.Cleanup(srv.Close)
-	return &testApp{t: t, store: a.store, srv: srv, clock: clock, projector: a.projector, metrics: a.metrics}
+	return &testApp{t: t, store: a.store, srv: srv, clock: clock, projector: a.projector, metrics: a.metrics, handler: a.handler}
 }
 
 // client is the HTTP client for the app: the test server's own, or for an

@@ -16,16 +16,28 @@ const apiCSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; for
 func securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Content-Security-Policy", apiCSP)
-		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		// Shared, never-modified value slices: Set would allocate one per
+		// header per response (Header.Set replaces a slice and Add copies
+		// it before appending, so sharing is safe).
+		h["X-Content-Type-Options"] = hdrNosniff
+		h["X-Frame-Options"] = hdrDeny
+		h["Referrer-Policy"] = hdrNoReferrer
+		h["Content-Security-Policy"] = hdrAPICSP
+		h["Cross-Origin-Opener-Policy"] = hdrSameOrigin
 		// No answer is for a shared cache or the browser's: GraphQL
 		// answers are per caller and per moment (authenticated or not: the
 		// overlay's rotates with its slot), as Apollo Server's default.
 		// GraphiQL's static assets set their own.
-		h.Set("Cache-Control", "no-store")
+		h["Cache-Control"] = hdrNoStore
 		next.ServeHTTP(w, r)
 	})
 }
+
+var (
+	hdrNosniff    = []string{"nosniff"}
+	hdrDeny       = []string{"DENY"}
+	hdrNoReferrer = []string{"no-referrer"}
+	hdrAPICSP     = []string{apiCSP}
+	hdrSameOrigin = []string{"same-origin"}
+	hdrNoStore    = []string{"no-store"}
+)

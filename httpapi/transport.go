@@ -157,11 +157,14 @@ func (t httpTransport) doBatch(w http.ResponseWriter, ctx context.Context, exec 
 		out[i], _ = t.finish(exec, op)
 	}
 	w.WriteHeader(http.StatusOK)
-	b, err := json.Marshal(wireList(out))
-	if err != nil {
-		panic(fmt.Errorf("encode batch response: %w", err))
+	b := []byte{'['}
+	for i, r := range out {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendResponse(b, wire(r))
 	}
-	_, _ = w.Write(b)
+	_, _ = w.Write(append(b, ']'))
 }
 
 // noSpan is the span of an operation when tracing is off.
@@ -315,21 +318,41 @@ func wire(r *graphql.Response) wireResponse {
 	return wireResponse{Errors: r.Errors, Data: r.Data, Extensions: r.Extensions}
 }
 
-func wireList(rs []*graphql.Response) []wireResponse {
-	out := make([]wireResponse, len(rs))
-	for i, r := range rs {
-		out[i] = wire(r)
-	}
-	return out
-}
-
 func writeResponse(w http.ResponseWriter, status int, resp *graphql.Response) {
-	b, err := json.Marshal(wire(resp))
-	if err != nil {
-		panic(fmt.Errorf("encode response: %w", err))
-	}
+	b := appendResponse(make([]byte, 0, len(resp.Data)+256), wire(resp))
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
+}
+
+// appendResponse appends r as JSON. The executor's data is written as it is
+// (it is compact JSON already), which json.Marshal would validate and
+// compact byte by byte again.
+func appendResponse(b []byte, r wireResponse) []byte {
+	sep := byte('{')
+	field := func(name string, v any) {
+		enc, err := json.Marshal(v)
+		if err != nil {
+			panic(fmt.Errorf("encode response %s: %w", name, err))
+		}
+		b = append(append(append(b, sep, '"'), name...), '"', ':')
+		b = append(b, enc...)
+		sep = ','
+	}
+	if len(r.Errors) > 0 {
+		field("errors", r.Errors)
+	}
+	if len(r.Data) > 0 {
+		b = append(append(b, sep), `"data":`...)
+		b = append(b, r.Data...)
+		sep = ','
+	}
+	if len(r.Extensions) > 0 {
+		field("extensions", r.Extensions)
+	}
+	if sep == '{' {
+		b = append(b, '{')
+	}
+	return append(b, '}')
 }
 
 // writeRequestError answers a request that is not a GraphQL request, in the

@@ -55,6 +55,16 @@ type Metrics struct {
 
 	mu    sync.Mutex
 	names map[string]bool
+	// ops holds each (operation, type, outcome)'s counter and histogram,
+	// so that counting one does not hash its labels again.
+	ops sync.Map // opKey → opSeries
+}
+
+type opKey struct{ name, typ, outcome string }
+
+type opSeries struct {
+	count    prometheus.Counter
+	duration prometheus.Observer
 }
 
 // New returns the instruments, registered in a fresh registry with the Go
@@ -97,12 +107,23 @@ func (m *Metrics) Operation(name, typ, outcome string, d time.Duration) {
 	if m == nil {
 		return
 	}
-	name = m.operationLabel(name)
 	if typ == "" {
 		typ = "unknown"
 	}
-	m.operations.WithLabelValues(name, typ, outcome).Inc()
-	m.opDuration.WithLabelValues(name, typ).Observe(d.Seconds())
+	k := opKey{name, typ, outcome}
+	v, ok := m.ops.Load(k)
+	if !ok {
+		label := m.operationLabel(name)
+		if label != name && name != "" {
+			k.name = "\x00" + label // a name past the bound: keyed by its label, so the map stays bounded too
+		}
+		if v, ok = m.ops.Load(k); !ok {
+			v, _ = m.ops.LoadOrStore(k, opSeries{m.operations.WithLabelValues(label, typ, outcome), m.opDuration.WithLabelValues(label, typ)})
+		}
+	}
+	s := v.(opSeries)
+	s.count.Inc()
+	s.duration.Observe(d.Seconds())
 }
 
 func (m *Metrics) operationLabel(name string) string {
