@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/base64"
 	"net/http"
 	"regexp"
 	"strings"
@@ -37,19 +35,12 @@ func TestSecurityHeaders(t *testing.T) {
 	t.Run("GraphiQLPolicy", func(t *testing.T) {
 		resp, body := a.in(t).request(http.MethodGet, "/", nil, nil)
 		csp := resp.Header.Get("Content-Security-Policy")
-		if !strings.Contains(csp, "script-src https://cdn.jsdelivr.net 'sha256-") || strings.Contains(csp, "'unsafe-eval'") ||
-			!strings.Contains(csp, "connect-src 'self'") {
+		if !strings.Contains(csp, "script-src 'self';") || strings.Contains(csp, "'unsafe-eval'") ||
+			!strings.Contains(csp, "connect-src 'self'") || strings.Contains(csp, "http") {
 			t.Fatalf("CSP: %s", csp)
 		}
-		scripts := regexp.MustCompile(`(?s)<script>(.*?)</script>`).FindAllSubmatch(body, -1)
-		if len(scripts) == 0 {
-			t.Fatal("GraphiQL has no inline script")
-		}
-		for _, m := range scripts {
-			sum := sha256.Sum256(m[1])
-			if h := "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"; !strings.Contains(csp, h) {
-				t.Errorf("the inline script's hash %s is not allowed by %s", h, csp)
-			}
+		if regexp.MustCompile(`(?s)<script>`).Match(body) {
+			t.Fatal("GraphiQL's page has an inline script")
 		}
 	})
 }

@@ -21,6 +21,7 @@ import (
 	"tally/config"
 	"tally/domain"
 	"tally/httpapi"
+	"tally/metrics"
 	"tally/projection"
 	"tally/repository"
 	"tally/repository/repotest"
@@ -37,6 +38,8 @@ type testApp struct {
 	clock     *testClock
 	projector *projection.Projector
 	tracking  *tracking.Service
+	metrics   *metrics.Metrics
+	handler   http.Handler // the app's whole handler (nil for a server in another process)
 }
 
 type testClock struct {
@@ -131,7 +134,7 @@ func mustStartAppOn(t testing.TB, store *repository.Store, opts ...appOption) *t
 	t.Cleanup(a.stop)
 	srv := httptest.NewServer(a.handler)
 	t.Cleanup(srv.Close)
-	return &testApp{t: t, store: a.store, srv: srv, clock: clock, projector: a.projector, tracking: a.tracking}
+	return &testApp{t: t, store: a.store, srv: srv, clock: clock, projector: a.projector, tracking: a.tracking, metrics: a.metrics, handler: a.handler}
 }
 
 // client is the HTTP client for the app: the test server's own, or for an
@@ -203,6 +206,8 @@ func (a *testApp) doHeaders(headers map[string]string, query string, vars map[st
 		a.t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	// What Apollo Client 4 and graphql-request send: request errors are 400.
+	req.Header.Set("Accept", "application/graphql-response+json, application/json;q=0.9")
 	for k, v := range headers {
 		if v != "" {
 			req.Header.Set(k, v)

@@ -104,8 +104,8 @@ func TestQueryTransport(t *testing.T) {
 	})
 	t.Run("ErrSyntax", func(t *testing.T) {
 		e := a.mustFail("", "{ me { ", nil, "BAD_USER_INPUT", "")
-		if r := a.do("", "{ me { ", nil); r.Status != http.StatusUnprocessableEntity {
-			t.Errorf("status: got %d, want 422", r.Status)
+		if r := a.do("", "{ me { ", nil); r.Status != http.StatusBadRequest {
+			t.Errorf("status: got %d, want 400", r.Status)
 		}
 		if e.Extensions["reason"] != "GRAPHQL_PARSE_FAILED" {
 			t.Errorf("reason: got %v, want GRAPHQL_PARSE_FAILED", e.Extensions["reason"])
@@ -183,8 +183,8 @@ func TestDepthLimit(t *testing.T) {
 		if e.Extensions["reason"] != "DEPTH_LIMIT_EXCEEDED" {
 			t.Errorf("reason: got %v", e.Extensions["reason"])
 		}
-		if r := a.do(u.Token, `{ me { campaignRotationSettings { priorityWeights { fairness } } } }`, nil); r.Status != http.StatusUnprocessableEntity {
-			t.Errorf("status: got %d, want 422 like any refused document", r.Status)
+		if r := a.do(u.Token, `{ me { campaignRotationSettings { priorityWeights { fairness } } } }`, nil); r.Status != http.StatusBadRequest {
+			t.Errorf("status: got %d, want 400 like any refused document", r.Status)
 		}
 	})
 	t.Run("ErrTooDeepThroughFragments", func(t *testing.T) {
@@ -225,8 +225,8 @@ func TestComplexityLimit(t *testing.T) {
 		if e.Extensions["reason"] != "COMPLEXITY_LIMIT_EXCEEDED" {
 			t.Errorf("reason: got %v", e.Extensions["reason"])
 		}
-		if r := a.do(u.Token, meQuery, nil); r.Status != http.StatusUnprocessableEntity {
-			t.Errorf("status: got %d, want 422 like any refused document", r.Status)
+		if r := a.do(u.Token, meQuery, nil); r.Status != http.StatusBadRequest {
+			t.Errorf("status: got %d, want 400 like any refused document", r.Status)
 		}
 	})
 	t.Run("ErrAliasesCount", func(t *testing.T) {
@@ -540,12 +540,49 @@ func TestCORS(t *testing.T) {
 			t.Errorf("Access-Control-Allow-Methods: got %q", got)
 		}
 		for _, want := range []string{"Authorization", "Content-Type"} {
-			if got := h.Get("Access-Control-Allow-Headers"); !strings.Contains(got, want) {
+			if got := h.Get("Access-Control-Allow-Headers"); !strings.Contains(strings.ToLower(got), strings.ToLower(want)) {
 				t.Errorf("Access-Control-Allow-Headers: got %q, want %s", got, want)
 			}
 		}
 		if !strings.Contains(strings.Join(h.Values("Vary"), ","), "Origin") {
 			t.Errorf("Vary: got %q, want Origin", h.Values("Vary"))
+		}
+	})
+	t.Run("PreflightApolloAndTracingHeaders", func(t *testing.T) {
+		// What Apollo Client in a browser sends, with W3C trace context.
+		const asked = "apollographql-client-name,apollographql-client-version,authorization,content-type,traceparent,tracestate"
+		resp, _ := a.request(http.MethodOptions, "/query", map[string]string{
+			"Origin": allowed, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": asked,
+		}, nil)
+		got := strings.ToLower(resp.Header.Get("Access-Control-Allow-Headers"))
+		for _, want := range strings.Split(asked, ",") {
+			if !strings.Contains(got, want) {
+				t.Errorf("Access-Control-Allow-Headers %q lacks %s", got, want)
+			}
+		}
+		if resp.Header.Get("Access-Control-Allow-Origin") != allowed {
+			t.Errorf("Access-Control-Allow-Origin: got %q", resp.Header.Get("Access-Control-Allow-Origin"))
+		}
+	})
+	t.Run("ExposesRequestID", func(t *testing.T) {
+		resp, _ := a.request(http.MethodPost, "/query", map[string]string{"Content-Type": "application/json", "Origin": allowed},
+			strings.NewReader(gqlBody("{ __typename }")))
+		if got := strings.ToLower(resp.Header.Get("Access-Control-Expose-Headers")); !strings.Contains(got, "x-request-id") {
+			t.Errorf("Access-Control-Expose-Headers: got %q", got)
+		}
+		if resp.Header.Get("X-Request-Id") == "" {
+			t.Error("no X-Request-Id")
+		}
+	})
+	t.Run("AnyOrigin", func(t *testing.T) {
+		b := mustStartApp(t, withEnv(map[string]string{"CORS_ORIGINS": "*"}))
+		resp, _ := b.request(http.MethodOptions, "/query", map[string]string{"Origin": "https://anywhere.example.net",
+			"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization,content-type"}, nil)
+		if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "*" && got != "https://anywhere.example.net" {
+			t.Errorf("Access-Control-Allow-Origin: got %q", got)
+		}
+		if got := resp.Header.Get("Access-Control-Allow-Credentials"); got != "" {
+			t.Errorf("Access-Control-Allow-Credentials: got %q; the API takes no cookies", got)
 		}
 	})
 	t.Run("PreflightDisallowedOrigin", func(t *testing.T) {

@@ -32,8 +32,8 @@ func TestFragmentBombRefusedFast(t *testing.T) {
 			start := time.Now()
 			r := a.in(t).do("", q, nil)
 			took := time.Since(start)
-			if r.Status != http.StatusUnprocessableEntity || len(r.Errors) != 1 || r.Errors[0].Extensions["reason"] != "COMPLEXITY_LIMIT_EXCEEDED" {
-				t.Fatalf("want a 422 COMPLEXITY_LIMIT_EXCEEDED, got %d %+v", r.Status, r.Errors)
+			if r.Status != http.StatusBadRequest || len(r.Errors) != 1 || r.Errors[0].Extensions["reason"] != "COMPLEXITY_LIMIT_EXCEEDED" {
+				t.Fatalf("want a 400 COMPLEXITY_LIMIT_EXCEEDED, got %d %+v", r.Status, r.Errors)
 			}
 			if took > 100*time.Millisecond {
 				t.Errorf("a %d-byte document took %v to refuse, want under 100ms", len(q), took)
@@ -68,7 +68,7 @@ func TestQueryCacheKeepsOnlyAdmittedDocuments(t *testing.T) {
 	for i := range docs {
 		q := padding + fmt.Sprintf("query Q%d {", i) + sel.String() + " }"
 		r := a.do("", q, nil)
-		if r.Status != http.StatusUnprocessableEntity || len(r.Errors) == 0 || r.Errors[0].Extensions["reason"] != "COMPLEXITY_LIMIT_EXCEEDED" {
+		if r.Status != http.StatusBadRequest || len(r.Errors) == 0 || r.Errors[0].Extensions["reason"] != "COMPLEXITY_LIMIT_EXCEEDED" {
 			t.Fatalf("document %d: want COMPLEXITY_LIMIT_EXCEEDED, got %d %+v", i, r.Status, r.Errors)
 		}
 	}
@@ -84,7 +84,7 @@ func TestQueryCacheKeepsOnlyAdmittedDocuments(t *testing.T) {
 	}
 	for i := range 100 {
 		r := a.do("", fmt.Sprintf("query T%d {", i)+aliases.String()+" }", nil)
-		if r.Status != http.StatusUnprocessableEntity {
+		if r.Status != http.StatusBadRequest {
 			t.Fatalf("alias document %d: %d %+v", i, r.Status, r.Errors)
 		}
 	}
@@ -104,9 +104,9 @@ func TestQueryCacheKeepsOnlyAdmittedDocuments(t *testing.T) {
 		b.WriteString(" }")
 		start := time.Now()
 		r := a.in(t).do("", b.String(), nil)
-		if r.Status != http.StatusUnprocessableEntity || len(r.Errors) != 1 || r.Errors[0].Extensions["reason"] != "GRAPHQL_PARSE_FAILED" ||
+		if r.Status != http.StatusBadRequest || len(r.Errors) != 1 || r.Errors[0].Extensions["reason"] != "GRAPHQL_PARSE_FAILED" ||
 			!strings.Contains(r.Errors[0].Message, "token limit") {
-			t.Fatalf("want a 422 parse failure about the token limit, got %d %+v", r.Status, r.Errors)
+			t.Fatalf("want a 400 parse failure about the token limit, got %d %+v", r.Status, r.Errors)
 		}
 		if took := time.Since(start); took > time.Second {
 			t.Errorf("took %v to refuse", took)
@@ -177,8 +177,8 @@ func TestOnePasswordCheckPerRequest(t *testing.T) {
 		start := time.Now()
 		r := a.do("", aliased(n), nil)
 		took := time.Since(start)
-		if r.Status != http.StatusUnprocessableEntity || len(r.Errors) != 1 || r.Errors[0].Extensions["reason"] != reason {
-			t.Fatalf("%d aliased logIn: want a 422 %s, got %d %+v", n, reason, r.Status, r.Errors)
+		if r.Status != http.StatusBadRequest || len(r.Errors) != 1 || r.Errors[0].Extensions["reason"] != reason {
+			t.Fatalf("%d aliased logIn: want a 400 %s, got %d %+v", n, reason, r.Status, r.Errors)
 		}
 		// That many bcrypt checks at the default cost take tens of seconds;
 		// one takes well under a second even on a busy machine.
@@ -216,8 +216,8 @@ func TestRecordMutationsPerRequest(t *testing.T) {
 		return b.String()
 	}
 	r := a.do("", batch(200), map[string]any{"t": tok})
-	if r.Status != http.StatusUnprocessableEntity || len(r.Errors) != 1 || r.Errors[0].Extensions["reason"] != "RECORD_MUTATION_LIMIT_EXCEEDED" {
-		t.Fatalf("want a 422 RECORD_MUTATION_LIMIT_EXCEEDED, got %d %+v", r.Status, r.Errors)
+	if r.Status != http.StatusBadRequest || len(r.Errors) != 1 || r.Errors[0].Extensions["reason"] != "RECORD_MUTATION_LIMIT_EXCEEDED" {
+		t.Fatalf("want a 400 RECORD_MUTATION_LIMIT_EXCEEDED, got %d %+v", r.Status, r.Errors)
 	}
 	if got := a.totals(brand, c.ID).Campaign.Stats.Clicks; got != 0 {
 		t.Errorf("a refused batch recorded %d clicks", got)
@@ -252,8 +252,8 @@ func TestManySelectionsRefusedBeforeValidation(t *testing.T) {
 			start := time.Now()
 			r := a.in(t).do("", q, nil)
 			took := time.Since(start)
-			if r.Status != http.StatusUnprocessableEntity || len(r.Errors) != 1 || r.Errors[0].Extensions["reason"] != "SELECTION_LIMIT_EXCEEDED" {
-				t.Fatalf("want a 422 SELECTION_LIMIT_EXCEEDED, got %d %+v", r.Status, r.Errors)
+			if r.Status != http.StatusBadRequest || len(r.Errors) != 1 || r.Errors[0].Extensions["reason"] != "SELECTION_LIMIT_EXCEEDED" {
+				t.Fatalf("want a 400 SELECTION_LIMIT_EXCEEDED, got %d %+v", r.Status, r.Errors)
 			}
 			if took > 100*time.Millisecond {
 				t.Errorf("a %d KiB document took %v to refuse, want under 100ms", len(q)>>10, took)
@@ -284,8 +284,8 @@ func TestManySelectionsRefusedBeforeValidation(t *testing.T) {
 func nestedPagesRefused(t *testing.T, a *testApp, u testUser, q string) {
 	t.Helper()
 	r := a.in(t).do(u.Token, q, nil)
-	if r.Status != http.StatusUnprocessableEntity || len(r.Errors) != 1 {
-		t.Fatalf("want one 422 error, got %d %+v", r.Status, r.Errors)
+	if r.Status != http.StatusBadRequest || len(r.Errors) != 1 {
+		t.Fatalf("want one 400 error, got %d %+v", r.Status, r.Errors)
 	}
 	e := r.Errors[0]
 	if e.Extensions["reason"] != "COMPLEXITY_LIMIT_EXCEEDED" {

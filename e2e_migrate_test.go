@@ -31,7 +31,8 @@ func TestMigrate(t *testing.T) {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	db := "tally_test_migrate_" + hex.EncodeToString(b) // the same MONGODB_DATABASE on both sides, as in production
-	embedded := map[string]string{"DATA_DIR": dir, "MONGODB_DATABASE": db}
+	// Its campaign URLs are example.com, which need not resolve here.
+	embedded := map[string]string{"DATA_DIR": dir, "MONGODB_DATABASE": db, "ALLOW_PRIVATE_URLS": "true"}
 	first, stop := mustStartConfiguredApp(t, embedded)
 	brand := first.mustSignUp("BRAND")
 	streamer := first.mustSignUp("STREAMER")

@@ -4,6 +4,8 @@
 //	go run . make-admin EMAIL     make an existing user an admin
 //	go run . verify [-repair]     check every counter and amount against the stored events
 //	go run . migrate --to URI     copy the embedded store (DATA_DIR) to MongoDB at URI
+//	go run . version              print the version
+//	go run . --help               list every command, flag and variable
 //
 // Configuration comes from the environment or flags of the same meaning; see
 // package config and the README.
@@ -24,6 +26,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -31,6 +34,7 @@ import (
 
 	_ "time/tzdata" // blackout periods and validation need zone data even where the OS has none
 
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/crypto/bcrypt"
 
 	"tally/accounts"
@@ -41,6 +45,7 @@ import (
 	"tally/httpapi"
 	"tally/live"
 	"tally/loaders"
+	"tally/metrics"
 	"tally/overlay"
 	"tally/postback"
 	"tally/projection"
@@ -48,6 +53,7 @@ import (
 	"tally/reports"
 	"tally/repository"
 	"tally/resolvers"
+	"tally/tracing"
 	"tally/tracking"
 )
 
@@ -66,6 +72,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
 	}
+	for _, a := range args {
+		if a == "-h" || a == "-help" || a == "--help" {
+			cmd = "help"
+		}
+	}
+	switch cmd {
+	case "help":
+		usage(stdout)
+		return nil
+	case "version":
+		fmt.Fprintln(stdout, "tally", version())
+		return nil
+	}
 	var migrateTo string
 	if cmd == "migrate" {
 		migrateTo, args = takeFlag(args, "to")
@@ -80,7 +99,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		if len(cfg.Args) > 0 {
 			return fmt.Errorf("unexpected argument %q", cfg.Args[0])
 		}
-		return serve(ctx, cfg, log)
+		return serve(ctx, cfg, getenv, log)
 	case "verify":
 		repair := false
 		for _, a := range cfg.Args {
@@ -101,8 +120,79 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		return migrate(ctx, cfg, migrateTo, stdout)
 	default:
-		return fmt.Errorf("unknown command %q (commands: serve, make-admin, verify, migrate)", cmd)
+		return fmt.Errorf("unknown command %q (commands: %s; tally --help lists them)", cmd, strings.Join(commandNames(), ", "))
 	}
+}
+
+// commands are the server's commands, for --help.
+var commands = []struct{ name, usage string }{
+	{"serve", "serve the API (the default): GraphQL at /query, GraphiQL at /, /healthz, /readyz, /metrics"},
+	{"make-admin EMAIL", "give an existing account the ADMIN role"},
+	{"verify [-repair]", "check every counter and amount against the stored events; -repair rewrites what drifted"},
+	{"migrate --to URI", "copy the embedded store in DATA_DIR to the MongoDB deployment at URI"},
+	{"version", "print the version, the commit it was built from and the Go version"},
+	{"help", "print this help (also -h, --help)"},
+}
+
+func commandNames() []string {
+	names := make([]string, len(commands))
+	for i, c := range commands {
+		names[i], _, _ = strings.Cut(c.name, " ")
+	}
+	return names
+}
+
+// usage is tally --help: every command, setting (flag and variable) and the
+// OpenTelemetry variables.
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "tally %s: the Tally GraphQL API server\n\nUsage: tally [COMMAND] [FLAGS]\n\nCommands:\n", version())
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-18s %s\n", c.name, c.usage)
+	}
+	fmt.Fprint(w, "\nSettings: each is a flag or an environment variable of the same meaning; the flag wins.\n")
+	config.Usage(w)
+	fmt.Fprint(w, "\nTracing (OpenTelemetry; off unless one of the first three asks for it):\n")
+	for _, v := range tracing.Variables {
+		fmt.Fprintf(w, "  %s\n        %s\n", v.Name, v.Meaning)
+	}
+	fmt.Fprint(w, "\nSee README.md for each setting's details.\n")
+}
+
+// version is the module version and VCS revision the binary was built from.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(unknown)"
+	}
+	v := bi.Main.Version
+	if v == "" || v == "(devel)" {
+		v = "devel"
+	}
+	var rev, when, dirty string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			when = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "+modified"
+			}
+		}
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	out := v
+	if rev != "" {
+		out += " (" + rev + dirty
+		if when != "" {
+			out += ", " + when
+		}
+		out += ")"
+	}
+	return out + " " + bi.GoVersion
 }
 
 // app is the wired server: the store, the HTTP handler over it, and the
@@ -113,7 +203,10 @@ type app struct {
 	projector *projection.Projector
 	tracking  *tracking.Service
 	live      *live.Broker // ends live subscriptions at shutdown
-	stop      func()       // ends live subscriptions, stops the projector, letting a batch under way finish
+	// metrics are the server's Prometheus instruments (/metrics); the
+	// postback sender counts its deliveries with metrics.PostbackDelivery.
+	metrics *metrics.Metrics
+	stop    func() // ends live subscriptions, stops the projector and the sender, letting a batch under way finish
 }
 
 // appOptions are the knobs tests turn; production uses the zero value.
@@ -127,6 +220,8 @@ type appOptions struct {
 	// manualProjection leaves the projector's loop off: the caller projects
 	// with app.projector.Flush (tests that count store calls).
 	manualProjection bool
+	// tracer traces requests (serve: from the OTEL_* variables); nil: off.
+	tracer trace.TracerProvider
 }
 
 // openStore opens the configured store and ensures its indexes.
@@ -177,7 +272,9 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts appOp
 	// and participations it touched (subscriptions re-read them) and wakes
 	// the postback sender for what it enqueued.
 	broker := live.NewBroker(cfg.LiveSubscriptionsPerUser)
+	m := metrics.New()
 	opts.postback.AllowPrivate = opts.postback.AllowPrivate || cfg.PostbackAllowPrivate
+	opts.postback.Observe = m.PostbackDelivery
 	sender := postback.New(store, log, opts.postback)
 	popts := opts.projector
 	hook := popts.OnApplied
@@ -219,18 +316,26 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts appOp
 		Currency:        cfg.Currency,
 		BaseURL:         cfg.BaseURL,
 	}
+	m.ObserveStore(store.Calls, store.ProjectorCalls)
+	m.ObserveProjection(func() metrics.Lag {
+		l := projector.Lag()
+		return metrics.Lag{Events: l.Events, Last: l.Last, P99: l.P99, Max: l.Max}
+	})
 	h := httpapi.New(httpapi.Deps{
-		Resolver:    res,
-		PerRequest:  loaders.Inject(users, campaignsRepo, participations),
-		APIKeys:     accountService,
-		Tracking:    trackingService,
-		Tokens:      tokens,
-		Users:       users,
-		Store:       store,
-		Log:         log,
-		Limits:      opts.limits,
-		CORSOrigins: cfg.CORSOrigins,
-		Projection:  projector,
+		Metrics:         m,
+		Tracer:          opts.tracer,
+		Resolver:        res,
+		PerRequest:      loaders.Inject(users, campaignsRepo, participations),
+		APIKeys:         accountService,
+		Tracking:        trackingService,
+		Tokens:          tokens,
+		Users:           users,
+		Store:           store,
+		Log:             log,
+		Limits:          opts.limits,
+		CORSOrigins:     cfg.CORSOrigins,
+		NoIntrospection: !cfg.Introspection,
+		Projection:      projector,
 		TokenLimits: httpapi.TokenLimits{PerToken: ratelimit.New(cfg.TokenPerToken, opts.now),
 			PerAddress: ratelimit.New(cfg.TokenPerAddress, opts.now)},
 		TrustedProxies: cfg.TrustedProxies,
@@ -256,7 +361,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts appOp
 	sent := make(chan struct{})
 	go func() { defer close(sent); sender.Run(pctx) }()
 	stop := func() { broker.Close(); cancel(); <-done; <-sent }
-	return &app{store: store, handler: h, projector: projector, tracking: trackingService, live: broker, stop: sync.OnceFunc(stop)}, nil
+	return &app{store: store, handler: h, projector: projector, tracking: trackingService, live: broker, metrics: m, stop: sync.OnceFunc(stop)}, nil
 }
 
 // holdReleaseEvery is how often a server approves the conversions whose
@@ -367,8 +472,17 @@ func jwtSecret(cfg config.Config, hadStore bool, log *slog.Logger) ([]byte, erro
 
 // serve runs the HTTP server until ctx is cancelled (SIGINT or SIGTERM), then
 // drains in-flight requests and closes the store.
-func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	a, err := newApp(ctx, cfg, log, appOptions{})
+func serve(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger) error {
+	tp, shutdownTracing, err := tracing.FromEnv(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = shutdownTracing(sctx) // flushes the last spans
+	}()
+	a, err := newApp(ctx, cfg, log, appOptions{tracer: tp})
 	if err != nil {
 		return err
 	}
@@ -394,7 +508,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if cfg.MongoURI != "" {
 		store = "mongodb (" + cfg.Database + ")"
 	}
-	log.Info("tally listening", "addr", ln.Addr().String(), "graphiql", cfg.BaseURL+"/", "store", store)
+	log.Info("tally listening", "addr", ln.Addr().String(), "graphiql", cfg.BaseURL+"/", "store", store,
+		"version", version(), "tracing", tp != nil, "introspection", cfg.Introspection)
 	// The embedded store slows as it grows: say so at start-up and as it
 	// grows, naming the way out.
 	go a.store.WatchSize(ctx, time.Minute, func(docs, bytes int64) {

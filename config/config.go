@@ -45,6 +45,9 @@ type Config struct {
 	// URLs on loopback, private and link-local addresses (false): for tests
 	// and private deployments only.
 	AllowPrivateURLs bool
+	// INTROSPECTION, -introspection: answer GraphQL introspection (true);
+	// GraphiQL needs it.
+	Introspection bool
 	// Invalid traffic (counted apart, never billed): CLICK_VIEWER_WINDOW,
 	// -click-viewer-window: one viewer's clicks on one participation are
 	// billable once per this sliding window (24h; "off" or 0 turns it off);
@@ -67,45 +70,10 @@ type Config struct {
 // setting.
 func Load(args []string, getenv func(string) string) (Config, error) {
 	var c Config
-	fs := flag.NewFlagSet("tally", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	env := func(name, def string) string {
-		if v := strings.TrimSpace(getenv(name)); v != "" {
-			return v
-		}
-		return def
-	}
-	port := fs.String("port", env("PORT", "8080"), "TCP port to listen on")
-	uri := fs.String("mongodb-uri", env("MONGODB_URI", ""), "MongoDB URI; empty runs the embedded store")
-	db := fs.String("mongodb-database", env("MONGODB_DATABASE", "tally"), "database name")
-	dataDir := fs.String("data-dir", env("DATA_DIR", "./data"), "embedded store directory")
-	secret := fs.String("jwt-secret", env("JWT_SECRET", ""), "HS256 signing key (at least 32 bytes)")
-	ttl := fs.String("token-ttl", env("TOKEN_TTL", "24h"), "session token lifetime")
-	level := fs.String("log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error")
-	origins := fs.String("cors-origins", env("CORS_ORIGINS", ""), "comma-separated browser origins allowed to call the API, or *")
-	currency := fs.String("currency", env("CURRENCY", "USD"), "the platform's currency (ISO 4217)")
-	baseURL := fs.String("base-url", env("BASE_URL", ""), "public URL of this server (default http://localhost:PORT)")
-	proxies := fs.String("trusted-proxies", env("TRUSTED_PROXIES", ""), "comma-separated IPs or CIDRs of reverse proxies whose X-Forwarded-For is believed")
-	rates := []struct {
-		env, flag, def string
-		dst            *ratelimit.Rate
-		value          *string
-	}{
-		{env: "LOGIN_LIMIT_PER_ACCOUNT", flag: "login-limit-per-account", def: "10/15m", dst: &c.LogInPerAccount},
-		{env: "LOGIN_LIMIT_PER_ADDRESS", flag: "login-limit-per-address", def: "50/15m", dst: &c.LogInPerAddress},
-		{env: "SIGNUP_LIMIT_PER_ADDRESS", flag: "signup-limit-per-address", def: "10/1h", dst: &c.SignUpPerAddress},
-		{env: "TOKEN_LIMIT_PER_TOKEN", flag: "token-limit-per-token", def: "600/1m", dst: &c.TokenPerToken},
-		{env: "TOKEN_LIMIT_PER_ADDRESS", flag: "token-limit-per-address", def: "120/1m", dst: &c.TokenPerAddress},
-	}
-	for i := range rates {
-		r := &rates[i]
-		r.value = fs.String(r.flag, env(r.env, r.def), "rate limit N/duration or off")
-	}
-	privateURLs := fs.String("allow-private-urls", env("ALLOW_PRIVATE_URLS", "false"), "accept landing and postback URLs on private addresses")
-	viewerWindow := fs.String("click-viewer-window", env("CLICK_VIEWER_WINDOW", "24h"), "one viewer's clicks on a participation are billable once per this window, or off")
-	clickRate := fs.String("click-limit-per-token", env("CLICK_LIMIT_PER_TOKEN", "60/1m"), "clicks per participation beyond N/duration are invalid traffic, or off")
-	liveMax := fs.String("live-subscriptions-per-user", env("LIVE_SUBSCRIPTIONS_PER_USER", "10"), "live subscriptions one user may hold at once")
-	allowPrivate := fs.String("postback-allow-private", env("POSTBACK_ALLOW_PRIVATE", "false"), "let postbacks reach private addresses (tests, private deployments)")
+	fs, v := define(getenv, &c)
+	port, uri, db, dataDir, secret, ttl, level, origins := v.port, v.uri, v.db, v.dataDir, v.secret, v.ttl, v.level, v.origins
+	currency, baseURL, proxies, rates, privateURLs, introspection := v.currency, v.baseURL, v.proxies, v.rates, v.privateURLs, v.introspection
+	viewerWindow, liveMax, postbackPrivate := v.viewerWindow, v.liveMax, v.postbackPrivate
 	if err := fs.Parse(args); err != nil {
 		return Config{}, fmt.Errorf("flags: %w", err)
 	}
@@ -177,19 +145,106 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	if c.AllowPrivateURLs, err = strconv.ParseBool(*privateURLs); err != nil {
 		return Config{}, fmt.Errorf("ALLOW_PRIVATE_URLS must be true or false, got %q", *privateURLs)
 	}
+	if c.Introspection, err = strconv.ParseBool(*introspection); err != nil {
+		return Config{}, fmt.Errorf("INTROSPECTION must be true or false, got %q", *introspection)
+	}
 	if w := strings.TrimSpace(*viewerWindow); w != "off" {
 		if c.ClickViewerWindow, err = time.ParseDuration(w); err != nil || c.ClickViewerWindow < 0 {
 			return Config{}, fmt.Errorf("CLICK_VIEWER_WINDOW must be a duration such as 24h, or off, got %q", *viewerWindow)
 		}
 	}
-	if c.ClickPerToken, err = ratelimit.ParseRate(*clickRate); err != nil {
-		return Config{}, fmt.Errorf("CLICK_LIMIT_PER_TOKEN: %v, got %q", err, *clickRate)
-	}
 	if c.LiveSubscriptionsPerUser, err = strconv.Atoi(*liveMax); err != nil || c.LiveSubscriptionsPerUser < 1 || c.LiveSubscriptionsPerUser > 1000 {
 		return Config{}, fmt.Errorf("LIVE_SUBSCRIPTIONS_PER_USER must be a number from 1 to 1000, got %q", *liveMax)
 	}
-	if c.PostbackAllowPrivate, err = strconv.ParseBool(*allowPrivate); err != nil {
-		return Config{}, fmt.Errorf("POSTBACK_ALLOW_PRIVATE must be true or false, got %q", *allowPrivate)
+	if c.PostbackAllowPrivate, err = strconv.ParseBool(*postbackPrivate); err != nil {
+		return Config{}, fmt.Errorf("POSTBACK_ALLOW_PRIVATE must be true or false, got %q", *postbackPrivate)
 	}
 	return c, nil
+}
+
+type rateFlag struct {
+	env, flag, def, usage string
+	dst                   *ratelimit.Rate
+	value                 *string
+}
+
+type flagValues struct {
+	port, uri, db, dataDir, secret, ttl, level, origins    *string
+	currency, baseURL, proxies, privateURLs, introspection *string
+	viewerWindow, liveMax, postbackPrivate                 *string
+	rates                                                  []rateFlag
+}
+
+// define declares every flag, each defaulting to its variable's value in
+// getenv (or the built-in default), and where each rate goes in c.
+func define(getenv func(string) string, c *Config) (*flag.FlagSet, *flagValues) {
+	fs := flag.NewFlagSet("tally", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	env := func(name, def string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	port := fs.String("port", env("PORT", "8080"), "TCP port to listen on")
+	uri := fs.String("mongodb-uri", env("MONGODB_URI", ""), "MongoDB URI; empty runs the embedded store")
+	db := fs.String("mongodb-database", env("MONGODB_DATABASE", "tally"), "database name")
+	dataDir := fs.String("data-dir", env("DATA_DIR", "./data"), "embedded store directory")
+	secret := fs.String("jwt-secret", env("JWT_SECRET", ""), "HS256 signing key (at least 32 bytes)")
+	ttl := fs.String("token-ttl", env("TOKEN_TTL", "24h"), "session token lifetime")
+	level := fs.String("log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error")
+	origins := fs.String("cors-origins", env("CORS_ORIGINS", ""), "comma-separated browser origins allowed to call the API, or *")
+	currency := fs.String("currency", env("CURRENCY", "USD"), "the platform's currency (ISO 4217)")
+	baseURL := fs.String("base-url", env("BASE_URL", ""), "public URL of this server (default http://localhost:PORT)")
+	proxies := fs.String("trusted-proxies", env("TRUSTED_PROXIES", ""), "comma-separated IPs or CIDRs of reverse proxies whose X-Forwarded-For is believed")
+	rates := []rateFlag{
+		{env: "LOGIN_LIMIT_PER_ACCOUNT", flag: "login-limit-per-account", def: "10/15m", usage: "log-in (and changePassword) attempts on one email, N/duration or off; a successful log-in resets it", dst: &c.LogInPerAccount},
+		{env: "LOGIN_LIMIT_PER_ADDRESS", flag: "login-limit-per-address", def: "50/15m", usage: "log-in attempts from one client address, N/duration or off", dst: &c.LogInPerAddress},
+		{env: "SIGNUP_LIMIT_PER_ADDRESS", flag: "signup-limit-per-address", def: "10/1h", usage: "sign-ups from one client address, N/duration or off", dst: &c.SignUpPerAddress},
+		{env: "TOKEN_LIMIT_PER_TOKEN", flag: "token-limit-per-token", def: "600/1m", usage: "public requests with one browser source token, N/duration or off", dst: &c.TokenPerToken},
+		{env: "TOKEN_LIMIT_PER_ADDRESS", flag: "token-limit-per-address", def: "120/1m", usage: "public token requests from one client address, N/duration or off", dst: &c.TokenPerAddress},
+		{env: "CLICK_LIMIT_PER_TOKEN", flag: "click-limit-per-token", def: "60/1m", usage: "clicks on one participation beyond N/duration are invalid traffic (counted, never billed), or off", dst: &c.ClickPerToken},
+	}
+	for i := range rates {
+		r := &rates[i]
+		r.value = fs.String(r.flag, env(r.env, r.def), r.usage)
+	}
+	privateURLs := fs.String("allow-private-urls", env("ALLOW_PRIVATE_URLS", "false"), "accept landing and postback URLs on private addresses")
+	introspection := fs.String("introspection", env("INTROSPECTION", "true"), "answer GraphQL introspection (GraphiQL needs it)")
+	viewerWindow := fs.String("click-viewer-window", env("CLICK_VIEWER_WINDOW", "24h"), "one viewer's clicks on a participation are billable once per this sliding window, or off")
+	liveMax := fs.String("live-subscriptions-per-user", env("LIVE_SUBSCRIPTIONS_PER_USER", "10"), "live subscriptions (and WebSocket connections) one user may hold at once, 1-1000")
+	postbackPrivate := fs.String("postback-allow-private", env("POSTBACK_ALLOW_PRIVATE", "false"), "let outbound postbacks reach private addresses (tests, private deployments)")
+	return fs, &flagValues{port: port, uri: uri, db: db, dataDir: dataDir, secret: secret, ttl: ttl, level: level, origins: origins,
+		currency: currency, baseURL: baseURL, proxies: proxies, rates: rates, privateURLs: privateURLs, introspection: introspection,
+		viewerWindow: viewerWindow, liveMax: liveMax, postbackPrivate: postbackPrivate}
+}
+
+// EnvName is the variable of the setting whose flag is name: the flag in
+// capitals with underscores (-mongodb-uri is MONGODB_URI).
+func EnvName(flagName string) string {
+	return strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// Usage writes every setting: its flag, its variable, its built-in default
+// and what it means. No value from the environment is shown (a secret could
+// be one).
+func Usage(w io.Writer) {
+	var c Config
+	fs, _ := define(func(string) string { return "" }, &c)
+	fs.VisitAll(func(f *flag.Flag) {
+		def := f.DefValue
+		if def == "" {
+			def = "unset"
+		}
+		fmt.Fprintf(w, "  -%s, %s (default: %s)\n        %s\n", f.Name, EnvName(f.Name), def, f.Usage)
+	})
+}
+
+// Flags are the names of every flag.
+func Flags() []string {
+	var c Config
+	fs, _ := define(func(string) string { return "" }, &c)
+	var names []string
+	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	return names
 }

@@ -19,11 +19,12 @@ import (
 // presenter turns them into BAD_USER_INPUT with the code as
 // extensions.reason.
 const (
-	errDepthLimit      = "DEPTH_LIMIT_EXCEEDED"
-	errComplexityLimit = "COMPLEXITY_LIMIT_EXCEEDED"
-	errPasswordChecks  = "PASSWORD_CHECK_LIMIT_EXCEEDED"
-	errRecordMutations = "RECORD_MUTATION_LIMIT_EXCEEDED"
-	errSelectionLimit  = "SELECTION_LIMIT_EXCEEDED"
+	errDepthLimit       = "DEPTH_LIMIT_EXCEEDED"
+	errComplexityLimit  = "COMPLEXITY_LIMIT_EXCEEDED"
+	errPasswordChecks   = "PASSWORD_CHECK_LIMIT_EXCEEDED"
+	errRecordMutations  = "RECORD_MUTATION_LIMIT_EXCEEDED"
+	errSelectionLimit   = "SELECTION_LIMIT_EXCEEDED"
+	errIntrospectionOff = "INTROSPECTION_DISABLED"
 )
 
 // Weights of the fields whose cost is not their selection: a password check
@@ -53,6 +54,7 @@ type operationCost struct {
 	Depth           int   // nesting of selection sets (__Type.ofType not counted)
 	PasswordChecks  int64 // logIn, signUp and changePassword fields
 	RecordMutations int64 // recordImpression, recordClick and recordConversion fields
+	Introspects     bool  // selects __schema or __type
 }
 
 // costOf prices op. Its time is linear in the document: a fragment's cost is
@@ -95,6 +97,7 @@ func (w *costWalker) set(sel ast.SelectionSet) operationCost {
 		total.PasswordChecks = addCost(total.PasswordChecks, c.PasswordChecks)
 		total.RecordMutations = addCost(total.RecordMutations, c.RecordMutations)
 		total.Depth = max(total.Depth, c.Depth)
+		total.Introspects = total.Introspects || c.Introspects
 	}
 	return total
 }
@@ -127,7 +130,7 @@ func (w *costWalker) field(f *ast.Field) operationCost {
 			return operationCost{}
 		}
 	}
-	c := operationCost{Cost: 1}
+	c := operationCost{Cost: 1, Introspects: f.Name == "__schema" || f.Name == "__type"}
 	if f.ObjectDefinition != nil && f.ObjectDefinition.Name == "Mutation" {
 		switch {
 		case passwordChecks[f.Name]:
@@ -146,6 +149,7 @@ func (w *costWalker) field(f *ast.Field) operationCost {
 	c.PasswordChecks = addCost(c.PasswordChecks, mulCost(pages, child.PasswordChecks))
 	c.RecordMutations = addCost(c.RecordMutations, mulCost(pages, child.RecordMutations))
 	c.Depth = child.Depth
+	c.Introspects = c.Introspects || child.Introspects
 	if !isOfType(f) {
 		c.Depth++
 	}
@@ -242,6 +246,9 @@ func isOfType(f *ast.Field) bool {
 type operationLimits struct {
 	limits Limits
 	cache  *queryCache
+	apq    persistedQueries
+	// noIntrospection refuses __schema and __type (INTROSPECTION=false).
+	noIntrospection bool
 }
 
 var _ interface {
@@ -331,18 +338,42 @@ func (l operationLimits) MutateOperationContext(ctx context.Context, rc *graphql
 			Extensions: map[string]any{"code": code, costExtension: stats},
 		}
 	}
+	if l.noIntrospection && c.Introspects {
+		return refuse(errIntrospectionOff, "introspection is turned off on this server (INTROSPECTION=false)")
+	}
+	if err := l.check(c, refuse, ""); err != nil {
+		return err
+	}
+	// In a batch, the request's limits hold for all its operations together.
+	if b, ok := ctx.Value(batchKey{}).(*batchBudget); ok {
+		total := operationCost{Cost: addCost(b.total.Cost, c.Cost), Depth: c.Depth,
+			PasswordChecks:  addCost(b.total.PasswordChecks, c.PasswordChecks),
+			RecordMutations: addCost(b.total.RecordMutations, c.RecordMutations)}
+		if err := l.check(total, refuse, "counting the batch's operations before it, "); err != nil {
+			return err
+		}
+		b.total = total
+		b.ops++
+	}
+	l.cache.admit(ctx)
+	l.apq.admit(ctx)
+	return nil
+}
+
+// check refuses c when it is over a limit; what prefixes the message (the
+// batch's totals are checked with the same words).
+func (l operationLimits) check(c operationCost, refuse func(code, format string, args ...any) *gqlerror.Error, what string) *gqlerror.Error {
 	switch {
 	case l.limits.MaxDepth > 0 && c.Depth > l.limits.MaxDepth:
 		return refuse(errDepthLimit, "the query is nested %d levels deep; the limit is %d", c.Depth, l.limits.MaxDepth)
 	case c.PasswordChecks > 1:
-		return refuse(errPasswordChecks, "a request may run at most one of logIn, signUp and changePassword; this one asks for %d", c.PasswordChecks)
+		return refuse(errPasswordChecks, "a request may run at most one of logIn, signUp and changePassword; %sthis one asks for %d", what, c.PasswordChecks)
 	case l.limits.MaxRecordMutations > 0 && c.RecordMutations > int64(l.limits.MaxRecordMutations):
-		return refuse(errRecordMutations, "a request may run at most %d of recordImpression, recordClick and recordConversion; this one asks for %d",
-			l.limits.MaxRecordMutations, c.RecordMutations)
+		return refuse(errRecordMutations, "a request may run at most %d of recordImpression, recordClick and recordConversion; %sthis one asks for %d",
+			l.limits.MaxRecordMutations, what, c.RecordMutations)
 	case l.limits.MaxComplexity > 0 && c.Cost > int64(l.limits.MaxComplexity):
-		return refuse(errComplexityLimit, "operation has complexity %d, which exceeds the limit of %d", c.Cost, l.limits.MaxComplexity)
+		return refuse(errComplexityLimit, "%sthe operation has complexity %d, which exceeds the limit of %d", what, c.Cost, l.limits.MaxComplexity)
 	}
-	l.cache.admit(ctx)
 	return nil
 }
 

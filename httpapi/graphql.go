@@ -18,8 +18,8 @@ import (
 
 	"tally/domain"
 	"tally/graph"
+	"tally/metrics"
 	"tally/ratelimit"
-	"tally/resolvers"
 )
 
 // Limits on what one GraphQL request may ask for. Every one of them is
@@ -34,52 +34,71 @@ type Limits struct {
 	MaxComplexity      int   // complexity points (see costOf): 1 a field, first × the selection of a page
 	MaxRecordMutations int   // recordImpression, recordClick and recordConversion fields per request
 	QueryCacheBytes    int64 // what the cache of parsed documents may hold, estimated
+	// MaxBatch is how many operations a batched request may hold (0: DefaultMaxBatch).
+	MaxBatch int
+	// PersistedQueryBytes bounds the automatic persisted queries kept (0:
+	// DefaultPersistedQueryBytes).
+	PersistedQueryBytes int64
 }
 
 // DefaultLimits are the production limits: 1 MiB bodies, 10,000 tokens,
 // 500 selections, depth 12, complexity 5,000, 10 record mutations, 32 MiB
-// of cached documents. A request also runs at most one password check (logIn, signUp,
+// of cached documents, batches of 10 operations, 8 MiB of persisted queries. A request also runs at most one password check (logIn, signUp,
 // changePassword); that is not configurable.
 var DefaultLimits = Limits{MaxBodyBytes: 1 << 20, MaxTokens: 10_000, MaxSelections: 500, MaxDepth: 12, MaxComplexity: 5_000,
-	MaxRecordMutations: 10, QueryCacheBytes: 32 << 20}
+	MaxRecordMutations: 10, QueryCacheBytes: 32 << 20, MaxBatch: DefaultMaxBatch, PersistedQueryBytes: DefaultPersistedQueryBytes}
 
 // newGraphQL builds the /query endpoint with every behaviour visible here: the
 // transports, the caches, the limits, the error presenter and panic recovery.
-//
-// The returned handler must be wrapped in cache.withPending (New does). live
-// are the subscription transports (liveTransports, subscriptions.go).
-func newGraphQL(r *resolvers.Resolver, limits Limits, tokens TokenLimits, log *slog.Logger, live ...graphql.Transport) (*handler.Server, *queryCache) {
-	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: r}))
+func newGraphQL(d Deps, introspection bool) *handler.Server {
+	limits, tokens, log := d.Limits, d.TokenLimits, d.Log
+	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: d.Resolver}))
 	srv.AddTransport(transport.Options{})
-	srv.AddTransport(transport.GET{})
-	for _, t := range live { // before POST: SSE requests are JSON POSTs too
+	for _, t := range liveTransports(d) { // before Tally's GET/POST: SSE requests are POSTs too
 		srv.AddTransport(t)
 	}
-	srv.AddTransport(transport.POST{})
+	srv.AddTransport(httpTransport{maxBatch: limits.MaxBatch, maxTokens: limits.MaxTokens, metrics: d.Metrics, tracer: d.Tracer.Tracer("tally/httpapi"), tracing: !isNoop(d.Tracer), log: log})
 	cache := newQueryCache(limits.QueryCacheBytes)
 	srv.SetQueryCache(cache)
 	srv.SetParserTokenLimit(limits.MaxTokens)
-	srv.Use(extension.Introspection{})
-	srv.Use(operationLimits{limits: limits, cache: cache})
-	srv.AroundFields(stopWhenGone)
-	srv.AroundFields(limitTokenFields(tokens))
-	srv.SetErrorPresenter(presentError(log))
+	if introspection {
+		srv.Use(extension.Introspection{})
+	}
+	if limits.PersistedQueryBytes <= 0 {
+		limits.PersistedQueryBytes = DefaultPersistedQueryBytes
+	}
+	apq := persistedQueries{cache: newTextLRU(limits.PersistedQueryBytes)}
+	srv.Use(apq) // before the limits: a hash-only request gets its document here
+	srv.Use(operationLimits{limits: limits, cache: cache, apq: apq, noIntrospection: !introspection})
+	// One field middleware, not two: every field of every response passes
+	// through it.
+	srv.AroundFields(guardFields(tokens))
+	srv.SetErrorPresenter(presentError(log, d.Metrics))
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
 		log.ErrorContext(ctx, "panic in resolver", "request_id", RequestID(ctx), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 		return errors.New("panic in resolver")
 	})
-	return srv, cache
+	return srv
 }
 
-// stopWhenGone starts no further resolver once the request's context is
-// done: the client went away (or the server is shutting down), so nobody
-// will read the answer. A resolver already running stops at its next store
-// call, which takes the same context.
-func stopWhenGone(ctx context.Context, next graphql.Resolver) (any, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
+// guardFields is the one field middleware. It starts no further resolver
+// once the request's context is done: the client went away (or the server
+// is shutting down), so nobody will read the answer (a resolver already
+// running stops at its next store call, which takes the same context). And
+// it applies the token limits to the root fields a browser source token
+// opens (limitTokenField).
+func guardFields(tokens TokenLimits) graphql.FieldMiddleware {
+	return func(ctx context.Context, next graphql.Resolver) (any, error) {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if fc := graphql.GetFieldContext(ctx); fc != nil && fc.IsResolver && (fc.Object == "Query" || fc.Object == "Mutation") {
+			if err := limitTokenField(ctx, tokens, fc); err != nil {
+				return nil, err
+			}
+		}
+		return next(ctx)
 	}
-	return next(ctx)
 }
 
 // presentError is the one place that turns errors into GraphQL errors:
@@ -87,7 +106,7 @@ func stopWhenGone(ctx context.Context, next graphql.Resolver) (any, error) {
 // the request (parse, validation, limits) are BAD_USER_INPUT; anything else is
 // logged with the request id and reaches the client as INTERNAL_SERVER_ERROR
 // with no detail.
-func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
+func presentError(log *slog.Logger, m *metrics.Metrics) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
 		var de *domain.Error
@@ -105,6 +124,9 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 			if field != "" {
 				gqlErr.Extensions["field"] = field
 			}
+			if de.Code == domain.ERATELIMITED {
+				m.RateLimited("graphql")
+			}
 			if de.Code == domain.ERATELIMITED && de.RetryAfter > 0 {
 				gqlErr.Extensions["retryAfter"] = ratelimit.RetryAfterSeconds(de.RetryAfter)
 				noteRetryAfter(ctx, de.RetryAfter)
@@ -112,6 +134,9 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 			return gqlErr
 		}
 		var ge *gqlerror.Error
+		if errors.As(err, &ge) && ge.Err == nil && isPersistedQueryCode(gqlErr.Extensions["code"]) {
+			return gqlErr // Apollo's links act on these codes
+		}
 		if errors.As(err, &ge) && ge.Err == nil {
 			// Raised by gqlgen about the request itself: it is the client's to fix.
 			if gqlErr.Extensions == nil {
@@ -134,6 +159,10 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 		gqlErr.Extensions = map[string]any{"code": domain.EINTERNAL, "requestId": RequestID(ctx)}
 		return gqlErr
 	}
+}
+
+func isPersistedQueryCode(code any) bool {
+	return code == errPersistedQueryNotFound || code == errPersistedQueryNotSupported
 }
 
 // gqlgen's POST transport reports an undecodable body as
@@ -180,7 +209,7 @@ func inputPath(path ast.Path) string {
 }
 
 func init() {
-	for _, code := range []string{errDepthLimit, errComplexityLimit, errPasswordChecks, errRecordMutations, errSelectionLimit} {
+	for _, code := range []string{errDepthLimit, errComplexityLimit, errPasswordChecks, errRecordMutations, errSelectionLimit, errIntrospectionOff} {
 		errcode.RegisterErrorType(code, errcode.KindProtocol)
 	}
 }

@@ -11,11 +11,16 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/playground"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"tally/auth"
+	"tally/httpapi/graphiql"
+	"tally/metrics"
 	"tally/projection"
 	"tally/resolvers"
+	"tally/tracing"
 )
 
 // Pinger is the store's readiness check.
@@ -35,7 +40,14 @@ type Deps struct {
 	Log         *slog.Logger
 	Limits      Limits
 	CORSOrigins []string
-	Projection  interface{ Lag() projection.Lag } // the projector, for /readyz; nil leaves it out
+	// Metrics are the server's Prometheus instruments, served at /metrics;
+	// nil serves none.
+	Metrics *metrics.Metrics
+	// Tracer traces requests and GraphQL operations; nil traces nothing.
+	Tracer trace.TracerProvider
+	// NoIntrospection turns GraphQL introspection off (INTROSPECTION=false).
+	NoIntrospection bool
+	Projection      interface{ Lag() projection.Lag } // the projector, for /readyz; nil leaves it out
 	// TokenLimits rate-limit what a browser source token opens.
 	TokenLimits TokenLimits
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For decides
@@ -54,16 +66,23 @@ func New(d Deps) http.Handler {
 	if d.Limits == (Limits{}) {
 		d.Limits = DefaultLimits
 	}
-	gql, cache := newGraphQL(d.Resolver, d.Limits, d.TokenLimits, d.Log, liveTransports(d)...)
+	if d.Tracer == nil {
+		d.Tracer = noop.NewTracerProvider()
+	}
+	gql := newGraphQL(d, !d.NoIntrospection)
 
 	mux := http.NewServeMux()
-	mux.Handle("/query", liveDeadlines(graphQLTransport(limitBody(d.Limits.MaxBodyBytes, rateLimitedStatus(withAPIKey(d, perRequest(d.PerRequest, cache.withPending(gql))))))))
-	mux.Handle("GET /r/{token}", limitTokenRoute(d.TokenLimits, false, clickRedirect(d.Tracking, d)))
-	mux.Handle("GET /overlay/{token}", limitTokenRoute(d.TokenLimits, true, overlayPageHandler(d)))
+	mux.Handle("/query", liveDeadlines(graphQLTransport(limitBody(d.Limits.MaxBodyBytes, rateLimitedStatus(withAPIKey(d, perRequest(d.PerRequest, gql)))))))
+	mux.Handle("GET /r/{token}", limitTokenRoute(d.TokenLimits, d.Metrics, false, clickRedirect(d.Tracking, d)))
+	mux.Handle("GET /overlay/{token}", limitTokenRoute(d.TokenLimits, d.Metrics, true, overlayPageHandler(d)))
 	pb := limitBody(64<<10, postback(d.Tracking, d))
 	mux.Handle("GET /postback", pb)
 	mux.Handle("POST /postback", pb)
-	mux.Handle("GET /{$}", graphiQL(playground.Handler("Tally GraphiQL", "/query")))
+	mux.Handle("GET /{$}", graphiql.Page())
+	mux.Handle("GET /graphiql/", graphiql.Assets("/graphiql/"))
+	if d.Metrics != nil {
+		mux.Handle("GET /metrics", d.Metrics.Handler())
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -86,13 +105,21 @@ func New(d Deps) http.Handler {
 
 	h := noteRoute(mux)
 	h = authenticate(d.Tokens, d.Users, h)
-	h = cors(d.CORSOrigins, h)
+	h = withCORS(d.CORSOrigins, h)
 	h = clientAddress(d.TrustedProxies, h)
 	h = recoverPanics(d.Log, h)
-	h = logRequests(d.Log, h)
+	h = logRequests(d.Log, d.Metrics, h)
 	h = withRequestID(h)
 	h = securityHeaders(h)
+	if !isNoop(d.Tracer) {
+		h = otelhttp.NewHandler(h, "http", otelhttp.WithTracerProvider(d.Tracer), otelhttp.WithPropagators(tracing.Propagator))
+	}
 	return h
+}
+
+func isNoop(tp trace.TracerProvider) bool {
+	_, off := tp.(noop.TracerProvider)
+	return off
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

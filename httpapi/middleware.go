@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -12,12 +13,17 @@ import (
 	"net/http"
 	"regexp"
 	"runtime/debug"
-	"slices"
 	"strings"
+	"sync"
 	"time"
+
+	rscors "github.com/rs/cors"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"tally/auth"
 	"tally/domain"
+	"tally/metrics"
 )
 
 type requestIDKey struct{}
@@ -77,41 +83,123 @@ func (s *statusRecorder) Flush() {
 	}
 }
 
-// logRequests writes one structured line per request. It logs the route
-// pattern, never the raw path, because some paths carry secrets (overlay
-// tokens), and never headers or bodies.
-func logRequests(log *slog.Logger, next http.Handler) http.Handler {
+// requestInfo is what the handlers learn about a request that its log
+// line, its metrics and its trace report: the route pattern, the GraphQL
+// operations it ran, and who called.
+type requestInfo struct {
+	route string
+
+	mu         sync.Mutex
+	operations []string // names, "" for an anonymous operation
+	user       bool
+	role       string
+	apiKey     bool
+}
+
+type requestInfoKey struct{}
+
+func infoFrom(ctx context.Context) *requestInfo {
+	i, _ := ctx.Value(requestInfoKey{}).(*requestInfo)
+	return i
+}
+
+// noteOperation records a GraphQL operation the request ran.
+func noteOperation(ctx context.Context, name string) {
+	if i := infoFrom(ctx); i != nil {
+		i.mu.Lock()
+		i.operations = append(i.operations, name)
+		i.mu.Unlock()
+	}
+}
+
+// noteCaller records who the request was authenticated as.
+func noteCaller(ctx context.Context, user bool, role string, apiKey bool) {
+	if i := infoFrom(ctx); i != nil {
+		i.mu.Lock()
+		i.user = i.user || user
+		if role != "" {
+			i.role = role
+		}
+		i.apiKey = i.apiKey || apiKey
+		i.mu.Unlock()
+	}
+}
+
+// callerKind is the log's word for the caller: anonymous, user, api_key or
+// user+api_key.
+func (i *requestInfo) callerKind() string {
+	switch {
+	case i.user && i.apiKey:
+		return "user+api_key"
+	case i.user:
+		return "user"
+	case i.apiKey:
+		return "api_key"
+	}
+	return "anonymous"
+}
+
+// logRequests writes one structured line per request and counts it in the
+// metrics. It logs the route pattern, never the raw path, because some
+// paths carry secrets (overlay tokens), and never headers or bodies; for
+// GraphQL, the operation names (a batch's, comma-separated) and the
+// caller's kind and role.
+func logRequests(log *slog.Logger, m *metrics.Metrics, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
-		route := new(string)
-		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), routeKey{}, route)))
-		if *route == "" {
-			*route = "unmatched"
+		info := &requestInfo{}
+		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info)))
+		took := time.Since(start)
+		if info.route == "" {
+			info.route = "unmatched"
 		}
 		if rec.status == 0 {
 			rec.status = http.StatusOK
 		}
-		log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+		m.HTTPRequest(info.route, rec.status, took)
+		attrs := make([]slog.Attr, 0, 10)
+		attrs = append(attrs,
 			slog.String("request_id", RequestID(r.Context())),
 			slog.String("method", r.Method),
-			slog.String("route", *route),
+			slog.String("route", info.route),
 			slog.Int("status", rec.status),
 			slog.Int("bytes", rec.bytes),
-			slog.Duration("duration", time.Since(start)),
+			slog.Duration("duration", took),
 		)
+		info.mu.Lock()
+		if len(info.operations) > 0 {
+			names := make([]string, len(info.operations))
+			for i, n := range info.operations {
+				names[i] = cmp.Or(n, "anonymous")
+			}
+			attrs = append(attrs, slog.String("operation", strings.Join(names, ",")))
+		}
+		attrs = append(attrs, slog.String("caller", info.callerKind()))
+		if info.role != "" {
+			attrs = append(attrs, slog.String("role", info.role))
+		}
+		info.mu.Unlock()
+		log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 	})
 }
 
-type routeKey struct{}
-
 // noteRoute wraps the mux, which sets the matched pattern on the request it
-// is given, and hands the pattern out to logRequests.
+// is given, and hands the pattern out to logRequests (and names the
+// request's span by it).
 func noteRoute(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mux.ServeHTTP(w, r)
-		if route, ok := r.Context().Value(routeKey{}).(*string); ok {
-			*route = r.Pattern
+		if info := infoFrom(r.Context()); info != nil {
+			info.route = r.Pattern
+		}
+		if span := trace.SpanFromContext(r.Context()); span.IsRecording() && r.Pattern != "" {
+			name := r.Pattern
+			if !strings.Contains(name, " ") {
+				name = r.Method + " " + name
+			}
+			span.SetName(name)
+			span.SetAttributes(attribute.String("http.route", r.Pattern))
 		}
 	})
 }
@@ -175,11 +263,7 @@ func limitBody(max int64, next http.Handler) http.Handler {
 func graphQLTransport(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.Method {
-		case http.MethodGet:
-			// gqlgen refuses a mutation by GET with a bare 406; answer as
-			// GraphQL over HTTP says (405, Allow: POST), with a code.
-			w = &getMutationGuard{ResponseWriter: w}
-		case http.MethodOptions:
+		case http.MethodGet, http.MethodOptions:
 		case http.MethodPost:
 			if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 				writeGraphQLError(w, http.StatusUnsupportedMediaType, domain.EINVALID,
@@ -196,54 +280,33 @@ func graphQLTransport(next http.Handler) http.Handler {
 	})
 }
 
-// getMutationGuard turns gqlgen's 406 for a mutation sent by GET (the only
-// 406 its GET transport writes) into a 405 with Allow: POST and a coded
-// GraphQL error. Nothing was executed.
-type getMutationGuard struct {
-	http.ResponseWriter
-	refused bool
-}
+// corsHeaders are the request headers a browser dashboard may send: the
+// API's own, Apollo Client's (client name and version, its CSRF-prevention
+// header) and W3C trace context (traceparent, tracestate, baggage).
+var corsHeaders = []string{"Accept", "Authorization", "Content-Type", "X-Api-Key", "X-Request-Id",
+	"Apollographql-Client-Name", "Apollographql-Client-Version", "Apollo-Require-Preflight",
+	"Traceparent", "Tracestate", "Baggage"}
 
-func (g *getMutationGuard) WriteHeader(status int) {
-	if status != http.StatusNotAcceptable {
-		g.ResponseWriter.WriteHeader(status)
-		return
+// corsExposed are the response headers browser code may read.
+var corsExposed = []string{"X-Request-Id", "Retry-After"}
+
+// withCORS lets the listed browser origins call the API ("*" for any), with
+// github.com/rs/cors: preflights answered at once (204, cached 10 minutes),
+// no credentials (the API's are bearer tokens and API keys, never cookies),
+// Vary: Origin. With no origins it adds nothing, and browsers refuse
+// cross-origin calls.
+func withCORS(origins []string, next http.Handler) http.Handler {
+	if len(origins) == 0 {
+		return next
 	}
-	g.refused = true
-	g.Header().Set("Allow", "POST")
-	writeGraphQLError(g.ResponseWriter, http.StatusMethodNotAllowed, domain.EINVALID,
-		"only queries may be sent by GET; send mutations by POST")
-}
-
-// Unwrap gives WebSocket upgrades (GET) the writer underneath.
-func (g *getMutationGuard) Unwrap() http.ResponseWriter { return g.ResponseWriter }
-
-func (g *getMutationGuard) Write(b []byte) (int, error) {
-	if g.refused {
-		return len(b), nil // gqlgen's own body, replaced above
-	}
-	return g.ResponseWriter.Write(b)
-}
-
-// cors lets the listed browser origins call the API ("*" for any).
-func cors(origins []string, next http.Handler) http.Handler {
-	any := slices.Contains(origins, "*")
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		origin := r.Header.Get("Origin")
-		if origin != "" && (any || slices.Contains(origins, origin)) {
-			h := w.Header()
-			h.Set("Access-Control-Allow-Origin", origin)
-			h.Add("Vary", "Origin")
-			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
-				h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Api-Key, X-Request-Id")
-				h.Set("Access-Control-Max-Age", "600")
-				w.WriteHeader(http.StatusNoContent)
-				return
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
+	return rscors.New(rscors.Options{
+		AllowedOrigins:       origins,
+		AllowedMethods:       []string{http.MethodGet, http.MethodPost, http.MethodOptions},
+		AllowedHeaders:       corsHeaders,
+		ExposedHeaders:       corsExposed,
+		MaxAge:               600,
+		OptionsSuccessStatus: http.StatusNoContent,
+	}).Handler(next)
 }
 
 // Users reads the stored user a session token names.
@@ -267,6 +330,7 @@ func authenticate(tokens *auth.Tokens, users Users, next http.Handler) http.Hand
 			switch {
 			case ok:
 				r = r.WithContext(auth.WithCaller(r.Context(), c))
+				noteCaller(r.Context(), true, strings.ToUpper(string(c.Role)), false)
 			case err != nil: // surfaces, as an internal error, where a user is required
 				r = r.WithContext(auth.WithSessionError(r.Context(), err))
 			}

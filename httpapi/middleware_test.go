@@ -55,7 +55,7 @@ func decode(t *testing.T, rec *httptest.ResponseRecorder) response {
 func TestRecoverPanics(t *testing.T) {
 	var logs syncBuffer
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
-	h := withRequestID(logRequests(log, recoverPanics(log, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+	h := withRequestID(logRequests(log, nil, recoverPanics(log, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		panic("secret detail of the crash")
 	}))))
 

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"container/list"
 	"context"
-	"net/http"
 	"sync"
 
 	"github.com/vektah/gqlparser/v2/ast"
@@ -50,13 +49,9 @@ type pendingKey struct{}
 type pendingDoc struct {
 	key string
 	doc *ast.QueryDocument
-}
-
-// withPending gives each request the slot Add writes into.
-func (q *queryCache) withPending(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), pendingKey{}, &pendingDoc{})))
-	})
+	// persistHash and persistQuery are an automatic persisted query waiting
+	// for the same limits.
+	persistHash, persistQuery string
 }
 
 // Get returns the cached document of query.

@@ -15,6 +15,7 @@ import (
 
 	"tally/auth"
 	"tally/domain"
+	"tally/metrics"
 	"tally/ratelimit"
 )
 
@@ -44,9 +45,10 @@ func (l TokenLimits) allow(ctx context.Context, token string) error {
 // with 429 and Retry-After. The overlay's page reloads itself after the wait
 // (a browser source never reloads by itself, and must not stay blank or show
 // an error on a live stream); a viewer following /r/ is told to try again.
-func limitTokenRoute(l TokenLimits, reloads bool, next http.Handler) http.Handler {
+func limitTokenRoute(l TokenLimits, m *metrics.Metrics, reloads bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := l.allow(r.Context(), r.PathValue("token")); err != nil {
+			m.RateLimited("route")
 			secs := ratelimit.RetryAfterSeconds(domain.RetryAfter(err))
 			h := w.Header()
 			h.Set("Retry-After", strconv.Itoa(secs))
@@ -75,25 +77,18 @@ var tokenFields = map[string]func(args map[string]any) any{
 	},
 }
 
-// limitTokenFields is the field middleware that applies the token limits to
-// the GraphQL root fields a token opens; the field is RATE_LIMITED and does
-// not run.
-func limitTokenFields(l TokenLimits) graphql.FieldMiddleware {
-	return func(ctx context.Context, next graphql.Resolver) (any, error) {
-		fc := graphql.GetFieldContext(ctx)
-		if fc == nil || fc.Field.Field == nil || (fc.Object != "Query" && fc.Object != "Mutation") {
-			return next(ctx)
-		}
-		tokenOf, ok := tokenFields[fc.Object+"."+fc.Field.Name]
-		if !ok {
-			return next(ctx)
-		}
-		token, _ := tokenOf(fc.Field.ArgumentMap(graphql.GetOperationContext(ctx).Variables)).(string)
-		if err := l.allow(ctx, token); err != nil {
-			return nil, err
-		}
-		return next(ctx)
+// limitTokenField applies the token limits to a root field a browser
+// source token opens: RATE_LIMITED, and the field does not run.
+func limitTokenField(ctx context.Context, l TokenLimits, fc *graphql.FieldContext) error {
+	if fc.Field.Field == nil {
+		return nil
 	}
+	tokenOf, ok := tokenFields[fc.Object+"."+fc.Field.Name]
+	if !ok {
+		return nil
+	}
+	token, _ := tokenOf(fc.Field.ArgumentMap(graphql.GetOperationContext(ctx).Variables)).(string)
+	return l.allow(ctx, token)
 }
 
 // clientAddress puts the request's client address into its context: the TCP

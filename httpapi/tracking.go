@@ -49,6 +49,7 @@ func callerWithKey(ctx context.Context, keys APIKeyAuthenticator, key string) (c
 	}
 	c := auth.CallerFrom(ctx)
 	c.APIKey = &k
+	noteCaller(ctx, false, "", true)
 	return auth.WithCaller(ctx, c), nil
 }
 

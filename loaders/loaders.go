@@ -7,6 +7,7 @@ package loaders
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/vikstrous/dataloadgen"
@@ -71,25 +72,37 @@ func byIDs[V any](fetch func(context.Context, []string) (map[string]V, error), n
 
 type ctxKey struct{}
 
+// lazy builds a request's loaders the first time a resolver asks for them:
+// most requests (`me`, the overlay, the tracking mutations) never do.
+type lazy struct {
+	once  sync.Once
+	build func() *Loaders
+	l     *Loaders
+}
+
 // Inject returns a function that puts fresh loaders into each request's
-// context; the HTTP layer calls it once per request. The signed-in caller's
-// user, already read to authenticate the request, is primed: loading it
-// again costs nothing.
+// context; the HTTP layer calls it once per request. They are built on first
+// use. The signed-in caller's user, already read to authenticate the
+// request, is primed: loading it again costs nothing.
 func Inject(users *repository.Users, campaigns *repository.Campaigns, participations *repository.Participations) func(context.Context) context.Context {
 	return func(ctx context.Context) context.Context {
-		l := New(users, campaigns, participations)
-		if c := auth.CallerFrom(ctx); c.User != nil {
-			l.Users.Prime(c.User.ID, *c.User)
-		}
-		return context.WithValue(ctx, ctxKey{}, l)
+		caller := auth.CallerFrom(ctx).User
+		return context.WithValue(ctx, ctxKey{}, &lazy{build: func() *Loaders {
+			l := New(users, campaigns, participations)
+			if caller != nil {
+				l.Users.Prime(caller.ID, *caller)
+			}
+			return l
+		}})
 	}
 }
 
 // For returns the request's loaders.
 func For(ctx context.Context) *Loaders {
-	l, _ := ctx.Value(ctxKey{}).(*Loaders)
-	if l == nil {
+	z, _ := ctx.Value(ctxKey{}).(*lazy)
+	if z == nil {
 		panic("loaders: none in context; is the HTTP middleware installed?")
 	}
-	return l
+	z.once.Do(func() { z.l = z.build() })
+	return z.l
 }

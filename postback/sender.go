@@ -64,6 +64,9 @@ type Options struct {
 	Clock func() time.Time
 	// NewSecret makes a campaign's signing secret when it has none.
 	NewSecret func() string
+	// Observe, when set, is told each attempt's outcome as the delivery's
+	// state after it: delivered, pending (to be retried) or failed (/metrics).
+	Observe func(outcome string)
 }
 
 // Sender sends deliveries from the outbox.
@@ -248,6 +251,9 @@ func (s *Sender) deliver(ctx context.Context, e domain.OutboxEntry, token string
 	ok, err := s.outbox.Settle(ctx, e.Key, token, out)
 	if err != nil || !ok {
 		return err // !ok: the claim expired and another sender took it over
+	}
+	if s.o.Observe != nil {
+		s.o.Observe(strings.ToLower(string(out.State)))
 	}
 	switch out.State {
 	case domain.DeliveryDelivered:

@@ -60,6 +60,7 @@ type Store struct {
 	// projector's writes (which do not take it) wait behind those few and
 	// not behind every request in flight: projection keeps up under load.
 	requestWrites chan struct{}
+	users     *userCache // users by id, on the embedded store only (see userCache)
 }
 
 // requestWriteSlots is how many request-side writes may wait for the
@@ -130,6 +131,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		}
 		s.client, s.engine, s.embedded = client, engine, true
 		s.requestWrites = make(chan struct{}, requestWriteSlots)
+		s.users = newUserCache()
 	}
 	s.db = s.client.Database(opts.Database)
 	return s, nil

@@ -27,11 +27,14 @@ func userIndexes() []mongo.IndexModel {
 
 // Users is the users collection.
 type Users struct {
-	c *collection
+	c     *collection
+	cache *userCache // users by id on the embedded store; nil on MongoDB
 }
 
 // NewUsers returns the users repository of s.
-func NewUsers(s *Store) *Users { return &Users{c: s.collection(usersCollection)} }
+func NewUsers(s *Store) *Users {
+	return &Users{c: s.collection(usersCollection), cache: s.users}
+}
 
 // userDoc is a user as stored. Every field the old system may have left out
 // is optional here and defaulted in toDomain (the `me` lesson: never a null
@@ -209,6 +212,13 @@ func (r *Users) ByID(ctx context.Context, id string) (domain.User, error) {
 	if err != nil {
 		return domain.User{}, err
 	}
+	if u, ok := r.cache.get(oid.Hex()); ok {
+		return u, nil
+	}
+	var gen uint64
+	if r.cache != nil {
+		gen = r.cache.gen.Load()
+	}
 	var doc userDoc
 	err = r.c.FindOne(ctx, bson.M{"_id": oid}).Decode(&doc)
 	if isNoDocuments(err) {
@@ -217,7 +227,9 @@ func (r *Users) ByID(ctx context.Context, id string) (domain.User, error) {
 	if err != nil {
 		return domain.User{}, fmt.Errorf("find user: %w", err)
 	}
-	return doc.toDomain(), nil
+	u := doc.toDomain()
+	r.cache.put(gen, u)
+	return u, nil
 }
 
 // ByIDs returns the users with the given ids in one query, keyed by id;
@@ -266,6 +278,8 @@ func (r *Users) UpdateSelectionSettings(ctx context.Context, id string, u domain
 	if len(set) == 0 {
 		return r.ByID(ctx, id)
 	}
+	r.cache.writing()
+	defer r.cache.done(oid.Hex())
 	update := func() (userDoc, error) {
 		var doc userDoc
 		err := r.c.FindOneAndUpdate(ctx, bson.M{"_id": oid}, bson.M{"$set": set},
@@ -294,6 +308,8 @@ func (r *Users) UpdateSelectionSettings(ctx context.Context, id string, u domain
 // SetRole changes the role of the user with a normalized email; NOT_FOUND when
 // there is none. The make-admin server command uses it.
 func (r *Users) SetRole(ctx context.Context, email string, role domain.Role) (domain.User, error) {
+	r.cache.writing()
+	defer r.cache.done("") // keyed by email: drop them all (an admin command, rare)
 	var doc userDoc
 	err := r.c.FindOneAndUpdate(ctx, bson.M{"email": email}, bson.M{"$set": bson.M{"role": string(role)}},
 		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&doc)
@@ -342,6 +358,8 @@ func (r *Users) bumpSessions(ctx context.Context, id string, set bson.M) (domain
 	if err != nil {
 		return domain.User{}, err
 	}
+	r.cache.writing()
+	defer r.cache.done(oid.Hex())
 	update := bson.M{"$inc": bson.M{"sessionVersion": 1}}
 	if len(set) > 0 {
 		update["$set"] = set
