@@ -60,7 +60,7 @@ type Store struct {
 	// projector's writes (which do not take it) wait behind those few and
 	// not behind every request in flight: projection keeps up under load.
 	requestWrites chan struct{}
-	users     *userCache // users by id, on the embedded store only (see userCache)
+	users         *userCache // users by id, on the embedded store only (see userCache)
 }
 
 // requestWriteSlots is how many request-side writes may wait for the
