@@ -43,6 +43,29 @@ func (a *testApp) wantVerified() {
 	wantField(a.t, "pending events", rep.Pending, 0)
 }
 
+// tally counts a race's answers: how many said isNew, how many failed.
+type tally struct{ isNew, errs atomic.Int32 }
+
+// click records a click by GraphQL on app and counts the answer.
+func (n *tally) click(t testing.TB, app *testApp, tok, clickID string) {
+	r := app.do("", recordClickMutation, map[string]any{"input": map[string]any{"browserSourceToken": tok, "clickId": clickID}})
+	var p clickPayload
+	if len(r.Errors) > 0 || !mustDecode(t, r.Data, &p) {
+		n.errs.Add(1)
+		return
+	}
+	if p.RecordClick.IsNew {
+		n.isNew.Add(1)
+	}
+}
+
+// want checks the race's counts: no failure, wantNew isNew answers.
+func (n *tally) want(t testing.TB, wantNew int) {
+	t.Helper()
+	wantField(t, "errors", n.errs.Load(), 0)
+	wantField(t, "isNew answers", int(n.isNew.Load()), wantNew)
+}
+
 // TestProjectionRaces races the record paths through the real handler; once
 // projected, counters and money are exact.
 func TestProjectionRaces(t *testing.T) {
@@ -53,20 +76,9 @@ func TestProjectionRaces(t *testing.T) {
 		brand, streamer := a.mustSignUp("BRAND"), a.mustSignUp("STREAMER")
 		c := a.mustBudgetCampaign(brand, "Same click", "100.00")
 		tok := token(t, a.mustJoin(streamer, c.ID))
-		var isNew, errs atomic.Int32
-		race(t, 500, func(int) {
-			r := a.do("", recordClickMutation, map[string]any{"input": map[string]any{"browserSourceToken": tok, "clickId": "same"}})
-			var p clickPayload
-			if len(r.Errors) > 0 || !mustDecode(t, r.Data, &p) {
-				errs.Add(1)
-				return
-			}
-			if p.RecordClick.IsNew {
-				isNew.Add(1)
-			}
-		})
-		wantField(t, "errors", errs.Load(), 0)
-		wantField(t, "isNew answers", isNew.Load(), 1)
+		var n tally
+		race(t, 500, func(int) { n.click(t, a, tok, "same") })
+		n.want(t, 1)
 		tt := a.totals(brand, c.ID).Campaign
 		wantField(t, "clicks", tt.Stats.Clicks, 1)
 		wantField(t, "spent", tt.Spent.Amount, "1.00")
@@ -127,20 +139,9 @@ func TestProjectionRaces(t *testing.T) {
 		c := a.mustBudgetCampaign(brand, "Fits twenty", fmt.Sprintf("%d.00", n))
 		p := a.mustJoin(streamer, c.ID)
 		tok := token(t, p)
-		var isNew, errs atomic.Int32
-		race(t, 10*n, func(i int) {
-			r := a.do("", recordClickMutation, map[string]any{"input": map[string]any{"browserSourceToken": tok, "clickId": fmt.Sprintf("fit-%d", i)}})
-			var pl clickPayload
-			if len(r.Errors) > 0 || !mustDecode(t, r.Data, &pl) {
-				errs.Add(1)
-				return
-			}
-			if pl.RecordClick.IsNew {
-				isNew.Add(1)
-			}
-		})
-		wantField(t, "errors", errs.Load(), 0)
-		wantField(t, "isNew answers", isNew.Load(), 10*n)
+		var clicks tally
+		race(t, 10*n, func(i int) { clicks.click(t, a, tok, fmt.Sprintf("fit-%d", i)) })
+		clicks.want(t, 10*n)
 		tt := a.totals(brand, c.ID).Campaign
 		billing := a.billings(domain.EventClick)
 		wantField(t, "BILLED clicks", billing[domain.BillingBilled], n)
@@ -282,24 +283,15 @@ func TestTwoProjectors(t *testing.T) {
 	const n = 30 // the budget covers 30 clicks at 1.00
 	c := a.mustBudgetCampaign(brand, "Two servers", fmt.Sprintf("%d.00", n))
 	tok := token(t, a.mustJoin(streamer, c.ID))
-	var isNew, errs atomic.Int32
+	var clicks tally
 	race(t, 200, func(i int) {
 		app := a
 		if i%2 == 1 {
 			app = b
 		}
-		r := app.do("", recordClickMutation, map[string]any{"input": map[string]any{"browserSourceToken": tok, "clickId": fmt.Sprintf("two-%d", i%100)}})
-		var p clickPayload
-		if len(r.Errors) > 0 || !mustDecode(t, r.Data, &p) {
-			errs.Add(1)
-			return
-		}
-		if p.RecordClick.IsNew {
-			isNew.Add(1)
-		}
+		clicks.click(t, app, tok, fmt.Sprintf("two-%d", i%100))
 	})
-	wantField(t, "errors", errs.Load(), 0)
-	wantField(t, "isNew answers", isNew.Load(), 100)
+	clicks.want(t, 100)
 	b.project()
 	tt := a.totals(brand, c.ID).Campaign
 	wantField(t, "clicks", tt.Stats.Clicks, 100)
