@@ -215,6 +215,7 @@ func TestConnectionArguments(t *testing.T) {
 // TestTotalCountOnlyWhenAsked: totalCount is one more store call, paid only by
 // a query that selects it (here through a fragment).
 func TestTotalCountOnlyWhenAsked(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	admin := a.mustMakeAdmin()
 	calls := func(q string) int64 {

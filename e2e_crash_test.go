@@ -80,6 +80,7 @@ func startServerProcess(t *testing.T, env map[string]string) *serverProcess {
 // finds within seconds every acknowledged click stored once and counted
 // once, and spend = earnings = the sum of the billed clicks.
 func TestKillDashNine(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts server processes")
 	}

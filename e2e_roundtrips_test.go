@@ -13,6 +13,7 @@ func withManualProjection() appOption { return func(o *startOptions) { o.manualP
 // docs. A request writes at most one document: the event whose upsert
 // decides isNew. Everything after it is the projector's.
 func TestRoundTrips(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t, withManualProjection())
 	brand := a.mustSignUp("BRAND")
 	streamer := a.mustSignUp("STREAMER")
@@ -99,6 +100,7 @@ func mustOK(t testing.TB, r gqlResponse) {
 // recordImpression (documented in docs/overlay.md). The call that decides an
 // impression's isNew is one of them, as is the call that claims a slot.
 func TestRoundTripsOverlay(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t, withManualProjection())
 	brand := a.mustSignUp("BRAND")
 	c := a.mustActiveCampaign(brand, "Counted")

@@ -15,6 +15,7 @@ import (
 )
 
 func TestRecordClick(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 	streamer := a.mustSignUp("STREAMER")
@@ -103,6 +104,7 @@ func TestRecordClick(t *testing.T) {
 }
 
 func TestClickRedirect(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 	streamer := a.mustSignUp("STREAMER")
@@ -157,6 +159,7 @@ func TestClickRedirect(t *testing.T) {
 }
 
 func TestRecordConversion(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 	otherBrand := a.mustSignUp("BRAND")
@@ -274,6 +277,7 @@ func TestRecordConversion(t *testing.T) {
 }
 
 func TestAPIKeys(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 	const create = `mutation($input: CreateApiKeyInput!) { createApiKey(input: $input) { key apiKey { id name scopes createdAt lastUsedAt revokedAt } } }`
@@ -315,6 +319,7 @@ func TestAPIKeys(t *testing.T) {
 }
 
 func TestPostback(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 	streamer := a.mustSignUp("STREAMER")
@@ -391,6 +396,7 @@ func TestPostback(t *testing.T) {
 // are exact, and a budget that covers only some events is spent exactly and
 // never exceeded.
 func TestTrackingConcurrency(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 	streamer := a.mustSignUp("STREAMER")
@@ -515,6 +521,7 @@ func TestTrackingConcurrency(t *testing.T) {
 }
 
 func TestDailyStatsAccess(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 	streamer := a.mustSignUp("STREAMER")

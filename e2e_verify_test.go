@@ -41,6 +41,7 @@ func (a *testApp) mustVerify() projection.Report {
 // and earnings, a daily bucket, a stray bucket — is reported, and the repair
 // mode restores exactly what the events say.
 func TestVerify(t *testing.T) {
+	t.Parallel()
 	a := mustStartApp(t)
 	brand := a.mustSignUp("BRAND")
 	streamer := a.mustSignUp("STREAMER")
@@ -117,6 +118,7 @@ func TestVerify(t *testing.T) {
 // TestVerifyCommand: `tally verify` on a store with nothing in it passes,
 // and an unknown argument is refused.
 func TestVerifyCommand(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	env := func(string) string { return "" }
 	var out bytes.Buffer
