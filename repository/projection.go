@@ -517,16 +517,25 @@ func (r *Projection) ApplyBuckets(ctx context.Context, n int64, deltas []domain.
 	if len(models) == 0 {
 		return nil
 	}
-	_, err := r.daily.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
+	if err := guardedUpserts(ctx, r.daily, models); err != nil {
+		return fmt.Errorf("apply batch %d to daily stats: %w", n, err)
+	}
+	return nil
+}
+
+// guardedUpserts runs upserts guarded by a batch (see ApplyBuckets) as one
+// unordered bulk, where a duplicate key means "already applied". Engines
+// differ in how a bulk reports a failed upsert, so on any other error it
+// applies them one by one and judges each error alone.
+func guardedUpserts(ctx context.Context, c *collection, models []mongo.WriteModel) error {
+	_, err := c.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
 	if err == nil || onlyDuplicates(err) {
 		return nil
 	}
-	// Engines differ in how a bulk reports a failed upsert; apply the
-	// buckets one by one and judge each error alone.
 	for _, m := range models {
 		u := m.(*mongo.UpdateOneModel)
-		if _, err := r.daily.UpdateOne(ctx, u.Filter, u.Update, options.Update().SetUpsert(true)); err != nil && !isDuplicate(err) {
-			return fmt.Errorf("apply batch %d to daily stats: %w", n, err)
+		if _, err := c.UpdateOne(ctx, u.Filter, u.Update, options.Update().SetUpsert(true)); err != nil && !isDuplicate(err) {
+			return err
 		}
 	}
 	return nil
@@ -685,15 +694,8 @@ func (r *Projection) SaveFilterState(ctx context.Context, n int64, after, before
 	if len(models) == 0 {
 		return nil
 	}
-	_, err := r.filters.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
-	if err == nil || onlyDuplicates(err) {
-		return nil
-	}
-	for _, m := range models {
-		u := m.(*mongo.UpdateOneModel)
-		if _, err := r.filters.UpdateOne(ctx, u.Filter, u.Update, options.Update().SetUpsert(true)); err != nil && !isDuplicate(err) {
-			return fmt.Errorf("save click filter state: %w", err)
-		}
+	if err := guardedUpserts(ctx, r.filters, models); err != nil {
+		return fmt.Errorf("save click filter state: %w", err)
 	}
 	return nil
 }
