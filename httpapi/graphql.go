@@ -57,6 +57,10 @@ func newGraphQL(d Deps, introspection bool) *handler.Server {
 	for _, t := range liveTransports(d) { // before Tally's GET/POST: SSE requests are POSTs too
 		srv.AddTransport(t)
 	}
+	// @defer, incrementally, for clients that accept multipart/mixed (Apollo
+	// Client sends it for queries with @defer); the limits still apply: they
+	// are the executor's, not a transport's.
+	srv.AddTransport(transport.MultipartMixed{})
 	srv.AddTransport(httpTransport{maxBatch: limits.MaxBatch, maxTokens: limits.MaxTokens, metrics: d.Metrics, tracer: d.Tracer.Tracer("tally/httpapi"), tracing: !isNoop(d.Tracer), log: log})
 	cache := newQueryCache(limits.QueryCacheBytes)
 	srv.SetQueryCache(cache)
