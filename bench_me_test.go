@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime/pprof"
 	"sort"
 	"strconv"
@@ -146,11 +147,15 @@ func TestBenchMe(t *testing.T) {
 
 	tallySrv := startBenchServer(t, "tally", users, "")
 	bareSrv := startBenchServer(t, "bare", users, tallySrv.email)
+	apolloSrv := startApolloServer(t, tallySrv.email) // nil without node and test/graphql-http's packages
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers * 2, MaxConnsPerHost: workers * 2}}
 	want := []byte(tallySrv.email)
 	warm := 500 * time.Millisecond
 	load(t, client, tallySrv.url, tallySrv.token, benchMeQuery, want, workers, warm)
 	load(t, client, bareSrv.url, tallySrv.token, benchMeQuery, want, workers, warm)
+	if apolloSrv != nil {
+		load(t, client, apolloSrv.url, tallySrv.token, benchMeQuery, want, workers, warm)
+	}
 
 	type result struct{ rps, cpuPerReq float64 }
 	run := func(s *benchServer) result {
@@ -159,12 +164,17 @@ func TestBenchMe(t *testing.T) {
 		c1 := s.cpu(t)
 		return result{rps, (c1 - c0).Seconds() / (rps * float64(secs))}
 	}
-	var tally, bare []result
+	var tally, bare, apollo []result
 	for r := range rounds {
 		tr, br := run(tallySrv), run(bareSrv)
 		tally, bare = append(tally, tr), append(bare, br)
 		t.Logf("round %d: tally %.0f req/s %.0f µs CPU/req; bare gqlgen %.0f req/s %.0f µs CPU/req; ratio %.2f",
 			r+1, tr.rps, tr.cpuPerReq*1e6, br.rps, br.cpuPerReq*1e6, tr.rps/br.rps)
+		if apolloSrv != nil {
+			ar := run(apolloSrv)
+			apollo = append(apollo, ar)
+			t.Logf("round %d: Apollo Server 5 %.0f req/s %.0f µs CPU/req; tally / Apollo %.2f", r+1, ar.rps, ar.cpuPerReq*1e6, tr.rps/ar.rps)
+		}
 	}
 	med := func(v []result, f func(result) float64) float64 {
 		s := make([]float64, len(v))
@@ -179,6 +189,29 @@ func TestBenchMe(t *testing.T) {
 	t.Logf("median of %d rounds of %ds, %d workers, %d users: tally %.0f req/s, %.0f µs CPU/req; bare gqlgen %.0f req/s, %.0f µs CPU/req; throughput ratio %.2f, CPU ratio (bare/tally) %.2f",
 		rounds, secs, workers, users, med(tally, rps), med(tally, cpu), med(bare, rps), med(bare, cpu),
 		med(tally, rps)/med(bare, rps), med(bare, cpu)/med(tally, cpu))
+	if apolloSrv != nil {
+		t.Logf("median: Apollo Server 5 (static resolver) %.0f req/s, %.0f µs CPU/req; tally / Apollo throughput %.2f",
+			med(apollo, rps), med(apollo, cpu), med(tally, rps)/med(apollo, rps))
+	}
+}
+
+// startApolloServer starts test/graphql-http/apollo-me.mjs, Apollo Server 5
+// with a static `me`; nil (with a log line) when node or the packages are
+// missing.
+func startApolloServer(t *testing.T, email string) *benchServer {
+	t.Helper()
+	script := filepath.Join("test", "graphql-http", "apollo-me.mjs")
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Log("no node: the Apollo Server comparison is left out")
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join("test", "graphql-http", "node_modules", "@apollo", "server")); err != nil {
+		t.Log("test/graphql-http has no node_modules (npm ci there): the Apollo Server comparison is left out")
+		return nil
+	}
+	cmd := exec.Command("node", script)
+	cmd.Env = append(os.Environ(), "TALLY_BENCH_ME_EMAIL="+email, "NODE_ENV=production")
+	return startServerCmd(t, cmd, "Apollo Server")
 }
 
 type benchServer struct {
@@ -202,6 +235,13 @@ func startBenchServer(t *testing.T, kind string, users int, email string) *bench
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchMeServer$", "-test.v", "-test.timeout=0")
 	cmd.Env = append(os.Environ(), "TALLY_BENCH_ME_SERVE="+kind, "TALLY_BENCH_ME_USERS="+strconv.Itoa(users), "TALLY_BENCH_ME_EMAIL="+email)
+	return startServerCmd(t, cmd, kind)
+}
+
+// startServerCmd starts a bench server process and reads its
+// "BENCH-SERVER url token email" line.
+func startServerCmd(t *testing.T, cmd *exec.Cmd, kind string) *benchServer {
+	t.Helper()
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
