@@ -202,3 +202,52 @@ func TestApplyCampaignGuard(t *testing.T) {
 		t.Errorf("exhausting an EXHAUSTED campaign: landed %v, err %v; want not landed", ok, err)
 	}
 }
+
+// TestRecordOnceAcrossClients races the same keys through two clients of one
+// database, as two server processes would: the in-process key locks do not
+// order them, so the store alone decides. Exactly one call per key says
+// isNew, every call gets the same id back, and the stored document is the
+// winner's (a lost insert race must not write over it). On the embedded
+// store there is one process by construction; it runs on MONGODB_URI.
+func TestRecordOnceAcrossClients(t *testing.T) {
+	opts := repotest.Options(t)
+	if opts.URI == "" {
+		t.Skip("two clients of one database need MONGODB_URI")
+	}
+	ctx := context.Background()
+	a, b := repository.NewClicks(repotest.MustOpenWith(t, opts)), repository.NewClicks(repotest.MustOpenWith(t, opts))
+	const keys, perClient = 6, 6
+	var mu sync.Mutex
+	winners := map[int][]string{}
+	seen := make([]map[string]bool, keys)
+	for k := range seen {
+		seen[k] = map[string]bool{}
+	}
+	repotest.Race(t, keys*perClient*2, func(i int) {
+		k, clicks := i%keys, a
+		if (i/keys)%2 == 1 {
+			clicks = b
+		}
+		c, isNew, err := clicks.Record(ctx, newClick(fmt.Sprintf("across-%d", k)))
+		if err != nil {
+			t.Errorf("key %d: %v", k, err)
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		seen[k][c.ID] = true
+		if isNew {
+			winners[k] = append(winners[k], c.ID)
+		}
+	})
+	for k := range keys {
+		stored, isNew, err := a.Record(ctx, newClick(fmt.Sprintf("across-%d", k)))
+		if err != nil || isNew {
+			t.Fatalf("key %d after the race: isNew %v, err %v", k, isNew, err)
+		}
+		if len(winners[k]) != 1 || len(seen[k]) != 1 || winners[k][0] != stored.ID {
+			t.Errorf("key %d: isNew said by %v, ids answered %v, stored %s; want one winner whose document is the one stored",
+				k, winners[k], seen[k], stored.ID)
+		}
+	}
+}
