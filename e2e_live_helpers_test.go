@@ -170,6 +170,25 @@ func (c *wsClient) mustEnd(id, typ string) {
 	}
 }
 
+// subscribeOnceFree subscribes as id until the server has a place for it
+// again (freeing one is noticed asynchronously), failing after about a
+// second; what freed the place is said in why.
+func (c *wsClient) subscribeOnceFree(id, query string, vars map[string]any, why string) {
+	c.t.Helper()
+	for i := 0; ; i++ {
+		c.subscribe(id, query, vars)
+		typ, r := c.next(id)
+		if typ == "next" && len(r.Errors) == 0 {
+			return
+		}
+		if i == 50 {
+			c.t.Fatalf("no place after %s: %s %+v", why, typ, r.Errors)
+		}
+		c.mustEnd(id, typ)
+		waitABit()
+	}
+}
+
 // sseStream is one subscription over SSE: a POST to /query that accepts
 // text/event-stream, read event by event.
 type sseStream struct {

@@ -236,36 +236,14 @@ func TestLiveSubscriptionLimit(t *testing.T) {
 	// Ending the SSE stream frees a place; the server notices the closed
 	// request at once, but give it a moment.
 	sse.close()
-	for i := 0; ; i++ {
-		ws.subscribe("again", campaignStatsSubscription, vars)
-		typ, r := ws.next("again")
-		if typ == "next" && len(r.Errors) == 0 {
-			break
-		}
-		if i == 50 {
-			t.Fatalf("no place after ending a subscription: %s %+v", typ, r.Errors)
-		}
-		ws.mustEnd("again", typ)
-		waitABit()
-	}
+	ws.subscribeOnceFree("again", campaignStatsSubscription, vars, "ending a subscription")
 	// So does completing one. (gqlgen answers the client's complete with
 	// its own complete, which the protocol leaves out.)
 	ws.send(wsMessage{ID: "1", Type: "complete"})
 	if typ, _ := ws.next("1"); typ != "complete" {
 		t.Fatalf("after complete: got %s", typ)
 	}
-	for i := 0; ; i++ {
-		ws.subscribe("after-complete", campaignStatsSubscription, vars)
-		typ, r := ws.next("after-complete")
-		if typ == "next" && len(r.Errors) == 0 {
-			break
-		}
-		if i == 50 {
-			t.Fatalf("no place after completing a subscription: %s %+v", typ, r.Errors)
-		}
-		ws.mustEnd("after-complete", typ)
-		waitABit()
-	}
+	ws.subscribeOnceFree("after-complete", campaignStatsSubscription, vars, "completing a subscription")
 
 	// Connections are bounded the same way: ws is the brand's first.
 	second, err := a.dialWS(t, nil, map[string]any{"Authorization": "Bearer " + brand.Token})
