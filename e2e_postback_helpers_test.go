@@ -47,6 +47,14 @@ type receivedRequest struct {
 	Body     []byte
 }
 
+// signedBy says whether the request's signature headers verify payload (the
+// raw query of a GET, the body of a POST) with secret, as a partner would
+// check them: within five minutes of now.
+func (r receivedRequest) signedBy(secret string, payload []byte) bool {
+	return postback.Verify(secret, r.Header.Get(postback.HeaderTimestamp), r.Header.Get(postback.HeaderSignature),
+		payload, time.Now(), 5*time.Minute)
+}
+
 // receiver is a partner's postback endpoint: a real HTTP server that
 // records every request and answers as answer says (n is 1 for its first
 // request).
