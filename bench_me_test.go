@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
@@ -42,21 +43,21 @@ import (
 //
 // TALLY_BENCH_ME_ROUNDS (6), TALLY_BENCH_ME_SECONDS (2 per round and server),
 // TALLY_BENCH_ME_WORKERS (8) and TALLY_BENCH_ME_USERS (10000) change its
-// shape; TALLY_BENCH_ME_CPUPROFILE=file writes a CPU profile of the Tally
-// rounds.
+// shape; TALLY_BENCH_ME_CPUPROFILE=file writes CPU profiles of each Go
+// server's first seconds (file.tally, file.bare).
 
 // benchMeQuery is the README's profile query, the bytes both servers get.
 var benchMeQuery = []byte(gqlBody(meQuery))
 
 // staticRoot is the bare server's resolvers: the generated executor of the
-// same schema, `me` a fixed user, User's fields answered without a check.
+// same schema, `me` a fixed user, User's @private fields answered without a
+// check.
 type staticRoot struct {
 	*resolvers.Resolver
 	user *domain.User
 }
 
 func (s staticRoot) Query() graph.QueryResolver { return staticQuery{s.Resolver.Query(), s.user} }
-func (s staticRoot) User() graph.UserResolver   { return staticUser{s.Resolver.User()} }
 
 type staticQuery struct {
 	graph.QueryResolver
@@ -65,20 +66,12 @@ type staticQuery struct {
 
 func (q staticQuery) Me(context.Context) (*domain.User, error) { return q.user, nil }
 
-type staticUser struct{ graph.UserResolver }
-
-func (staticUser) Email(_ context.Context, u *domain.User) (*string, error) { return &u.Email, nil }
-func (staticUser) CampaignSelectionStrategy(_ context.Context, u *domain.User) (*domain.Strategy, error) {
-	return &u.CampaignSelectionStrategy, nil
-}
-func (staticUser) CampaignRotationSettings(_ context.Context, u *domain.User) (*domain.RotationSettings, error) {
-	return &u.CampaignRotationSettings, nil
-}
-
 // bareGqlgen is gqlgen's handler with its POST transport and the query
 // cache its default server has (1,000 parsed documents), nothing else.
 func bareGqlgen(u *domain.User) http.Handler {
-	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: staticRoot{&resolvers.Resolver{}, u}}))
+	noCheck := func(ctx context.Context, _ any, next graphql.Resolver) (any, error) { return next(ctx) }
+	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: staticRoot{&resolvers.Resolver{}, u},
+		Directives: graph.DirectiveRoot{Private: noCheck}}))
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	return srv

@@ -52,6 +52,7 @@ type ResolverRoot interface {
 }
 
 type DirectiveRoot struct {
+	Private func(ctx context.Context, obj any, next graphql.Resolver) (res any, err error)
 }
 
 type ComplexityRoot struct {
@@ -570,10 +571,6 @@ type SubscriptionResolver interface {
 	ParticipationStats(ctx context.Context, participationID string) (<-chan *domain.Participation, error)
 }
 type UserResolver interface {
-	Email(ctx context.Context, obj *domain.User) (*string, error)
-
-	CampaignSelectionStrategy(ctx context.Context, obj *domain.User) (*domain.Strategy, error)
-	CampaignRotationSettings(ctx context.Context, obj *domain.User) (*domain.RotationSettings, error)
 	Participations(ctx context.Context, obj *domain.User, first *int, after *string, last *int, before *string) (*model.ParticipationConnection, error)
 }
 
@@ -3429,12 +3426,18 @@ enum Weekday {
   SUNDAY
 }
 
+"""
+The field is private to its user: null unless the caller is that user or an
+admin.
+"""
+directive @private on FIELD_DEFINITION
+
 "A person on the platform: a streamer, a brand or an admin."
 type User {
   "Stable identifier."
   id: ID!
   "Sign-in email, stored trimmed and lower-cased. Private: null unless the caller is this user or an admin."
-  email: String
+  email: String @private
   "Name shown to others."
   displayName: String!
   "What the user is on the platform."
@@ -3446,9 +3449,9 @@ type User {
   campaignRotationSettings.preferredStrategy). Private: null unless the caller
   is this user or an admin.
   """
-  campaignSelectionStrategy: CampaignSelectionStrategy
+  campaignSelectionStrategy: CampaignSelectionStrategy @private
   "How the overlay picks and rotates campaigns. Private: null unless the caller is this user or an admin."
-  campaignRotationSettings: CampaignRotationSettings
+  campaignRotationSettings: CampaignRotationSettings @private
 }
 
 "How a streamer's overlay picks and rotates campaigns."
@@ -11911,18 +11914,31 @@ func (ec *executionContext) _User_email(ctx context.Context, field graphql.Colle
 			return ec.fieldContext_User_email(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.User().Email(ctx, obj)
+			return obj.Email, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
-			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Private == nil {
+					var zeroVal string
+					return zeroVal, errors.New("directive private is not implemented")
+				}
+				return ec.Directives.Private(ctx, obj, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
 		},
 		true,
 		false,
 	)
 }
 func (ec *executionContext) fieldContext_User_email(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("User", field, true, true, "String")
+	return graphql.NewScalarFieldContext("User", field, false, false, "String")
 }
 
 func (ec *executionContext) _User_displayName(ctx context.Context, field graphql.CollectedField, obj *domain.User) (ret graphql.Marshaler) {
@@ -12003,18 +12019,31 @@ func (ec *executionContext) _User_campaignSelectionStrategy(ctx context.Context,
 			return ec.fieldContext_User_campaignSelectionStrategy(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.User().CampaignSelectionStrategy(ctx, obj)
+			return obj.CampaignSelectionStrategy, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *domain.Strategy) graphql.Marshaler {
-			return ec.marshalOCampaignSelectionStrategy2ᚖtallyᚋdomainᚐStrategy(ctx, selections, v)
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Private == nil {
+					var zeroVal domain.Strategy
+					return zeroVal, errors.New("directive private is not implemented")
+				}
+				return ec.Directives.Private(ctx, obj, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v domain.Strategy) graphql.Marshaler {
+			return ec.marshalOCampaignSelectionStrategy2tallyᚋdomainᚐStrategy(ctx, selections, v)
 		},
 		true,
 		false,
 	)
 }
 func (ec *executionContext) fieldContext_User_campaignSelectionStrategy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("User", field, true, true, "CampaignSelectionStrategy")
+	return graphql.NewScalarFieldContext("User", field, false, false, "CampaignSelectionStrategy")
 }
 
 func (ec *executionContext) _User_campaignRotationSettings(ctx context.Context, field graphql.CollectedField, obj *domain.User) (ret graphql.Marshaler) {
@@ -12026,11 +12055,24 @@ func (ec *executionContext) _User_campaignRotationSettings(ctx context.Context, 
 			return ec.fieldContext_User_campaignRotationSettings(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.User().CampaignRotationSettings(ctx, obj)
+			return obj.CampaignRotationSettings, nil
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *domain.RotationSettings) graphql.Marshaler {
-			return ec.marshalOCampaignRotationSettings2ᚖtallyᚋdomainᚐRotationSettings(ctx, selections, v)
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Private == nil {
+					var zeroVal domain.RotationSettings
+					return zeroVal, errors.New("directive private is not implemented")
+				}
+				return ec.Directives.Private(ctx, obj, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v domain.RotationSettings) graphql.Marshaler {
+			return ec.marshalOCampaignRotationSettings2tallyᚋdomainᚐRotationSettings(ctx, selections, v)
 		},
 		true,
 		false,
@@ -12040,8 +12082,8 @@ func (ec *executionContext) fieldContext_User_campaignRotationSettings(_ context
 	fc = &graphql.FieldContext{
 		Object:     "User",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_CampaignRotationSettings(ctx, field)
 		},
@@ -16987,11 +17029,10 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "email":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._User_email(ctx, field, obj)
-				})
+			out.Values[i] = ec._User_email(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "displayName":
 			out.Values[i] = ec._User_displayName(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -17008,17 +17049,15 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "campaignSelectionStrategy":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._User_campaignSelectionStrategy(ctx, field, obj)
-				})
+			out.Values[i] = ec._User_campaignSelectionStrategy(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "campaignRotationSettings":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._User_campaignRotationSettings(ctx, field, obj)
-				})
+			out.Values[i] = ec._User_campaignRotationSettings(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "participations":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -18625,11 +18664,18 @@ func (ec *executionContext) marshalOCampaignPostback2ᚖtallyᚋdomainᚐPostbac
 	return ec._CampaignPostback(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalOCampaignRotationSettings2ᚖtallyᚋdomainᚐRotationSettings(ctx context.Context, sel ast.SelectionSet, v *domain.RotationSettings) graphql.Marshaler {
-	if v == nil {
-		return graphql.Null
-	}
-	return ec._CampaignRotationSettings(ctx, sel, v)
+func (ec *executionContext) marshalOCampaignRotationSettings2tallyᚋdomainᚐRotationSettings(ctx context.Context, sel ast.SelectionSet, v domain.RotationSettings) graphql.Marshaler {
+	return ec._CampaignRotationSettings(ctx, sel, &v)
+}
+
+func (ec *executionContext) unmarshalOCampaignSelectionStrategy2tallyᚋdomainᚐStrategy(ctx context.Context, v any) (domain.Strategy, error) {
+	var res domain.Strategy
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOCampaignSelectionStrategy2tallyᚋdomainᚐStrategy(ctx context.Context, sel ast.SelectionSet, v domain.Strategy) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) unmarshalOCampaignSelectionStrategy2ᚖtallyᚋdomainᚐStrategy(ctx context.Context, v any) (*domain.Strategy, error) {

@@ -52,7 +52,7 @@ var DefaultLimits = Limits{MaxBodyBytes: 1 << 20, MaxTokens: 10_000, MaxSelectio
 // transports, the caches, the limits, the error presenter and panic recovery.
 func newGraphQL(d Deps, introspection bool) *handler.Server {
 	limits, tokens, log := d.Limits, d.TokenLimits, d.Log
-	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: d.Resolver}))
+	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: d.Resolver, Directives: d.Resolver.Directives()}))
 	srv.AddTransport(transport.Options{})
 	for _, t := range liveTransports(d) { // before Tally's GET/POST: SSE requests are POSTs too
 		srv.AddTransport(t)

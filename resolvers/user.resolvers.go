@@ -33,27 +33,6 @@ func (r *mutationResolver) ChangePassword(ctx context.Context, input domain.Chan
 	return &model.AuthPayload{Token: token, User: &user}, nil
 }
 
-func (r *userResolver) Email(ctx context.Context, obj *domain.User) (*string, error) {
-	if !r.Accounts.ShowsPrivateFields(ctx, *obj) {
-		return nil, nil
-	}
-	return &obj.Email, nil
-}
-
-func (r *userResolver) CampaignSelectionStrategy(ctx context.Context, obj *domain.User) (*domain.Strategy, error) {
-	if !r.Accounts.ShowsPrivateFields(ctx, *obj) {
-		return nil, nil
-	}
-	return &obj.CampaignSelectionStrategy, nil
-}
-
-func (r *userResolver) CampaignRotationSettings(ctx context.Context, obj *domain.User) (*domain.RotationSettings, error) {
-	if !r.Accounts.ShowsPrivateFields(ctx, *obj) {
-		return nil, nil
-	}
-	return &obj.CampaignRotationSettings, nil
-}
-
 func (r *Resolver) User() graph.UserResolver { return &userResolver{r} }
 
 type userResolver struct{ *Resolver }
