@@ -61,7 +61,7 @@ type operationCost struct {
 // memoized by name, so `...F ...F` costs two lookups, not two walks. It
 // stops early with ctx's error when the client has gone away.
 func costOf(ctx context.Context, op *ast.OperationDefinition, frags ast.FragmentDefinitionList, vars map[string]any) (operationCost, error) {
-	w := costWalker{ctx: ctx, frags: frags, vars: vars, memo: map[string]*operationCost{}}
+	w := costWalker{ctx: ctx, frags: frags, vars: vars} // memo made at the first fragment
 	c := w.set(op.SelectionSet)
 	return c, w.err
 }
@@ -112,6 +112,9 @@ func (w *costWalker) spread(name string) operationCost {
 	f := w.frags.ForName(name)
 	if f == nil {
 		return operationCost{}
+	}
+	if w.memo == nil {
+		w.memo = map[string]*operationCost{}
 	}
 	w.memo[name] = nil
 	c := w.set(f.SelectionSet)

@@ -76,7 +76,7 @@ func newGraphQL(d Deps, introspection bool) *handler.Server {
 	srv.Use(operationLimits{limits: limits, cache: cache, apq: apq, noIntrospection: !introspection})
 	// One field middleware, not two: every field of every response passes
 	// through it.
-	srv.AroundFields(guardFields(tokens))
+	srv.AroundRootFields(guardRootFields(tokens))
 	srv.SetErrorPresenter(presentError(log, d.Metrics))
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
 		log.ErrorContext(ctx, "panic in resolver", "request_id", RequestID(ctx), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
@@ -85,24 +85,49 @@ func newGraphQL(d Deps, introspection bool) *handler.Server {
 	return srv
 }
 
-// guardFields is the one field middleware. It starts no further resolver
-// once the request's context is done: the client went away (or the server
-// is shutting down), so nobody will read the answer (a resolver already
-// running stops at its next store call, which takes the same context). And
-// it applies the token limits to the root fields a browser source token
-// opens (limitTokenField).
-func guardFields(tokens TokenLimits) graphql.FieldMiddleware {
-	return func(ctx context.Context, next graphql.Resolver) (any, error) {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+// guardRootFields is the one field middleware, and it wraps root fields
+// only: the fields below them read the object in hand, or load through a
+// root field's context, and a middleware on every field cost `me` an
+// allocation and a call per field. It starts no further root field once the
+// request's context is done: the client went away (or the server is
+// shutting down), so nobody will read the answer (a resolver already running
+// stops at its next store call, which takes the same context). And it
+// applies the token limits to the root fields a browser source token opens
+// (limitTokenField). A refused field is null with its error, as a resolver's
+// error would be.
+func guardRootFields(tokens TokenLimits) graphql.RootFieldMiddleware {
+	return func(ctx context.Context, next graphql.RootResolver) graphql.Marshaler {
+		rc := graphql.GetRootFieldContext(ctx)
+		if rc == nil {
+			return next(ctx)
 		}
-		if fc := graphql.GetFieldContext(ctx); fc != nil && fc.IsResolver && (fc.Object == "Query" || fc.Object == "Mutation") {
-			if err := limitTokenField(ctx, tokens, fc); err != nil {
-				return nil, err
-			}
+		err := ctx.Err()
+		if err == nil {
+			// rc.Object is the field's name in gqlgen 0.17: the type is the
+			// operation's.
+			err = limitTokenField(ctx, tokens, rootType(ctx), rc.Field)
+		}
+		if err != nil {
+			graphql.AddError(ctx, &gqlerror.Error{Err: err, Message: err.Error(),
+				Path:      ast.Path{ast.PathName(rc.Field.Alias)},
+				Locations: []gqlerror.Location{{Line: rc.Field.Position.Line, Column: rc.Field.Position.Column}}})
+			return graphql.Null
 		}
 		return next(ctx)
 	}
+}
+
+// rootType is the name of the root type of the request's operation.
+func rootType(ctx context.Context) string {
+	if oc := graphql.GetOperationContext(ctx); oc != nil && oc.Operation != nil {
+		switch oc.Operation.Operation {
+		case ast.Mutation:
+			return "Mutation"
+		case ast.Subscription:
+			return "Subscription"
+		}
+	}
+	return "Query"
 }
 
 // presentError is the one place that turns errors into GraphQL errors:

@@ -79,15 +79,15 @@ var tokenFields = map[string]func(args map[string]any) any{
 
 // limitTokenField applies the token limits to a root field a browser
 // source token opens: RATE_LIMITED, and the field does not run.
-func limitTokenField(ctx context.Context, l TokenLimits, fc *graphql.FieldContext) error {
-	if fc.Field.Field == nil {
+func limitTokenField(ctx context.Context, l TokenLimits, object string, field graphql.CollectedField) error {
+	if field.Field == nil {
 		return nil
 	}
-	tokenOf, ok := tokenFields[fc.Object+"."+fc.Field.Name]
+	tokenOf, ok := tokenFields[object+"."+field.Name]
 	if !ok {
 		return nil
 	}
-	token, _ := tokenOf(fc.Field.ArgumentMap(graphql.GetOperationContext(ctx).Variables)).(string)
+	token, _ := tokenOf(field.ArgumentMap(graphql.GetOperationContext(ctx).Variables)).(string)
 	return l.allow(ctx, token)
 }
 
