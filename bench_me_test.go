@@ -268,6 +268,9 @@ func TestBenchMeServer(t *testing.T) {
 		t.Skip("run by TestBenchMe")
 	}
 	users := envInt("TALLY_BENCH_ME_USERS", 10000)
+	// Both Go servers collect garbage as `tally` does (GOGC 400 unless GOGC
+	// is set, the memory limit), so the ratio is Tally's work, not GC settings.
+	tuneGC(os.Getenv, benchLogger())
 	if kind == "bare" {
 		// The user Tally answers with, stored and read back the same way;
 		// the bare server reads nothing per request.

@@ -227,9 +227,14 @@ func TestHelpListsEverything(t *testing.T) {
 			t.Errorf("README does not document %s / -%s", env, f)
 		}
 	}
-	for _, v := range tracing.Variables {
+	for _, v := range append(tracing.Variables, runtimeVariables...) {
 		if !strings.Contains(help, v.Name) {
 			t.Errorf("--help does not list %s", v.Name)
+		}
+	}
+	for _, v := range runtimeVariables {
+		if !bytes.Contains(readme, []byte("`"+v.Name)) {
+			t.Errorf("README does not document %s", v.Name)
 		}
 	}
 	for _, arg := range []string{"-h", "-help"} {

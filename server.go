@@ -155,6 +155,10 @@ func usage(w io.Writer) {
 	for _, v := range tracing.Variables {
 		fmt.Fprintf(w, "  %s\n        %s\n", v.Name, v.Meaning)
 	}
+	fmt.Fprint(w, "\nGo runtime (the server's defaults differ from Go's):\n")
+	for _, v := range runtimeVariables {
+		fmt.Fprintf(w, "  %s\n        %s\n", v.Name, v.Meaning)
+	}
 	fmt.Fprint(w, "\nSee README.md for each setting's details.\n")
 }
 
@@ -473,6 +477,7 @@ func jwtSecret(cfg config.Config, hadStore bool, log *slog.Logger) ([]byte, erro
 // serve runs the HTTP server until ctx is cancelled (SIGINT or SIGTERM), then
 // drains in-flight requests and closes the store.
 func serve(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger) error {
+	gogc, memoryLimit := tuneGC(getenv, log)
 	tp, shutdownTracing, err := tracing.FromEnv(ctx, getenv)
 	if err != nil {
 		return err
@@ -509,7 +514,7 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 		store = "mongodb (" + cfg.Database + ")"
 	}
 	log.Info("tally listening", "addr", ln.Addr().String(), "graphiql", cfg.BaseURL+"/", "store", store,
-		"version", version(), "tracing", tp != nil, "introspection", cfg.Introspection)
+		"version", version(), "tracing", tp != nil, "introspection", cfg.Introspection, "gogc", gogc, "memoryLimitBytes", memoryLimit)
 	// The embedded store slows as it grows: say so at start-up and as it
 	// grows, naming the way out.
 	go a.store.WatchSize(ctx, time.Minute, func(docs, bytes int64) {
