@@ -4,6 +4,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // The GraphQL enums bound to domain types share one mapping: a value is
@@ -17,8 +19,30 @@ var enumNameReplacer = strings.NewReplacer("-", "_", ":", "_")
 // enumName is the GraphQL name of a stored enum value.
 func enumName[T ~string](v T) string { return strings.ToUpper(enumNameReplacer.Replace(string(v))) }
 
-// marshalEnum writes v's GraphQL name as a JSON string.
-func marshalEnum[T ~string](w io.Writer, v T) { _, _ = io.WriteString(w, strconv.Quote(enumName(v))) }
+// marshalEnum writes v's GraphQL name as a JSON string. Every answer writes
+// enums (a `me` three), so the quoted names are kept once made: the values
+// are the types' constants, and a store holding something else (a damaged
+// document) adds at most maxQuotedEnums entries before names are made anew.
+func marshalEnum[T ~string](w io.Writer, v T) {
+	if q, ok := quotedEnums.Load(string(v)); ok {
+		_, _ = io.WriteString(w, q.(string))
+		return
+	}
+	q := strconv.Quote(enumName(v))
+	if quotedEnumCount.Load() < maxQuotedEnums {
+		if _, loaded := quotedEnums.LoadOrStore(string(v), q); !loaded {
+			quotedEnumCount.Add(1)
+		}
+	}
+	_, _ = io.WriteString(w, q)
+}
+
+const maxQuotedEnums = 512
+
+var (
+	quotedEnums     sync.Map // stored value → its quoted GraphQL name
+	quotedEnumCount atomic.Int64
+)
 
 // unmarshalEnum returns the value among values whose GraphQL name is v.
 func unmarshalEnum[T ~string](v any, typeName string, values ...T) (T, error) {
