@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,8 +24,10 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"tally/domain"
@@ -66,15 +69,25 @@ type staticQuery struct {
 
 func (q staticQuery) Me(context.Context) (*domain.User, error) { return q.user, nil }
 
-// bareGqlgen is gqlgen's handler with its POST transport and the query
-// cache its default server has (1,000 parsed documents), nothing else.
+// bareGqlgen is the server `gqlgen init` writes (gqlgen's
+// plugin/servergen/server.gotpl, v0.17.98), over the same generated
+// executor with the static resolver: the Options, GET and POST transports,
+// the 1,000-document query cache, introspection, automatic persisted
+// queries (100), and /query on a mux beside the playground page.
 func bareGqlgen(u *domain.User) http.Handler {
 	noCheck := func(ctx context.Context, _ any, next graphql.Resolver) (any, error) { return next(ctx) }
 	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: staticRoot{&resolvers.Resolver{}, u},
 		Directives: graph.DirectiveRoot{Private: noCheck}}))
+	srv.AddTransport(transport.Options{})
+	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
-	return srv
+	srv.Use(extension.Introspection{})
+	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
+	mux := http.NewServeMux()
+	mux.Handle("/", playground.Handler("GraphQL playground", "/query"))
+	mux.Handle("/query", srv)
+	return mux
 }
 
 func envInt(name string, def int) int {
@@ -124,6 +137,55 @@ func load(t *testing.T, client *http.Client, url, token string, body []byte, wan
 	return float64(n.Load()) / d.Seconds()
 }
 
+// wrkScript is the Lua script wrk runs: the same POST as load, every answer
+// checked (200 and the want bytes), the counts of all threads summed in one
+// line TALLY-WRK ok=N bad=N errors=N us=N.
+const wrkScript = `wrk.method = "POST"
+wrk.body = [==[%s]==]
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer %s"
+local want = [==[%s]==]
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) ok = 0; bad = 0 end
+function response(status, headers, body)
+  if status == 200 and body:find(want, 1, true) then ok = ok + 1 else bad = bad + 1 end
+end
+function done(summary, latency, requests)
+  local o, b = 0, 0
+  for _, t in ipairs(threads) do o = o + t:get("ok"); b = b + t:get("bad") end
+  local e = summary.errors
+  io.write(string.format("TALLY-WRK ok=%%d bad=%%d errors=%%d us=%%d\n", o, b,
+    e.connect + e.read + e.write + e.status + e.timeout, summary.duration))
+end
+`
+
+// wrkLoad is load through wrk (Debian's package wrk, a C load generator on
+// epoll), which costs the shared cores far less per request than Go's HTTP
+// client, so the servers get more of the machine: conns keep-alive
+// connections on threads threads for d, rounded to whole seconds.
+func wrkLoad(t *testing.T, script, url string, threads, conns int, d time.Duration) float64 {
+	t.Helper()
+	secs := max(1, int(d.Round(time.Second)/time.Second))
+	out, err := exec.Command("wrk", "-t"+strconv.Itoa(threads), "-c"+strconv.Itoa(conns), "-d"+strconv.Itoa(secs)+"s",
+		"-s", script, url).CombinedOutput()
+	if err != nil {
+		t.Fatalf("wrk: %v\n%s", err, out)
+	}
+	var ok, bad, errs, us int64
+	for line := range strings.Lines(string(out)) {
+		if rest, found := strings.CutPrefix(line, "TALLY-WRK "); found {
+			if _, err := fmt.Sscanf(rest, "ok=%d bad=%d errors=%d us=%d", &ok, &bad, &errs, &us); err != nil {
+				t.Fatalf("wrk summary %q: %v", rest, err)
+			}
+		}
+	}
+	if us == 0 || bad > 0 || errs > 0 {
+		t.Fatalf("%s: wrk answered %d good, %d bad, %d errors:\n%s", url, ok, bad, errs, out)
+	}
+	return float64(ok) / (float64(us) / 1e6)
+}
+
 // TestBenchMe drives two server processes (this test binary run again as
 // TestBenchMeServer): Tally on the embedded store with the users stored, and
 // the bare gqlgen server. It alternates rounds between them and reads each
@@ -143,48 +205,85 @@ func TestBenchMe(t *testing.T) {
 	apolloSrv := startApolloServer(t, tallySrv.email) // nil without node and test/graphql-http's packages
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers * 2, MaxConnsPerHost: workers * 2}}
 	want := []byte(tallySrv.email)
-	warm := 500 * time.Millisecond
-	load(t, client, tallySrv.url, tallySrv.token, benchMeQuery, want, workers, warm)
-	load(t, client, bareSrv.url, tallySrv.token, benchMeQuery, want, workers, warm)
+	// The generator: wrk when it is installed (TALLY_BENCH_ME_GENERATOR=go
+	// keeps Go's), else workers goroutines of Go's HTTP client.
+	generate := func(url string, d time.Duration) float64 {
+		return load(t, client, url, tallySrv.token, benchMeQuery, want, workers, d)
+	}
+	generator := fmt.Sprintf("Go's HTTP client, %d workers", workers)
+	if _, err := exec.LookPath("wrk"); err == nil && os.Getenv("TALLY_BENCH_ME_GENERATOR") != "go" {
+		script := filepath.Join(t.TempDir(), "me.lua")
+		lua := fmt.Sprintf(wrkScript, benchMeQuery, tallySrv.token, tallySrv.email)
+		if err := os.WriteFile(script, []byte(lua), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		threads := envInt("TALLY_BENCH_ME_WRK_THREADS", 1)
+		generate = func(url string, d time.Duration) float64 { return wrkLoad(t, script, url, threads, workers, d) }
+		generator = fmt.Sprintf("wrk, %d thread(s), %d connections", threads, workers)
+	}
+	t.Logf("load generator: %s", generator)
+	warm := time.Second
+	generate(tallySrv.url, warm)
+	generate(bareSrv.url, warm)
 	if apolloSrv != nil {
-		load(t, client, apolloSrv.url, tallySrv.token, benchMeQuery, want, workers, warm)
+		generate(apolloSrv.url, warm)
 	}
 
 	type result struct{ rps, cpuPerReq float64 }
 	run := func(s *benchServer) result {
 		c0 := s.cpu(t)
-		rps := load(t, client, s.url, tallySrv.token, benchMeQuery, want, workers, time.Duration(secs)*time.Second)
+		rps := generate(s.url, time.Duration(secs)*time.Second)
 		c1 := s.cpu(t)
 		return result{rps, (c1 - c0).Seconds() / (rps * float64(secs))}
 	}
+	// Each round measures every server back to back, in the opposite order
+	// to the round before, so a slow drift of the shared machine falls on
+	// all of them; the per-round ratios are the figures, their median the
+	// result.
 	var tally, bare, apollo []result
+	var vsBare, vsApollo []float64
 	for r := range rounds {
-		tr, br := run(tallySrv), run(bareSrv)
-		tally, bare = append(tally, tr), append(bare, br)
+		servers := []*benchServer{tallySrv, bareSrv, apolloSrv}
+		if r%2 == 1 {
+			slices.Reverse(servers)
+		}
+		got := map[*benchServer]result{}
+		for _, s := range servers {
+			if s != nil {
+				got[s] = run(s)
+			}
+		}
+		tr, br := got[tallySrv], got[bareSrv]
+		tally, bare, vsBare = append(tally, tr), append(bare, br), append(vsBare, tr.rps/br.rps)
 		t.Logf("round %d: tally %.0f req/s %.0f µs CPU/req; bare gqlgen %.0f req/s %.0f µs CPU/req; ratio %.2f",
 			r+1, tr.rps, tr.cpuPerReq*1e6, br.rps, br.cpuPerReq*1e6, tr.rps/br.rps)
 		if apolloSrv != nil {
-			ar := run(apolloSrv)
-			apollo = append(apollo, ar)
+			ar := got[apolloSrv]
+			apollo, vsApollo = append(apollo, ar), append(vsApollo, tr.rps/ar.rps)
 			t.Logf("round %d: Apollo Server 5 %.0f req/s %.0f µs CPU/req; tally / Apollo %.2f", r+1, ar.rps, ar.cpuPerReq*1e6, tr.rps/ar.rps)
 		}
+	}
+	median := func(v []float64) float64 {
+		s := slices.Clone(v)
+		sort.Float64s(s)
+		return s[len(s)/2]
 	}
 	med := func(v []result, f func(result) float64) float64 {
 		s := make([]float64, len(v))
 		for i := range v {
 			s[i] = f(v[i])
 		}
-		sort.Float64s(s)
-		return s[len(s)/2]
+		return median(s)
 	}
 	rps := func(r result) float64 { return r.rps }
 	cpu := func(r result) float64 { return r.cpuPerReq * 1e6 }
-	t.Logf("median of %d rounds of %ds, %d workers, %d users: tally %.0f req/s, %.0f µs CPU/req; bare gqlgen %.0f req/s, %.0f µs CPU/req; throughput ratio %.2f, CPU ratio (bare/tally) %.2f",
-		rounds, secs, workers, users, med(tally, rps), med(tally, cpu), med(bare, rps), med(bare, cpu),
-		med(tally, rps)/med(bare, rps), med(bare, cpu)/med(tally, cpu))
+	t.Logf("median of %d rounds of %ds, %s, %d users: tally %.0f req/s, %.0f µs CPU/req; bare gqlgen %.0f req/s, %.0f µs CPU/req; "+
+		"tally / bare: %.2f (median of the rounds' ratios), CPU ratio (bare/tally) %.2f",
+		rounds, secs, generator, users, med(tally, rps), med(tally, cpu), med(bare, rps), med(bare, cpu),
+		median(vsBare), med(bare, cpu)/med(tally, cpu))
 	if apolloSrv != nil {
-		t.Logf("median: Apollo Server 5 (static resolver) %.0f req/s, %.0f µs CPU/req; tally / Apollo throughput %.2f",
-			med(apollo, rps), med(apollo, cpu), med(tally, rps)/med(apollo, rps))
+		t.Logf("median: Apollo Server 5 (static resolver) %.0f req/s, %.0f µs CPU/req; tally / Apollo: %.2f (median of the rounds' ratios), CPU ratio (Apollo/tally) %.2f",
+			med(apollo, rps), med(apollo, cpu), median(vsApollo), med(apollo, cpu)/med(tally, cpu))
 	}
 }
 
@@ -289,6 +388,7 @@ func TestBenchMeServer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		profile(t, kind)
 		fmt.Printf("BENCH-SERVER http://%s/query - %s\n", ln.Addr(), me.Email)
 		_ = http.Serve(ln, bareGqlgen(&me))
 		return
@@ -304,16 +404,25 @@ func TestBenchMeServer(t *testing.T) {
 		}
 	}
 	fmt.Fprintf(os.Stderr, "tally bench server: stored %d users in %s\n", users, time.Since(start).Round(time.Millisecond))
-	if f := os.Getenv("TALLY_BENCH_ME_CPUPROFILE"); f != "" {
-		pf, err := os.Create(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = pprof.StartCPUProfile(pf)
-		go func() { time.Sleep(4 * time.Second); pprof.StopCPUProfile(); pf.Close() }()
-	}
+	profile(t, kind)
 	fmt.Printf("BENCH-SERVER %s/query %s %s\n", a.srv.URL, u.Token, u.Email)
 	select {} // serves until killed
+}
+
+// profile writes a CPU profile of the server's first 4 s of serving to
+// $TALLY_BENCH_ME_CPUPROFILE.kind, when that is set: the warm-up and most of
+// the first round.
+func profile(t *testing.T, kind string) {
+	f := os.Getenv("TALLY_BENCH_ME_CPUPROFILE")
+	if f == "" {
+		return
+	}
+	pf, err := os.Create(f + "." + kind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = pprof.StartCPUProfile(pf)
+	go func() { time.Sleep(4 * time.Second); pprof.StopCPUProfile(); pf.Close() }()
 }
 
 // benchLogger writes the server's JSON log lines to nowhere: the line is
