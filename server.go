@@ -498,14 +498,7 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 	if err != nil {
 		return fmt.Errorf("listen on port %d: %w", cfg.Port, err)
 	}
-	srv := &http.Server{
-		Handler:           a.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-	}
+	srv := newHTTPServer(a.handler)
 	// Live streams (SSE, WebSocket) last as long as their clients: end them
 	// when shutdown begins, or Shutdown would wait for them.
 	srv.RegisterOnShutdown(a.live.Close)
@@ -540,6 +533,19 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 		log.Warn("projection not finished at shutdown; the next start finishes it", "err", err.Error())
 	}
 	return nil
+}
+
+// newHTTPServer is the server `tally` listens with: its timeouts bound what a
+// slow client can hold, and its header limit what one can send.
+func newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
 }
 
 // makeAdmin gives an existing account the ADMIN role. Admins are never made
