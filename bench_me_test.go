@@ -38,16 +38,20 @@ import (
 )
 
 // The `me` benchmark of docs/benchmarks.md: Tally's `me` against a bare
-// gqlgen server with a static resolver for the same query, interleaved in
-// one run, with the same load generator and the same query bytes, and
-// 10,000 users stored. It runs only when asked:
+// gqlgen server with a static resolver for the same query (and Apollo
+// Server 5, when node and test/graphql-http's packages are there),
+// interleaved in one run, with the same load generator (wrk when installed,
+// else Go's HTTP client) and the same query bytes, and 10,000 users stored
+// in each Go server. It runs only when asked:
 //
 //	TALLY_BENCH_ME=1 go test -run TestBenchMe -v -count=1 .
 //
 // TALLY_BENCH_ME_ROUNDS (6), TALLY_BENCH_ME_SECONDS (2 per round and server),
-// TALLY_BENCH_ME_WORKERS (8) and TALLY_BENCH_ME_USERS (10000) change its
-// shape; TALLY_BENCH_ME_CPUPROFILE=file writes CPU profiles of each Go
-// server's first seconds (file.tally, file.bare).
+// TALLY_BENCH_ME_WORKERS (8: connections, or the Go generator's goroutines),
+// TALLY_BENCH_ME_WRK_THREADS (1) and TALLY_BENCH_ME_USERS (10000) change its
+// shape; TALLY_BENCH_ME_GENERATOR=go uses Go's client even with wrk there;
+// TALLY_BENCH_ME_CPUPROFILE=file writes CPU profiles of each Go server's
+// first seconds (file.tally, file.bare).
 
 // benchMeQuery is the README's profile query, the bytes both servers get.
 var benchMeQuery = []byte(gqlBody(meQuery))
