@@ -408,19 +408,20 @@ func paramsFromJSON(body []byte) (*graphql.RawParams, string) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, "the request body is empty: send a JSON object with a query"
 	}
-	// The common case in one decode, as gqlgen's own transport does; only a
+	// The common case in one decode of the body itself (variables and
+	// extensions, when present, decoded again for their numbers); only a
 	// request that does not decode is taken apart to say what is wrong.
 	var fast struct {
-		Query         string         `json:"query"`
-		OperationName string         `json:"operationName"`
-		Variables     map[string]any `json:"variables"`
-		Extensions    map[string]any `json:"extensions"`
+		Query         string          `json:"query"`
+		OperationName string          `json:"operationName"`
+		Variables     json.RawMessage `json:"variables"`
+		Extensions    json.RawMessage `json:"extensions"`
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := dec.Decode(&fast); err == nil && !dec.More() && body[0] == '{' {
-		p := &graphql.RawParams{Query: fast.Query, OperationName: fast.OperationName, Variables: fast.Variables, Extensions: fast.Extensions}
-		return p, missingQuery(p)
+	if body[0] == '{' && json.Unmarshal(body, &fast) == nil {
+		p := &graphql.RawParams{Query: fast.Query, OperationName: fast.OperationName}
+		if decodeMap(fast.Variables, "variables", &p.Variables) == "" && decodeMap(fast.Extensions, "extensions", &p.Extensions) == "" {
+			return p, missingQuery(p)
+		}
 	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil {
