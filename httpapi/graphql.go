@@ -74,8 +74,7 @@ func newGraphQL(d Deps, introspection bool) *handler.Server {
 	apq := persistedQueries{cache: newTextLRU(limits.PersistedQueryBytes)}
 	srv.Use(apq) // before the limits: a hash-only request gets its document here
 	srv.Use(operationLimits{limits: limits, cache: cache, apq: apq, noIntrospection: !introspection})
-	// One field middleware, not two: every field of every response passes
-	// through it.
+	// One field middleware, on the root fields only.
 	srv.AroundRootFields(guardRootFields(tokens))
 	srv.SetErrorPresenter(presentError(log, d.Metrics))
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
@@ -94,20 +93,16 @@ func newGraphQL(d Deps, introspection bool) *handler.Server {
 // stops at its next store call, which takes the same context). And it
 // applies the token limits to the root fields a browser source token opens
 // (limitTokenField). A refused field is null with its error, as a resolver's
-// error would be.
+// error would be. gqlgen recovers panics around resolvers but not around
+// this middleware, so the guard recovers its own (a panic in a root field's
+// goroutine would end the process).
 func guardRootFields(tokens TokenLimits) graphql.RootFieldMiddleware {
 	return func(ctx context.Context, next graphql.RootResolver) graphql.Marshaler {
 		rc := graphql.GetRootFieldContext(ctx)
 		if rc == nil {
 			return next(ctx)
 		}
-		err := ctx.Err()
-		if err == nil {
-			// rc.Object is the field's name in gqlgen 0.17: the type is the
-			// operation's.
-			err = limitTokenField(ctx, tokens, rootType(ctx), rc.Field)
-		}
-		if err != nil {
+		if err := guardRootField(ctx, tokens, rc); err != nil {
 			graphql.AddError(ctx, &gqlerror.Error{Err: err, Message: err.Error(),
 				Path:      ast.Path{ast.PathName(rc.Field.Alias)},
 				Locations: []gqlerror.Location{{Line: rc.Field.Position.Line, Column: rc.Field.Position.Column}}})
@@ -117,15 +112,27 @@ func guardRootFields(tokens TokenLimits) graphql.RootFieldMiddleware {
 	}
 }
 
-// rootType is the name of the root type of the request's operation.
-func rootType(ctx context.Context) string {
-	if oc := graphql.GetOperationContext(ctx); oc != nil && oc.Operation != nil {
-		switch oc.Operation.Operation {
-		case ast.Mutation:
-			return "Mutation"
-		case ast.Subscription:
-			return "Subscription"
+// guardRootField is guardRootFields' check of one root field, a panic in it
+// recovered as the executor recovers a resolver's.
+func guardRootField(ctx context.Context, tokens TokenLimits, rc *graphql.RootFieldContext) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = graphql.GetOperationContext(ctx).Recover(ctx, p)
 		}
+	}()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// rc.Object is the field's name in gqlgen 0.17: the type is the
+	// operation's. (gqlgen calls no root-field middleware for subscriptions.)
+	return limitTokenField(ctx, tokens, rootType(ctx), rc.Field)
+}
+
+// rootType is the name of the root type of the request's operation: Query
+// or Mutation.
+func rootType(ctx context.Context) string {
+	if oc := graphql.GetOperationContext(ctx); oc != nil && oc.Operation != nil && oc.Operation.Operation == ast.Mutation {
+		return "Mutation"
 	}
 	return "Query"
 }

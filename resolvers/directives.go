@@ -22,7 +22,7 @@ func (r *Resolver) Directives() graph.DirectiveRoot {
 // User for three private fields, and that was a fifth of `me`'s CPU.
 func (r *Resolver) private(ctx context.Context, obj any, next graphql.Resolver) (any, error) {
 	u, ok := obj.(*domain.User)
-	if !ok || !r.Accounts.ShowsPrivateFields(ctx, *u) {
+	if !ok || u == nil || !r.Accounts.ShowsPrivateFields(ctx, *u) {
 		return nil, nil
 	}
 	return next(ctx)
