@@ -1,8 +1,8 @@
 package domain
 
 import (
+	"encoding/json"
 	"io"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,7 +28,7 @@ func marshalEnum[T ~string](w io.Writer, v T) {
 		_, _ = io.WriteString(w, q.(string))
 		return
 	}
-	q := strconv.Quote(enumName(v))
+	q := quoteJSON(enumName(v))
 	if quotedEnumCount.Load() < maxQuotedEnums {
 		if _, loaded := quotedEnums.LoadOrStore(string(v), q); !loaded {
 			quotedEnumCount.Add(1)
@@ -38,6 +38,13 @@ func marshalEnum[T ~string](w io.Writer, v T) {
 }
 
 const maxQuotedEnums = 512
+
+// quoteJSON is s as a JSON string. (strconv.Quote is Go's syntax: a damaged
+// stored value with a control character would have broken the response.)
+func quoteJSON(s string) string {
+	b, _ := json.Marshal(s) // a string always marshals
+	return string(b)
+}
 
 var (
 	quotedEnums     sync.Map // stored value → its quoted GraphQL name
