@@ -278,6 +278,9 @@ func execute(ctx context.Context, exec graphql.GraphExecutor, rc *graphql.Operat
 	if resp == nil {
 		return &graphql.Response{Data: json.RawMessage("null")}
 	}
+	if resp.HasNext != nil {
+		resp = completeResponse(ctx, resp, responses)
+	}
 	if len(resp.Data) == 0 {
 		resp.Data = json.RawMessage("null") // executed: data is present, if null
 	}

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/vektah/gqlparser/v2/ast"
 )
 
 // TestParamsFromJSON: what a request body decodes to, and what a client is
@@ -55,6 +57,39 @@ func TestParamsFromJSON(t *testing.T) {
 						t.Errorf("variable %s is %T, want json.Number", k, p.Variables[k])
 					}
 				}
+			}
+		})
+	}
+}
+
+// TestMergeAt: a deferred payload lands in the object at its path, keys
+// replaced in place and added at the end; a path that leads nowhere (a
+// parent nulled by an error) changes nothing.
+func TestMergeAt(t *testing.T) {
+	doc := json.RawMessage(`{"a":{"list":[{"x":1,"later":null},{"x":2,"later":null}]},"gone":null}`)
+	for _, tc := range []struct {
+		name  string
+		path  ast.Path
+		patch string
+		want  string
+	}{
+		{"into a list item", ast.Path{ast.PathName("a"), ast.PathName("list"), ast.PathIndex(1)}, `{"later":{"y":3},"new":true}`,
+			`{"a":{"list":[{"x":1,"later":null},{"x":2,"later":{"y":3},"new":true}]},"gone":null}`},
+		{"at the root", nil, `{"gone":"back"}`, `{"a":{"list":[{"x":1,"later":null},{"x":2,"later":null}]},"gone":"back"}`},
+		{"under a null", ast.Path{ast.PathName("gone"), ast.PathName("deeper")}, `{"z":1}`, ""},
+		{"past the list's end", ast.Path{ast.PathName("a"), ast.PathName("list"), ast.PathIndex(5)}, `{"z":1}`, string(doc)},
+		{"a missing key", ast.Path{ast.PathName("nope")}, `{"z":1}`, string(doc)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := mergeAt(doc, tc.path, json.RawMessage(tc.patch))
+			if tc.want == "" {
+				if err == nil {
+					t.Fatalf("merged into a null: %s", got)
+				}
+				return
+			}
+			if err != nil || string(got) != tc.want {
+				t.Fatalf("got %s (%v)\nwant %s", got, err, tc.want)
 			}
 		})
 	}
