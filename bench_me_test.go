@@ -373,7 +373,7 @@ func TestBenchMeServer(t *testing.T) {
 	users := envInt("TALLY_BENCH_ME_USERS", 10000)
 	// Both Go servers collect garbage as `tally` does (GOGC 400 unless GOGC
 	// is set, the memory limit), so the ratio is Tally's work, not GC settings.
-	tuneGC(os.Getenv, benchLogger())
+	_, _, _ = tuneGC(os.Getenv, benchLogger())
 	if kind == "bare" {
 		// The user Tally answers with, stored and read back the same way,
 		// among as many users as Tally's store holds (the issue's "both

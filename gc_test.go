@@ -16,7 +16,7 @@ func TestTuneGC(t *testing.T) {
 	prevPercent, prevLimit := debug.SetGCPercent(100), debug.SetMemoryLimit(-1)
 	t.Cleanup(func() { debug.SetGCPercent(prevPercent); debug.SetMemoryLimit(prevLimit) })
 
-	gogc, limit := tuneGC(func(string) string { return "" }, log)
+	gogc, limit, restore := tuneGC(func(string) string { return "" }, log)
 	if got := debug.SetGCPercent(100); gogc != "400" || got != serverGOGC {
 		t.Errorf("GOGC unset: reported %q, in force %d; want 400", gogc, got)
 	}
@@ -27,7 +27,12 @@ func TestTuneGC(t *testing.T) {
 		}
 	}
 
-	gogc, _ = tuneGC(func(k string) string {
+	restore()
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("restore left GOGC at %d, want the 100 found", got)
+	}
+
+	gogc, _, _ = tuneGC(func(k string) string {
 		if k == "GOGC" {
 			return "150"
 		}

@@ -477,7 +477,8 @@ func jwtSecret(cfg config.Config, hadStore bool, log *slog.Logger) ([]byte, erro
 // serve runs the HTTP server until ctx is cancelled (SIGINT or SIGTERM), then
 // drains in-flight requests and closes the store.
 func serve(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger) error {
-	gogc, memoryLimit := tuneGC(getenv, log)
+	gogc, memoryLimit, restoreGC := tuneGC(getenv, log)
+	defer restoreGC()
 	tp, shutdownTracing, err := tracing.FromEnv(ctx, getenv)
 	if err != nil {
 		return err
