@@ -58,6 +58,14 @@ type Metrics struct {
 	// ops holds each (operation, type, outcome)'s counter and histogram,
 	// so that counting one does not hash its labels again.
 	ops sync.Map // opKey → opSeries
+	// http does the same for each (route, status): routes are the mux's
+	// patterns and "unmatched", statuses a few dozen codes.
+	http sync.Map // httpKey → opSeries
+}
+
+type httpKey struct {
+	route  string
+	status int
 }
 
 type opKey struct{ name, typ, outcome string }
@@ -148,8 +156,14 @@ func (m *Metrics) HTTPRequest(route string, status int, d time.Duration) {
 	if m == nil {
 		return
 	}
-	m.httpCount.WithLabelValues(route, strconv.Itoa(status)).Inc()
-	m.httpLatency.WithLabelValues(route).Observe(d.Seconds())
+	k := httpKey{route, status}
+	v, ok := m.http.Load(k)
+	if !ok {
+		v, _ = m.http.LoadOrStore(k, opSeries{m.httpCount.WithLabelValues(route, strconv.Itoa(status)), m.httpLatency.WithLabelValues(route)})
+	}
+	s := v.(opSeries)
+	s.count.Inc()
+	s.duration.Observe(d.Seconds())
 }
 
 // RateLimited counts a refusal by a rate limit: where is "graphql" (a
