@@ -26,18 +26,21 @@ import (
 	"tally/metrics"
 )
 
-type requestIDKey struct{}
-
 // RequestID returns the id of the request ctx belongs to, or "".
 func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
+	if i := infoFrom(ctx); i != nil {
+		return i.id
+	}
+	return ""
 }
 
 var saneRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 // withRequestID gives every request an id: the caller's X-Request-Id when it
 // is sane, a fresh one otherwise. It is echoed in the response and logged.
+// The id starts the request's requestInfo, the one context value the
+// middleware below shares (a context value and a copy of the request each
+// cost an allocation on every request).
 func withRequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("X-Request-Id")
@@ -47,7 +50,7 @@ func withRequestID(next http.Handler) http.Handler {
 			id = hex.EncodeToString(b[:])
 		}
 		w.Header().Set("X-Request-Id", id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, &requestInfo{id: id})))
 	})
 }
 
@@ -84,10 +87,13 @@ func (s *statusRecorder) Flush() {
 }
 
 // requestInfo is what the handlers learn about a request that its log
-// line, its metrics and its trace report: the route pattern, the GraphQL
-// operations it ran, and who called.
+// line, its metrics and its trace report: its id, the route pattern, the
+// GraphQL operations it ran, and who called; and its longest RATE_LIMITED
+// wait, for rateLimitedStatus.
 type requestInfo struct {
+	id    string
 	route string
+	retry retryAfterNote
 
 	mu         sync.Mutex
 	operations []string // names, "" for an anonymous operation
@@ -148,8 +154,12 @@ func logRequests(log *slog.Logger, m *metrics.Metrics, next http.Handler) http.H
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
-		info := &requestInfo{}
-		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info)))
+		info := infoFrom(r.Context())
+		if info == nil { // not under withRequestID
+			info = &requestInfo{}
+			r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
+		}
+		next.ServeHTTP(rec, r)
 		took := time.Since(start)
 		if info.route == "" {
 			info.route = "unmatched"

@@ -109,16 +109,20 @@ func clientAddress(trusted []netip.Prefix, next http.Handler) http.Handler {
 		if err != nil {
 			host = r.RemoteAddr
 		}
+		ctx := r.Context()
 		addr, err := netip.ParseAddr(host)
 		if err == nil {
 			addr = addr.Unmap()
 			if len(trusted) > 0 && isTrusted(addr) {
 				addr = forwardedFor(r.Header.Values("X-Forwarded-For"), addr, isTrusted)
 			}
-			r = r.WithContext(auth.WithClientAddress(r.Context(), addr))
+			ctx = auth.WithClientAddress(ctx, addr)
 		}
 		if ua := r.UserAgent(); ua != "" {
-			r = r.WithContext(auth.WithUserAgent(r.Context(), ua))
+			ctx = auth.WithUserAgent(ctx, ua)
+		}
+		if ctx != r.Context() {
+			r = r.WithContext(ctx) // one copy of the request for both
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -147,30 +151,33 @@ func forwardedFor(values []string, peer netip.Addr, trusted func(netip.Addr) boo
 	return client
 }
 
-// retryAfterKey holds a request's longest RATE_LIMITED wait, noted by the
-// error presenter.
-type retryAfterKey struct{}
-
+// retryAfterNote is a request's longest RATE_LIMITED wait, noted by the
+// error presenter; it lives in the request's requestInfo.
 type retryAfterNote struct {
 	mu   sync.Mutex
 	wait time.Duration
 }
 
 func noteRetryAfter(ctx context.Context, d time.Duration) {
-	if n, ok := ctx.Value(retryAfterKey{}).(*retryAfterNote); ok {
-		n.mu.Lock()
-		n.wait = max(n.wait, d)
-		n.mu.Unlock()
+	if i := infoFrom(ctx); i != nil {
+		i.retry.mu.Lock()
+		i.retry.wait = max(i.retry.wait, d)
+		i.retry.mu.Unlock()
 	}
 }
 
 // rateLimitedStatus answers a GraphQL response that carries a RATE_LIMITED
 // error with 429 and Retry-After (the longest wait among its errors), so
-// that HTTP clients and proxies back off without reading the body.
+// that HTTP clients and proxies back off without reading the body. It runs
+// under withRequestID, whose requestInfo holds the note.
 func rateLimitedStatus(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n := &retryAfterNote{}
-		next.ServeHTTP(&retryAfterWriter{ResponseWriter: w, note: n}, r.WithContext(context.WithValue(r.Context(), retryAfterKey{}, n)))
+		i := infoFrom(r.Context())
+		if i == nil {
+			i = &requestInfo{}
+			r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, i))
+		}
+		next.ServeHTTP(&retryAfterWriter{ResponseWriter: w, note: &i.retry}, r)
 	})
 }
 
