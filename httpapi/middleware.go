@@ -109,6 +109,16 @@ func infoFrom(ctx context.Context) *requestInfo {
 	return i
 }
 
+// withInfo returns r with its requestInfo, and the info: the one
+// withRequestID made, or, for a handler not under withRequestID, a new one.
+func withInfo(r *http.Request) (*http.Request, *requestInfo) {
+	if i := infoFrom(r.Context()); i != nil {
+		return r, i
+	}
+	i := &requestInfo{}
+	return r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, i)), i
+}
+
 // noteOperation records a GraphQL operation the request ran.
 func noteOperation(ctx context.Context, name string) {
 	if i := infoFrom(ctx); i != nil {
@@ -154,11 +164,7 @@ func logRequests(log *slog.Logger, m *metrics.Metrics, next http.Handler) http.H
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
-		info := infoFrom(r.Context())
-		if info == nil { // not under withRequestID
-			info = &requestInfo{}
-			r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
-		}
+		r, info := withInfo(r)
 		next.ServeHTTP(rec, r)
 		took := time.Since(start)
 		if info.route == "" {

@@ -172,11 +172,7 @@ func noteRetryAfter(ctx context.Context, d time.Duration) {
 // under withRequestID, whose requestInfo holds the note.
 func rateLimitedStatus(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		i := infoFrom(r.Context())
-		if i == nil {
-			i = &requestInfo{}
-			r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, i))
-		}
+		r, i := withInfo(r)
 		next.ServeHTTP(&retryAfterWriter{ResponseWriter: w, note: &i.retry}, r)
 	})
 }

@@ -70,6 +70,12 @@ type httpKey struct {
 
 type opKey struct{ name, typ, outcome string }
 
+// observe counts one and records its duration.
+func (s opSeries) observe(d time.Duration) {
+	s.count.Inc()
+	s.duration.Observe(d.Seconds())
+}
+
 type opSeries struct {
 	count    prometheus.Counter
 	duration prometheus.Observer
@@ -129,9 +135,7 @@ func (m *Metrics) Operation(name, typ, outcome string, d time.Duration) {
 			v, _ = m.ops.LoadOrStore(k, opSeries{m.operations.WithLabelValues(label, typ, outcome), m.opDuration.WithLabelValues(label, typ)})
 		}
 	}
-	s := v.(opSeries)
-	s.count.Inc()
-	s.duration.Observe(d.Seconds())
+	v.(opSeries).observe(d)
 }
 
 func (m *Metrics) operationLabel(name string) string {
@@ -161,9 +165,7 @@ func (m *Metrics) HTTPRequest(route string, status int, d time.Duration) {
 	if !ok {
 		v, _ = m.http.LoadOrStore(k, opSeries{m.httpCount.WithLabelValues(route, strconv.Itoa(status)), m.httpLatency.WithLabelValues(route)})
 	}
-	s := v.(opSeries)
-	s.count.Inc()
-	s.duration.Observe(d.Seconds())
+	v.(opSeries).observe(d)
 }
 
 // RateLimited counts a refusal by a rate limit: where is "graphql" (a
