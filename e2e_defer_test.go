@@ -21,6 +21,9 @@ func TestDeferIsIncremental(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "multipart/mixed") {
 		t.Fatalf("status %d, Content-Type %q: %s", resp.StatusCode, resp.Header.Get("Content-Type"), raw)
 	}
+	if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("Cache-Control %q on an authenticated answer, want no-store", cc)
+	}
 	text := string(raw)
 	first, later := strings.Index(text, `"hasNext":true`), strings.Index(text, `"label":"later"`)
 	if first < 0 || later < 0 || later < first {

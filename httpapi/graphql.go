@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"runtime/debug"
 	"strings"
 
@@ -60,7 +61,7 @@ func newGraphQL(d Deps, introspection bool) *handler.Server {
 	// @defer, incrementally, for clients that accept multipart/mixed (Apollo
 	// Client sends it for queries with @defer); the limits still apply: they
 	// are the executor's, not a transport's.
-	srv.AddTransport(transport.MultipartMixed{})
+	srv.AddTransport(noStore{transport.MultipartMixed{}})
 	srv.AddTransport(httpTransport{maxBatch: limits.MaxBatch, maxTokens: limits.MaxTokens, metrics: d.Metrics, tracer: d.Tracer.Tracer("tally/httpapi"), tracing: !isNoop(d.Tracer), log: log})
 	cache := newQueryCache(limits.QueryCacheBytes)
 	srv.SetQueryCache(cache)
@@ -127,6 +128,44 @@ func guardRootField(ctx context.Context, tokens TokenLimits, rc *graphql.RootFie
 	// operation's. (gqlgen calls no root-field middleware for subscriptions.)
 	return limitTokenField(ctx, tokens, rootType(ctx), rc.Field)
 }
+
+// noStore is a transport whose answers keep Cache-Control: no-store, as all
+// of Tally's do (securityHeaders), whatever the transport sets: gqlgen's
+// multipart/mixed one sets no-cache, which lets a cache store the answer.
+type noStore struct{ graphql.Transport }
+
+func (t noStore) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	t.Transport.Do(&noStoreWriter{ResponseWriter: w}, r, exec)
+}
+
+type noStoreWriter struct {
+	http.ResponseWriter
+	written bool
+}
+
+func (w *noStoreWriter) WriteHeader(status int) {
+	if !w.written {
+		w.written = true
+		w.Header()["Cache-Control"] = hdrNoStore
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *noStoreWriter) Write(b []byte) (int, error) {
+	if !w.written {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *noStoreWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *noStoreWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // rootType is the name of the root type of the request's operation: Query
 // or Mutation.
