@@ -77,14 +77,32 @@ func TestGraphiQLBrowser(t *testing.T) {
 				for (let i = 0; i < 200; i++) { const v = f(); if (v) return v; await new Promise(r => setTimeout(r, 100)); }
 				throw new Error('timed out waiting for ' + what);
 			};`
+		// A first visit opens on a first query, and says where the token goes,
+		// with the Headers tab open.
+		first := b.eval(t, `(async () => { `+waitFor+`
+			const cm = await wait(() => document.querySelector('.graphiql-query-editor .CodeMirror'), 'the query editor');
+			const tab = await wait(() => [...document.querySelectorAll('.graphiql-editor-tools button')].find(b => b.innerText.trim() === 'Headers'), 'the Headers tab');
+			return tab.className + ' | ' + cm.CodeMirror.getValue();
+		})()`)
+		for _, want := range []string{"active", "query Me {\n  me { id email displayName role }\n}", "mutation SignUp {", "mutation LogIn {",
+			"Headers tab", `{"Authorization": "Bearer <the token>"}`} {
+			if !strings.Contains(first, want) {
+				t.Errorf("first visit: %q not in %q", want, first)
+			}
+		}
 		// Type the query into GraphiQL's editor and find its run button.
 		at := b.eval(t, `(async () => { `+waitFor+`
 			const cm = await wait(() => document.querySelector('.graphiql-query-editor .CodeMirror'), 'the query editor');
 			cm.CodeMirror.setValue('query Probe { __typename }');
-			const run = await wait(() => document.querySelector('.graphiql-execute-button'), 'the run button');
+			// The button is a menu of the first query's operations until
+			// GraphiQL has read the new document, and is then replaced: find
+			// the one in the page once it has settled.
 			await new Promise(r => setTimeout(r, 300));
-			const r = run.getBoundingClientRect();
-			return (r.x + r.width / 2) + ',' + (r.y + r.height / 2);
+			return await wait(() => {
+				const b = document.querySelector('.graphiql-execute-button');
+				const r = b && !b.hasAttribute('aria-haspopup') && b.getBoundingClientRect();
+				return r && r.width > 0 ? (r.x + r.width / 2) + ',' + (r.y + r.height / 2) : '';
+			}, 'the run button');
 		})()`)
 		var x, y float64
 		fmt.Sscanf(at, "%g,%g", &x, &y)
