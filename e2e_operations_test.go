@@ -201,7 +201,7 @@ func TestRequestLogNamesOperationAndCaller(t *testing.T) {
 }
 
 // TestHelpListsEverything: tally --help names every command, every flag and
-// its variable, and the README documents every variable it lists.
+// its variable, and docs/configuration.md documents every variable it lists.
 func TestHelpListsEverything(t *testing.T) {
 	t.Parallel()
 	var out bytes.Buffer
@@ -209,7 +209,7 @@ func TestHelpListsEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	help := out.String()
-	readme, err := os.ReadFile("README.md")
+	readme, err := os.ReadFile("docs/configuration.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +224,7 @@ func TestHelpListsEverything(t *testing.T) {
 			t.Errorf("--help does not list -%s / %s", f, env)
 		}
 		if !bytes.Contains(readme, []byte("`"+env+"`")) || !bytes.Contains(readme, []byte("`-"+f+"`")) {
-			t.Errorf("README does not document %s / -%s", env, f)
+			t.Errorf("docs/configuration.md does not document %s / -%s", env, f)
 		}
 	}
 	for _, v := range append(tracing.Variables, runtimeVariables...) {
@@ -234,7 +234,7 @@ func TestHelpListsEverything(t *testing.T) {
 	}
 	for _, v := range runtimeVariables {
 		if !bytes.Contains(readme, []byte("`"+v.Name)) {
-			t.Errorf("README does not document %s", v.Name)
+			t.Errorf("docs/configuration.md does not document %s", v.Name)
 		}
 	}
 	for _, arg := range []string{"-h", "-help"} {
