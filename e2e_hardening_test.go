@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -127,4 +129,62 @@ func mustJSON(t testing.TB, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestDisguisedLoopbackURLsRefused: with the defaults, a landing or
+// postback URL whose host a browser reads as a loopback, private,
+// link-local or unspecified address is refused when it is saved, however
+// the address is spelled: BAD_USER_INPUT naming the input path.
+func TestDisguisedLoopbackURLsRefused(t *testing.T) {
+	t.Parallel()
+	a := mustStartApp(t, withEnv(map[string]string{"ALLOW_PRIVATE_URLS": "false"}))
+	brand := a.mustSignUp("BRAND")
+	const public = "https://93.184.215.14/offer?click={click_id}"
+	port := a.srv.Listener.Addr().(*net.TCPAddr).Port
+	var disguised []string
+	for _, host := range []string{"127.1", "0177.0.0.1", "127.000.000.001", "2130706433", "0x7f.0.0.1", "0x7f000001",
+		"127.0.0.1.", "１２７.０.０.１", "0", "10.1", "0xa9.0xfe.0xa9.0xfe", "[::1]", "[::ffff:127.0.0.1]", "[fe80::1]", "[fc00::1]"} {
+		disguised = append(disguised, fmt.Sprintf("http://%s:%d/", host, port))
+	}
+	create := func(landing, postback string) map[string]any {
+		in := campaignInput("Disguised")
+		in["landingUrl"], in["postbackUrl"] = landing, postback
+		return map[string]any{"input": in}
+	}
+	var d struct{ CreateCampaign campaignData }
+	a.mustDo(brand.Token, createCampaignMutation, create(public, public), &d)
+	id := d.CreateCampaign.ID
+	for _, u := range disguised {
+		t.Run(u, func(t *testing.T) {
+			a := a.in(t)
+			a.mustFail(brand.Token, createCampaignMutation, create(u, public), "BAD_USER_INPUT", "input.landingUrl")
+			a.mustFail(brand.Token, createCampaignMutation, create(public, u), "BAD_USER_INPUT", "input.postbackUrl")
+			a.mustFail(brand.Token, updateCampaignMutation, map[string]any{"id": id, "input": map[string]any{"landingUrl": u}},
+				"BAD_USER_INPUT", "input.landingUrl")
+			a.mustFail(brand.Token, updateCampaignMutation, map[string]any{"id": id, "input": map[string]any{"postbackUrl": u}},
+				"BAD_USER_INPUT", "input.postbackUrl")
+			a.mustFail(brand.Token, setPostbackMutation, map[string]any{"id": id, "input": map[string]any{"url": u}},
+				"BAD_USER_INPUT", "input.url")
+			a.mustFail(brand.Token, setPostbackMutation, map[string]any{"id": id,
+				"input": map[string]any{"goalUrls": []any{map[string]any{"goalId": "signup", "url": u}}}},
+				"BAD_USER_INPUT", "input.goalUrls[0].url")
+		})
+	}
+	t.Run("BothAtOnce", func(t *testing.T) {
+		r := a.in(t).do(brand.Token, createCampaignMutation, create(disguised[0], disguised[1]))
+		fields := map[string]bool{}
+		for _, e := range r.Errors {
+			fields[e.Field()] = e.Code() == "BAD_USER_INPUT"
+		}
+		if !fields["input.landingUrl"] || !fields["input.postbackUrl"] {
+			t.Errorf("want BAD_USER_INPUT on input.landingUrl and input.postbackUrl, got %+v", r.Errors)
+		}
+	})
+	t.Run("PublicStillAccepted", func(t *testing.T) {
+		a := a.in(t)
+		for _, u := range []string{public, fmt.Sprintf("http://1572394766:%d/", port), "http://[2606:2800:220:1:248:1893:25c8:1946]/"} {
+			a.mustDo(brand.Token, updateCampaignMutation, map[string]any{"id": id, "input": map[string]any{"landingUrl": u, "postbackUrl": u}}, nil)
+			a.mustSetPostback(brand, id, map[string]any{"url": u})
+		}
+	})
 }
