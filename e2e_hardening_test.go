@@ -16,6 +16,7 @@ import (
 
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 
+	"tally/domain"
 	"tally/tracing"
 )
 
@@ -185,6 +186,52 @@ func TestDisguisedLoopbackURLsRefused(t *testing.T) {
 		for _, u := range []string{public, fmt.Sprintf("http://1572394766:%d/", port), "http://[2606:2800:220:1:248:1893:25c8:1946]/"} {
 			a.mustDo(brand.Token, updateCampaignMutation, map[string]any{"id": id, "input": map[string]any{"landingUrl": u, "postbackUrl": u}}, nil)
 			a.mustSetPostback(brand, id, map[string]any{"url": u})
+		}
+	})
+}
+
+// TestCampaignSearchIsBounded: a search of more than MaxSearchBytes bytes or
+// MaxSearchWords words is refused on filter.search before any campaign is
+// read; a search within the bounds finds what it did.
+func TestCampaignSearchIsBounded(t *testing.T) {
+	t.Parallel()
+	a := mustStartApp(t)
+	brand := a.mustSignUp("BRAND")
+	in := campaignInput("Summer Sale Twenty Six")
+	a.mustDo(brand.Token, createCampaignMutation, map[string]any{"input": in}, nil)
+	const search = `query($s: String) { campaigns(filter: {search: $s}) { edges { node { name } } } }`
+	calls := func(query string, vars map[string]any) (int64, gqlResponse) {
+		before := a.store.Calls()
+		r := a.do(brand.Token, query, vars)
+		return a.store.Calls() - before, r
+	}
+	calls(`{ __typename }`, nil) // the caller's first read
+	baseline, _ := calls(`{ __typename }`, nil)
+
+	for name, s := range map[string]string{
+		"QuarterMillionWords": strings.Repeat("sum ", 250_000),
+		"TooManyWords":        strings.Repeat("s ", domain.MaxSearchWords+1),
+		"TooManyBytes":        strings.Repeat("ä", domain.MaxSearchBytes/2+1),
+	} {
+		t.Run(name, func(t *testing.T) {
+			n, r := calls(search, map[string]any{"s": s})
+			if len(r.Errors) != 1 || r.Errors[0].Code() != "BAD_USER_INPUT" || r.Errors[0].Field() != "filter.search" {
+				t.Fatalf("want BAD_USER_INPUT on filter.search, got %+v", r.Errors)
+			}
+			if n != baseline {
+				t.Errorf("the refused search made %d store calls; a request that reads nothing makes %d", n, baseline)
+			}
+		})
+	}
+	t.Run("WithinBounds", func(t *testing.T) {
+		var d struct {
+			Campaigns struct {
+				Edges []struct{ Node struct{ Name string } }
+			}
+		}
+		a.in(t).mustDo(brand.Token, search, map[string]any{"s": "sum SAL " + strings.Repeat("t ", domain.MaxSearchWords-3)}, &d)
+		if len(d.Campaigns.Edges) != 1 || d.Campaigns.Edges[0].Node.Name != "Summer Sale Twenty Six" {
+			t.Errorf("search within the bounds: got %+v", d.Campaigns.Edges)
 		}
 	})
 }

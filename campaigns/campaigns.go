@@ -114,7 +114,7 @@ func (s *Service) canSee(ctx context.Context, c auth.Caller, camp domain.Campaig
 // List returns a page of the campaigns the caller may list: streamers the
 // active ones, brands their own, admins all; f narrows further.
 // UNAUTHENTICATED without a user; BAD_USER_INPUT on the page arguments
-// (domain.PageArgs.Validate).
+// (domain.PageArgs.Validate) and on filter.search (domain.CampaignFilter.Validate).
 func (s *Service) List(ctx context.Context, f domain.CampaignFilter, page domain.PageArgs) (domain.Page[domain.Campaign], error) {
 	empty := domain.Page[domain.Campaign]{}
 	c, err := auth.RequireUser(ctx)
@@ -122,6 +122,9 @@ func (s *Service) List(ctx context.Context, f domain.CampaignFilter, page domain
 		return empty, err
 	}
 	if err := page.Validate(); err != nil {
+		return empty, err
+	}
+	if err := f.Validate("filter"); err != nil {
 		return empty, err
 	}
 	switch c.Role {
