@@ -5,6 +5,7 @@ package campaigns
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"tally/auth"
@@ -36,7 +37,7 @@ func (s *Service) Create(ctx context.Context, in domain.CampaignInput) (domain.C
 	if err := in.ValidateCreate("input"); err != nil {
 		return domain.Campaign{}, err
 	}
-	if err := s.checkURLs(ctx, in); err != nil {
+	if err := s.checkURLs(ctx, campaignURLs(in)); err != nil {
 		return domain.Campaign{}, err
 	}
 	return s.Campaigns.Create(ctx, c.UserID, in, s.Now())
@@ -76,7 +77,7 @@ func (s *Service) Update(ctx context.Context, id string, u domain.CampaignUpdate
 			return domain.Campaign{}, domain.Invalid("input.endsAt", "endsAt must be after startsAt (%s)", start.Format(time.RFC3339))
 		}
 	}
-	if err := s.checkURLs(ctx, u.CampaignInput); err != nil {
+	if err := s.checkURLs(ctx, campaignURLs(u.CampaignInput)); err != nil {
 		return domain.Campaign{}, err
 	}
 	return s.Campaigns.Update(ctx, current, u, s.Now())
@@ -113,7 +114,7 @@ func (s *Service) canSee(ctx context.Context, c auth.Caller, camp domain.Campaig
 // List returns a page of the campaigns the caller may list: streamers the
 // active ones, brands their own, admins all; f narrows further.
 // UNAUTHENTICATED without a user; BAD_USER_INPUT on the page arguments
-// (domain.PageArgs.Validate).
+// (domain.PageArgs.Validate) and on filter.search (domain.CampaignFilter.Validate).
 func (s *Service) List(ctx context.Context, f domain.CampaignFilter, page domain.PageArgs) (domain.Page[domain.Campaign], error) {
 	empty := domain.Page[domain.Campaign]{}
 	c, err := auth.RequireUser(ctx)
@@ -121,6 +122,9 @@ func (s *Service) List(ctx context.Context, f domain.CampaignFilter, page domain
 		return empty, err
 	}
 	if err := page.Validate(); err != nil {
+		return empty, err
+	}
+	if err := f.Validate("filter"); err != nil {
 		return empty, err
 	}
 	switch c.Role {
@@ -276,18 +280,37 @@ func (s *Service) PostbackURL(ctx context.Context, camp domain.Campaign) (url st
 	return camp.PostbackURL, true
 }
 
-// checkURLs applies the public-address rule to the landing and postback
-// URLs being saved (BAD_USER_INPUT on input.landingUrl or input.postbackUrl).
-func (s *Service) checkURLs(ctx context.Context, in domain.CampaignInput) error {
-	for _, f := range []struct {
-		field string
-		url   *string
-	}{{"input.landingUrl", in.LandingURL}, {"input.postbackUrl", in.PostbackURL}} {
-		if f.url != nil && *f.url != "" {
-			if err := s.URLs.Check(ctx, f.field, *f.url); err != nil {
-				return err
-			}
+// publicURL is a URL being saved and the input path it came in.
+type publicURL struct {
+	field string
+	url   *string
+}
+
+// campaignURLs are the URLs of a campaign input that lead somewhere.
+func campaignURLs(in domain.CampaignInput) []publicURL {
+	return []publicURL{{"input.landingUrl", in.LandingURL}, {"input.postbackUrl", in.PostbackURL}}
+}
+
+// checkURLs applies the public-address rule (domain.PublicURLs) to the URLs
+// being saved: BAD_USER_INPUT on each one's field, every one at once.
+func (s *Service) checkURLs(ctx context.Context, urls []publicURL) error {
+	var errs domain.FieldErrors
+	for _, f := range urls {
+		if f.url == nil || *f.url == "" {
+			continue
+		}
+		err := s.URLs.Check(ctx, f.field, *f.url)
+		var fe *domain.Error
+		switch {
+		case err == nil:
+		case errors.As(err, &fe) && fe.Code == domain.EINVALID:
+			errs = append(errs, fe)
+		default:
+			return err
 		}
 	}
-	return nil
+	if len(errs) == 0 {
+		return nil
+	}
+	return errs
 }

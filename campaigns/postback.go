@@ -2,6 +2,7 @@ package campaigns
 
 import (
 	"context"
+	"fmt"
 
 	"tally/auth"
 	"tally/domain"
@@ -48,7 +49,8 @@ func (s *Service) Postback(ctx context.Context, camp domain.Campaign) (p domain.
 // SetPostback changes a campaign's postback settings (nil fields stay).
 // in is trimmed and validated against the campaign: BAD_USER_INPUT on
 // input.<field>, among them an unknown macro in a template and an override
-// for a goal the campaign lacks.
+// for a goal the campaign lacks, and a URL that leads to an address that is
+// not public (domain.PublicURLs).
 func (s *Service) SetPostback(ctx context.Context, campaignID string, in domain.PostbackInput) (domain.Campaign, error) {
 	camp, err := s.manage(ctx, campaignID)
 	if err != nil {
@@ -56,6 +58,13 @@ func (s *Service) SetPostback(ctx context.Context, campaignID string, in domain.
 	}
 	in.Normalize()
 	if err := in.Validate("input", camp); err != nil {
+		return domain.Campaign{}, err
+	}
+	urls := []publicURL{{"input.url", in.URL}}
+	for i := range in.GoalURLs {
+		urls = append(urls, publicURL{fmt.Sprintf("input.goalUrls[%d].url", i), &in.GoalURLs[i].URL})
+	}
+	if err := s.checkURLs(ctx, urls); err != nil {
 		return domain.Campaign{}, err
 	}
 	return s.Campaigns.SetPostback(ctx, camp.ID, in, s.Now())

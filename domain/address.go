@@ -4,7 +4,10 @@ import (
 	"context"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
+
+	"golang.org/x/net/idna"
 )
 
 // nonPublic are the networks that are not the public internet: where a URL
@@ -98,17 +101,23 @@ func (p PublicURLs) Check(ctx context.Context, field, raw string) error {
 		return Invalid(field, "%s is not a valid URL", field[strings.LastIndex(field, ".")+1:])
 	}
 	name := field[strings.LastIndex(field, ".")+1:]
-	host := u.Hostname()
-	if a, err := netip.ParseAddr(host); err == nil {
-		if !PublicAddress(a) {
-			return Invalid(field, "%s must lead to a public address, not %s", name, host)
+	host, a, ok := BrowserHost(u.Hostname())
+	switch {
+	case !ok:
+		return Invalid(field, "%s: %s is not a host a browser accepts", name, u.Hostname())
+	case a.IsValid():
+		if PublicAddress(a) {
+			return nil
 		}
-		return nil
+		if a.String() != u.Hostname() {
+			return Invalid(field, "%s must lead to a public address, not %s: browsers read %s as %s", name, a, u.Hostname(), a)
+		}
+		return Invalid(field, "%s must lead to a public address, not %s", name, a)
 	}
 	if p.Lookup == nil {
 		return Invalid(field, "%s: the address of %s cannot be checked", name, host)
 	}
-	if local := localName(host); local {
+	if localName(host) {
 		return Invalid(field, "%s must lead to a public host, not %s", name, host)
 	}
 	addrs, err := p.Lookup(ctx, host)
@@ -128,6 +137,111 @@ func (p PublicURLs) Check(ctx context.Context, field, raw string) error {
 		}
 	}
 	return nil
+}
+
+// browserDomains maps a host name as the WHATWG URL standard's "domain to
+// ASCII" does (UTS 46, non-transitional, no STD3 rules, no DNS length check):
+// full-width digits and dots become ASCII ones, letters lower case.
+var browserDomains = idna.New(idna.MapForLookup(), idna.Transitional(false), idna.StrictDomainName(false),
+	idna.CheckHyphens(false), idna.CheckJoiners(true), idna.BidiRule(), idna.VerifyDNSLength(false))
+
+// BrowserHost reads a URL's host as url.URL.Hostname gives it (an IPv6
+// literal without its brackets) the way browsers read it, following the
+// WHATWG URL standard's host parser: the name is mapped to ASCII, and a name
+// that ends in a number is an IPv4 address in any of the forms browsers
+// accept (127.1, 0177.0.0.1, 0x7f.0.0.1, 2130706433, 127.0.0.1.) or no
+// host at all. It returns the ASCII host and, when it is an IP address, the
+// address; ok is false for a host a browser refuses.
+func BrowserHost(host string) (ascii string, addr netip.Addr, ok bool) {
+	if strings.Contains(host, ":") { // an IPv6 literal: a name has no colon
+		a, err := netip.ParseAddr(host)
+		if err != nil || a.Zone() != "" || !a.Is6() {
+			return host, netip.Addr{}, false
+		}
+		return host, a, true
+	}
+	ascii, err := browserDomains.ToASCII(host)
+	if err != nil || ascii == "" {
+		return host, netip.Addr{}, false
+	}
+	if !endsInNumber(ascii) {
+		return ascii, netip.Addr{}, true
+	}
+	a, ok := parseBrowserIPv4(ascii)
+	return ascii, a, ok
+}
+
+// endsInNumber is the URL standard's ends-in-a-number checker: the last
+// label (a trailing dot aside) is all digits or an IPv4 number (0x…).
+func endsInNumber(host string) bool {
+	parts := strings.Split(host, ".")
+	if parts[len(parts)-1] == "" {
+		if len(parts) == 1 {
+			return false
+		}
+		parts = parts[:len(parts)-1]
+	}
+	last := parts[len(parts)-1]
+	if last != "" && strings.Trim(last, "0123456789") == "" {
+		return true
+	}
+	_, ok := parseIPv4Number(last)
+	return ok
+}
+
+// parseBrowserIPv4 is the URL standard's IPv4 parser: one to four parts,
+// each a number in decimal, octal (a leading 0) or hex (0x); the last fills
+// the bytes the others leave.
+func parseBrowserIPv4(host string) (netip.Addr, bool) {
+	parts := strings.Split(host, ".")
+	if parts[len(parts)-1] == "" && len(parts) > 1 {
+		parts = parts[:len(parts)-1]
+	}
+	if len(parts) > 4 {
+		return netip.Addr{}, false
+	}
+	var nums []uint64
+	for _, part := range parts {
+		n, ok := parseIPv4Number(part)
+		if !ok {
+			return netip.Addr{}, false
+		}
+		nums = append(nums, n)
+	}
+	for _, n := range nums[:len(nums)-1] {
+		if n > 255 {
+			return netip.Addr{}, false
+		}
+	}
+	last := nums[len(nums)-1]
+	if last >= 1<<(8*(5-len(nums))) {
+		return netip.Addr{}, false
+	}
+	v := last
+	for i, n := range nums[:len(nums)-1] {
+		v += n << (8 * (3 - i))
+	}
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), true
+}
+
+// parseIPv4Number is the URL standard's IPv4 number parser; a number past
+// 32 bits is refused here (every caller would refuse it).
+func parseIPv4Number(s string) (uint64, bool) {
+	if s == "" {
+		return 0, false
+	}
+	base := 10
+	switch {
+	case len(s) >= 2 && (s[:2] == "0x" || s[:2] == "0X"):
+		s, base = s[2:], 16
+	case len(s) >= 2 && s[0] == '0':
+		s, base = s[1:], 8
+	}
+	if s == "" {
+		return 0, true
+	}
+	n, err := strconv.ParseUint(s, base, 32)
+	return n, err == nil
 }
 
 // localName reports a host name that can only ever be local or is reserved

@@ -1,8 +1,10 @@
 package domain
 
-import "time"
-
-import "encoding/base64"
+import (
+	"encoding/base64"
+	"time"
+	"unicode"
+)
 
 // Page is one page of a list, newest first, as a Relay connection shows it.
 type Page[T any] struct {
@@ -117,6 +119,36 @@ type CampaignFilter struct {
 	Status  CampaignStatus
 	BrandID string
 	Search  string
+}
+
+// The bounds of a campaign search: its bytes, and its words (runs of letters
+// and digits, each matched as a word or the start of one). A campaign name
+// has at most 120 characters; each word of a search is one more condition
+// for the store, so a search is bounded like the rest of a request.
+const (
+	MaxSearchBytes = 200
+	MaxSearchWords = 10
+)
+
+// Validate checks the filter, naming the field at fault (BAD_USER_INPUT on
+// prefix.search): a search of at most MaxSearchBytes bytes and
+// MaxSearchWords words.
+func (f CampaignFilter) Validate(prefix string) error {
+	if len(f.Search) > MaxSearchBytes {
+		return Invalid(prefix+".search", "search may hold at most %d bytes; this one holds %d", MaxSearchBytes, len(f.Search))
+	}
+	words, inWord := 0, false
+	for _, r := range f.Search {
+		letter := unicode.IsLetter(r) || unicode.IsDigit(r)
+		if letter && !inWord {
+			words++
+		}
+		inWord = letter
+	}
+	if words > MaxSearchWords {
+		return Invalid(prefix+".search", "search may hold at most %d words; this one holds %d", MaxSearchWords, words)
+	}
+	return nil
 }
 
 // ConversionFilter narrows a conversion list; empty fields do not filter.

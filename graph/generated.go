@@ -2617,7 +2617,7 @@ type ParticipationEdge {
 input CampaignFilter {
   status: CampaignStatus
   brandId: ID
-  "Words the name must contain, each as a word or the start of one, in any letter case."
+  "Words the name must contain, each as a word or the start of one, in any letter case: at most 200 bytes and 10 words (BAD_USER_INPUT on filter.search)."
   search: String
 }
 

@@ -25,6 +25,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"tally/domain"
+	"tally/label"
 	"tally/metrics"
 )
 
@@ -185,7 +186,7 @@ type operation struct {
 
 // prepare parses, validates and prices an operation, in its own span.
 func (t httpTransport) prepare(ctx context.Context, exec graphql.GraphExecutor, params *graphql.RawParams, media string, isGET bool) *operation {
-	op := &operation{start: time.Now(), name: params.OperationName}
+	op := &operation{start: time.Now(), name: label.Safe(params.OperationName)} // it is logged, traced and counted
 	ctx = withPendingDoc(ctx)
 	op.ctx, op.span = ctx, noSpan
 	if t.tracing {

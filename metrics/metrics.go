@@ -27,6 +27,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"tally/label"
 )
 
 // Outcomes of a GraphQL operation.
@@ -39,7 +41,9 @@ const (
 
 // maxOperationNames bounds the operation label: operation names are the
 // clients' to choose, and each new one is a new series. Names past the
-// first ones seen are counted as "other".
+// first ones seen are counted as "other"; a name that is not a GraphQL name
+// (any string a request sent as operationName, not UTF-8 maybe) or is
+// longer than label.MaxLen, as "invalid", and takes no place.
 const maxOperationNames = 200
 
 // Metrics holds a server's instruments and their registry.
@@ -142,6 +146,9 @@ func (m *Metrics) operationLabel(name string) string {
 	if name == "" {
 		return "anonymous"
 	}
+	if !graphQLName(name) || len(name) > label.MaxLen {
+		return "invalid"
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.names[name] {
@@ -154,6 +161,17 @@ func (m *Metrics) operationLabel(name string) string {
 	return name
 }
 
+// graphQLName reports whether s is a GraphQL Name: /[_A-Za-z][_0-9A-Za-z]*/.
+func graphQLName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || i > 0 && '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return s != ""
+}
+
 // HTTPRequest counts one HTTP request by its route pattern (never its path,
 // which may hold a token).
 func (m *Metrics) HTTPRequest(route string, status int, d time.Duration) {
@@ -163,7 +181,8 @@ func (m *Metrics) HTTPRequest(route string, status int, d time.Duration) {
 	k := httpKey{route, status}
 	v, ok := m.http.Load(k)
 	if !ok {
-		v, _ = m.http.LoadOrStore(k, opSeries{m.httpCount.WithLabelValues(route, strconv.Itoa(status)), m.httpLatency.WithLabelValues(route)})
+		l := label.Safe(route) // a mux pattern, but a label must never panic
+		v, _ = m.http.LoadOrStore(k, opSeries{m.httpCount.WithLabelValues(l, strconv.Itoa(status)), m.httpLatency.WithLabelValues(l)})
 	}
 	v.(opSeries).observe(d)
 }

@@ -75,7 +75,8 @@ func FromEnv(ctx context.Context, getenv func(string) string) (trace.TracerProvi
 }
 
 // NewProvider is a tracer provider that batches spans to exp, with the
-// resource the environment names (tests pass an in-memory exporter).
+// resource the environment names (tests pass an in-memory exporter). Every
+// string of a span is made safe (label.Safe) on its way to exp.
 func NewProvider(exp sdktrace.SpanExporter, getenv func(string) string) *sdktrace.TracerProvider {
 	attrs := []attribute.KeyValue{}
 	if getenv("OTEL_SERVICE_NAME") == "" && !strings.Contains(getenv("OTEL_RESOURCE_ATTRIBUTES"), "service.name=") {
@@ -85,5 +86,5 @@ func NewProvider(exp sdktrace.SpanExporter, getenv func(string) string) *sdktrac
 	if err != nil {
 		res = resource.Default()
 	}
-	return sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
+	return sdktrace.NewTracerProvider(sdktrace.WithBatcher(safeExporter{exp}), sdktrace.WithResource(res))
 }
