@@ -48,6 +48,9 @@ type batchEventDoc struct {
 	ExternalID    string    `bson:"externalId,omitempty"`
 	Subs          subsDoc   `bson:"subs,omitempty"`
 	PayoutMicros  int64     `bson:"payoutMicros,omitempty"`
+	// the status changes not projected before, from rev HistoryRev
+	History    []historyDoc `bson:"history,omitempty"`
+	HistoryRev int64        `bson:"historyRev,omitempty"`
 }
 
 // State reads the projector's state; a store that never projected has the
@@ -73,6 +76,9 @@ func (r *Projection) State(ctx context.Context) (domain.ProjectionState, error) 
 				ClickID: e.ClickID, ExternalID: e.ExternalID, Subs: e.Subs.toDomain(), Payout: domain.Micros(e.PayoutMicros)}
 			if e.PrevBilling != "" {
 				b.Events[i].Billing = domain.Billing(e.PrevBilling)
+			}
+			if domain.EventKind(e.Kind) == domain.EventConversion {
+				b.Events[i].History, b.Events[i].HistoryRev = e.history(b.Events[i])
 			}
 		}
 		st.InFlight = b
@@ -132,6 +138,10 @@ func toBatchDoc(b domain.Batch) (batchDoc, error) {
 			Subs: toSubsDoc(e.Subs), PayoutMicros: int64(e.Payout)}
 		if e.Kind == domain.EventConversion {
 			events[i].PrevBilling = string(e.Billing)
+			events[i].HistoryRev = e.HistoryRev
+			for _, h := range e.History {
+				events[i].History = append(events[i].History, historyEntry(h))
+			}
 		}
 	}
 	return batchDoc{N: b.N, Events: events}, nil
@@ -163,4 +173,18 @@ func (r *Projection) FinishBatch(ctx context.Context, n int64) error {
 		return fmt.Errorf("finish batch %d: %w", n, err)
 	}
 	return nil
+}
+
+// history is the unprojected history a batch recorded for a conversion. A
+// batch recorded before batches kept it has the conversion's status then as
+// its one step.
+func (e batchEventDoc) history(r domain.EventRecord) ([]domain.StatusChange, int64) {
+	if len(e.History) == 0 {
+		return []domain.StatusChange{{At: r.OrderAt(), To: r.Status}}, r.Rev
+	}
+	out := make([]domain.StatusChange, len(e.History))
+	for i, h := range e.History {
+		out[i] = h.statusChange()
+	}
+	return out, e.HistoryRev
 }

@@ -29,17 +29,18 @@ type eventDoc struct {
 	Invalid         string             `bson:"invalid,omitempty"`
 	State           eventState         `bson:",inline"`
 	// conversions
-	GoalID   string     `bson:"goalId"`
-	Status   string     `bson:"status"`
-	StatusAt *time.Time `bson:"statusAt"`
-	Rev      int64      `bson:"rev"`
-	Todo     bool       `bson:"todo"`
-	Billable *bool      `bson:"billable"`
-	Applied  appliedDoc `bson:"applied"`
-	Steps    []stepDoc  `bson:"steps"`
-	ClickID  string     `bson:"clickId"`
-	External string     `bson:"externalId"`
-	Subs     subsDoc    `bson:"subs"`
+	GoalID   string       `bson:"goalId"`
+	Status   string       `bson:"status"`
+	StatusAt *time.Time   `bson:"statusAt"`
+	Rev      int64        `bson:"rev"`
+	Todo     bool         `bson:"todo"`
+	Billable *bool        `bson:"billable"`
+	Applied  appliedDoc   `bson:"applied"`
+	Steps    []stepDoc    `bson:"steps"`
+	ClickID  string       `bson:"clickId"`
+	External string       `bson:"externalId"`
+	Subs     subsDoc      `bson:"subs"`
+	History  []historyDoc `bson:"history"`
 }
 
 func (d *eventDoc) record(kind domain.EventKind) domain.EventRecord {
@@ -76,7 +77,38 @@ func (d *eventDoc) record(kind domain.EventKind) domain.EventRecord {
 		e.Counted, e.Decided = true, true
 		e.AppliedCharge = e.Charged()
 	}
+	e.History, e.HistoryRev = d.unprojected(e)
 	return e
+}
+
+// unprojected is the part of a conversion's history the projector has not
+// projected yet, and the rev of its first entry: every change after the
+// rev last projected (applied.rev), or the whole history before its first
+// projection. A conversion projected before applied.rev was kept, or whose
+// history does not match its rev, has its current status as its one new
+// step, as the projector saw it then.
+func (d *eventDoc) unprojected(e domain.EventRecord) ([]domain.StatusChange, int64) {
+	from := int64(0)
+	if e.Counted {
+		from = d.Rev
+		if d.Applied.Rev != nil {
+			from = *d.Applied.Rev + 1
+		}
+	}
+	if from > d.Rev {
+		return nil, 0 // nothing changed since the last projection
+	}
+	if int64(len(d.History)) != d.Rev+1 {
+		return []domain.StatusChange{{At: e.OrderAt(), To: e.Status}}, d.Rev
+	}
+	out := make([]domain.StatusChange, 0, d.Rev+1-from)
+	for _, h := range d.History[from:] {
+		out = append(out, h.statusChange())
+	}
+	if last := &out[len(out)-1]; last.To == "" {
+		last.To = e.Status
+	}
+	return out, from
 }
 
 // Pending returns up to limit pending events of every kind, in event order

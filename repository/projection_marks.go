@@ -12,16 +12,9 @@ import (
 	"tally/domain"
 )
 
-// Mark is a group of a batch's events that end up alike.
-type Mark struct {
-	Billing domain.Billing
-	Invalid domain.InvalidReason
-	IDs     []string
-}
-
-// MarkEvents records batch n's decisions on its events of kind: one
+// MarkEvents records batch n's decisions on its impressions and clicks: one
 // updateMany per group, each matching only events still pending.
-func (r *Projection) MarkEvents(ctx context.Context, n int64, kind domain.EventKind, groups []Mark) error {
+func (r *Projection) MarkEvents(ctx context.Context, n int64, groups []domain.EventMarks) error {
 	for _, g := range groups {
 		if len(g.IDs) == 0 {
 			continue
@@ -34,41 +27,32 @@ func (r *Projection) MarkEvents(ctx context.Context, n int64, kind domain.EventK
 		if g.Invalid != "" {
 			set["invalid"] = string(g.Invalid)
 		}
-		_, err = r.events[kind].UpdateMany(ctx,
+		_, err = r.events[g.Kind].UpdateMany(ctx,
 			bson.M{"_id": bson.M{"$in": oids}, "billing": string(domain.BillingPending)}, bson.M{"$set": set})
 		if err != nil {
-			return fmt.Errorf("mark batch %d %s: %w", n, kind, err)
+			return fmt.Errorf("mark batch %d %s: %w", n, g.Kind, err)
 		}
 	}
 	return nil
 }
 
-// ConversionMark is what batch n applied of one conversion: its state after
-// the step, and the step.
-type ConversionMark struct {
-	ID      string
-	Rev     int64 // the status change the batch projected
-	Charged domain.Micros
-	Decided bool
-	Billing domain.Billing
-	Step    domain.Step
-}
-
 // MarkConversions records batch n's steps on its conversions: one bulk of
-// two updates each — the state and the step, only while batch n has not
-// reached the conversion (so a replay pushes no step twice); and the end of
+// two updates each — the state (with the rev projected, so that the next
+// batch delivers every change after it) and the step, only while batch n
+// has not reached the conversion (so a replay pushes no step twice); and the end of
 // its wait for the projector, only while its status is still the one
 // projected (a change meanwhile leaves it waiting for the next batch).
-func (r *Projection) MarkConversions(ctx context.Context, n int64, marks []ConversionMark) error {
+func (r *Projection) MarkConversions(ctx context.Context, n int64, marks []domain.ConversionMark) error {
 	models := make([]mongo.WriteModel, 0, 2*len(marks))
 	for _, m := range marks {
 		oid, err := objectID(m.ID, "conversion")
 		if err != nil {
 			return err
 		}
+		rev := m.Rev
 		models = append(models,
 			mongo.NewUpdateOneModel().SetFilter(bson.M{"_id": oid, "applied.batch": notApplied(n)}).SetUpdate(bson.M{
-				"$set": bson.M{"applied": appliedDoc{Batch: n, Counted: true, ChargedMicros: int64(m.Charged), Decided: m.Decided},
+				"$set": bson.M{"applied": appliedDoc{Batch: n, Counted: true, ChargedMicros: int64(m.Charged), Decided: m.Decided, Rev: &rev},
 					"billing": string(m.Billing), "batch": n},
 				"$push": bson.M{"steps": stepDoc{Batch: n, Counted: m.Step.Counted, DeltaMicros: int64(m.Step.Delta),
 					CountDay: m.Step.CountDay, MoneyDay: m.Step.MoneyDay}}}),
