@@ -1,34 +1,39 @@
 // Package projection applies what follows from new events, exactly once:
-// campaign and participation counters, budget spend, streamer earnings and
-// daily buckets. It also verifies, at any time, that every counter is what
-// the events say.
+// campaign and participation counters, budget spend, streamer earnings,
+// daily buckets, implied conversions and postbacks. It also verifies, at
+// any time, that every counter is what the events say.
 //
 // Where a click gets counted: the request stores the click and nothing else
 // (tracking.Service.RecordClick, one upsert that decides isNew). The
 // projector then takes pending events in batches and folds each batch into
 // the counters:
 //
-//  1. plan: read up to BatchSize pending events, oldest first, and record
+//  1. start: read up to BatchSize pending events, oldest first, and record
 //     them as batch N = applied+1 in the projector's state document (one
 //     guarded update: only the lease holder, only while no batch is in
 //     flight and applied is still N−1);
-//  2. bill: per campaign, decide in event order what the remaining budget
-//     covers (domain.Bill) and apply counters, spend and the unbilled list
-//     in one update guarded by the remaining budget decided against and by
-//     the campaign's last applied batch (projBatch < N);
+//  2. decide, then bill: read the campaigns' ledgers and the click filter's
+//     state, plan the whole batch with Decide (plan.go: pure, no store),
+//     and apply each campaign's counters, spend and unbilled list in one
+//     update guarded by the remaining budget decided against and by the
+//     campaign's last applied batch (projBatch < N);
 //  3. apply the participations' and the daily buckets' sums, each update
 //     guarded by projBatch < N;
-//  4. mark the batch's events BILLED or NOT_BILLED (only while pending);
-//  5. finish: applied = N.
+//  4. save the click filter's state, record the implied conversions, and
+//     enqueue the postbacks (each idempotent);
+//  5. mark the batch's conversions' steps and its events BILLED or
+//     NOT_BILLED (only while pending);
+//  6. finish: applied = N.
 //
-// A crash, a timeout or a store error at any step leaves batch N in flight;
-// whoever holds the lease next (this process on its next pass, or another)
-// runs it again from step 2, where every guarded update that already landed
-// matches nothing, and a campaign already billed reports what it did not
-// bill, so the replay decides exactly as the first run did. Batches are
-// strictly sequential, so a counter's projBatch is a high-water mark. No
-// multi-document transaction is used: the design holds on MongoDB, FerretDB
-// and the embedded engine alike.
+// Where money moves is Decide; the writer (writer.go) applies its plan and
+// decides nothing. A crash, a timeout or a store error at any step leaves
+// batch N in flight; whoever holds the lease next (this process on its
+// next pass, or another) runs it again from step 2, where every guarded
+// update that already landed matches nothing, and a campaign already
+// billed reports what it did not bill, so the replay plans exactly as the
+// first run did. Batches are strictly sequential, so a counter's projBatch
+// is a high-water mark. No multi-document transaction is used: the design
+// holds on MongoDB, FerretDB and the embedded engine alike.
 package projection
 
 import (

@@ -18,7 +18,7 @@ import (
 // brand editing the budget as the batch lands).
 const maxLedgerRetries = 10
 
-// apply runs steps 2–4 of batch b (see the package comment).
+// apply runs steps 2–5 of batch b (see the package comment).
 func (p *Projector) apply(ctx context.Context, b domain.Batch) error {
 	keys, _ := FilterKeys(b, p.rules.Filter)
 	filter, err := p.store.FilterState(ctx, b.N, keys)
