@@ -59,7 +59,7 @@ type Plan struct {
 	// Buckets are the daily buckets' counts and money, in the order first
 	// touched.
 	Buckets []domain.BucketDelta
-	// Filter is the click filter's state to save (nil when it is off).
+	// Filter is the click filter's state to save (empty when it is off).
 	Filter FilterUpdate
 	// Implied are the conversions the batch's new conversions imply, to
 	// record under their natural keys (once, however often replayed).
