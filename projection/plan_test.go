@@ -322,3 +322,28 @@ func TestDecideDeliveries(t *testing.T) {
 		})
 	}
 }
+
+// TestDecideAfterAMissedGuard: when a campaign's budget changed under its
+// update, the writer reads the ledgers again and plans again. A campaign
+// already updated by this batch is not decided again (what it did not
+// bill comes from its ledger); the one that missed is decided against its
+// new remaining budget.
+func TestDecideAfterAMissedGuard(t *testing.T) {
+	a, b, c := click("a", 0, unit), click("b", 1, unit), click("c", 2, unit)
+	c.CampaignID = "c2"
+	batch := domain.Batch{N: 5, Events: []domain.EventRecord{a, b, c}}
+	first := mustDecide(t, batch, State{Ledgers: map[string]domain.CampaignLedger{
+		"c1": {ID: "c1", Remaining: unit, Status: domain.CampaignActive},
+		"c2": {ID: "c2", Remaining: 10 * unit, Status: domain.CampaignActive},
+	}}, Rules{})
+	wantEqual(t, "first plan's campaigns", []string{first.Campaigns[0].ID, first.Campaigns[1].ID}, []string{"c1", "c2"})
+	// c1's update landed (b unbilled); c2's missed: its budget is now 0
+	again := mustDecide(t, batch, State{Ledgers: map[string]domain.CampaignLedger{
+		"c1": {ID: "c1", Remaining: 0, Status: domain.CampaignExhausted, Batch: 5, Unbilled: []string{"b"}},
+		"c2": {ID: "c2", Remaining: 0, Status: domain.CampaignActive},
+	}}, Rules{})
+	wantEqual(t, "campaigns planned again", again.Campaigns, []CampaignUpdate{{ID: "c2", Remaining: 0,
+		Delta: domain.CampaignDelta{Counts: domain.Counts{Clicks: 1}, Unbilled: []string{"c"}, Exhaust: true, Invalid: map[string]domain.InvalidReason{}}}})
+	wantEqual(t, "marks", marks(again), []string{"clicks billed: a", "clicks not_billed: b,c"})
+	wantEqual(t, "earnings", again.Participations["p1"].Earnings, domain.Micros(unit))
+}
