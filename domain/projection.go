@@ -163,3 +163,24 @@ func (c Counter) Key() string {
 	}
 	return string(c.Kind) + ":" + c.ID
 }
+
+// EventMarks are a group of one batch's impressions or clicks that end up
+// alike: their kind, billing and (for invalid traffic) reason.
+type EventMarks struct {
+	Kind    EventKind
+	Billing Billing
+	Invalid InvalidReason
+	IDs     []string
+}
+
+// ConversionMark is what a batch applied of one conversion: its state after
+// the step (what it is charged, whether its approval was decided, its
+// billing) and the step itself.
+type ConversionMark struct {
+	ID      string
+	Rev     int64 // the status change the batch projected
+	Charged Micros
+	Decided bool
+	Billing Billing
+	Step    Step
+}

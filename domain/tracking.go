@@ -290,6 +290,13 @@ type EventRecord struct {
 	Payout        Micros
 	Billable      bool // the campaign was billable when the conversion was recorded
 	Steps         []Step
+	// History is the conversion's status changes the projector has not
+	// projected yet, oldest first: History[i] is the change of rev
+	// HistoryRev+i, and the last one is the current status (Rev). A
+	// conversion projected twice in one batch's time, or changed twice
+	// between two projections, has several; each is one postback delivery.
+	History    []StatusChange
+	HistoryRev int64
 }
 
 // OrderAt is when the event's step happened, the order the projector bills

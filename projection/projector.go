@@ -1,34 +1,39 @@
 // Package projection applies what follows from new events, exactly once:
-// campaign and participation counters, budget spend, streamer earnings and
-// daily buckets. It also verifies, at any time, that every counter is what
-// the events say.
+// campaign and participation counters, budget spend, streamer earnings,
+// daily buckets, implied conversions and postbacks. It also verifies, at
+// any time, that every counter is what the events say.
 //
 // Where a click gets counted: the request stores the click and nothing else
 // (tracking.Service.RecordClick, one upsert that decides isNew). The
 // projector then takes pending events in batches and folds each batch into
 // the counters:
 //
-//  1. plan: read up to BatchSize pending events, oldest first, and record
+//  1. start: read up to BatchSize pending events, oldest first, and record
 //     them as batch N = applied+1 in the projector's state document (one
 //     guarded update: only the lease holder, only while no batch is in
 //     flight and applied is still N−1);
-//  2. bill: per campaign, decide in event order what the remaining budget
-//     covers (domain.Bill) and apply counters, spend and the unbilled list
-//     in one update guarded by the remaining budget decided against and by
-//     the campaign's last applied batch (projBatch < N);
+//  2. decide, then bill: read the campaigns' ledgers and the click filter's
+//     state, plan the whole batch with Decide (plan.go: pure, no store),
+//     and apply each campaign's counters, spend and unbilled list in one
+//     update guarded by the remaining budget decided against and by the
+//     campaign's last applied batch (projBatch < N);
 //  3. apply the participations' and the daily buckets' sums, each update
 //     guarded by projBatch < N;
-//  4. mark the batch's events BILLED or NOT_BILLED (only while pending);
-//  5. finish: applied = N.
+//  4. save the click filter's state, record the implied conversions, and
+//     enqueue the postbacks (each idempotent);
+//  5. mark the batch's conversions' steps and its events BILLED or
+//     NOT_BILLED (only while pending);
+//  6. finish: applied = N.
 //
-// A crash, a timeout or a store error at any step leaves batch N in flight;
-// whoever holds the lease next (this process on its next pass, or another)
-// runs it again from step 2, where every guarded update that already landed
-// matches nothing, and a campaign already billed reports what it did not
-// bill, so the replay decides exactly as the first run did. Batches are
-// strictly sequential, so a counter's projBatch is a high-water mark. No
-// multi-document transaction is used: the design holds on MongoDB, FerretDB
-// and the embedded engine alike.
+// Where money moves is Decide; the writer (writer.go) applies its plan and
+// decides nothing. A crash, a timeout or a store error at any step leaves
+// batch N in flight; whoever holds the lease next (this process on its
+// next pass, or another) runs it again from step 2, where every guarded
+// update that already landed matches nothing, and a campaign already
+// billed reports what it did not bill, so the replay plans exactly as the
+// first run did. Batches are strictly sequential, so a counter's projBatch
+// is a high-water mark. No multi-document transaction is used: the design
+// holds on MongoDB, FerretDB and the embedded engine alike.
 package projection
 
 import (
@@ -40,7 +45,6 @@ import (
 	"log/slog"
 	"os"
 	"slices"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,8 +82,7 @@ type Projector struct {
 	poll      time.Duration
 	window    time.Duration
 	onApplied func(domain.Batch)
-	filter    domain.ClickFilter
-	currency  string
+	rules     Rules
 
 	nudge    chan struct{}
 	notified atomic.Int64 // events notified since the last pass
@@ -135,7 +138,7 @@ func New(store *repository.Projection, log *slog.Logger, o Options) *Projector {
 		o.Window = DefaultWindow
 	}
 	return &Projector{store: store, owner: o.Owner, log: log, clock: o.Clock, batchSize: o.BatchSize,
-		leaseTTL: o.LeaseTTL, poll: o.Poll, window: o.Window, onApplied: o.OnApplied, filter: o.Filter, currency: o.Currency, nudge: make(chan struct{}, 1)}
+		leaseTTL: o.LeaseTTL, poll: o.Poll, window: o.Window, onApplied: o.OnApplied, rules: Rules{Filter: o.Filter, Currency: o.Currency}, nudge: make(chan struct{}, 1)}
 }
 
 // Notify tells the projector that a new event is pending. It never blocks.
@@ -321,313 +324,6 @@ func (p *Projector) step(ctx context.Context) (int, error) {
 		return p.batchSize, nil // the next batch is in flight: go on
 	}
 	return len(b.Events), nil
-}
-
-// maxLedgerRetries bounds how often one campaign's billing is decided again
-// because its remaining budget changed between the read and the update
-// (a brand editing the budget as the batch lands).
-const maxLedgerRetries = 10
-
-// apply runs steps 2–4 of batch b. Every write is guarded, so running it
-// again after any failure changes only what did not land.
-func (p *Projector) apply(ctx context.Context, b domain.Batch) error {
-	filterAfter, filterBefore, expires, err := p.judge(ctx, &b)
-	if err != nil {
-		return err
-	}
-	byCampaign := map[string][]domain.EventRecord{}
-	for _, e := range b.Events {
-		byCampaign[e.CampaignID] = append(byCampaign[e.CampaignID], e)
-	}
-	ids := make([]string, 0, len(byCampaign))
-	for id := range byCampaign {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	ledgers, err := p.store.Ledgers(ctx, ids)
-	if err != nil {
-		return err
-	}
-	unbilled := map[string]bool{}
-	billable := map[string]bool{} // campaigns that exist
-	for _, id := range ids {
-		for attempt := 0; ; attempt++ {
-			l, ok := ledgers[id]
-			if !ok {
-				break // the campaign is gone: nothing of it is billed
-			}
-			billable[id] = true
-			if l.Batch >= b.N { // applied before: decide as then
-				for _, e := range l.Unbilled {
-					unbilled[e] = true
-				}
-				break
-			}
-			d := domain.Bill(l.Remaining, byCampaign[id])
-			d.Exhaust = d.Exhaust && l.Status == domain.CampaignActive
-			d.Invalid = invalidOf(byCampaign[id])
-			applied, err := p.store.ApplyCampaign(ctx, b.N, id, l.Remaining, d)
-			if err != nil {
-				return err
-			}
-			if applied {
-				for _, e := range d.Unbilled {
-					unbilled[e] = true
-				}
-				break
-			}
-			if attempt == maxLedgerRetries {
-				return fmt.Errorf("campaign %s kept changing while its batch was billed", id)
-			}
-			again, err := p.store.Ledgers(ctx, []string{id})
-			if err != nil {
-				return err
-			}
-			if l, ok := again[id]; ok {
-				ledgers[id] = l
-			} else {
-				delete(ledgers, id)
-			}
-		}
-	}
-	billed := func(e domain.EventRecord) bool {
-		_, bill, _ := e.Next()
-		return bill > 0 && e.Invalid == "" && billable[e.CampaignID] && !unbilled[e.ID]
-	}
-
-	parts := map[string]domain.ParticipationDelta{}
-	buckets := map[domain.BucketOwner]map[string]*domain.BucketDelta{}
-	var order []*domain.BucketDelta
-	bucket := func(o domain.BucketOwner, day string) *domain.BucketDelta {
-		if buckets[o] == nil {
-			buckets[o] = map[string]*domain.BucketDelta{}
-		}
-		bd := buckets[o][day]
-		if bd == nil {
-			bd = &domain.BucketDelta{Owner: o, Day: day}
-			buckets[o][day] = bd
-			order = append(order, bd)
-		}
-		return bd
-	}
-	var ok bool
-	for _, e := range b.Events {
-		count, _, _ := e.Next()
-		_, _, _, money := e.Outcome(billed(e))
-		pd := parts[e.ParticipationID]
-		if count {
-			pd.Counts.Count(e)
-		}
-		if pd.Earnings, ok = domain.AddMicros(pd.Earnings, money); !ok {
-			return fmt.Errorf("participation %s: earnings overflow", e.ParticipationID)
-		}
-		parts[e.ParticipationID] = pd
-		for _, o := range e.BucketOwners() {
-			if count {
-				bucket(o, domain.Day(e.At)).Counts.Count(e)
-			}
-			if money != 0 {
-				bd := bucket(o, domain.Day(e.OrderAt()))
-				if bd.Spend, ok = domain.AddMicros(bd.Spend, money); !ok {
-					return fmt.Errorf("daily %s %s: spend overflow", o.Scope, o.ID)
-				}
-				bd.Earnings = bd.Spend // the streamer earns what the campaign is billed
-			}
-		}
-	}
-	if err := p.store.ApplyParticipations(ctx, b.N, parts); err != nil {
-		return err
-	}
-	deltas := make([]domain.BucketDelta, len(order))
-	for i, d := range order {
-		deltas[i] = *d
-	}
-	if err := p.store.ApplyBuckets(ctx, b.N, deltas); err != nil {
-		return err
-	}
-	if err := p.store.SaveFilterState(ctx, b.N, filterAfter, filterBefore, expires); err != nil {
-		return err
-	}
-	if err := p.chain(ctx, b, ledgers); err != nil {
-		return err
-	}
-	if err := p.store.EnqueuePostbacks(ctx, p.deliveries(b, ledgers)); err != nil {
-		return err
-	}
-	var convs []repository.ConversionMark
-	for _, e := range b.Events {
-		if e.Kind != domain.EventConversion {
-			continue
-		}
-		count, _, _ := e.Next()
-		charged, decided, billing, money := e.Outcome(billed(e))
-		convs = append(convs, repository.ConversionMark{ID: e.ID, Rev: e.Rev, Charged: charged, Decided: decided, Billing: billing,
-			Step: domain.Step{Counted: count, Delta: money, CountDay: domain.Day(e.At), MoneyDay: domain.Day(e.OrderAt())}})
-	}
-	if err := p.store.MarkConversions(ctx, b.N, convs); err != nil {
-		return err
-	}
-	for _, kind := range []domain.EventKind{domain.EventImpression, domain.EventClick} {
-		type group struct {
-			billing domain.Billing
-			invalid domain.InvalidReason
-		}
-		groups := map[group]*repository.Mark{}
-		var order []*repository.Mark
-		for _, e := range b.Events {
-			if e.Kind != kind {
-				continue
-			}
-			key := group{domain.BillingNotBilled, e.Invalid}
-			if billed(e) {
-				key.billing = domain.BillingBilled
-			}
-			g := groups[key]
-			if g == nil {
-				g = &repository.Mark{Billing: key.billing, Invalid: key.invalid}
-				groups[key] = g
-				order = append(order, g)
-			}
-			g.IDs = append(g.IDs, e.ID)
-		}
-		marks := make([]repository.Mark, len(order))
-		for i, g := range order {
-			marks[i] = *g
-		}
-		if err := p.store.MarkEvents(ctx, b.N, kind, marks); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// judge applies the click filter to the batch's clicks, in event order,
-// from the filter's state before the batch, and sets each invalid click's
-// reason on b. It returns the state after the batch, the state before it
-// and when each key may expire, for SaveFilterState. Judging again in a
-// replay gives the same answers: the state read is the one from before the
-// batch, whether or not the first run saved its own.
-func (p *Projector) judge(ctx context.Context, b *domain.Batch) (after, before map[string]int64, expires map[string]time.Time, err error) {
-	f := p.filter
-	if !f.On() {
-		return nil, nil, nil, nil
-	}
-	expires = map[string]time.Time{}
-	var keys []string
-	for _, e := range b.Events {
-		if e.Kind != domain.EventClick {
-			continue
-		}
-		if k := f.RateKey(e); k != "" && expires[k].IsZero() {
-			keys = append(keys, k)
-			expires[k] = e.At.Truncate(f.RateWindow).Add(2 * f.RateWindow)
-		}
-		if k := f.ViewerKey(e); k != "" {
-			if _, seen := expires[k]; !seen {
-				keys = append(keys, k)
-			}
-			expires[k] = e.At.Add(f.ViewerWindow) // events are in order: the last one's is the latest
-		}
-	}
-	before, err = p.store.FilterState(ctx, b.N, keys)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	after = make(map[string]int64, len(keys))
-	for _, k := range keys {
-		after[k] = before[k]
-	}
-	events := make([]domain.EventRecord, len(b.Events))
-	for i, e := range b.Events {
-		e.Invalid = f.Judge(e, after)
-		events[i] = e
-	}
-	b.Events = events
-	return after, before, expires, nil
-}
-
-// chain records the conversions that the batch's new conversions imply
-// (their goal's Implies): once each, whatever the replays, since each is a
-// conversion's natural key; a real report of one later is a duplicate. The
-// implied conversions wait for the projector like any other: the next
-// batch counts and bills them.
-func (p *Projector) chain(ctx context.Context, b domain.Batch, ledgers map[string]domain.CampaignLedger) error {
-	implied := false
-	for _, e := range b.Events {
-		if e.Kind != domain.EventConversion || e.Counted {
-			continue // only a conversion's first projection implies
-		}
-		l, ok := ledgers[e.CampaignID]
-		if !ok {
-			continue
-		}
-		cause, ok := l.Campaign.Goal(e.GoalID)
-		if !ok {
-			continue
-		}
-		for _, id := range cause.Implies {
-			g, ok := l.Campaign.Goal(id)
-			if !ok || g.Repeatable() {
-				continue
-			}
-			status, hold := g.InitialStatus(e.At)
-			price := domain.Micros(0)
-			if e.Billable {
-				price = g.Payout
-			}
-			isNew, err := p.store.RecordImplied(ctx, domain.Conversion{ClickID: e.ClickID, GoalID: g.GoalID,
-				ParticipationID: e.ParticipationID, CampaignID: e.CampaignID, StreamerID: e.StreamerID, Subs: e.Subs,
-				Status: status, HoldUntil: hold, Implied: true, CauseID: e.ID, Payout: g.Payout, Cost: price, CreatedAt: e.At,
-				History: []domain.StatusChange{{By: "system", Reason: "implied by goal " + cause.GoalID}}})
-			if err != nil {
-				return fmt.Errorf("record the %s conversion %s implies: %w", g.GoalID, e.ID, err)
-			}
-			implied = implied || isNew
-		}
-	}
-	if implied {
-		p.Notify()
-	}
-	return nil
-}
-
-// deliveries are the outbound postbacks of the batch: one per conversion
-// step of a campaign with a postback template, keyed by the conversion and
-// its status change, with every macro's value as it is now.
-func (p *Projector) deliveries(b domain.Batch, ledgers map[string]domain.CampaignLedger) []domain.Delivery {
-	var out []domain.Delivery
-	for _, e := range b.Events {
-		if e.Kind != domain.EventConversion {
-			continue
-		}
-		event := domain.DeliveryStatus
-		if !e.Counted {
-			event = domain.DeliveryNew
-		}
-		camp := ledgers[e.CampaignID].Campaign
-		if camp.PostbackTemplate(e.GoalID) == "" || !camp.Postback.Sends(event) {
-			continue // no template for this goal, or not sent for this step
-		}
-		values := map[string]string{"click_id": e.ClickID, "goal_id": e.GoalID, "conversion_id": e.ID,
-			"status": string(e.Status), "payout": e.Payout.String(), "currency": p.currency, "external_id": e.ExternalID}
-		for i, v := range e.Subs {
-			values[fmt.Sprintf("sub%d", i+1)] = v
-		}
-		out = append(out, domain.Delivery{Key: fmt.Sprintf("%s:%d", e.ID, e.Rev), CampaignID: e.CampaignID, ConversionID: e.ID,
-			GoalID: e.GoalID, Event: event, Values: values, CreatedAt: e.OrderAt()})
-	}
-	return out
-}
-
-// invalidOf is the invalid traffic among events, by event id.
-func invalidOf(events []domain.EventRecord) map[string]domain.InvalidReason {
-	out := map[string]domain.InvalidReason{}
-	for _, e := range events {
-		if e.Invalid != "" {
-			out[e.ID] = e.Invalid
-		}
-	}
-	return out
 }
 
 // Lag is how far projection trails the events: over the recent events it

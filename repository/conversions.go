@@ -84,6 +84,9 @@ type appliedDoc struct {
 	Counted       bool  `bson:"counted"`
 	ChargedMicros int64 `bson:"chargedMicros"`
 	Decided       bool  `bson:"decided"`
+	// Rev is the status change last projected; absent on conversions
+	// projected before it was kept.
+	Rev *int64 `bson:"rev,omitempty"`
 }
 
 // stepDoc is one projection of a conversion (domain.Step).
@@ -116,6 +119,10 @@ func toSubsDoc(s domain.SubIDs) subsDoc { return subsDoc{s[0], s[1], s[2], s[3],
 
 func (d subsDoc) toDomain() domain.SubIDs {
 	return domain.SubIDs{d.Sub1, d.Sub2, d.Sub3, d.Sub4, d.Sub5}
+}
+
+func (h historyDoc) statusChange() domain.StatusChange {
+	return domain.StatusChange{By: h.By, At: h.At.UTC(), From: domain.ConversionStatus(h.From), To: domain.ConversionStatus(h.To), Reason: h.Reason}
 }
 
 func historyEntry(h domain.StatusChange) historyDoc {
