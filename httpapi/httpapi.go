@@ -16,9 +16,9 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"tally/auth"
+	"tally/domain"
 	"tally/httpapi/graphiql"
 	"tally/metrics"
-	"tally/projection"
 	"tally/resolvers"
 	"tally/tracing"
 )
@@ -47,7 +47,7 @@ type Deps struct {
 	Tracer trace.TracerProvider
 	// NoIntrospection turns GraphQL introspection off (INTROSPECTION=false).
 	NoIntrospection bool
-	Projection      interface{ Lag() projection.Lag } // the projector, for /readyz; nil leaves it out
+	Projection      interface{ Lag() domain.ProjectionLag } // the projector, for /readyz; nil leaves it out
 	// TokenLimits rate-limit what a browser source token opens.
 	TokenLimits TokenLimits
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For decides
