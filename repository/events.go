@@ -107,9 +107,6 @@ func pendingIndex() indexModel {
 	return plainIndex("billing_1__id_1", bson.D{{Key: "billing", Value: 1}, {Key: "_id", Value: 1}})
 }
 
-// EventCounter is the one place that turns an event into counter paths.
-func counterPath(kind domain.EventKind) string { return "stats." + string(kind) }
-
 const clicksCollection = "clicks"
 
 // clickIndexes: (campaignId, clickId) is the idempotency key of a click —
