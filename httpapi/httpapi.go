@@ -1,6 +1,10 @@
-// Package httpapi is Tally's HTTP surface: the GraphQL endpoint, GraphiQL,
-// health and readiness, and the middleware every request passes through
-// (request id, logging, panic recovery, body limit, CORS, authentication).
+// Package httpapi is Tally's HTTP surface: the GraphQL endpoint (served by
+// foundation/graphqlhttp, given Tally's schema, limits, error presenter and
+// subscription transports), GraphiQL, the tracking routes (/r, /overlay,
+// /postback), health, readiness and metrics, and the middleware every request
+// passes through (security headers, request id, logging, metrics, tracing,
+// panic recovery, client address, CORS, authentication, body limit, rate
+// limits).
 package httpapi
 
 import (

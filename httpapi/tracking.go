@@ -106,9 +106,11 @@ func clickRedirect(t Tracker, d Deps) http.HandlerFunc {
 }
 
 // postback serves GET|POST /postback, partner servers' conversion callback:
-// click_id, goal_id and external_id as query or form parameters, the API key
-// in X-Api-Key or a key parameter. It answers JSON: 200 {"isNew", "conversionId", "billing"}
-// or a 4xx {"error": {"code", "message", "field"}}.
+// click_id, goal_id, external_id, and optionally txn_id and status, as query
+// or form parameters (a JSON body is not read), the API key in X-Api-Key or
+// a key parameter. It answers JSON: 200 {"isNew", "conversionId", "status",
+// "billing", "payout", "charged", "currency"} or a 4xx {"error": {"code",
+// "message", "field"}}.
 func postback(t Tracker, d Deps) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
