@@ -95,7 +95,7 @@ type engineBench struct {
 	tok, key     string
 	stored       int
 	spent        time.Duration
-	calls, wire  int64
+	wire         int64
 	startedCalls int64
 }
 

@@ -27,7 +27,7 @@ func (a *testApp) skew(c domain.Counter) {
 }
 
 // mustVerify runs verify and fails t on a store error.
-func (a *testApp) mustVerify() projection.Report {
+func (a *testApp) mustVerify() domain.VerifyReport {
 	a.t.Helper()
 	rep, err := projection.Verify(context.Background(), repository.NewProjection(a.store))
 	if err != nil {

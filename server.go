@@ -581,7 +581,7 @@ func verify(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.
 	}
 	defer store.Close(context.Background())
 	proj := repository.NewProjection(store)
-	var rep projection.Report
+	var rep domain.VerifyReport
 	if repair {
 		rep, err = projection.Repair(ctx, proj, newProjector(store, log, projection.Options{Filter: clickFilter(cfg)}), stdout)
 	} else {

@@ -93,12 +93,6 @@ type Cursor [12]byte
 // String is the cursor as clients see it.
 func (c Cursor) String() string { return base64.RawURLEncoding.EncodeToString(c[:]) }
 
-// ParseCursor reads a cursor this API returned; BAD_USER_INPUT on "after"
-// for anything else.
-func ParseCursor(s string) (Cursor, error) {
-	return parseCursor("after", s)
-}
-
 // parseCursor reads the cursor s given as the argument field; the empty
 // string is no cursor (the zero Cursor, no error).
 func parseCursor(field, s string) (Cursor, error) {

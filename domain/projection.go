@@ -184,3 +184,25 @@ type ConversionMark struct {
 	Billing Billing
 	Step    Step
 }
+
+// ProjectionLag is how far projection trails the events: over the recent
+// events a projector applied, the time from recording to projection.
+type ProjectionLag struct {
+	Events int64         // events projected by this process since it started
+	Last   time.Duration // lag of the newest batch's oldest event
+	P99    time.Duration // over the projector's recent events (its lag window)
+	Max    time.Duration // over the projector's recent events (its lag window)
+}
+
+// VerifyReport is what verify found: the counters recomputed from the
+// events, and each that differs.
+type VerifyReport struct {
+	Events   int      // events read
+	Pending  int      // of which not yet projected
+	Counters int      // counter documents read
+	Drift    []string // one line per counter that differs from its events; empty when all agree
+	Repaired int      // counters rewritten (repair mode only)
+}
+
+// OK reports that every counter is what the events say.
+func (r VerifyReport) OK() bool { return len(r.Drift) == 0 }

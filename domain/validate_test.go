@@ -283,9 +283,9 @@ func TestPageArgsValidate(t *testing.T) {
 		})
 	}
 	t.Run("CursorRoundTrip", func(t *testing.T) {
-		got, err := ParseCursor(cursor.String())
+		got, err := parseCursor("after", cursor.String())
 		if err != nil || got != cursor {
-			t.Errorf("ParseCursor(%q) = %v, %v; want %v", cursor.String(), got, err, cursor)
+			t.Errorf("parseCursor(%q) = %v, %v; want %v", cursor.String(), got, err, cursor)
 		}
 	})
 }

@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"tally/domain"
 	"tally/graph/model"
-	"tally/projection"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -552,7 +551,7 @@ type QueryResolver interface {
 	Nodes(ctx context.Context, ids []string) ([]domain.Node, error)
 	Overlay(ctx context.Context, browserSourceToken string) (*domain.OverlaySlot, error)
 	PostbackDelivery(ctx context.Context, key string) (*domain.OutboxEntry, error)
-	Verify(ctx context.Context) (*projection.Report, error)
+	Verify(ctx context.Context) (*domain.VerifyReport, error)
 	DailyStats(ctx context.Context, scope domain.StatsScope, id string, from string, to string) ([]*domain.DailyStat, error)
 	Conversions(ctx context.Context, campaignID *string, participationID *string, status *domain.ConversionStatus, streamerID *string, goalID *string, subIds *model.SubIdsInput, from *time.Time, to *time.Time, first *int, after *string, last *int, before *string) (*model.ConversionConnection, error)
 }
@@ -11234,8 +11233,8 @@ func (ec *executionContext) _Query_verify(ctx context.Context, field graphql.Col
 			return ec.Resolvers.Query().Verify(ctx)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *projection.Report) graphql.Marshaler {
-			return ec.marshalNVerifyReport2ᚖtallyᚋprojectionᚐReport(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.VerifyReport) graphql.Marshaler {
+			return ec.marshalNVerifyReport2ᚖtallyᚋdomainᚐVerifyReport(ctx, selections, v)
 		},
 		true,
 		true,
@@ -12158,7 +12157,7 @@ func (ec *executionContext) fieldContext_User_globalId(_ context.Context, field 
 	return graphql.NewScalarFieldContext("User", field, true, false, "ID")
 }
 
-func (ec *executionContext) _VerifyReport_events(ctx context.Context, field graphql.CollectedField, obj *projection.Report) (ret graphql.Marshaler) {
+func (ec *executionContext) _VerifyReport_events(ctx context.Context, field graphql.CollectedField, obj *domain.VerifyReport) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -12181,7 +12180,7 @@ func (ec *executionContext) fieldContext_VerifyReport_events(_ context.Context, 
 	return graphql.NewScalarFieldContext("VerifyReport", field, false, false, "Int")
 }
 
-func (ec *executionContext) _VerifyReport_pending(ctx context.Context, field graphql.CollectedField, obj *projection.Report) (ret graphql.Marshaler) {
+func (ec *executionContext) _VerifyReport_pending(ctx context.Context, field graphql.CollectedField, obj *domain.VerifyReport) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -12204,7 +12203,7 @@ func (ec *executionContext) fieldContext_VerifyReport_pending(_ context.Context,
 	return graphql.NewScalarFieldContext("VerifyReport", field, false, false, "Int")
 }
 
-func (ec *executionContext) _VerifyReport_counters(ctx context.Context, field graphql.CollectedField, obj *projection.Report) (ret graphql.Marshaler) {
+func (ec *executionContext) _VerifyReport_counters(ctx context.Context, field graphql.CollectedField, obj *domain.VerifyReport) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -12227,7 +12226,7 @@ func (ec *executionContext) fieldContext_VerifyReport_counters(_ context.Context
 	return graphql.NewScalarFieldContext("VerifyReport", field, false, false, "Int")
 }
 
-func (ec *executionContext) _VerifyReport_drift(ctx context.Context, field graphql.CollectedField, obj *projection.Report) (ret graphql.Marshaler) {
+func (ec *executionContext) _VerifyReport_drift(ctx context.Context, field graphql.CollectedField, obj *domain.VerifyReport) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -12250,7 +12249,7 @@ func (ec *executionContext) fieldContext_VerifyReport_drift(_ context.Context, f
 	return graphql.NewScalarFieldContext("VerifyReport", field, false, false, "String")
 }
 
-func (ec *executionContext) _VerifyReport_ok(ctx context.Context, field graphql.CollectedField, obj *projection.Report) (ret graphql.Marshaler) {
+func (ec *executionContext) _VerifyReport_ok(ctx context.Context, field graphql.CollectedField, obj *domain.VerifyReport) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -17088,7 +17087,7 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 
 var verifyReportImplementors = []string{"VerifyReport"}
 
-func (ec *executionContext) _VerifyReport(ctx context.Context, sel ast.SelectionSet, obj *projection.Report) graphql.Marshaler {
+func (ec *executionContext) _VerifyReport(ctx context.Context, sel ast.SelectionSet, obj *domain.VerifyReport) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, verifyReportImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -18405,7 +18404,7 @@ func (ec *executionContext) marshalNUser2ᚖtallyᚋdomainᚐUser(ctx context.Co
 	return ec._User(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNVerifyReport2ᚖtallyᚋprojectionᚐReport(ctx context.Context, sel ast.SelectionSet, v *projection.Report) graphql.Marshaler {
+func (ec *executionContext) marshalNVerifyReport2ᚖtallyᚋdomainᚐVerifyReport(ctx context.Context, sel ast.SelectionSet, v *domain.VerifyReport) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "VerifyReport!")
 		return graphql.Null

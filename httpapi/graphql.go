@@ -1,23 +1,26 @@
 package httpapi
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/99designs/gqlgen/graphql/handler"
-	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"tally/domain"
+	"tally/foundation/graphqlhttp"
 	"tally/graph"
 	"tally/metrics"
 	"tally/ratelimit"
@@ -32,7 +35,7 @@ type Limits struct {
 	MaxTokens          int   // lexical tokens of the document; the parser stops at the limit
 	MaxSelections      int   // fields, fragment spreads and inline fragments written in the document
 	MaxDepth           int   // nesting of selection sets
-	MaxComplexity      int   // complexity points (see costOf): 1 a field, first × the selection of a page
+	MaxComplexity      int   // complexity points (see graphqlhttp.Limits): 1 a field, first × the selection of a page
 	MaxRecordMutations int   // recordImpression, recordClick and recordConversion fields per request
 	QueryCacheBytes    int64 // what the cache of parsed documents may hold, estimated
 	// MaxBatch is how many operations a batched request may hold (0: DefaultMaxBatch).
@@ -44,10 +47,30 @@ type Limits struct {
 
 // DefaultLimits are the production limits: 1 MiB bodies, 10,000 tokens,
 // 500 selections, depth 12, complexity 5,000, 10 record mutations, 32 MiB
-// of cached documents, batches of 10 operations, 8 MiB of persisted queries. A request also runs at most one password check (logIn, signUp,
+// of cached documents, batches of 10 operations, 8 MiB of persisted
+// queries. A request also runs at most one password check (logIn, signUp,
 // changePassword); that is not configurable.
 var DefaultLimits = Limits{MaxBodyBytes: 1 << 20, MaxTokens: 10_000, MaxSelections: 500, MaxDepth: 12, MaxComplexity: 5_000,
-	MaxRecordMutations: 10, QueryCacheBytes: 32 << 20, MaxBatch: DefaultMaxBatch, PersistedQueryBytes: DefaultPersistedQueryBytes}
+	MaxRecordMutations: 10, QueryCacheBytes: 32 << 20,
+	MaxBatch: graphqlhttp.DefaultMaxBatch, PersistedQueryBytes: graphqlhttp.DefaultPersistedQueryBytes}
+
+// Codes of the quota refusals, protocol errors as graphqlhttp's other limits.
+const (
+	errPasswordChecks  = "PASSWORD_CHECK_LIMIT_EXCEEDED"
+	errRecordMutations = "RECORD_MUTATION_LIMIT_EXCEEDED"
+)
+
+// quotas are the fields whose cost is not their selection: a password check
+// is a bcrypt comparison (tens of milliseconds of CPU), and a request may run
+// one; a record mutation is several store writes and possibly money moved,
+// and a request may run Limits.MaxRecordMutations of them.
+func quotas(l Limits) []graphqlhttp.Quota {
+	return []graphqlhttp.Quota{
+		{Code: errPasswordChecks, Fields: []string{"Mutation.logIn", "Mutation.signUp", "Mutation.changePassword"}, Cost: 100, Max: 1},
+		{Code: errRecordMutations, Fields: []string{"Mutation.recordImpression", "Mutation.recordClick", "Mutation.recordConversion"},
+			Cost: 10, Max: l.MaxRecordMutations},
+	}
+}
 
 // newGraphQL builds the /query endpoint with every behaviour visible here: the
 // transports, the caches, the limits, the error presenter and panic recovery.
@@ -55,26 +78,28 @@ func newGraphQL(d Deps, introspection bool) *handler.Server {
 	limits, tokens, log := d.Limits, d.TokenLimits, d.Log
 	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: d.Resolver, Directives: d.Resolver.Directives()}))
 	srv.AddTransport(transport.Options{})
-	for _, t := range liveTransports(d) { // before Tally's GET/POST: SSE requests are POSTs too
+	for _, t := range liveTransports(d) { // before the GET/POST transport: SSE requests are POSTs too
 		srv.AddTransport(t)
 	}
-	// @defer, incrementally, for clients that accept multipart/mixed (Apollo
-	// Client sends it for queries with @defer); the limits still apply: they
-	// are the executor's, not a transport's.
-	srv.AddTransport(noStore{transport.MultipartMixed{}})
-	srv.AddTransport(httpTransport{maxBatch: limits.MaxBatch, maxTokens: limits.MaxTokens, metrics: d.Metrics, tracer: d.Tracer.Tracer("tally/httpapi"), tracing: !isNoop(d.Tracer), log: log})
-	cache := newQueryCache(limits.QueryCacheBytes)
-	srv.SetQueryCache(cache)
-	srv.SetParserTokenLimit(limits.MaxTokens)
-	if introspection {
-		srv.Use(extension.Introspection{})
+	// Multipart @defer, GET and POST with batches, the query cache,
+	// persisted queries and the limits (graphqlhttp), priced as Tally's
+	// fields cost.
+	o := graphqlhttp.Options{
+		Limits: graphqlhttp.Limits{MaxTokens: limits.MaxTokens, MaxSelections: limits.MaxSelections, MaxDepth: limits.MaxDepth,
+			MaxComplexity: limits.MaxComplexity, QueryCacheBytes: limits.QueryCacheBytes, MaxBatch: limits.MaxBatch,
+			PersistedQueryBytes: limits.PersistedQueryBytes},
+		Quotas:           quotas(limits),
+		DefaultPageSize:  domain.DefaultPageSize,
+		ListSizes:        map[string]func(map[string]any) int64{"Query.dailyStats": dayCount},
+		Introspection:    introspection,
+		IntrospectionOff: "introspection is turned off on this server (INTROSPECTION=false)",
+		RateLimitedCode:  domain.ERATELIMITED,
+		OnOperation:      observeOperation(log, d.Metrics),
 	}
-	if limits.PersistedQueryBytes <= 0 {
-		limits.PersistedQueryBytes = DefaultPersistedQueryBytes
+	if !isNoop(d.Tracer) {
+		o.Tracer = d.Tracer.Tracer("tally/httpapi")
 	}
-	apq := persistedQueries{cache: newTextLRU(limits.PersistedQueryBytes)}
-	srv.Use(apq) // before the limits: a hash-only request gets its document here
-	srv.Use(operationLimits{limits: limits, cache: cache, apq: apq, noIntrospection: !introspection})
+	graphqlhttp.Configure(srv, o)
 	// One field middleware, on the root fields only.
 	srv.AroundRootFields(guardRootFields(tokens))
 	srv.SetErrorPresenter(presentError(log, d.Metrics))
@@ -129,43 +154,37 @@ func guardRootField(ctx context.Context, tokens TokenLimits, rc *graphql.RootFie
 	return limitTokenField(ctx, tokens, rootType(ctx), rc.Field)
 }
 
-// noStore is a transport whose answers keep Cache-Control: no-store, as all
-// of Tally's do (securityHeaders), whatever the transport sets: gqlgen's
-// multipart/mixed one sets no-cache, which lets a cache store the answer.
-type noStore struct{ graphql.Transport }
-
-func (t noStore) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
-	t.Transport.Do(&noStoreWriter{ResponseWriter: w}, r, exec)
-}
-
-type noStoreWriter struct {
-	http.ResponseWriter
-	written bool
-}
-
-func (w *noStoreWriter) WriteHeader(status int) {
-	if !w.written {
-		w.written = true
-		w.Header()["Cache-Control"] = hdrNoStore
-	}
-	w.ResponseWriter.WriteHeader(status)
-}
-
-func (w *noStoreWriter) Write(b []byte) (int, error) {
-	if !w.written {
-		w.WriteHeader(http.StatusOK)
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *noStoreWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
+// observeOperation notes each operation the GET and POST transport
+// answered in its request's log line, counts it in the metrics, tells its
+// span the outcome and logs it at debug level.
+func observeOperation(log *slog.Logger, m *metrics.Metrics) func(context.Context, graphqlhttp.Operation) {
+	return func(ctx context.Context, op graphqlhttp.Operation) {
+		noteOperation(ctx, op.Name)
+		m.Operation(op.Name, op.Type, op.Outcome, op.Duration)
+		if span := trace.SpanFromContext(ctx); span.IsRecording() {
+			span.SetAttributes(attribute.String("tally.outcome", op.Outcome))
+		}
+		if log.Enabled(ctx, slog.LevelDebug) {
+			log.LogAttrs(ctx, slog.LevelDebug, "graphql operation", slog.String("request_id", RequestID(ctx)),
+				slog.String("operation", cmp.Or(op.Name, "anonymous")), slog.String("type", op.Type), slog.String("outcome", op.Outcome),
+				slog.Int64("cost", op.Cost), slog.Int("errors", op.Errors), slog.Duration("duration", op.Duration))
+		}
 	}
 }
 
-// Unwrap lets http.ResponseController reach the connection.
-func (w *noStoreWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+// dayCount is the number of days dailyStats asks for, from and to
+// inclusive, at most the 366 it allows; 1 when they do not parse. The
+// resolver refuses a bad or longer range with a field error of its own.
+func dayCount(args map[string]any) int64 {
+	from, _ := args["from"].(string)
+	to, _ := args["to"].(string)
+	f, err1 := time.Parse(time.DateOnly, from)
+	t, err2 := time.Parse(time.DateOnly, to)
+	if err1 != nil || err2 != nil || t.Before(f) {
+		return 1
+	}
+	return min(int64(t.Sub(f)/(24*time.Hour))+1, 366)
+}
 
 // rootType is the name of the root type of the request's operation: Query
 // or Mutation.
@@ -209,7 +228,7 @@ func presentError(log *slog.Logger, m *metrics.Metrics) graphql.ErrorPresenterFu
 			return gqlErr
 		}
 		var ge *gqlerror.Error
-		if errors.As(err, &ge) && ge.Err == nil && isPersistedQueryCode(gqlErr.Extensions["code"]) {
+		if errors.As(err, &ge) && ge.Err == nil && graphqlhttp.KeepCode(gqlErr.Extensions["code"]) {
 			return gqlErr // Apollo's links act on these codes
 		}
 		if errors.As(err, &ge) && ge.Err == nil {
@@ -234,10 +253,6 @@ func presentError(log *slog.Logger, m *metrics.Metrics) graphql.ErrorPresenterFu
 		gqlErr.Extensions = map[string]any{"code": domain.EINTERNAL, "requestId": RequestID(ctx)}
 		return gqlErr
 	}
-}
-
-func isPersistedQueryCode(code any) bool {
-	return code == errPersistedQueryNotFound || code == errPersistedQueryNotSupported
 }
 
 // gqlgen's POST transport reports an undecodable body as
@@ -284,7 +299,7 @@ func inputPath(path ast.Path) string {
 }
 
 func init() {
-	for _, code := range []string{errDepthLimit, errComplexityLimit, errPasswordChecks, errRecordMutations, errSelectionLimit, errIntrospectionOff} {
+	for _, code := range []string{errPasswordChecks, errRecordMutations} {
 		errcode.RegisterErrorType(code, errcode.KindProtocol)
 	}
 }

@@ -1,6 +1,10 @@
-// Package httpapi is Tally's HTTP surface: the GraphQL endpoint, GraphiQL,
-// health and readiness, and the middleware every request passes through
-// (request id, logging, panic recovery, body limit, CORS, authentication).
+// Package httpapi is Tally's HTTP surface: the GraphQL endpoint (served by
+// foundation/graphqlhttp, given Tally's schema, limits, error presenter and
+// subscription transports), GraphiQL, the tracking routes (/r, /overlay,
+// /postback), health, readiness and metrics, and the middleware every request
+// passes through (security headers, request id, logging, metrics, tracing,
+// panic recovery, client address, CORS, authentication, body limit, rate
+// limits).
 package httpapi
 
 import (
@@ -16,9 +20,9 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"tally/auth"
+	"tally/domain"
 	"tally/httpapi/graphiql"
 	"tally/metrics"
-	"tally/projection"
 	"tally/resolvers"
 	"tally/tracing"
 )
@@ -47,7 +51,7 @@ type Deps struct {
 	Tracer trace.TracerProvider
 	// NoIntrospection turns GraphQL introspection off (INTROSPECTION=false).
 	NoIntrospection bool
-	Projection      interface{ Lag() projection.Lag } // the projector, for /readyz; nil leaves it out
+	Projection      interface{ Lag() domain.ProjectionLag } // the projector, for /readyz; nil leaves it out
 	// TokenLimits rate-limit what a browser source token opens.
 	TokenLimits TokenLimits
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For decides

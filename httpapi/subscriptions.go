@@ -85,12 +85,14 @@ func websocketInit(tokens *auth.Tokens, users Users, conns LiveConnections) tran
 		if h := p.Authorization(); h != "" {
 			c, ok, _ := bearerCaller(ctx, tokens, users, h)
 			if !ok {
+				//lint:ignore ST1005 the client reads it (graphql-ws's connection_error), after the close reason's "Forbidden"
 				return refuse(ctx), nil, errors.New("Forbidden: the token in connectionParams is not valid; log in again")
 			}
 			ctx = auth.WithCaller(ctx, c)
 		}
 		c := auth.CallerFrom(ctx)
 		if !c.Authenticated() {
+			//lint:ignore ST1005 the client reads it (graphql-ws's connection_error), after the close reason's "Forbidden"
 			return refuse(ctx), nil, errors.New("Forbidden: send connectionParams {\"Authorization\": \"Bearer <token>\"}")
 		}
 		if p, ok := ctx.Value(placeKey{}).(*place); ok && conns != nil {

@@ -53,21 +53,24 @@ func callerWithKey(ctx context.Context, keys APIKeyAuthenticator, key string) (c
 	return auth.WithCaller(ctx, c), nil
 }
 
-// httpError maps an error to an HTTP status, its code and a message safe to
-// show: the one mapping of domain codes to HTTP statuses outside GraphQL. An
-// internal error is logged here, with what failed and the request id, since
-// its client sees only "Internal error.".
+// httpStatus is the one mapping of domain codes to HTTP statuses outside
+// GraphQL; a code not in it is 500.
+var httpStatus = map[string]int{
+	domain.EINVALID:         http.StatusBadRequest,
+	domain.EUNAUTHENTICATED: http.StatusUnauthorized,
+	domain.EFORBIDDEN:       http.StatusForbidden,
+	domain.ENOTFOUND:        http.StatusNotFound,
+	domain.ECONFLICT:        http.StatusConflict,
+	domain.ERATELIMITED:     http.StatusTooManyRequests,
+	domain.EUNAVAILABLE:     http.StatusServiceUnavailable,
+}
+
+// httpError maps an error to an HTTP status (httpStatus), its code and a
+// message safe to show. An internal error is logged here, with what failed
+// and the request id, since its client sees only "Internal error.".
 func (d Deps) httpError(ctx context.Context, what string, err error) (int, string, string) {
 	code := domain.ErrorCode(err)
-	status := map[string]int{
-		domain.EINVALID:         http.StatusBadRequest,
-		domain.EUNAUTHENTICATED: http.StatusUnauthorized,
-		domain.EFORBIDDEN:       http.StatusForbidden,
-		domain.ENOTFOUND:        http.StatusNotFound,
-		domain.ECONFLICT:        http.StatusConflict,
-		domain.ERATELIMITED:     http.StatusTooManyRequests,
-		domain.EUNAVAILABLE:     http.StatusServiceUnavailable,
-	}[code]
+	status := httpStatus[code]
 	if status == 0 {
 		status = http.StatusInternalServerError
 		d.Log.ErrorContext(ctx, what, "request_id", RequestID(ctx), "err", err.Error())
@@ -103,9 +106,11 @@ func clickRedirect(t Tracker, d Deps) http.HandlerFunc {
 }
 
 // postback serves GET|POST /postback, partner servers' conversion callback:
-// click_id, goal_id and external_id as query or form parameters, the API key
-// in X-Api-Key or a key parameter. It answers JSON: 200 {"isNew", "conversionId", "billing"}
-// or a 4xx {"error": {"code", "message", "field"}}.
+// click_id, goal_id, external_id, and optionally txn_id and status, as query
+// or form parameters (a JSON body is not read), the API key in X-Api-Key or
+// a key parameter. It answers JSON: 200 {"isNew", "conversionId", "status",
+// "billing", "payout", "charged", "currency"} or a 4xx {"error": {"code",
+// "message", "field"}}.
 func postback(t Tracker, d Deps) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")

@@ -28,15 +28,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"tally/label"
-)
-
-// Outcomes of a GraphQL operation.
-const (
-	OK          = "ok"           // executed without errors
-	FieldErrors = "field_errors" // executed, with errors in the response
-	Refused     = "refused"      // a request error: did not parse or validate, or over a limit; nothing ran
-	RateLimited = "rate_limited" // a rate limit refused it or one of its fields
+	"tally/foundation/label"
 )
 
 // maxOperationNames bounds the operation label: operation names are the
@@ -120,7 +112,8 @@ func (m *Metrics) Handler() http.Handler {
 
 // Operation counts one GraphQL operation. name is the operation's name
 // ("" for an anonymous one), typ query, mutation or subscription ("" when
-// the document did not parse).
+// the document did not parse), outcome one of graphqlhttp's (ok,
+// field_errors, refused, rate_limited).
 func (m *Metrics) Operation(name, typ, outcome string, d time.Duration) {
 	if m == nil {
 		return

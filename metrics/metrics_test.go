@@ -24,14 +24,14 @@ func scrape(t *testing.T, m *Metrics) string {
 func TestOperationNamesFromRequests(t *testing.T) {
 	m := New()
 	for _, name := range []string{"\xff", "a\xffb", "1abc", "has space", "Émile", "dash-ed", strings.Repeat("A", 300)} {
-		m.Operation(name, "", Refused, 0)
+		m.Operation(name, "", "refused", 0)
 	}
-	m.Operation("GoodName_2", "query", OK, 0)
+	m.Operation("GoodName_2", "query", "ok", 0)
 	for i := range maxOperationNames + 50 {
-		m.Operation(fmt.Sprintf("Op%d", i), "query", OK, 0)
+		m.Operation(fmt.Sprintf("Op%d", i), "query", "ok", 0)
 	}
 	for i := range 500 {
-		m.Operation(fmt.Sprintf("bad name %d \xff", i), "query", Refused, 0)
+		m.Operation(fmt.Sprintf("bad name %d \xff", i), "query", "refused", 0)
 	}
 	page := scrape(t, m)
 	for _, want := range []string{

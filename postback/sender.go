@@ -200,16 +200,6 @@ func (s *Sender) sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// Step claims one due delivery and sends it; sent is false when nothing was
-// due. Tests drive senders with it.
-func (s *Sender) Step(ctx context.Context) (sent bool, err error) {
-	e, token, ok, err := s.claim(ctx)
-	if err != nil || !ok {
-		return false, err
-	}
-	return true, s.deliver(ctx, e, token)
-}
-
 func (s *Sender) claim(ctx context.Context) (domain.OutboxEntry, string, bool, error) {
 	token := randomToken()
 	e, ok, err := s.outbox.Claim(ctx, s.o.Clock(), s.o.Lease, token)

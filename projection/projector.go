@@ -326,15 +326,6 @@ func (p *Projector) step(ctx context.Context) (int, error) {
 	return len(b.Events), nil
 }
 
-// Lag is how far projection trails the events: over the recent events it
-// applied, the time from recording to projection.
-type Lag struct {
-	Events int64         // events projected by this process since it started
-	Last   time.Duration // lag of the newest batch's oldest event
-	P99    time.Duration // over the last lagWindow events
-	Max    time.Duration // over the last lagWindow events
-}
-
 // lagWindow is how many recent events Lag's percentiles cover.
 const lagWindow = 10000
 
@@ -372,11 +363,11 @@ func (p *Projector) observe(b domain.Batch) {
 }
 
 // Lag reports the projection lag this process has seen.
-func (p *Projector) Lag() Lag {
+func (p *Projector) Lag() domain.ProjectionLag {
 	s := &p.lag
 	s.mu.Lock()
 	sorted := slices.Clone(s.ring)
-	l := Lag{Events: s.events, Last: s.last}
+	l := domain.ProjectionLag{Events: s.events, Last: s.last}
 	s.mu.Unlock()
 	if len(sorted) == 0 {
 		return l

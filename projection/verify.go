@@ -12,18 +12,6 @@ import (
 	"tally/repository"
 )
 
-// Report is what Verify found.
-type Report struct {
-	Events   int      // events read
-	Pending  int      // of which not yet projected
-	Counters int      // counter documents read
-	Drift    []string // one line per counter that differs from its events; empty when all agree
-	Repaired int      // counters rewritten (repair mode only)
-}
-
-// OK reports that every counter is what the events say.
-func (r Report) OK() bool { return len(r.Drift) == 0 }
-
 // Auditor runs verify for admins over the API.
 type Auditor struct {
 	Store *repository.Projection
@@ -31,9 +19,9 @@ type Auditor struct {
 
 // Verify is Verify for the caller: admins only (UNAUTHENTICATED without a
 // user, FORBIDDEN for other roles).
-func (a *Auditor) Verify(ctx context.Context) (Report, error) {
+func (a *Auditor) Verify(ctx context.Context) (domain.VerifyReport, error) {
 	if _, err := auth.Require(ctx, domain.ActionVerify); err != nil {
-		return Report{}, err
+		return domain.VerifyReport{}, err
 	}
 	return Verify(ctx, a.Store)
 }
@@ -44,7 +32,7 @@ func (a *Auditor) Verify(ctx context.Context) (Report, error) {
 // servers: each counter is compared with the events of the batches that
 // counter has reached (its projBatch), including the batch in flight, so
 // projection under way is not drift.
-func Verify(ctx context.Context, store *repository.Projection) (Report, error) {
+func Verify(ctx context.Context, store *repository.Projection) (domain.VerifyReport, error) {
 	rep, _, err := verify(ctx, store)
 	return rep, err
 }
@@ -54,9 +42,9 @@ func Verify(ctx context.Context, store *repository.Projection) (Report, error) {
 // then rewrites every counter that differs to what the events say. Run it
 // only while no server is running against the database: a batch projected
 // during a repair could be overwritten.
-func Repair(ctx context.Context, store *repository.Projection, p *Projector, out io.Writer) (Report, error) {
+func Repair(ctx context.Context, store *repository.Projection, p *Projector, out io.Writer) (domain.VerifyReport, error) {
 	if err := p.Flush(ctx); err != nil {
-		return Report{}, err
+		return domain.VerifyReport{}, err
 	}
 	rep, want, err := verify(ctx, store)
 	if err != nil || rep.OK() {
@@ -85,8 +73,8 @@ func Repair(ctx context.Context, store *repository.Projection, p *Projector, out
 
 // verify returns the report and, for repair, the counters that drifted with
 // the values the events give them.
-func verify(ctx context.Context, store *repository.Projection) (Report, []domain.Counter, error) {
-	var rep Report
+func verify(ctx context.Context, store *repository.Projection) (domain.VerifyReport, []domain.Counter, error) {
+	var rep domain.VerifyReport
 	start, err := store.State(ctx)
 	if err != nil {
 		return rep, nil, err

@@ -7,9 +7,9 @@ package resolvers
 
 import (
 	"context"
-	"tally/projection"
+	"tally/domain"
 )
 
-func (r *queryResolver) Verify(ctx context.Context) (*projection.Report, error) {
+func (r *queryResolver) Verify(ctx context.Context) (*domain.VerifyReport, error) {
 	return ptr(r.Auditor.Verify(ctx))
 }

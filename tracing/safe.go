@@ -6,7 +6,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
-	"tally/label"
+	"tally/foundation/label"
 )
 
 // safeExporter passes spans on with every string made safe (label.Safe):

@@ -1,4 +1,4 @@
-package httpapi
+package graphqlhttp
 
 import (
 	"bytes"
@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"mime"
 	"net/http"
 	"net/url"
@@ -24,9 +23,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
-	"tally/domain"
-	"tally/label"
-	"tally/metrics"
+	"tally/foundation/label"
 )
 
 // Media types of GraphQL over HTTP responses.
@@ -40,8 +37,8 @@ const (
 // may hold.
 const DefaultMaxBatch = 10
 
-// httpTransport is Tally's GraphQL over HTTP transport for GET and POST,
-// in place of gqlgen's two: it answers with the status codes and bodies the
+// httpTransport is the GraphQL over HTTP transport for GET and POST, in
+// place of gqlgen's two: it answers with the status codes and bodies the
 // GraphQL over HTTP specification recommends for each response media type,
 // and it takes batched requests.
 //
@@ -64,12 +61,11 @@ const DefaultMaxBatch = 10
 // and they then run one after another. The answer is the array of their
 // responses, in order, with status 200.
 type httpTransport struct {
-	maxBatch  int
-	maxTokens int
-	metrics   *metrics.Metrics
-	tracer    trace.Tracer
-	tracing   bool // false: no span is started
-	log       *slog.Logger
+	maxBatch    int
+	maxTokens   int
+	tracer      trace.Tracer // nil: no span is started
+	rateLimited string       // the code that makes an outcome OutcomeRateLimited
+	observe     func(context.Context, Operation)
 }
 
 var _ graphql.Transport = httpTransport{}
@@ -189,7 +185,7 @@ func (t httpTransport) prepare(ctx context.Context, exec graphql.GraphExecutor, 
 	op := &operation{start: time.Now(), name: label.Safe(params.OperationName)} // it is logged, traced and counted
 	ctx = withPendingDoc(ctx)
 	op.ctx, op.span = ctx, noSpan
-	if t.tracing {
+	if t.tracer != nil {
 		op.ctx, op.span = t.tracer.Start(ctx, "graphql", trace.WithSpanKind(trace.SpanKindInternal))
 	}
 	op.rc, op.resp, op.status, op.def = prepareOperation(op.ctx, exec, params, media, isGET)
@@ -206,20 +202,22 @@ func (t httpTransport) prepare(ctx context.Context, exec graphql.GraphExecutor, 
 	return op
 }
 
-// finish executes a prepared operation (or answers its refusal), ends its
-// span and counts it.
+// finish executes a prepared operation (or answers its refusal), reports
+// it and ends its span.
 func (t httpTransport) finish(exec graphql.GraphExecutor, op *operation) (*graphql.Response, int) {
-	resp, status, outcome := op.resp, op.status, metrics.Refused
+	resp, status, outcome := op.resp, op.status, OutcomeRefused
 	if op.rc != nil {
-		resp, status, outcome = execute(op.ctx, exec, op.rc), http.StatusOK, metrics.OK
+		resp, status, outcome = execute(op.ctx, exec, op.rc), http.StatusOK, OutcomeOK
 		if len(resp.Errors) > 0 {
-			outcome = metrics.FieldErrors
+			outcome = OutcomeFieldErrors
 		}
 	}
-	for _, e := range resp.Errors {
-		if e.Extensions["code"] == domain.ERATELIMITED {
-			outcome = metrics.RateLimited
-			break
+	if t.rateLimited != "" {
+		for _, e := range resp.Errors {
+			if e.Extensions["code"] == t.rateLimited {
+				outcome = OutcomeRateLimited
+				break
+			}
 		}
 	}
 	typ := ""
@@ -227,26 +225,22 @@ func (t httpTransport) finish(exec graphql.GraphExecutor, op *operation) (*graph
 		typ = string(op.def.Operation)
 	}
 	took := time.Since(op.start)
-	noteOperation(op.ctx, op.name)
-	t.metrics.Operation(op.name, typ, outcome, took)
 	if op.span.IsRecording() {
 		op.span.SetName(cmp.Or(typ, "graphql") + " " + cmp.Or(op.name, "anonymous"))
 		op.span.SetAttributes(attribute.String("graphql.operation.name", op.name),
-			attribute.String("graphql.operation.type", typ), attribute.String("tally.outcome", outcome))
-		if outcome != metrics.OK {
+			attribute.String("graphql.operation.type", typ))
+		if outcome != OutcomeOK {
 			op.span.SetStatus(codes.Error, outcome)
 		}
 	}
-	op.span.End()
-	if t.log != nil && t.log.Enabled(op.ctx, slog.LevelDebug) {
+	if t.observe != nil {
 		var cost int64
 		if c, ok := resp.Extensions[costExtension].(*costStats); ok {
 			cost = c.RequestedQueryCost
 		}
-		t.log.LogAttrs(op.ctx, slog.LevelDebug, "graphql operation", slog.String("request_id", RequestID(op.ctx)),
-			slog.String("operation", cmp.Or(op.name, "anonymous")), slog.String("type", typ), slog.String("outcome", outcome),
-			slog.Int64("cost", cost), slog.Int("errors", len(resp.Errors)), slog.Duration("duration", took))
+		t.observe(op.ctx, Operation{Name: op.name, Type: typ, Outcome: outcome, Duration: took, Cost: cost, Errors: len(resp.Errors)})
 	}
+	op.span.End()
 	return resp, status
 }
 
@@ -306,7 +300,7 @@ func requestErrorStatus(media string, errs gqlerror.List) int {
 }
 
 func codedError(msg string) *gqlerror.Error {
-	return &gqlerror.Error{Message: msg, Extensions: map[string]any{"code": domain.EINVALID}}
+	return &gqlerror.Error{Message: msg, Extensions: map[string]any{"code": codeBadUserInput}}
 }
 
 // wireResponse is a response as sent: unlike graphql.Response, it leaves
@@ -519,7 +513,6 @@ type batchKey struct{}
 // batchBudget is what the accepted operations of a batch have asked for so
 // far. Operations are prepared one after another, so it needs no lock.
 type batchBudget struct {
-	ops   int
 	total operationCost
 }
 

@@ -1,4 +1,4 @@
-package httpapi
+package graphqlhttp
 
 import (
 	"container/list"

@@ -1,11 +1,11 @@
-package httpapi
+package graphqlhttp
 
 import (
 	"context"
 	"fmt"
 	"math"
-	"tally/domain"
-	"time"
+	"strconv"
+	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -14,33 +14,15 @@ import (
 )
 
 // Codes of the limit errors. They are registered as protocol errors (see
-// init in graphql.go) so that, like parse and validation errors, they are
-// answered with 422: the document was refused before anything ran. The error
-// presenter turns them into BAD_USER_INPUT with the code as
-// extensions.reason.
+// init in graphqlhttp.go) so that gqlgen's own transports answer them as
+// they answer parse and validation errors: the document was refused before
+// anything ran. An application's error presenter may give them a code of its
+// own (BAD_USER_INPUT, say, with this code as extensions.reason).
 const (
 	errDepthLimit       = "DEPTH_LIMIT_EXCEEDED"
 	errComplexityLimit  = "COMPLEXITY_LIMIT_EXCEEDED"
-	errPasswordChecks   = "PASSWORD_CHECK_LIMIT_EXCEEDED"
-	errRecordMutations  = "RECORD_MUTATION_LIMIT_EXCEEDED"
 	errSelectionLimit   = "SELECTION_LIMIT_EXCEEDED"
 	errIntrospectionOff = "INTROSPECTION_DISABLED"
-)
-
-// Weights of the fields whose cost is not their selection: a password check
-// is a bcrypt comparison (tens of milliseconds of CPU), a record mutation
-// several store writes and possibly money moved.
-const (
-	passwordCheckCost  = 100
-	recordMutationCost = 10
-)
-
-// passwordChecks are the root mutations that run bcrypt; a request may run
-// at most one of them. recordMutations are the tracking writes; a request may
-// run at most Limits.MaxRecordMutations of them.
-var (
-	passwordChecks  = map[string]bool{"logIn": true, "signUp": true, "changePassword": true}
-	recordMutations = map[string]bool{"recordImpression": true, "recordClick": true, "recordConversion": true}
 )
 
 // maxCost is where costs stop growing: far above any limit, far below
@@ -50,24 +32,62 @@ const maxCost = int64(1) << 50
 // operationCost is what an operation asks for, computed in one pass over
 // the document: every fragment is priced once, however often it is spread.
 type operationCost struct {
-	Cost            int64 // complexity points
-	Depth           int   // nesting of selection sets (__Type.ofType not counted)
-	PasswordChecks  int64 // logIn, signUp and changePassword fields
-	RecordMutations int64 // recordImpression, recordClick and recordConversion fields
-	Introspects     bool  // selects __schema or __type
+	Cost        int64   // complexity points
+	Depth       int     // nesting of selection sets (__Type.ofType not counted)
+	Quotas      []int64 // fields of each Options.Quotas entry, by its index; nil when none
+	Introspects bool    // selects __schema or __type
+}
+
+// pricing is what the cost of a field depends on besides its selection:
+// Options' quotas, page size and list sizes, by type name, then field name
+// (two lookups and no string built per field).
+type pricing struct {
+	quota       map[string]map[string]quotaField
+	quotas      int
+	defaultPage int64
+	listSizes   map[string]map[string]func(args map[string]any) int64
+}
+
+// quotaField is a field of a quota: the quota's index, the field's cost.
+type quotaField struct {
+	i    int
+	cost int64
+}
+
+func newPricing(o Options) *pricing {
+	p := &pricing{quota: map[string]map[string]quotaField{}, quotas: len(o.Quotas), defaultPage: max(o.DefaultPageSize, 1),
+		listSizes: map[string]map[string]func(map[string]any) int64{}}
+	for i, q := range o.Quotas {
+		for _, tf := range q.Fields {
+			typ, field, _ := strings.Cut(tf, ".")
+			if p.quota[typ] == nil {
+				p.quota[typ] = map[string]quotaField{}
+			}
+			p.quota[typ][field] = quotaField{i: i, cost: q.Cost}
+		}
+	}
+	for tf, size := range o.ListSizes {
+		typ, field, _ := strings.Cut(tf, ".")
+		if p.listSizes[typ] == nil {
+			p.listSizes[typ] = map[string]func(map[string]any) int64{}
+		}
+		p.listSizes[typ][field] = size
+	}
+	return p
 }
 
 // costOf prices op. Its time is linear in the document: a fragment's cost is
 // memoized by name, so `...F ...F` costs two lookups, not two walks. It
 // stops early with ctx's error when the client has gone away.
-func costOf(ctx context.Context, op *ast.OperationDefinition, frags ast.FragmentDefinitionList, vars map[string]any) (operationCost, error) {
-	w := costWalker{ctx: ctx, frags: frags, vars: vars} // memo made at the first fragment
+func costOf(ctx context.Context, p *pricing, op *ast.OperationDefinition, frags ast.FragmentDefinitionList, vars map[string]any) (operationCost, error) {
+	w := costWalker{ctx: ctx, p: p, frags: frags, vars: vars} // memo made at the first fragment
 	c := w.set(op.SelectionSet)
 	return c, w.err
 }
 
 type costWalker struct {
 	ctx   context.Context
+	p     *pricing
 	frags ast.FragmentDefinitionList
 	vars  map[string]any
 	memo  map[string]*operationCost // fragment name → its cost; nil value while being walked
@@ -94,8 +114,7 @@ func (w *costWalker) set(sel ast.SelectionSet) operationCost {
 			c = w.spread(s.Name)
 		}
 		total.Cost = addCost(total.Cost, c.Cost)
-		total.PasswordChecks = addCost(total.PasswordChecks, c.PasswordChecks)
-		total.RecordMutations = addCost(total.RecordMutations, c.RecordMutations)
+		total.Quotas = addCounts(total.Quotas, c.Quotas)
 		total.Depth = max(total.Depth, c.Depth)
 		total.Introspects = total.Introspects || c.Introspects
 	}
@@ -122,10 +141,10 @@ func (w *costWalker) spread(name string) operationCost {
 	return c
 }
 
-// field prices one field: 1 for itself (or its weight, for password checks
-// and record mutations) plus its selection, times the page size for a field
-// that takes `first`. Nested pages multiply: participations(first: 100)
-// inside participations(first: 100) prices 10,000 of the inner selection.
+// field prices one field: 1 for itself (or its quota's cost) plus its
+// selection, times the page size for a field that takes `first`. Nested
+// pages multiply: participations(first: 100) inside participations(first:
+// 100) prices 10,000 of the inner selection.
 func (w *costWalker) field(f *ast.Field) operationCost {
 	if w.steps++; w.steps%1024 == 0 {
 		if err := w.ctx.Err(); err != nil {
@@ -134,12 +153,10 @@ func (w *costWalker) field(f *ast.Field) operationCost {
 		}
 	}
 	c := operationCost{Cost: 1, Introspects: f.Name == "__schema" || f.Name == "__type"}
-	if f.ObjectDefinition != nil && f.ObjectDefinition.Name == "Mutation" {
-		switch {
-		case passwordChecks[f.Name]:
-			c.Cost, c.PasswordChecks = passwordCheckCost, 1
-		case recordMutations[f.Name]:
-			c.Cost, c.RecordMutations = recordMutationCost, 1
+	if f.ObjectDefinition != nil {
+		if q, ok := w.p.quota[f.ObjectDefinition.Name][f.Name]; ok {
+			c.Cost, c.Quotas = q.cost, make([]int64, w.p.quotas)
+			c.Quotas[q.i] = 1
 		}
 	}
 	if len(f.SelectionSet) == 0 {
@@ -149,8 +166,7 @@ func (w *costWalker) field(f *ast.Field) operationCost {
 	child := w.set(f.SelectionSet)
 	pages := w.pageSize(f)
 	c.Cost = addCost(c.Cost, mulCost(pages, child.Cost))
-	c.PasswordChecks = addCost(c.PasswordChecks, mulCost(pages, child.PasswordChecks))
-	c.RecordMutations = addCost(c.RecordMutations, mulCost(pages, child.RecordMutations))
+	c.Quotas = addCounts(c.Quotas, mulCounts(pages, child.Quotas))
 	c.Depth = child.Depth
 	c.Introspects = c.Introspects || child.Introspects
 	if !isOfType(f) {
@@ -159,17 +175,18 @@ func (w *costWalker) field(f *ast.Field) operationCost {
 	return c
 }
 
-// pageSize is how many items a list field asks for: its `first` (the
-// default when not given), or for dailyStats the days from `from` to `to`;
-// at least 1, and 1 for every other field. Lists without such an argument
-// (goals, blackoutPeriods, scopes) are bounded small by validation and
-// priced as one.
+// pageSize is how many items a list field asks for: its `first` or `last`
+// (the default page when neither is given), or what Options.ListSizes says
+// for the field; at least 1, and 1 for every other field. Lists without
+// such an argument are priced as one: the application bounds them small.
 func (w *costWalker) pageSize(f *ast.Field) int64 {
 	if f.Definition == nil {
 		return 1
 	}
-	if f.Name == "dailyStats" && f.ObjectDefinition != nil && f.ObjectDefinition.Name == "Query" {
-		return dayCount(f.ArgumentMap(w.vars))
+	if f.ObjectDefinition != nil {
+		if size, ok := w.p.listSizes[f.ObjectDefinition.Name][f.Name]; ok {
+			return max(size(f.ArgumentMap(w.vars)), 1)
+		}
 	}
 	if f.Definition.Arguments.ForName("first") == nil {
 		return 1
@@ -177,7 +194,7 @@ func (w *costWalker) pageSize(f *ast.Field) int64 {
 	args := f.ArgumentMap(w.vars)
 	n := max(intArg(args["first"]), intArg(args["last"])) // a page is first or last items
 	if n <= 0 {
-		n = domain.DefaultPageSize // neither given: the default page
+		n = w.p.defaultPage // neither given: the default page
 	}
 	return n
 }
@@ -197,20 +214,6 @@ func intArg(v any) int64 {
 	return 0
 }
 
-// dayCount is the number of days dailyStats asks for, from and to
-// inclusive, at most the 366 it allows; 1 when they do not parse. The
-// resolver refuses a bad or longer range with a field error of its own.
-func dayCount(args map[string]any) int64 {
-	from, _ := args["from"].(string)
-	to, _ := args["to"].(string)
-	f, err1 := time.Parse(time.DateOnly, from)
-	t, err2 := time.Parse(time.DateOnly, to)
-	if err1 != nil || err2 != nil || t.Before(f) {
-		return 1
-	}
-	return min(int64(t.Sub(f)/(24*time.Hour))+1, 366)
-}
-
 func addCost(a, b int64) int64 { return min(a+b, maxCost) }
 
 func mulCost(a, b int64) int64 {
@@ -221,6 +224,35 @@ func mulCost(a, b int64) int64 {
 		return maxCost
 	}
 	return min(a*b, maxCost)
+}
+
+// addCounts is a+b by quota. It never changes a or b (a fragment's memoized
+// cost shares its slice): the sum is a new slice, or a or b when the other
+// is nil.
+func addCounts(a, b []int64) []int64 {
+	if b == nil {
+		return a
+	}
+	if a == nil {
+		return b
+	}
+	out := make([]int64, len(a))
+	for i := range out {
+		out[i] = addCost(a[i], b[i])
+	}
+	return out
+}
+
+// mulCounts is n×a by quota, a new slice (or a itself when n is 1).
+func mulCounts(n int64, a []int64) []int64 {
+	if a == nil || n == 1 {
+		return a
+	}
+	out := make([]int64, len(a))
+	for i := range out {
+		out[i] = mulCost(n, a[i])
+	}
+	return out
 }
 
 // isOfType reports the introspection field __Type.ofType, which does not
@@ -242,16 +274,44 @@ func isOfType(f *ast.Field) bool {
 }
 
 // operationLimits is the extension that refuses, before anything runs, an
-// operation over the depth limit, over the complexity limit, with more than
-// one password check or with more record mutations than allowed, and tells
-// every executed operation what it cost (extensions.cost). A document enters
-// the query cache only once it has passed all of them.
+// operation over the depth limit, over the complexity limit or over a
+// quota, and tells every executed operation what it cost (extensions.cost).
+// A document enters the query cache only once it has passed all of them.
 type operationLimits struct {
-	limits Limits
-	cache  *queryCache
-	apq    persistedQueries
-	// noIntrospection refuses __schema and __type (INTROSPECTION=false).
-	noIntrospection bool
+	limits  Limits
+	quotas  []Quota
+	atMost  []string // each quota's words for its refusal: "at most one of logIn and signUp"
+	pricing *pricing
+	cache   *queryCache
+	apq     persistedQueries
+	// noIntrospection refuses __schema and __type, with introspectionOff
+	// as the message.
+	noIntrospection  bool
+	introspectionOff string
+}
+
+func newOperationLimits(o Options, limits Limits, cache *queryCache, apq persistedQueries) operationLimits {
+	l := operationLimits{limits: limits, quotas: o.Quotas, pricing: newPricing(o), cache: cache, apq: apq,
+		noIntrospection: !o.Introspection, introspectionOff: o.IntrospectionOff}
+	if l.introspectionOff == "" {
+		l.introspectionOff = "introspection is turned off on this server"
+	}
+	for _, q := range o.Quotas {
+		n := "one"
+		if q.Max != 1 {
+			n = strconv.Itoa(q.Max)
+		}
+		names := make([]string, len(q.Fields))
+		for i, tf := range q.Fields {
+			_, names[i], _ = strings.Cut(tf, ".")
+		}
+		list := names[len(names)-1]
+		if len(names) > 1 {
+			list = strings.Join(names[:len(names)-1], ", ") + " and " + list
+		}
+		l.atMost = append(l.atMost, "at most "+n+" of "+list)
+	}
+	return l
 }
 
 var _ interface {
@@ -329,7 +389,7 @@ func (l operationLimits) MutateOperationContext(ctx context.Context, rc *graphql
 	if rc.Operation == nil {
 		return nil
 	}
-	c, err := costOf(ctx, rc.Operation, rc.Doc.Fragments, rc.Variables)
+	c, err := costOf(ctx, l.pricing, rc.Operation, rc.Doc.Fragments, rc.Variables)
 	if err != nil {
 		return &gqlerror.Error{Message: "the request was cancelled", Err: err}
 	}
@@ -342,21 +402,18 @@ func (l operationLimits) MutateOperationContext(ctx context.Context, rc *graphql
 		}
 	}
 	if l.noIntrospection && c.Introspects {
-		return refuse(errIntrospectionOff, "introspection is turned off on this server (INTROSPECTION=false)")
+		return refuse(errIntrospectionOff, "%s", l.introspectionOff)
 	}
 	if err := l.check(c, refuse, ""); err != nil {
 		return err
 	}
 	// In a batch, the request's limits hold for all its operations together.
 	if b, ok := ctx.Value(batchKey{}).(*batchBudget); ok {
-		total := operationCost{Cost: addCost(b.total.Cost, c.Cost), Depth: c.Depth,
-			PasswordChecks:  addCost(b.total.PasswordChecks, c.PasswordChecks),
-			RecordMutations: addCost(b.total.RecordMutations, c.RecordMutations)}
+		total := operationCost{Cost: addCost(b.total.Cost, c.Cost), Depth: c.Depth, Quotas: addCounts(b.total.Quotas, c.Quotas)}
 		if err := l.check(total, refuse, "counting the batch's operations before it, "); err != nil {
 			return err
 		}
 		b.total = total
-		b.ops++
 	}
 	l.cache.admit(ctx)
 	l.apq.admit(ctx)
@@ -366,15 +423,15 @@ func (l operationLimits) MutateOperationContext(ctx context.Context, rc *graphql
 // check refuses c when it is over a limit; what prefixes the message (the
 // batch's totals are checked with the same words).
 func (l operationLimits) check(c operationCost, refuse func(code, format string, args ...any) *gqlerror.Error, what string) *gqlerror.Error {
-	switch {
-	case l.limits.MaxDepth > 0 && c.Depth > l.limits.MaxDepth:
+	if l.limits.MaxDepth > 0 && c.Depth > l.limits.MaxDepth {
 		return refuse(errDepthLimit, "the query is nested %d levels deep; the limit is %d", c.Depth, l.limits.MaxDepth)
-	case c.PasswordChecks > 1:
-		return refuse(errPasswordChecks, "a request may run at most one of logIn, signUp and changePassword; %sthis one asks for %d", what, c.PasswordChecks)
-	case l.limits.MaxRecordMutations > 0 && c.RecordMutations > int64(l.limits.MaxRecordMutations):
-		return refuse(errRecordMutations, "a request may run at most %d of recordImpression, recordClick and recordConversion; %sthis one asks for %d",
-			l.limits.MaxRecordMutations, what, c.RecordMutations)
-	case l.limits.MaxComplexity > 0 && c.Cost > int64(l.limits.MaxComplexity):
+	}
+	for i, q := range l.quotas {
+		if n := c.Quotas; n != nil && q.Max > 0 && n[i] > int64(q.Max) {
+			return refuse(q.Code, "a request may run %s; %sthis one asks for %d", l.atMost[i], what, n[i])
+		}
+	}
+	if l.limits.MaxComplexity > 0 && c.Cost > int64(l.limits.MaxComplexity) {
 		return refuse(errComplexityLimit, "%sthe operation has complexity %d, which exceeds the limit of %d", what, c.Cost, l.limits.MaxComplexity)
 	}
 	return nil

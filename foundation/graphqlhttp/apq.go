@@ -1,4 +1,4 @@
-package httpapi
+package graphqlhttp
 
 import (
 	"container/list"
@@ -167,11 +167,4 @@ func (c *textLRU) add(key, text string) {
 		delete(c.byKey, old.key)
 		c.used -= entrySize(old)
 	}
-}
-
-// len is the number of texts kept.
-func (c *textLRU) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.byKey)
 }
