@@ -47,8 +47,9 @@ func NewClickID() string {
 // one. The token is the credential: an unknown, rotated or left token is
 // NOT_FOUND. A click on a campaign that is not ACTIVE is recorded but never
 // billed. Reusing a click id of another participation is CONFLICT. The
-// sub-ids are validated here (BAD_USER_INPUT on input.sub1…) and passed on
-// to the click's conversions.
+// click id and sub-ids are validated here, every invalid one at once
+// (BAD_USER_INPUT on input.clickId, input.subIds.sub1…); the sub-ids are
+// passed on to the click's conversions.
 func (s *Service) RecordClick(ctx context.Context, token, clickID string, subs domain.SubIDs) (domain.Click, bool, error) {
 	click, _, isNew, err := s.recordClick(ctx, token, clickID, subs, "input")
 	return click, isNew, err
@@ -73,10 +74,7 @@ func (s *Service) recordClick(ctx context.Context, token, clickID string, subs d
 	if clickID == "" {
 		clickID = NewClickID()
 	}
-	if !domain.ValidClickID(clickID) {
-		return domain.Click{}, domain.Campaign{}, false, domain.Invalid("input.clickId", "clickId must be 1–64 characters of letters, digits, '.', '_' and '-'")
-	}
-	if err := subs.Validate(prefix); err != nil {
+	if err := (domain.ClickInput{ClickID: clickID, Subs: subs}).Validate(prefix); err != nil {
 		return domain.Click{}, domain.Campaign{}, false, err
 	}
 	p, err := s.Participations.ByToken(ctx, token)
