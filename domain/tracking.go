@@ -102,10 +102,13 @@ type Conversion struct {
 type StatusChange struct {
 	By     string // "user:<id>", "apiKey:<id>", or "system" (a hold that ended)
 	At     time.Time
-	From   ConversionStatus // "" for the status it was recorded with
+	From   *ConversionStatus // nil for the status it was recorded with
 	To     ConversionStatus
 	Reason string
 }
+
+// Ptr returns a pointer to a copy of s, for StatusChange.From.
+func (s ConversionStatus) Ptr() *ConversionStatus { return &s }
 
 // CanBecome reports whether a conversion may change from s to to: PENDING
 // to APPROVED or REJECTED, APPROVED to REJECTED (which gives the charge

@@ -7649,8 +7649,8 @@ func (ec *executionContext) _ConversionStatusChange_from(ctx context.Context, fi
 			return obj.From, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v domain.ConversionStatus) graphql.Marshaler {
-			return ec.marshalOConversionStatus2tallyᚋdomainᚐConversionStatus(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.ConversionStatus) graphql.Marshaler {
+			return ec.marshalOConversionStatus2ᚖtallyᚋdomainᚐConversionStatus(ctx, selections, v)
 		},
 		true,
 		false,
@@ -18725,16 +18725,6 @@ func (ec *executionContext) marshalOConversion2ᚖtallyᚋdomainᚐConversion(ct
 		return graphql.Null
 	}
 	return ec._Conversion(ctx, sel, v)
-}
-
-func (ec *executionContext) unmarshalOConversionStatus2tallyᚋdomainᚐConversionStatus(ctx context.Context, v any) (domain.ConversionStatus, error) {
-	var res domain.ConversionStatus
-	err := res.UnmarshalGQL(v)
-	return res, graphql.ErrorOnPath(ctx, err)
-}
-
-func (ec *executionContext) marshalOConversionStatus2tallyᚋdomainᚐConversionStatus(ctx context.Context, sel ast.SelectionSet, v domain.ConversionStatus) graphql.Marshaler {
-	return v
 }
 
 func (ec *executionContext) unmarshalOConversionStatus2ᚖtallyᚋdomainᚐConversionStatus(ctx context.Context, v any) (*domain.ConversionStatus, error) {

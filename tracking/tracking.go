@@ -157,7 +157,7 @@ func (s *Service) RecordConversion(ctx context.Context, in domain.ConversionInpu
 		return domain.Conversion{}, false, err
 	}
 	if !isNew && in.Status != nil && *in.Status != conv.Status {
-		conv, err = s.Conversions.SetStatus(ctx, conv.ID, domain.StatusChange{By: actor, At: now, From: conv.Status,
+		conv, err = s.Conversions.SetStatus(ctx, conv.ID, domain.StatusChange{By: actor, At: now, From: conv.Status.Ptr(),
 			To: *in.Status, Reason: "reported by the partner"})
 		switch {
 		case err == nil:
@@ -227,7 +227,7 @@ func (s *Service) SetConversionStatus(ctx context.Context, in domain.ConversionS
 			res.Conversions = append(res.Conversions, cv)
 			continue
 		}
-		cv, err := s.Conversions.SetStatus(ctx, id, domain.StatusChange{By: actorOf(c), At: now, From: cv.Status, To: in.Status, Reason: in.Reason})
+		cv, err := s.Conversions.SetStatus(ctx, id, domain.StatusChange{By: actorOf(c), At: now, From: cv.Status.Ptr(), To: in.Status, Reason: in.Reason})
 		switch code := domain.ErrorCode(err); {
 		case err == nil:
 			changed = true
