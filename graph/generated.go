@@ -3290,7 +3290,7 @@ input RecordConversionInput {
   externalId: String
   "The partner's transaction id, at most 128 characters: required for a PER_TRANSACTION goal."
   transactionId: String
-  "The partner's status: what a new conversion starts in instead of the goal's approval rule, or a change of one already recorded."
+  "The partner's status: what a new conversion starts in instead of the goal's approval rule (PENDING too; a HOLD goal's hold then still runs), or a change of one already recorded."
   status: ConversionStatus
 }
 

@@ -140,10 +140,7 @@ func (s *Service) RecordConversion(ctx context.Context, in domain.ConversionInpu
 		return domain.Conversion{}, false, domain.Invalid("input.transactionId", "goal %q converts once per transaction: give the partner's transaction id", goal.GoalID)
 	}
 	now := s.Now()
-	status, holdUntil := goal.InitialStatus(now)
-	if in.Status != nil && *in.Status != domain.ConversionPending {
-		status, holdUntil = *in.Status, nil
-	}
+	status, holdUntil := goal.StartingStatus(now, in.Status)
 	price := domain.Micros(0)
 	if camp.Billable(now) {
 		price = goal.Payout
