@@ -144,8 +144,8 @@ func TestConversionLifecycle(t *testing.T) {
 	a.mustFail(brand.Token, setStatusMutation, map[string]any{"input": map[string]any{"conversionIds": []string{reg.ID}, "status": "REJECTED"}},
 		"BAD_USER_INPUT", "input.reason")
 	other := a.mustSignUp("BRAND")
-	if pl := a.setStatus(other, "REJECTED", "mine now", reg.ID); len(pl.SetConversionStatus.Failures) != 1 || pl.SetConversionStatus.Failures[0].Code != "FORBIDDEN" {
-		t.Errorf("another brand: %+v, want FORBIDDEN", pl.SetConversionStatus)
+	if pl := a.setStatus(other, "REJECTED", "mine now", reg.ID); len(pl.SetConversionStatus.Failures) != 1 || pl.SetConversionStatus.Failures[0].Code != "NOT_FOUND" {
+		t.Errorf("another brand: %+v, want NOT_FOUND, as for an id that does not exist", pl.SetConversionStatus)
 	}
 
 	// A repeatable goal: once per transaction id, which it needs.

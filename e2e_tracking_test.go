@@ -212,10 +212,12 @@ func TestRecordConversion(t *testing.T) {
 	})
 	t.Run("ErrOthersForbidden", func(t *testing.T) {
 		a := a.in(t)
-		a.mustFail(otherBrand.Token, recordConversionMutation, conversionVars("c3", "signup"), "FORBIDDEN", "")
+		// Another brand may not see the click: NOT_FOUND, as for a click
+		// that does not exist. Its streamer may see it: FORBIDDEN.
+		a.mustFail(otherBrand.Token, recordConversionMutation, conversionVars("c3", "signup"), "NOT_FOUND", "")
 		a.mustFail(streamer.Token, recordConversionMutation, conversionVars("c3", "signup"), "FORBIDDEN", "")
 		r := a.doWithKey(otherKey, recordConversionMutation, conversionVars("c3", "signup"))
-		if len(r.Errors) == 0 || r.Errors[0].Code() != "FORBIDDEN" {
+		if len(r.Errors) == 0 || r.Errors[0].Code() != "NOT_FOUND" {
 			t.Errorf("another brand's key: got %+v", r)
 		}
 		a.mustFail("", recordConversionMutation, conversionVars("c3", "signup"), "UNAUTHENTICATED", "")
@@ -585,10 +587,10 @@ func TestClickIDsAreScopedToTheCampaign(t *testing.T) {
 	if len(r.Errors) == 0 || r.Errors[0].Code() != "BAD_USER_INPUT" || r.Errors[0].Field() != "input.clickId" {
 		t.Errorf("ambiguous click id: %+v, want BAD_USER_INPUT on input.clickId", r.Errors)
 	}
-	// Another brand's click only: FORBIDDEN, as before.
+	// Another brand's click only: NOT_FOUND, as for an id no campaign has.
 	r = a.doWithKey(keyB, recordConversionMutation, conversionVars("dup-id", "signup"))
-	if len(r.Errors) == 0 || r.Errors[0].Code() != "FORBIDDEN" {
-		t.Errorf("another brand's click: %+v, want FORBIDDEN", r.Errors)
+	if len(r.Errors) == 0 || r.Errors[0].Code() != "NOT_FOUND" {
+		t.Errorf("another brand's click: %+v, want NOT_FOUND", r.Errors)
 	}
 }
 

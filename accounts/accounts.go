@@ -78,11 +78,15 @@ func (s *Service) SignUp(ctx context.Context, in domain.SignUp) (string, domain.
 	return s.issue(u)
 }
 
-// LogIn checks an email and password. Any mismatch — unknown email, wrong
+// LogIn checks an email and password. An empty one is BAD_USER_INPUT on
+// input.email or input.password (both at once). Any mismatch — unknown email, wrong
 // password, an account without a password — is the same UNAUTHENTICATED.
 // Too many attempts on one email or from one address are RATE_LIMITED,
 // before any password is checked, whether or not the account exists.
 func (s *Service) LogIn(ctx context.Context, in domain.LogIn) (string, domain.User, error) {
+	if err := in.Validate("input"); err != nil {
+		return "", domain.User{}, err
+	}
 	email := domain.NormalizeEmail(in.Email)
 	if err := throttleAddress(ctx, s.LogInPerAddress, "log-in attempts from your address"); err != nil {
 		return "", domain.User{}, err

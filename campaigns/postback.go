@@ -99,8 +99,12 @@ func (s *Service) EnablePostbacks(ctx context.Context, campaignID string) (domai
 }
 
 // Delivery returns one delivery by its key to whoever may manage its
-// campaign; NOT_FOUND for anyone else.
+// campaign; NOT_FOUND for anyone else, as for a key that does not exist;
+// UNAUTHENTICATED without a user, whether or not the key exists.
 func (s *Service) Delivery(ctx context.Context, key string) (domain.OutboxEntry, error) {
+	if _, err := auth.RequireUser(ctx); err != nil {
+		return domain.OutboxEntry{}, err
+	}
 	e, err := s.Outbox.Get(ctx, key)
 	if err != nil {
 		return domain.OutboxEntry{}, err

@@ -110,6 +110,15 @@ func CanSeeParticipation(userID string, role Role, p Participation, brandOf func
 	return false, nil
 }
 
+// CanSeeConversion reports whether a user may see a conversion (or the
+// click it is attributed to): whoever may see its participation — its
+// streamer, admins, and the brand of camp, its campaign. Whoever may not is
+// told it is NOT_FOUND, as for an id that does not exist; whoever may see
+// it but not change it, FORBIDDEN.
+func CanSeeConversion(userID string, role Role, streamerID string, camp Campaign) bool {
+	return ActsFor(userID, role, streamerID) || CanManageCampaign(userID, role, camp)
+}
+
 // CanSeePrivateFields reports whether a user may see u's private fields
 // (email, overlay settings): u themself — also on the signUp/logIn answer,
 // before the request carries a token (u.SignedIn) — and admins. Others reach

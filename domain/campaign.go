@@ -151,6 +151,25 @@ func (g Goal) InitialStatus(now time.Time) (ConversionStatus, *time.Time) {
 	return ConversionApproved, nil
 }
 
+// StartingStatus is the status a new conversion of the goal starts in when
+// the partner reports it with status given (nil: none), and until when a
+// HOLD keeps it PENDING: the partner's status when given, else the goal's
+// (InitialStatus). A partner's PENDING stays PENDING whatever the goal's
+// approval, and is then the goal's to release: a HOLD goal's hold still
+// runs from now, a REVIEW or AUTO goal's conversion waits for a status
+// change (the brand's setConversionStatus, or the partner's report of it).
+// A partner's APPROVED or REJECTED is final as given: no hold.
+func (g Goal) StartingStatus(now time.Time, given *ConversionStatus) (ConversionStatus, *time.Time) {
+	status, holdUntil := g.InitialStatus(now)
+	switch {
+	case given == nil:
+		return status, holdUntil
+	case *given == ConversionPending:
+		return ConversionPending, holdUntil
+	}
+	return *given, nil
+}
+
 // CampaignStats are a campaign's (or participation's) event counters.
 type CampaignStats struct {
 	Impressions   int64

@@ -191,3 +191,33 @@ func TestParseStoredForms(t *testing.T) {
 			{"weird", ParticipationActive, true}, // unknown counts as active
 		})
 }
+
+// TestGoalStartingStatus is the table of a new conversion's status: the
+// partner's when given (PENDING included), else the goal's approval; a HOLD
+// goal's hold runs whenever it starts PENDING.
+func TestGoalStartingStatus(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	hold := now.Add(3 * 24 * time.Hour)
+	goals := map[string]Goal{"AUTO": {Approval: ApprovalAuto}, "REVIEW": {Approval: ApprovalReview}, "HOLD": {Approval: ApprovalHold, HoldDays: 3}}
+	for _, tc := range []struct {
+		goal  string
+		given *ConversionStatus
+		want  ConversionStatus
+		until *time.Time
+	}{
+		{"AUTO", nil, ConversionApproved, nil},
+		{"REVIEW", nil, ConversionPending, nil},
+		{"HOLD", nil, ConversionPending, &hold},
+		{"AUTO", ConversionPending.Ptr(), ConversionPending, nil},
+		{"REVIEW", ConversionPending.Ptr(), ConversionPending, nil},
+		{"HOLD", ConversionPending.Ptr(), ConversionPending, &hold},
+		{"HOLD", ConversionApproved.Ptr(), ConversionApproved, nil},
+		{"REVIEW", ConversionRejected.Ptr(), ConversionRejected, nil},
+	} {
+		got, until := goals[tc.goal].StartingStatus(now, tc.given)
+		if got != tc.want || (until == nil) != (tc.until == nil) || (until != nil && !until.Equal(*tc.until)) {
+			t.Errorf("%s goal, partner's %v: got %s until %v, want %s until %v", tc.goal, tc.given, got, until, tc.want, tc.until)
+		}
+	}
+}

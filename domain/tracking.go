@@ -102,10 +102,13 @@ type Conversion struct {
 type StatusChange struct {
 	By     string // "user:<id>", "apiKey:<id>", or "system" (a hold that ended)
 	At     time.Time
-	From   ConversionStatus // "" for the status it was recorded with
+	From   *ConversionStatus // nil for the status it was recorded with
 	To     ConversionStatus
 	Reason string
 }
+
+// Ptr returns a pointer to a copy of s, for StatusChange.From.
+func (s ConversionStatus) Ptr() *ConversionStatus { return &s }
 
 // CanBecome reports whether a conversion may change from s to to: PENDING
 // to APPROVED or REJECTED, APPROVED to REJECTED (which gives the charge
@@ -155,14 +158,53 @@ type SubIDs [5]string
 const MaxSubIDLength = 100
 
 // Validate checks each sub-id: at most MaxSubIDLength printable characters.
-// Errors name paths under prefix (prefix.sub1…).
+// Errors name paths under prefix (prefix.sub1…, or sub1… with no prefix),
+// every invalid one at once.
 func (s SubIDs) Validate(prefix string) error {
+	if errs := s.check(prefix); len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+func (s SubIDs) check(prefix string) FieldErrors {
 	var errs FieldErrors
 	for i, v := range s {
 		if len(v) > MaxSubIDLength || strings.IndexFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
-			errs = append(errs, Invalid(fmt.Sprintf("%s.sub%d", prefix, i+1), "sub%d must be at most %d printable characters", i+1, MaxSubIDLength))
+			errs = append(errs, Invalid(joinPath(prefix, fmt.Sprintf("sub%d", i+1)), "sub%d must be at most %d printable characters", i+1, MaxSubIDLength))
 		}
 	}
+	return errs
+}
+
+// joinPath is the input path of field under prefix.
+func joinPath(prefix, field string) string {
+	if prefix == "" {
+		return field
+	}
+	return prefix + "." + field
+}
+
+// ClickInput is what a click is recorded with: its idempotency key and its
+// sub-ids.
+type ClickInput struct {
+	ClickID string
+	Subs    SubIDs
+}
+
+// Validate checks the click id (ValidClickID) and the sub-ids, every
+// invalid field at once: prefix.clickId and prefix.subIds.sub1…; with no
+// prefix (the query of /r), clickId and sub1….
+func (in ClickInput) Validate(prefix string) error {
+	var errs FieldErrors
+	if !ValidClickID(in.ClickID) {
+		errs = append(errs, Invalid(joinPath(prefix, "clickId"), "clickId must be 1–64 characters of letters, digits, '.', '_' and '-'"))
+	}
+	subs := prefix
+	if prefix != "" {
+		subs = prefix + ".subIds"
+	}
+	errs = append(errs, in.Subs.check(subs)...)
 	if len(errs) == 0 {
 		return nil
 	}

@@ -166,6 +166,16 @@ type LogIn struct {
 	Password string `json:"password" validate:"required"`
 }
 
+// Validate checks that both are given; the errors name paths under prefix.
+// It says nothing about any account: a wrong pair is the service's
+// UNAUTHENTICATED.
+func (l *LogIn) Validate(prefix string) error {
+	if errs := validateStruct(prefix, l); len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
 // ChangePassword is a signed-in user's new password, with the current one
 // as proof that the session's holder knows it.
 type ChangePassword struct {

@@ -3289,7 +3289,7 @@ input RecordConversionInput {
   externalId: String
   "The partner's transaction id, at most 128 characters: required for a PER_TRANSACTION goal."
   transactionId: String
-  "The partner's status: what a new conversion starts in instead of the goal's approval rule, or a change of one already recorded."
+  "The partner's status: what a new conversion starts in instead of the goal's approval rule (PENDING too; a HOLD goal's hold then still runs), or a change of one already recorded."
   status: ConversionStatus
 }
 
@@ -7648,8 +7648,8 @@ func (ec *executionContext) _ConversionStatusChange_from(ctx context.Context, fi
 			return obj.From, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v domain.ConversionStatus) graphql.Marshaler {
-			return ec.marshalOConversionStatus2tallyᚋdomainᚐConversionStatus(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.ConversionStatus) graphql.Marshaler {
+			return ec.marshalOConversionStatus2ᚖtallyᚋdomainᚐConversionStatus(ctx, selections, v)
 		},
 		true,
 		false,
@@ -18724,16 +18724,6 @@ func (ec *executionContext) marshalOConversion2ᚖtallyᚋdomainᚐConversion(ct
 		return graphql.Null
 	}
 	return ec._Conversion(ctx, sel, v)
-}
-
-func (ec *executionContext) unmarshalOConversionStatus2tallyᚋdomainᚐConversionStatus(ctx context.Context, v any) (domain.ConversionStatus, error) {
-	var res domain.ConversionStatus
-	err := res.UnmarshalGQL(v)
-	return res, graphql.ErrorOnPath(ctx, err)
-}
-
-func (ec *executionContext) marshalOConversionStatus2tallyᚋdomainᚐConversionStatus(ctx context.Context, sel ast.SelectionSet, v domain.ConversionStatus) graphql.Marshaler {
-	return v
 }
 
 func (ec *executionContext) unmarshalOConversionStatus2ᚖtallyᚋdomainᚐConversionStatus(ctx context.Context, v any) (*domain.ConversionStatus, error) {

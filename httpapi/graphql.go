@@ -196,12 +196,23 @@ func rootType(ctx context.Context) string {
 }
 
 // presentError is the one place that turns errors into GraphQL errors:
-// domain errors keep their code, message and field; gqlgen's own errors about
+// domain errors keep their code, message and field; several invalid fields
+// (domain.FieldErrors, from any resolver) are one error each, in the order
+// the service gave them, so no mutation can show only the first; gqlgen's own errors about
 // the request (parse, validation, limits) are BAD_USER_INPUT; anything else is
 // logged with the request id and reaches the client as INTERNAL_SERVER_ERROR
 // with no detail.
 func presentError(log *slog.Logger, m *metrics.Metrics) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
+		var fe domain.FieldErrors
+		if errors.As(err, &fe) && len(fe) > 0 {
+			// Each is presented (and added) on the field's path on its own;
+			// the list itself is not an error of the response.
+			for _, e := range fe {
+				graphql.AddError(ctx, e)
+			}
+			return nil
+		}
 		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
 		var de *domain.Error
 		if errors.As(err, &de) {

@@ -122,11 +122,44 @@ func (d subsDoc) toDomain() domain.SubIDs {
 }
 
 func (h historyDoc) statusChange() domain.StatusChange {
-	return domain.StatusChange{By: h.By, At: h.At.UTC(), From: domain.ConversionStatus(h.From), To: domain.ConversionStatus(h.To), Reason: h.Reason}
+	c := domain.StatusChange{By: h.By, At: h.At.UTC(), To: domain.ConversionStatus(h.To), Reason: h.Reason}
+	if h.From != "" {
+		c.From = domain.ConversionStatus(h.From).Ptr()
+	}
+	return c
 }
 
 func historyEntry(h domain.StatusChange) historyDoc {
-	return historyDoc{By: h.By, At: h.At.UTC().Truncate(time.Millisecond), From: string(h.From), To: string(h.To), Reason: h.Reason}
+	d := historyDoc{By: h.By, At: h.At.UTC().Truncate(time.Millisecond), To: string(h.To), Reason: h.Reason}
+	if h.From != nil {
+		d.From = string(*h.From)
+	}
+	return d
+}
+
+// history maps stored history entries, with defaults for what an entry may
+// lack (the API promises a status in every entry's to, and null, never "",
+// in from): no from is the status the conversion was recorded with (nil);
+// no to is the status the next entry changed from, or for the last entry
+// the conversion's status now.
+func history(docs []historyDoc, now domain.ConversionStatus) []domain.StatusChange {
+	if len(docs) == 0 {
+		return nil
+	}
+	out := make([]domain.StatusChange, len(docs))
+	for i, h := range docs {
+		out[i] = h.statusChange()
+	}
+	for i := range out {
+		if out[i].To != "" {
+			continue
+		}
+		out[i].To = now
+		if i+1 < len(out) && out[i+1].From != nil {
+			out[i].To = *out[i+1].From
+		}
+	}
+	return out
 }
 
 func (d *conversionDoc) toDomain() domain.Conversion {
@@ -150,10 +183,7 @@ func (d *conversionDoc) toDomain() domain.Conversion {
 	if d.State.Billing == "" && d.State.LegacyBilled { // stored before the projector
 		c.Charged = c.Payout
 	}
-	for _, h := range d.History {
-		c.History = append(c.History, domain.StatusChange{By: h.By, At: h.At.UTC(), From: domain.ConversionStatus(h.From),
-			To: domain.ConversionStatus(h.To), Reason: h.Reason})
-	}
+	c.History = history(d.History, st)
 	return c
 }
 
@@ -186,13 +216,19 @@ func recordConversion(ctx context.Context, coll *collection, newID func() primit
 	c.CreatedAt = c.CreatedAt.UTC().Truncate(time.Millisecond)
 	c.StatusAt = c.CreatedAt
 	billable := c.Cost > 0 || c.Payout == 0
+	// The first history entry is the status it is recorded with: by whom
+	// (and why) the caller says, when and to what the conversion does.
+	first := domain.StatusChange{At: c.CreatedAt, To: c.Status}
+	if len(c.History) > 0 {
+		first.By, first.Reason = c.History[0].By, c.History[0].Reason
+	}
 	filter, keyField, keyValue := conversionKey(cid, c, repeatable)
 	insert := bson.M{
 		"clickId": c.ClickID, "goalId": c.GoalID, "participationId": pid, "campaignId": cid, "streamerId": sid,
 		"status": string(c.Status), "statusAt": c.StatusAt, "rev": int64(0), "payoutMicros": int64(c.Payout),
 		"costMicros": int64(c.Cost), "billable": billable, "billing": string(domain.BillingPending), "todo": true,
 		"applied": appliedDoc{}, "createdAt": c.CreatedAt, keyField: keyValue,
-		"history": bson.A{historyEntry(domain.StatusChange{By: c.History[0].By, At: c.CreatedAt, To: c.Status, Reason: c.History[0].Reason})},
+		"history": bson.A{historyEntry(first)},
 	}
 	for k, v := range map[string]string{"externalId": c.ExternalID, "transactionId": c.TransactionID, "causeId": c.CauseID} {
 		if v != "" {
@@ -217,6 +253,7 @@ func recordConversion(ctx context.Context, coll *collection, newID func() primit
 		return old.toDomain(), false, nil
 	}
 	c.ID, c.Billing = id.Hex(), domain.BillingPending
+	c.History = history([]historyDoc{historyEntry(first)}, c.Status) // as stored, as a read returns it
 	return c, true, nil
 }
 
@@ -301,7 +338,7 @@ func (r *Conversions) ReleaseHolds(ctx context.Context, now time.Time) (int64, e
 		bson.M{"status": string(domain.ConversionPending), "holdUntil": bson.M{"$lte": now}},
 		bson.M{"$set": bson.M{"status": string(domain.ConversionApproved), "statusAt": now, "todo": true},
 			"$inc": bson.M{"rev": int64(1)}, "$unset": bson.M{"holdUntil": ""},
-			"$push": bson.M{"history": historyEntry(domain.StatusChange{By: "system", At: now, From: domain.ConversionPending,
+			"$push": bson.M{"history": historyEntry(domain.StatusChange{By: "system", At: now, From: domain.ConversionPending.Ptr(),
 				To: domain.ConversionApproved, Reason: "the goal's hold ended"})}})
 	if err != nil {
 		return 0, fmt.Errorf("release held conversions: %w", err)

@@ -57,8 +57,8 @@ func TestBatchKeepsHistory(t *testing.T) {
 	id := "0123456789abcdef01234567"
 	e := domain.EventRecord{ID: id, Kind: domain.EventConversion, CampaignID: id, ParticipationID: id, StreamerID: id,
 		At: t0, MoneyAt: t0.Add(2 * time.Minute), Status: domain.ConversionRejected, Rev: 2, HistoryRev: 1,
-		History: []domain.StatusChange{{At: t0.Add(time.Minute), From: domain.ConversionPending, To: domain.ConversionApproved},
-			{At: t0.Add(2 * time.Minute), From: domain.ConversionApproved, To: domain.ConversionRejected, Reason: "fraud"}}}
+		History: []domain.StatusChange{{At: t0.Add(time.Minute), From: domain.ConversionPending.Ptr(), To: domain.ConversionApproved},
+			{At: t0.Add(2 * time.Minute), From: domain.ConversionApproved.Ptr(), To: domain.ConversionRejected, Reason: "fraud"}}}
 	doc, err := toBatchDoc(domain.Batch{N: 4, Events: []domain.EventRecord{e}})
 	if err != nil {
 		t.Fatal(err)

@@ -57,12 +57,12 @@ func (r *goalResolver) Payout(ctx context.Context, obj *domain.Goal) (*model.Mon
 
 func (r *mutationResolver) CreateCampaign(ctx context.Context, input domain.CampaignInput) (*domain.Campaign, error) {
 	c, err := r.CampaignService.Create(ctx, input)
-	return ptr(c, invalid(ctx, err))
+	return ptr(c, err)
 }
 
 func (r *mutationResolver) UpdateCampaign(ctx context.Context, id string, input domain.CampaignUpdate) (*domain.Campaign, error) {
 	c, err := r.CampaignService.Update(ctx, id, input)
-	return ptr(c, invalid(ctx, err))
+	return ptr(c, err)
 }
 
 func (r *mutationResolver) JoinCampaign(ctx context.Context, campaignID string) (*domain.Participation, error) {

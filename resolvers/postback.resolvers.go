@@ -44,7 +44,7 @@ func (r *campaignPostbackResolver) Macros(ctx context.Context, obj *domain.Postb
 
 func (r *mutationResolver) SetCampaignPostback(ctx context.Context, campaignID string, input domain.PostbackInput) (*domain.Campaign, error) {
 	c, err := r.CampaignService.SetPostback(ctx, campaignID, input)
-	return ptr(c, invalid(ctx, err))
+	return ptr(c, err)
 }
 
 func (r *mutationResolver) RotatePostbackSecret(ctx context.Context, campaignID string) (*domain.Campaign, error) {

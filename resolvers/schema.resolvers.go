@@ -15,7 +15,7 @@ import (
 func (r *mutationResolver) SignUp(ctx context.Context, input domain.SignUp) (*model.AuthPayload, error) {
 	token, user, err := r.Accounts.SignUp(ctx, input)
 	if err != nil {
-		return nil, invalid(ctx, err)
+		return nil, err
 	}
 	user.SignedIn = true // the caller just proved to be this user
 	return &model.AuthPayload{Token: token, User: &user}, nil

@@ -84,7 +84,7 @@ func (r *mutationResolver) RecordClick(ctx context.Context, input model.RecordCl
 func (r *mutationResolver) RecordConversion(ctx context.Context, input domain.ConversionInput) (*model.RecordConversionPayload, error) {
 	conv, isNew, err := r.Tracking.RecordConversion(ctx, input)
 	if err != nil {
-		return nil, invalid(ctx, err)
+		return nil, err
 	}
 	return &model.RecordConversionPayload{Conversion: &conv, IsNew: isNew}, nil
 }
@@ -96,7 +96,7 @@ func (r *mutationResolver) SetConversionStatus(ctx context.Context, input domain
 func (r *mutationResolver) CreateAPIKey(ctx context.Context, input domain.APIKeyInput) (*model.CreateAPIKeyPayload, error) {
 	key, k, err := r.Accounts.CreateAPIKey(ctx, input)
 	if err != nil {
-		return nil, invalid(ctx, err)
+		return nil, err
 	}
 	return &model.CreateAPIKeyPayload{Key: key, APIKey: &k}, nil
 }

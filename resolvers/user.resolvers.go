@@ -14,7 +14,7 @@ import (
 
 func (r *mutationResolver) UpdateCampaignSelectionSettings(ctx context.Context, input domain.SelectionSettingsUpdate) (*domain.User, error) {
 	user, err := r.Accounts.UpdateSelectionSettings(ctx, input)
-	return ptr(user, invalid(ctx, err))
+	return ptr(user, err)
 }
 
 func (r *mutationResolver) LogOut(ctx context.Context) (bool, error) {
@@ -27,7 +27,7 @@ func (r *mutationResolver) LogOut(ctx context.Context) (bool, error) {
 func (r *mutationResolver) ChangePassword(ctx context.Context, input domain.ChangePassword) (*model.AuthPayload, error) {
 	token, user, err := r.Accounts.ChangePassword(ctx, input)
 	if err != nil {
-		return nil, invalid(ctx, err)
+		return nil, err
 	}
 	user.SignedIn = true
 	return &model.AuthPayload{Token: token, User: &user}, nil

@@ -47,8 +47,9 @@ func NewClickID() string {
 // one. The token is the credential: an unknown, rotated or left token is
 // NOT_FOUND. A click on a campaign that is not ACTIVE is recorded but never
 // billed. Reusing a click id of another participation is CONFLICT. The
-// sub-ids are validated here (BAD_USER_INPUT on input.sub1…) and passed on
-// to the click's conversions.
+// click id and sub-ids are validated here, every invalid one at once
+// (BAD_USER_INPUT on input.clickId, input.subIds.sub1…); the sub-ids are
+// passed on to the click's conversions.
 func (s *Service) RecordClick(ctx context.Context, token, clickID string, subs domain.SubIDs) (domain.Click, bool, error) {
 	click, _, isNew, err := s.recordClick(ctx, token, clickID, subs, "input")
 	return click, isNew, err
@@ -73,10 +74,7 @@ func (s *Service) recordClick(ctx context.Context, token, clickID string, subs d
 	if clickID == "" {
 		clickID = NewClickID()
 	}
-	if !domain.ValidClickID(clickID) {
-		return domain.Click{}, domain.Campaign{}, false, domain.Invalid("input.clickId", "clickId must be 1–64 characters of letters, digits, '.', '_' and '-'")
-	}
-	if err := subs.Validate(prefix); err != nil {
+	if err := (domain.ClickInput{ClickID: clickID, Subs: subs}).Validate(prefix); err != nil {
 		return domain.Click{}, domain.Campaign{}, false, err
 	}
 	p, err := s.Participations.ByToken(ctx, token)
@@ -109,15 +107,18 @@ func (s *Service) recordClick(ctx context.Context, token, clickID string, subs d
 // RecordConversion records a conversion of a goal, attributed through its
 // click. Allowed for an API key with the conversions:write scope whose owner
 // may manage the campaign, the campaign's brand, and admins; UNAUTHENTICATED
-// without either, FORBIDDEN for anyone else. The input is normalized and
-// validated here (BAD_USER_INPUT on input.clickId, input.goalId,
-// input.externalId, input.transactionId). An unknown click is NOT_FOUND; a
+// without either, FORBIDDEN for a key without the scope and for a streamer
+// on their own click. The input is normalized and validated here, every
+// invalid field at once (BAD_USER_INPUT on input.clickId, input.goalId,
+// input.externalId, input.transactionId). An unknown click is NOT_FOUND, as
+// is one of a campaign the principal may not see (domain.CanSeeConversion); a
 // goal the campaign lacks is BAD_USER_INPUT on input.goalId. A conversion
 // is recorded once per click and goal, or for a PER_TRANSACTION goal once
-// per transaction id (then required). It starts in the goal's approval
-// status (APPROVED, or PENDING for review or a hold) unless the input gives
-// one; given for a conversion already recorded, the status is a change of
-// it (CONFLICT when not allowed). It inherits the click's sub-ids. The
+// per transaction id (then required). It starts in the status the input
+// gives, PENDING included, else in the goal's approval status (APPROVED, or
+// PENDING for review or a hold): domain.Goal.StartingStatus. Given for a
+// conversion already recorded, the status is a change of it (CONFLICT when
+// not allowed). It inherits the click's sub-ids. The
 // store write is the conversion alone (or its status change); the projector
 // counts it, bills it once APPROVED, and chains the goals it implies.
 func (s *Service) RecordConversion(ctx context.Context, in domain.ConversionInput) (domain.Conversion, bool, error) {
@@ -142,10 +143,7 @@ func (s *Service) RecordConversion(ctx context.Context, in domain.ConversionInpu
 		return domain.Conversion{}, false, domain.Invalid("input.transactionId", "goal %q converts once per transaction: give the partner's transaction id", goal.GoalID)
 	}
 	now := s.Now()
-	status, holdUntil := goal.InitialStatus(now)
-	if in.Status != nil && *in.Status != domain.ConversionPending {
-		status, holdUntil = *in.Status, nil
-	}
+	status, holdUntil := goal.StartingStatus(now, in.Status)
 	price := domain.Micros(0)
 	if camp.Billable(now) {
 		price = goal.Payout
@@ -159,7 +157,7 @@ func (s *Service) RecordConversion(ctx context.Context, in domain.ConversionInpu
 		return domain.Conversion{}, false, err
 	}
 	if !isNew && in.Status != nil && *in.Status != conv.Status {
-		conv, err = s.Conversions.SetStatus(ctx, conv.ID, domain.StatusChange{By: actor, At: now, From: conv.Status,
+		conv, err = s.Conversions.SetStatus(ctx, conv.ID, domain.StatusChange{By: actor, At: now, From: conv.Status.Ptr(),
 			To: *in.Status, Reason: "reported by the partner"})
 		switch {
 		case err == nil:
@@ -187,8 +185,10 @@ func actorOf(c auth.Caller) string {
 // SetConversionStatus changes the status of up to 100 conversions: the
 // campaign's brand and admins (UNAUTHENTICATED without a user). The input
 // is validated here (BAD_USER_INPUT: a rejection needs a reason). Each
-// conversion changes alone: one the caller may not see is NOT_FOUND, one
-// whose campaign it may not manage FORBIDDEN, a change the status does not
+// conversion changes alone: one the caller may not see
+// (domain.CanSeeConversion) is NOT_FOUND, as an id that does not exist, one
+// it may see but whose campaign it may not manage (its streamer)
+// FORBIDDEN, a change the status does not
 // allow CONFLICT (domain.ConversionStatus.CanBecome) — each a failure in
 // the result, the others changed. A conversion already in the status is
 // returned unchanged. The projector then moves the money: approval bills
@@ -222,6 +222,9 @@ func (s *Service) SetConversionStatus(ctx context.Context, in domain.ConversionS
 		case !ok || !known:
 			res.Fail(id, domain.Errorf(domain.ENOTFOUND, "conversion %q not found", id))
 			continue
+		case !domain.CanSeeConversion(c.UserID, c.Role, cv.StreamerID, camp):
+			res.Fail(id, domain.Errorf(domain.ENOTFOUND, "conversion %q not found", id)) // as if it did not exist
+			continue
 		case !domain.CanManageCampaign(c.UserID, c.Role, camp):
 			res.Fail(id, domain.Errorf(domain.EFORBIDDEN, "only the campaign's brand or an admin may review its conversions"))
 			continue
@@ -229,7 +232,7 @@ func (s *Service) SetConversionStatus(ctx context.Context, in domain.ConversionS
 			res.Conversions = append(res.Conversions, cv)
 			continue
 		}
-		cv, err := s.Conversions.SetStatus(ctx, id, domain.StatusChange{By: actorOf(c), At: now, From: cv.Status, To: in.Status, Reason: in.Reason})
+		cv, err := s.Conversions.SetStatus(ctx, id, domain.StatusChange{By: actorOf(c), At: now, From: cv.Status.Ptr(), To: in.Status, Reason: in.Reason})
 		switch code := domain.ErrorCode(err); {
 		case err == nil:
 			changed = true
@@ -272,8 +275,10 @@ const maxClicksPerID = 20
 
 // clickOf finds the click a conversion is reported for: click ids are
 // unique per campaign, so among the clicks with that id it is the one of a
-// campaign the principal manages. An id no campaign has is NOT_FOUND; one
-// only other brands' campaigns have is FORBIDDEN; one that several of the
+// campaign the principal manages. An id no campaign has is NOT_FOUND, and
+// so is one only campaigns the principal may not see have (other brands');
+// one only its own participations have (a streamer's) is FORBIDDEN; one
+// that several of the
 // principal's campaigns have is BAD_USER_INPUT (the generated ids never
 // collide).
 func (s *Service) clickOf(ctx context.Context, clickID, ownerID string, ownerRole domain.Role) (domain.Click, domain.Campaign, error) {
@@ -290,15 +295,20 @@ func (s *Service) clickOf(ctx context.Context, clickID, ownerID string, ownerRol
 		return domain.Click{}, domain.Campaign{}, err
 	}
 	var found []domain.Click
+	seen := false
 	for _, c := range clicks {
-		if camp, ok := camps[c.CampaignID]; ok && domain.CanManageCampaign(ownerID, ownerRole, camp) {
+		camp, ok := camps[c.CampaignID]
+		if ok && domain.CanManageCampaign(ownerID, ownerRole, camp) {
 			found = append(found, c)
 		}
+		seen = seen || ok && domain.CanSeeConversion(ownerID, ownerRole, c.StreamerID, camp)
 	}
-	switch len(found) {
-	case 0:
+	switch {
+	case len(found) == 0 && seen:
 		return domain.Click{}, domain.Campaign{}, domain.Errorf(domain.EFORBIDDEN, "only the campaign's brand, its API keys and admins may record its conversions")
-	case 1:
+	case len(found) == 0: // as for an id no campaign has: ids do not reveal what exists
+		return domain.Click{}, domain.Campaign{}, domain.Errorf(domain.ENOTFOUND, "click %q not found", clickID)
+	case len(found) == 1:
 		return found[0], camps[found[0].CampaignID], nil
 	}
 	return domain.Click{}, domain.Campaign{}, domain.Invalid("input.clickId", "several of your campaigns have a click %q; report the click ids Tally generated, which are unique", clickID)
