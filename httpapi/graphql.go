@@ -18,9 +18,9 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"tally/domain"
+	"tally/foundation/ratelimit"
 	"tally/graph"
 	"tally/metrics"
-	"tally/ratelimit"
 )
 
 // Limits on what one GraphQL request may ask for. Every one of them is

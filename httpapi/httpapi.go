@@ -16,11 +16,11 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"tally/auth"
+	"tally/foundation/tracing"
 	"tally/httpapi/graphiql"
 	"tally/metrics"
 	"tally/projection"
 	"tally/resolvers"
-	"tally/tracing"
 )
 
 // Pinger is the store's readiness check.

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"log/slog"
@@ -26,7 +26,7 @@ var runtimeVariables = []struct{ Name, Meaning string }{
 	{"AUTOMEMLIMIT", "the share of memory that default takes, in (0,1] (0.9), or off for no default limit"},
 }
 
-// tuneGC sets the server's collector defaults where the operator set none:
+// TuneGC sets the server's collector defaults where the operator set none:
 // GOGC 400, and a soft memory limit of 90% of the cgroup's memory limit, or of
 // the machine's memory without one (automemlimit; AUTOMEMLIMIT=off leaves it
 // out, AUTOMEMLIMIT=0.5 changes the share). Near the limit the collector runs
@@ -36,7 +36,7 @@ var runtimeVariables = []struct{ Name, Meaning string }{
 // operator's GOGC or GOMEMLIMIT is kept as it is. It returns the GOGC in
 // force and the memory limit (0 for none), for the start-up log line, and a
 // function that puts back the settings found (for tests that serve).
-func tuneGC(getenv func(string) string, log *slog.Logger) (gogc string, memoryLimit int64, restore func()) {
+func TuneGC(getenv func(string) string, log *slog.Logger) (gogc string, memoryLimit int64, restore func()) {
 	prevPercent, prevLimit := debug.SetGCPercent(-1), debug.SetMemoryLimit(-1)
 	debug.SetGCPercent(prevPercent) // SetGCPercent(-1) switched it off to read it
 	restore = func() { debug.SetGCPercent(prevPercent); debug.SetMemoryLimit(prevLimit) }

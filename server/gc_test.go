@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"io"
@@ -16,7 +16,7 @@ func TestTuneGC(t *testing.T) {
 	prevPercent, prevLimit := debug.SetGCPercent(100), debug.SetMemoryLimit(-1)
 	t.Cleanup(func() { debug.SetGCPercent(prevPercent); debug.SetMemoryLimit(prevLimit) })
 
-	gogc, limit, restore := tuneGC(func(string) string { return "" }, log)
+	gogc, limit, restore := TuneGC(func(string) string { return "" }, log)
 	if got := debug.SetGCPercent(100); gogc != "400" || got != serverGOGC {
 		t.Errorf("GOGC unset: reported %q, in force %d; want 400", gogc, got)
 	}
@@ -32,7 +32,7 @@ func TestTuneGC(t *testing.T) {
 		t.Errorf("restore left GOGC at %d, want the 100 found", got)
 	}
 
-	gogc, _, _ = tuneGC(func(k string) string {
+	gogc, _, _ = TuneGC(func(k string) string {
 		if k == "GOGC" {
 			return "150"
 		}

@@ -1,6 +1,6 @@
 // Package ratelimit counts requests per key (an account, a client address, a
-// browser source token) in token buckets (golang.org/x/time/rate), in this
-// process's memory. Every Tally server keeps its own counts: behind a load
+// token) in token buckets (golang.org/x/time/rate), in this process's
+// memory. Every server process keeps its own counts: behind a load
 // balancer with n servers, a key gets up to n times the configured rate.
 package ratelimit
 

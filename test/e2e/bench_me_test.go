@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bufio"
@@ -35,6 +35,7 @@ import (
 	"tally/repository"
 	"tally/repository/repotest"
 	"tally/resolvers"
+	"tally/server"
 )
 
 // The `me` benchmark of docs/benchmarks.md: Tally's `me` against a bare
@@ -301,12 +302,12 @@ func TestBenchMe(t *testing.T) {
 // missing.
 func startApolloServer(t *testing.T, email string) *benchServer {
 	t.Helper()
-	script := filepath.Join("test", "graphql-http", "apollo-me.mjs")
+	script := filepath.Join(repoRoot, "test", "graphql-http", "apollo-me.mjs")
 	if _, err := exec.LookPath("node"); err != nil {
 		t.Log("no node: the Apollo Server comparison is left out")
 		return nil
 	}
-	if _, err := os.Stat(filepath.Join("test", "graphql-http", "node_modules", "@apollo", "server")); err != nil {
+	if _, err := os.Stat(filepath.Join(repoRoot, "test", "graphql-http", "node_modules", "@apollo", "server")); err != nil {
 		t.Log("test/graphql-http has no node_modules (npm ci there): the Apollo Server comparison is left out")
 		return nil
 	}
@@ -378,7 +379,7 @@ func TestBenchMeServer(t *testing.T) {
 	users := envInt("TALLY_BENCH_ME_USERS", 10000)
 	// Both Go servers collect garbage as `tally` does (GOGC 400 unless GOGC
 	// is set, the memory limit), so the ratio is Tally's work, not GC settings.
-	_, _, _ = tuneGC(os.Getenv, benchLogger())
+	_, _, _ = server.TuneGC(os.Getenv, benchLogger())
 	if kind == "bare" {
 		// The user Tally answers with, stored and read back the same way,
 		// among as many users as Tally's store holds (the issue's "both
@@ -416,7 +417,7 @@ func TestBenchMeServer(t *testing.T) {
 	}
 	profile(t, kind)
 	fmt.Printf("BENCH-SERVER http://%s/query %s %s\n", ln.Addr(), u.Token, u.Email)
-	_ = newHTTPServer(a.handler).Serve(ln)
+	_ = server.NewHTTPServer(a.handler).Serve(ln)
 }
 
 // storeBenchUsers stores n more users, the crowd `me` is read from.

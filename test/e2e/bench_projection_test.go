@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 
 // withRealClock stamps events with the wall clock, so that projection lag
 // (wall clock at projection minus the event's time) means something.
-func withRealClock() appOption { return func(o *startOptions) { o.now = time.Now } }
+func withRealClock() appOption { return func(o *startOptions) { o.Now = time.Now } }
 
 // BenchmarkNewClickThroughput compares, at the same concurrency (8
 // goroutines per core) and the same collection size (both start empty and

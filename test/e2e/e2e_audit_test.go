@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -22,7 +22,7 @@ func TestGraphQLOverHTTPAudit(t *testing.T) {
 	if err != nil {
 		t.Skip("node is not installed: the graphql-http audit cannot run")
 	}
-	dir := filepath.Join("test", "graphql-http")
+	dir := filepath.Join(repoRoot, "test", "graphql-http")
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "graphql-http", "package.json")); err != nil {
 		t.Skip("graphql-http is not installed: run `npm ci --prefix test/graphql-http` to run the audit")
 	}

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bytes"
@@ -7,15 +7,16 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"tally/repository"
+	"tally/server"
 )
 
 // TestRunConfigErrors: bad configuration stops start-up before anything is
@@ -49,7 +50,7 @@ func TestRunConfigErrors(t *testing.T) {
 			var out bytes.Buffer
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			err := run(ctx, tc.args, func(k string) string { return env[k] }, &out)
+			err := server.Run(ctx, tc.args, func(k string) string { return env[k] }, &out)
 			if err == nil {
 				t.Fatal("run accepted the configuration")
 			}
@@ -74,14 +75,7 @@ func TestRunConfigErrors(t *testing.T) {
 // and exits 1.
 func TestMainExitsNonZero(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
-	bin := filepath.Join(t.TempDir(), "tally")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	cmd := exec.Command(bin)
+	cmd := exec.Command(mustBuildTally(t))
 	cmd.Env = append(os.Environ(), "PORT=0", "DATA_DIR="+t.TempDir(), "MONGODB_URI=")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -109,30 +103,27 @@ func TestServeShutsDownGracefully(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-port", port, "-data-dir", dir}, func(string) string { return "" }, &logs)
+		done <- server.Run(ctx, []string{"-port", port, "-data-dir", dir}, func(string) string { return "" }, &logs)
 	}()
 
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get(base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
+	eventually(t, func() bool {
 		select {
 		case err := <-done:
 			t.Fatalf("run returned before serving: %v", err)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/healthz did not answer within 10s: %v", err)
+		resp, err := http.Get(base + "/healthz")
+		if err != nil {
+			return false
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, "/healthz did not answer 200")
 
-	// A request whose body is still arriving when the shutdown begins.
+	// A request whose body is still arriving when the shutdown begins. It
+	// asks for 100 Continue, which the server sends when the handler first
+	// reads the body: once the client has it, the request is in the
+	// handler, in flight, whatever the machine's load.
 	pr, pw := io.Pipe()
 	type result struct {
 		status int
@@ -140,10 +131,14 @@ func TestServeShutsDownGracefully(t *testing.T) {
 		err    error
 	}
 	inflight := make(chan result, 1)
+	inHandler := make(chan struct{})
 	go func() {
-		req, _ := http.NewRequest(http.MethodPost, base+"/query", pr)
+		trace := &httptrace.ClientTrace{Got100Continue: func() { close(inHandler) }}
+		req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), http.MethodPost, base+"/query", pr)
 		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
+		req.Header.Set("Expect", "100-continue")
+		client := &http.Client{Transport: &http.Transport{ExpectContinueTimeout: time.Hour}}
+		resp, err := client.Do(req)
 		if err != nil {
 			inflight <- result{err: err}
 			return
@@ -152,11 +147,14 @@ func TestServeShutsDownGracefully(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		inflight <- result{status: resp.StatusCode, body: string(b)}
 	}()
+	select {
+	case <-inHandler:
+	case r := <-inflight:
+		t.Fatalf("the request ended before its body was read: %+v", r)
+	}
 	if _, err := io.WriteString(pw, `{"query": "{ __type`); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond) // let the server start on the request
-
 	cancel()
 	select {
 	case err := <-done:

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bytes"
@@ -139,13 +139,12 @@ func startBrowser(t *testing.T) *browser {
 	}
 	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
 	var port string
-	for i := 0; i < 300 && port == ""; i++ {
+	eventually(t, func() bool {
 		if b, err := os.ReadFile(filepath.Join(dir, "DevToolsActivePort")); err == nil && bytes.Contains(b, []byte("\n")) {
 			port = strings.SplitN(string(b), "\n", 2)[0]
-			break
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return port != ""
+	}, "chromium did not open its DevTools port:\n%s", func() any { return stderr.String() })
 	if port == "" {
 		t.Fatalf("chromium did not open its DevTools port:\n%s", stderr.String())
 	}
@@ -177,7 +176,7 @@ func startBrowser(t *testing.T) *browser {
 // call sends one DevTools command and returns its result, skipping events.
 func (b *browser) call(t *testing.T, method string, params any) json.RawMessage {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := processContext(t)
 	defer cancel()
 	id := b.seq.Add(1)
 	msg, _ := json.Marshal(map[string]any{"id": id, "method": method, "params": params})

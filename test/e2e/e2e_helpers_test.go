@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bytes"
@@ -25,6 +25,7 @@ import (
 	"tally/projection"
 	"tally/repository"
 	"tally/repository/repotest"
+	"tally/server"
 	"tally/tracking"
 )
 
@@ -96,17 +97,17 @@ func (a *testApp) in(t testing.TB) *testApp {
 	return &c
 }
 
-// startOptions are what a test may change about the app it starts: the
-// production appOptions, plus the environment and the logger.
+// startOptions are what a test may change about the app it starts:
+// server.Options, plus the environment and the logger.
 type startOptions struct {
-	appOptions
+	server.Options
 	env map[string]string
 	log *slog.Logger
 }
 
 type appOption func(*startOptions)
 
-func withLimits(l httpapi.Limits) appOption { return func(o *startOptions) { o.limits = l } }
+func withLimits(l httpapi.Limits) appOption { return func(o *startOptions) { o.Limits = l } }
 
 // withEnv adds configuration variables to the test configuration.
 func withEnv(env map[string]string) appOption { return func(o *startOptions) { o.env = env } }
@@ -123,18 +124,18 @@ func mustStartApp(t testing.TB, opts ...appOption) *testApp {
 func mustStartAppOn(t testing.TB, store *repository.Store, opts ...appOption) *testApp {
 	t.Helper()
 	clock := &testClock{now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
-	o := startOptions{appOptions: appOptions{store: store, bcryptCost: bcrypt.MinCost, now: clock.Now}, log: discardLogger()}
+	o := startOptions{Options: server.Options{Store: store, BcryptCost: bcrypt.MinCost, Now: clock.Now}, log: discardLogger()}
 	for _, f := range opts {
 		f(&o)
 	}
-	a, err := newApp(context.Background(), testConfig(t, o.env), o.log, o.appOptions)
+	a, err := server.New(context.Background(), testConfig(t, o.env), o.log, o.Options)
 	if err != nil {
 		t.Fatalf("new app: %v", err)
 	}
-	t.Cleanup(a.stop)
-	srv := httptest.NewServer(a.handler)
+	t.Cleanup(a.Stop)
+	srv := httptest.NewServer(a.Handler)
 	t.Cleanup(srv.Close)
-	return &testApp{t: t, store: a.store, srv: srv, clock: clock, projector: a.projector, tracking: a.tracking, metrics: a.metrics, handler: a.handler}
+	return &testApp{t: t, store: a.Store, srv: srv, clock: clock, projector: a.Projector, tracking: a.Tracking, metrics: a.Metrics, handler: a.Handler}
 }
 
 // client is the HTTP client for the app: the test server's own, or for an
@@ -433,24 +434,22 @@ func (b *logBuffer) lines(t testing.TB) []map[string]any {
 	return out
 }
 
-// requestLines waits briefly for the request log lines of requestID (the
-// line is written when the handler returns, which can be just after the
-// client has read the response) and returns them.
+// requestLines waits for the request log lines of requestID (the line is
+// written when the handler returns, which can be just after the client has
+// read the response) and returns them.
 func (b *logBuffer) requestLines(t testing.TB, requestID string) []map[string]any {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		var got []map[string]any
+	var got []map[string]any
+	eventually(t, func() bool {
+		got = got[:0]
 		for _, l := range b.lines(t) {
 			if l["msg"] == "request" && l["request_id"] == requestID {
 				got = append(got, l)
 			}
 		}
-		if len(got) > 0 || time.Now().After(deadline) {
-			return got
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return len(got) > 0
+	}, "no request log line for request %s", requestID)
+	return got
 }
 
 // mustOpenStore opens a fresh store as repotest.MustOpen does, but one the
@@ -502,23 +501,23 @@ func mustStartConfiguredApp(t testing.TB, env map[string]string) (a *testApp, st
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	app, err := newApp(context.Background(), cfg, discardLogger(), appOptions{bcryptCost: bcrypt.MinCost})
+	app, err := server.New(context.Background(), cfg, discardLogger(), server.Options{BcryptCost: bcrypt.MinCost})
 	if err != nil {
 		t.Fatalf("new app: %v", err)
 	}
-	srv := httptest.NewServer(app.handler)
+	srv := httptest.NewServer(app.Handler)
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {
 			srv.Close()
-			app.stop()
-			if err := app.store.Close(context.Background()); err != nil {
+			app.Stop()
+			if err := app.Store.Close(context.Background()); err != nil {
 				t.Errorf("close store: %v", err)
 			}
 		})
 	}
 	t.Cleanup(stop)
-	return &testApp{t: t, store: app.store, srv: srv, clock: &testClock{now: time.Now()}, projector: app.projector}, stop
+	return &testApp{t: t, store: app.Store, srv: srv, clock: &testClock{now: time.Now()}, projector: app.Projector}, stop
 }
 
 // freePort returns a TCP port that was free a moment ago.

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"fmt"
@@ -23,20 +23,20 @@ func fragmentBomb(n int) string {
 }
 
 // TestFragmentBombRefusedFast: fragments are priced once each, so a document
-// that expands to 2^n fields is refused in time linear in its text.
+// that expands to 2^n fields is refused without being expanded (2^62 fields
+// expanded would never finish) and without being executed. How fast is
+// BenchmarkRefusals' business, not this test's.
 func TestFragmentBombRefusedFast(t *testing.T) {
 	a := mustStartApp(t) // DefaultLimits
 	for _, n := range []int{26, 40, 62} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			q := fragmentBomb(n)
-			start := time.Now()
 			r := a.in(t).do("", q, nil)
-			took := time.Since(start)
 			if r.Status != http.StatusBadRequest || len(r.Errors) != 1 || r.Errors[0].Extensions["reason"] != "COMPLEXITY_LIMIT_EXCEEDED" {
 				t.Fatalf("want a 400 COMPLEXITY_LIMIT_EXCEEDED, got %d %+v", r.Status, r.Errors)
 			}
-			if took > 100*time.Millisecond {
-				t.Errorf("a %d-byte document took %v to refuse, want under 100ms", len(q), took)
+			if len(r.Data) != 0 && string(r.Data) != "null" {
+				t.Errorf("a refused document was executed: data %s", r.Data)
 			}
 		})
 	}
@@ -102,14 +102,10 @@ func TestQueryCacheKeepsOnlyAdmittedDocuments(t *testing.T) {
 			fmt.Fprintf(&b, " a%d: __typename", i)
 		}
 		b.WriteString(" }")
-		start := time.Now()
 		r := a.in(t).do("", b.String(), nil)
 		if r.Status != http.StatusBadRequest || len(r.Errors) != 1 || r.Errors[0].Extensions["reason"] != "GRAPHQL_PARSE_FAILED" ||
 			!strings.Contains(r.Errors[0].Message, "token limit") {
 			t.Fatalf("want a 400 parse failure about the token limit, got %d %+v", r.Status, r.Errors)
-		}
-		if took := time.Since(start); took > time.Second {
-			t.Errorf("took %v to refuse", took)
 		}
 	})
 }
@@ -158,9 +154,13 @@ func TestCostOfPages(t *testing.T) {
 }
 
 // TestOnePasswordCheckPerRequest: aliased logIn fields would make one request
-// a password-guessing batch; such a document is refused before any bcrypt.
+// a password-guessing batch; such a document is refused before any logIn
+// runs. That none ran shows in the account's log-in limit (2 attempts an
+// hour here): 700 refused guesses leave both attempts for the right
+// password.
 func TestOnePasswordCheckPerRequest(t *testing.T) {
-	a := mustStartApp(t, func(o *startOptions) { o.bcryptCost = bcrypt.DefaultCost })
+	a := mustStartApp(t, func(o *startOptions) { o.BcryptCost = bcrypt.DefaultCost },
+		withEnv(map[string]string{"LOGIN_LIMIT_PER_ACCOUNT": "2/1h"}))
 	u := a.mustSignUp("STREAMER")
 	aliased := func(n int) string {
 		var b strings.Builder
@@ -174,16 +174,9 @@ func TestOnePasswordCheckPerRequest(t *testing.T) {
 	// 500 aliases are also over the selection limit (1,000 selections): either
 	// refusal comes before any password is checked.
 	for n, reason := range map[int]string{500: "SELECTION_LIMIT_EXCEEDED", 200: "PASSWORD_CHECK_LIMIT_EXCEEDED"} {
-		start := time.Now()
 		r := a.do("", aliased(n), nil)
-		took := time.Since(start)
 		if r.Status != http.StatusBadRequest || len(r.Errors) != 1 || r.Errors[0].Extensions["reason"] != reason {
 			t.Fatalf("%d aliased logIn: want a 400 %s, got %d %+v", n, reason, r.Status, r.Errors)
-		}
-		// That many bcrypt checks at the default cost take tens of seconds;
-		// one takes well under a second even on a busy machine.
-		if took > 2*time.Second {
-			t.Errorf("%d aliased logIn: refusing took %v: were the passwords checked?", n, took)
 		}
 	}
 	t.Run("TwoAreTooMany", func(t *testing.T) {
@@ -231,7 +224,9 @@ func TestRecordMutationsPerRequest(t *testing.T) {
 // TestManySelectionsRefusedBeforeValidation: validating a selection set
 // takes time quadratic in its size (gqlparser compares fields pairwise to
 // see whether they can merge), so the number of selections is limited
-// before validation runs.
+// before validation runs. Each refused document also selects a field the
+// schema does not have: had validation run, it would have said so; had
+// the executor run, there would be data. The refusal is the only error.
 func TestManySelectionsRefusedBeforeValidation(t *testing.T) {
 	a := mustStartApp(t) // DefaultLimits
 	fragments := func(n int) string {
@@ -243,24 +238,31 @@ func TestManySelectionsRefusedBeforeValidation(t *testing.T) {
 		return "query {" + spreads.String() + " }" + frags.String()
 	}
 	for name, q := range map[string]string{
-		"Fields":          "{" + strings.Repeat(" __typename", 9000) + " }",
-		"Aliases":         "{" + strings.Repeat(" a: __typename", 3000) + " }",
-		"Spreads":         fragments(800),
-		"InlineFragments": "{" + strings.Repeat(" ... on Query { __typename }", 1500) + " }",
+		"Fields":          "{ noSuchField" + strings.Repeat(" __typename", 9000) + " }",
+		"Aliases":         "{ noSuchField" + strings.Repeat(" a: __typename", 3000) + " }",
+		"Spreads":         strings.Replace(fragments(800), "query {", "query { noSuchField", 1),
+		"InlineFragments": "{ noSuchField" + strings.Repeat(" ... on Query { __typename }", 1500) + " }",
 	} {
 		t.Run(name, func(t *testing.T) {
-			start := time.Now()
 			r := a.in(t).do("", q, nil)
-			took := time.Since(start)
 			if r.Status != http.StatusBadRequest || len(r.Errors) != 1 || r.Errors[0].Extensions["reason"] != "SELECTION_LIMIT_EXCEEDED" {
-				t.Fatalf("want a 400 SELECTION_LIMIT_EXCEEDED, got %d %+v", r.Status, r.Errors)
+				t.Fatalf("want only a 400 SELECTION_LIMIT_EXCEEDED (no validation error: validation never ran), got %d %+v", r.Status, r.Errors)
 			}
-			if took > 100*time.Millisecond {
-				t.Errorf("a %d KiB document took %v to refuse, want under 100ms", len(q)>>10, took)
+			if len(r.Data) != 0 && string(r.Data) != "null" {
+				t.Errorf("the executor ran: data %s", r.Data)
 			}
 		})
 	}
-	// The worst shapes that pass still validate quickly.
+	// The same document under the limit, to show the probe works: there
+	// validation runs and names the field.
+	t.Run("ValidationRunsUnderTheLimit", func(t *testing.T) {
+		r := a.in(t).do("", "{ noSuchField __typename }", nil)
+		if len(r.Errors) != 1 || !strings.Contains(r.Errors[0].Message, "noSuchField") {
+			t.Fatalf("want the validation error on noSuchField, got %+v", r.Errors)
+		}
+	})
+	// The worst shapes that pass are validated and run (their time is logged;
+	// figures belong in benchmarks).
 	for name, q := range map[string]string{
 		"AtTheLimitFields":          "{" + strings.Repeat(" __typename", 500) + " }",
 		"AtTheLimitSpreads":         fragments(250),
@@ -270,11 +272,7 @@ func TestManySelectionsRefusedBeforeValidation(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			start := time.Now()
 			a.in(t).mustDo("", q, nil, nil)
-			took := time.Since(start)
-			t.Logf("%d selections validated and ran in %v", strings.Count(q, "__typename")+strings.Count(q, "..."), took)
-			if took > time.Second {
-				t.Errorf("took %v", took)
-			}
+			t.Logf("%d selections validated and ran in %v", strings.Count(q, "__typename")+strings.Count(q, "..."), time.Since(start))
 		})
 	}
 }

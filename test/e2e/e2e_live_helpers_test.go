@@ -1,10 +1,11 @@
-package main
+package e2e
 
 import (
 	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -175,18 +176,16 @@ func (c *wsClient) mustEnd(id, typ string) {
 // second; what freed the place is said in why.
 func (c *wsClient) subscribeOnceFree(id, query string, vars map[string]any, why string) {
 	c.t.Helper()
-	for i := 0; ; i++ {
+	var typ string
+	var r gqlResponse
+	eventually(c.t, func() bool {
 		c.subscribe(id, query, vars)
-		typ, r := c.next(id)
-		if typ == "next" && len(r.Errors) == 0 {
-			return
-		}
-		if i == 50 {
-			c.t.Fatalf("no place after %s: %s %+v", why, typ, r.Errors)
+		if typ, r = c.next(id); typ == "next" && len(r.Errors) == 0 {
+			return true
 		}
 		c.mustEnd(id, typ)
-		waitABit()
-	}
+		return false
+	}, "no place after %s: %v %v", why, func() any { return typ }, func() any { return fmt.Sprintf("%+v", r.Errors) })
 }
 
 // sseStream is one subscription over SSE: a POST to /query that accepts
@@ -267,5 +266,3 @@ func (s *sseStream) mustNext(v any) {
 		s.t.Fatalf("decode: %v: %s", err, r.Data)
 	}
 }
-
-func waitABit() { time.Sleep(20 * time.Millisecond) }

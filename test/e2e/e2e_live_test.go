@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"tally/server"
 )
 
 const campaignStatsSubscription = `subscription($id: ID!) { campaignStats(campaignId: $id) {
@@ -256,16 +258,11 @@ func TestLiveSubscriptionLimit(t *testing.T) {
 	if err := second.conn.Close(websocket.StatusNormalClosure, ""); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; ; i++ {
-		_, err := a.dialWS(t, nil, map[string]any{"Authorization": "Bearer " + brand.Token})
-		if err == nil {
-			break
-		}
-		if i == 50 {
-			t.Fatalf("no connection after closing one: %v", err)
-		}
-		waitABit()
-	}
+
+	eventually(t, func() bool {
+		_, err = a.dialWS(t, nil, map[string]any{"Authorization": "Bearer " + brand.Token})
+		return err == nil
+	}, "no connection after closing one: %v", func() any { return err })
 }
 
 // TestServeEndsLiveStreamsAtShutdown: the real server (run, as `tally`
@@ -280,18 +277,9 @@ func TestServeEndsLiveStreamsAtShutdown(t *testing.T) {
 	go func() {
 		// example.com landing URLs need not resolve here
 		env := map[string]string{"ALLOW_PRIVATE_URLS": "true"}
-		done <- run(ctx, []string{"-port", port, "-data-dir", t.TempDir()}, func(k string) string { return env[k] }, io.Discard)
+		done <- server.Run(ctx, []string{"-port", port, "-data-dir", t.TempDir()}, func(k string) string { return env[k] }, io.Discard)
 	}()
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if resp, err := http.Get(base + "/healthz"); err == nil {
-			resp.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the server did not start")
-		}
-		waitABit()
-	}
+	waitHealthy(t, base)
 	a := remoteApp(t, base)
 	brand := a.mustSignUp("BRAND")
 	c := a.mustActiveCampaign(brand, "Until shutdown")

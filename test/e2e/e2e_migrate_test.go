@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 
 	"tally/projection"
 	"tally/repository"
+	"tally/server"
 )
 
 // TestMigrate is the way out of the embedded store, end to end: a server on
@@ -59,14 +60,14 @@ func TestMigrate(t *testing.T) {
 	source := env(map[string]string{"DATA_DIR": dir, "MONGODB_DATABASE": db})
 
 	t.Run("ErrWithoutTo", func(t *testing.T) {
-		if err := run(context.Background(), []string{"migrate"}, source, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "usage") {
+		if err := server.Run(context.Background(), []string{"migrate"}, source, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "usage") {
 			t.Errorf("got %v, want the usage", err)
 		}
 	})
 	t.Run("ErrOtherDatabase", func(t *testing.T) {
 		// Nothing is stored under that name in DATA_DIR: refused, not an empty success.
 		other := env(map[string]string{"DATA_DIR": dir, "MONGODB_DATABASE": db + "_other"})
-		if err := run(context.Background(), []string{"migrate", "--to", uri}, other, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "holds nothing") {
+		if err := server.Run(context.Background(), []string{"migrate", "--to", uri}, other, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "holds nothing") {
 			t.Errorf("got %v, want a refusal naming the empty database", err)
 		}
 	})
@@ -75,12 +76,12 @@ func TestMigrate(t *testing.T) {
 	// reported, so later collections are not copied.
 	ctx, cancel := context.WithCancel(context.Background())
 	interrupted := &cancelOnWrite{cancel: cancel}
-	if err := run(ctx, []string{"migrate", "--to", uri}, source, interrupted); err == nil {
+	if err := server.Run(ctx, []string{"migrate", "--to", uri}, source, interrupted); err == nil {
 		t.Fatalf("the interrupted run succeeded:\n%s", interrupted.String())
 	}
 
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"migrate", "--to", uri}, source, &out); err != nil {
+	if err := server.Run(context.Background(), []string{"migrate", "--to", uri}, source, &out); err != nil {
 		t.Fatalf("migrate again: %v\n%s", err, out.String())
 	}
 	for _, coll := range []string{"users", "campaigns", "participations", "clicks", "conversions", "api_keys", "daily_stats"} {
@@ -93,7 +94,7 @@ func TestMigrate(t *testing.T) {
 	}
 	// A third run changes nothing and still verifies.
 	out.Reset()
-	if err := run(context.Background(), []string{"migrate", "-to=" + uri}, source, &out); err != nil {
+	if err := server.Run(context.Background(), []string{"migrate", "-to=" + uri}, source, &out); err != nil {
 		t.Fatalf("migrate a third time: %v\n%s", err, out.String())
 	}
 
@@ -105,7 +106,7 @@ func TestMigrate(t *testing.T) {
 
 	t.Run("VerifyFindsNoDrift", func(t *testing.T) {
 		var report bytes.Buffer
-		if err := run(context.Background(), []string{"verify"}, env(target), &report); err != nil {
+		if err := server.Run(context.Background(), []string{"verify"}, env(target), &report); err != nil {
 			t.Fatalf("%v\n%s", err, report.String())
 		}
 		s, err := repository.Open(context.Background(), repository.Options{URI: uri, Database: db})

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -19,7 +19,7 @@ func TestNpmClients(t *testing.T) {
 	if err != nil {
 		t.Skip("node is not installed: the npm clients cannot run")
 	}
-	dir := filepath.Join("test", "graphql-http")
+	dir := filepath.Join(repoRoot, "test", "graphql-http")
 	for _, pkg := range []string{"@apollo/client", "graphql-request"} {
 		if _, err := os.Stat(filepath.Join(dir, "node_modules", pkg, "package.json")); err != nil {
 			t.Skipf("%s is not installed: run `npm ci --prefix test/graphql-http`", pkg)

@@ -1,11 +1,8 @@
-package main
+package e2e
 
 import (
-	"bytes"
 	"context"
 	"net/http"
-	"os"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -13,8 +10,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
-	"tally/config"
-	"tally/tracing"
+	"tally/foundation/tracing"
 )
 
 // metricValue is the value of the series whose line starts with series
@@ -93,7 +89,7 @@ func TestTracing(t *testing.T) {
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	a := mustStartApp(t, func(o *startOptions) { o.tracer = tp })
+	a := mustStartApp(t, func(o *startOptions) { o.Tracer = tp })
 	u := a.mustSignUp("STREAMER")
 	exp.Reset()
 	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -151,7 +147,7 @@ func TestTracingFromEnv(t *testing.T) {
 		"UnknownExport": {env: map[string]string{"OTEL_TRACES_EXPORTER": "zipkin"}, err: true},
 		"GRPC":          {env: map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, err: true},
 	} {
-		tp, shutdown, err := tracing.FromEnv(context.Background(), func(k string) string { return c.env[k] })
+		tp, shutdown, err := tracing.FromEnv(context.Background(), func(k string) string { return c.env[k] }, "tally")
 		if (err != nil) != c.err || (tp != nil) != c.on {
 			t.Errorf("%s: provider %v, err %v; want on %v, err %v", name, tp != nil, err, c.on, c.err)
 		}
@@ -197,54 +193,5 @@ func TestRequestLogNamesOperationAndCaller(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), u.Token) {
 		t.Error("the log holds a bearer token")
-	}
-}
-
-// TestHelpListsEverything: tally --help names every command, every flag and
-// its variable, and the README documents every variable it lists.
-func TestHelpListsEverything(t *testing.T) {
-	t.Parallel()
-	var out bytes.Buffer
-	if err := run(context.Background(), []string{"--help"}, func(string) string { return "" }, &out); err != nil {
-		t.Fatal(err)
-	}
-	help := out.String()
-	readme, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, cmd := range commandNames() {
-		if !regexp.MustCompile(`(?m)^  ` + cmd + `\b`).MatchString(help) {
-			t.Errorf("--help does not list the command %s", cmd)
-		}
-	}
-	for _, f := range config.Flags() {
-		env := config.EnvName(f)
-		if !strings.Contains(help, "-"+f+", "+env) {
-			t.Errorf("--help does not list -%s / %s", f, env)
-		}
-		if !bytes.Contains(readme, []byte("`"+env+"`")) || !bytes.Contains(readme, []byte("`-"+f+"`")) {
-			t.Errorf("README does not document %s / -%s", env, f)
-		}
-	}
-	for _, v := range append(tracing.Variables, runtimeVariables...) {
-		if !strings.Contains(help, v.Name) {
-			t.Errorf("--help does not list %s", v.Name)
-		}
-	}
-	for _, v := range runtimeVariables {
-		if !bytes.Contains(readme, []byte("`"+v.Name)) {
-			t.Errorf("README does not document %s", v.Name)
-		}
-	}
-	for _, arg := range []string{"-h", "-help"} {
-		out.Reset()
-		if err := run(context.Background(), []string{arg}, func(string) string { return "" }, &out); err != nil || out.String() != help {
-			t.Errorf("%s: err %v, output differs from --help", arg, err)
-		}
-	}
-	out.Reset()
-	if err := run(context.Background(), []string{"version"}, func(string) string { return "" }, &out); err != nil || !strings.HasPrefix(out.String(), "tally ") {
-		t.Errorf("version: %v %q", err, out.String())
 	}
 }

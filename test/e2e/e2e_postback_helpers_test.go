@@ -1,7 +1,8 @@
-package main
+package e2e
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -18,7 +19,7 @@ import (
 
 // withPostback sets the postback sender's options.
 func withPostback(o postback.Options) appOption {
-	return func(so *startOptions) { so.postback = o }
+	return func(so *startOptions) { so.Postback = o }
 }
 
 // fastPostbacks is a sender for tests: a ladder of milliseconds, a short
@@ -29,7 +30,10 @@ func fastPostbacks(o postback.Options) []appOption {
 		o.Ladder = []time.Duration{10 * time.Millisecond, 20 * time.Millisecond, 30 * time.Millisecond}
 	}
 	if o.Timeout == 0 {
-		o.Timeout = 300 * time.Millisecond
+		// Generous: on a busy machine a quick receiver can take a second
+		// to answer, and a timeout would send the step again. Tests of
+		// timeouts set their own.
+		o.Timeout = 10 * time.Second
 	}
 	if o.Poll == 0 {
 		o.Poll = 5 * time.Millisecond
@@ -212,38 +216,39 @@ func (a *testApp) delivery(who testUser, key string) deliveryData {
 	return data.PostbackDelivery
 }
 
-// waitDelivery waits (up to 10 s) until delivery key is in state and
+// waitDelivery waits until delivery key exists and is in state, and
 // returns it.
 func (a *testApp) waitDelivery(who testUser, key, state string) deliveryData {
 	a.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		d := a.delivery(who, key)
-		if d.State == state {
-			return d
+	var d deliveryData
+	eventually(a.t, func() bool {
+		// NOT_FOUND until the projector has enqueued it.
+		r := a.do(who.Token, `query($k: ID!) { postbackDelivery(key: $k) { `+deliveryFields+` } }`, map[string]any{"k": key})
+		if len(r.Errors) == 1 && r.Errors[0].Code() == "NOT_FOUND" {
+			return false
 		}
-		if time.Now().After(deadline) {
-			a.t.Fatalf("delivery %s: state %s, want %s (log %+v)", key, d.State, state, d.Log)
+		if len(r.Errors) > 0 {
+			a.t.Fatalf("postbackDelivery(%s): %+v", key, r.Errors)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		var data struct{ PostbackDelivery deliveryData }
+		if !mustDecode(a.t, r.Data, &data) {
+			a.t.FailNow()
+		}
+		d = data.PostbackDelivery
+		return d.State == state
+	},
+		"delivery %s: state %v, want %s (log %v)", key, func() any { return d.State }, state, func() any { return fmt.Sprintf("%+v", d.Log) })
+	return d
 }
 
-// waitPostbacks waits (up to 10 s) until a campaign's postback settings
-// satisfy ok and returns them.
+// waitPostbacks waits until a campaign's postback settings satisfy ok and
+// returns them.
 func (a *testApp) waitPostbacks(who testUser, campaignID string, ok func(postbackSettingsData) bool) postbackSettingsData {
 	a.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		s := a.postbackSettings(who, campaignID)
-		if ok(s) {
-			return s
-		}
-		if time.Now().After(deadline) {
-			a.t.Fatalf("campaign %s: postback settings still %+v", campaignID, s.Postback)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	var s postbackSettingsData
+	eventually(a.t, func() bool { s = a.postbackSettings(who, campaignID); return ok(s) },
+		"campaign %s: postback settings still %v", campaignID, func() any { return fmt.Sprintf("%+v", s.Postback) })
+	return s
 }
 
 func strOr(p *string) string {

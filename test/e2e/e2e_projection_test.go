@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 )
 
 // withProjector sets the projector's knobs.
-func withProjector(o projection.Options) appOption { return func(s *startOptions) { s.projector = o } }
+func withProjector(o projection.Options) appOption { return func(s *startOptions) { s.Projector = o } }
 
 // mustBudgetCampaign creates and activates a campaign with a cpc of 1.00,
 // a signup goal paying 0.50 and the given budget.

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 
 	"tally/repository"
 	"tally/repository/repotest"
+	"tally/server"
 )
 
 // restartEnv is the configuration of a server whose data outlives it: a
@@ -91,13 +92,13 @@ func TestDataDirLock(t *testing.T) {
 		// The timeout ends the server should it start after all.
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		err := run(ctx, []string{"-port", strconv.Itoa(freePort(t)), "-data-dir", dir}, func(string) string { return "" }, &bytes.Buffer{})
+		err := server.Run(ctx, []string{"-port", strconv.Itoa(freePort(t)), "-data-dir", dir}, func(string) string { return "" }, &bytes.Buffer{})
 		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("got %v, want one line saying %q", err, want)
 		}
 	})
 	t.Run("ErrMakeAdminWhileServing", func(t *testing.T) {
-		err := run(context.Background(), []string{"make-admin", "-data-dir", dir, "a@example.com"}, func(string) string { return "" }, &bytes.Buffer{})
+		err := server.Run(context.Background(), []string{"make-admin", "-data-dir", dir, "a@example.com"}, func(string) string { return "" }, &bytes.Buffer{})
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("got %v, want %q", err, want)
 		}
@@ -172,7 +173,7 @@ func TestMakeAdmin(t *testing.T) {
 
 	t.Run("OK", func(t *testing.T) {
 		var out bytes.Buffer
-		if err := run(context.Background(), []string{"make-admin", "  " + strings.ToUpper(u.Email) + " "}, getenv, &out); err != nil {
+		if err := server.Run(context.Background(), []string{"make-admin", "  " + strings.ToUpper(u.Email) + " "}, getenv, &out); err != nil {
 			t.Fatalf("make-admin: %v", err)
 		}
 		if !strings.Contains(out.String(), u.Email) || !strings.Contains(out.String(), "is now an admin") {
@@ -185,13 +186,13 @@ func TestMakeAdmin(t *testing.T) {
 		}
 	})
 	t.Run("ErrUnknownEmail", func(t *testing.T) {
-		err := run(context.Background(), []string{"make-admin", "nobody@example.com"}, getenv, &bytes.Buffer{})
+		err := server.Run(context.Background(), []string{"make-admin", "nobody@example.com"}, getenv, &bytes.Buffer{})
 		if err == nil || !strings.Contains(err.Error(), "nobody@example.com") || strings.Contains(err.Error(), "\n") {
 			t.Errorf("got %v, want one line naming the email", err)
 		}
 	})
 	t.Run("ErrNoEmail", func(t *testing.T) {
-		err := run(context.Background(), []string{"make-admin"}, getenv, &bytes.Buffer{})
+		err := server.Run(context.Background(), []string{"make-admin"}, getenv, &bytes.Buffer{})
 		if err == nil || !strings.Contains(err.Error(), "make-admin EMAIL") {
 			t.Errorf("got %v, want the usage", err)
 		}

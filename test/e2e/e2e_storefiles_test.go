@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"tally/config"
+	"tally/repository"
+	"tally/server"
 )
 
 // startOnDataDir starts the embedded server on dir as `go run .` would, with
@@ -20,12 +22,12 @@ func startOnDataDir(t *testing.T, dir string, logs *logBuffer) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := newApp(context.Background(), cfg, logs.logger(), appOptions{bcryptCost: bcrypt.MinCost})
+	a, err := server.New(context.Background(), cfg, logs.logger(), server.Options{BcryptCost: bcrypt.MinCost})
 	if err != nil {
 		t.Fatalf("new app: %v", err)
 	}
-	a.stop() // the projector and the postback sender, before their store closes
-	if err := a.store.Close(context.Background()); err != nil {
+	a.Stop() // the projector and the postback sender, before their store closes
+	if err := a.Store.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -82,7 +84,7 @@ func TestStoreFileWarnings(t *testing.T) {
 		}
 	})
 	t.Run("MissingStoreFile", func(t *testing.T) {
-		if err := os.Remove(filepath.Join(dir, storeFile)); err != nil {
+		if err := os.Remove(filepath.Join(dir, repository.DataFile)); err != nil {
 			t.Fatal(err)
 		}
 		var logs logBuffer

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 	"tally/domain"
 	"tally/projection"
 	"tally/repository"
+	"tally/server"
 )
 
 // skew overwrites one counter document with wrong values, as damaged data
@@ -122,13 +123,13 @@ func TestVerifyCommand(t *testing.T) {
 	ctx := context.Background()
 	env := func(string) string { return "" }
 	var out bytes.Buffer
-	if err := run(ctx, []string{"verify", "-mongodb-uri", "", "-data-dir", t.TempDir()}, env, &out); err != nil {
+	if err := server.Run(ctx, []string{"verify", "-mongodb-uri", "", "-data-dir", t.TempDir()}, env, &out); err != nil {
 		t.Fatalf("verify on an empty store: %v\n%s", err, out.String())
 	}
 	if !strings.Contains(out.String(), "verified 0 events") {
 		t.Errorf("verify printed %q, want a summary", out.String())
 	}
-	if err := run(ctx, []string{"verify", "-data-dir", t.TempDir(), "now"}, env, &out); err == nil || !strings.Contains(err.Error(), "usage: tally verify") {
+	if err := server.Run(ctx, []string{"verify", "-data-dir", t.TempDir(), "now"}, env, &out); err == nil || !strings.Contains(err.Error(), "usage: tally verify") {
 		t.Errorf("verify now: err %v, want the usage", err)
 	}
 }

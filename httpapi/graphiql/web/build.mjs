@@ -2,7 +2,7 @@
 // at / without any network: the published browser builds of the packages
 // pinned in package-lock.json, and their licences. Run after `npm ci`:
 //
-//   cd web/graphiql && npm ci && node build.mjs
+//   cd httpapi/graphiql/web && npm ci && node build.mjs
 //
 // The output depends only on the lockfile, so CI runs the same two commands
 // and fails when the committed files differ.
@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const out = join(here, '..', '..', 'httpapi', 'graphiql', 'dist');
+const out = join(here, '..', 'dist');
 const nm = join(here, 'node_modules');
 
 const files = [
