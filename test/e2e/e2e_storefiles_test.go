@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -93,4 +95,28 @@ func TestStoreFileWarnings(t *testing.T) {
 			t.Fatalf("warnings: %v", w)
 		}
 	})
+}
+
+// TestEmptyStoreFile: a 0-byte store file (a disk that filled up, a copy
+// cut short) stops start-up with an error that names the file and says what
+// to do, not lungo's bare "EOF"; nothing is written over it.
+func TestEmptyStoreFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := filepath.Join(dir, repository.DataFile)
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := server.Run(context.Background(), []string{"-data-dir", dir, "-port", fmt.Sprint(freePort(t)), "-mongodb-uri", ""}, func(string) string { return "" }, io.Discard)
+	if err == nil {
+		t.Fatal("start-up went on with an empty store file")
+	}
+	for _, want := range []string{file, "empty", "restore it from a backup", "delete it"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if fi, err := os.Stat(file); err != nil || fi.Size() != 0 {
+		t.Errorf("the empty file was touched: %v %v", fi, err)
+	}
 }
