@@ -1,14 +1,12 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestGraphQLOverHTTPAudit runs the graphql-http audit suite (the npm
@@ -27,7 +25,7 @@ func TestGraphQLOverHTTPAudit(t *testing.T) {
 		t.Skip("graphql-http is not installed: run `npm ci --prefix test/graphql-http` to run the audit")
 	}
 	a := mustStartApp(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := processContext(t)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "audit.mjs", a.srv.URL+"/query")
 	cmd.Dir = dir

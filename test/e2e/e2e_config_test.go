@@ -170,7 +170,7 @@ func TestServeShutsDownGracefully(t *testing.T) {
 		if r.err != nil || r.status != http.StatusOK || !strings.Contains(r.body, `"__typename":"Query"`) {
 			t.Errorf("request in flight: got %d %q %v", r.status, r.body, r.err)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(waitTimeout):
 		t.Fatal("the request in flight did not finish")
 	}
 
@@ -179,8 +179,8 @@ func TestServeShutsDownGracefully(t *testing.T) {
 		if err != nil {
 			t.Fatalf("run: got %v, want nil", err)
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("run did not return within 5s of the cancel")
+	case <-time.After(waitTimeout):
+		t.Fatal("run did not return after the cancel")
 	}
 	if _, err := http.Get(base + "/healthz"); err == nil {
 		t.Errorf("still serving after shutdown")

@@ -160,7 +160,7 @@ func (a *testApp) project() {
 	if a.projector == nil {
 		return // a server in another process projects by itself
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	if err := a.projector.Flush(ctx); err != nil {
 		a.t.Fatalf("project: %v", err)

@@ -15,7 +15,7 @@ import (
 )
 
 // liveTimeout bounds every wait for a pushed message.
-const liveTimeout = 10 * time.Second
+const liveTimeout = waitTimeout
 
 // wsMessage is a graphql-transport-ws message.
 type wsMessage struct {

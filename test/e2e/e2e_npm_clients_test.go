@@ -1,13 +1,11 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
-	"time"
 )
 
 // TestNpmClients runs Apollo Client 4's PersistedQueryLink and
@@ -27,7 +25,7 @@ func TestNpmClients(t *testing.T) {
 	}
 	a := mustStartApp(t)
 	u := a.mustSignUp("STREAMER")
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := processContext(t)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "clients.mjs", a.srv.URL+"/query", u.Token)
 	cmd.Dir = dir
