@@ -72,6 +72,11 @@ func TestCommandsAsDocumented(t *testing.T) {
 			}
 		}
 	})
+	t.Run("ShortHelp", func(t *testing.T) {
+		for _, arg := range []string{"-h", "-help"} {
+			mustRunTally(t, nil, "Usage: tally [COMMAND] [FLAGS]", arg)
+		}
+	})
 	t.Run("Version", func(t *testing.T) { mustRunTally(t, nil, "tally ", "version") })
 
 	// serve, with its settings as flags: tally -port P -data-dir DIR.
