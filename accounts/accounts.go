@@ -8,7 +8,7 @@ import (
 
 	"tally/auth"
 	"tally/domain"
-	"tally/ratelimit"
+	"tally/foundation/ratelimit"
 	"tally/repository"
 )
 

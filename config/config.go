@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"tally/ratelimit"
+	"tally/foundation/ratelimit"
 )
 
 // Config is every setting of the server, with its default.

@@ -21,9 +21,9 @@ import (
 
 	"tally/domain"
 	"tally/foundation/graphqlhttp"
+	"tally/foundation/ratelimit"
 	"tally/graph"
 	"tally/metrics"
-	"tally/ratelimit"
 )
 
 // Limits on what one GraphQL request may ask for. Every one of them is

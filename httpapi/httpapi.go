@@ -21,10 +21,10 @@ import (
 
 	"tally/auth"
 	"tally/domain"
+	"tally/foundation/tracing"
 	"tally/httpapi/graphiql"
 	"tally/metrics"
 	"tally/resolvers"
-	"tally/tracing"
 )
 
 // Pinger is the store's readiness check.

@@ -15,8 +15,8 @@ import (
 
 	"tally/auth"
 	"tally/domain"
+	"tally/foundation/ratelimit"
 	"tally/metrics"
-	"tally/ratelimit"
 )
 
 // TokenLimits limit the public requests that a browser source token opens

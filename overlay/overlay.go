@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"tally/domain"
+	"tally/overlay/selection"
 	"tally/repository"
-	"tally/selection"
 )
 
 // Service answers what an overlay shows.

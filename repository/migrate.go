@@ -11,6 +11,7 @@ import (
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
+	"go.mongodb.org/mongo-driver/x/mongo/driver/connstring"
 )
 
 // MigrateBatch is how many documents Migrate writes per bulk write.
@@ -141,4 +142,14 @@ func migrateCollection(ctx context.Context, src, dst *collection, progress io.Wr
 		fmt.Fprintf(progress, "migrate: %-16s empty\n", m.Name)
 	}
 	return m, nil
+}
+
+// URIDatabase is the database a MongoDB connection string names in its
+// path (mongodb://host/NAME?…), or "" when it names none or is not one.
+func URIDatabase(uri string) string {
+	cs, err := connstring.Parse(uri)
+	if err != nil {
+		return ""
+	}
+	return cs.Database
 }

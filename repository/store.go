@@ -122,11 +122,20 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 			}
 			s.unlock = unlock
 			s.file = filepath.Join(opts.DataDir, DataFile)
+			if fi, err := os.Stat(s.file); err == nil && fi.Size() == 0 {
+				// lungo would say only EOF.
+				s.unlock()
+				return nil, fmt.Errorf("open embedded store: %s is empty (0 bytes), so it cannot be read: "+
+					"restore it from a backup, or delete it to start with an empty store", s.file)
+			}
 			store = newFileStore(s.file)
 		}
 		client, engine, err := lungo.Open(ctx, embeddedOptions(store))
 		if err != nil {
 			s.unlock()
+			if s.file != "" {
+				return nil, fmt.Errorf("open embedded store %s: %w (if the file is damaged, restore it from a backup)", s.file, err)
+			}
 			return nil, fmt.Errorf("open embedded store: %w", err)
 		}
 		s.client, s.engine, s.embedded = client, engine, true

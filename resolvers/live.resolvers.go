@@ -9,7 +9,7 @@ import (
 	"context"
 	"tally/domain"
 	"tally/graph"
-	"tally/loaders"
+	"tally/resolvers/loaders"
 )
 
 func (r *subscriptionResolver) CampaignStats(ctx context.Context, campaignID string) (<-chan *domain.Campaign, error) {

@@ -7,7 +7,7 @@ import (
 
 	"tally/domain"
 	"tally/graph/model"
-	"tally/loaders"
+	"tally/resolvers/loaders"
 )
 
 // money puts an amount in the platform currency.

@@ -10,7 +10,7 @@ import (
 	"tally/domain"
 	"tally/graph"
 	"tally/graph/model"
-	"tally/loaders"
+	"tally/resolvers/loaders"
 	"time"
 )
 

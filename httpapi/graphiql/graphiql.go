@@ -1,7 +1,7 @@
 // Package graphiql serves GraphiQL, the in-browser GraphQL IDE, entirely
 // from the binary: the page, its starter script and style, and the browser
-// builds of GraphiQL and React in dist/, which web/graphiql/build.mjs
-// produces from the npm packages pinned in web/graphiql/package-lock.json
+// builds of GraphiQL and React in dist/, which web/build.mjs
+// produces from the npm packages pinned in web/package-lock.json
 // (CI rebuilds them and fails on a difference). Nothing is fetched from
 // another origin, so it works offline.
 package graphiql

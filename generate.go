@@ -1,3 +1,0 @@
-package main
-
-//go:generate go run github.com/99designs/gqlgen generate
