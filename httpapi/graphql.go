@@ -23,7 +23,7 @@ import (
 	"tally/foundation/graphqlhttp"
 	"tally/foundation/ratelimit"
 	"tally/graph"
-	"tally/metrics"
+	"tally/httpapi/metrics"
 )
 
 // Limits on what one GraphQL request may ask for. Every one of them is

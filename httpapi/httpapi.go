@@ -23,7 +23,7 @@ import (
 	"tally/domain"
 	"tally/foundation/tracing"
 	"tally/httpapi/graphiql"
-	"tally/metrics"
+	"tally/httpapi/metrics"
 	"tally/resolvers"
 )
 

@@ -23,7 +23,7 @@ import (
 
 	"tally/auth"
 	"tally/domain"
-	"tally/metrics"
+	"tally/httpapi/metrics"
 )
 
 // RequestID returns the id of the request ctx belongs to, or "".

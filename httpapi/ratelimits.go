@@ -16,7 +16,7 @@ import (
 	"tally/auth"
 	"tally/domain"
 	"tally/foundation/ratelimit"
-	"tally/metrics"
+	"tally/httpapi/metrics"
 )
 
 // TokenLimits limit the public requests that a browser source token opens

@@ -17,11 +17,11 @@ import (
 
 	_ "time/tzdata" // blackout periods and validation need zone data even where the OS has none
 
-	"tally/config"
 	"tally/domain"
 	"tally/foundation/tracing"
 	"tally/projection"
 	"tally/repository"
+	"tally/server/config"
 )
 
 // Main is the program tally: Run with the process's arguments, environment

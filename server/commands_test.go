@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"tally/config"
 	"tally/foundation/tracing"
+	"tally/server/config"
 )
 
 // TestHelpListsEverything: tally --help names every command, every flag and

@@ -11,8 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"tally/config"
 	"tally/repository"
+	"tally/server/config"
 )
 
 // checkStoreFile reports whether the embedded store's file exists before it

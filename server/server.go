@@ -21,13 +21,12 @@ import (
 	"tally/accounts"
 	"tally/auth"
 	"tally/campaigns"
-	"tally/config"
 	"tally/domain"
 	"tally/foundation/ratelimit"
 	"tally/foundation/tracing"
 	"tally/httpapi"
+	"tally/httpapi/metrics"
 	"tally/live"
-	"tally/metrics"
 	"tally/overlay"
 	"tally/postback"
 	"tally/projection"
@@ -35,6 +34,7 @@ import (
 	"tally/repository"
 	"tally/resolvers"
 	"tally/resolvers/loaders"
+	"tally/server/config"
 	"tally/tracking"
 )
 

@@ -18,14 +18,14 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"tally/auth"
-	"tally/config"
 	"tally/domain"
 	"tally/httpapi"
-	"tally/metrics"
+	"tally/httpapi/metrics"
 	"tally/projection"
 	"tally/repository"
 	"tally/repository/repotest"
 	"tally/server"
+	"tally/server/config"
 	"tally/tracking"
 )
 

@@ -11,9 +11,9 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"tally/config"
 	"tally/repository"
 	"tally/server"
+	"tally/server/config"
 )
 
 // startOnDataDir starts the embedded server on dir as `go run .` would, with
