@@ -495,9 +495,9 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 	defer a.store.Close(context.Background())
 	defer a.stop()
 
-	ln, err := net.Listen("tcp", fmt.Sprintf(":%d", cfg.Port))
+	ln, err := net.Listen("tcp", cfg.Addr())
 	if err != nil {
-		return fmt.Errorf("listen on port %d: %w", cfg.Port, err)
+		return fmt.Errorf("listen on %s (LISTEN_ADDR, PORT): %w", cfg.Addr(), err)
 	}
 	srv := newHTTPServer(a.handler)
 	// Live streams (SSE, WebSocket) last as long as their clients: end them
