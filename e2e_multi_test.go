@@ -3,13 +3,19 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"tally/repository"
+	"tally/repository/repotest"
 )
 
 // Several processes, one system (issue 22): what every process must show
@@ -91,4 +97,98 @@ func otherInterface() string {
 		}
 	}
 	return ""
+}
+
+// twoServers starts two servers on one database, as two processes behind a
+// load balancer: on a server engine each has its own client; the embedded
+// store belongs to one process, so there they share it (as
+// TestTwoProjectors does).
+func twoServers(t *testing.T, opts ...appOption) (a, b *testApp, stores [2]*repository.Store) {
+	t.Helper()
+	o := repotest.Options(t)
+	stores[0] = repotest.MustOpenWith(t, o)
+	stores[1] = stores[0]
+	if o.URI != "" {
+		stores[1] = repotest.MustOpenWith(t, o)
+	}
+	return mustStartAppOn(t, stores[0], opts...), mustStartAppOn(t, stores[1], opts...), stores
+}
+
+// codes races n requests, alternately through a and b, and counts the
+// error codes they answer with ("" for none).
+func codes(t *testing.T, a, b *testApp, n int, send func(app *testApp, i int) gqlResponse) map[string]int {
+	t.Helper()
+	var mu sync.Mutex
+	got := map[string]int{}
+	race(t, n, func(i int) {
+		app := a
+		if i%2 == 1 {
+			app = b
+		}
+		r := send(app, i)
+		code := ""
+		if len(r.Errors) > 0 {
+			code = r.Errors[0].Code()
+		}
+		mu.Lock()
+		got[code]++
+		mu.Unlock()
+	})
+	return got
+}
+
+// TestAccountLimitsAcrossServers: the limits that guard accounts (log-in
+// per account and per address, sign-up per address, password changes) are
+// counted in the store: two servers on one database allow exactly the
+// configured number between them, however the attempts race, and a
+// successful log-in on one resets the count on both.
+func TestAccountLimitsAcrossServers(t *testing.T) {
+	t.Parallel()
+	const change = `mutation($in: ChangePasswordInput!) { changePassword(input: $in) { token } }`
+
+	t.Run("LogInPerAccount", func(t *testing.T) {
+		a, b, _ := twoServers(t, withEnv(map[string]string{"LOGIN_LIMIT_PER_ACCOUNT": "10/15m"}))
+		u := a.in(t).mustSignUp("STREAMER")
+		got := codes(t, a.in(t), b.in(t), 40, func(app *testApp, i int) gqlResponse {
+			return app.do("", logInMutation, map[string]any{"e": u.Email, "p": fmt.Sprintf("guess-%d", i)})
+		})
+		if got["UNAUTHENTICATED"] != 10 || got["RATE_LIMITED"] != 30 {
+			t.Errorf("40 wrong passwords through two servers: %v; want 10 UNAUTHENTICATED (checked), 30 RATE_LIMITED", got)
+		}
+		// A stolen session cannot guess the password faster on either.
+		for _, app := range []*testApp{a, b} {
+			app.in(t).mustFail(u.Token, change, map[string]any{"in": map[string]any{"currentPassword": "guess", "newPassword": "battery staple"}},
+				"RATE_LIMITED", "")
+		}
+		a.clock.Advance(90 * time.Second) // one attempt back (15m / 10)
+		b.clock.Advance(90 * time.Second)
+		b.in(t).mustLogIn(u.Email, "correct horse")
+		// The success on b reset the count that a sees too.
+		got = codes(t, a.in(t), a.in(t), 12, func(app *testApp, i int) gqlResponse {
+			return app.do("", logInMutation, map[string]any{"e": u.Email, "p": fmt.Sprintf("typo-%d", i)})
+		})
+		if got["UNAUTHENTICATED"] != 10 || got["RATE_LIMITED"] != 2 {
+			t.Errorf("after a successful log-in on the other server, 12 wrong passwords: %v; want 10 checked, 2 RATE_LIMITED", got)
+		}
+	})
+	t.Run("LogInPerAddress", func(t *testing.T) {
+		a, b, _ := twoServers(t, withEnv(map[string]string{"LOGIN_LIMIT_PER_ADDRESS": "12/15m"}))
+		var seq atomic.Int32
+		got := codes(t, a.in(t), b.in(t), 40, func(app *testApp, i int) gqlResponse {
+			return app.do("", logInMutation, map[string]any{"e": fmt.Sprintf("nobody-%d@example.com", seq.Add(1)), "p": "12345678"})
+		})
+		if got["UNAUTHENTICATED"] != 12 || got["RATE_LIMITED"] != 28 {
+			t.Errorf("40 log-ins on 40 accounts from one address through two servers: %v; want 12 checked, 28 RATE_LIMITED", got)
+		}
+	})
+	t.Run("SignUpPerAddress", func(t *testing.T) {
+		a, b, _ := twoServers(t, withEnv(map[string]string{"SIGNUP_LIMIT_PER_ADDRESS": "7/1h"}))
+		got := codes(t, a.in(t), b.in(t), 30, func(app *testApp, i int) gqlResponse {
+			return app.do("", signUpMutation, map[string]any{"input": map[string]any{
+				"email": fmt.Sprintf("racer-%d@example.com", i), "password": "correct horse", "displayName": "Racer", "role": "STREAMER"}})
+		})
+		if got[""] != 7 || got["RATE_LIMITED"] != 23 {
+			t.Errorf("30 sign-ups from one address through two servers: %v; want 7 created, 23 RATE_LIMITED", got)
+		}
+	})
 }

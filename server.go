@@ -294,9 +294,9 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts appOp
 	projector := newProjector(store, log, popts)
 	accountService := &accounts.Service{Users: users, APIKeys: repository.NewAPIKeys(store), Tokens: tokens,
 		Passwords: auth.NewPasswords(opts.bcryptCost), Now: opts.now,
-		LogInPerAccount:  ratelimit.New(cfg.LogInPerAccount, opts.now),
-		LogInPerAddress:  ratelimit.New(cfg.LogInPerAddress, opts.now),
-		SignUpPerAddress: ratelimit.New(cfg.SignUpPerAddress, opts.now)}
+		LogInPerAccount:  repository.NewRateLimiter(store, "login-account", cfg.LogInPerAccount.Burst, cfg.LogInPerAccount.Per, opts.now),
+		LogInPerAddress:  repository.NewRateLimiter(store, "login-address", cfg.LogInPerAddress.Burst, cfg.LogInPerAddress.Per, opts.now),
+		SignUpPerAddress: repository.NewRateLimiter(store, "signup-address", cfg.SignUpPerAddress.Burst, cfg.SignUpPerAddress.Per, opts.now)}
 	campaignService := &campaigns.Service{Campaigns: campaignsRepo, Participations: participations,
 		NewToken: auth.NewBrowserSourceToken, Now: opts.now,
 		URLs:   domain.PublicURLs{AllowPrivate: cfg.AllowPrivateURLs, Lookup: lookupHost},

@@ -37,7 +37,8 @@ type Config struct {
 	// peer's.
 	TrustedProxies []netip.Prefix
 	// Rate limits, each "N/duration" (N at once, refilled at N per duration)
-	// or "off"; counted per server process.
+	// or "off". The log-in and sign-up ones are counted in the store, shared
+	// by every server process; the token ones per server process.
 	LogInPerAccount  ratelimit.Rate // LOGIN_LIMIT_PER_ACCOUNT, -login-limit-per-account: log-in attempts on one email (10/15m; a success resets it)
 	LogInPerAddress  ratelimit.Rate // LOGIN_LIMIT_PER_ADDRESS, -login-limit-per-address: log-in attempts from one client address (50/15m)
 	SignUpPerAddress ratelimit.Rate // SIGNUP_LIMIT_PER_ADDRESS, -signup-limit-per-address: sign-ups from one client address (10/1h)

@@ -256,6 +256,16 @@ func (c *collection) UpdateMany(ctx context.Context, filter, update any, opts ..
 	return res, err
 }
 
+func (c *collection) DeleteOne(ctx context.Context, filter any, opts ...*options.DeleteOptions) (res *mongo.DeleteResult, err error) {
+	err = c.retry(ctx, "delete", func() (err error) { res, err = c.c.DeleteOne(ctx, filter, opts...); return err })
+	return res, err
+}
+
+func (c *collection) DeleteMany(ctx context.Context, filter any, opts ...*options.DeleteOptions) (res *mongo.DeleteResult, err error) {
+	err = c.retry(ctx, "deleteMany", func() (err error) { res, err = c.c.DeleteMany(ctx, filter, opts...); return err })
+	return res, err
+}
+
 func (c *collection) CountDocuments(ctx context.Context, filter any, opts ...*options.CountOptions) (n int64, err error) {
 	err = c.retry(ctx, "count", func() (err error) { n, err = c.c.CountDocuments(ctx, filter, opts...); return err })
 	return n, err
@@ -428,6 +438,7 @@ func (s *Store) indexes() map[string][]mongo.IndexModel {
 		projectorCollection:      nil,
 		outboxCollection:         outboxIndexes(),
 		clickFiltersCollection:   clickFilterIndexes(),
+		rateLimitsCollection:     rateLimitIndexes(),
 	}
 }
 
