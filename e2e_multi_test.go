@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -99,19 +100,25 @@ func otherInterface() string {
 	return ""
 }
 
-// twoServers starts two servers on one database, as two processes behind a
-// load balancer: on a server engine each has its own client; the embedded
-// store belongs to one process, so there they share it (as
-// TestTwoProjectors does).
-func twoServers(t *testing.T, opts ...appOption) (a, b *testApp, stores [2]*repository.Store) {
+// oneDatabase opens two stores on one database, as two processes have: on
+// a server engine each its own client; the embedded store belongs to one
+// process, so there they share it (as TestTwoProjectors does).
+func oneDatabase(t *testing.T) [2]*repository.Store {
 	t.Helper()
 	o := repotest.Options(t)
-	stores[0] = repotest.MustOpenWith(t, o)
-	stores[1] = stores[0]
-	if o.URI != "" {
-		stores[1] = repotest.MustOpenWith(t, o)
+	first := repotest.MustOpenWith(t, o)
+	if o.URI == "" {
+		return [2]*repository.Store{first, first}
 	}
-	return mustStartAppOn(t, stores[0], opts...), mustStartAppOn(t, stores[1], opts...), stores
+	return [2]*repository.Store{first, repotest.MustOpenWith(t, o)}
+}
+
+// twoServers starts two servers on one database, as two processes behind a
+// load balancer.
+func twoServers(t *testing.T, opts ...appOption) (a, b *testApp) {
+	t.Helper()
+	stores := oneDatabase(t)
+	return mustStartAppOn(t, stores[0], opts...), mustStartAppOn(t, stores[1], opts...)
 }
 
 // codes races n requests, alternately through a and b, and counts the
@@ -147,7 +154,7 @@ func TestAccountLimitsAcrossServers(t *testing.T) {
 	const change = `mutation($in: ChangePasswordInput!) { changePassword(input: $in) { token } }`
 
 	t.Run("LogInPerAccount", func(t *testing.T) {
-		a, b, _ := twoServers(t, withEnv(map[string]string{"LOGIN_LIMIT_PER_ACCOUNT": "10/15m"}))
+		a, b := twoServers(t, withEnv(map[string]string{"LOGIN_LIMIT_PER_ACCOUNT": "10/15m"}))
 		u := a.in(t).mustSignUp("STREAMER")
 		got := codes(t, a.in(t), b.in(t), 40, func(app *testApp, i int) gqlResponse {
 			return app.do("", logInMutation, map[string]any{"e": u.Email, "p": fmt.Sprintf("guess-%d", i)})
@@ -172,7 +179,7 @@ func TestAccountLimitsAcrossServers(t *testing.T) {
 		}
 	})
 	t.Run("LogInPerAddress", func(t *testing.T) {
-		a, b, _ := twoServers(t, withEnv(map[string]string{"LOGIN_LIMIT_PER_ADDRESS": "12/15m"}))
+		a, b := twoServers(t, withEnv(map[string]string{"LOGIN_LIMIT_PER_ADDRESS": "12/15m"}))
 		var seq atomic.Int32
 		got := codes(t, a.in(t), b.in(t), 40, func(app *testApp, i int) gqlResponse {
 			return app.do("", logInMutation, map[string]any{"e": fmt.Sprintf("nobody-%d@example.com", seq.Add(1)), "p": "12345678"})
@@ -182,7 +189,7 @@ func TestAccountLimitsAcrossServers(t *testing.T) {
 		}
 	})
 	t.Run("SignUpPerAddress", func(t *testing.T) {
-		a, b, _ := twoServers(t, withEnv(map[string]string{"SIGNUP_LIMIT_PER_ADDRESS": "7/1h"}))
+		a, b := twoServers(t, withEnv(map[string]string{"SIGNUP_LIMIT_PER_ADDRESS": "7/1h"}))
 		got := codes(t, a.in(t), b.in(t), 30, func(app *testApp, i int) gqlResponse {
 			return app.do("", signUpMutation, map[string]any{"input": map[string]any{
 				"email": fmt.Sprintf("racer-%d@example.com", i), "password": "correct horse", "displayName": "Racer", "role": "STREAMER"}})
@@ -191,4 +198,75 @@ func TestAccountLimitsAcrossServers(t *testing.T) {
 			t.Errorf("30 sign-ups from one address through two servers: %v; want 7 created, 23 RATE_LIMITED", got)
 		}
 	})
+}
+
+// backlogOf reads the backlog a server's /readyz reports.
+func backlogOf(t testing.TB, a *testApp) (pending int64, oldestMs int64) {
+	t.Helper()
+	resp, raw := a.request(http.MethodGet, "/readyz", nil, nil)
+	var body struct {
+		Status     string
+		Projection map[string]any
+		Backlog    *struct {
+			Pending  int64
+			Capped   bool
+			OldestMs int64
+		}
+	}
+	if err := json.Unmarshal(raw, &body); err != nil || resp.StatusCode != http.StatusOK || body.Backlog == nil || body.Projection == nil {
+		t.Fatalf("/readyz: %d %s", resp.StatusCode, raw)
+	}
+	return body.Backlog.Pending, body.Backlog.OldestMs
+}
+
+// scrape reads one series' value from a server's /metrics.
+func scrape(t testing.TB, a *testApp, series string) string {
+	t.Helper()
+	_, raw := a.request(http.MethodGet, "/metrics", nil, nil)
+	return metricValue(string(raw), series)
+}
+
+// TestLagVisibleOnEveryServer: the backlog is the database's. Every server
+// reports in /readyz and /metrics how many events wait for projection and
+// how long the oldest has, whichever server records or projects them, and
+// every server that sees the oldest wait past 5 s logs the warning.
+func TestLagVisibleOnEveryServer(t *testing.T) {
+	t.Parallel()
+	var logA, logB logBuffer
+	stores := oneDatabase(t)
+	a := mustStartAppOn(t, stores[0], withManualProjection(), withLogger(logA.logger()))
+	b := mustStartAppOn(t, stores[1], withManualProjection(), withLogger(logB.logger()))
+	brand := a.mustSignUp("BRAND")
+	c := a.mustActiveCampaign(brand, "Lagging")
+	tok := token(t, a.mustJoin(a.mustSignUp("STREAMER"), c.ID))
+	const click = `mutation($t: String!, $c: String) { recordClick(input: {browserSourceToken: $t, clickId: $c}) { isNew } }`
+	for i := range 5 {
+		mustOK(t, a.do("", click, map[string]any{"t": tok, "c": fmt.Sprintf("lag-%d", i)}))
+	}
+	a.clock.Advance(8 * time.Second) // the events' clock: they have waited 8 s
+	b.clock.Advance(8 * time.Second)
+	for name, app := range map[string]*testApp{"recording server": a, "other server": b} {
+		waitUntil(t, 5*time.Second, name+" reports 5 pending, the oldest 8 s old", func() bool {
+			pending, oldest := backlogOf(t, app)
+			return pending == 5 && oldest == 8000
+		})
+		if got := scrape(t, app, "tally_projection_pending_events"); got != "5" {
+			t.Errorf("%s: tally_projection_pending_events %s, want 5", name, got)
+		}
+		if got := scrape(t, app, "tally_projection_oldest_pending_seconds"); got != "8" {
+			t.Errorf("%s: tally_projection_oldest_pending_seconds %s, want 8", name, got)
+		}
+	}
+	for name, logs := range map[string]*logBuffer{"recording server": &logA, "other server": &logB} {
+		if !strings.Contains(logs.String(), "projection lags behind the events") {
+			t.Errorf("%s did not log the lag warning: %s", name, logs.String())
+		}
+	}
+	a.project()
+	for name, app := range map[string]*testApp{"projecting server": a, "other server": b} {
+		waitUntil(t, 5*time.Second, name+" reports nothing pending", func() bool {
+			pending, oldest := backlogOf(t, app)
+			return pending == 0 && oldest == 0
+		})
+	}
 }

@@ -321,6 +321,11 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts appOp
 		BaseURL:         cfg.BaseURL,
 	}
 	m.ObserveStore(store.Calls, store.ProjectorCalls)
+	backlog := projection.NewMonitor(repository.NewBacklog(store), log, opts.now)
+	m.ObserveBacklog(func() metrics.Backlog {
+		b, _ := backlog.Backlog(context.Background()) // on an error, the last read
+		return metrics.Backlog{Pending: b.Pending, OldestAge: b.OldestAge}
+	})
 	m.ObserveProjection(func() metrics.Lag {
 		l := projector.Lag()
 		return metrics.Lag{Events: l.Events, Last: l.Last, P99: l.P99, Max: l.Max}
@@ -340,6 +345,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts appOp
 		CORSOrigins:     cfg.CORSOrigins,
 		NoIntrospection: !cfg.Introspection,
 		Projection:      projector,
+		Backlog:         backlog,
 		TokenLimits: httpapi.TokenLimits{PerToken: ratelimit.New(cfg.TokenPerToken, opts.now),
 			PerAddress: ratelimit.New(cfg.TokenPerAddress, opts.now)},
 		TrustedProxies: cfg.TrustedProxies,
@@ -364,6 +370,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts appOp
 	// The postback sender, beside it, sends what the projector enqueued.
 	sent := make(chan struct{})
 	go func() { defer close(sent); sender.Run(pctx) }()
+	go backlog.Watch(pctx) // every process logs the lag it sees
 	stop := func() { broker.Close(); cancel(); <-done; <-sent }
 	return &app{store: store, handler: h, projector: projector, tracking: trackingService, live: broker, metrics: m, stop: sync.OnceFunc(stop)}, nil
 }
