@@ -26,14 +26,19 @@ type Service struct {
 	// resets it); LogInPerAddress and SignUpPerAddress count attempts from
 	// one client address. A bucket refills at its rate, so no one is locked
 	// out for longer than one refill interval after the guessing stops.
-	LogInPerAccount  *ratelimit.Limiter
-	LogInPerAddress  *ratelimit.Limiter
-	SignUpPerAddress *ratelimit.Limiter
+	// They are counted in the store: every server process shares them.
+	LogInPerAccount  *repository.RateLimiter
+	LogInPerAddress  *repository.RateLimiter
+	SignUpPerAddress *repository.RateLimiter
 }
 
 // throttle takes one attempt for key from l, or is RATE_LIMITED.
-func throttle(l *ratelimit.Limiter, key, what string) error {
-	if ok, wait := l.Allow(key); !ok {
+func throttle(ctx context.Context, l *repository.RateLimiter, key, what string) error {
+	ok, wait, err := l.Allow(ctx, key)
+	if err != nil {
+		return err
+	}
+	if !ok {
 		return domain.RateLimited(wait, "too many %s; try again in %d seconds", what, ratelimit.RetryAfterSeconds(wait))
 	}
 	return nil
@@ -41,12 +46,12 @@ func throttle(l *ratelimit.Limiter, key, what string) error {
 
 // throttleAddress takes one attempt for the request's client address, when
 // it has one.
-func throttleAddress(ctx context.Context, l *ratelimit.Limiter, what string) error {
+func throttleAddress(ctx context.Context, l *repository.RateLimiter, what string) error {
 	a, ok := auth.ClientAddress(ctx)
 	if !ok {
 		return nil
 	}
-	return throttle(l, ratelimit.AddressKey(a), what)
+	return throttle(ctx, l, ratelimit.AddressKey(a), what)
 }
 
 // SignUp creates an account and returns a token for it. Anyone may. in is
@@ -91,7 +96,7 @@ func (s *Service) LogIn(ctx context.Context, in domain.LogIn) (string, domain.Us
 	if err := throttleAddress(ctx, s.LogInPerAddress, "log-in attempts from your address"); err != nil {
 		return "", domain.User{}, err
 	}
-	if err := throttle(s.LogInPerAccount, email, "log-in attempts on this account"); err != nil {
+	if err := throttle(ctx, s.LogInPerAccount, email, "log-in attempts on this account"); err != nil {
 		return "", domain.User{}, err
 	}
 	u, hash, err := s.Users.Credentials(ctx, email)
@@ -104,7 +109,8 @@ func (s *Service) LogIn(ctx context.Context, in domain.LogIn) (string, domain.Us
 	if !s.Passwords.Check(hash, in.Password) {
 		return "", domain.User{}, domain.Errorf(domain.EUNAUTHENTICATED, "wrong email or password")
 	}
-	s.LogInPerAccount.Reset(email)
+	// A reset that fails leaves the count to refill at its rate.
+	_ = s.LogInPerAccount.Reset(ctx, email)
 	return s.issue(u)
 }
 
@@ -142,7 +148,7 @@ func (s *Service) ChangePassword(ctx context.Context, in domain.ChangePassword) 
 	if err != nil {
 		return "", domain.User{}, err
 	}
-	if err := throttle(s.LogInPerAccount, u.Email, "password attempts on this account"); err != nil {
+	if err := throttle(ctx, s.LogInPerAccount, u.Email, "password attempts on this account"); err != nil {
 		return "", domain.User{}, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -151,7 +157,7 @@ func (s *Service) ChangePassword(ctx context.Context, in domain.ChangePassword) 
 	if !s.Passwords.Check(hash, in.CurrentPassword) {
 		return "", domain.User{}, domain.Invalid("input.currentPassword", "the current password is wrong")
 	}
-	s.LogInPerAccount.Reset(u.Email)
+	_ = s.LogInPerAccount.Reset(ctx, u.Email)
 	newHash, err := s.Passwords.Hash(in.NewPassword)
 	if err != nil {
 		return "", domain.User{}, fmt.Errorf("hash password: %w", err)

@@ -194,6 +194,16 @@ type ProjectionLag struct {
 	Max    time.Duration // over the projector's recent events (its lag window)
 }
 
+// Backlog is what waits for projection in the whole database, as every
+// process reports it (whichever holds the projector): the events not yet
+// projected, counted up to a bound, and how long the oldest has waited.
+type Backlog struct {
+	Pending   int64         // events pending, up to the bound
+	Capped    bool          // Pending reached the bound: at least that many wait
+	Oldest    time.Time     // when the oldest pending event happened (its last status change for a conversion); zero with none
+	OldestAge time.Duration // how long the oldest has waited, as of the report
+}
+
 // VerifyReport is what verify found: the counters recomputed from the
 // events, and each that differs.
 type VerifyReport struct {

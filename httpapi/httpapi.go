@@ -52,6 +52,11 @@ type Deps struct {
 	// NoIntrospection turns GraphQL introspection off (INTROSPECTION=false).
 	NoIntrospection bool
 	Projection      interface{ Lag() domain.ProjectionLag } // the projector, for /readyz; nil leaves it out
+	// Backlog is the database's projection backlog, for /readyz; nil
+	// leaves it out.
+	Backlog interface {
+		Backlog(context.Context) (domain.Backlog, error)
+	}
 	// TokenLimits rate-limit what a browser source token opens.
 	TokenLimits TokenLimits
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For decides
@@ -103,6 +108,16 @@ func New(d Deps) http.Handler {
 			l := d.Projection.Lag()
 			body["projection"] = map[string]any{"events": l.Events, "lagMs": l.Last.Milliseconds(),
 				"p99Ms": l.P99.Milliseconds(), "maxMs": l.Max.Milliseconds()}
+		}
+		if d.Backlog != nil {
+			// The database's, whichever process projects: what waits, and
+			// for how long. A failed read leaves it out (the store answered
+			// the ping: still ready).
+			if b, err := d.Backlog.Backlog(ctx); err != nil {
+				d.Log.WarnContext(ctx, "projection backlog not read", "request_id", RequestID(ctx), "err", err.Error())
+			} else {
+				body["backlog"] = map[string]any{"pending": b.Pending, "capped": b.Capped, "oldestMs": b.OldestAge.Milliseconds()}
+			}
 		}
 		writeJSON(w, http.StatusOK, body)
 	})

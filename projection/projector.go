@@ -63,8 +63,8 @@ const (
 	// early: a batch's writes (about six, whatever it holds) are then
 	// shared by enough events to keep a store write per event near one.
 	DefaultBatchTarget = 64
-	// lagWarning is the projection lag past which the projector logs a
-	// warning (at most once per lagWarnEvery).
+	// lagWarning is the age of the oldest pending event past which every
+	// process's Monitor logs a warning (at most once per lagWarnEvery).
 	lagWarning   = 5 * time.Second
 	lagWarnEvery = 30 * time.Second
 )
@@ -330,12 +330,11 @@ func (p *Projector) step(ctx context.Context) (int, error) {
 const lagWindow = 10000
 
 type lagStats struct {
-	mu       sync.Mutex
-	ring     []time.Duration
-	next     int
-	events   int64
-	last     time.Duration
-	warnedAt time.Time
+	mu     sync.Mutex
+	ring   []time.Duration
+	next   int
+	events int64
+	last   time.Duration
 }
 
 func (p *Projector) observe(b domain.Batch) {
@@ -356,10 +355,6 @@ func (p *Projector) observe(b domain.Batch) {
 	}
 	s.events += int64(len(b.Events))
 	s.last = oldest
-	if oldest > lagWarning && now.Sub(s.warnedAt) > lagWarnEvery {
-		s.warnedAt = now
-		p.log.Warn("projection lags behind the events: counters trail by more than 5 s", "lag", oldest.String(), "batch", b.N, "events", len(b.Events))
-	}
 }
 
 // Lag reports the projection lag this process has seen.

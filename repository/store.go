@@ -49,6 +49,7 @@ type Store struct {
 	projCalls atomic.Int64 // operations of the projector
 	sendCalls atomic.Int64 // operations of the postback sender (and its writes)
 	sendWrite atomic.Int64
+	monCalls  atomic.Int64 // reads of the backlog monitor
 	writes    atomic.Int64 // write operations of either
 	commands  atomic.Int64 // on MongoDB: commands the driver sent to the database
 	fault     atomic.Pointer[Fault]
@@ -214,6 +215,17 @@ func (s *Store) senderCollection(name string) *collection {
 	return &collection{c: s.db.Collection(name), calls: &s.sendCalls, writes: &s.sendWrite, fault: &s.fault, embedded: s.embedded}
 }
 
+// monitorCollection is collection for the backlog monitor: reads counted
+// apart (MonitorCalls), so that every process's periodic look at the
+// backlog never shows in the requests' or the projector's counts.
+func (s *Store) monitorCollection(name string) *collection {
+	return &collection{c: s.db.Collection(name), calls: &s.monCalls, writes: &s.writes, fault: &s.fault, embedded: s.embedded}
+}
+
+// MonitorCalls returns how many store operations the backlog monitor has
+// issued.
+func (s *Store) MonitorCalls() int64 { return s.monCalls.Load() }
+
 // SenderCalls returns how many store operations the postback sender has
 // issued.
 func (s *Store) SenderCalls() int64 { return s.sendCalls.Load() }
@@ -262,6 +274,16 @@ func (c *collection) UpdateOne(ctx context.Context, filter, update any, opts ...
 
 func (c *collection) UpdateMany(ctx context.Context, filter, update any, opts ...*options.UpdateOptions) (res *mongo.UpdateResult, err error) {
 	err = c.retry(ctx, "updateMany", func() (err error) { res, err = c.c.UpdateMany(ctx, filter, update, opts...); return err })
+	return res, err
+}
+
+func (c *collection) DeleteOne(ctx context.Context, filter any, opts ...*options.DeleteOptions) (res *mongo.DeleteResult, err error) {
+	err = c.retry(ctx, "delete", func() (err error) { res, err = c.c.DeleteOne(ctx, filter, opts...); return err })
+	return res, err
+}
+
+func (c *collection) DeleteMany(ctx context.Context, filter any, opts ...*options.DeleteOptions) (res *mongo.DeleteResult, err error) {
+	err = c.retry(ctx, "deleteMany", func() (err error) { res, err = c.c.DeleteMany(ctx, filter, opts...); return err })
 	return res, err
 }
 
@@ -437,6 +459,7 @@ func (s *Store) indexes() map[string][]mongo.IndexModel {
 		projectorCollection:      nil,
 		outboxCollection:         outboxIndexes(),
 		clickFiltersCollection:   clickFilterIndexes(),
+		rateLimitsCollection:     rateLimitIndexes(),
 	}
 }
 

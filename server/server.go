@@ -156,9 +156,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	projector := newProjector(store, log, popts)
 	accountService := &accounts.Service{Users: users, APIKeys: repository.NewAPIKeys(store), Tokens: tokens,
 		Passwords: auth.NewPasswords(opts.BcryptCost), Now: opts.Now,
-		LogInPerAccount:  ratelimit.New(cfg.LogInPerAccount, opts.Now),
-		LogInPerAddress:  ratelimit.New(cfg.LogInPerAddress, opts.Now),
-		SignUpPerAddress: ratelimit.New(cfg.SignUpPerAddress, opts.Now)}
+		LogInPerAccount:  repository.NewRateLimiter(store, "login-account", cfg.LogInPerAccount.Burst, cfg.LogInPerAccount.Per, opts.Now),
+		LogInPerAddress:  repository.NewRateLimiter(store, "login-address", cfg.LogInPerAddress.Burst, cfg.LogInPerAddress.Per, opts.Now),
+		SignUpPerAddress: repository.NewRateLimiter(store, "signup-address", cfg.SignUpPerAddress.Burst, cfg.SignUpPerAddress.Per, opts.Now)}
 	campaignService := &campaigns.Service{Campaigns: campaignsRepo, Participations: participations,
 		NewToken: auth.NewBrowserSourceToken, Now: opts.Now,
 		URLs:   domain.PublicURLs{AllowPrivate: cfg.AllowPrivateURLs, Lookup: lookupHost},
@@ -183,6 +183,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		BaseURL:         cfg.BaseURL,
 	}
 	m.ObserveStore(store.Calls, store.ProjectorCalls)
+	backlog := projection.NewMonitor(repository.NewBacklog(store), log, opts.Now)
+	m.ObserveBacklog(func() metrics.Backlog {
+		b, _ := backlog.Backlog(context.Background()) // on an error, the last read
+		return metrics.Backlog{Pending: b.Pending, OldestAge: b.OldestAge}
+	})
 	m.ObserveProjection(func() metrics.Lag {
 		l := projector.Lag()
 		return metrics.Lag{Events: l.Events, Last: l.Last, P99: l.P99, Max: l.Max}
@@ -202,6 +207,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		CORSOrigins:     cfg.CORSOrigins,
 		NoIntrospection: !cfg.Introspection,
 		Projection:      projector,
+		Backlog:         backlog,
 		TokenLimits: httpapi.TokenLimits{PerToken: ratelimit.New(cfg.TokenPerToken, opts.Now),
 			PerAddress: ratelimit.New(cfg.TokenPerAddress, opts.Now)},
 		TrustedProxies: cfg.TrustedProxies,
@@ -226,6 +232,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	// The postback sender, beside it, sends what the projector enqueued.
 	sent := make(chan struct{})
 	go func() { defer close(sent); sender.Run(pctx) }()
+	go backlog.Watch(pctx) // every process logs the lag it sees
 	stop := func() { broker.Close(); cancel(); <-done; <-sent }
 	return &App{Store: store, Handler: h, Projector: projector, Tracking: trackingService, Live: broker, Metrics: m, stop: sync.OnceFunc(stop)}, nil
 }
@@ -297,9 +304,9 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 	defer a.Store.Close(context.Background())
 	defer a.Stop()
 
-	ln, err := net.Listen("tcp", fmt.Sprintf(":%d", cfg.Port))
+	ln, err := net.Listen("tcp", cfg.Addr())
 	if err != nil {
-		return fmt.Errorf("listen on port %d: %w", cfg.Port, err)
+		return fmt.Errorf("listen on %s (LISTEN_ADDR, PORT): %w", cfg.Addr(), err)
 	}
 	srv := NewHTTPServer(a.Handler)
 	// Live streams (SSE, WebSocket) last as long as their clients: end them

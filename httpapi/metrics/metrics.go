@@ -246,3 +246,23 @@ func (m *Metrics) ObserveProjection(lag func() Lag) {
 			func() float64 { return pick(lag()).Seconds() }))
 	}
 }
+
+// Backlog is the database's projection backlog as metrics see it.
+type Backlog struct {
+	Pending   int64
+	OldestAge time.Duration
+}
+
+// ObserveBacklog exports the database's projection backlog (the same on
+// every process), read when scraped.
+func (m *Metrics) ObserveBacklog(backlog func() Backlog) {
+	if m == nil {
+		return
+	}
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tally_projection_pending_events",
+		Help: "Events in the database not yet projected, counted up to 10000 (whichever process projects them)."},
+		func() float64 { return float64(backlog().Pending) }))
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tally_projection_oldest_pending_seconds",
+		Help: "How long the oldest event not yet projected has waited (0 with none): the database's projection lag."},
+		func() float64 { return backlog().OldestAge.Seconds() }))
+}

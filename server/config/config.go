@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -19,6 +20,7 @@ import (
 // Config is every setting of the server, with its default.
 type Config struct {
 	Port        int           // PORT, -port: TCP port to listen on (8080)
+	ListenAddr  string        // LISTEN_ADDR, -listen-addr: IP address to listen on; empty listens on every interface
 	MongoURI    string        // MONGODB_URI, -mongodb-uri: MongoDB deployment; empty runs the embedded store
 	Database    string        // MONGODB_DATABASE, -mongodb-database: database name ("tally")
 	DataDir     string        // DATA_DIR, -data-dir: embedded store directory ("./data")
@@ -35,7 +37,8 @@ type Config struct {
 	// peer's.
 	TrustedProxies []netip.Prefix
 	// Rate limits, each "N/duration" (N at once, refilled at N per duration)
-	// or "off"; counted per server process.
+	// or "off". The log-in and sign-up ones are counted in the store, shared
+	// by every server process; the token ones per server process.
 	LogInPerAccount  ratelimit.Rate // LOGIN_LIMIT_PER_ACCOUNT, -login-limit-per-account: log-in attempts on one email (10/15m; a success resets it)
 	LogInPerAddress  ratelimit.Rate // LOGIN_LIMIT_PER_ADDRESS, -login-limit-per-address: log-in attempts from one client address (50/15m)
 	SignUpPerAddress ratelimit.Rate // SIGNUP_LIMIT_PER_ADDRESS, -signup-limit-per-address: sign-ups from one client address (10/1h)
@@ -72,6 +75,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	var c Config
 	fs, v := define(getenv, &c)
 	port, uri, db, dataDir, secret, ttl, level, origins := v.port, v.uri, v.db, v.dataDir, v.secret, v.ttl, v.level, v.origins
+	listenAddr := v.listenAddr
 	currency, baseURL, proxies, rates, privateURLs, introspection := v.currency, v.baseURL, v.proxies, v.rates, v.privateURLs, v.introspection
 	viewerWindow, liveMax, postbackPrivate := v.viewerWindow, v.liveMax, v.postbackPrivate
 	if err := fs.Parse(args); err != nil {
@@ -83,6 +87,9 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		return Config{}, fmt.Errorf("PORT must be a number from 1 to 65535, got %q", *port)
 	}
 	c.Port = p
+	if c.ListenAddr, err = parseListenAddr(*listenAddr); err != nil {
+		return Config{}, err
+	}
 	c.MongoURI = *uri
 	if c.MongoURI != "" && !strings.HasPrefix(c.MongoURI, "mongodb://") && !strings.HasPrefix(c.MongoURI, "mongodb+srv://") {
 		return Config{}, errors.New("MONGODB_URI must start with mongodb:// or mongodb+srv://")
@@ -171,7 +178,7 @@ type rateFlag struct {
 type flagValues struct {
 	port, uri, db, dataDir, secret, ttl, level, origins    *string
 	currency, baseURL, proxies, privateURLs, introspection *string
-	viewerWindow, liveMax, postbackPrivate                 *string
+	viewerWindow, liveMax, postbackPrivate, listenAddr     *string
 	rates                                                  []rateFlag
 }
 
@@ -187,6 +194,7 @@ func define(getenv func(string) string, c *Config) (*flag.FlagSet, *flagValues) 
 		return def
 	}
 	port := fs.String("port", env("PORT", "8080"), "TCP port to listen on")
+	listenAddr := fs.String("listen-addr", env("LISTEN_ADDR", ""), "IP address to listen on, such as 127.0.0.1 or ::1 (the port is PORT); unset listens on every interface")
 	uri := fs.String("mongodb-uri", env("MONGODB_URI", ""), "MongoDB URI; empty runs the embedded store")
 	db := fs.String("mongodb-database", env("MONGODB_DATABASE", "tally"), "database name")
 	dataDir := fs.String("data-dir", env("DATA_DIR", "./data"), "embedded store directory")
@@ -216,7 +224,29 @@ func define(getenv func(string) string, c *Config) (*flag.FlagSet, *flagValues) 
 	postbackPrivate := fs.String("postback-allow-private", env("POSTBACK_ALLOW_PRIVATE", "false"), "let outbound postbacks reach private addresses (tests, private deployments)")
 	return fs, &flagValues{port: port, uri: uri, db: db, dataDir: dataDir, secret: secret, ttl: ttl, level: level, origins: origins,
 		currency: currency, baseURL: baseURL, proxies: proxies, rates: rates, privateURLs: privateURLs, introspection: introspection,
-		viewerWindow: viewerWindow, liveMax: liveMax, postbackPrivate: postbackPrivate}
+		viewerWindow: viewerWindow, liveMax: liveMax, postbackPrivate: postbackPrivate, listenAddr: listenAddr}
+}
+
+// parseListenAddr reads LISTEN_ADDR: an IP address of this machine (IPv6
+// with or without brackets), without a port, which PORT gives; empty is
+// every interface. Host names are refused: one resolving to several
+// addresses would listen on only one of them.
+func parseListenAddr(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", nil
+	}
+	a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"))
+	if err != nil {
+		return "", fmt.Errorf("LISTEN_ADDR must be an IP address without a port (the port is PORT), such as 127.0.0.1 or ::1, or unset for every interface, got %q", s)
+	}
+	return a.String(), nil
+}
+
+// Addr is the address to listen on: LISTEN_ADDR and PORT, as net.Listen
+// takes it (":8080" for every interface).
+func (c Config) Addr() string {
+	return net.JoinHostPort(c.ListenAddr, strconv.Itoa(c.Port))
 }
 
 // EnvName is the variable of the setting whose flag is name: the flag in

@@ -22,6 +22,8 @@ func TestLoadDefaults(t *testing.T) {
 		got, want any
 	}{
 		{"Port", c.Port, 8080},
+		{"ListenAddr", c.ListenAddr, ""},
+		{"Addr", c.Addr(), ":8080"}, // every interface, as before LISTEN_ADDR
 		{"MongoURI", c.MongoURI, ""},
 		{"Database", c.Database, "tally"},
 		{"DataDir", c.DataDir, "./data"},
@@ -111,6 +113,9 @@ func TestLoadErrors(t *testing.T) {
 		{"PortNotANumber", nil, map[string]string{"PORT": "http"}, "PORT"},
 		{"PortZero", nil, map[string]string{"PORT": "0"}, "PORT"},
 		{"PortTooLarge", []string{"-port", "65536"}, nil, "PORT"},
+		{"ListenAddrHostName", nil, map[string]string{"LISTEN_ADDR": "tally.example.com"}, "LISTEN_ADDR"},
+		{"ListenAddrWithPort", nil, map[string]string{"LISTEN_ADDR": "127.0.0.1:8080"}, "LISTEN_ADDR"},
+		{"ListenAddrFlag", []string{"-listen-addr", "localhost"}, nil, "LISTEN_ADDR"},
 		{"MongoURIScheme", nil, map[string]string{"MONGODB_URI": "http://db", "JWT_SECRET": secret}, "MONGODB_URI"},
 		{"MongoURIWithoutSecret", nil, map[string]string{"MONGODB_URI": "mongodb://db"}, "JWT_SECRET"},
 		{"SecretShort", nil, map[string]string{"JWT_SECRET": "too-short"}, "JWT_SECRET"},
@@ -197,6 +202,32 @@ func TestLoadHardeningSettings(t *testing.T) {
 			if err == nil || !strings.HasPrefix(err.Error(), name) || strings.Contains(err.Error(), "\n") {
 				t.Errorf("want one line naming %s, got %v", name, err)
 			}
+		})
+	}
+}
+
+// TestListenAddr: LISTEN_ADDR (or -listen-addr) is an IP address, IPv6 with
+// or without brackets, joined with PORT into what net.Listen takes.
+func TestListenAddr(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"Unset", nil, nil, ":8080"},
+		{"Loopback", nil, map[string]string{"LISTEN_ADDR": " 127.0.0.1 ", "PORT": "9000"}, "127.0.0.1:9000"},
+		{"IPv6", nil, map[string]string{"LISTEN_ADDR": "::1"}, "[::1]:8080"},
+		{"IPv6Brackets", nil, map[string]string{"LISTEN_ADDR": "[::1]"}, "[::1]:8080"},
+		{"AllIPv4", nil, map[string]string{"LISTEN_ADDR": "0.0.0.0"}, "0.0.0.0:8080"},
+		{"FlagWins", []string{"-listen-addr", "10.0.0.7"}, map[string]string{"LISTEN_ADDR": "127.0.0.1"}, "10.0.0.7:8080"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Load(tc.args, env(tc.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantField(t, "Addr", c.Addr(), tc.want)
 		})
 	}
 }
