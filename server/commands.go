@@ -83,6 +83,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		if len(cfg.Args) > 0 {
 			return fmt.Errorf("unexpected argument %q", cfg.Args[0])
 		}
+		if err := cfg.RequireSecret(); err != nil {
+			return err
+		}
 		return serve(ctx, cfg, getenv, log)
 	case "verify":
 		if len(cfg.Args) > 0 {
