@@ -143,7 +143,7 @@ func usage(w io.Writer) {
 	for _, v := range runtimeVariables {
 		fmt.Fprintf(w, "  %s\n        %s\n", v.Name, v.Meaning)
 	}
-	fmt.Fprint(w, "\nSee README.md for each setting's details.\n")
+	fmt.Fprint(w, "\nSee docs/configuration.md for each setting's details.\n")
 }
 
 // version is the module version and VCS revision the binary was built from.

@@ -25,6 +25,9 @@ func TestHelpListsEverything(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !strings.Contains(help, "docs/configuration.md") {
+		t.Error("--help does not point to docs/configuration.md, where the settings are described")
+	}
 	for _, cmd := range commandNames() {
 		if !regexp.MustCompile(`(?m)^  ` + cmd + `\b`).MatchString(help) {
 			t.Errorf("--help does not list the command %s", cmd)
