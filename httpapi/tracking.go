@@ -193,6 +193,11 @@ func (d Deps) writePostbackError(w http.ResponseWriter, r *http.Request, err err
 	body := map[string]any{"code": code, "message": msg}
 	if f := domain.ErrorField(err); f != "" {
 		if p, ok := postbackFields[f]; ok {
+			// The message names the parameter as sent too ("click_id is
+			// required", not recordConversion's "clickId is required").
+			if rest, ok := strings.CutPrefix(msg, strings.TrimPrefix(f, "input.")+" "); ok {
+				body["message"] = p + " " + rest
+			}
 			f = p
 		}
 		body["field"] = strings.TrimPrefix(f, "input.")

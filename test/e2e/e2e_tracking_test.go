@@ -388,6 +388,9 @@ func TestPostback(t *testing.T) {
 				if status != tc.status || ans.Error.Code != tc.code || ans.Error.Field != tc.field || ans.Error.Message == "" {
 					t.Errorf("got %d %+v", status, ans)
 				}
+				if m := ans.Error.Message; strings.Contains(m, "clickId") || strings.Contains(m, "goalId") {
+					t.Errorf("message %q names recordConversion's input, not the parameter as sent", m)
+				}
 			})
 		}
 	})
