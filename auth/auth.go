@@ -119,6 +119,16 @@ func WithSessionError(ctx context.Context, err error) context.Context {
 	return context.WithValue(ctx, sessionErrKey{}, err)
 }
 
+type rejectedKey struct{}
+
+// WithRejectedAuthorization returns ctx noting why the request's
+// Authorization header was not accepted (why is the message to show):
+// RequireUser's UNAUTHENTICATED says so, rather than "sign in first" to a
+// caller who sent a token.
+func WithRejectedAuthorization(ctx context.Context, why string) context.Context {
+	return context.WithValue(ctx, rejectedKey{}, why)
+}
+
 // RequireUser returns the signed-in caller, or UNAUTHENTICATED (or the error
 // that kept the session from being checked).
 func RequireUser(ctx context.Context) (Caller, error) {
@@ -127,6 +137,9 @@ func RequireUser(ctx context.Context) (Caller, error) {
 		return c, err
 	}
 	if !c.Authenticated() {
+		if why, _ := ctx.Value(rejectedKey{}).(string); why != "" {
+			return c, domain.Errorf(domain.EUNAUTHENTICATED, "%s", why)
+		}
 		return c, domain.Errorf(domain.EUNAUTHENTICATED, "sign in first: send Authorization: Bearer <token>")
 	}
 	return c, nil

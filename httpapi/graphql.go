@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -251,7 +252,7 @@ func presentError(log *slog.Logger, m *metrics.Metrics) graphql.ErrorPresenterFu
 				gqlErr.Extensions["reason"] = reason
 			}
 			gqlErr.Extensions["code"] = domain.EINVALID
-			gqlErr.Message = withoutBody(gqlErr.Message)
+			gqlErr.Message = withoutOperationName(withoutBody(gqlErr.Message))
 			return gqlErr
 		}
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
@@ -284,6 +285,36 @@ func withoutBody(msg string) string {
 		reason = reason[:i]
 	}
 	return "the request body is not a JSON GraphQL request: " + reason
+}
+
+// gqlgen's executor reports an operationName the document does not hold as
+// "operation <the name as sent> not found": an empty name (a document of
+// several operations and none chosen) reads "operation  not found", and any
+// bytes sent, control characters and megabytes included, are echoed as they
+// came. The name is quoted in ASCII (a GraphQL name is ASCII), cut to 64
+// bytes, and an empty one explained.
+const (
+	opNotFoundPrefix = "operation "
+	opNotFoundSuffix = " not found"
+	opNameShown      = 64
+)
+
+func withoutOperationName(msg string) string {
+	name, ok := strings.CutPrefix(msg, opNotFoundPrefix)
+	if !ok {
+		return msg
+	}
+	if name, ok = strings.CutSuffix(name, opNotFoundSuffix); !ok {
+		return msg
+	}
+	if name == "" {
+		return "the document holds several operations: name the one to run in operationName"
+	}
+	more := ""
+	if len(name) > opNameShown {
+		name, more = name[:opNameShown], "…"
+	}
+	return "operationName " + strconv.QuoteToASCII(name) + more + " names no operation in the document"
 }
 
 // inputPath names the argument an input error is about when only gqlgen knows

@@ -84,9 +84,10 @@ func New(d Deps) http.Handler {
 	mux.Handle("/query", liveDeadlines(graphQLTransport(limitBody(d.Limits.MaxBodyBytes, rateLimitedStatus(withAPIKey(d, perRequest(d.PerRequest, gql)))))))
 	mux.Handle("GET /r/{token}", limitTokenRoute(d.TokenLimits, d.Metrics, false, clickRedirect(d.Tracking, d)))
 	mux.Handle("GET /overlay/{token}", limitTokenRoute(d.TokenLimits, d.Metrics, true, overlayPageHandler(d)))
-	pb := limitBody(64<<10, postback(d.Tracking, d))
+	pb := postback(d.Tracking, d)
 	mux.Handle("GET /postback", pb)
 	mux.Handle("POST /postback", pb)
+	mux.HandleFunc("/postback", postbackMethodNotAllowed)
 	mux.Handle("GET /{$}", graphiql.Page())
 	mux.Handle("GET /graphiql/", graphiql.Assets("/graphiql/"))
 	if d.Metrics != nil {

@@ -349,10 +349,22 @@ func authenticate(tokens *auth.Tokens, users Users, next http.Handler) http.Hand
 				noteCaller(r.Context(), true, strings.ToUpper(string(c.Role)), false)
 			case err != nil: // surfaces, as an internal error, where a user is required
 				r = r.WithContext(auth.WithSessionError(r.Context(), err))
+			default: // said where a user is required; an anonymous field still answers
+				r = r.WithContext(auth.WithRejectedAuthorization(r.Context(), rejectedAuthorization(h)))
 			}
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// rejectedAuthorization says why an Authorization value h found no
+// session: one message for every bad token (expired, ended, forged), so it
+// tells a caller nothing about a token but that it does not work.
+func rejectedAuthorization(h string) string {
+	if scheme, _, found := strings.Cut(h, " "); !found || !strings.EqualFold(scheme, "Bearer") {
+		return "the Authorization header must be \"Bearer <token>\", with the token from logIn or signUp"
+	}
+	return "the session token is not valid: it expired, its sessions were ended (logOut, changePassword) or it is malformed; log in again"
 }
 
 // bearerCaller reads an Authorization value, "Bearer <token>": the caller

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -114,7 +115,17 @@ func clickRedirect(t Tracker, d Deps) http.HandlerFunc {
 func postback(t Tracker, d Deps) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
+		if r.ContentLength > postbackMaxBody {
+			writePostbackTooLarge(w)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, postbackMaxBody)
 		if err := r.ParseForm(); err != nil {
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				writePostbackTooLarge(w)
+				return
+			}
 			d.writePostbackError(w, r, domain.Errorf(domain.EINVALID, "the request's parameters could not be read"))
 			return
 		}
@@ -151,6 +162,24 @@ func postback(t Tracker, d Deps) http.HandlerFunc {
 	}
 }
 
+// postbackMaxBody is the largest /postback body, a form of a few parameters.
+const postbackMaxBody = 64 << 10
+
+// writePostbackTooLarge answers a body over postbackMaxBody with 413 in the
+// postback's own error shape (not the GraphQL one /query answers with).
+func writePostbackTooLarge(w http.ResponseWriter) {
+	writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{"error": map[string]any{"code": domain.EINVALID,
+		"message": fmt.Sprintf("request body is larger than the limit of %d bytes", postbackMaxBody)}})
+}
+
+// postbackMethodNotAllowed answers /postback by a method other than GET or
+// POST with 405, Allow and the postback's error shape.
+func postbackMethodNotAllowed(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Allow", "GET, POST")
+	writeJSON(w, http.StatusMethodNotAllowed, map[string]any{"error": map[string]any{"code": domain.EINVALID,
+		"message": "send a postback by GET or POST"}})
+}
+
 // postbackFields names input fields as the postback's parameters.
 var postbackFields = map[string]string{"input.clickId": "click_id", "input.goalId": "goal_id", "input.externalId": "external_id",
 	"input.transactionId": "txn_id", "input.status": "status"}
@@ -164,6 +193,11 @@ func (d Deps) writePostbackError(w http.ResponseWriter, r *http.Request, err err
 	body := map[string]any{"code": code, "message": msg}
 	if f := domain.ErrorField(err); f != "" {
 		if p, ok := postbackFields[f]; ok {
+			// The message names the parameter as sent too ("click_id is
+			// required", not recordConversion's "clickId is required").
+			if rest, ok := strings.CutPrefix(msg, strings.TrimPrefix(f, "input.")+" "); ok {
+				body["message"] = p + " " + rest
+			}
 			f = p
 		}
 		body["field"] = strings.TrimPrefix(f, "input.")

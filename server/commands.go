@@ -83,6 +83,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		if len(cfg.Args) > 0 {
 			return fmt.Errorf("unexpected argument %q", cfg.Args[0])
 		}
+		if err := cfg.RequireSecret(); err != nil {
+			return err
+		}
 		return serve(ctx, cfg, getenv, log)
 	case "verify":
 		if len(cfg.Args) > 0 {
@@ -140,7 +143,7 @@ func usage(w io.Writer) {
 	for _, v := range runtimeVariables {
 		fmt.Fprintf(w, "  %s\n        %s\n", v.Name, v.Meaning)
 	}
-	fmt.Fprint(w, "\nSee README.md for each setting's details.\n")
+	fmt.Fprint(w, "\nSee docs/configuration.md for each setting's details.\n")
 }
 
 // version is the module version and VCS revision the binary was built from.

@@ -25,6 +25,9 @@ func TestHelpListsEverything(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !strings.Contains(help, "docs/configuration.md") {
+		t.Error("--help does not point to docs/configuration.md, where the settings are described")
+	}
 	for _, cmd := range commandNames() {
 		if !regexp.MustCompile(`(?m)^  ` + cmd + `\b`).MatchString(help) {
 			t.Errorf("--help does not list the command %s", cmd)
@@ -58,5 +61,28 @@ func TestHelpListsEverything(t *testing.T) {
 	out.Reset()
 	if err := Run(context.Background(), []string{"version"}, func(string) string { return "" }, &out); err != nil || !strings.HasPrefix(out.String(), "tally ") {
 		t.Errorf("version: %v %q", err, out.String())
+	}
+}
+
+// TestSecretOnlyForServe: on MongoDB without JWT_SECRET, serve stops at once
+// naming it, while verify and make-admin (which sign nothing) go on to the
+// store, as docs/operations.md runs them: here with a context already ended,
+// so they fail at once, but on the store and not on the secret.
+func TestSecretOnlyForServe(t *testing.T) {
+	t.Parallel()
+	getenv := func(k string) string {
+		return map[string]string{"MONGODB_URI": "mongodb://127.0.0.1:1/"}[k]
+	}
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	var out bytes.Buffer
+	if err := Run(ended, nil, getenv, &out); err == nil || !strings.Contains(err.Error(), "JWT_SECRET") {
+		t.Errorf("serve: %v, want an error naming JWT_SECRET", err)
+	}
+	for _, args := range [][]string{{"verify"}, {"make-admin", "ann@example.com"}} {
+		err := Run(ended, args, getenv, &out)
+		if err == nil || strings.Contains(err.Error(), "JWT_SECRET") {
+			t.Errorf("%s: %v, want the store's error, not one about JWT_SECRET", args[0], err)
+		}
 	}
 }

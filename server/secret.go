@@ -44,6 +44,9 @@ func jwtSecret(cfg config.Config, hadStore bool, log *slog.Logger) ([]byte, erro
 	if cfg.JWTSecret != "" {
 		return []byte(cfg.JWTSecret), nil
 	}
+	if err := cfg.RequireSecret(); err != nil {
+		return nil, err
+	}
 	path := filepath.Join(cfg.DataDir, "jwt_secret")
 	b, err := os.ReadFile(path)
 	switch {

@@ -24,7 +24,7 @@ type Config struct {
 	MongoURI    string        // MONGODB_URI, -mongodb-uri: MongoDB deployment; empty runs the embedded store
 	Database    string        // MONGODB_DATABASE, -mongodb-database: database name ("tally")
 	DataDir     string        // DATA_DIR, -data-dir: embedded store directory ("./data")
-	JWTSecret   string        // JWT_SECRET, -jwt-secret: HS256 key, ≥32 bytes; required with MONGODB_URI
+	JWTSecret   string        // JWT_SECRET, -jwt-secret: HS256 key, ≥32 bytes; serve requires it with MONGODB_URI (RequireSecret)
 	TokenTTL    time.Duration // TOKEN_TTL, -token-ttl: session token lifetime (24h)
 	LogLevel    slog.Level    // LOG_LEVEL, -log-level: debug, info, warn or error (info)
 	CORSOrigins []string      // CORS_ORIGINS, -cors-origins: comma-separated browser origins, or *
@@ -100,9 +100,6 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	}
 	c.DataDir = *dataDir
 	c.JWTSecret = *secret
-	if c.MongoURI != "" && c.JWTSecret == "" {
-		return Config{}, errors.New("JWT_SECRET is required with MONGODB_URI (at least 32 bytes, e.g. `openssl rand -hex 32`)")
-	}
 	if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
 		return Config{}, errors.New("JWT_SECRET must be at least 32 bytes long")
 	}
@@ -180,6 +177,16 @@ type flagValues struct {
 	currency, baseURL, proxies, privateURLs, introspection *string
 	viewerWindow, liveMax, postbackPrivate, listenAddr     *string
 	rates                                                  []rateFlag
+}
+
+// RequireSecret is serve's own check: on MongoDB the server signs session
+// tokens with JWT_SECRET and has nowhere to keep one of its own. The other
+// commands (make-admin, verify, migrate) sign nothing and run without it.
+func (c Config) RequireSecret() error {
+	if c.MongoURI != "" && c.JWTSecret == "" {
+		return errors.New("JWT_SECRET is required with MONGODB_URI (at least 32 bytes, e.g. `openssl rand -hex 32`)")
+	}
+	return nil
 }
 
 // define declares every flag, each defaulting to its variable's value in

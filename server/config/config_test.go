@@ -117,7 +117,6 @@ func TestLoadErrors(t *testing.T) {
 		{"ListenAddrWithPort", nil, map[string]string{"LISTEN_ADDR": "127.0.0.1:8080"}, "LISTEN_ADDR"},
 		{"ListenAddrFlag", []string{"-listen-addr", "localhost"}, nil, "LISTEN_ADDR"},
 		{"MongoURIScheme", nil, map[string]string{"MONGODB_URI": "http://db", "JWT_SECRET": secret}, "MONGODB_URI"},
-		{"MongoURIWithoutSecret", nil, map[string]string{"MONGODB_URI": "mongodb://db"}, "JWT_SECRET"},
 		{"SecretShort", nil, map[string]string{"JWT_SECRET": "too-short"}, "JWT_SECRET"},
 		{"DatabaseName", nil, map[string]string{"MONGODB_DATABASE": "a.b"}, "MONGODB_DATABASE"},
 		{"TokenTTLMalformed", nil, map[string]string{"TOKEN_TTL": "a day"}, "TOKEN_TTL"},
@@ -229,5 +228,30 @@ func TestListenAddr(t *testing.T) {
 			}
 			wantField(t, "Addr", c.Addr(), tc.want)
 		})
+	}
+}
+
+// TestRequireSecret: on MongoDB, JWT_SECRET is serve's requirement, not
+// Load's: make-admin, verify and migrate sign no tokens and load without it.
+func TestRequireSecret(t *testing.T) {
+	t.Parallel()
+	c, err := Load(nil, env(map[string]string{"MONGODB_URI": "mongodb://db"}))
+	if err != nil {
+		t.Fatalf("Load without JWT_SECRET: %v", err)
+	}
+	if err := c.RequireSecret(); err == nil || !strings.Contains(err.Error(), "JWT_SECRET") {
+		t.Errorf("RequireSecret on MongoDB without a secret: %v, want an error naming JWT_SECRET", err)
+	}
+	for _, e := range []map[string]string{
+		{"MONGODB_URI": "mongodb://db", "JWT_SECRET": strings.Repeat("s", 32)},
+		{}, // embedded: the secret is kept in DATA_DIR
+	} {
+		c, err := Load(nil, env(e))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.RequireSecret(); err != nil {
+			t.Errorf("RequireSecret with %v: %v", e, err)
+		}
 	}
 }

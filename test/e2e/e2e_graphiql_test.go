@@ -82,9 +82,12 @@ func TestGraphiQLBrowser(t *testing.T) {
 		first := b.eval(t, `(async () => { `+waitFor+`
 			const cm = await wait(() => document.querySelector('.graphiql-query-editor .CodeMirror'), 'the query editor');
 			const tab = await wait(() => [...document.querySelectorAll('.graphiql-editor-tools button')].find(b => b.innerText.trim() === 'Headers'), 'the Headers tab');
-			return tab.className + ' | ' + cm.CodeMirror.getValue();
+			const scroll = cm.querySelector('.CodeMirror-scroll');
+			return tab.className + ' | ' + (scroll.scrollWidth > scroll.clientWidth + 1 ? 'wider than the editor' : 'fits') + ' | ' + cm.CodeMirror.getValue();
 		})()`)
-		for _, want := range []string{"active", "query Me {\n  me { id email displayName role }\n}", "mutation SignUp {", "mutation LogIn {",
+		// Every line of it is read without scrolling sideways, in a window
+		// of 1400×900.
+		for _, want := range []string{"active", " fits ", "query Me {\n  me { id email displayName role }\n}", "mutation SignUp {", "mutation LogIn {",
 			"Headers tab", `{"Authorization": "Bearer <the token>"}`} {
 			if !strings.Contains(first, want) {
 				t.Errorf("first visit: %q not in %q", want, first)
@@ -146,7 +149,7 @@ func startBrowser(t *testing.T) *browser {
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, chromiumPath,
 		"--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-		"--no-first-run", "--no-default-browser-check", "--disable-extensions",
+		"--no-first-run", "--no-default-browser-check", "--disable-extensions", "--window-size=1400,900",
 		"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 		"--user-data-dir="+dir, "--remote-debugging-port=0", "about:blank")
 	var stderr bytes.Buffer

@@ -235,3 +235,33 @@ func TestCampaignSearchIsBounded(t *testing.T) {
 		}
 	})
 }
+
+// TestOperationNameNotInDocument: an operationName the document does not
+// hold is named back quoted in ASCII and cut short (never a megabyte of
+// it), and a document of several operations
+// sent without one is told to name it.
+func TestOperationNameNotInDocument(t *testing.T) {
+	t.Parallel()
+	a := mustStartApp(t)
+	for _, tc := range []struct {
+		name, body, want string
+	}{
+		// JSON decoding makes the byte U+FFFD; the GET below keeps it.
+		{"NotUTF8", `{"query":"{ __typename }","operationName":"` + "\xff" + `"}`, `operationName "\ufffd" names no operation in the document`},
+		{"ControlCharacters", `{"query":"{ __typename }","operationName":"a\n\u0000"}`, `operationName "a\n\x00" names no operation in the document`},
+		{"Long", `{"query":"{ __typename }","operationName":"` + strings.Repeat("a", 5000) + `"}`, `operationName "` + strings.Repeat("a", 64) + `"… names no operation in the document`},
+		{"NoneOfSeveral", `{"query":"query A { __typename } query B { __typename }"}`, "the document holds several operations: name the one to run in operationName"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, raw := a.in(t).request(http.MethodPost, "/query", map[string]string{"Content-Type": "application/json"}, strings.NewReader(tc.body))
+			r := decodeGraphQL(t, resp, raw)
+			if len(r.Errors) != 1 || r.Errors[0].Code() != "BAD_USER_INPUT" || r.Errors[0].Message != tc.want {
+				t.Errorf("got %d %s, want one BAD_USER_INPUT saying %q", resp.StatusCode, raw, tc.want)
+			}
+		})
+	}
+	resp, raw := a.request(http.MethodGet, "/query?query=%7B__typename%7D&operationName=%ff", nil, nil)
+	if r := decodeGraphQL(t, resp, raw); len(r.Errors) != 1 || !strings.Contains(r.Errors[0].Message, `"\xff"`) {
+		t.Errorf("GET: got %d %s", resp.StatusCode, raw)
+	}
+}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"tally/domain"
@@ -117,5 +118,31 @@ func TestMeIsOneStoreRead(t *testing.T) {
 	a.mustDo(u.Token, `{ me { id email role displayName campaignRotationSettings { rotationIntervalMinutes } } }`, nil, nil)
 	if n := a.store.Calls() - before; n != 1 {
 		t.Errorf("me made %d store calls, want 1", n)
+	}
+}
+
+// TestRejectedAuthorizationSaysWhy: a caller who sent an Authorization
+// header that found no session is told that it did not work and what to do
+// (one message for every bad token), not "sign in first" as if it sent none.
+func TestRejectedAuthorizationSaysWhy(t *testing.T) {
+	t.Parallel()
+	a := mustStartApp(t)
+	u := a.mustSignUp("STREAMER")
+	ended, _ := a.mustLogIn(u.Email, "correct horse")
+	a.mustDo(ended, `mutation { logOut }`, nil, nil)
+	for _, tc := range []struct {
+		name, authorization, want string
+	}{
+		{"None", "", "sign in first"},
+		{"Malformed", "Bearer not-a-token", "log in again"},
+		{"Ended", "Bearer " + ended, "log in again"},
+		{"NoScheme", ended, `must be "Bearer <token>"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := a.in(t).doHeaders(map[string]string{"Authorization": tc.authorization}, meIDQuery, nil)
+			if len(r.Errors) != 1 || r.Errors[0].Code() != "UNAUTHENTICATED" || !strings.Contains(r.Errors[0].Message, tc.want) {
+				t.Errorf("errors %+v, want one UNAUTHENTICATED saying %q", r.Errors, tc.want)
+			}
+		})
 	}
 }

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -386,6 +387,34 @@ func TestPostback(t *testing.T) {
 				status, ans := get(t, tc.q, nil)
 				if status != tc.status || ans.Error.Code != tc.code || ans.Error.Field != tc.field || ans.Error.Message == "" {
 					t.Errorf("got %d %+v", status, ans)
+				}
+				if m := ans.Error.Message; strings.Contains(m, "clickId") || strings.Contains(m, "goalId") {
+					t.Errorf("message %q names recordConversion's input, not the parameter as sent", m)
+				}
+			})
+		}
+	})
+	// A partner's server reads {"error": {...}} whatever went wrong: an
+	// oversized body and a method other than GET or POST too, not the
+	// GraphQL shape /query answers them with, nor a plain-text page.
+	t.Run("ErrorShapeOutsideTheHandler", func(t *testing.T) {
+		form := "click_id=pb-1&goal_id=signup&external_id=" + strings.Repeat("x", 70<<10)
+		cases := []struct {
+			name, method string
+			body         io.Reader
+			status       int
+		}{
+			{"BodyOverLimit", http.MethodPost, strings.NewReader(form), http.StatusRequestEntityTooLarge},
+			{"ChunkedBodyOverLimit", http.MethodPost, io.MultiReader(strings.NewReader(form)), http.StatusRequestEntityTooLarge},
+			{"PUT", http.MethodPut, strings.NewReader("click_id=pb-1"), http.StatusMethodNotAllowed},
+			{"DELETE", http.MethodDelete, nil, http.StatusMethodNotAllowed},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				resp, raw := a.in(t).request(tc.method, "/postback", map[string]string{"X-Api-Key": key, "Content-Type": "application/x-www-form-urlencoded"}, tc.body)
+				var ans answer
+				if !mustDecode(t, raw, &ans) || resp.StatusCode != tc.status || ans.Error.Code != "BAD_USER_INPUT" || ans.Error.Message == "" {
+					t.Errorf("got %d %s; want %d and {\"error\": {\"code\": \"BAD_USER_INPUT\", ...}}", resp.StatusCode, raw, tc.status)
 				}
 			})
 		}
