@@ -23,6 +23,7 @@ import (
 
 	"tally/auth"
 	"tally/domain"
+	"tally/foundation/label"
 	"tally/httpapi/metrics"
 )
 
@@ -177,7 +178,7 @@ func logRequests(log *slog.Logger, m *metrics.Metrics, next http.Handler) http.H
 		attrs := make([]slog.Attr, 0, 10)
 		attrs = append(attrs,
 			slog.String("request_id", RequestID(r.Context())),
-			slog.String("method", r.Method),
+			slog.String("method", label.Safe(r.Method)), // any token the server accepts, up to its header limit
 			slog.String("route", info.route),
 			slog.Int("status", rec.status),
 			slog.Int("bytes", rec.bytes),

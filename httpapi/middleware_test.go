@@ -14,6 +14,7 @@ import (
 
 	"tally/auth"
 	"tally/domain"
+	"tally/foundation/label"
 	"tally/resolvers"
 )
 
@@ -154,5 +155,24 @@ func TestNoResolverRunsForAGoneClient(t *testing.T) {
 
 	if strings.Contains(logs.String(), "panic") {
 		t.Errorf("the resolver ran:\n%s", logs.String())
+	}
+}
+
+// TestLoggedMethodIsBounded: the method is the client's (any token the
+// server accepts, up to its header limit), so the request's log line holds
+// it made safe and bounded (label.Safe), as the other fields a request
+// chooses.
+func TestLoggedMethodIsBounded(t *testing.T) {
+	var logs syncBuffer
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	h := withRequestID(logRequests(log, nil, http.NotFoundHandler()))
+	method := strings.Repeat("X", 10_000)
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(method, "/nowhere", nil))
+	var line struct{ Method string }
+	if err := json.Unmarshal([]byte(logs.String()), &line); err != nil {
+		t.Fatalf("log line: %v: %s", err, logs.String())
+	}
+	if len(line.Method) > label.MaxLen || !strings.HasPrefix(line.Method, "XXX") {
+		t.Errorf("logged method: %d bytes (%.20q…), want at most %d", len(line.Method), line.Method, label.MaxLen)
 	}
 }

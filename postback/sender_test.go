@@ -103,10 +103,13 @@ func TestStoppedSender(t *testing.T) {
 
 	rctx, stop := context.WithCancel(ctx)
 	ran := make(chan struct{})
-	go func() { defer close(ran); f.sender(postback.Options{Lease: 2 * time.Second}).Run(rctx) }()
+	// The lease is an hour, so that however slowly a busy machine runs this
+	// test, the claim is still held below until the clock is moved past it.
+	const lease = time.Hour
+	go func() { defer close(ran); f.sender(postback.Options{Lease: lease}).Run(rctx) }()
 	select {
 	case <-first:
-	case <-time.After(5 * time.Second):
+	case <-time.After(2 * time.Minute):
 		t.Fatal("the first sender never sent")
 	}
 	stop()
@@ -120,12 +123,12 @@ func TestStoppedSender(t *testing.T) {
 		t.Fatalf("after the stop: state %s, attempts %d, log %d; want sending, 1, none", e.State, e.Attempts, len(e.Log))
 	}
 	// Before the claim expires nobody else takes it.
-	if sent, err := f.sender(postback.Options{Lease: 2 * time.Second}).Step(ctx); err != nil || sent {
+	if sent, err := f.sender(postback.Options{Lease: lease}).Step(ctx); err != nil || sent {
 		t.Fatalf("a sender took a claimed delivery: sent %v, err %v", sent, err)
 	}
 	// After it expires (a clock past the lease), the next sender delivers it.
-	later := func() time.Time { return time.Now().Add(3 * time.Second) }
-	if sent, err := f.sender(postback.Options{Lease: 2 * time.Second, Clock: later}).Step(ctx); err != nil || !sent {
+	later := func() time.Time { return time.Now().Add(lease + time.Minute) }
+	if sent, err := f.sender(postback.Options{Lease: lease, Clock: later}).Step(ctx); err != nil || !sent {
 		t.Fatalf("the next sender: sent %v, err %v", sent, err)
 	}
 	e, err = f.outbox.Get(ctx, "stop:1")

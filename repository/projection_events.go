@@ -101,14 +101,9 @@ func (d *eventDoc) unprojected(e domain.EventRecord) ([]domain.StatusChange, int
 	if int64(len(d.History)) != d.Rev+1 {
 		return []domain.StatusChange{{At: e.OrderAt(), To: e.Status}}, d.Rev
 	}
-	out := make([]domain.StatusChange, 0, d.Rev+1-from)
-	for _, h := range d.History[from:] {
-		out = append(out, h.statusChange())
-	}
-	if last := &out[len(out)-1]; last.To == "" {
-		last.To = e.Status
-	}
-	return out, from
+	// The entries as a read gives them (history: an entry without to has
+	// the next one's from, the last the status now), from the first new one.
+	return history(d.History, e.Status)[from:], from
 }
 
 // Pending returns up to limit pending events of every kind, in event order

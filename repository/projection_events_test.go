@@ -31,6 +31,9 @@ func TestUnprojectedHistory(t *testing.T) {
 			nil, 0},
 		{"ProjectedBeforeAppliedRevWasKept", eventDoc{Rev: 2, Status: "rejected", History: history, Applied: appliedDoc{Batch: 3, Counted: true}},
 			[]domain.ConversionStatus{"rejected"}, 2},
+		{"AnEntryWithoutTo", eventDoc{Rev: 2, Status: "rejected", History: []historyDoc{history[0],
+			{At: t0.Add(time.Minute), From: "pending"}, history[2]}},
+			[]domain.ConversionStatus{"pending", "approved", "rejected"}, 0}, // as a read gives it (history)
 		{"HistoryShorterThanItsRev", eventDoc{Rev: 2, Status: "rejected", History: history[:1]},
 			[]domain.ConversionStatus{"rejected"}, 2},
 	} {

@@ -37,6 +37,8 @@ type Options struct {
 	DataDir string
 	// Memory opens the embedded engine without a file (tests).
 	Memory bool
+	// Fault, when set, fails store operations on purpose (tests; see Fault).
+	Fault Fault
 }
 
 // Store is an open database: MongoDB or the embedded engine.
@@ -52,7 +54,7 @@ type Store struct {
 	monCalls  atomic.Int64 // reads of the backlog monitor
 	writes    atomic.Int64 // write operations of either
 	commands  atomic.Int64 // on MongoDB: commands the driver sent to the database
-	fault     atomic.Pointer[Fault]
+	fault     Fault        // Options.Fault; nil in production
 	embedded  bool
 	file      string // the embedded file store's file; "" in memory and on MongoDB
 	keys      keyLocks
@@ -68,21 +70,12 @@ type Store struct {
 // embedded engine's write lock at once.
 const requestWriteSlots = 2
 
-// Fault, when set with SetFault, is called before (after false) and after
+// Fault, given in Options, is called before (after false) and after
 // (after true) every attempt of every store operation; an error it returns
 // is that operation's result, as if the store had failed — before the
 // operation ran, or after it landed (a timeout that hides a success). Tests
 // use it to fail the k-th call of a path; production never sets one.
 type Fault func(op string, after bool) error
-
-// SetFault installs f for every later operation; nil removes it.
-func (s *Store) SetFault(f Fault) {
-	if f == nil {
-		s.fault.Store(nil)
-		return
-	}
-	s.fault.Store(&f)
-}
 
 // Open opens the store described by opts. On the embedded file store it takes
 // an exclusive lock in DataDir first and refuses to open a directory another
@@ -91,7 +84,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.Database == "" {
 		opts.Database = "tally"
 	}
-	s := &Store{unlock: func() {}}
+	s := &Store{unlock: func() {}, fault: opts.Fault}
 	if opts.URI != "" {
 		// The command monitor counts what really reaches the server (the
 		// database's commands: not handshakes, heartbeats or session
@@ -198,28 +191,28 @@ func (s *Store) ServerCommands() (n int64, ok bool) { return s.commands.Load(), 
 // collection returns a named collection whose operations are counted in Calls
 // and retried on transient conflicts.
 func (s *Store) collection(name string) *collection {
-	return &collection{c: s.db.Collection(name), calls: &s.calls, writes: &s.writes, fault: &s.fault, embedded: s.embedded, keys: &s.keys,
+	return &collection{c: s.db.Collection(name), calls: &s.calls, writes: &s.writes, fault: s.fault, embedded: s.embedded, keys: &s.keys,
 		gate: s.requestWrites}
 }
 
 // projectorCollection is collection for the projector: its operations are
 // counted in ProjectorCalls instead of Calls.
 func (s *Store) projectorCollection(name string) *collection {
-	return &collection{c: s.db.Collection(name), calls: &s.projCalls, writes: &s.writes, fault: &s.fault, embedded: s.embedded, keys: &s.keys}
+	return &collection{c: s.db.Collection(name), calls: &s.projCalls, writes: &s.writes, fault: s.fault, embedded: s.embedded, keys: &s.keys}
 }
 
 // senderCollection is collection for the postback sender: its operations
 // and writes are counted apart (SenderCalls), so that its polling never
 // shows in the requests' or the projector's counts.
 func (s *Store) senderCollection(name string) *collection {
-	return &collection{c: s.db.Collection(name), calls: &s.sendCalls, writes: &s.sendWrite, fault: &s.fault, embedded: s.embedded}
+	return &collection{c: s.db.Collection(name), calls: &s.sendCalls, writes: &s.sendWrite, fault: s.fault, embedded: s.embedded}
 }
 
 // monitorCollection is collection for the backlog monitor: reads counted
 // apart (MonitorCalls), so that every process's periodic look at the
 // backlog never shows in the requests' or the projector's counts.
 func (s *Store) monitorCollection(name string) *collection {
-	return &collection{c: s.db.Collection(name), calls: &s.monCalls, writes: &s.writes, fault: &s.fault, embedded: s.embedded}
+	return &collection{c: s.db.Collection(name), calls: &s.monCalls, writes: &s.writes, fault: s.fault, embedded: s.embedded}
 }
 
 // MonitorCalls returns how many store operations the backlog monitor has
@@ -240,7 +233,7 @@ type collection struct {
 	c        lungo.ICollection
 	calls    *atomic.Int64
 	writes   *atomic.Int64
-	fault    *atomic.Pointer[Fault]
+	fault    Fault
 	embedded bool          // the embedded engine, where any matched write is a full commit
 	gate     chan struct{} // request-side writes on the embedded engine: see Store.requestWrites
 	keys     *keyLocks
@@ -362,14 +355,14 @@ func (c *collection) attempt(op string, do func() error) error {
 			defer func() { <-c.gate }()
 		}
 	}
-	if f := c.fault.Load(); f != nil {
-		if err := (*f)(op, false); err != nil {
+	if c.fault != nil {
+		if err := c.fault(op, false); err != nil {
 			return err
 		}
 	}
 	err := do()
-	if f := c.fault.Load(); f != nil && err == nil {
-		if ferr := (*f)(op, true); ferr != nil {
+	if c.fault != nil && err == nil {
+		if ferr := c.fault(op, true); ferr != nil {
 			return ferr
 		}
 	}

@@ -156,10 +156,19 @@ func TestServeShutsDownGracefully(t *testing.T) {
 		t.Fatal(err)
 	}
 	cancel()
+	// The shutdown has begun once a new connection is refused; the request
+	// in flight still holds it.
+	eventually(t, func() bool {
+		resp, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err != nil
+	}, "the server still accepted connections after the cancel")
 	select {
 	case err := <-done:
 		t.Fatalf("run returned (%v) with a request in flight", err)
-	case <-time.After(300 * time.Millisecond):
+	default:
 	}
 	if _, err := io.WriteString(pw, `name }"}`); err != nil {
 		t.Fatal(err)

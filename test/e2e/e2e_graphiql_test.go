@@ -50,7 +50,7 @@ func TestGraphiQLServedByTheBinary(t *testing.T) {
 			t.Errorf("GET %s: %d, %d bytes", asset, resp.StatusCode, len(raw))
 		}
 	}
-	for _, missing := range []string{"/graphiql/", "/graphiql/nope.js", "/graphiql/MANIFEST.tsv", "/graphiql/../server.go"} {
+	for _, missing := range []string{"/graphiql/", "/graphiql/nope.js", "/graphiql/MANIFEST.tsv", "/graphiql/../graphiql.go", "/graphiql/web/build.mjs"} {
 		if resp, _ := a.request(http.MethodGet, missing, nil, nil); resp.StatusCode != 404 {
 			t.Errorf("GET %s: %d, want 404", missing, resp.StatusCode)
 		}

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -119,6 +120,28 @@ func withLogger(log *slog.Logger) appOption { return func(o *startOptions) { o.l
 func mustStartApp(t testing.TB, opts ...appOption) *testApp {
 	t.Helper()
 	return mustStartAppOn(t, repotest.MustOpen(t), opts...)
+}
+
+// mustStartFaultyApp is mustStartApp on a store whose operations a test can
+// fail on purpose: setFault installs a repository.Fault for every later
+// operation, nil removes it.
+func mustStartFaultyApp(t testing.TB, opts ...appOption) (a *testApp, setFault func(repository.Fault)) {
+	t.Helper()
+	var fault atomic.Pointer[repository.Fault]
+	so := repotest.Options(t)
+	so.Fault = func(op string, after bool) error {
+		if f := fault.Load(); f != nil {
+			return (*f)(op, after)
+		}
+		return nil
+	}
+	return mustStartAppOn(t, repotest.MustOpenWith(t, so), opts...), func(f repository.Fault) {
+		if f == nil {
+			fault.Store(nil)
+			return
+		}
+		fault.Store(&f)
+	}
 }
 
 func mustStartAppOn(t testing.TB, store *repository.Store, opts ...appOption) *testApp {

@@ -62,20 +62,20 @@ func TestPostbackRetries(t *testing.T) {
 
 // TestPostbackSlowAndGone: a receiver slower than the timeout is recorded as
 // a timeout and retried; one that went away is recorded as refused until the
-// ladder runs out.
+// ladder runs out. The timeout is a second: on a busy machine the quick
+// second answer must still come within it (the slow first one never does:
+// it waits for the sender to give up).
 func TestPostbackSlowAndGone(t *testing.T) {
 	t.Parallel()
-	a := mustStartApp(t, fastPostbacks(postback.Options{Timeout: 100 * time.Millisecond,
+	const timeout = time.Second
+	a := mustStartApp(t, fastPostbacks(postback.Options{Timeout: timeout,
 		Ladder: []time.Duration{10 * time.Millisecond, 10 * time.Millisecond}})...)
 
 	t.Run("Slow", func(t *testing.T) {
 		a := a.in(t)
 		rc := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) {
 			if n == 1 {
-				select {
-				case <-time.After(2 * time.Second):
-				case <-r.Context().Done():
-				}
+				<-r.Context().Done() // slower than any timeout: the sender gives up
 				return
 			}
 			_, _ = io.WriteString(w, "ok")
@@ -91,8 +91,8 @@ func TestPostbackSlowAndGone(t *testing.T) {
 		if d.Log[0].StatusCode != nil {
 			t.Errorf("log[0].statusCode: got %d, want null", *d.Log[0].StatusCode)
 		}
-		if d.Log[0].LatencyMs < 100 || d.Log[0].LatencyMs > 1500 {
-			t.Errorf("log[0].latencyMs: got %d, want about the 100 ms timeout", d.Log[0].LatencyMs)
+		if d.Log[0].LatencyMs < int(timeout.Milliseconds())-5 {
+			t.Errorf("log[0].latencyMs: got %d, want at least the %v timeout", d.Log[0].LatencyMs, timeout)
 		}
 		wantField(t, "log[1].error", strOr(d.Log[1].Error), "<nil>")
 	})
@@ -223,8 +223,11 @@ func TestPostbackRequest(t *testing.T) {
 		a.waitDelivery(brand, "steps:1", "SKIPPED")
 		a.waitDelivery(brand, "steps:2", "DELIVERED")
 		reqs := rc.requests()
-		if len(reqs) != 1 {
-			t.Fatalf("requests: got %d, want 1 (the status change)", len(reqs))
+		if len(reqs) == 0 {
+			t.Fatal("no request for the status change")
+		}
+		for _, r := range reqs { // at least once, each with the status change's key: nothing for the skipped step
+			wantField(t, "idempotency key", r.Header.Get(postback.HeaderIdempotencyKey), "steps:2")
 		}
 		wantField(t, "path (the goal's template)", reqs[0].Path, "/goal")
 		wantField(t, "status", reqs[0].Query.Get("st"), "rejected")

@@ -165,7 +165,7 @@ func TestProjectionRaces(t *testing.T) {
 // the batch: verify finds no drift and the money is exact.
 func TestProjectorSurvivesFaults(t *testing.T) {
 	t.Parallel()
-	a := mustStartApp(t, withManualProjection())
+	a, setFault := mustStartFaultyApp(t, withManualProjection())
 	brand, streamer := a.mustSignUp("BRAND"), a.mustSignUp("STREAMER")
 	c := a.mustBudgetCampaign(brand, "Faulty", "10000.00")
 	tok := token(t, a.mustJoin(streamer, c.ID))
@@ -180,7 +180,7 @@ func TestProjectorSurvivesFaults(t *testing.T) {
 			mustOK(t, a.doWithKey(key, recordConversionMutation, conversionVars(fmt.Sprintf("fault-%d-a", rounds), "signup")))
 			var calls atomic.Int64
 			var hit atomic.Bool
-			a.store.SetFault(func(op string, isAfter bool) error {
+			setFault(func(op string, isAfter bool) error {
 				if isAfter != after || calls.Add(1) != int64(k) {
 					return nil
 				}
@@ -191,7 +191,7 @@ func TestProjectorSurvivesFaults(t *testing.T) {
 				return fmt.Errorf("injected failure of %s", op)
 			})
 			err := a.projector.Drain(ctx)
-			a.store.SetFault(nil)
+			setFault(nil)
 			faults++
 			if !hit.Load() {
 				if k < 10 {
@@ -220,12 +220,12 @@ func TestProjectorSurvivesFaults(t *testing.T) {
 // answer is lost, a retry finds it (isNew false) and it counts once.
 func TestEventWriteFaults(t *testing.T) {
 	t.Parallel()
-	a := mustStartApp(t)
+	a, setFault := mustStartFaultyApp(t)
 	brand, streamer := a.mustSignUp("BRAND"), a.mustSignUp("STREAMER")
 	c := a.mustBudgetCampaign(brand, "Write faults", "100.00")
 	tok := token(t, a.mustJoin(streamer, c.ID))
 	failUpsert := func(after bool) {
-		a.store.SetFault(func(op string, isAfter bool) error {
+		setFault(func(op string, isAfter bool) error {
 			if op == "findAndModify" && isAfter == after {
 				return errors.New("injected store failure")
 			}
@@ -238,7 +238,7 @@ func TestEventWriteFaults(t *testing.T) {
 
 	failUpsert(false)
 	r := a.do("", recordClickMutation, vars("lost-before"))
-	a.store.SetFault(nil)
+	setFault(nil)
 	if len(r.Errors) == 0 {
 		t.Fatal("a failed event write answered without an error")
 	}
@@ -250,7 +250,7 @@ func TestEventWriteFaults(t *testing.T) {
 
 	failUpsert(true)
 	r = a.do("", recordClickMutation, vars("lost-answer"))
-	a.store.SetFault(nil)
+	setFault(nil)
 	if len(r.Errors) == 0 {
 		t.Fatal("a lost answer came back without an error")
 	}
