@@ -311,10 +311,12 @@ type EventRecord struct {
 	At              time.Time
 	Price           Micros
 	Billing         Billing
-	Batch           int64         // the projector batch that applied it; 0 while pending and for events older than the projector
-	Viewer          string        // clicks: a keyed hash of the viewer's address and user agent ("" when unknown)
-	Invalid         InvalidReason // clicks judged invalid traffic: counted apart, never billed
-	Todo            bool          // the projector has work to do for it
+	Batch           int64           // the projector batch that applied it; 0 while pending and for events older than the projector
+	Viewer          string          // clicks: a keyed hash of the viewer's address and user agent ("" when unknown)
+	Invalid         InvalidReason   // clicks judged invalid traffic: counted apart, never billed
+	NotBilled       NotBilledReason // the money rule that refused its price, once projected NOT_BILLED
+	CapDay          string          // impressions and clicks billed: the day of their cap counters (their campaign's time zone)
+	Todo            bool            // the projector has work to do for it
 
 	// Conversions only: the status now and what the projector applied of
 	// the steps before (counted, charged, billing decided), the step's time
@@ -360,6 +362,8 @@ type Step struct {
 	Delta    Micros
 	CountDay string
 	MoneyDay string
+	Refused  NotBilledReason // the money rule that refused the step's price, if one did
+	CapDay   string          // the day of the step in its campaign's time zone, when it moved money: its cap counters' day
 }
 
 // Next is what projecting the event does now, from what was applied before:

@@ -96,6 +96,8 @@ type stepDoc struct {
 	DeltaMicros int64  `bson:"deltaMicros"`
 	CountDay    string `bson:"countDay"`
 	MoneyDay    string `bson:"moneyDay"`
+	Refused     string `bson:"notBilled,omitempty"`
+	CapDay      string `bson:"capDay,omitempty"`
 }
 
 type historyDoc struct {

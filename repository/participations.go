@@ -56,6 +56,7 @@ type participationDoc struct {
 	Status             string             `bson:"status"`
 	BrowserSourceToken *string            `bson:"browserSourceToken,omitempty"`
 	Stats              statsDoc           `bson:"stats"`
+	Caps               capsDoc            `bson:"caps,omitempty"`
 	JoinedAt           time.Time          `bson:"joinedAt"`
 	LeftAt             *time.Time         `bson:"leftAt,omitempty"`
 	LastShownAt        *time.Time         `bson:"lastShownAt,omitempty"`
@@ -66,7 +67,8 @@ func (d *participationDoc) toDomain() domain.Participation {
 		ID: d.ID.Hex(), CampaignID: d.CampaignID.Hex(), StreamerID: d.StreamerID.Hex(),
 		Status: domain.ParseParticipationStatus(d.Status),
 		Stats: domain.ParticipationStats{Impressions: d.Stats.Impressions, Clicks: d.Stats.Clicks, InvalidClicks: d.Stats.InvalidClicks,
-			Conversions: d.Stats.Conversions, Earnings: domain.Micros(d.Stats.EarningsMicros)},
+			Conversions: d.Stats.Conversions, NotBilled: d.Stats.NotBilled.toDomain(), Earnings: domain.Micros(d.Stats.EarningsMicros)},
+		Caps:     d.Caps.toDomain(),
 		JoinedAt: d.JoinedAt.UTC(), LeftAt: utcPtr(d.LeftAt),
 	}
 	if d.BrowserSourceToken != nil {

@@ -437,6 +437,7 @@ func (s *Store) indexes() map[string][]mongo.IndexModel {
 		projectorCollection:      nil,
 		outboxCollection:         outboxIndexes(),
 		clickFiltersCollection:   clickFilterIndexes(),
+		capSpendCollection:       capSpendIndexes(),
 	}
 }
 
