@@ -84,8 +84,8 @@ func LocalDay(t time.Time, loc *time.Location) string { return t.In(loc).Format(
 // campaign: in total, and per day (in the campaign's time zone). nil is no
 // cap.
 type ParticipationCaps struct {
-	Total *Micros `json:"totalCap"`
-	Daily *Micros `json:"dailyCap"`
+	TotalCap *Micros `json:"totalCap"`
+	DailyCap *Micros `json:"dailyCap"`
 }
 
 // Validate checks the caps: each at most MaxBudget.
@@ -94,7 +94,7 @@ func (c ParticipationCaps) Validate(prefix string) error {
 	for _, f := range []struct {
 		name string
 		v    *Micros
-	}{{"totalCap", c.Total}, {"dailyCap", c.Daily}} {
+	}{{"totalCap", c.TotalCap}, {"dailyCap", c.DailyCap}} {
 		if f.v != nil && *f.v > MaxBudget {
 			errs = append(errs, Invalid(prefix+"."+f.name, "%s must be at most %s", f.name, MaxBudget))
 		}
@@ -153,12 +153,12 @@ func (s CapState) room(cid, pid, day string, moved map[CapSpendKey]Micros, moved
 		daily = s.DailyBudget - s.DaySpend[ck] - moved[ck]
 	}
 	caps := s.Caps[pid]
-	if caps.Total != nil {
-		streamer = *caps.Total - s.Total[pid] - movedTotal[pid]
+	if caps.TotalCap != nil {
+		streamer = *caps.TotalCap - s.Total[pid] - movedTotal[pid]
 	}
-	if caps.Daily != nil {
+	if caps.DailyCap != nil {
 		pk := CapSpendKey{CapSpendParticipation, pid, day}
-		if r := *caps.Daily - s.DaySpend[pk] - moved[pk]; streamer < 0 || r < streamer {
+		if r := *caps.DailyCap - s.DaySpend[pk] - moved[pk]; streamer < 0 || r < streamer {
 			streamer = r
 		}
 	}

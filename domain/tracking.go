@@ -20,7 +20,8 @@ type Click struct {
 	Subs            SubIDs
 	Invalid         InvalidReason // set once projected, for invalid traffic
 	Billing         Billing
-	Cost            Micros // the campaign's cpc when the click was recorded; 0 when it was not billable
+	NotBilled       NotBilledReason // NOT_BILLED by a money rule: which
+	Cost            Micros          // the campaign's cpc when the click was recorded; 0 when it was not billable
 	CreatedAt       time.Time
 }
 
@@ -94,6 +95,7 @@ type Conversion struct {
 	Cost            Micros // what approval charges: Payout, or 0 when the campaign was not billable
 	Charged         Micros // what the campaign is charged for it now, once projected
 	Billing         Billing
+	NotBilled       NotBilledReason // NOT_BILLED by a money rule: which
 	CreatedAt       time.Time
 }
 
@@ -490,8 +492,9 @@ type DailyStat struct {
 	Clicks        int64 // valid clicks
 	InvalidClicks int64 // invalid traffic
 	Conversions   int64
-	Spend         Micros // billed to the campaign
-	Earnings      Micros // earned by the streamer
+	NotBilled     NotBilledCounts // priced events a money rule refused, by reason
+	Spend         Micros          // billed to the campaign
+	Earnings      Micros          // earned by the streamer
 }
 
 // Day is the UTC date of t as YYYY-MM-DD, the key of daily buckets.

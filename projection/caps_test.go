@@ -44,7 +44,7 @@ func TestDecideCaps(t *testing.T) {
 		return at
 	}
 	total := func(pid string, cap domain.Micros) map[string]domain.ParticipationCaps {
-		return map[string]domain.ParticipationCaps{pid: {Total: microsPtr(cap)}}
+		return map[string]domain.ParticipationCaps{pid: {TotalCap: microsPtr(cap)}}
 	}
 	for _, tc := range []struct {
 		name     string
@@ -121,7 +121,7 @@ func TestDecideCaps(t *testing.T) {
 	}, {
 		name:   "StreamerDailyCap",
 		events: []domain.EventRecord{click("a", 0, unit), click("b", 1, unit)},
-		st: State{Ledgers: capped(100*unit, 0, ""), Caps: map[string]domain.ParticipationCaps{"p1": {Daily: microsPtr(unit), Total: microsPtr(50 * unit)}},
+		st: State{Ledgers: capped(100*unit, 0, ""), Caps: map[string]domain.ParticipationCaps{"p1": {DailyCap: microsPtr(unit), TotalCap: microsPtr(50 * unit)}},
 			DaySpend: map[domain.CapSpendKey]domain.Micros{{Scope: domain.CapSpendParticipation, ID: "p1", Day: "2026-11-22"}: unit}},
 		marks:    []string{"clicks billed: a", "clicks not_billed/streamer_cap: b"},
 		capSpend: []string{"campaign:c1:2026-11-23 1.00", "participation:p1:2026-11-23 1.00"},

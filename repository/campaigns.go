@@ -1,6 +1,7 @@
 package repository
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -112,11 +113,11 @@ func (d capsDoc) toDomain() domain.ParticipationCaps {
 	var c domain.ParticipationCaps
 	if d.TotalMicros != nil {
 		v := domain.Micros(*d.TotalMicros)
-		c.Total = &v
+		c.TotalCap = &v
 	}
 	if d.DailyMicros != nil {
 		v := domain.Micros(*d.DailyMicros)
-		c.Daily = &v
+		c.DailyCap = &v
 	}
 	return c
 }
@@ -130,7 +131,7 @@ func (d *campaignDoc) toDomain() domain.Campaign {
 		ID: d.ID.Hex(), BrandID: d.BrandID.Hex(), Name: d.Name, Description: d.Description, Status: status,
 		LandingURL: d.LandingURL, PostbackURL: d.PostbackURL,
 		Budget: domain.Micros(d.BudgetMicros), Spent: domain.Micros(d.SpentMicros),
-		DailyBudget: domain.Micros(d.DailyBudget), TimeZone: d.TimeZone,
+		DailyBudget: domain.Micros(d.DailyBudget), TimeZone: cmp.Or(d.TimeZone, domain.DefaultTimeZone),
 		CPM: domain.Micros(d.CPMMicros), CPC: domain.Micros(d.CPCMicros),
 		Goals:    goalsOf(d.Goals),
 		StartsAt: utcPtr(d.StartsAt), EndsAt: utcPtr(d.EndsAt),

@@ -178,7 +178,7 @@ func (d *conversionDoc) toDomain() domain.Conversion {
 		StreamerID: d.StreamerID.Hex(), Subs: d.Subs.toDomain(), Status: st, StatusAt: d.CreatedAt.UTC(),
 		RejectReason: d.RejectReason, HoldUntil: utcPtr(d.HoldUntil), Rev: d.Rev, Implied: d.Implied, CauseID: d.CauseID,
 		Payout: domain.Micros(d.PayoutMicros), Cost: domain.Micros(cost), Charged: domain.Micros(d.Applied.ChargedMicros),
-		Billing: d.State.billing(), CreatedAt: d.CreatedAt.UTC()}
+		Billing: d.State.billing(), NotBilled: domain.NotBilledReason(d.State.NotBilled), CreatedAt: d.CreatedAt.UTC()}
 	if d.StatusAt != nil {
 		c.StatusAt = d.StatusAt.UTC()
 	}

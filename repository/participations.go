@@ -167,6 +167,35 @@ func (r *Participations) Leave(ctx context.Context, id string, now time.Time) (d
 	return doc.toDomain(), nil
 }
 
+// SetCaps replaces a participation's caps (nil: no cap) with one write;
+// NOT_FOUND when it does not exist. The projector decides each batch
+// against the caps it reads before the batch.
+func (r *Participations) SetCaps(ctx context.Context, id string, caps domain.ParticipationCaps) (domain.Participation, error) {
+	oid, err := objectID(id, "participation")
+	if err != nil {
+		return domain.Participation{}, err
+	}
+	var doc capsDoc
+	if caps.TotalCap != nil {
+		v := int64(*caps.TotalCap)
+		doc.TotalMicros = &v
+	}
+	if caps.DailyCap != nil {
+		v := int64(*caps.DailyCap)
+		doc.DailyMicros = &v
+	}
+	var out participationDoc
+	err = r.c.FindOneAndUpdate(ctx, bson.M{"_id": oid}, bson.M{"$set": bson.M{"caps": doc}},
+		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&out)
+	if isNoDocuments(err) {
+		return domain.Participation{}, domain.Errorf(domain.ENOTFOUND, "participation %q not found", id)
+	}
+	if err != nil {
+		return domain.Participation{}, fmt.Errorf("set participation caps: %w", err)
+	}
+	return out.toDomain(), nil
+}
+
 // SetToken gives an active participation a new token: the old one stops
 // working with this write. With onlyIfMissing it only fills in a token where
 // none is stored (old participations), and a concurrent fill-in wins over

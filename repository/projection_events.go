@@ -27,7 +27,6 @@ type eventDoc struct {
 	CreatedAt       time.Time          `bson:"createdAt"`
 	Viewer          string             `bson:"viewer,omitempty"`
 	Invalid         string             `bson:"invalid,omitempty"`
-	NotBilled       string             `bson:"notBilled,omitempty"`
 	CapDay          string             `bson:"capDay,omitempty"`
 	State           eventState         `bson:",inline"`
 	// conversions
@@ -53,7 +52,7 @@ func (d *eventDoc) record(kind domain.EventKind) domain.EventRecord {
 	e := domain.EventRecord{ID: d.ID.Hex(), Kind: kind, CampaignID: d.CampaignID.Hex(),
 		ParticipationID: d.ParticipationID.Hex(), StreamerID: d.StreamerID.Hex(), At: d.CreatedAt.UTC(),
 		Price: domain.Micros(price), Billing: d.State.billing(), Batch: d.State.Batch,
-		Viewer: d.Viewer, Invalid: domain.InvalidReason(d.Invalid), NotBilled: domain.NotBilledReason(d.NotBilled), CapDay: d.CapDay, Todo: d.State.Billing == string(domain.BillingPending)}
+		Viewer: d.Viewer, Invalid: domain.InvalidReason(d.Invalid), NotBilled: domain.NotBilledReason(d.State.NotBilled), CapDay: d.CapDay, Todo: d.State.Billing == string(domain.BillingPending)}
 	if kind != domain.EventConversion {
 		return e
 	}
