@@ -181,6 +181,36 @@ func (c Campaign) CapRoomLeft(room Micros) bool {
 	return least == 0 || room >= least
 }
 
+// CapsReached reports whether a cap leaves the campaign no room for one
+// more event of participation p (CapRoomLeft): the campaign's daily budget
+// given campaignDay, what the campaign spent today (in its time zone); the
+// streamer's total cap given what p earned; the streamer's daily cap given
+// participationDay, what p spent today. The overlay stops choosing such a
+// campaign for that streamer until the next day or a raised cap.
+func CapsReached(c Campaign, p Participation, campaignDay, participationDay Micros) bool {
+	rooms := []Micros{}
+	if c.DailyBudget > 0 {
+		rooms = append(rooms, c.DailyBudget-campaignDay)
+	}
+	if p.Caps.TotalCap != nil {
+		rooms = append(rooms, *p.Caps.TotalCap-p.Stats.Earnings)
+	}
+	if p.Caps.DailyCap != nil {
+		rooms = append(rooms, *p.Caps.DailyCap-participationDay)
+	}
+	for _, r := range rooms {
+		if !c.CapRoomLeft(max(r, 0)) {
+			return true
+		}
+	}
+	return false
+}
+
+// HasDailyCaps reports whether the day's spend matters to CapsReached.
+func HasDailyCaps(c Campaign, p Participation) bool {
+	return c.DailyBudget > 0 || p.Caps.DailyCap != nil
+}
+
 func (c Campaign) prices() []Micros {
 	out := []Micros{c.CPM / 1000, c.CPC}
 	for _, g := range c.Goals {
