@@ -238,14 +238,13 @@ type ComplexityRoot struct {
 	}
 
 	Impression struct {
-		Billed          func(childComplexity int) int
-		Billing         func(childComplexity int) int
-		Campaign        func(childComplexity int) int
-		CreatedAt       func(childComplexity int) int
-		ID              func(childComplexity int) int
-		NotBilledReason func(childComplexity int) int
-		Participation   func(childComplexity int) int
-		SlotStartsAt    func(childComplexity int) int
+		Billed        func(childComplexity int) int
+		Billing       func(childComplexity int) int
+		Campaign      func(childComplexity int) int
+		CreatedAt     func(childComplexity int) int
+		ID            func(childComplexity int) int
+		Participation func(childComplexity int) int
+		SlotStartsAt  func(childComplexity int) int
 	}
 
 	Money struct {
@@ -517,8 +516,6 @@ type GoalResolver interface {
 	Payout(ctx context.Context, obj *domain.Goal) (*model.Money, error)
 }
 type ImpressionResolver interface {
-	NotBilledReason(ctx context.Context, obj *domain.Impression) (*domain.NotBilledReason, error)
-
 	Campaign(ctx context.Context, obj *domain.Impression) (*domain.Campaign, error)
 	Participation(ctx context.Context, obj *domain.Impression) (*domain.Participation, error)
 }
@@ -1428,12 +1425,6 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Impression.ID(childComplexity), true
-	case "Impression.notBilledReason":
-		if e.ComplexityRoot.Impression.NotBilledReason == nil {
-			break
-		}
-
-		return e.ComplexityRoot.Impression.NotBilledReason(childComplexity), true
 	case "Impression.participation":
 		if e.ComplexityRoot.Impression.Participation == nil {
 			break
@@ -3021,8 +3012,6 @@ type Impression {
   id: ID!
   "What became of the impression's cost (cpm / 1000 when it was recorded)."
   billing: BillingState!
-  "Which money rule refused its price when it is NOT_BILLED by one; null otherwise."
-  notBilledReason: NotBilledReason
   "True once the impression is BILLED."
   billed: Boolean! @deprecated(reason: "False while PENDING as well as when NOT_BILLED: read billing.")
   "The campaign shown, as the overlay shows it."
@@ -4170,8 +4159,6 @@ func (ec *executionContext) childFields_Impression(ctx context.Context, field gr
 		return ec.fieldContext_Impression_id(ctx, field)
 	case "billing":
 		return ec.fieldContext_Impression_billing(ctx, field)
-	case "notBilledReason":
-		return ec.fieldContext_Impression_notBilledReason(ctx, field)
 	case "billed":
 		return ec.fieldContext_Impression_billed(ctx, field)
 	case "campaign":
@@ -8714,29 +8701,6 @@ func (ec *executionContext) _Impression_billing(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_Impression_billing(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Impression", field, false, false, "BillingState")
-}
-
-func (ec *executionContext) _Impression_notBilledReason(ctx context.Context, field graphql.CollectedField, obj *domain.Impression) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Impression_notBilledReason(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Impression().NotBilledReason(ctx, obj)
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *domain.NotBilledReason) graphql.Marshaler {
-			return ec.marshalONotBilledReason2ᚖtallyᚋdomainᚐNotBilledReason(ctx, selections, v)
-		},
-		true,
-		false,
-	)
-}
-func (ec *executionContext) fieldContext_Impression_notBilledReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Impression", field, true, true, "NotBilledReason")
 }
 
 func (ec *executionContext) _Impression_billed(ctx context.Context, field graphql.CollectedField, obj *domain.Impression) (ret graphql.Marshaler) {
@@ -16503,12 +16467,6 @@ func (ec *executionContext) _Impression(ctx context.Context, sel ast.SelectionSe
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "notBilledReason":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Impression_notBilledReason(ctx, field, obj)
-				})
 		case "billed":
 			out.Values[i] = ec._Impression_billed(ctx, field, obj)
 			if out.Values[i] == graphql.Null {

@@ -13,10 +13,6 @@ import (
 	"tally/resolvers/loaders"
 )
 
-func (r *impressionResolver) NotBilledReason(ctx context.Context, obj *domain.Impression) (*domain.NotBilledReason, error) {
-	return reasonOrNil(obj.NotBilled), nil
-}
-
 func (r *impressionResolver) Campaign(ctx context.Context, obj *domain.Impression) (*domain.Campaign, error) {
 	return ptr(loaders.For(ctx).Campaigns.Load(ctx, obj.CampaignID))
 }
