@@ -3330,7 +3330,8 @@ enum BillingState {
   Counted, never charged: the campaign was not billable when it happened (not
   ACTIVE, or outside its dates), the event had no price, it was invalid
   traffic, its conversion was rejected before approval, or the remaining
-  budget did not cover it.
+  budget, the daily budget or the streamer's cap did not cover it (see
+  notBilledReason).
   """
   NOT_BILLED
   "A conversion billed, then rejected: the charge went back to the budget and out of the streamer's earnings."
