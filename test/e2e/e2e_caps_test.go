@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -265,4 +266,61 @@ func TestCampaignTimeZoneIsValidated(t *testing.T) {
 	wantField(t, "the default time zone", d.Campaign.TimeZone, "UTC")
 	a.mustFail(brand.Token, updateCampaignMutation, map[string]any{"id": c.ID, "input": map[string]any{"timeZone": "Local"}}, "BAD_USER_INPUT", "input.timeZone")
 	a.mustFail(brand.Token, updateCampaignMutation, map[string]any{"id": c.ID, "input": map[string]any{"dailyBudget": "1000000001"}}, "BAD_USER_INPUT", "input.dailyBudget")
+}
+
+// TestCapsSurviveFaults fails the k-th store call of a projection pass, for
+// every k, before the call runs and after it has landed, while a daily
+// budget and a streamer cap are being reached: after each failure the next
+// pass finishes the batch, verify finds every cap's spend in the events, and
+// in the end exactly the caps were billed, each refusal with its reason.
+func TestCapsSurviveFaults(t *testing.T) {
+	t.Parallel()
+	a := mustStartApp(t, withManualProjection())
+	brand := a.mustSignUp("BRAND")
+	c := a.mustPricedCampaign(brand, "Capped faults", map[string]any{"budget": "1000.00", "cpc": "1.00", "cpm": "0", "dailyBudget": "7.00"})
+	s1, s2 := a.mustStreamerIn(c), a.mustStreamerIn(c)
+	for id := range s1.parts {
+		a.mustDo(brand.Token, capsMutation, map[string]any{"id": id, "input": map[string]any{"totalCap": "3.00"}}, nil)
+	}
+	ctx := context.Background()
+	rounds := 0
+	for _, after := range []bool{false, true} {
+		for k := 1; ; k++ {
+			rounds++
+			// s1's click first (event order: the same instant, then the id)
+			a.mustClick(s1.token(c.ID), fmt.Sprintf("cap-fault-%d-1", rounds))
+			a.mustClick(s2.token(c.ID), fmt.Sprintf("cap-fault-%d-2", rounds))
+			var calls atomic.Int64
+			var hit atomic.Bool
+			a.store.SetFault(func(op string, isAfter bool) error {
+				if isAfter != after || calls.Add(1) != int64(k) {
+					return nil
+				}
+				hit.Store(true)
+				if after {
+					return fmt.Errorf("injected timeout after %s landed: %w", op, context.DeadlineExceeded)
+				}
+				return fmt.Errorf("injected failure of %s", op)
+			})
+			_ = a.projector.Drain(ctx)
+			a.store.SetFault(nil)
+			if !hit.Load() {
+				break // k is past the last call of a pass
+			}
+			a.project()
+			if rep := a.mustVerify(); !rep.OK() {
+				t.Fatalf("after=%v k=%d: drift\n%s", after, k, strings.Join(rep.Drift, "\n"))
+			}
+		}
+	}
+	a.project()
+	// Rounds 1–3 bill both clicks (s1 reaches 3.00); round 4 refuses s1's
+	// (STREAMER_CAP) and bills s2's: the day's 7.00. Every later click is
+	// refused by the daily budget, which comes first.
+	got := a.notBilledOf(c.ID)
+	wantField(t, "billed", got["BILLED"], 7)
+	wantField(t, "STREAMER_CAP", got["NOT_BILLED/STREAMER_CAP"], 1)
+	wantField(t, "DAILY_CAP", got["NOT_BILLED/DAILY_CAP"], 2*rounds-8)
+	wantField(t, "spent", a.capStats(brand, c.ID, "2026-11-23", "2026-11-23").Campaign.Spent.Amount, "7.00")
+	a.wantVerified()
 }
