@@ -185,6 +185,35 @@ func (s *Service) Participation(ctx context.Context, id string) (domain.Particip
 	return p, nil
 }
 
+// SetCaps replaces what a campaign's brand lets one streamer spend of it:
+// a total and a daily cap (the day in the campaign's time zone), each nil
+// for none. The campaign's brand or an admin: UNAUTHENTICATED without a
+// user, FORBIDDEN for a streamer (its own participation included) or
+// another brand who may see it, NOT_FOUND for anyone else; BAD_USER_INPUT
+// on input.totalCap and input.dailyCap. The projector applies the caps
+// from its next batch; events already billed stay billed.
+func (s *Service) SetCaps(ctx context.Context, participationID string, caps domain.ParticipationCaps) (domain.Participation, error) {
+	c, err := auth.Require(ctx, domain.ActionChangeCampaign)
+	if err != nil {
+		return domain.Participation{}, err
+	}
+	if err := caps.Validate("input"); err != nil {
+		return domain.Participation{}, err
+	}
+	p, err := s.Participation(ctx, participationID)
+	if err != nil {
+		return p, err
+	}
+	camp, err := s.Campaigns.ByID(ctx, p.CampaignID)
+	if err != nil {
+		return domain.Participation{}, err
+	}
+	if !domain.CanManageCampaign(c.UserID, c.Role, camp) {
+		return domain.Participation{}, domain.Errorf(domain.EFORBIDDEN, "only the campaign's brand or an admin may cap its streamers")
+	}
+	return s.Participations.SetCaps(ctx, p.ID, caps)
+}
+
 // ownParticipation returns a participation the caller is the streamer of (or
 // an admin): FORBIDDEN for others who may see it, NOT_FOUND for the rest.
 func (s *Service) ownParticipation(ctx context.Context, id string) (domain.Participation, error) {

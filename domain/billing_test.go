@@ -132,18 +132,18 @@ func TestBill(t *testing.T) {
 		{"ExactlyCovered", 2 * u, []EventRecord{click("a", u), click("b", u)},
 			CampaignDelta{Counts: Counts{Clicks: 2}, Spend: 2 * u}},
 		{"ExhaustedMidBatch", 2 * u, []EventRecord{click("a", u), click("b", 2*u), click("c", u)},
-			CampaignDelta{Counts: Counts{Clicks: 3}, Spend: 2 * u, Unbilled: []string{"b"}, Exhaust: true}},
+			CampaignDelta{Counts: Counts{Clicks: 3, NotBilled: NotBilledCounts{Budget: 1}}, Spend: 2 * u, Unbilled: []string{"b"}, Exhaust: true}},
 		{"NothingLeft", 0, []EventRecord{click("a", u), click("b", 0)},
-			CampaignDelta{Counts: Counts{Clicks: 2}, Unbilled: []string{"a"}, Exhaust: true}},
+			CampaignDelta{Counts: Counts{Clicks: 2, NotBilled: NotBilledCounts{Budget: 1}}, Unbilled: []string{"a"}, Exhaust: true}},
 		{"InvalidIsCountedApartAndNotBilled", 5 * u, []EventRecord{{ID: "a", Kind: EventClick, Price: u, Invalid: InvalidRateExceeded}},
 			CampaignDelta{Counts: Counts{InvalidClicks: 1}}},
 		{"ARefundCoversWhatFollows", 0, []EventRecord{refund, click("a", u), click("b", u)},
 			CampaignDelta{Counts: Counts{Clicks: 2}, Spend: 0, Unbilled: nil}},
 		{"ARefundComesBackInOrder", 0, []EventRecord{click("a", u), refund},
-			CampaignDelta{Counts: Counts{Clicks: 1}, Spend: -2 * u, Unbilled: []string{"a"}, Exhaust: true}},
+			CampaignDelta{Counts: Counts{Clicks: 1, NotBilled: NotBilledCounts{Budget: 1}}, Spend: -2 * u, Unbilled: []string{"a"}, Exhaust: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := Bill(tc.remaining, tc.events); !reflect.DeepEqual(got, tc.want) {
+			if got := Bill(tc.remaining, tc.events, CapState{}); !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("Bill(%s, …):\n got %+v\nwant %+v", tc.remaining, got, tc.want)
 			}
 		})

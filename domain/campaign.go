@@ -176,6 +176,7 @@ type CampaignStats struct {
 	Clicks        int64 // valid clicks
 	InvalidClicks int64 // invalid traffic: counted apart, never billed
 	Conversions   int64
+	NotBilled     NotBilledCounts // priced events a money rule refused, by reason
 }
 
 // Campaign is a brand's sponsorship, shown by the streamers who join it.
@@ -190,14 +191,20 @@ type Campaign struct {
 	Postback    Postback // postback settings and state; the template is PostbackURL
 	Budget      Micros
 	Spent       Micros
-	CPM         Micros // price per 1000 impressions
-	CPC         Micros // price per click
-	Goals       []Goal
-	StartsAt    *time.Time
-	EndsAt      *time.Time
-	Stats       CampaignStats
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// DailyBudget is the most the campaign may spend in one day of its
+	// TimeZone; 0 is none.
+	DailyBudget Micros
+	// TimeZone is the IANA name of the zone its days are counted in
+	// (the daily budget, the streamers' daily caps); "" is UTC.
+	TimeZone  string
+	CPM       Micros // price per 1000 impressions
+	CPC       Micros // price per click
+	Goals     []Goal
+	StartsAt  *time.Time
+	EndsAt    *time.Time
+	Stats     CampaignStats
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // Remaining is the budget not yet spent.
@@ -233,6 +240,8 @@ type CampaignInput struct {
 	LandingURL  *string    `json:"landingUrl" validate:"omitnil,campaign_url"`
 	PostbackURL *string    `json:"postbackUrl" validate:"omitnil,campaign_url"`
 	Budget      *Micros    `json:"budget"`
+	DailyBudget *Micros    `json:"dailyBudget"`
+	TimeZone    *string    `json:"timeZone"`
 	CPM         *Micros    `json:"cpm"`
 	CPC         *Micros    `json:"cpc"`
 	Goals       []Goal     `json:"goals" validate:"omitnil,max=50,unique=GoalID,dive"`
@@ -242,7 +251,7 @@ type CampaignInput struct {
 
 // Normalize trims text fields.
 func (in *CampaignInput) Normalize() {
-	for _, p := range []*string{in.Name, in.Description, in.LandingURL, in.PostbackURL} {
+	for _, p := range []*string{in.Name, in.Description, in.LandingURL, in.PostbackURL, in.TimeZone} {
 		if p != nil {
 			*p = strings.TrimSpace(*p)
 		}
@@ -273,6 +282,14 @@ func (in *CampaignInput) ValidateUpdate(prefix string) error {
 func (in *CampaignInput) finish(prefix string, errs FieldErrors) error {
 	if in.Budget != nil && *in.Budget > MaxBudget {
 		errs = append(errs, Invalid(prefix+".budget", "budget must be at most %s", MaxBudget))
+	}
+	if in.DailyBudget != nil && *in.DailyBudget > MaxBudget {
+		errs = append(errs, Invalid(prefix+".dailyBudget", "dailyBudget must be at most %s", MaxBudget))
+	}
+	if in.TimeZone != nil {
+		if _, ok := LoadTimeZone(*in.TimeZone); !ok || *in.TimeZone == "" {
+			errs = append(errs, Invalid(prefix+".timeZone", "timeZone must be an IANA time zone name, such as \"Europe/Berlin\" or \"UTC\""))
+		}
 	}
 	for _, p := range []struct {
 		name  string

@@ -48,7 +48,8 @@ type Impression struct {
 	StreamerID      string
 	SlotStartsAt    time.Time
 	Billing         Billing
-	Cost            Micros // cpm/1000 when recorded; 0 when it was not billable
+	NotBilled       NotBilledReason // NOT_BILLED by a money rule: which
+	Cost            Micros          // cpm/1000 when recorded; 0 when it was not billable
 	CreatedAt       time.Time
 }
 

@@ -39,6 +39,7 @@ type ParticipationStats struct {
 	Clicks        int64 // valid clicks
 	InvalidClicks int64 // invalid traffic: counted apart, never billed
 	Conversions   int64
+	NotBilled     NotBilledCounts // priced events a money rule refused, by reason
 	Earnings      Micros
 }
 
@@ -52,8 +53,11 @@ type Participation struct {
 	Status             ParticipationStatus
 	BrowserSourceToken string
 	Stats              ParticipationStats
-	JoinedAt           time.Time
-	LeftAt             *time.Time
+	// Caps are what the brand lets the streamer spend of the campaign, in
+	// total and per day of the campaign's time zone (nil: no cap).
+	Caps     ParticipationCaps
+	JoinedAt time.Time
+	LeftAt   *time.Time
 	// LastShownAt is the start of the last rotation slot that chose this
 	// participation; zero if never.
 	LastShownAt time.Time

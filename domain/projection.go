@@ -29,14 +29,18 @@ type CampaignLedger struct {
 	Status    CampaignStatus
 	Batch     int64
 	Unbilled  []string
-	Invalid   map[string]InvalidReason // the clicks of that batch judged invalid traffic
-	Campaign  Campaign                 // the rest of it: its goals (what they imply), its postbacks
+	Invalid   map[string]InvalidReason   // the clicks of that batch judged invalid traffic
+	Capped    map[string]NotBilledReason // the events of Unbilled a cap refused (the others: the budget)
+	Campaign  Campaign                   // the rest of it: its goals (what they imply), its postbacks
 }
 
 // Counts are event counters by kind. Clicks are the valid ones;
 // InvalidClicks the invalid traffic, counted apart and never billed.
 type Counts struct {
 	Impressions, Clicks, InvalidClicks, Conversions int64
+	// NotBilled count the priced events a money rule refused, by reason, on
+	// the day of the step it refused (a conversion's approval).
+	NotBilled NotBilledCounts
 }
 
 // Count counts one event.
@@ -61,7 +65,11 @@ type CampaignDelta struct {
 	Spend    Micros
 	Unbilled []string
 	Invalid  map[string]InvalidReason // recorded with the delta, so that a replay judges as the first run did
-	Exhaust  bool
+	// Capped are the events of Unbilled a cap refused, with its reason
+	// (the others the budget refused); recorded with the delta, so that a
+	// replay marks them as the first run did.
+	Capped  map[string]NotBilledReason
+	Exhaust bool
 }
 
 // ParticipationDelta is what one batch adds to a participation.
@@ -97,15 +105,31 @@ func (e EventRecord) BucketOwners() []BucketOwner {
 }
 
 // Bill decides a batch's events of one campaign, in event order, against
-// the campaign's remaining budget (each event's step is EventRecord.Next):
-// a charge given back returns to the budget at once; a price to bill is
-// billed while the remaining budget covers it, and is not billed once it
-// does not, in which case an ACTIVE campaign turns EXHAUSTED. This is the
-// one statement of the budget rule; the store applies the result with a
-// guarded update that checks the remaining budget is still the one decided
-// against.
-func Bill(remaining Micros, events []EventRecord) CampaignDelta {
+// the campaign's remaining budget and its caps (each event's step is
+// EventRecord.Next): a charge given back returns to the budget and to the
+// caps' spend at once; a price to bill is billed when the remaining budget,
+// the campaign's daily budget for the event's day (in its time zone) and the
+// streamer's total and daily caps all cover it whole, and is not billed
+// otherwise. When several refuse, the reason is the first of: the budget
+// (an ACTIVE campaign then turns EXHAUSTED), the daily budget (DAILY_CAP),
+// the streamer's caps (STREAMER_CAP). A later, cheaper event may still fit.
+// This is the one statement of the budget and cap rules; the store applies
+// the result with a guarded update that checks the remaining budget is
+// still the one decided against.
+func Bill(remaining Micros, events []EventRecord, caps CapState) CampaignDelta {
 	var d CampaignDelta
+	loc := caps.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	moved := map[CapSpendKey]Micros{}
+	movedTotal := map[string]Micros{}
+	move := func(e EventRecord, m Micros) {
+		day := LocalDay(e.OrderAt(), loc)
+		moved[CapSpendKey{CapSpendCampaign, e.CampaignID, day}] += m
+		moved[CapSpendKey{CapSpendParticipation, e.ParticipationID, day}] += m
+		movedTotal[e.ParticipationID] += m
+	}
 	for _, e := range events {
 		count, bill, refund := e.Next()
 		if count {
@@ -114,17 +138,35 @@ func Bill(remaining Micros, events []EventRecord) CampaignDelta {
 		if refund > 0 {
 			remaining += refund
 			d.Spend -= refund
+			move(e, -refund)
 		}
 		if bill <= 0 {
 			continue
 		}
-		if remaining >= bill {
+		daily, streamer := caps.room(e.CampaignID, e.ParticipationID, LocalDay(e.OrderAt(), loc), moved, movedTotal)
+		var reason NotBilledReason
+		switch {
+		case remaining < bill:
+			reason = NotBilledBudget
+			d.Exhaust = true
+		case daily >= 0 && daily < bill:
+			reason = NotBilledDailyCap
+		case streamer >= 0 && streamer < bill:
+			reason = NotBilledStreamerCap
+		default:
 			remaining -= bill
 			d.Spend += bill
+			move(e, bill)
 			continue
 		}
 		d.Unbilled = append(d.Unbilled, e.ID)
-		d.Exhaust = true
+		d.Counts.NotBilled.Add(reason)
+		if reason != NotBilledBudget {
+			if d.Capped == nil {
+				d.Capped = map[string]NotBilledReason{}
+			}
+			d.Capped[e.ID] = reason
+		}
 	}
 	return d
 }
@@ -136,6 +178,7 @@ const (
 	CounterCampaign      CounterKind = "campaign"
 	CounterParticipation CounterKind = "participation"
 	CounterDaily         CounterKind = "daily"
+	CounterCapSpend      CounterKind = "capspend"
 )
 
 // Counter is one counter document as stored: a campaign's, a
@@ -143,23 +186,29 @@ const (
 // applied to it. Verify compares each with what the events say.
 type Counter struct {
 	Kind     CounterKind
-	ID       string     // the campaign's or participation's id; the bucket's owner id
-	Day      string     // daily buckets only
-	Scope    StatsScope // daily buckets only
+	ID       string        // the campaign's or participation's id; the bucket's owner id
+	Day      string        // daily buckets and cap counters only
+	Scope    StatsScope    // daily buckets only
+	CapScope CapSpendScope // cap counters only
 	Counts   Counts
 	Spend    Micros // a campaign's spent, a bucket's spend
 	Earnings Micros // a participation's or a bucket's earnings
 	Budget   Micros // campaigns only
 	Remain   Micros // campaigns only: the stored remainingMicros
 	Batch    int64
-	Unbilled []string                 // campaigns only
-	Invalid  map[string]InvalidReason // campaigns only
+	Unbilled []string                   // campaigns only
+	Invalid  map[string]InvalidReason   // campaigns only
+	Capped   map[string]NotBilledReason // campaigns only
+	TimeZone string                     // campaigns only
 }
 
 // Key identifies the counter across kinds.
 func (c Counter) Key() string {
-	if c.Kind == CounterDaily {
+	switch c.Kind {
+	case CounterDaily:
 		return string(c.Kind) + ":" + string(c.Scope) + ":" + c.ID + ":" + c.Day
+	case CounterCapSpend:
+		return string(c.Kind) + ":" + string(c.CapScope) + ":" + c.ID + ":" + c.Day
 	}
 	return string(c.Kind) + ":" + c.ID
 }
@@ -167,10 +216,12 @@ func (c Counter) Key() string {
 // EventMarks are a group of one batch's impressions or clicks that end up
 // alike: their kind, billing and (for invalid traffic) reason.
 type EventMarks struct {
-	Kind    EventKind
-	Billing Billing
-	Invalid InvalidReason
-	IDs     []string
+	Kind      EventKind
+	Billing   Billing
+	Invalid   InvalidReason
+	NotBilled NotBilledReason // the money rule that refused them
+	CapDay    string          // billed: the day of their cap counters, in their campaign's time zone
+	IDs       []string
 }
 
 // ConversionMark is what a batch applied of one conversion: its state after

@@ -20,7 +20,8 @@ type Click struct {
 	Subs            SubIDs
 	Invalid         InvalidReason // set once projected, for invalid traffic
 	Billing         Billing
-	Cost            Micros // the campaign's cpc when the click was recorded; 0 when it was not billable
+	NotBilled       NotBilledReason // NOT_BILLED by a money rule: which
+	Cost            Micros          // the campaign's cpc when the click was recorded; 0 when it was not billable
 	CreatedAt       time.Time
 }
 
@@ -94,6 +95,7 @@ type Conversion struct {
 	Cost            Micros // what approval charges: Payout, or 0 when the campaign was not billable
 	Charged         Micros // what the campaign is charged for it now, once projected
 	Billing         Billing
+	NotBilled       NotBilledReason // NOT_BILLED by a money rule: which
 	CreatedAt       time.Time
 }
 
@@ -311,10 +313,12 @@ type EventRecord struct {
 	At              time.Time
 	Price           Micros
 	Billing         Billing
-	Batch           int64         // the projector batch that applied it; 0 while pending and for events older than the projector
-	Viewer          string        // clicks: a keyed hash of the viewer's address and user agent ("" when unknown)
-	Invalid         InvalidReason // clicks judged invalid traffic: counted apart, never billed
-	Todo            bool          // the projector has work to do for it
+	Batch           int64           // the projector batch that applied it; 0 while pending and for events older than the projector
+	Viewer          string          // clicks: a keyed hash of the viewer's address and user agent ("" when unknown)
+	Invalid         InvalidReason   // clicks judged invalid traffic: counted apart, never billed
+	NotBilled       NotBilledReason // the money rule that refused its price, once projected NOT_BILLED
+	CapDay          string          // impressions and clicks billed: the day of their cap counters (their campaign's time zone)
+	Todo            bool            // the projector has work to do for it
 
 	// Conversions only: the status now and what the projector applied of
 	// the steps before (counted, charged, billing decided), the step's time
@@ -360,6 +364,8 @@ type Step struct {
 	Delta    Micros
 	CountDay string
 	MoneyDay string
+	Refused  NotBilledReason // the money rule that refused the step's price, if one did
+	CapDay   string          // the day of the step in its campaign's time zone, when it moved money: its cap counters' day
 }
 
 // Next is what projecting the event does now, from what was applied before:
@@ -486,8 +492,9 @@ type DailyStat struct {
 	Clicks        int64 // valid clicks
 	InvalidClicks int64 // invalid traffic
 	Conversions   int64
-	Spend         Micros // billed to the campaign
-	Earnings      Micros // earned by the streamer
+	NotBilled     NotBilledCounts // priced events a money rule refused, by reason
+	Spend         Micros          // billed to the campaign
+	Earnings      Micros          // earned by the streamer
 }
 
 // Day is the UTC date of t as YYYY-MM-DD, the key of daily buckets.

@@ -40,6 +40,7 @@ type ResolverRoot interface {
 	Mutation() MutationResolver
 	OverlaySlot() OverlaySlotResolver
 	Participation() ParticipationResolver
+	ParticipationCaps() ParticipationCapsResolver
 	ParticipationStats() ParticipationStatsResolver
 	PostbackAttempt() PostbackAttemptResolver
 	PostbackDelivery() PostbackDeliveryResolver
@@ -83,6 +84,7 @@ type ComplexityRoot struct {
 		Cpc                func(childComplexity int) int
 		Cpm                func(childComplexity int) int
 		CreatedAt          func(childComplexity int) int
+		DailyBudget        func(childComplexity int) int
 		Description        func(childComplexity int) int
 		EndsAt             func(childComplexity int) int
 		GlobalID           func(childComplexity int) int
@@ -99,6 +101,7 @@ type ComplexityRoot struct {
 		StartsAt           func(childComplexity int) int
 		Stats              func(childComplexity int) int
 		Status             func(childComplexity int) int
+		TimeZone           func(childComplexity int) int
 		UpdatedAt          func(childComplexity int) int
 	}
 
@@ -138,41 +141,44 @@ type ComplexityRoot struct {
 		Conversions   func(childComplexity int) int
 		Impressions   func(childComplexity int) int
 		InvalidClicks func(childComplexity int) int
+		NotBilled     func(childComplexity int) int
 	}
 
 	Click struct {
-		Billed        func(childComplexity int) int
-		Billing       func(childComplexity int) int
-		Campaign      func(childComplexity int) int
-		ClickID       func(childComplexity int) int
-		CreatedAt     func(childComplexity int) int
-		ID            func(childComplexity int) int
-		InvalidReason func(childComplexity int) int
-		Participation func(childComplexity int) int
-		SubIds        func(childComplexity int) int
+		Billed          func(childComplexity int) int
+		Billing         func(childComplexity int) int
+		Campaign        func(childComplexity int) int
+		ClickID         func(childComplexity int) int
+		CreatedAt       func(childComplexity int) int
+		ID              func(childComplexity int) int
+		InvalidReason   func(childComplexity int) int
+		NotBilledReason func(childComplexity int) int
+		Participation   func(childComplexity int) int
+		SubIds          func(childComplexity int) int
 	}
 
 	Conversion struct {
-		Billed        func(childComplexity int) int
-		Billing       func(childComplexity int) int
-		Campaign      func(childComplexity int) int
-		Cause         func(childComplexity int) int
-		Charged       func(childComplexity int) int
-		ClickID       func(childComplexity int) int
-		CreatedAt     func(childComplexity int) int
-		ExternalID    func(childComplexity int) int
-		GoalID        func(childComplexity int) int
-		History       func(childComplexity int) int
-		HoldUntil     func(childComplexity int) int
-		ID            func(childComplexity int) int
-		Implied       func(childComplexity int) int
-		Participation func(childComplexity int) int
-		Payout        func(childComplexity int) int
-		RejectReason  func(childComplexity int) int
-		Status        func(childComplexity int) int
-		StatusAt      func(childComplexity int) int
-		SubIds        func(childComplexity int) int
-		TransactionID func(childComplexity int) int
+		Billed          func(childComplexity int) int
+		Billing         func(childComplexity int) int
+		Campaign        func(childComplexity int) int
+		Cause           func(childComplexity int) int
+		Charged         func(childComplexity int) int
+		ClickID         func(childComplexity int) int
+		CreatedAt       func(childComplexity int) int
+		ExternalID      func(childComplexity int) int
+		GoalID          func(childComplexity int) int
+		History         func(childComplexity int) int
+		HoldUntil       func(childComplexity int) int
+		ID              func(childComplexity int) int
+		Implied         func(childComplexity int) int
+		NotBilledReason func(childComplexity int) int
+		Participation   func(childComplexity int) int
+		Payout          func(childComplexity int) int
+		RejectReason    func(childComplexity int) int
+		Status          func(childComplexity int) int
+		StatusAt        func(childComplexity int) int
+		SubIds          func(childComplexity int) int
+		TransactionID   func(childComplexity int) int
 	}
 
 	ConversionConnection struct {
@@ -212,6 +218,7 @@ type ComplexityRoot struct {
 		Earnings      func(childComplexity int) int
 		Impressions   func(childComplexity int) int
 		InvalidClicks func(childComplexity int) int
+		NotBilled     func(childComplexity int) int
 		Spend         func(childComplexity int) int
 	}
 
@@ -264,9 +271,16 @@ type ComplexityRoot struct {
 		RotatePostbackSecret            func(childComplexity int, campaignID string) int
 		SetCampaignPostback             func(childComplexity int, campaignID string, input domain.PostbackInput) int
 		SetConversionStatus             func(childComplexity int, input domain.ConversionStatusInput) int
+		SetParticipationCaps            func(childComplexity int, participationID string, input domain.ParticipationCaps) int
 		SignUp                          func(childComplexity int, input domain.SignUp) int
 		UpdateCampaign                  func(childComplexity int, id string, input domain.CampaignUpdate) int
 		UpdateCampaignSelectionSettings func(childComplexity int, input domain.SelectionSettingsUpdate) int
+	}
+
+	NotBilledCounts struct {
+		Budget      func(childComplexity int) int
+		DailyCap    func(childComplexity int) int
+		StreamerCap func(childComplexity int) int
 	}
 
 	OverlayCampaign struct {
@@ -298,6 +312,7 @@ type ComplexityRoot struct {
 	Participation struct {
 		BrowserSourceToken func(childComplexity int) int
 		Campaign           func(childComplexity int) int
+		Caps               func(childComplexity int) int
 		GlobalID           func(childComplexity int) int
 		ID                 func(childComplexity int) int
 		JoinedAt           func(childComplexity int) int
@@ -306,6 +321,11 @@ type ComplexityRoot struct {
 		Stats              func(childComplexity int) int
 		Status             func(childComplexity int) int
 		Streamer           func(childComplexity int) int
+	}
+
+	ParticipationCaps struct {
+		DailyCap func(childComplexity int) int
+		TotalCap func(childComplexity int) int
 	}
 
 	ParticipationConnection struct {
@@ -325,6 +345,7 @@ type ComplexityRoot struct {
 		Earnings      func(childComplexity int) int
 		Impressions   func(childComplexity int) int
 		InvalidClicks func(childComplexity int) int
+		NotBilled     func(childComplexity int) int
 	}
 
 	PostbackAttempt struct {
@@ -450,6 +471,8 @@ type CampaignResolver interface {
 	Budget(ctx context.Context, obj *domain.Campaign) (*model.Money, error)
 	Spent(ctx context.Context, obj *domain.Campaign) (*model.Money, error)
 	Remaining(ctx context.Context, obj *domain.Campaign) (*model.Money, error)
+	DailyBudget(ctx context.Context, obj *domain.Campaign) (*model.Money, error)
+
 	Cpm(ctx context.Context, obj *domain.Campaign) (*model.Money, error)
 	Cpc(ctx context.Context, obj *domain.Campaign) (*model.Money, error)
 
@@ -470,6 +493,7 @@ type CampaignPostbackResolver interface {
 type ClickResolver interface {
 	SubIds(ctx context.Context, obj *domain.Click) (domain.SubIDs, error)
 	InvalidReason(ctx context.Context, obj *domain.Click) (*domain.InvalidReason, error)
+	NotBilledReason(ctx context.Context, obj *domain.Click) (*domain.NotBilledReason, error)
 	Participation(ctx context.Context, obj *domain.Click) (*domain.Participation, error)
 	Campaign(ctx context.Context, obj *domain.Click) (*domain.Campaign, error)
 }
@@ -478,6 +502,8 @@ type ConversionResolver interface {
 	SubIds(ctx context.Context, obj *domain.Conversion) (domain.SubIDs, error)
 	Payout(ctx context.Context, obj *domain.Conversion) (*model.Money, error)
 	Charged(ctx context.Context, obj *domain.Conversion) (*model.Money, error)
+
+	NotBilledReason(ctx context.Context, obj *domain.Conversion) (*domain.NotBilledReason, error)
 
 	Campaign(ctx context.Context, obj *domain.Conversion) (*domain.Campaign, error)
 	Participation(ctx context.Context, obj *domain.Conversion) (*domain.Participation, error)
@@ -500,6 +526,7 @@ type MutationResolver interface {
 	UpdateCampaign(ctx context.Context, id string, input domain.CampaignUpdate) (*domain.Campaign, error)
 	JoinCampaign(ctx context.Context, campaignID string) (*domain.Participation, error)
 	LeaveCampaign(ctx context.Context, participationID string) (*domain.Participation, error)
+	SetParticipationCaps(ctx context.Context, participationID string, input domain.ParticipationCaps) (*domain.Participation, error)
 	RotateBrowserSourceToken(ctx context.Context, participationID string) (*domain.Participation, error)
 	RecordImpression(ctx context.Context, browserSourceToken string) (*model.RecordImpressionPayload, error)
 	SetCampaignPostback(ctx context.Context, campaignID string, input domain.PostbackInput) (*domain.Campaign, error)
@@ -525,6 +552,10 @@ type ParticipationResolver interface {
 
 	BrowserSourceToken(ctx context.Context, obj *domain.Participation) (*string, error)
 	OverlayURL(ctx context.Context, obj *domain.Participation) (*string, error)
+}
+type ParticipationCapsResolver interface {
+	TotalCap(ctx context.Context, obj *domain.ParticipationCaps) (*model.Money, error)
+	DailyCap(ctx context.Context, obj *domain.ParticipationCaps) (*model.Money, error)
 }
 type ParticipationStatsResolver interface {
 	Earnings(ctx context.Context, obj *domain.ParticipationStats) (*model.Money, error)
@@ -702,6 +733,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Campaign.CreatedAt(childComplexity), true
+	case "Campaign.dailyBudget":
+		if e.ComplexityRoot.Campaign.DailyBudget == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.DailyBudget(childComplexity), true
 	case "Campaign.description":
 		if e.ComplexityRoot.Campaign.Description == nil {
 			break
@@ -808,6 +845,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Campaign.Status(childComplexity), true
+	case "Campaign.timeZone":
+		if e.ComplexityRoot.Campaign.TimeZone == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.TimeZone(childComplexity), true
 	case "Campaign.updatedAt":
 		if e.ComplexityRoot.Campaign.UpdatedAt == nil {
 			break
@@ -957,6 +1000,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CampaignStats.InvalidClicks(childComplexity), true
+	case "CampaignStats.notBilled":
+		if e.ComplexityRoot.CampaignStats.NotBilled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignStats.NotBilled(childComplexity), true
 
 	case "Click.billed":
 		if e.ComplexityRoot.Click.Billed == nil {
@@ -1000,6 +1049,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Click.InvalidReason(childComplexity), true
+	case "Click.notBilledReason":
+		if e.ComplexityRoot.Click.NotBilledReason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Click.NotBilledReason(childComplexity), true
 	case "Click.participation":
 		if e.ComplexityRoot.Click.Participation == nil {
 			break
@@ -1091,6 +1146,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Conversion.Implied(childComplexity), true
+	case "Conversion.notBilledReason":
+		if e.ComplexityRoot.Conversion.NotBilledReason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Conversion.NotBilledReason(childComplexity), true
 	case "Conversion.participation":
 		if e.ComplexityRoot.Conversion.Participation == nil {
 			break
@@ -1265,6 +1326,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DailyStat.InvalidClicks(childComplexity), true
+	case "DailyStat.notBilled":
+		if e.ComplexityRoot.DailyStat.NotBilled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DailyStat.NotBilled(childComplexity), true
 	case "DailyStat.spend":
 		if e.ComplexityRoot.DailyStat.Spend == nil {
 			break
@@ -1577,6 +1644,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetConversionStatus(childComplexity, args["input"].(domain.ConversionStatusInput)), true
+	case "Mutation.setParticipationCaps":
+		if e.ComplexityRoot.Mutation.SetParticipationCaps == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setParticipationCaps_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetParticipationCaps(childComplexity, args["participationId"].(string), args["input"].(domain.ParticipationCaps)), true
 	case "Mutation.signUp":
 		if e.ComplexityRoot.Mutation.SignUp == nil {
 			break
@@ -1610,6 +1688,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateCampaignSelectionSettings(childComplexity, args["input"].(domain.SelectionSettingsUpdate)), true
+
+	case "NotBilledCounts.budget":
+		if e.ComplexityRoot.NotBilledCounts.Budget == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotBilledCounts.Budget(childComplexity), true
+	case "NotBilledCounts.dailyCap":
+		if e.ComplexityRoot.NotBilledCounts.DailyCap == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotBilledCounts.DailyCap(childComplexity), true
+	case "NotBilledCounts.streamerCap":
+		if e.ComplexityRoot.NotBilledCounts.StreamerCap == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotBilledCounts.StreamerCap(childComplexity), true
 
 	case "OverlayCampaign.description":
 		if e.ComplexityRoot.OverlayCampaign.Description == nil {
@@ -1711,6 +1808,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Participation.Campaign(childComplexity), true
+	case "Participation.caps":
+		if e.ComplexityRoot.Participation.Caps == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Participation.Caps(childComplexity), true
 	case "Participation.globalId":
 		if e.ComplexityRoot.Participation.GlobalID == nil {
 			break
@@ -1759,6 +1862,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Participation.Streamer(childComplexity), true
+
+	case "ParticipationCaps.dailyCap":
+		if e.ComplexityRoot.ParticipationCaps.DailyCap == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ParticipationCaps.DailyCap(childComplexity), true
+	case "ParticipationCaps.totalCap":
+		if e.ComplexityRoot.ParticipationCaps.TotalCap == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ParticipationCaps.TotalCap(childComplexity), true
 
 	case "ParticipationConnection.edges":
 		if e.ComplexityRoot.ParticipationConnection.Edges == nil {
@@ -1822,6 +1938,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ParticipationStats.InvalidClicks(childComplexity), true
+	case "ParticipationStats.notBilled":
+		if e.ComplexityRoot.ParticipationStats.NotBilled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ParticipationStats.NotBilled(childComplexity), true
 
 	case "PostbackAttempt.at":
 		if e.ComplexityRoot.PostbackAttempt.At == nil {
@@ -2325,6 +2447,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("GoalInput", ec.unmarshalInputGoalInput),
 			graphql.NewInputUnmarshaler("GoalPostbackUrlInput", ec.unmarshalInputGoalPostbackUrlInput),
 			graphql.NewInputUnmarshaler("LogInInput", ec.unmarshalInputLogInInput),
+			graphql.NewInputUnmarshaler("ParticipationCapsInput", ec.unmarshalInputParticipationCapsInput),
 			graphql.NewInputUnmarshaler("PriorityWeightsInput", ec.unmarshalInputPriorityWeightsInput),
 			graphql.NewInputUnmarshaler("RecordClickInput", ec.unmarshalInputRecordClickInput),
 			graphql.NewInputUnmarshaler("RecordConversionInput", ec.unmarshalInputRecordConversionInput),
@@ -2498,6 +2621,42 @@ type CampaignStats {
   "Invalid traffic: clicks recorded but never billed (see Click.invalidReason)."
   invalidClicks: Int!
   conversions: Int!
+  "Priced events recorded NOT_BILLED because the budget or a cap refused them, by reason."
+  notBilled: NotBilledCounts!
+}
+
+"""
+Priced events a money rule refused (recorded and counted, never billed), by
+the reason on each event (` + "`" + `notBilledReason` + "`" + `); counted on the day of the step
+refused (a conversion's approval). Counted since caps exist: events refused by
+the budget before then are not in these counts.
+"""
+type NotBilledCounts {
+  "Refused by the campaign's remaining budget (BUDGET)."
+  budget: Int!
+  "Refused by the campaign's daily budget (DAILY_CAP)."
+  dailyCap: Int!
+  "Refused by the streamer's total or daily cap (STREAMER_CAP)."
+  streamerCap: Int!
+}
+
+"""
+What a participation's streamer may spend of the campaign, set by its brand
+with setParticipationCaps. Null is no cap.
+"""
+type ParticipationCaps {
+  "The most the campaign pays this streamer in all (net of reversals); null: no cap."
+  totalCap: Money
+  "The most it pays this streamer in one day of the campaign's timeZone; null: no cap."
+  dailyCap: Money
+}
+
+"A participation's caps; each null (or omitted) is no cap. Replaces both."
+input ParticipationCapsInput {
+  "At most 1,000,000,000."
+  totalCap: Decimal
+  "At most 1,000,000,000; the day is the campaign's timeZone."
+  dailyCap: Decimal
 }
 
 "A brand's sponsorship, shown by the streamers who join it."
@@ -2517,6 +2676,14 @@ type Campaign {
   budget: Money!
   spent: Money!
   remaining: Money!
+  """
+  The most the campaign spends in one day of its timeZone; null: no daily
+  budget. Events beyond it are recorded NOT_BILLED with DAILY_CAP, and the
+  overlay stops choosing the campaign until the next day.
+  """
+  dailyBudget: Money
+  "The IANA time zone its days are counted in (the daily budget, its streamers' daily caps), e.g. \"Europe/Berlin\"; UTC by default."
+  timeZone: String!
   "Price per 1000 impressions."
   cpm: Money!
   "Price per click."
@@ -2547,6 +2714,8 @@ type ParticipationStats {
   "Invalid traffic: clicks recorded but never billed (see Click.invalidReason)."
   invalidClicks: Int!
   conversions: Int!
+  "Priced events recorded NOT_BILLED because the budget or a cap refused them, by reason."
+  notBilled: NotBilledCounts!
   earnings: Money!
 }
 
@@ -2564,6 +2733,8 @@ type Participation {
   "The URL to add to OBS as a browser source; visible like browserSourceToken."
   overlayUrl: String
   stats: ParticipationStats!
+  "What its streamer may spend of the campaign (setParticipationCaps)."
+  caps: ParticipationCaps!
   joinedAt: Time!
   leftAt: Time
 }
@@ -2645,6 +2816,10 @@ input CreateCampaignInput {
   landingUrl: String!
   "Total the campaign may spend."
   budget: Decimal!
+  "The most it may spend in one day of its timeZone; omitted or 0: no daily budget. At most 1,000,000,000."
+  dailyBudget: Decimal
+  "An IANA time zone name (\"Europe/Berlin\", \"UTC\"): the one its days are counted in. Default UTC."
+  timeZone: String
   "Price per 1000 impressions (default 0)."
   cpm: Decimal
   "Price per click (default 0)."
@@ -2663,6 +2838,10 @@ input UpdateCampaignInput {
   landingUrl: String
   "The new total; never below what is already spent."
   budget: Decimal
+  "The new daily budget; 0 removes it. A lower one below what today already spent stops today's billing."
+  dailyBudget: Decimal
+  "A new IANA time zone; it names the days of events projected from then on."
+  timeZone: String
   cpm: Decimal
   cpc: Decimal
   "Replaces the whole list."
@@ -2701,6 +2880,15 @@ extend type Mutation {
   joinCampaign(campaignId: ID!): Participation!
   "Leaves a campaign; the participation's token stops working at once. Its streamer only."
   leaveCampaign(participationId: ID!): Participation!
+  """
+  Sets what one streamer may spend of the campaign, in total and per day (the
+  campaign's timeZone), replacing both caps; null is no cap. Events beyond a
+  cap are recorded NOT_BILLED with STREAMER_CAP, and the streamer's overlay
+  stops choosing the campaign while it is capped. The campaign's brand or an
+  admin: FORBIDDEN for others who may see the participation, NOT_FOUND for
+  the rest; BAD_USER_INPUT on input.totalCap and input.dailyCap.
+  """
+  setParticipationCaps(participationId: ID!, input: ParticipationCapsInput!): Participation!
   "Replaces the participation's browser source token; the old one stops working at once. Its streamer only."
   rotateBrowserSourceToken(participationId: ID!): Participation!
 }
@@ -3118,6 +3306,8 @@ type Click {
   subIds: SubIds!
   "Why the click is invalid traffic (counted in invalidClicks, never billed); null for a valid click and while PENDING."
   invalidReason: InvalidClickReason
+  "Which money rule refused its price when it is NOT_BILLED by one; null otherwise."
+  notBilledReason: NotBilledReason
   "The participation, as the overlay shows it: recordClick is anonymous (the token is the credential)."
   participation: OverlayParticipation!
   "The campaign, as the overlay shows it."
@@ -3140,11 +3330,26 @@ enum BillingState {
   Counted, never charged: the campaign was not billable when it happened (not
   ACTIVE, or outside its dates), the event had no price, it was invalid
   traffic, its conversion was rejected before approval, or the remaining
-  budget did not cover it.
+  budget, the daily budget or the streamer's cap did not cover it (see
+  notBilledReason).
   """
   NOT_BILLED
   "A conversion billed, then rejected: the charge went back to the budget and out of the streamer's earnings."
   REVERSED
+}
+
+"""
+Which money rule refused an event's price (the event is recorded, counted and
+NOT_BILLED). When several would refuse it, the first of BUDGET, DAILY_CAP,
+STREAMER_CAP is given.
+"""
+enum NotBilledReason {
+  "The campaign's remaining budget did not cover it (the campaign turned EXHAUSTED)."
+  BUDGET
+  "The campaign's daily budget, for the day in its timeZone, did not cover it."
+  DAILY_CAP
+  "The streamer's total or daily cap (setParticipationCaps) did not cover it."
+  STREAMER_CAP
 }
 
 "Why a click is invalid traffic."
@@ -3193,6 +3398,8 @@ type Conversion {
   charged: Money!
   "What became of the conversion's cost: PENDING until projected and while its status is PENDING; BILLED or NOT_BILLED once APPROVED; REVERSED when rejected after it was billed."
   billing: BillingState!
+  "Which money rule refused its payout at approval, when one did; null otherwise."
+  notBilledReason: NotBilledReason
   "True once the conversion is BILLED."
   billed: Boolean! @deprecated(reason: "False while PENDING as well as when NOT_BILLED: read billing.")
   campaign: Campaign!
@@ -3341,6 +3548,8 @@ type DailyStat {
   "Invalid traffic: clicks recorded but never billed."
   invalidClicks: Int!
   conversions: Int!
+  "Priced events the budget or a cap refused that UTC day, by reason."
+  notBilled: NotBilledCounts!
   "Billed to the campaign."
   spend: Money!
   "Earned by the streamer."
@@ -3647,6 +3856,10 @@ func (ec *executionContext) childFields_Campaign(ctx context.Context, field grap
 		return ec.fieldContext_Campaign_spent(ctx, field)
 	case "remaining":
 		return ec.fieldContext_Campaign_remaining(ctx, field)
+	case "dailyBudget":
+		return ec.fieldContext_Campaign_dailyBudget(ctx, field)
+	case "timeZone":
+		return ec.fieldContext_Campaign_timeZone(ctx, field)
 	case "cpm":
 		return ec.fieldContext_Campaign_cpm(ctx, field)
 	case "cpc":
@@ -3749,6 +3962,8 @@ func (ec *executionContext) childFields_CampaignStats(ctx context.Context, field
 		return ec.fieldContext_CampaignStats_invalidClicks(ctx, field)
 	case "conversions":
 		return ec.fieldContext_CampaignStats_conversions(ctx, field)
+	case "notBilled":
+		return ec.fieldContext_CampaignStats_notBilled(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CampaignStats", field.Name)
 }
@@ -3767,6 +3982,8 @@ func (ec *executionContext) childFields_Click(ctx context.Context, field graphql
 		return ec.fieldContext_Click_subIds(ctx, field)
 	case "invalidReason":
 		return ec.fieldContext_Click_invalidReason(ctx, field)
+	case "notBilledReason":
+		return ec.fieldContext_Click_notBilledReason(ctx, field)
 	case "participation":
 		return ec.fieldContext_Click_participation(ctx, field)
 	case "campaign":
@@ -3811,6 +4028,8 @@ func (ec *executionContext) childFields_Conversion(ctx context.Context, field gr
 		return ec.fieldContext_Conversion_charged(ctx, field)
 	case "billing":
 		return ec.fieldContext_Conversion_billing(ctx, field)
+	case "notBilledReason":
+		return ec.fieldContext_Conversion_notBilledReason(ctx, field)
 	case "billed":
 		return ec.fieldContext_Conversion_billed(ctx, field)
 	case "campaign":
@@ -3895,6 +4114,8 @@ func (ec *executionContext) childFields_DailyStat(ctx context.Context, field gra
 		return ec.fieldContext_DailyStat_invalidClicks(ctx, field)
 	case "conversions":
 		return ec.fieldContext_DailyStat_conversions(ctx, field)
+	case "notBilled":
+		return ec.fieldContext_DailyStat_notBilled(ctx, field)
 	case "spend":
 		return ec.fieldContext_DailyStat_spend(ctx, field)
 	case "earnings":
@@ -3961,6 +4182,18 @@ func (ec *executionContext) childFields_Money(ctx context.Context, field graphql
 		return ec.fieldContext_Money_currency(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Money", field.Name)
+}
+
+func (ec *executionContext) childFields_NotBilledCounts(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "budget":
+		return ec.fieldContext_NotBilledCounts_budget(ctx, field)
+	case "dailyCap":
+		return ec.fieldContext_NotBilledCounts_dailyCap(ctx, field)
+	case "streamerCap":
+		return ec.fieldContext_NotBilledCounts_streamerCap(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type NotBilledCounts", field.Name)
 }
 
 func (ec *executionContext) childFields_OverlayCampaign(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4031,6 +4264,8 @@ func (ec *executionContext) childFields_Participation(ctx context.Context, field
 		return ec.fieldContext_Participation_overlayUrl(ctx, field)
 	case "stats":
 		return ec.fieldContext_Participation_stats(ctx, field)
+	case "caps":
+		return ec.fieldContext_Participation_caps(ctx, field)
 	case "joinedAt":
 		return ec.fieldContext_Participation_joinedAt(ctx, field)
 	case "leftAt":
@@ -4039,6 +4274,16 @@ func (ec *executionContext) childFields_Participation(ctx context.Context, field
 		return ec.fieldContext_Participation_globalId(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Participation", field.Name)
+}
+
+func (ec *executionContext) childFields_ParticipationCaps(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "totalCap":
+		return ec.fieldContext_ParticipationCaps_totalCap(ctx, field)
+	case "dailyCap":
+		return ec.fieldContext_ParticipationCaps_dailyCap(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ParticipationCaps", field.Name)
 }
 
 func (ec *executionContext) childFields_ParticipationConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4073,6 +4318,8 @@ func (ec *executionContext) childFields_ParticipationStats(ctx context.Context, 
 		return ec.fieldContext_ParticipationStats_invalidClicks(ctx, field)
 	case "conversions":
 		return ec.fieldContext_ParticipationStats_conversions(ctx, field)
+	case "notBilled":
+		return ec.fieldContext_ParticipationStats_notBilled(ctx, field)
 	case "earnings":
 		return ec.fieldContext_ParticipationStats_earnings(ctx, field)
 	}
@@ -4694,6 +4941,28 @@ func (ec *executionContext) field_Mutation_setConversionStatus_args(ctx context.
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setParticipationCaps_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "participationId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["participationId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (domain.ParticipationCaps, error) {
+			return ec.unmarshalNParticipationCapsInput2tallyᚋdomainᚐParticipationCaps(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
 	return args, nil
 }
 
@@ -5713,6 +5982,61 @@ func (ec *executionContext) fieldContext_Campaign_remaining(_ context.Context, f
 	return fc, nil
 }
 
+func (ec *executionContext) _Campaign_dailyBudget(ctx context.Context, field graphql.CollectedField, obj *domain.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_dailyBudget(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Campaign().DailyBudget(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalOMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_dailyBudget(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Campaign",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Campaign_timeZone(ctx context.Context, field graphql.CollectedField, obj *domain.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_timeZone(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TimeZone, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_timeZone(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, false, false, "String")
+}
+
 func (ec *executionContext) _Campaign_cpm(ctx context.Context, field graphql.CollectedField, obj *domain.Campaign) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6691,6 +7015,38 @@ func (ec *executionContext) fieldContext_CampaignStats_conversions(_ context.Con
 	return graphql.NewScalarFieldContext("CampaignStats", field, false, false, "Int")
 }
 
+func (ec *executionContext) _CampaignStats_notBilled(ctx context.Context, field graphql.CollectedField, obj *domain.CampaignStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignStats_notBilled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NotBilled, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.NotBilledCounts) graphql.Marshaler {
+			return ec.marshalNNotBilledCounts2tallyᚋdomainᚐNotBilledCounts(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignStats_notBilled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CampaignStats",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_NotBilledCounts(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Click_id(ctx context.Context, field graphql.CollectedField, obj *domain.Click) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6836,6 +7192,29 @@ func (ec *executionContext) _Click_invalidReason(ctx context.Context, field grap
 }
 func (ec *executionContext) fieldContext_Click_invalidReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Click", field, true, true, "InvalidClickReason")
+}
+
+func (ec *executionContext) _Click_notBilledReason(ctx context.Context, field graphql.CollectedField, obj *domain.Click) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Click_notBilledReason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Click().NotBilledReason(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.NotBilledReason) graphql.Marshaler {
+			return ec.marshalONotBilledReason2ᚖtallyᚋdomainᚐNotBilledReason(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Click_notBilledReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Click", field, true, true, "NotBilledReason")
 }
 
 func (ec *executionContext) _Click_participation(ctx context.Context, field graphql.CollectedField, obj *domain.Click) (ret graphql.Marshaler) {
@@ -7336,6 +7715,29 @@ func (ec *executionContext) _Conversion_billing(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_Conversion_billing(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Conversion", field, false, false, "BillingState")
+}
+
+func (ec *executionContext) _Conversion_notBilledReason(ctx context.Context, field graphql.CollectedField, obj *domain.Conversion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Conversion_notBilledReason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Conversion().NotBilledReason(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.NotBilledReason) graphql.Marshaler {
+			return ec.marshalONotBilledReason2ᚖtallyᚋdomainᚐNotBilledReason(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Conversion_notBilledReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Conversion", field, true, true, "NotBilledReason")
 }
 
 func (ec *executionContext) _Conversion_billed(ctx context.Context, field graphql.CollectedField, obj *domain.Conversion) (ret graphql.Marshaler) {
@@ -7942,6 +8344,38 @@ func (ec *executionContext) _DailyStat_conversions(ctx context.Context, field gr
 }
 func (ec *executionContext) fieldContext_DailyStat_conversions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("DailyStat", field, false, false, "Int")
+}
+
+func (ec *executionContext) _DailyStat_notBilled(ctx context.Context, field graphql.CollectedField, obj *domain.DailyStat) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DailyStat_notBilled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NotBilled, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.NotBilledCounts) graphql.Marshaler {
+			return ec.marshalNNotBilledCounts2tallyᚋdomainᚐNotBilledCounts(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DailyStat_notBilled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DailyStat",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_NotBilledCounts(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _DailyStat_spend(ctx context.Context, field graphql.CollectedField, obj *domain.DailyStat) (ret graphql.Marshaler) {
@@ -8713,6 +9147,50 @@ func (ec *executionContext) fieldContext_Mutation_leaveCampaign(ctx context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_setParticipationCaps(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setParticipationCaps(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetParticipationCaps(ctx, fc.Args["participationId"].(string), fc.Args["input"].(domain.ParticipationCaps))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.Participation) graphql.Marshaler {
+			return ec.marshalNParticipation2ᚖtallyᚋdomainᚐParticipation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setParticipationCaps(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Participation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setParticipationCaps_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_rotateBrowserSourceToken(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9352,6 +9830,75 @@ func (ec *executionContext) fieldContext_Mutation_changePassword(ctx context.Con
 	return fc, nil
 }
 
+func (ec *executionContext) _NotBilledCounts_budget(ctx context.Context, field graphql.CollectedField, obj *domain.NotBilledCounts) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NotBilledCounts_budget(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Budget, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NotBilledCounts_budget(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NotBilledCounts", field, false, false, "Int")
+}
+
+func (ec *executionContext) _NotBilledCounts_dailyCap(ctx context.Context, field graphql.CollectedField, obj *domain.NotBilledCounts) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NotBilledCounts_dailyCap(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DailyCap, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NotBilledCounts_dailyCap(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NotBilledCounts", field, false, false, "Int")
+}
+
+func (ec *executionContext) _NotBilledCounts_streamerCap(ctx context.Context, field graphql.CollectedField, obj *domain.NotBilledCounts) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NotBilledCounts_streamerCap(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StreamerCap, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NotBilledCounts_streamerCap(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NotBilledCounts", field, false, false, "Int")
+}
+
 func (ec *executionContext) _OverlayCampaign_id(ctx context.Context, field graphql.CollectedField, obj *domain.Campaign) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9880,6 +10427,38 @@ func (ec *executionContext) fieldContext_Participation_stats(_ context.Context, 
 	return fc, nil
 }
 
+func (ec *executionContext) _Participation_caps(ctx context.Context, field graphql.CollectedField, obj *domain.Participation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Participation_caps(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Caps, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.ParticipationCaps) graphql.Marshaler {
+			return ec.marshalNParticipationCaps2tallyᚋdomainᚐParticipationCaps(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Participation_caps(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Participation",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ParticipationCaps(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Participation_joinedAt(ctx context.Context, field graphql.CollectedField, obj *domain.Participation) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9947,6 +10526,70 @@ func (ec *executionContext) _Participation_globalId(ctx context.Context, field g
 }
 func (ec *executionContext) fieldContext_Participation_globalId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Participation", field, true, false, "ID")
+}
+
+func (ec *executionContext) _ParticipationCaps_totalCap(ctx context.Context, field graphql.CollectedField, obj *domain.ParticipationCaps) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ParticipationCaps_totalCap(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ParticipationCaps().TotalCap(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalOMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ParticipationCaps_totalCap(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ParticipationCaps",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ParticipationCaps_dailyCap(ctx context.Context, field graphql.CollectedField, obj *domain.ParticipationCaps) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ParticipationCaps_dailyCap(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ParticipationCaps().DailyCap(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalOMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ParticipationCaps_dailyCap(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ParticipationCaps",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _ParticipationConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.ParticipationConnection) (ret graphql.Marshaler) {
@@ -10181,6 +10824,38 @@ func (ec *executionContext) _ParticipationStats_conversions(ctx context.Context,
 }
 func (ec *executionContext) fieldContext_ParticipationStats_conversions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ParticipationStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ParticipationStats_notBilled(ctx context.Context, field graphql.CollectedField, obj *domain.ParticipationStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ParticipationStats_notBilled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NotBilled, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.NotBilledCounts) graphql.Marshaler {
+			return ec.marshalNNotBilledCounts2tallyᚋdomainᚐNotBilledCounts(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ParticipationStats_notBilled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ParticipationStats",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_NotBilledCounts(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _ParticipationStats_earnings(ctx context.Context, field graphql.CollectedField, obj *domain.ParticipationStats) (ret graphql.Marshaler) {
@@ -13650,7 +14325,7 @@ func (ec *executionContext) unmarshalInputCreateCampaignInput(ctx context.Contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "description", "landingUrl", "budget", "cpm", "cpc", "goals", "startsAt", "endsAt", "postbackUrl"}
+	fieldsInOrder := [...]string{"name", "description", "landingUrl", "budget", "dailyBudget", "timeZone", "cpm", "cpc", "goals", "startsAt", "endsAt", "postbackUrl"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -13685,6 +14360,20 @@ func (ec *executionContext) unmarshalInputCreateCampaignInput(ctx context.Contex
 				return it, err
 			}
 			it.Budget = data
+		case "dailyBudget":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dailyBudget"))
+			data, err := ec.unmarshalODecimal2ᚖtallyᚋdomainᚐMicros(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DailyBudget = data
+		case "timeZone":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("timeZone"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TimeZone = data
 		case "cpm":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cpm"))
 			data, err := ec.unmarshalODecimal2ᚖtallyᚋdomainᚐMicros(ctx, v)
@@ -13923,6 +14612,55 @@ func (ec *executionContext) unmarshalInputLogInInput(ctx context.Context, obj an
 func UnmarshalLogInInput(ctx context.Context, raw any) (domain.LogIn, error) {
 	var out domain.LogIn
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "LogInInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputParticipationCapsInput(ctx context.Context, obj any) (domain.ParticipationCaps, error) {
+	var it domain.ParticipationCaps
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"totalCap", "dailyCap"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "totalCap":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("totalCap"))
+			data, err := ec.unmarshalODecimal2ᚖtallyᚋdomainᚐMicros(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TotalCap = data
+		case "dailyCap":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dailyCap"))
+			data, err := ec.unmarshalODecimal2ᚖtallyᚋdomainᚐMicros(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DailyCap = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalParticipationCapsInput unmarshals raw into the ParticipationCapsInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalParticipationCapsInput(ctx context.Context, raw any) (domain.ParticipationCaps, error) {
+	var out domain.ParticipationCaps
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ParticipationCapsInput", raw, &out)
 	return out, err
 }
 
@@ -14308,7 +15046,7 @@ func (ec *executionContext) unmarshalInputUpdateCampaignInput(ctx context.Contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "description", "landingUrl", "budget", "cpm", "cpc", "goals", "startsAt", "endsAt", "postbackUrl", "status"}
+	fieldsInOrder := [...]string{"name", "description", "landingUrl", "budget", "dailyBudget", "timeZone", "cpm", "cpc", "goals", "startsAt", "endsAt", "postbackUrl", "status"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -14343,6 +15081,20 @@ func (ec *executionContext) unmarshalInputUpdateCampaignInput(ctx context.Contex
 				return it, err
 			}
 			it.Budget = data
+		case "dailyBudget":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dailyBudget"))
+			data, err := ec.unmarshalODecimal2ᚖtallyᚋdomainᚐMicros(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DailyBudget = data
+		case "timeZone":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("timeZone"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TimeZone = data
 		case "cpm":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cpm"))
 			data, err := ec.unmarshalODecimal2ᚖtallyᚋdomainᚐMicros(ctx, v)
@@ -14723,6 +15475,17 @@ func (ec *executionContext) _Campaign(ctx context.Context, sel ast.SelectionSet,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Campaign_remaining(ctx, field, obj)
 				})
+		case "dailyBudget":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Campaign_dailyBudget(ctx, field, obj)
+				})
+		case "timeZone":
+			out.Values[i] = ec._Campaign_timeZone(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "cpm":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -15052,6 +15815,11 @@ func (ec *executionContext) _CampaignStats(ctx context.Context, sel ast.Selectio
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "notBilled":
+			out.Values[i] = ec._CampaignStats_notBilled(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -15111,6 +15879,12 @@ func (ec *executionContext) _Click(ctx context.Context, sel ast.SelectionSet, ob
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Click_invalidReason(ctx, field, obj)
+				})
+		case "notBilledReason":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Click_notBilledReason(ctx, field, obj)
 				})
 		case "participation":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
@@ -15241,6 +16015,12 @@ func (ec *executionContext) _Conversion(ctx context.Context, sel ast.SelectionSe
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "notBilledReason":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Conversion_notBilledReason(ctx, field, obj)
+				})
 		case "billed":
 			out.Values[i] = ec._Conversion_billed(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -15528,6 +16308,11 @@ func (ec *executionContext) _DailyStat(ctx context.Context, sel ast.SelectionSet
 			}
 		case "conversions":
 			out.Values[i] = ec._DailyStat_conversions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "notBilled":
+			out.Values[i] = ec._DailyStat_notBilled(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -15826,6 +16611,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "setParticipationCaps":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setParticipationCaps(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "rotateBrowserSourceToken":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_rotateBrowserSourceToken(ctx, field)
@@ -15928,6 +16720,49 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_changePassword(ctx, field)
 			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var notBilledCountsImplementors = []string{"NotBilledCounts"}
+
+func (ec *executionContext) _NotBilledCounts(ctx context.Context, sel ast.SelectionSet, obj *domain.NotBilledCounts) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, notBilledCountsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("NotBilledCounts")
+		case "budget":
+			out.Values[i] = ec._NotBilledCounts_budget(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "dailyCap":
+			out.Values[i] = ec._NotBilledCounts_dailyCap(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "streamerCap":
+			out.Values[i] = ec._NotBilledCounts_streamerCap(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -16181,6 +17016,11 @@ func (ec *executionContext) _Participation(ctx context.Context, sel ast.Selectio
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "caps":
+			out.Values[i] = ec._Participation_caps(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "joinedAt":
 			out.Values[i] = ec._Participation_joinedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -16196,6 +17036,46 @@ func (ec *executionContext) _Participation(ctx context.Context, sel ast.Selectio
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var participationCapsImplementors = []string{"ParticipationCaps"}
+
+func (ec *executionContext) _ParticipationCaps(ctx context.Context, sel ast.SelectionSet, obj *domain.ParticipationCaps) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, participationCapsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ParticipationCaps")
+		case "totalCap":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ParticipationCaps_totalCap(ctx, field, obj)
+				})
+		case "dailyCap":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ParticipationCaps_dailyCap(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -16322,6 +17202,11 @@ func (ec *executionContext) _ParticipationStats(ctx context.Context, sel ast.Sel
 			}
 		case "conversions":
 			out.Values[i] = ec._ParticipationStats_conversions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "notBilled":
+			out.Values[i] = ec._ParticipationStats_notBilled(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -18041,6 +18926,10 @@ func (ec *executionContext) marshalNNode2ᚕtallyᚋdomainᚐNode(ctx context.Co
 	return ret
 }
 
+func (ec *executionContext) marshalNNotBilledCounts2tallyᚋdomainᚐNotBilledCounts(ctx context.Context, sel ast.SelectionSet, v domain.NotBilledCounts) graphql.Marshaler {
+	return ec._NotBilledCounts(ctx, sel, &v)
+}
+
 func (ec *executionContext) marshalNOverlayCampaign2tallyᚋdomainᚐCampaign(ctx context.Context, sel ast.SelectionSet, v domain.Campaign) graphql.Marshaler {
 	return ec._OverlayCampaign(ctx, sel, &v)
 }
@@ -18079,6 +18968,15 @@ func (ec *executionContext) marshalNParticipation2ᚖtallyᚋdomainᚐParticipat
 		return graphql.Null
 	}
 	return ec._Participation(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNParticipationCaps2tallyᚋdomainᚐParticipationCaps(ctx context.Context, sel ast.SelectionSet, v domain.ParticipationCaps) graphql.Marshaler {
+	return ec._ParticipationCaps(ctx, sel, &v)
+}
+
+func (ec *executionContext) unmarshalNParticipationCapsInput2tallyᚋdomainᚐParticipationCaps(ctx context.Context, v any) (domain.ParticipationCaps, error) {
+	res, err := ec.unmarshalInputParticipationCapsInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNParticipationConnection2ᚖtallyᚋgraphᚋmodelᚐParticipationConnection(ctx context.Context, sel ast.SelectionSet, v *model.ParticipationConnection) graphql.Marshaler {
@@ -18895,11 +19793,34 @@ func (ec *executionContext) marshalOInvalidClickReason2ᚖtallyᚋdomainᚐInval
 	return v
 }
 
+func (ec *executionContext) marshalOMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx context.Context, sel ast.SelectionSet, v *model.Money) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Money(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalONode2tallyᚋdomainᚐNode(ctx context.Context, sel ast.SelectionSet, v domain.Node) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
 	return ec._Node(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalONotBilledReason2ᚖtallyᚋdomainᚐNotBilledReason(ctx context.Context, v any) (*domain.NotBilledReason, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(domain.NotBilledReason)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalONotBilledReason2ᚖtallyᚋdomainᚐNotBilledReason(ctx context.Context, sel ast.SelectionSet, v *domain.NotBilledReason) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) marshalOOverlayCampaign2ᚖtallyᚋdomainᚐCampaign(ctx context.Context, sel ast.SelectionSet, v *domain.Campaign) graphql.Marshaler {

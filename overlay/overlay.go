@@ -24,7 +24,8 @@ type Service struct {
 	Participations *repository.Participations
 	Campaigns      *repository.Campaigns
 	Slots          *repository.Slots
-	NewToken       func() string // for old participations chosen before they had a token
+	CapSpend       *repository.CapSpend // today's spend, for the caps (nil: caps are not checked)
+	NewToken       func() string        // for old participations chosen before they had a token
 	Now            func() time.Time
 	Log            *slog.Logger
 }
@@ -78,11 +79,11 @@ func (s *Service) forStreamer(ctx context.Context, p domain.Participation) (*dom
 	if err != nil {
 		return nil, err
 	}
-	if len(cands.list) == 0 {
-		return nil, nil
-	}
 	strategy := user.CampaignSelectionStrategy
-	best, _ := selection.Choose(strategy, settings.PriorityWeights, now, cands.list)
+	best, ok := selection.Choose(strategy, settings.PriorityWeights, now, cands.list)
+	if !ok {
+		return nil, nil // none eligible, or every one capped
+	}
 	choice := domain.Slot{Key: key, StreamerID: user.ID, ParticipationID: best.ParticipationID,
 		CampaignID: best.CampaignID, Strategy: strategy, StartsAt: start, EndsAt: end}
 	var slot domain.Slot
@@ -138,6 +139,10 @@ func (s *Service) stillShowable(ctx context.Context, slot domain.Slot, byToken d
 	if part.Status != domain.ParticipationActive || !camp.Eligible(now) {
 		return nil, false, nil
 	}
+	capped, err := s.capped(ctx, []domain.Participation{part}, map[string]domain.Campaign{camp.ID: camp}, now)
+	if err != nil || capped[part.ID] {
+		return nil, false, err
+	}
 	shown, err := s.shown(ctx, slot, part, camp)
 	return shown, err == nil, err
 }
@@ -177,6 +182,10 @@ func (s *Service) candidates(ctx context.Context, streamerID string, now time.Ti
 		return candidates{}, err
 	}
 	out := candidates{participations: map[string]domain.Participation{}, campaigns: camps}
+	capped, err := s.capped(ctx, parts, camps, now)
+	if err != nil {
+		return candidates{}, err
+	}
 	for _, p := range parts {
 		c, ok := camps[p.CampaignID]
 		if !ok || !c.Eligible(now) {
@@ -187,7 +196,40 @@ func (s *Service) candidates(ctx context.Context, streamerID string, now time.Ti
 			ParticipationID: p.ID, CampaignID: c.ID, JoinedAt: p.JoinedAt, LastShownAt: p.LastShownAt,
 			Impressions: p.Stats.Impressions, Clicks: p.Stats.Clicks, Conversions: p.Stats.Conversions,
 			CPMMicros: int64(c.CPM), CPCMicros: int64(c.CPC), GoalPayoutMicros: int64(c.MeanGoalPayout()),
+			Capped: capped[p.ID],
 		})
+	}
+	return out, nil
+}
+
+// capped reports, by participation id, which of parts a cap stops now
+// (domain.CapsReached): the day's spend, in each campaign's time zone, is
+// read in one query, and only when a daily budget or a daily cap is set.
+func (s *Service) capped(ctx context.Context, parts []domain.Participation, camps map[string]domain.Campaign, now time.Time) (map[string]bool, error) {
+	out := map[string]bool{}
+	var keys []domain.CapSpendKey
+	for _, p := range parts {
+		if c, ok := camps[p.CampaignID]; ok && domain.HasDailyCaps(c, p) {
+			day := domain.LocalDay(now, c.Location())
+			keys = append(keys, domain.CapSpendKey{Scope: domain.CapSpendCampaign, ID: c.ID, Day: day},
+				domain.CapSpendKey{Scope: domain.CapSpendParticipation, ID: p.ID, Day: day})
+		}
+	}
+	spend := map[domain.CapSpendKey]domain.Micros{}
+	if len(keys) > 0 && s.CapSpend != nil {
+		var err error
+		if spend, err = s.CapSpend.Read(ctx, keys); err != nil {
+			return nil, err
+		}
+	}
+	for _, p := range parts {
+		c, ok := camps[p.CampaignID]
+		if !ok {
+			continue
+		}
+		day := domain.LocalDay(now, c.Location())
+		out[p.ID] = domain.CapsReached(c, p, spend[domain.CapSpendKey{Scope: domain.CapSpendCampaign, ID: c.ID, Day: day}],
+			spend[domain.CapSpendKey{Scope: domain.CapSpendParticipation, ID: p.ID, Day: day}])
 	}
 	return out, nil
 }

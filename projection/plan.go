@@ -42,6 +42,14 @@ type State struct {
 	// Filter is the click filter's state before the batch, by key (the keys
 	// FilterKeys names; a key absent is zero).
 	Filter map[string]int64
+	// DaySpend are the cap counters the batch touches (CapKeys) before the
+	// batch: each campaign's and participation's spend on a day of the
+	// campaign's time zone; a key absent is zero.
+	DaySpend map[domain.CapSpendKey]domain.Micros
+	// Caps are the batch's participations' caps, and Spent what each has
+	// spent so far (its earnings), by id; a participation absent has no cap.
+	Caps  map[string]domain.ParticipationCaps
+	Spent map[string]domain.Micros
 }
 
 // Plan is everything one batch does, decided: the writes that apply it.
@@ -59,6 +67,10 @@ type Plan struct {
 	// Buckets are the daily buckets' counts and money, in the order first
 	// touched.
 	Buckets []domain.BucketDelta
+	// CapSpend are the cap counters' money (each campaign's and
+	// participation's spend per day of the campaign's time zone), in the
+	// order first touched; each is guarded by its batch like a bucket.
+	CapSpend []domain.CapSpendDelta
 	// Filter is the click filter's state to save (empty when it is off).
 	Filter FilterUpdate
 	// Implied are the conversions the batch's new conversions imply, to
@@ -103,6 +115,59 @@ func CampaignIDs(b domain.Batch) []string {
 	return ids
 }
 
+// CapKeys are the cap counters b's events touch, in order of first use:
+// for each event of a campaign in ledgers, its campaign's and its
+// participation's spend on the day of its step in the campaign's time
+// zone. The writer reads them before planning.
+func CapKeys(b domain.Batch, ledgers map[string]domain.CampaignLedger) []domain.CapSpendKey {
+	seen := map[domain.CapSpendKey]bool{}
+	var keys []domain.CapSpendKey
+	for _, e := range b.Events {
+		l, ok := ledgers[e.CampaignID]
+		if !ok {
+			continue
+		}
+		for _, k := range capKeysOf(e, l.Campaign.Location()) {
+			if !seen[k] {
+				seen[k] = true
+				keys = append(keys, k)
+			}
+		}
+	}
+	return keys
+}
+
+// capKeysOf are the cap counters e's money moves: its campaign's and its
+// participation's, on the day of its step in loc.
+func capKeysOf(e domain.EventRecord, loc *time.Location) []domain.CapSpendKey {
+	day := domain.LocalDay(e.OrderAt(), loc)
+	return []domain.CapSpendKey{{Scope: domain.CapSpendCampaign, ID: e.CampaignID, Day: day},
+		{Scope: domain.CapSpendParticipation, ID: e.ParticipationID, Day: day}}
+}
+
+// locationOf is the time zone of e's campaign (UTC for one that is gone).
+func locationOf(ledgers map[string]domain.CampaignLedger, e domain.EventRecord) *time.Location {
+	if l, ok := ledgers[e.CampaignID]; ok {
+		return l.Campaign.Location()
+	}
+	return time.UTC
+}
+
+// ParticipationIDs are the participations of b's events, sorted: whose
+// caps and spend to read.
+func ParticipationIDs(b domain.Batch) []string {
+	seen := map[string]bool{}
+	var ids []string
+	for _, e := range b.Events {
+		if !seen[e.ParticipationID] {
+			seen[e.ParticipationID] = true
+			ids = append(ids, e.ParticipationID)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
 // FilterKeys are the click filter's keys b's clicks touch, in order of
 // first use, and when each may expire: the state to read before planning.
 func FilterKeys(b domain.Batch, f domain.ClickFilter) (keys []string, expires map[string]time.Time) {
@@ -130,7 +195,8 @@ func FilterKeys(b domain.Batch, f domain.ClickFilter) (keys []string, expires ma
 
 // Decide plans batch b from the state read for it. Its steps, in order:
 // judge the clicks (invalid traffic), bill each campaign's events against
-// its budget, then derive from what was billed the participations' and the
+// its budget and its caps (its daily budget, its streamers' total and
+// daily caps), then derive from what was billed the participations' and the
 // buckets' sums, the implied conversions, the postbacks and the events'
 // marks. A campaign the batch already reached (a replay) is not billed
 // again: what it did not bill is read back from its ledger, so the plan is
@@ -139,13 +205,13 @@ func FilterKeys(b domain.Batch, f domain.ClickFilter) (keys []string, expires ma
 func Decide(b domain.Batch, st State, r Rules) (Plan, error) {
 	p := Plan{N: b.N}
 	p.Events, p.Filter = judge(b, st.Filter, r.Filter)
-	billed := p.bill(st.Ledgers)
-	if err := p.sum(billed); err != nil {
+	billed := p.bill(st)
+	if err := p.sum(billed, st.Ledgers); err != nil {
 		return Plan{}, err
 	}
 	p.imply(st.Ledgers)
 	p.deliver(st.Ledgers, r.Currency)
-	p.mark(billed)
+	p.mark(billed, st.Ledgers)
 	return p, nil
 }
 
@@ -171,45 +237,62 @@ func judge(b domain.Batch, before map[string]int64, f domain.ClickFilter) ([]dom
 }
 
 // bill decides, per campaign in id order and within it in event order,
-// which events its remaining budget covers (domain.Bill), and returns
-// whether each event is billed.
-func (p *Plan) bill(ledgers map[string]domain.CampaignLedger) func(domain.EventRecord) bool {
+// which events its remaining budget and its caps cover (domain.Bill), and
+// returns whether each event is billed and, when a rule refused it, why.
+func (p *Plan) bill(st State) billedFunc {
 	byCampaign := map[string][]domain.EventRecord{}
 	for _, e := range p.Events {
 		byCampaign[e.CampaignID] = append(byCampaign[e.CampaignID], e)
 	}
-	unbilled := map[string]bool{}
+	unbilled := map[string]domain.NotBilledReason{}
+	refuse := func(ids []string, capped map[string]domain.NotBilledReason) {
+		for _, id := range ids {
+			unbilled[id] = domain.NotBilledBudget
+			if r, ok := capped[id]; ok {
+				unbilled[id] = r
+			}
+		}
+	}
 	for _, id := range CampaignIDs(domain.Batch{Events: p.Events}) {
-		l, ok := ledgers[id]
+		l, ok := st.Ledgers[id]
 		if !ok {
 			continue // the campaign is gone: nothing of it is billed
 		}
 		if l.Batch >= p.N { // applied before: decide as then
-			for _, e := range l.Unbilled {
-				unbilled[e] = true
-			}
+			refuse(l.Unbilled, l.Capped)
 			continue
 		}
-		d := domain.Bill(l.Remaining, byCampaign[id])
+		caps := domain.CapState{Location: l.Campaign.Location(), DailyBudget: l.Campaign.DailyBudget,
+			DaySpend: st.DaySpend, Caps: st.Caps, Total: st.Spent}
+		d := domain.Bill(l.Remaining, byCampaign[id], caps)
 		d.Exhaust = d.Exhaust && l.Status == domain.CampaignActive
 		d.Invalid = invalidOf(byCampaign[id])
-		for _, e := range d.Unbilled {
-			unbilled[e] = true
-		}
+		refuse(d.Unbilled, d.Capped)
 		p.Campaigns = append(p.Campaigns, CampaignUpdate{ID: id, Remaining: l.Remaining, Delta: d})
 	}
-	return func(e domain.EventRecord) bool {
+	return func(e domain.EventRecord) (bool, domain.NotBilledReason) {
 		_, bill, _ := e.Next()
-		_, exists := ledgers[e.CampaignID]
-		return bill > 0 && e.Invalid == "" && exists && !unbilled[e.ID]
+		if _, exists := st.Ledgers[e.CampaignID]; bill <= 0 || e.Invalid != "" || !exists {
+			return false, ""
+		}
+		if r, ok := unbilled[e.ID]; ok {
+			return false, r
+		}
+		return true, ""
 	}
 }
 
+// billedFunc says whether an event is billed and, when a money rule refused
+// its price, which.
+type billedFunc func(domain.EventRecord) (billed bool, refused domain.NotBilledReason)
+
 // sum adds each event's count and money to its participation and its
 // daily buckets (campaign, participation, streamer): counts on the day it
-// was recorded, money on the day of its step. Every sum is checked for
-// overflow.
-func (p *Plan) sum(billed func(domain.EventRecord) bool) error {
+// was recorded, money (and a refusal by a money rule) on the day of its
+// step; and its money to its cap counters (its campaign's and its
+// participation's spend on the day of its step in the campaign's time
+// zone). Every sum is checked for overflow.
+func (p *Plan) sum(billed billedFunc, ledgers map[string]domain.CampaignLedger) error {
 	p.Participations = map[string]domain.ParticipationDelta{}
 	buckets := map[domain.BucketOwner]map[string]int{} // index into p.Buckets
 	bucket := func(o domain.BucketOwner, day string) *domain.BucketDelta {
@@ -224,14 +307,17 @@ func (p *Plan) sum(billed func(domain.EventRecord) bool) error {
 		}
 		return &p.Buckets[i]
 	}
+	capSpend := map[domain.CapSpendKey]int{} // index into p.CapSpend
 	var ok bool
 	for _, e := range p.Events {
 		count, _, _ := e.Next()
-		_, _, _, money := e.Outcome(billed(e))
+		bill, refused := billed(e)
+		_, _, _, money := e.Outcome(bill)
 		pd := p.Participations[e.ParticipationID]
 		if count {
 			pd.Counts.Count(e)
 		}
+		pd.Counts.NotBilled.Add(refused)
 		if pd.Earnings, ok = domain.AddMicros(pd.Earnings, money); !ok {
 			return fmt.Errorf("participation %s: earnings overflow", e.ParticipationID)
 		}
@@ -240,12 +326,29 @@ func (p *Plan) sum(billed func(domain.EventRecord) bool) error {
 			if count {
 				bucket(o, domain.Day(e.At)).Counts.Count(e)
 			}
+			if refused != "" {
+				bucket(o, domain.Day(e.OrderAt())).Counts.NotBilled.Add(refused)
+			}
 			if money != 0 {
 				bd := bucket(o, domain.Day(e.OrderAt()))
 				if bd.Spend, ok = domain.AddMicros(bd.Spend, money); !ok {
 					return fmt.Errorf("daily %s %s: spend overflow", o.Scope, o.ID)
 				}
 				bd.Earnings = bd.Spend // the streamer earns what the campaign is billed
+			}
+		}
+		if money == 0 {
+			continue
+		}
+		for _, k := range capKeysOf(e, locationOf(ledgers, e)) {
+			i, found := capSpend[k]
+			if !found {
+				i = len(p.CapSpend)
+				capSpend[k] = i
+				p.CapSpend = append(p.CapSpend, domain.CapSpendDelta{Key: k})
+			}
+			if p.CapSpend[i].Spend, ok = domain.AddMicros(p.CapSpend[i].Spend, money); !ok {
+				return fmt.Errorf("cap spend %s: overflow", k)
 			}
 		}
 	}
@@ -330,37 +433,47 @@ func (p *Plan) deliver(ledgers map[string]domain.CampaignLedger, currency string
 }
 
 // mark records what became of each event: a conversion's step and its state
-// after it; the impressions' and clicks' billing, grouped by kind, billing
-// and invalid reason.
-func (p *Plan) mark(billed func(domain.EventRecord) bool) {
+// after it; the impressions' and clicks' billing, grouped by kind, billing,
+// invalid reason and the money rule that refused them.
+func (p *Plan) mark(billed billedFunc, ledgers map[string]domain.CampaignLedger) {
 	for _, e := range p.Events {
 		if e.Kind != domain.EventConversion {
 			continue
 		}
 		count, _, _ := e.Next()
-		charged, decided, billing, money := e.Outcome(billed(e))
+		bill, refused := billed(e)
+		charged, decided, billing, money := e.Outcome(bill)
+		capDay := ""
+		if money != 0 {
+			capDay = capKeysOf(e, locationOf(ledgers, e))[0].Day
+		}
 		p.Conversions = append(p.Conversions, domain.ConversionMark{ID: e.ID, Rev: e.Rev, Charged: charged, Decided: decided,
-			Billing: billing, Step: domain.Step{Counted: count, Delta: money, CountDay: domain.Day(e.At), MoneyDay: domain.Day(e.OrderAt())}})
+			Billing: billing, Step: domain.Step{Counted: count, Delta: money, CountDay: domain.Day(e.At), MoneyDay: domain.Day(e.OrderAt()),
+				Refused: refused, CapDay: capDay}})
 	}
 	for _, kind := range []domain.EventKind{domain.EventImpression, domain.EventClick} {
 		type group struct {
-			billing domain.Billing
-			invalid domain.InvalidReason
+			billing   domain.Billing
+			invalid   domain.InvalidReason
+			notBilled domain.NotBilledReason
+			capDay    string
 		}
 		index := map[group]int{}
 		for _, e := range p.Events {
 			if e.Kind != kind {
 				continue
 			}
-			key := group{domain.BillingNotBilled, e.Invalid}
-			if billed(e) {
+			bill, refused := billed(e)
+			key := group{domain.BillingNotBilled, e.Invalid, refused, ""}
+			if bill {
 				key.billing = domain.BillingBilled
+				key.capDay = capKeysOf(e, locationOf(ledgers, e))[0].Day
 			}
 			i, ok := index[key]
 			if !ok {
 				i = len(p.Marks)
 				index[key] = i
-				p.Marks = append(p.Marks, domain.EventMarks{Kind: kind, Billing: key.billing, Invalid: key.invalid})
+				p.Marks = append(p.Marks, domain.EventMarks{Kind: kind, Billing: key.billing, Invalid: key.invalid, NotBilled: key.notBilled, CapDay: key.capDay})
 			}
 			p.Marks[i].IDs = append(p.Marks[i].IDs, e.ID)
 		}

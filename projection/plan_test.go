@@ -56,13 +56,19 @@ func mustDecide(t *testing.T, b domain.Batch, st State, r Rules) Plan {
 	return p
 }
 
-// marks is a plan's event marks as "kind billing[/reason]: ids".
+// marks is a plan's event marks as "kind billing[/invalid][/not billed reason][@cap day]: ids".
 func marks(p Plan) []string {
 	var out []string
 	for _, m := range p.Marks {
 		s := string(m.Kind) + " " + string(m.Billing)
 		if m.Invalid != "" {
 			s += "/" + string(m.Invalid)
+		}
+		if m.NotBilled != "" {
+			s += "/" + string(m.NotBilled)
+		}
+		if m.CapDay != "" && m.CapDay != "2026-11-23" {
+			s += "@" + m.CapDay
 		}
 		out = append(out, s+": "+strings.Join(m.IDs, ","))
 	}
@@ -99,18 +105,18 @@ func TestDecideBilling(t *testing.T) {
 		ledgers: ledger(5 * unit / 2), n: 1,
 		// a and b take 2.00 of 2.50; c (1.00) is not covered and the campaign
 		// turns EXHAUSTED; d (0.50) is still covered, in event order
-		campaigns: []CampaignUpdate{{ID: "c1", Remaining: 5 * unit / 2, Delta: domain.CampaignDelta{Counts: domain.Counts{Clicks: 4},
+		campaigns: []CampaignUpdate{{ID: "c1", Remaining: 5 * unit / 2, Delta: domain.CampaignDelta{Counts: domain.Counts{Clicks: 4, NotBilled: domain.NotBilledCounts{Budget: 1}},
 			Spend: 5 * unit / 2, Unbilled: []string{"c"}, Exhaust: true, Invalid: map[string]domain.InvalidReason{}}}},
 		earnings: 5 * unit / 2,
-		marks:    []string{"clicks billed: a,b,d", "clicks not_billed: c"},
+		marks:    []string{"clicks billed: a,b,d", "clicks not_billed/budget: c"},
 	}, {
 		name:    "PausedCampaignIsNotExhausted",
 		events:  []domain.EventRecord{click("a", 0, unit)},
 		ledgers: map[string]domain.CampaignLedger{"c1": {ID: "c1", Remaining: 0, Status: domain.CampaignPaused}},
 		n:       1,
-		campaigns: []CampaignUpdate{{ID: "c1", Remaining: 0, Delta: domain.CampaignDelta{Counts: domain.Counts{Clicks: 1},
+		campaigns: []CampaignUpdate{{ID: "c1", Remaining: 0, Delta: domain.CampaignDelta{Counts: domain.Counts{Clicks: 1, NotBilled: domain.NotBilledCounts{Budget: 1}},
 			Unbilled: []string{"a"}, Invalid: map[string]domain.InvalidReason{}}}},
-		marks: []string{"clicks not_billed: a"},
+		marks: []string{"clicks not_billed/budget: a"},
 	}, {
 		name:    "UnpricedIsNotBilled",
 		events:  []domain.EventRecord{click("a", 0, 0)},
@@ -131,7 +137,7 @@ func TestDecideBilling(t *testing.T) {
 		ledgers:  map[string]domain.CampaignLedger{"c1": {ID: "c1", Remaining: 0, Status: domain.CampaignExhausted, Batch: 7, Unbilled: []string{"b"}}},
 		n:        7,
 		earnings: unit,
-		marks:    []string{"clicks billed: a", "clicks not_billed: b"},
+		marks:    []string{"clicks billed: a", "clicks not_billed/budget: b"},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := mustDecide(t, domain.Batch{N: tc.n, Events: tc.events}, State{Ledgers: tc.ledgers}, Rules{})
@@ -206,12 +212,12 @@ func TestDecideConversions(t *testing.T) {
 		event:     conversion("x", domain.ConversionApproved, domain.ConversionApproved),
 		remaining: 10 * unit, spend: 3 * unit / 2,
 		mark: domain.ConversionMark{ID: "x", Charged: 3 * unit / 2, Decided: true, Billing: domain.BillingBilled,
-			Step: domain.Step{Counted: true, Delta: 3 * unit / 2}},
+			Step: domain.Step{Counted: true, Delta: 3 * unit / 2, CapDay: "2026-11-23"}},
 	}, {
 		name:      "ApprovalTheBudgetCannotCover",
 		event:     conversion("x", domain.ConversionApproved, domain.ConversionApproved),
 		remaining: unit,
-		mark:      domain.ConversionMark{ID: "x", Decided: true, Billing: domain.BillingNotBilled, Step: domain.Step{Counted: true}},
+		mark:      domain.ConversionMark{ID: "x", Decided: true, Billing: domain.BillingNotBilled, Step: domain.Step{Counted: true, Refused: domain.NotBilledBudget}},
 	}, {
 		name: "RejectionAfterBillingReverses",
 		event: func() domain.EventRecord {
@@ -221,7 +227,7 @@ func TestDecideConversions(t *testing.T) {
 			return e
 		}(),
 		remaining: 0, spend: -3 * unit / 2,
-		mark: domain.ConversionMark{ID: "x", Rev: 2, Decided: true, Billing: domain.BillingReversed, Step: domain.Step{Delta: -3 * unit / 2}},
+		mark: domain.ConversionMark{ID: "x", Rev: 2, Decided: true, Billing: domain.BillingReversed, Step: domain.Step{Delta: -3 * unit / 2, CapDay: "2026-11-23"}},
 	}, {
 		name:      "ApprovedThenRejectedBeforeProjection",
 		event:     conversion("x", domain.ConversionRejected, domain.ConversionPending, domain.ConversionApproved, domain.ConversionRejected),
@@ -343,7 +349,7 @@ func TestDecideAfterAMissedGuard(t *testing.T) {
 		"c2": {ID: "c2", Remaining: 0, Status: domain.CampaignActive},
 	}}, Rules{})
 	wantEqual(t, "campaigns planned again", again.Campaigns, []CampaignUpdate{{ID: "c2", Remaining: 0,
-		Delta: domain.CampaignDelta{Counts: domain.Counts{Clicks: 1}, Unbilled: []string{"c"}, Exhaust: true, Invalid: map[string]domain.InvalidReason{}}}})
-	wantEqual(t, "marks", marks(again), []string{"clicks billed: a", "clicks not_billed: b,c"})
+		Delta: domain.CampaignDelta{Counts: domain.Counts{Clicks: 1, NotBilled: domain.NotBilledCounts{Budget: 1}}, Unbilled: []string{"c"}, Exhaust: true, Invalid: map[string]domain.InvalidReason{}}}})
+	wantEqual(t, "marks", marks(again), []string{"clicks billed: a", "clicks not_billed/budget: b,c"})
 	wantEqual(t, "earnings", again.Participations["p1"].Earnings, domain.Micros(unit))
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"slices"
 	"sort"
+	"time"
 
 	"tally/auth"
 	"tally/domain"
@@ -176,7 +177,8 @@ func stepsOf(e domain.EventRecord, inFlight map[string]domain.EventRecord, n int
 	if e.Kind == domain.EventConversion && len(e.Steps) > 0 {
 		steps = append(steps, e.Steps...)
 	} else if e.Billing != domain.BillingPending || (e.Kind == domain.EventConversion && !e.Todo) {
-		steps = append(steps, domain.Step{Batch: e.Batch, Counted: true, Delta: e.Charged(), CountDay: domain.Day(e.At), MoneyDay: domain.Day(e.At)})
+		steps = append(steps, domain.Step{Batch: e.Batch, Counted: true, Delta: e.Charged(), CountDay: domain.Day(e.At), MoneyDay: domain.Day(e.At),
+			Refused: e.NotBilled, CapDay: e.CapDay})
 	}
 	snap, ok := inFlight[e.ID]
 	if !ok || camp.Kind == "" || camp.Batch < n || slices.ContainsFunc(steps, func(s domain.Step) bool { return s.Batch == n }) {
@@ -184,12 +186,29 @@ func stepsOf(e domain.EventRecord, inFlight map[string]domain.EventRecord, n int
 	}
 	snap.Invalid = camp.Invalid[e.ID]
 	count, bill, _ := snap.Next()
-	billed := bill > 0 && snap.Invalid == "" && !slices.Contains(camp.Unbilled, e.ID)
+	unbilled := slices.Contains(camp.Unbilled, e.ID)
+	billed := bill > 0 && snap.Invalid == "" && !unbilled
 	_, _, _, delta := snap.Outcome(billed)
 	if snap.Invalid != "" {
 		e.Invalid = snap.Invalid
 	}
-	return append(steps, domain.Step{Batch: n, Counted: count, Delta: delta, CountDay: domain.Day(snap.At), MoneyDay: domain.Day(snap.OrderAt())}), e
+	var refused domain.NotBilledReason
+	if bill > 0 && snap.Invalid == "" && unbilled {
+		refused = domain.NotBilledBudget
+		if r, ok := camp.Capped[e.ID]; ok {
+			refused = r
+		}
+	}
+	capDay := ""
+	if delta != 0 {
+		loc, _ := domain.LoadTimeZone(camp.TimeZone)
+		if loc == nil {
+			loc = time.UTC
+		}
+		capDay = domain.LocalDay(snap.OrderAt(), loc)
+	}
+	return append(steps, domain.Step{Batch: n, Counted: count, Delta: delta, CountDay: domain.Day(snap.At), MoneyDay: domain.Day(snap.OrderAt()),
+		Refused: refused, CapDay: capDay}), e
 }
 
 // addStep adds one step of e to the counters it reaches: the campaign's,
@@ -215,9 +234,15 @@ func addStep(e domain.EventRecord, st domain.Step, counters map[string]domain.Co
 			target{domain.Counter{Kind: domain.CounterDaily, ID: o.ID, Scope: o.Scope, Day: st.CountDay}, true, false},
 			target{domain.Counter{Kind: domain.CounterDaily, ID: o.ID, Scope: o.Scope, Day: st.MoneyDay}, false, true})
 	}
+	if st.CapDay != "" {
+		targets = append(targets,
+			target{domain.Counter{Kind: domain.CounterCapSpend, CapScope: domain.CapSpendCampaign, ID: e.CampaignID, Day: st.CapDay}, false, true},
+			target{domain.Counter{Kind: domain.CounterCapSpend, CapScope: domain.CapSpendParticipation, ID: e.ParticipationID, Day: st.CapDay}, false, true})
+	}
 	for _, tg := range targets {
 		t := tg.c
-		if (!tg.count || !st.Counted) && (!tg.money || st.Delta == 0) {
+		refusal := st.Refused != "" && t.Kind != domain.CounterCapSpend
+		if (!tg.count || !st.Counted) && (!tg.money || (st.Delta == 0 && !refusal)) {
 			continue
 		}
 		stored, exists := counters[t.Key()]
@@ -234,12 +259,17 @@ func addStep(e domain.EventRecord, st domain.Step, counters map[string]domain.Co
 		if tg.count && st.Counted {
 			w.Counts.Count(e)
 		}
+		if tg.money && refusal {
+			w.Counts.NotBilled.Add(st.Refused)
+		}
 		if tg.money {
 			switch t.Kind {
 			case domain.CounterCampaign:
 				w.Spend += st.Delta
 			case domain.CounterParticipation:
 				w.Earnings += st.Delta
+			case domain.CounterCapSpend:
+				w.Spend += st.Delta
 			default:
 				w.Spend += st.Delta
 				w.Earnings += st.Delta
@@ -250,7 +280,12 @@ func addStep(e domain.EventRecord, st domain.Step, counters map[string]domain.Co
 
 func describe(c domain.Counter) string {
 	s := fmt.Sprintf("impressions %d clicks %d invalid clicks %d conversions %d", c.Counts.Impressions, c.Counts.Clicks, c.Counts.InvalidClicks, c.Counts.Conversions)
+	if n := c.Counts.NotBilled; n != (domain.NotBilledCounts{}) {
+		s += fmt.Sprintf(" not billed: budget %d daily cap %d streamer cap %d", n.Budget, n.DailyCap, n.StreamerCap)
+	}
 	switch c.Kind {
+	case domain.CounterCapSpend:
+		return fmt.Sprintf("spend %s", c.Spend)
 	case domain.CounterCampaign:
 		s += fmt.Sprintf(" spent %s", c.Spend)
 	case domain.CounterParticipation:

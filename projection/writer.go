@@ -30,6 +30,19 @@ func (p *Projector) apply(ctx context.Context, b domain.Batch) error {
 	if err != nil {
 		return err
 	}
+	// The caps' state: the day spend of the days the batch touches (in
+	// each campaign's time zone, hence after the ledgers) and the
+	// participations' caps and spend so far. Only the projector writes
+	// them, and only after every campaign update, so a campaign the batch
+	// has not reached reads them as before the batch.
+	daySpend, err := p.store.CapSpend(ctx, CapKeys(b, ledgers))
+	if err != nil {
+		return err
+	}
+	caps, spent, err := p.store.ParticipationCaps(ctx, ParticipationIDs(b))
+	if err != nil {
+		return err
+	}
 	// Bill: each campaign's update is guarded by the remaining budget its
 	// delta was decided against. When one misses, the batch is planned
 	// again from the ledgers as they are now, in which the campaigns
@@ -37,7 +50,7 @@ func (p *Projector) apply(ctx context.Context, b domain.Batch) error {
 	// are decided anew.
 	var plan Plan
 	for attempt := 0; ; attempt++ {
-		if plan, err = Decide(b, State{Ledgers: ledgers, Filter: filter}, p.rules); err != nil {
+		if plan, err = Decide(b, State{Ledgers: ledgers, Filter: filter, DaySpend: daySpend, Caps: caps, Spent: spent}, p.rules); err != nil {
 			return err
 		}
 		missed, err := p.applyCampaigns(ctx, plan)
@@ -53,12 +66,18 @@ func (p *Projector) apply(ctx context.Context, b domain.Batch) error {
 		if ledgers, err = p.store.Ledgers(ctx, ids); err != nil {
 			return err
 		}
+		if daySpend, err = p.store.CapSpend(ctx, CapKeys(b, ledgers)); err != nil {
+			return err // (a time zone changed meanwhile names other days)
+		}
 	}
 	// Sum, then the effects, then the marks that end the events' wait.
 	if err := p.store.ApplyParticipations(ctx, b.N, plan.Participations); err != nil {
 		return err
 	}
 	if err := p.store.ApplyBuckets(ctx, b.N, plan.Buckets); err != nil {
+		return err
+	}
+	if err := p.store.ApplyCapSpend(ctx, b.N, plan.CapSpend); err != nil {
 		return err
 	}
 	if err := p.store.SaveFilterState(ctx, b.N, plan.Filter.After, plan.Filter.Before, plan.Filter.Expires); err != nil {

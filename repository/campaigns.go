@@ -1,6 +1,7 @@
 package repository
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -47,6 +48,8 @@ type campaignDoc struct {
 	PostbackURL     string             `bson:"postbackUrl,omitempty"`
 	Postback        *postbackDoc       `bson:"postback,omitempty"`
 	BudgetMicros    int64              `bson:"budgetMicros"`
+	DailyBudget     int64              `bson:"dailyBudgetMicros,omitempty"`
+	TimeZone        string             `bson:"timeZone,omitempty"`
 	SpentMicros     int64              `bson:"spentMicros"`
 	RemainingMicros int64              `bson:"remainingMicros"`
 	CPMMicros       int64              `bson:"cpmMicros"`
@@ -81,11 +84,42 @@ func goalsOf(docs []goalDoc) []domain.Goal {
 }
 
 type statsDoc struct {
-	Impressions    int64 `bson:"impressions"`
-	Clicks         int64 `bson:"clicks"`
-	InvalidClicks  int64 `bson:"invalidClicks"`
-	Conversions    int64 `bson:"conversions"`
-	EarningsMicros int64 `bson:"earningsMicros,omitempty"`
+	Impressions    int64        `bson:"impressions"`
+	Clicks         int64        `bson:"clicks"`
+	InvalidClicks  int64        `bson:"invalidClicks"`
+	Conversions    int64        `bson:"conversions"`
+	EarningsMicros int64        `bson:"earningsMicros,omitempty"`
+	NotBilled      notBilledDoc `bson:"notBilled,omitempty"`
+}
+
+// notBilledDoc counts the priced events a money rule refused, by reason.
+type notBilledDoc struct {
+	Budget      int64 `bson:"budget,omitempty"`
+	DailyCap    int64 `bson:"dailyCap,omitempty"`
+	StreamerCap int64 `bson:"streamerCap,omitempty"`
+}
+
+func (d notBilledDoc) toDomain() domain.NotBilledCounts {
+	return domain.NotBilledCounts{Budget: d.Budget, DailyCap: d.DailyCap, StreamerCap: d.StreamerCap}
+}
+
+// capsDoc is a participation's caps (absent: none).
+type capsDoc struct {
+	TotalMicros *int64 `bson:"totalMicros,omitempty"`
+	DailyMicros *int64 `bson:"dailyMicros,omitempty"`
+}
+
+func (d capsDoc) toDomain() domain.ParticipationCaps {
+	var c domain.ParticipationCaps
+	if d.TotalMicros != nil {
+		v := domain.Micros(*d.TotalMicros)
+		c.TotalCap = &v
+	}
+	if d.DailyMicros != nil {
+		v := domain.Micros(*d.DailyMicros)
+		c.DailyCap = &v
+	}
+	return c
 }
 
 func (d *campaignDoc) toDomain() domain.Campaign {
@@ -97,11 +131,12 @@ func (d *campaignDoc) toDomain() domain.Campaign {
 		ID: d.ID.Hex(), BrandID: d.BrandID.Hex(), Name: d.Name, Description: d.Description, Status: status,
 		LandingURL: d.LandingURL, PostbackURL: d.PostbackURL,
 		Budget: domain.Micros(d.BudgetMicros), Spent: domain.Micros(d.SpentMicros),
+		DailyBudget: domain.Micros(d.DailyBudget), TimeZone: cmp.Or(d.TimeZone, domain.DefaultTimeZone),
 		CPM: domain.Micros(d.CPMMicros), CPC: domain.Micros(d.CPCMicros),
 		Goals:    goalsOf(d.Goals),
 		StartsAt: utcPtr(d.StartsAt), EndsAt: utcPtr(d.EndsAt),
 		Stats: domain.CampaignStats{Impressions: d.Stats.Impressions, Clicks: d.Stats.Clicks, InvalidClicks: d.Stats.InvalidClicks,
-			Conversions: d.Stats.Conversions},
+			Conversions: d.Stats.Conversions, NotBilled: d.Stats.NotBilled.toDomain()},
 		CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(),
 	}
 	c.Postback = d.Postback.toDomain()
@@ -171,6 +206,7 @@ func (r *Campaigns) Create(ctx context.Context, brandID string, in domain.Campai
 	doc.Name, doc.Description, doc.LandingURL, doc.PostbackURL = str(in.Name), str(in.Description), str(in.LandingURL), str(in.PostbackURL)
 	doc.BudgetMicros, doc.RemainingMicros = mic(in.Budget), mic(in.Budget)
 	doc.CPMMicros, doc.CPCMicros = mic(in.CPM), mic(in.CPC)
+	doc.DailyBudget, doc.TimeZone = mic(in.DailyBudget), str(in.TimeZone)
 	if in.Goals != nil {
 		doc.Goals = goalDocs(in.Goals)
 	}
@@ -281,6 +317,12 @@ func (r *Campaigns) Update(ctx context.Context, current domain.Campaign, u domai
 	}
 	if in.CPC != nil {
 		set["cpcMicros"] = int64(*in.CPC)
+	}
+	if in.DailyBudget != nil {
+		set["dailyBudgetMicros"] = int64(*in.DailyBudget)
+	}
+	if in.TimeZone != nil {
+		set["timeZone"] = *in.TimeZone
 	}
 	if in.Goals != nil {
 		set["goals"] = goalDocs(in.Goals)

@@ -96,6 +96,8 @@ type stepDoc struct {
 	DeltaMicros int64  `bson:"deltaMicros"`
 	CountDay    string `bson:"countDay"`
 	MoneyDay    string `bson:"moneyDay"`
+	Refused     string `bson:"notBilled,omitempty"`
+	CapDay      string `bson:"capDay,omitempty"`
 }
 
 type historyDoc struct {
@@ -176,7 +178,7 @@ func (d *conversionDoc) toDomain() domain.Conversion {
 		StreamerID: d.StreamerID.Hex(), Subs: d.Subs.toDomain(), Status: st, StatusAt: d.CreatedAt.UTC(),
 		RejectReason: d.RejectReason, HoldUntil: utcPtr(d.HoldUntil), Rev: d.Rev, Implied: d.Implied, CauseID: d.CauseID,
 		Payout: domain.Micros(d.PayoutMicros), Cost: domain.Micros(cost), Charged: domain.Micros(d.Applied.ChargedMicros),
-		Billing: d.State.billing(), CreatedAt: d.CreatedAt.UTC()}
+		Billing: d.State.billing(), NotBilled: domain.NotBilledReason(d.State.NotBilled), CreatedAt: d.CreatedAt.UTC()}
 	if d.StatusAt != nil {
 		c.StatusAt = d.StatusAt.UTC()
 	}

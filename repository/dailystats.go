@@ -28,16 +28,17 @@ type DailyStats struct {
 func NewDailyStats(s *Store) *DailyStats { return &DailyStats{c: s.collection(dailyStatsCollection)} }
 
 type dailyDoc struct {
-	ID             string `bson:"_id"`
-	Scope          string `bson:"scope"`
-	OwnerID        string `bson:"ownerId"`
-	Day            string `bson:"day"`
-	Impressions    int64  `bson:"impressions"`
-	Clicks         int64  `bson:"clicks"`
-	InvalidClicks  int64  `bson:"invalidClicks"`
-	Conversions    int64  `bson:"conversions"`
-	SpendMicros    int64  `bson:"spendMicros"`
-	EarningsMicros int64  `bson:"earningsMicros"`
+	ID             string       `bson:"_id"`
+	Scope          string       `bson:"scope"`
+	OwnerID        string       `bson:"ownerId"`
+	Day            string       `bson:"day"`
+	Impressions    int64        `bson:"impressions"`
+	Clicks         int64        `bson:"clicks"`
+	InvalidClicks  int64        `bson:"invalidClicks"`
+	Conversions    int64        `bson:"conversions"`
+	SpendMicros    int64        `bson:"spendMicros"`
+	EarningsMicros int64        `bson:"earningsMicros"`
+	NotBilled      notBilledDoc `bson:"notBilled"`
 }
 
 func bucketID(scope domain.StatsScope, ownerID, day string) string {
@@ -65,7 +66,7 @@ func (r *DailyStats) Range(ctx context.Context, scope domain.StatsScope, ownerID
 		day := domain.Day(d)
 		doc := byDay[day]
 		out = append(out, domain.DailyStat{Date: day, Impressions: doc.Impressions, Clicks: doc.Clicks, InvalidClicks: doc.InvalidClicks,
-			Conversions: doc.Conversions, Spend: domain.Micros(doc.SpendMicros), Earnings: domain.Micros(doc.EarningsMicros)})
+			Conversions: doc.Conversions, NotBilled: doc.NotBilled.toDomain(), Spend: domain.Micros(doc.SpendMicros), Earnings: domain.Micros(doc.EarningsMicros)})
 	}
 	return out, nil
 }

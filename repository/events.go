@@ -89,6 +89,7 @@ type eventState struct {
 	Billing      string `bson:"billing,omitempty"`
 	Batch        int64  `bson:"batch,omitempty"`
 	LegacyBilled bool   `bson:"billed,omitempty"`
+	NotBilled    string `bson:"notBilled,omitempty"` // the money rule that refused its price
 }
 
 func (s eventState) billing() domain.Billing {
@@ -153,7 +154,7 @@ type clickDoc struct {
 func (d *clickDoc) toDomain() domain.Click {
 	return domain.Click{ID: d.ID.Hex(), ClickID: d.ClickID, ParticipationID: d.ParticipationID.Hex(),
 		CampaignID: d.CampaignID.Hex(), StreamerID: d.StreamerID.Hex(), Viewer: d.Viewer, Subs: d.Subs.toDomain(),
-		Invalid: domain.InvalidReason(d.Invalid), Billing: d.State.billing(),
+		Invalid: domain.InvalidReason(d.Invalid), Billing: d.State.billing(), NotBilled: domain.NotBilledReason(d.State.NotBilled),
 		Cost: domain.Micros(d.CostMicros), CreatedAt: d.CreatedAt.UTC()}
 }
 

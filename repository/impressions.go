@@ -49,7 +49,7 @@ type impressionDoc struct {
 func (d *impressionDoc) toDomain() domain.Impression {
 	return domain.Impression{ID: d.ID.Hex(), SlotKey: d.SlotKey, ParticipationID: d.ParticipationID.Hex(),
 		CampaignID: d.CampaignID.Hex(), StreamerID: d.StreamerID.Hex(), SlotStartsAt: d.SlotStartsAt.UTC(),
-		Billing: d.State.billing(), Cost: domain.Micros(d.CostMicros), CreatedAt: d.CreatedAt.UTC()}
+		Billing: d.State.billing(), NotBilled: domain.NotBilledReason(d.State.NotBilled), Cost: domain.Micros(d.CostMicros), CreatedAt: d.CreatedAt.UTC()}
 }
 
 // Record stores an impression once per slot and reports whether this call

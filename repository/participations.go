@@ -56,6 +56,7 @@ type participationDoc struct {
 	Status             string             `bson:"status"`
 	BrowserSourceToken *string            `bson:"browserSourceToken,omitempty"`
 	Stats              statsDoc           `bson:"stats"`
+	Caps               capsDoc            `bson:"caps,omitempty"`
 	JoinedAt           time.Time          `bson:"joinedAt"`
 	LeftAt             *time.Time         `bson:"leftAt,omitempty"`
 	LastShownAt        *time.Time         `bson:"lastShownAt,omitempty"`
@@ -66,7 +67,8 @@ func (d *participationDoc) toDomain() domain.Participation {
 		ID: d.ID.Hex(), CampaignID: d.CampaignID.Hex(), StreamerID: d.StreamerID.Hex(),
 		Status: domain.ParseParticipationStatus(d.Status),
 		Stats: domain.ParticipationStats{Impressions: d.Stats.Impressions, Clicks: d.Stats.Clicks, InvalidClicks: d.Stats.InvalidClicks,
-			Conversions: d.Stats.Conversions, Earnings: domain.Micros(d.Stats.EarningsMicros)},
+			Conversions: d.Stats.Conversions, NotBilled: d.Stats.NotBilled.toDomain(), Earnings: domain.Micros(d.Stats.EarningsMicros)},
+		Caps:     d.Caps.toDomain(),
 		JoinedAt: d.JoinedAt.UTC(), LeftAt: utcPtr(d.LeftAt),
 	}
 	if d.BrowserSourceToken != nil {
@@ -163,6 +165,35 @@ func (r *Participations) Leave(ctx context.Context, id string, now time.Time) (d
 		return domain.Participation{}, fmt.Errorf("leave campaign: %w", err)
 	}
 	return doc.toDomain(), nil
+}
+
+// SetCaps replaces a participation's caps (nil: no cap) with one write;
+// NOT_FOUND when it does not exist. The projector decides each batch
+// against the caps it reads before the batch.
+func (r *Participations) SetCaps(ctx context.Context, id string, caps domain.ParticipationCaps) (domain.Participation, error) {
+	oid, err := objectID(id, "participation")
+	if err != nil {
+		return domain.Participation{}, err
+	}
+	var doc capsDoc
+	if caps.TotalCap != nil {
+		v := int64(*caps.TotalCap)
+		doc.TotalMicros = &v
+	}
+	if caps.DailyCap != nil {
+		v := int64(*caps.DailyCap)
+		doc.DailyMicros = &v
+	}
+	var out participationDoc
+	err = r.c.FindOneAndUpdate(ctx, bson.M{"_id": oid}, bson.M{"$set": bson.M{"caps": doc}},
+		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&out)
+	if isNoDocuments(err) {
+		return domain.Participation{}, domain.Errorf(domain.ENOTFOUND, "participation %q not found", id)
+	}
+	if err != nil {
+		return domain.Participation{}, fmt.Errorf("set participation caps: %w", err)
+	}
+	return out.toDomain(), nil
 }
 
 // SetToken gives an active participation a new token: the old one stops

@@ -52,6 +52,7 @@ type Projection struct {
 	daily          *collection
 	state          *collection
 	filters        *collection
+	capSpend       *collection
 	outbox         *Outbox
 }
 
@@ -68,6 +69,7 @@ func NewProjection(s *Store) *Projection {
 		daily:          s.projectorCollection(dailyStatsCollection),
 		state:          s.projectorCollection(projectorCollection),
 		filters:        s.projectorCollection(clickFiltersCollection),
+		capSpend:       s.projectorCollection(capSpendCollection),
 		outbox:         newProjectorOutbox(s),
 	}
 }

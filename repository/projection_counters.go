@@ -19,7 +19,8 @@ const invalidClicksField = "invalidClicks"
 func countsInc(prefix string, c domain.Counts) bson.M {
 	inc := bson.M{}
 	for field, v := range map[string]int64{string(domain.EventImpression): c.Impressions, string(domain.EventClick): c.Clicks,
-		invalidClicksField: c.InvalidClicks, string(domain.EventConversion): c.Conversions} {
+		invalidClicksField: c.InvalidClicks, string(domain.EventConversion): c.Conversions,
+		"notBilled.budget": c.NotBilled.Budget, "notBilled.dailyCap": c.NotBilled.DailyCap, "notBilled.streamerCap": c.NotBilled.StreamerCap} {
 		if v != 0 {
 			inc[prefix+field] = v
 		}
@@ -97,6 +98,9 @@ type counterDoc struct {
 	ProjBatch       int64                `bson:"projBatch"`
 	ProjUnbilled    []primitive.ObjectID `bson:"projUnbilled"`
 	ProjInvalid     []invalidDoc         `bson:"projInvalid"`
+	ProjCapped      []cappedDoc          `bson:"projCapped"`
+	TimeZone        string               `bson:"timeZone"`
+	NotBilled       notBilledDoc         `bson:"notBilled"` // daily buckets
 	// daily buckets keep their counters at the top level
 	Scope          string `bson:"scope"`
 	OwnerID        string `bson:"ownerId"`
@@ -114,8 +118,8 @@ func (r *Projection) EachCounter(ctx context.Context, fn func(domain.Counter) er
 	err := each(ctx, r.campaigns, func(d *counterDoc) error {
 		c := domain.Counter{Kind: domain.CounterCampaign, ID: hexID(d.ID), Spend: domain.Micros(d.SpentMicros),
 			Budget: domain.Micros(d.BudgetMicros), Remain: domain.Micros(d.RemainingMicros), Batch: d.ProjBatch,
-			Counts:  domain.Counts{Impressions: d.Stats.Impressions, Clicks: d.Stats.Clicks, InvalidClicks: d.Stats.InvalidClicks, Conversions: d.Stats.Conversions},
-			Invalid: invalidMap(d.ProjInvalid)}
+			Counts:  domain.Counts{Impressions: d.Stats.Impressions, Clicks: d.Stats.Clicks, InvalidClicks: d.Stats.InvalidClicks, Conversions: d.Stats.Conversions, NotBilled: d.Stats.NotBilled.toDomain()},
+			Invalid: invalidMap(d.ProjInvalid), Capped: cappedMap(d.ProjCapped), TimeZone: d.TimeZone}
 		for _, id := range d.ProjUnbilled {
 			c.Unbilled = append(c.Unbilled, id.Hex())
 		}
@@ -124,14 +128,20 @@ func (r *Projection) EachCounter(ctx context.Context, fn func(domain.Counter) er
 	if err == nil {
 		err = each(ctx, r.participations, func(d *counterDoc) error {
 			return fn(domain.Counter{Kind: domain.CounterParticipation, ID: hexID(d.ID), Earnings: domain.Micros(d.Stats.EarningsMicros),
-				Batch: d.ProjBatch, Counts: domain.Counts{Impressions: d.Stats.Impressions, Clicks: d.Stats.Clicks, InvalidClicks: d.Stats.InvalidClicks, Conversions: d.Stats.Conversions}})
+				Batch: d.ProjBatch, Counts: domain.Counts{Impressions: d.Stats.Impressions, Clicks: d.Stats.Clicks, InvalidClicks: d.Stats.InvalidClicks, Conversions: d.Stats.Conversions, NotBilled: d.Stats.NotBilled.toDomain()}})
 		})
 	}
 	if err == nil {
 		err = each(ctx, r.daily, func(d *counterDoc) error {
 			return fn(domain.Counter{Kind: domain.CounterDaily, ID: d.OwnerID, Scope: domain.StatsScope(d.Scope), Day: d.Day,
 				Spend: domain.Micros(d.SpendMicros), Earnings: domain.Micros(d.EarningsMicros), Batch: d.ProjBatch,
-				Counts: domain.Counts{Impressions: d.Impressions, Clicks: d.Clicks, InvalidClicks: d.InvalidClicks, Conversions: d.Conversions}})
+				Counts: domain.Counts{Impressions: d.Impressions, Clicks: d.Clicks, InvalidClicks: d.InvalidClicks, Conversions: d.Conversions, NotBilled: d.NotBilled.toDomain()}})
+		})
+	}
+	if err == nil {
+		err = each(ctx, r.capSpend, func(d *capSpendDoc) error {
+			return fn(domain.Counter{Kind: domain.CounterCapSpend, ID: d.OwnerID, CapScope: domain.CapSpendScope(d.Scope), Day: d.Day,
+				Spend: domain.Micros(d.SpendMicros), Batch: d.ProjBatch})
 		})
 	}
 	return err
@@ -149,7 +159,8 @@ func hexID(id any) string {
 // campaign keeps remaining = budget − spent in the same update, guarded by
 // the budget it was recomputed against (ok is false if it changed).
 func (r *Projection) Repair(ctx context.Context, c domain.Counter, batch int64) (ok bool, err error) {
-	counts := bson.M{"impressions": c.Counts.Impressions, "clicks": c.Counts.Clicks, invalidClicksField: c.Counts.InvalidClicks, "conversions": c.Counts.Conversions}
+	counts := bson.M{"impressions": c.Counts.Impressions, "clicks": c.Counts.Clicks, invalidClicksField: c.Counts.InvalidClicks, "conversions": c.Counts.Conversions,
+		"notBilled": notBilledDoc{Budget: c.Counts.NotBilled.Budget, DailyCap: c.Counts.NotBilled.DailyCap, StreamerCap: c.Counts.NotBilled.StreamerCap}}
 	var res *mongo.UpdateResult
 	switch c.Kind {
 	case domain.CounterCampaign:
@@ -159,8 +170,8 @@ func (r *Projection) Repair(ctx context.Context, c domain.Counter, batch int64) 
 		}
 		res, err = r.campaigns.UpdateOne(ctx, bson.M{"_id": oid, "budgetMicros": int64(c.Budget)}, bson.M{"$set": bson.M{
 			"stats.impressions": counts["impressions"], "stats.clicks": counts["clicks"], "stats.conversions": counts["conversions"],
-			"stats." + invalidClicksField: counts[invalidClicksField],
-			"spentMicros":                 int64(c.Spend), "remainingMicros": int64(c.Budget - c.Spend), "projBatch": batch, "projUnbilled": bson.A{},
+			"stats." + invalidClicksField: counts[invalidClicksField], "stats.notBilled": counts["notBilled"],
+			"spentMicros": int64(c.Spend), "remainingMicros": int64(c.Budget - c.Spend), "projBatch": batch, "projUnbilled": bson.A{}, "projCapped": bson.A{},
 		}})
 		if err != nil {
 			return false, fmt.Errorf("repair campaign: %w", err)
@@ -172,12 +183,19 @@ func (r *Projection) Repair(ctx context.Context, c domain.Counter, batch int64) 
 		}
 		res, err = r.participations.UpdateOne(ctx, bson.M{"_id": oid}, bson.M{"$set": bson.M{
 			"stats.impressions": counts["impressions"], "stats.clicks": counts["clicks"], "stats.conversions": counts["conversions"],
-			"stats." + invalidClicksField: counts[invalidClicksField],
-			"stats.earningsMicros":        int64(c.Earnings), "projBatch": batch,
+			"stats." + invalidClicksField: counts[invalidClicksField], "stats.notBilled": counts["notBilled"],
+			"stats.earningsMicros": int64(c.Earnings), "projBatch": batch,
 		}})
 		if err != nil {
 			return false, fmt.Errorf("repair participation: %w", err)
 		}
+	case domain.CounterCapSpend:
+		key := domain.CapSpendKey{Scope: c.CapScope, ID: c.ID, Day: c.Day}
+		set := bson.M{"scope": string(c.CapScope), "ownerId": c.ID, "day": c.Day, "spendMicros": int64(c.Spend), "projBatch": batch}
+		if _, err := r.capSpend.UpdateOne(ctx, bson.M{"_id": key.String()}, bson.M{"$set": set}, options.Update().SetUpsert(true)); err != nil {
+			return false, fmt.Errorf("repair cap spend: %w", err)
+		}
+		return true, nil
 	default:
 		set := bson.M{"scope": string(c.Scope), "ownerId": c.ID, "day": c.Day, "spendMicros": int64(c.Spend),
 			"earningsMicros": int64(c.Earnings), "projBatch": batch}

@@ -27,6 +27,7 @@ type eventDoc struct {
 	CreatedAt       time.Time          `bson:"createdAt"`
 	Viewer          string             `bson:"viewer,omitempty"`
 	Invalid         string             `bson:"invalid,omitempty"`
+	CapDay          string             `bson:"capDay,omitempty"`
 	State           eventState         `bson:",inline"`
 	// conversions
 	GoalID   string       `bson:"goalId"`
@@ -51,7 +52,7 @@ func (d *eventDoc) record(kind domain.EventKind) domain.EventRecord {
 	e := domain.EventRecord{ID: d.ID.Hex(), Kind: kind, CampaignID: d.CampaignID.Hex(),
 		ParticipationID: d.ParticipationID.Hex(), StreamerID: d.StreamerID.Hex(), At: d.CreatedAt.UTC(),
 		Price: domain.Micros(price), Billing: d.State.billing(), Batch: d.State.Batch,
-		Viewer: d.Viewer, Invalid: domain.InvalidReason(d.Invalid), Todo: d.State.Billing == string(domain.BillingPending)}
+		Viewer: d.Viewer, Invalid: domain.InvalidReason(d.Invalid), NotBilled: domain.NotBilledReason(d.State.NotBilled), CapDay: d.CapDay, Todo: d.State.Billing == string(domain.BillingPending)}
 	if kind != domain.EventConversion {
 		return e
 	}
@@ -69,7 +70,7 @@ func (d *eventDoc) record(kind domain.EventKind) domain.EventRecord {
 	}
 	for _, st := range d.Steps {
 		e.Steps = append(e.Steps, domain.Step{Batch: st.Batch, Counted: st.Counted, Delta: domain.Micros(st.DeltaMicros),
-			CountDay: st.CountDay, MoneyDay: st.MoneyDay})
+			CountDay: st.CountDay, MoneyDay: st.MoneyDay, Refused: domain.NotBilledReason(st.Refused), CapDay: st.CapDay})
 	}
 	if d.Applied.Batch == 0 && !d.Todo && d.State.Billing != string(domain.BillingPending) {
 		// projected before conversions had steps (or before the projector):

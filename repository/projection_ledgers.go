@@ -18,6 +18,35 @@ type ledgerDoc struct {
 	ProjBatch       int64                `bson:"projBatch"`
 	ProjUnbilled    []primitive.ObjectID `bson:"projUnbilled"`
 	ProjInvalid     []invalidDoc         `bson:"projInvalid"`
+	ProjCapped      []cappedDoc          `bson:"projCapped"`
+}
+
+// cappedDoc is an event a batch did not bill because a cap refused it,
+// kept on its campaign with the batch's other decisions.
+type cappedDoc struct {
+	ID     primitive.ObjectID `bson:"id"`
+	Reason string             `bson:"reason"`
+}
+
+func cappedDocs(m map[string]domain.NotBilledReason) ([]cappedDoc, error) {
+	out := make([]cappedDoc, 0, len(m))
+	for id, r := range m {
+		oid, err := primitive.ObjectIDFromHex(id)
+		if err != nil {
+			return nil, fmt.Errorf("malformed id %q", id)
+		}
+		out = append(out, cappedDoc{ID: oid, Reason: string(r)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID.Hex() < out[j].ID.Hex() })
+	return out, nil
+}
+
+func cappedMap(docs []cappedDoc) map[string]domain.NotBilledReason {
+	m := make(map[string]domain.NotBilledReason, len(docs))
+	for _, d := range docs {
+		m[d.ID.Hex()] = domain.NotBilledReason(d.Reason)
+	}
+	return m
 }
 
 // invalidDoc is a click a batch judged invalid traffic, kept on its
@@ -51,7 +80,7 @@ func invalidMap(docs []invalidDoc) map[string]domain.InvalidReason {
 func (d *ledgerDoc) toDomain() domain.CampaignLedger {
 	status, _ := domain.ParseCampaignStatus(d.Status)
 	l := domain.CampaignLedger{ID: d.ID.Hex(), Remaining: domain.Micros(d.RemainingMicros), Status: status, Batch: d.ProjBatch,
-		Invalid: invalidMap(d.ProjInvalid)}
+		Invalid: invalidMap(d.ProjInvalid), Capped: cappedMap(d.ProjCapped)}
 	for _, id := range d.ProjUnbilled {
 		l.Unbilled = append(l.Unbilled, id.Hex())
 	}
@@ -109,8 +138,12 @@ func (r *Projection) ApplyCampaign(ctx context.Context, n int64, id string, rema
 	if err != nil {
 		return false, err
 	}
+	capped, err := cappedDocs(d.Capped)
+	if err != nil {
+		return false, err
+	}
 	filter := bson.M{"_id": oid, "remainingMicros": int64(remaining), "projBatch": notApplied(n)}
-	set := bson.M{"projBatch": n, "projUnbilled": unbilled, "projInvalid": invalid}
+	set := bson.M{"projBatch": n, "projUnbilled": unbilled, "projInvalid": invalid, "projCapped": capped}
 	if d.Exhaust {
 		filter["status"] = string(domain.CampaignActive)
 		set["status"] = string(domain.CampaignExhausted)

@@ -27,6 +27,12 @@ func (r *Projection) MarkEvents(ctx context.Context, n int64, groups []domain.Ev
 		if g.Invalid != "" {
 			set["invalid"] = string(g.Invalid)
 		}
+		if g.NotBilled != "" {
+			set["notBilled"] = string(g.NotBilled)
+		}
+		if g.CapDay != "" {
+			set["capDay"] = g.CapDay
+		}
 		_, err = r.events[g.Kind].UpdateMany(ctx,
 			bson.M{"_id": bson.M{"$in": oids}, "billing": string(domain.BillingPending)}, bson.M{"$set": set})
 		if err != nil {
@@ -50,12 +56,16 @@ func (r *Projection) MarkConversions(ctx context.Context, n int64, marks []domai
 			return err
 		}
 		rev := m.Rev
+		set := bson.M{"applied": appliedDoc{Batch: n, Counted: true, ChargedMicros: int64(m.Charged), Decided: m.Decided, Rev: &rev},
+			"billing": string(m.Billing), "batch": n}
+		if m.Step.Refused != "" {
+			set["notBilled"] = string(m.Step.Refused)
+		}
 		models = append(models,
 			mongo.NewUpdateOneModel().SetFilter(bson.M{"_id": oid, "applied.batch": notApplied(n)}).SetUpdate(bson.M{
-				"$set": bson.M{"applied": appliedDoc{Batch: n, Counted: true, ChargedMicros: int64(m.Charged), Decided: m.Decided, Rev: &rev},
-					"billing": string(m.Billing), "batch": n},
+				"$set": set,
 				"$push": bson.M{"steps": stepDoc{Batch: n, Counted: m.Step.Counted, DeltaMicros: int64(m.Step.Delta),
-					CountDay: m.Step.CountDay, MoneyDay: m.Step.MoneyDay}}}),
+					CountDay: m.Step.CountDay, MoneyDay: m.Step.MoneyDay, Refused: string(m.Step.Refused), CapDay: m.Step.CapDay}}}),
 			mongo.NewUpdateOneModel().SetFilter(bson.M{"_id": oid, "rev": m.Rev, "todo": true}).
 				SetUpdate(bson.M{"$unset": bson.M{"todo": ""}}))
 	}

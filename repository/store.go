@@ -453,6 +453,7 @@ func (s *Store) indexes() map[string][]mongo.IndexModel {
 		outboxCollection:         outboxIndexes(),
 		clickFiltersCollection:   clickFilterIndexes(),
 		rateLimitsCollection:     rateLimitIndexes(),
+		capSpendCollection:       capSpendIndexes(),
 	}
 }
 

@@ -33,6 +33,10 @@ func (r *campaignResolver) Remaining(ctx context.Context, obj *domain.Campaign) 
 	return r.money(obj.Remaining()), nil
 }
 
+func (r *campaignResolver) DailyBudget(ctx context.Context, obj *domain.Campaign) (*model.Money, error) {
+	return r.moneyOrNil(obj.DailyBudget, obj.DailyBudget > 0), nil
+}
+
 func (r *campaignResolver) Cpm(ctx context.Context, obj *domain.Campaign) (*model.Money, error) {
 	return r.money(obj.CPM), nil
 }
@@ -75,6 +79,11 @@ func (r *mutationResolver) LeaveCampaign(ctx context.Context, participationID st
 	return ptr(p, err)
 }
 
+func (r *mutationResolver) SetParticipationCaps(ctx context.Context, participationID string, input domain.ParticipationCaps) (*domain.Participation, error) {
+	p, err := r.CampaignService.SetCaps(ctx, participationID, input)
+	return ptr(p, err)
+}
+
 func (r *mutationResolver) RotateBrowserSourceToken(ctx context.Context, participationID string) (*domain.Participation, error) {
 	p, err := r.CampaignService.RotateToken(ctx, participationID)
 	return ptr(p, err)
@@ -105,6 +114,14 @@ func (r *participationResolver) OverlayURL(ctx context.Context, obj *domain.Part
 	}
 	url := r.BaseURL + "/overlay/" + token
 	return &url, nil
+}
+
+func (r *participationCapsResolver) TotalCap(ctx context.Context, obj *domain.ParticipationCaps) (*model.Money, error) {
+	return r.capMoney(obj.TotalCap), nil
+}
+
+func (r *participationCapsResolver) DailyCap(ctx context.Context, obj *domain.ParticipationCaps) (*model.Money, error) {
+	return r.capMoney(obj.DailyCap), nil
 }
 
 func (r *participationStatsResolver) Earnings(ctx context.Context, obj *domain.ParticipationStats) (*model.Money, error) {
@@ -141,6 +158,10 @@ func (r *Resolver) Goal() graph.GoalResolver { return &goalResolver{r} }
 
 func (r *Resolver) Participation() graph.ParticipationResolver { return &participationResolver{r} }
 
+func (r *Resolver) ParticipationCaps() graph.ParticipationCapsResolver {
+	return &participationCapsResolver{r}
+}
+
 func (r *Resolver) ParticipationStats() graph.ParticipationStatsResolver {
 	return &participationStatsResolver{r}
 }
@@ -149,5 +170,6 @@ type (
 	campaignResolver           struct{ *Resolver }
 	goalResolver               struct{ *Resolver }
 	participationResolver      struct{ *Resolver }
+	participationCapsResolver  struct{ *Resolver }
 	participationStatsResolver struct{ *Resolver }
 )

@@ -15,6 +15,30 @@ func (r *Resolver) money(m domain.Micros) *model.Money {
 	return &model.Money{Amount: m, Currency: r.Currency}
 }
 
+// moneyOrNil is m as Money when ok, else nil (an amount not set).
+func (r *Resolver) moneyOrNil(m domain.Micros, ok bool) *model.Money {
+	if !ok {
+		return nil
+	}
+	return r.money(m)
+}
+
+// capMoney is a cap as Money; nil for no cap.
+func (r *Resolver) capMoney(m *domain.Micros) *model.Money {
+	if m == nil {
+		return nil
+	}
+	return r.money(*m)
+}
+
+// reasonOrNil is the money rule that refused an event's price; nil for none.
+func reasonOrNil(r domain.NotBilledReason) *domain.NotBilledReason {
+	if r == "" {
+		return nil
+	}
+	return &r
+}
+
 // ptr returns &v, or nil with err.
 func ptr[T any](v T, err error) (*T, error) {
 	if err != nil {

@@ -25,6 +25,10 @@ func (r *clickResolver) InvalidReason(ctx context.Context, obj *domain.Click) (*
 	return &obj.Invalid, nil
 }
 
+func (r *clickResolver) NotBilledReason(ctx context.Context, obj *domain.Click) (*domain.NotBilledReason, error) {
+	return reasonOrNil(obj.NotBilled), nil
+}
+
 func (r *clickResolver) Participation(ctx context.Context, obj *domain.Click) (*domain.Participation, error) {
 	return ptr(loaders.For(ctx).Participations.Load(ctx, obj.ParticipationID))
 }
@@ -50,6 +54,10 @@ func (r *conversionResolver) Payout(ctx context.Context, obj *domain.Conversion)
 
 func (r *conversionResolver) Charged(ctx context.Context, obj *domain.Conversion) (*model.Money, error) {
 	return r.money(obj.Charged), nil
+}
+
+func (r *conversionResolver) NotBilledReason(ctx context.Context, obj *domain.Conversion) (*domain.NotBilledReason, error) {
+	return reasonOrNil(obj.NotBilled), nil
 }
 
 func (r *conversionResolver) Campaign(ctx context.Context, obj *domain.Conversion) (*domain.Campaign, error) {

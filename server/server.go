@@ -164,7 +164,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		URLs:   domain.PublicURLs{AllowPrivate: cfg.AllowPrivateURLs, Lookup: lookupHost},
 		Outbox: repository.NewOutbox(store), NewSecret: postback.NewSecret}
 	overlays := &overlay.Service{Users: users, Participations: participations, Campaigns: campaignsRepo,
-		Slots: repository.NewSlots(store), NewToken: auth.NewBrowserSourceToken, Now: opts.Now, Log: log}
+		Slots: repository.NewSlots(store), CapSpend: repository.NewCapSpend(store), NewToken: auth.NewBrowserSourceToken, Now: opts.Now, Log: log}
 	trackingService := &tracking.Service{Participations: participations, Campaigns: campaignsRepo,
 		Clicks: repository.NewClicks(store), Conversions: repository.NewConversions(store),
 		Impressions: repository.NewImpressions(store), Overlay: overlays, Notify: projector.Notify,

@@ -44,15 +44,20 @@ type Candidate struct {
 	CPMMicros        int64 // price per 1000 impressions
 	CPCMicros        int64 // price per click
 	GoalPayoutMicros int64 // mean payout of the campaign's goals (0 if none)
+	// Capped: a cap (the campaign's daily budget, the streamer's total or
+	// daily cap) leaves no room for one more event; every strategy skips it.
+	Capped bool
 }
 
-// Choose returns the candidate the strategy ranks first, and false when there
-// are no candidates. It is Rank(…)[0]; see Rank for the rules.
+// Choose returns the candidate the strategy ranks first among those not
+// Capped, and false when there is none. It is Rank(…)[0] of the candidates
+// not capped; see Rank for the rules.
 func Choose(strategy domain.Strategy, weights domain.PriorityWeights, now time.Time, candidates []Candidate) (Candidate, bool) {
-	if len(candidates) == 0 {
+	open := slices.DeleteFunc(slices.Clone(candidates), func(c Candidate) bool { return c.Capped })
+	if len(open) == 0 {
 		return Candidate{}, false
 	}
-	return Rank(strategy, weights, now, candidates)[0], true
+	return Rank(strategy, weights, now, open)[0], true
 }
 
 // Rank returns a copy of candidates ordered best first by the strategy; the

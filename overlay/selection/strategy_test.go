@@ -312,3 +312,20 @@ func TestScoreComparison(t *testing.T) {
 		}
 	})
 }
+
+// TestChooseSkipsCapped: every strategy skips a capped candidate, even the
+// one it would rank first; with every candidate capped there is no choice.
+func TestChooseSkipsCapped(t *testing.T) {
+	best := Candidate{ParticipationID: "best", LastShownAt: never, CPCMicros: 9_000_000, Impressions: 100, Clicks: 50, JoinedAt: joinedAt, Capped: true}
+	other := Candidate{ParticipationID: "other", LastShownAt: ago(time.Minute), CPCMicros: 1, JoinedAt: joinedAt}
+	for _, s := range []domain.Strategy{domain.StrategyFairRotation, domain.StrategyHighestPaying, domain.StrategyPerformance, domain.StrategyWeighted} {
+		if got, ok := Choose(s, defaults, now, []Candidate{best, other}); !ok || got.ParticipationID != "other" {
+			t.Errorf("%s: chose %q (%v), want other", s, got.ParticipationID, ok)
+		}
+		other.Capped = true
+		if got, ok := Choose(s, defaults, now, []Candidate{best, other}); ok {
+			t.Errorf("%s: every candidate capped, chose %q", s, got.ParticipationID)
+		}
+		other.Capped = false
+	}
+}

@@ -275,7 +275,8 @@ func TestFieldErrorsForEveryMutation(t *testing.T) {
 	a := mustStartApp(t)
 	brand, streamer := a.mustSignUp("BRAND"), a.mustSignUp("STREAMER")
 	c := a.quietCampaign(brand, "Fields")
-	tok := token(t, a.mustJoin(streamer, c.ID))
+	joined := a.mustJoin(streamer, c.ID)
+	tok := token(t, joined)
 	long := strings.Repeat("x", 101)
 	cases := []struct {
 		mutation, token, query string
@@ -312,6 +313,9 @@ func TestFieldErrorsForEveryMutation(t *testing.T) {
 		{"setConversionStatus", brand.Token, `mutation($input: SetConversionStatusInput!) { setConversionStatus(input: $input) { failures { code } } }`,
 			map[string]any{"input": map[string]any{"conversionIds": []string{}, "status": "REJECTED"}},
 			[]string{"input.conversionIds", "input.reason"}},
+		{"setParticipationCaps", brand.Token, `mutation($id: ID!, $input: ParticipationCapsInput!) { setParticipationCaps(participationId: $id, input: $input) { id } }`,
+			map[string]any{"id": joined.ID, "input": map[string]any{"totalCap": "1000000001", "dailyCap": "1000000001"}},
+			[]string{"input.totalCap", "input.dailyCap"}},
 		{"createApiKey", brand.Token, `mutation($input: CreateApiKeyInput!) { createApiKey(input: $input) { key } }`,
 			map[string]any{"input": map[string]any{"name": "", "scopes": []string{}}},
 			[]string{"input.name", "input.scopes"}},
