@@ -27,6 +27,7 @@ type Broker struct {
 	topics  map[topic]map[*subscription]struct{}
 	perUser map[string]int // subscriptions
 	conns   map[string]int // WebSocket connections
+	seen    int64          // the last batch whose subscribers were notified
 }
 
 type topic struct {
@@ -94,8 +95,34 @@ func (b *Broker) Applied(batch domain.Batch) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.seen = max(b.seen, batch.N)
 	for t := range touched {
 		for s := range b.topics[t] {
+			select {
+			case s.notify <- struct{}{}:
+			default: // one is pending already
+			}
+		}
+	}
+}
+
+// advanced is the fan-out's report that batches up to n are applied,
+// some by another process: when n is past every batch this process saw
+// applied, every subscription re-reads (each pushes only what changed).
+func (b *Broker) advanced(n int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if n <= b.seen {
+		return // applied here, or seen already
+	}
+	b.seen = n
+	b.notifyAll()
+}
+
+// notifyAll wakes every subscription; b.mu is held.
+func (b *Broker) notifyAll() {
+	for _, subs := range b.topics {
+		for s := range subs {
 			select {
 			case s.notify <- struct{}{}:
 			default: // one is pending already

@@ -233,6 +233,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	sent := make(chan struct{})
 	go func() { defer close(sent); sender.Run(pctx) }()
 	go backlog.Watch(pctx) // every process logs the lag it sees
+	// Batches applied by any process reach this one's live subscribers.
+	go broker.Follow(pctx, repository.NewAppliedMark(store).Read, 0, log)
 	stop := func() { broker.Close(); cancel(); <-done; <-sent }
 	return &App{Store: store, Handler: h, Projector: projector, Tracking: trackingService, Live: broker, Metrics: m, stop: sync.OnceFunc(stop)}, nil
 }
