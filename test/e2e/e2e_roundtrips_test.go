@@ -74,20 +74,21 @@ func embeddedMiss(a *testApp) int64 {
 // roundTrips returns a function that runs f and returns how many store calls
 // it made, as the repository counts them. On MongoDB it also checks that
 // count against the driver's command monitor, which sees what actually went
-// over the wire: every command, the postback sender's and the projector's
-// too (the sender polls beside the requests, whenever a busy machine lets
-// it), so their own counts are added to the requests'.
+// over the wire: every command, the postback sender's, the projector's and
+// the monitors' too (the sender, the backlog monitor and the live fan-out
+// poll beside the requests, whenever a busy machine lets them), so their
+// own counts are added to the requests'.
 func roundTrips(t *testing.T, a *testApp) func(f func()) int64 {
 	return func(f func()) int64 {
 		t.Helper()
-		background := func() int64 { return a.store.SenderCalls() + a.store.ProjectorCalls() }
+		background := func() int64 { return a.store.SenderCalls() + a.store.ProjectorCalls() + a.store.MonitorCalls() }
 		before, bgBefore := a.store.Calls(), background()
 		wireBefore, onMongo := a.store.ServerCommands()
 		f()
 		n := a.store.Calls() - before
 		bg := background() - bgBefore
 		if wire, _ := a.store.ServerCommands(); onMongo && wire-wireBefore != n+bg {
-			t.Errorf("the repository counted %d store calls (and %d of the sender and projector), MongoDB's command monitor %d", n, bg, wire-wireBefore)
+			t.Errorf("the repository counted %d store calls (and %d of the sender, projector and monitors), MongoDB's command monitor %d", n, bg, wire-wireBefore)
 		}
 		return n
 	}
