@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -282,37 +281,11 @@ func TestCapsSurviveFaults(t *testing.T) {
 	for id := range s1.parts {
 		a.mustDo(brand.Token, capsMutation, map[string]any{"id": id, "input": map[string]any{"totalCap": "3.00"}}, nil)
 	}
-	ctx := context.Background()
-	rounds := 0
-	for _, after := range []bool{false, true} {
-		for k := 1; ; k++ {
-			rounds++
-			// s1's click first (event order: the same instant, then the id)
-			a.mustClick(s1.token(c.ID), fmt.Sprintf("cap-fault-%d-1", rounds))
-			a.mustClick(s2.token(c.ID), fmt.Sprintf("cap-fault-%d-2", rounds))
-			var calls atomic.Int64
-			var hit atomic.Bool
-			setFault(func(op string, isAfter bool) error {
-				if isAfter != after || calls.Add(1) != int64(k) {
-					return nil
-				}
-				hit.Store(true)
-				if after {
-					return fmt.Errorf("injected timeout after %s landed: %w", op, context.DeadlineExceeded)
-				}
-				return fmt.Errorf("injected failure of %s", op)
-			})
-			_ = a.projector.Drain(ctx)
-			setFault(nil)
-			if !hit.Load() {
-				break // k is past the last call of a pass
-			}
-			a.project()
-			if rep := a.mustVerify(); !rep.OK() {
-				t.Fatalf("after=%v k=%d: drift\n%s", after, k, strings.Join(rep.Drift, "\n"))
-			}
-		}
-	}
+	rounds := failEveryCall(t, a, setFault, func(round int) {
+		// s1's click first (event order: the same instant, then the id)
+		a.mustClick(s1.token(c.ID), fmt.Sprintf("cap-fault-%d-1", round))
+		a.mustClick(s2.token(c.ID), fmt.Sprintf("cap-fault-%d-2", round))
+	})
 	a.project()
 	// Rounds 1–3 bill both clicks (s1 reaches 3.00); round 4 refuses s1's
 	// (STREAMER_CAP) and bills s2's: the day's 7.00. Every later click is

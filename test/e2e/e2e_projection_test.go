@@ -170,14 +170,32 @@ func TestProjectorSurvivesFaults(t *testing.T) {
 	c := a.mustBudgetCampaign(brand, "Faulty", "10000.00")
 	tok := token(t, a.mustJoin(streamer, c.ID))
 	key, _ := a.mustAPIKey(brand)
+	rounds := failEveryCall(t, a, setFault, func(round int) {
+		a.mustClick(tok, fmt.Sprintf("fault-%d-a", round))
+		a.mustClick(tok, fmt.Sprintf("fault-%d-b", round))
+		mustOK(t, a.doWithKey(key, recordConversionMutation, conversionVars(fmt.Sprintf("fault-%d-a", round), "signup")))
+	})
+	tt := a.totals(brand, c.ID).Campaign
+	wantField(t, "clicks", tt.Stats.Clicks, 2*rounds)
+	wantField(t, "conversions", tt.Stats.Conversions, rounds)
+	wantField(t, "spent (2 clicks at 1.00 and a conversion at 0.50 a round)", tt.Spent.Amount, domain.Micros(int64(rounds)*2_500_000).String())
+	wantField(t, "earnings", tt.Participations.Edges[0].Node.Stats.Earnings.Amount, tt.Spent.Amount)
+	a.wantVerified()
+}
+
+// failEveryCall fails the k-th store call of a projection pass, for every k
+// (before the call runs, then after it has landed), until k is past the
+// last call of a pass. Each round first records its events (record(round)),
+// then drains with the fault armed; the next pass must finish the batch and
+// verify must find no drift. It returns how many rounds recorded events.
+func failEveryCall(t *testing.T, a *testApp, setFault func(repository.Fault), record func(round int)) int {
+	t.Helper()
 	ctx := context.Background()
-	rounds, faults := 0, 0
+	rounds := 0
 	for _, after := range []bool{false, true} {
 		for k := 1; ; k++ {
 			rounds++
-			a.mustClick(tok, fmt.Sprintf("fault-%d-a", rounds))
-			a.mustClick(tok, fmt.Sprintf("fault-%d-b", rounds))
-			mustOK(t, a.doWithKey(key, recordConversionMutation, conversionVars(fmt.Sprintf("fault-%d-a", rounds), "signup")))
+			record(rounds)
 			var calls atomic.Int64
 			var hit atomic.Bool
 			setFault(func(op string, isAfter bool) error {
@@ -190,29 +208,22 @@ func TestProjectorSurvivesFaults(t *testing.T) {
 				}
 				return fmt.Errorf("injected failure of %s", op)
 			})
-			err := a.projector.Drain(ctx)
+			_ = a.projector.Drain(ctx) // reported, or absorbed (a failed bucket bulk is redone bucket by bucket)
 			setFault(nil)
-			faults++
 			if !hit.Load() {
 				if k < 10 {
 					t.Fatalf("after=%v: a pass made only %d store calls", after, k-1)
 				}
 				break // k is past the last call of a pass
 			}
-			_ = err // reported, or absorbed (a failed bucket bulk is redone bucket by bucket)
 			a.project()
 			if rep := a.mustVerify(); !rep.OK() {
 				t.Fatalf("after=%v k=%d: drift\n%s", after, k, strings.Join(rep.Drift, "\n"))
 			}
 		}
 	}
-	t.Logf("%d rounds, a fault injected at every store call of a pass", faults)
-	tt := a.totals(brand, c.ID).Campaign
-	wantField(t, "clicks", tt.Stats.Clicks, 2*rounds)
-	wantField(t, "conversions", tt.Stats.Conversions, rounds)
-	wantField(t, "spent (2 clicks at 1.00 and a conversion at 0.50 a round)", tt.Spent.Amount, domain.Micros(int64(rounds)*2_500_000).String())
-	wantField(t, "earnings", tt.Participations.Edges[0].Node.Stats.Earnings.Amount, tt.Spent.Amount)
-	a.wantVerified()
+	t.Logf("%d rounds, a fault injected at every store call of a pass", rounds)
+	return rounds
 }
 
 // TestEventWriteFaults: when the one write of a record request fails, the
