@@ -103,12 +103,17 @@ type FilterUpdate struct {
 
 // CampaignIDs are the campaigns of b's events, sorted: the ledgers to read.
 func CampaignIDs(b domain.Batch) []string {
+	return sortedIDs(b, func(e domain.EventRecord) string { return e.CampaignID })
+}
+
+// sortedIDs are the distinct ids of b's events, sorted.
+func sortedIDs(b domain.Batch, id func(domain.EventRecord) string) []string {
 	seen := map[string]bool{}
 	var ids []string
 	for _, e := range b.Events {
-		if !seen[e.CampaignID] {
-			seen[e.CampaignID] = true
-			ids = append(ids, e.CampaignID)
+		if v := id(e); !seen[v] {
+			seen[v] = true
+			ids = append(ids, v)
 		}
 	}
 	sort.Strings(ids)
@@ -156,16 +161,7 @@ func locationOf(ledgers map[string]domain.CampaignLedger, e domain.EventRecord) 
 // ParticipationIDs are the participations of b's events, sorted: whose
 // caps and spend to read.
 func ParticipationIDs(b domain.Batch) []string {
-	seen := map[string]bool{}
-	var ids []string
-	for _, e := range b.Events {
-		if !seen[e.ParticipationID] {
-			seen[e.ParticipationID] = true
-			ids = append(ids, e.ParticipationID)
-		}
-	}
-	sort.Strings(ids)
-	return ids
+	return sortedIDs(b, func(e domain.EventRecord) string { return e.ParticipationID })
 }
 
 // FilterKeys are the click filter's keys b's clicks touch, in order of
