@@ -317,7 +317,7 @@ type publicURL struct {
 
 // campaignURLs are the URLs of a campaign input that lead somewhere.
 func campaignURLs(in domain.CampaignInput) []publicURL {
-	return []publicURL{{"input.landingUrl", in.LandingURL}, {"input.postbackUrl", in.PostbackURL}}
+	return []publicURL{{"input.landingUrl", in.LandingURL}, {"input.postbackUrl", in.PostbackURL}, {"input.alertWebhookUrl", in.AlertWebhookURL}}
 }
 
 // checkURLs applies the public-address rule (domain.PublicURLs) to the URLs

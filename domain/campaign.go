@@ -189,8 +189,11 @@ type Campaign struct {
 	LandingURL  string
 	PostbackURL string
 	Postback    Postback // postback settings and state; the template is PostbackURL
-	Budget      Micros
-	Spent       Micros
+	// AlertWebhookURL is where the campaign's alerts are posted (signed
+	// with the postback secret); "" is none.
+	AlertWebhookURL string
+	Budget          Micros
+	Spent           Micros
 	// DailyBudget is the most the campaign may spend in one day of its
 	// TimeZone; 0 is none.
 	DailyBudget Micros
@@ -235,23 +238,25 @@ func (c Campaign) Goal(goalID string) (Goal, bool) {
 // CampaignInput is createCampaign's input; every field of updateCampaign's
 // too, where a nil field is not given.
 type CampaignInput struct {
-	Name        *string    `json:"name" validate:"omitnil,min=1,max=120"`
-	Description *string    `json:"description" validate:"omitnil,max=2000"`
-	LandingURL  *string    `json:"landingUrl" validate:"omitnil,campaign_url"`
-	PostbackURL *string    `json:"postbackUrl" validate:"omitnil,campaign_url"`
-	Budget      *Micros    `json:"budget"`
-	DailyBudget *Micros    `json:"dailyBudget"`
-	TimeZone    *string    `json:"timeZone"`
-	CPM         *Micros    `json:"cpm"`
-	CPC         *Micros    `json:"cpc"`
-	Goals       []Goal     `json:"goals" validate:"omitnil,max=50,unique=GoalID,dive"`
-	StartsAt    *time.Time `json:"startsAt"`
-	EndsAt      *time.Time `json:"endsAt"`
+	Name        *string `json:"name" validate:"omitnil,min=1,max=120"`
+	Description *string `json:"description" validate:"omitnil,max=2000"`
+	LandingURL  *string `json:"landingUrl" validate:"omitnil,campaign_url"`
+	PostbackURL *string `json:"postbackUrl" validate:"omitnil,campaign_url"`
+	// AlertWebhookURL is where alerts are posted; "" removes it.
+	AlertWebhookURL *string    `json:"alertWebhookUrl"`
+	Budget          *Micros    `json:"budget"`
+	DailyBudget     *Micros    `json:"dailyBudget"`
+	TimeZone        *string    `json:"timeZone"`
+	CPM             *Micros    `json:"cpm"`
+	CPC             *Micros    `json:"cpc"`
+	Goals           []Goal     `json:"goals" validate:"omitnil,max=50,unique=GoalID,dive"`
+	StartsAt        *time.Time `json:"startsAt"`
+	EndsAt          *time.Time `json:"endsAt"`
 }
 
 // Normalize trims text fields.
 func (in *CampaignInput) Normalize() {
-	for _, p := range []*string{in.Name, in.Description, in.LandingURL, in.PostbackURL, in.TimeZone} {
+	for _, p := range []*string{in.Name, in.Description, in.LandingURL, in.PostbackURL, in.TimeZone, in.AlertWebhookURL} {
 		if p != nil {
 			*p = strings.TrimSpace(*p)
 		}
@@ -302,6 +307,11 @@ func (in *CampaignInput) finish(prefix string, errs FieldErrors) error {
 	errs = append(errs, validateGoals(prefix, in.Goals)...)
 	if in.StartsAt != nil && in.EndsAt != nil && !in.EndsAt.After(*in.StartsAt) {
 		errs = append(errs, Invalid(prefix+".endsAt", "endsAt must be after startsAt"))
+	}
+	if in.AlertWebhookURL != nil {
+		if err := ValidateAlertWebhookURL(prefix+".alertWebhookUrl", *in.AlertWebhookURL); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if in.PostbackURL != nil && !hasFieldError(errs, prefix+".postbackUrl") {
 		if err := ValidatePostbackTemplate(prefix+".postbackUrl", *in.PostbackURL); err != nil {

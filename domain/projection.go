@@ -31,6 +31,7 @@ type CampaignLedger struct {
 	Unbilled  []string
 	Invalid   map[string]InvalidReason   // the clicks of that batch judged invalid traffic
 	Capped    map[string]NotBilledReason // the events of Unbilled a cap refused (the others: the budget)
+	Alerts    []Alert                    // the alerts that batch raised (DecideAlerts), in order
 	Campaign  Campaign                   // the rest of it: its goals (what they imply), its postbacks
 }
 
@@ -70,6 +71,10 @@ type CampaignDelta struct {
 	// replay marks them as the first run did.
 	Capped  map[string]NotBilledReason
 	Exhaust bool
+	// Alerts are the alerts the batch raises for the campaign
+	// (DecideAlerts); recorded with the delta, so that a replay raises what
+	// the first run did, whatever the counters say by then.
+	Alerts []Alert
 }
 
 // ParticipationDelta is what one batch adds to a participation.

@@ -76,8 +76,13 @@ type Plan struct {
 	// Implied are the conversions the batch's new conversions imply, to
 	// record under their natural keys (once, however often replayed).
 	Implied []domain.Conversion
+	// Alerts are the alerts the batch raises (domain.DecideAlerts), by
+	// campaign in id order, then in event order, each with its Seq; to
+	// record under their natural keys (once, however often replayed).
+	Alerts []domain.Alert
 	// Deliveries are the outbound postbacks: one per conversion step,
-	// keyed "<conversionId>:<rev>".
+	// keyed "<conversionId>:<rev>"; then the alerts' webhooks, keyed by the
+	// alert, for the campaigns that have an alertWebhookUrl.
 	Deliveries []domain.Delivery
 	// Conversions are the steps taken, one per conversion.
 	Conversions []domain.ConversionMark
@@ -207,6 +212,7 @@ func Decide(b domain.Batch, st State, r Rules) (Plan, error) {
 	}
 	p.imply(st.Ledgers)
 	p.deliver(st.Ledgers, r.Currency)
+	p.alert(st.Ledgers, r.Currency)
 	p.mark(billed, st.Ledgers)
 	return p, nil
 }
@@ -256,6 +262,7 @@ func (p *Plan) bill(st State) billedFunc {
 		}
 		if l.Batch >= p.N { // applied before: decide as then
 			refuse(l.Unbilled, l.Capped)
+			p.Alerts = append(p.Alerts, l.Alerts...)
 			continue
 		}
 		caps := domain.CapState{Location: l.Campaign.Location(), DailyBudget: l.Campaign.DailyBudget,
@@ -263,6 +270,10 @@ func (p *Plan) bill(st State) billedFunc {
 		d := domain.Bill(l.Remaining, byCampaign[id], caps)
 		d.Exhaust = d.Exhaust && l.Status == domain.CampaignActive
 		d.Invalid = invalidOf(byCampaign[id])
+		camp := l.Campaign
+		camp.ID = id
+		d.Alerts = domain.DecideAlerts(camp, l.Remaining, byCampaign[id], d, caps)
+		p.Alerts = append(p.Alerts, d.Alerts...)
 		refuse(d.Unbilled, d.Capped)
 		p.Campaigns = append(p.Campaigns, CampaignUpdate{ID: id, Remaining: l.Remaining, Delta: d})
 	}
@@ -424,6 +435,19 @@ func (p *Plan) deliver(ledgers map[string]domain.CampaignLedger, currency string
 			}
 			p.Deliveries = append(p.Deliveries, domain.Delivery{Key: fmt.Sprintf("%s:%d", e.ID, rev), CampaignID: e.CampaignID,
 				ConversionID: e.ID, GoalID: e.GoalID, Event: event, Values: values, CreatedAt: at})
+		}
+	}
+}
+
+// alert numbers the batch's alerts in plan order (their Seq) and lists the
+// webhook of each alert whose campaign has an alertWebhookUrl, keyed by the
+// alert: one delivery per alert however often the batch is replayed.
+func (p *Plan) alert(ledgers map[string]domain.CampaignLedger, currency string) {
+	for i := range p.Alerts {
+		a := &p.Alerts[i]
+		a.Seq = domain.AlertSeq(p.N, i)
+		if ledgers[a.CampaignID].Campaign.AlertWebhookURL != "" {
+			p.Deliveries = append(p.Deliveries, a.Delivery(currency))
 		}
 	}
 }

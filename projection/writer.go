@@ -86,6 +86,9 @@ func (p *Projector) apply(ctx context.Context, b domain.Batch) error {
 	if err := p.recordImplied(ctx, plan); err != nil {
 		return err
 	}
+	if err := p.store.RecordAlerts(ctx, plan.Alerts); err != nil {
+		return err
+	}
 	if err := p.store.EnqueuePostbacks(ctx, plan.Deliveries); err != nil {
 		return err
 	}

@@ -46,6 +46,7 @@ type campaignDoc struct {
 	Status          string             `bson:"status"`
 	LandingURL      string             `bson:"landingUrl"`
 	PostbackURL     string             `bson:"postbackUrl,omitempty"`
+	AlertWebhookURL string             `bson:"alertWebhookUrl,omitempty"`
 	Postback        *postbackDoc       `bson:"postback,omitempty"`
 	BudgetMicros    int64              `bson:"budgetMicros"`
 	DailyBudget     int64              `bson:"dailyBudgetMicros,omitempty"`
@@ -129,7 +130,7 @@ func (d *campaignDoc) toDomain() domain.Campaign {
 	}
 	c := domain.Campaign{
 		ID: d.ID.Hex(), BrandID: d.BrandID.Hex(), Name: d.Name, Description: d.Description, Status: status,
-		LandingURL: d.LandingURL, PostbackURL: d.PostbackURL,
+		LandingURL: d.LandingURL, PostbackURL: d.PostbackURL, AlertWebhookURL: d.AlertWebhookURL,
 		Budget: domain.Micros(d.BudgetMicros), Spent: domain.Micros(d.SpentMicros),
 		DailyBudget: domain.Micros(d.DailyBudget), TimeZone: cmp.Or(d.TimeZone, domain.DefaultTimeZone),
 		CPM: domain.Micros(d.CPMMicros), CPC: domain.Micros(d.CPCMicros),
@@ -207,6 +208,7 @@ func (r *Campaigns) Create(ctx context.Context, brandID string, in domain.Campai
 	doc.BudgetMicros, doc.RemainingMicros = mic(in.Budget), mic(in.Budget)
 	doc.CPMMicros, doc.CPCMicros = mic(in.CPM), mic(in.CPC)
 	doc.DailyBudget, doc.TimeZone = mic(in.DailyBudget), str(in.TimeZone)
+	doc.AlertWebhookURL = str(in.AlertWebhookURL)
 	if in.Goals != nil {
 		doc.Goals = goalDocs(in.Goals)
 	}
@@ -311,6 +313,9 @@ func (r *Campaigns) Update(ctx context.Context, current domain.Campaign, u domai
 	}
 	if in.PostbackURL != nil {
 		set["postbackUrl"] = *in.PostbackURL
+	}
+	if in.AlertWebhookURL != nil {
+		set["alertWebhookUrl"] = *in.AlertWebhookURL
 	}
 	if in.CPM != nil {
 		set["cpmMicros"] = int64(*in.CPM)

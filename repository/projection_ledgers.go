@@ -19,6 +19,7 @@ type ledgerDoc struct {
 	ProjUnbilled    []primitive.ObjectID `bson:"projUnbilled"`
 	ProjInvalid     []invalidDoc         `bson:"projInvalid"`
 	ProjCapped      []cappedDoc          `bson:"projCapped"`
+	ProjAlerts      []alertDoc           `bson:"projAlerts"`
 }
 
 // cappedDoc is an event a batch did not bill because a cap refused it,
@@ -81,6 +82,9 @@ func (d *ledgerDoc) toDomain() domain.CampaignLedger {
 	status, _ := domain.ParseCampaignStatus(d.Status)
 	l := domain.CampaignLedger{ID: d.ID.Hex(), Remaining: domain.Micros(d.RemainingMicros), Status: status, Batch: d.ProjBatch,
 		Invalid: invalidMap(d.ProjInvalid), Capped: cappedMap(d.ProjCapped)}
+	for i := range d.ProjAlerts {
+		l.Alerts = append(l.Alerts, d.ProjAlerts[i].toDomain())
+	}
 	for _, id := range d.ProjUnbilled {
 		l.Unbilled = append(l.Unbilled, id.Hex())
 	}
@@ -143,7 +147,11 @@ func (r *Projection) ApplyCampaign(ctx context.Context, n int64, id string, rema
 		return false, err
 	}
 	filter := bson.M{"_id": oid, "remainingMicros": int64(remaining), "projBatch": notApplied(n)}
-	set := bson.M{"projBatch": n, "projUnbilled": unbilled, "projInvalid": invalid, "projCapped": capped}
+	alerts := make([]alertDoc, len(d.Alerts))
+	for i, a := range d.Alerts {
+		alerts[i] = alertDocOf(a)
+	}
+	set := bson.M{"projBatch": n, "projUnbilled": unbilled, "projInvalid": invalid, "projCapped": capped, "projAlerts": alerts}
 	if d.Exhaust {
 		filter["status"] = string(domain.CampaignActive)
 		set["status"] = string(domain.CampaignExhausted)

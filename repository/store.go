@@ -454,6 +454,7 @@ func (s *Store) indexes() map[string][]mongo.IndexModel {
 		clickFiltersCollection:   clickFilterIndexes(),
 		rateLimitsCollection:     rateLimitIndexes(),
 		capSpendCollection:       capSpendIndexes(),
+		alertsCollection:         alertsIndexes(),
 	}
 }
 
