@@ -18,6 +18,7 @@ type Service struct {
 	Campaigns      *repository.Campaigns
 	Participations *repository.Participations
 	Outbox         *repository.Outbox // postback deliveries (postback.go)
+	Alerts         *repository.Alerts // the projector's alerts (alerts.go)
 	NewToken       func() string
 	NewSecret      func() string // a campaign's postback signing secret
 	Now            func() time.Time

@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"encoding/binary"
 	"fmt"
 	"io"
 	"strconv"
@@ -264,4 +265,23 @@ func DecideAlerts(c Campaign, remaining Micros, events []EventRecord, d Campaign
 		day[pk] = pBefore + money
 	}
 	return out
+}
+
+// SeqCursor is the cursor of an alert of sequence seq in a campaign's list:
+// seq big-endian, then zeros, so that cursors compare as the alerts are
+// ordered, bytewise as every list's (Cursor).
+func SeqCursor(seq int64) Cursor {
+	var c Cursor
+	binary.BigEndian.PutUint64(c[:8], uint64(seq))
+	return c
+}
+
+// ParseAlertCursor reads an alert cursor given as field ("" is none: 0,
+// false): the Seq it names. BAD_USER_INPUT on field for a malformed one.
+func ParseAlertCursor(field, s string) (seq int64, ok bool, err error) {
+	c, err := parseCursor(field, s)
+	if err != nil || s == "" {
+		return 0, false, err
+	}
+	return int64(binary.BigEndian.Uint64(c[:8])), true, nil
 }

@@ -82,12 +82,14 @@ func (b *Broker) Connect(userID string) (release func(), err error) {
 func (b *Broker) MaxPerUser() int { return b.maxPerUser }
 
 // Applied is the projector's OnApplied hook: it notifies the subscriptions
-// of every campaign and participation the batch's events counted for.
+// of every campaign and participation the batch's events counted for, and
+// of those campaigns' alerts.
 func (b *Broker) Applied(batch domain.Batch) {
 	touched := map[topic]struct{}{}
 	for _, e := range batch.Events {
 		if e.CampaignID != "" {
 			touched[topic{domain.NodeCampaign, e.CampaignID}] = struct{}{}
+			touched[topic{alertsTopic, e.CampaignID}] = struct{}{}
 		}
 		if e.ParticipationID != "" {
 			touched[topic{domain.NodeParticipation, e.ParticipationID}] = struct{}{}

@@ -214,6 +214,8 @@ func (s *Sender) deliver(ctx context.Context, e domain.OutboxEntry, token string
 		return s.park(ctx, e, token, domain.DeliverySkipped)
 	case err != nil:
 		return err
+	case e.Event == domain.DeliveryAlert:
+		return s.deliverAlert(ctx, camp, e, token)
 	case !camp.Postback.Enabled():
 		return s.hold(ctx, e, token)
 	case camp.PostbackTemplate(e.GoalID) == "" || !camp.Postback.Sends(e.Event):
@@ -224,9 +226,32 @@ func (s *Sender) deliver(ctx context.Context, e domain.OutboxEntry, token string
 			return err
 		}
 	}
+	out, ok, err := s.attempt(ctx, camp, e, token)
+	if err != nil || !ok {
+		return err
+	}
+	switch out.State {
+	case domain.DeliveryDelivered:
+		return s.campaigns.PostbackDelivered(ctx, camp.ID)
+	case domain.DeliveryFailed:
+		reason := fmt.Sprintf("%d consecutive deliveries failed after every retry; the last: %s", s.o.DisableAfter, out.Attempt.Error)
+		disabled, err := s.campaigns.PostbackFailed(ctx, camp.ID, int64(s.o.DisableAfter), reason, out.Now)
+		if disabled {
+			s.log.Warn("postbacks disabled", "campaign", camp.ID, "failures", s.o.DisableAfter)
+		}
+		return err
+	}
+	return nil
+}
+
+// attempt sends a claimed delivery once and records the attempt, the
+// delivery's next state by the ladder; ok is false when nothing was
+// recorded (the sender is stopping, or the claim expired and another
+// sender took it over).
+func (s *Sender) attempt(ctx context.Context, camp domain.Campaign, e domain.OutboxEntry, token string) (repository.Outcome, bool, error) {
 	a := s.send(ctx, camp, e)
 	if ctx.Err() != nil {
-		return nil // stopping: the claim expires and the delivery is sent again
+		return repository.Outcome{}, false, nil // stopping: the claim expires and the delivery is sent again
 	}
 	a.N = e.Attempts
 	now := s.o.Clock()
@@ -240,23 +265,32 @@ func (s *Sender) deliver(ctx context.Context, e domain.OutboxEntry, token string
 	}
 	ok, err := s.outbox.Settle(ctx, e.Key, token, out)
 	if err != nil || !ok {
-		return err // !ok: the claim expired and another sender took it over
+		return out, false, err // !ok: the claim expired and another sender took it over
 	}
 	if s.o.Observe != nil {
 		s.o.Observe(strings.ToLower(string(out.State)))
 	}
-	switch out.State {
-	case domain.DeliveryDelivered:
-		return s.campaigns.PostbackDelivered(ctx, camp.ID)
-	case domain.DeliveryFailed:
-		reason := fmt.Sprintf("%d consecutive deliveries failed after every retry; the last: %s", s.o.DisableAfter, a.Error)
-		disabled, err := s.campaigns.PostbackFailed(ctx, camp.ID, int64(s.o.DisableAfter), reason, now)
-		if disabled {
-			s.log.Warn("postbacks disabled", "campaign", camp.ID, "failures", s.o.DisableAfter)
-		}
-		return err
+	return out, true, nil
+}
+
+// deliverAlert makes one attempt at an alert's webhook: a POST of the
+// alert to the campaign's alertWebhookUrl, signed with the campaign's
+// postback secret, retried on the same ladder. It is the brand's own
+// endpoint, not a partner's: it is sent whether or not the campaign's
+// postbacks are disabled, and its failures do not count towards
+// disabling them. Without an alertWebhookUrl it is skipped.
+func (s *Sender) deliverAlert(ctx context.Context, camp domain.Campaign, e domain.OutboxEntry, token string) error {
+	if camp.AlertWebhookURL == "" {
+		return s.park(ctx, e, token, domain.DeliverySkipped)
 	}
-	return nil
+	if camp.Postback.Secret == "" {
+		var err error
+		if camp, err = s.campaigns.EnsurePostbackSecret(ctx, camp.ID, s.o.NewSecret()); err != nil {
+			return err
+		}
+	}
+	_, _, err := s.attempt(ctx, camp, e, token)
+	return err
 }
 
 // hold parks a delivery of a campaign whose postbacks are disabled. If they
@@ -285,6 +319,9 @@ func (s *Sender) send(ctx context.Context, camp domain.Campaign, e domain.Outbox
 	start := s.o.Clock()
 	a := domain.Attempt{At: start}
 	target := domain.ExpandPostback(camp.PostbackTemplate(e.GoalID), e.Values)
+	if e.Event == domain.DeliveryAlert {
+		target = camp.AlertWebhookURL
+	}
 	u, err := url.Parse(target)
 	if err != nil {
 		a.Error = "the expanded URL is not valid"
@@ -292,7 +329,12 @@ func (s *Sender) send(ctx context.Context, camp domain.Campaign, e domain.Outbox
 	}
 	var body, payload []byte
 	method := http.MethodGet
-	if camp.Postback.Method == domain.PostbackPOST {
+	switch {
+	case e.Event == domain.DeliveryAlert:
+		method = http.MethodPost
+		body, _ = json.Marshal(domain.AlertBody(e.Values))
+		payload = body
+	case camp.Postback.Method == domain.PostbackPOST:
 		method = http.MethodPost
 		fields := make(map[string]string, len(e.Values)+2)
 		for _, m := range domain.PostbackMacros {
@@ -301,7 +343,7 @@ func (s *Sender) send(ctx context.Context, camp domain.Campaign, e domain.Outbox
 		fields["event"], fields["url"] = e.Event, target
 		body, _ = json.Marshal(fields)
 		payload = body
-	} else {
+	default:
 		payload = []byte(u.RawQuery)
 	}
 	rctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
@@ -313,6 +355,9 @@ func (s *Sender) send(ctx context.Context, camp domain.Campaign, e domain.Outbox
 	}
 	ts := start.Unix()
 	req.Header.Set("User-Agent", "Tally-Postback/1")
+	if e.Event == domain.DeliveryAlert {
+		req.Header.Set("User-Agent", "Tally-Alert/1")
+	}
 	req.Header.Set(HeaderIdempotencyKey, e.Key)
 	req.Header.Set(HeaderEvent, e.Event)
 	req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))

@@ -47,12 +47,9 @@ type alertDoc struct {
 	Seq             primitive.ObjectID `bson:"seq"`
 }
 
-// seqID packs an alert's Seq into an ObjectID (big-endian, then zeros).
-func seqID(seq int64) primitive.ObjectID {
-	var id primitive.ObjectID
-	binary.BigEndian.PutUint64(id[:8], uint64(seq))
-	return id
-}
+// seqID packs an alert's Seq into an ObjectID, as its cursor
+// (domain.SeqCursor).
+func seqID(seq int64) primitive.ObjectID { return primitive.ObjectID(domain.SeqCursor(seq)) }
 
 func alertDocOf(a domain.Alert) alertDoc {
 	return alertDoc{ID: a.ID, CampaignID: a.CampaignID, BrandID: a.BrandID, Kind: string(a.Kind), Threshold: a.Threshold,
@@ -120,18 +117,4 @@ func (r *Alerts) Since(ctx context.Context, campaignID string, from int64, limit
 		out[i] = docs[i].toDomain()
 	}
 	return out, nil
-}
-
-// AlertCursor is the list cursor of an alert of sequence seq; SeqOfCursor
-// reads it back (ok false for a malformed one).
-func AlertCursor(seq int64) string { return domain.Cursor(seqID(seq)).String() }
-
-// SeqOfCursor is the Seq an alert list cursor names.
-func SeqOfCursor(field, cursor string) (int64, error) {
-	args := domain.PageArgs{After: cursor}
-	if err := args.Validate(); err != nil {
-		return 0, domain.Invalid(field, "%s is not a cursor of alerts", field)
-	}
-	c, _, _, _ := args.Cursors()
-	return int64(binary.BigEndian.Uint64(c[:8])), nil
 }

@@ -79,7 +79,7 @@ func (r *postbackAttemptResolver) Error(ctx context.Context, obj *domain.Attempt
 }
 
 func (r *postbackDeliveryResolver) Values(ctx context.Context, obj *domain.OutboxEntry) ([]*model.PostbackValue, error) {
-	return postbackValues(obj.Values), nil
+	return deliveryValues(*obj), nil
 }
 
 func (r *postbackDeliveryResolver) NextAttemptAt(ctx context.Context, obj *domain.OutboxEntry) (*time.Time, error) {

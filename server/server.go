@@ -162,7 +162,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	campaignService := &campaigns.Service{Campaigns: campaignsRepo, Participations: participations,
 		NewToken: auth.NewBrowserSourceToken, Now: opts.Now,
 		URLs:   domain.PublicURLs{AllowPrivate: cfg.AllowPrivateURLs, Lookup: lookupHost},
-		Outbox: repository.NewOutbox(store), NewSecret: postback.NewSecret}
+		Outbox: repository.NewOutbox(store), Alerts: repository.NewAlerts(store), NewSecret: postback.NewSecret}
 	overlays := &overlay.Service{Users: users, Participations: participations, Campaigns: campaignsRepo,
 		Slots: repository.NewSlots(store), CapSpend: repository.NewCapSpend(store), NewToken: auth.NewBrowserSourceToken, Now: opts.Now, Log: log}
 	trackingService := &tracking.Service{Participations: participations, Campaigns: campaignsRepo,

@@ -6,6 +6,22 @@ import (
 	"tally/domain"
 )
 
+// A page of alerts, newest first.
+type AlertConnection struct {
+	// The page's alerts.
+	Edges []*AlertEdge `json:"edges"`
+	// Where the page ends.
+	PageInfo *PageInfo `json:"pageInfo"`
+}
+
+// An alert and its cursor.
+type AlertEdge struct {
+	// Pass as `after` for the older alerts, or to `campaignAlerts` for the newer ones.
+	Cursor string `json:"cursor"`
+	// The alert.
+	Node *domain.Alert `json:"node"`
+}
+
 // A session token and the user it belongs to.
 type AuthPayload struct {
 	// A JWT to send as `Authorization: Bearer <token>`.

@@ -1,0 +1,130 @@
+package live
+
+import (
+	"context"
+
+	"tally/auth"
+	"tally/domain"
+)
+
+// alertsTopic is the topic kind of a campaign's alerts: the projector's
+// batches that touch a campaign notify it beside the campaign's own.
+const alertsTopic domain.NodeKind = "Alerts"
+
+// alertPage is how many alerts one read of a subscription takes at most.
+const alertPage = 100
+
+// CampaignAlerts subscribes the caller to a campaign's alerts: every alert
+// after the cursor after ("": all of them; BAD_USER_INPUT on after for a
+// malformed one), oldest first, then each new
+// one once the projector has recorded it, each pushed once. Authorized as
+// the campaign's alerts (campaigns.Service.AlertsCampaign): UNAUTHENTICATED
+// without a user, NOT_FOUND for a campaign the caller may not see,
+// FORBIDDEN for a streamer; RATE_LIMITED over the per-user limit. Every
+// read is authorized again; the stream ends when the caller may no longer
+// read the alerts, when ctx ends, and when the server shuts down.
+//
+// Alerts of one batch may become visible in any order (one unordered bulk
+// of inserts, replayed after a crash), those of a later batch only after
+// every alert of the earlier ones is stored: so each read starts at the
+// first Seq of the latest batch pushed, and skips the alerts already
+// pushed from it.
+func (s *Service) CampaignAlerts(ctx context.Context, id, after string) (<-chan domain.Alert, error) {
+	c, err := auth.RequireUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	from, ok, err := domain.ParseAlertCursor("after", after)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		from++
+	}
+	camp, err := s.Campaigns.AlertsCampaign(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	sub, err := s.Broker.subscribe(c.UserID, topic{alertsTopic, camp.ID})
+	if err != nil {
+		return nil, err
+	}
+	w := &alertWatch{window: from, sent: map[string]int64{}, read: func(ctx context.Context, from int64) ([]domain.Alert, error) {
+		return s.Campaigns.AlertsSince(ctx, camp.ID, from, alertPage)
+	}}
+	out := make(chan domain.Alert)
+	go func() {
+		defer close(out)
+		defer sub.cancel()
+		for {
+			err := w.drain(ctx, out, sub.done)
+			switch domain.ErrorCode(err) {
+			case "":
+			case domain.ENOTFOUND, domain.EFORBIDDEN, domain.EUNAUTHENTICATED:
+				return // no longer the caller's to read
+			default:
+				if ctx.Err() != nil || err == errEnded {
+					return
+				}
+				if s.Log != nil {
+					s.Log.WarnContext(ctx, "live alerts not read", "err", err.Error())
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-sub.done:
+				return
+			case <-sub.notify:
+			}
+		}
+	}()
+	return out, nil
+}
+
+// alertWatch is what one alerts subscription has pushed: the first Seq of
+// the latest batch it pushed from (window), and the alerts pushed from it.
+type alertWatch struct {
+	window int64
+	sent   map[string]int64 // id → Seq, from window on
+	read   func(ctx context.Context, from int64) ([]domain.Alert, error)
+}
+
+// errEnded is a push refused because the subscription ended.
+var errEnded = domain.Errorf(domain.EUNAVAILABLE, "the subscription ended")
+
+// drain pushes every alert from the window on that was not pushed yet.
+func (w *alertWatch) drain(ctx context.Context, out chan<- domain.Alert, done <-chan struct{}) error {
+	from, top := w.window, w.window
+	for {
+		page, err := w.read(ctx, from)
+		if err != nil {
+			return err
+		}
+		for _, a := range page {
+			top = max(top, a.Seq)
+			if _, ok := w.sent[a.ID]; ok {
+				continue
+			}
+			select {
+			case out <- a:
+				w.sent[a.ID] = a.Seq
+			case <-ctx.Done():
+				return errEnded
+			case <-done:
+				return errEnded
+			}
+		}
+		if len(page) < alertPage {
+			break
+		}
+		from = page[len(page)-1].Seq + 1
+	}
+	w.window = top >> 20 << 20 // the latest batch's first Seq (domain.AlertSeq)
+	for id, seq := range w.sent {
+		if seq < w.window {
+			delete(w.sent, id)
+		}
+	}
+	return nil
+}
