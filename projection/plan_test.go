@@ -365,7 +365,7 @@ func TestDecideAfterAMissedGuard(t *testing.T) {
 	}}, Rules{})
 	wantEqual(t, "campaigns planned again", again.Campaigns, []CampaignUpdate{{ID: "c2", Remaining: 0,
 		Delta: domain.CampaignDelta{Counts: domain.Counts{Clicks: 1, NotBilled: domain.NotBilledCounts{Budget: 1}}, Unbilled: []string{"c"}, Exhaust: true, Invalid: map[string]domain.InvalidReason{},
-		Alerts: []domain.Alert{{ID: "c2:BUDGET:100:0", CampaignID: "c2", Kind: domain.AlertBudget, Threshold: 100, At: c.At}}}}})
+			Alerts: []domain.Alert{{ID: "c2:BUDGET:100:0", CampaignID: "c2", Kind: domain.AlertBudget, Threshold: 100, At: c.At}}}}})
 	wantEqual(t, "marks", marks(again), []string{"clicks billed: a", "clicks not_billed/budget: b,c"})
 	wantEqual(t, "earnings", again.Participations["p1"].Earnings, domain.Micros(unit))
 }

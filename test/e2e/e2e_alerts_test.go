@@ -199,7 +199,9 @@ func TestAlertsExactlyOnceUnderRaces(t *testing.T) {
 func cursorOf(t testing.TB, a *testApp, who testUser, campaignID string, i int) string {
 	t.Helper()
 	var d struct {
-		Campaign struct{ Alerts struct{ Edges []struct{ Cursor string } } }
+		Campaign struct {
+			Alerts struct{ Edges []struct{ Cursor string } }
+		}
 	}
 	a.mustDo(who.Token, `query($id: ID!) { campaign(id: $id) { alerts(first: 100) { edges { cursor } } } }`, map[string]any{"id": campaignID}, &d)
 	edges := d.Campaign.Alerts.Edges
@@ -294,7 +296,9 @@ func TestAlertsAuthorization(t *testing.T) {
 		q := `query($id: ID!) { campaign(id: $id) { alertWebhookUrl alerts { edges { cursor } } } }`
 		a.mustFail(s.user.Token, q, map[string]any{"id": c.ID}, "FORBIDDEN", "")
 		a.mustFail(other.Token, q, map[string]any{"id": c.ID}, "NOT_FOUND", "")
-		var d struct{ Campaign *struct{ AlertWebhookURL *string } }
+		var d struct {
+			Campaign *struct{ AlertWebhookURL *string }
+		}
 		a.mustDo(s.user.Token, `query($id: ID!) { campaign(id: $id) { alertWebhookUrl } }`, map[string]any{"id": c.ID}, &d)
 		if d.Campaign == nil || d.Campaign.AlertWebhookURL != nil {
 			t.Errorf("the streamer's view of alertWebhookUrl: %+v, want null", d.Campaign)
@@ -317,7 +321,9 @@ func TestAlertsAuthorization(t *testing.T) {
 		// "" removes it.
 		var d struct{ UpdateCampaign struct{ ID string } }
 		a.mustDo(brand.Token, updateCampaignMutation, map[string]any{"id": c.ID, "input": map[string]any{"alertWebhookUrl": ""}}, &d)
-		var q struct{ Campaign struct{ AlertWebhookURL *string } }
+		var q struct {
+			Campaign struct{ AlertWebhookURL *string }
+		}
 		a.mustDo(brand.Token, `query($id: ID!) { campaign(id: $id) { alertWebhookUrl } }`, map[string]any{"id": c.ID}, &q)
 		if q.Campaign.AlertWebhookURL != nil {
 			t.Errorf("alertWebhookUrl after removing it: %q", *q.Campaign.AlertWebhookURL)
@@ -330,8 +336,8 @@ func TestAlertsAuthorization(t *testing.T) {
 // that takes a fresh campaign (budget 2.00, clicks of 1.00) through 80%
 // and 100% of its budget: after each failure the next pass finishes the
 // batch, and each campaign has exactly its two alerts and exactly one
-// webhook delivery for each — and its receiver got each key, as many times
-// as the delivery's attempts say it was sent.
+// webhook delivery for each — and its receiver got each key, never more
+// often than the delivery's attempts say it was sent.
 func TestAlertsSurviveFaults(t *testing.T) {
 	t.Parallel()
 	rc := newReceiver(t, nil)
@@ -384,8 +390,8 @@ func TestAlertsSurviveFaults(t *testing.T) {
 	t.Logf("%d rounds, a fault injected at every store call of a pass", rounds)
 	a.wantVerified()
 	// Every delivery is sent in the end (a claim a fault left behind
-	// expires after the lease), and the receiver got each key as often as
-	// it was attempted: never more.
+	// expires after the lease), and the receiver got each key at most as
+	// often as it was attempted.
 	eventually(t, func() bool { return len(alertWebhooks(rc)) == 2*len(campaigns) }, "every alert's webhook")
 	for _, id := range campaigns {
 		page, err := outbox.List(ctx, id, "", domain.PageArgs{First: 10})
@@ -398,7 +404,9 @@ func TestAlertsSurviveFaults(t *testing.T) {
 				return err == nil && got.State == domain.DeliveryDelivered
 			}, "delivery %s delivered", e.Key)
 			got, _ := outbox.Get(ctx, e.Key)
-			if n := len(alertWebhooks(rc)[e.Key]); int64(n) != got.Attempts {
+			// (A fault on a claim that landed counts an attempt never
+			// sent: its claim expires and the next one sends it.)
+			if n := len(alertWebhooks(rc)[e.Key]); n < 1 || int64(n) > got.Attempts {
 				t.Errorf("delivery %s: received %d times, attempted %d", e.Key, n, got.Attempts)
 			}
 		}
