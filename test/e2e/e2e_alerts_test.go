@@ -412,3 +412,43 @@ func TestAlertsSurviveFaults(t *testing.T) {
 		}
 	}
 }
+
+// TestAlertsOnAProcessThatDoesNotProject: two servers on one database; a
+// projects, b never does. The brand's subscriptions on b, over
+// graphql-transport-ws and over SSE, first get the alert recorded before
+// they started, then the one of a click recorded and projected by a:
+// alerts fan out like every live update.
+func TestAlertsOnAProcessThatDoesNotProject(t *testing.T) {
+	t.Parallel()
+	stores := oneDatabase(t)
+	a := mustStartAppOn(t, stores[0], withManualProjection())
+	b := mustStartAppOn(t, stores[1], withManualProjection())
+	brand := a.mustSignUp("BRAND")
+	c := a.mustPricedCampaign(brand, "Alerts elsewhere", map[string]any{"budget": "1.25", "cpc": "0.25", "cpm": "0"})
+	tok := a.mustStreamerIn(c).token(c.ID)
+	for i := range 4 {
+		a.mustClick(tok, fmt.Sprintf("elsewhere-%d", i)) // 1.00 of 1.25: 80%
+	}
+	a.project()
+
+	ws, err := b.dialWS(t, http.Header{"Authorization": {"Bearer " + brand.Token}}, nil)
+	if err != nil {
+		t.Fatalf("brand connection to b refused: %v", err)
+	}
+	ws.subscribe("alerts", alertsSubscription, map[string]any{"id": c.ID})
+	sse := b.sse(t, brand.Token, alertsSubscription, map[string]any{"id": c.ID})
+	next := func() (string, string) {
+		var w, s struct{ CampaignAlerts alertData }
+		ws.mustNext("alerts", &w)
+		sse.mustNext(&s)
+		return w.CampaignAlerts.short(), s.CampaignAlerts.short()
+	}
+	w, s := next()
+	wantField(t, "the alert before the subscriptions, on the WebSocket", w, "BUDGET 80 1.00")
+	wantField(t, "the alert before the subscriptions, on SSE", s, "BUDGET 80 1.00")
+	a.mustClick(tok, "elsewhere-4")
+	a.project() // a applies the batch; b's projector never runs
+	w, s = next()
+	wantField(t, "pushed by b on the WebSocket", w, "BUDGET 100 1.25")
+	wantField(t, "pushed by b on SSE", s, "BUDGET 100 1.25")
+}
