@@ -183,15 +183,22 @@ func DecideAlerts(c Campaign, remaining Micros, events []EventRecord, d Campaign
 		unbilled[id] = true
 	}
 	var out []Alert
-	seen := map[string]bool{}
+	type key struct {
+		kind      AlertKind
+		threshold int
+		limit     Micros
+		pid, day  string
+	}
+	seen := map[key]bool{} // the key's parts: a capped streamer's refusals raise it again and again
 	emit := func(a Alert) {
-		a.ID = AlertKey(a.CampaignID, a.Kind, a.Threshold, a.Limit, a.ParticipationID, a.Day)
-		if !seen[a.ID] {
-			seen[a.ID] = true
+		if k := (key{a.Kind, a.Threshold, a.Limit, a.ParticipationID, a.Day}); !seen[k] {
+			seen[k] = true
+			a.ID = AlertKey(a.CampaignID, a.Kind, a.Threshold, a.Limit, a.ParticipationID, a.Day)
 			out = append(out, a)
 		}
 	}
-	reached := func(limit, spent Micros) bool { return spent >= limit || !c.CapRoomLeft(limit-spent) }
+	least := c.cheapestPrice() // CapRoomLeft's, read once
+	reached := func(limit, spent Micros) bool { return spent >= limit || (least > 0 && limit-spent < least) }
 	// check follows one limit across one event: before and after are its
 	// spend around the event, refused whether the limit refused it.
 	check := func(e EventRecord, a Alert, nearly bool, before, after Micros, refused bool) {

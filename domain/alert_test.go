@@ -72,3 +72,43 @@ func TestAlertDeliveryBody(t *testing.T) {
 		t.Errorf("body:\n got %+v\nwant %+v", got, want)
 	}
 }
+
+// benchBatch is 500 clicks of one campaign with a budget, a daily budget
+// and 10 streamers with total and daily caps, crossing every threshold.
+func benchBatch() (Campaign, []EventRecord, CapState) {
+	c := Campaign{ID: "c1", BrandID: "b1", Status: CampaignActive, Budget: 1_000_000_000, DailyBudget: 400_000_000, CPC: 1_000_000}
+	caps := CapState{Location: time.UTC, DailyBudget: c.DailyBudget, DaySpend: map[CapSpendKey]Micros{},
+		Caps: map[string]ParticipationCaps{}, Total: map[string]Micros{}}
+	total, daily := Micros(60_000_000), Micros(30_000_000)
+	at := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	var events []EventRecord
+	for i := range 500 {
+		pid := "p" + string(rune('0'+i%10))
+		caps.Caps[pid] = ParticipationCaps{TotalCap: &total, DailyCap: &daily}
+		events = append(events, EventRecord{ID: "e" + string(rune(i)), Kind: EventClick, CampaignID: "c1", ParticipationID: pid,
+			StreamerID: "s" + pid, At: at.Add(time.Duration(i) * time.Minute), Price: c.CPC, Billing: BillingPending, Todo: true})
+	}
+	return c, events, caps
+}
+
+// BenchmarkBill and BenchmarkDecideAlerts: what the alert rule adds to a
+// campaign's billing step, per 500-event batch (docs/benchmarks.md).
+func BenchmarkBill(b *testing.B) {
+	c, events, caps := benchBatch()
+	b.ReportAllocs()
+	for b.Loop() {
+		Bill(c.Budget, events, caps)
+	}
+}
+
+func BenchmarkDecideAlerts(b *testing.B) {
+	c, events, caps := benchBatch()
+	d := Bill(c.Budget, events, caps)
+	if len(DecideAlerts(c, c.Budget, events, d, caps)) == 0 {
+		b.Fatal("the batch raises no alert")
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		DecideAlerts(c, c.Budget, events, d, caps)
+	}
+}

@@ -172,13 +172,20 @@ func (c Campaign) CapRoomLeft(room Micros) bool {
 	if room < 0 {
 		return true
 	}
+	least := c.cheapestPrice()
+	return least == 0 || room >= least
+}
+
+// cheapestPrice is the campaign's smallest positive price (an impression,
+// a click or a goal); 0 when it has none.
+func (c Campaign) cheapestPrice() Micros {
 	least := Micros(0)
 	for _, p := range c.prices() {
 		if p > 0 && (least == 0 || p < least) {
 			least = p
 		}
 	}
-	return least == 0 || room >= least
+	return least
 }
 
 // CapsReached reports whether a cap leaves the campaign no room for one
