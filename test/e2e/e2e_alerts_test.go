@@ -452,3 +452,39 @@ func TestAlertsOnAProcessThatDoesNotProject(t *testing.T) {
 	wantField(t, "pushed by b on the WebSocket", w, "BUDGET 100 1.25")
 	wantField(t, "pushed by b on SSE", s, "BUDGET 100 1.25")
 }
+
+// TestAlertWebhookRetriedWhilePostbacksDisabled: an alert's webhook is
+// retried on the postback ladder and logged; it goes to the brand's own
+// endpoint, so it is sent while the campaign's partner postbacks are
+// disabled, and its failures leave their run of failures alone.
+func TestAlertWebhookRetriedWhilePostbacksDisabled(t *testing.T) {
+	t.Parallel()
+	rc := newReceiver(t, failFirst(2))
+	a := mustStartApp(t, fastPostbacks(postback.Options{Workers: 1})...)
+	brand := a.mustSignUp("BRAND")
+	c := a.mustPricedCampaign(brand, "Retried alerts", map[string]any{"budget": "1.00", "cpc": "1.00", "cpm": "0",
+		"alertWebhookUrl": rc.srv.URL + "/alerts"})
+	if _, err := repository.NewCampaigns(a.store).PostbackFailed(context.Background(), c.ID, 1, "the partner is down", a.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	wantField(t, "postbacks enabled", a.postbackSettings(brand, c.ID).Postback.Enabled, false)
+	a.mustClick(a.mustStreamerIn(c).token(c.ID), "retried-1")
+	a.project()
+	listed := a.alertsOf(brand, c.ID)
+	wantEqualSlices(t, "alerts", shorts(listed), []string{"BUDGET 80 1.00", "BUDGET 100 1.00"})
+	attempts := 0
+	for _, al := range listed {
+		d := a.waitDelivery(brand, al.ID, "DELIVERED")
+		wantField(t, "event", d.Event, "alert")
+		attempts += d.Attempts
+		for i, l := range d.Log[:len(d.Log)-1] {
+			if l.StatusCode == nil || *l.StatusCode != 500 {
+				t.Errorf("%s attempt %d: %+v, want a 500 before the success", al.ID, i+1, l)
+			}
+		}
+	}
+	wantField(t, "attempts (two failed, then one each)", attempts, 4)
+	s := a.postbackSettings(brand, c.ID).Postback
+	wantField(t, "postbacks still disabled", s.Enabled, false)
+	wantField(t, "the partner's run of failures", s.ConsecutiveFailures, 1)
+}
