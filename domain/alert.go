@@ -79,6 +79,10 @@ type Alert struct {
 // AlertSeq is an alert's Seq: batch n, place i in its plan.
 func AlertSeq(n int64, i int) int64 { return n<<20 | int64(i) }
 
+// AlertBatchStart is the first Seq of the batch of the alert of sequence
+// seq.
+func AlertBatchStart(seq int64) int64 { return seq >> 20 << 20 }
+
 // AlertKey is an alert's natural key:
 // "<campaignId>:<KIND>:<threshold>:<limitMicros>[:<participationId>][:<day>]".
 // The limit's value is part of it: a limit set to a new value alerts again

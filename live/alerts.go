@@ -16,8 +16,8 @@ const alertPage = 100
 
 // CampaignAlerts subscribes the caller to a campaign's alerts: every alert
 // after the cursor after ("": all of them; BAD_USER_INPUT on after for a
-// malformed one), oldest first, then each new
-// one once the projector has recorded it, each pushed once. Authorized as
+// malformed one), oldest first, then each new one once the projector has
+// recorded it, each pushed once. Authorized as
 // the campaign's alerts (campaigns.Service.AlertsCampaign): UNAUTHENTICATED
 // without a user, NOT_FOUND for a campaign the caller may not see,
 // FORBIDDEN for a streamer; RATE_LIMITED over the per-user limit. Every
@@ -49,7 +49,7 @@ func (s *Service) CampaignAlerts(ctx context.Context, id, after string) (<-chan 
 	if err != nil {
 		return nil, err
 	}
-	w := &alertWatch{window: from, sent: map[string]int64{}, read: func(ctx context.Context, from int64) ([]domain.Alert, error) {
+	w := &alertWatch{floor: from, window: from, sent: map[string]int64{}, read: func(ctx context.Context, from int64) ([]domain.Alert, error) {
 		return s.Campaigns.AlertsSince(ctx, camp.ID, from, alertPage)
 	}}
 	out := make(chan domain.Alert)
@@ -83,8 +83,10 @@ func (s *Service) CampaignAlerts(ctx context.Context, id, after string) (<-chan 
 }
 
 // alertWatch is what one alerts subscription has pushed: the first Seq of
-// the latest batch it pushed from (window), and the alerts pushed from it.
+// the latest batch it pushed from (window; never below floor, the first Seq
+// it was asked for), and the alerts pushed from it.
 type alertWatch struct {
+	floor  int64
 	window int64
 	sent   map[string]int64 // id → Seq, from window on
 	read   func(ctx context.Context, from int64) ([]domain.Alert, error)
@@ -120,7 +122,7 @@ func (w *alertWatch) drain(ctx context.Context, out chan<- domain.Alert, done <-
 		}
 		from = page[len(page)-1].Seq + 1
 	}
-	w.window = top >> 20 << 20 // the latest batch's first Seq (domain.AlertSeq)
+	w.window = max(domain.AlertBatchStart(top), w.floor)
 	for id, seq := range w.sent {
 		if seq < w.window {
 			delete(w.sent, id)
