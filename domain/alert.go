@@ -76,7 +76,10 @@ type Alert struct {
 	Seq int64
 }
 
-// AlertSeq is an alert's Seq: batch n, place i in its plan.
+// AlertSeq is an alert's Seq: batch n, place i in its plan. An event
+// raises at most six alerts (two per campaign limit, one per streamer
+// cap), so a batch of projection.DefaultBatchSize events stays far below
+// the 2^20 places a batch has.
 func AlertSeq(n int64, i int) int64 { return n<<20 | int64(i) }
 
 // AlertBatchStart is the first Seq of the batch of the alert of sequence
