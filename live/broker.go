@@ -6,6 +6,7 @@ package live
 
 import (
 	"sync"
+	"time"
 
 	"tally/domain"
 )
@@ -28,6 +29,13 @@ type Broker struct {
 	perUser map[string]int // subscriptions
 	conns   map[string]int // WebSocket connections
 	seen    int64          // the last batch whose subscribers were notified
+	broken  error          // set while the fan-out has not read the mark for GiveUpAfter
+
+	// GiveUpAfter is how long Follow may fail to read the applied mark
+	// before it ends every subscription with SERVICE_UNAVAILABLE and
+	// refuses new ones until a read succeeds again (DefaultGiveUpAfter
+	// when <= 0). Set it before Follow starts.
+	GiveUpAfter time.Duration
 }
 
 type topic struct {
@@ -40,8 +48,19 @@ type subscription struct {
 	topic  topic
 	userID string
 	notify chan struct{} // capacity 1: "something changed", coalesced
-	done   chan struct{} // closed when the broker closes
-	once   sync.Once
+	done   chan struct{} // closed when the subscription must end (stop)
+	err    error         // why, written before done is closed: nil at shutdown
+	once   sync.Once     // cancel
+	ended  sync.Once     // stop
+}
+
+// stop ends the subscription's stream with err (nil: it completes); the
+// first call wins.
+func (s *subscription) stop(err error) {
+	s.ended.Do(func() {
+		s.err = err
+		close(s.done)
+	})
 }
 
 // NewBroker returns a broker that allows maxPerUser subscriptions per user at
@@ -140,6 +159,9 @@ func (b *Broker) subscribe(userID string, t topic) (*subscription, error) {
 	if b.closed {
 		return nil, domain.Errorf(domain.EUNAVAILABLE, "the server is shutting down; subscribe again shortly")
 	}
+	if b.broken != nil {
+		return nil, b.broken
+	}
 	if b.perUser[userID] >= b.maxPerUser {
 		return nil, domain.Errorf(domain.ERATELIMITED, "at most %d live subscriptions per user at once; end one first", b.maxPerUser)
 	}
@@ -186,7 +208,28 @@ func (b *Broker) Close() {
 	b.closed = true
 	for _, subs := range b.topics {
 		for s := range subs {
-			close(s.done)
+			s.stop(nil)
 		}
 	}
+}
+
+// breakAll ends every subscription with err and refuses new ones with it
+// until mend: this process cannot see the batches applied in the database,
+// so its subscriptions would wait in silence.
+func (b *Broker) breakAll(err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.broken = err
+	for _, subs := range b.topics {
+		for s := range subs {
+			s.stop(err)
+		}
+	}
+}
+
+// mend takes subscriptions again once the fan-out reads the mark.
+func (b *Broker) mend() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.broken = nil
 }

@@ -2,10 +2,13 @@ package e2e
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -366,6 +369,8 @@ func TestLiveStreamEndsWhenAccessEnds(t *testing.T) {
 	}
 	ws.subscribe("w", campaignStatsSubscription, vars)
 	ws.mustNext("w", &cs)
+	sse := a.sse(t, watcher.Token, campaignStatsSubscription, vars)
+	sse.mustNext(&cs)
 	bws, err := a.dialWS(t, nil, map[string]any{"Authorization": "Bearer " + brand.Token})
 	if err != nil {
 		t.Fatal(err)
@@ -376,10 +381,60 @@ func TestLiveStreamEndsWhenAccessEnds(t *testing.T) {
 	a.mustSetStatus(brand, c.ID, "PAUSED")
 	a.mustClick(token(t, p), "while-paused") // recorded and counted, not billed
 	a.project()
-	if typ, r := ws.next("w"); typ != "complete" {
-		t.Errorf("the watcher's stream after the pause: got %s %s, want complete", typ, r.Data)
-	}
+	// The watcher may no longer see the campaign: told so, as the query
+	// would tell it, on both transports, and the stream ends.
+	ws.mustRefuse("w", "NOT_FOUND")
+	sse.mustEndWith("NOT_FOUND")
 	bws.mustNext("b", &cs)
 	wantField(t, "the brand's clicks", cs.CampaignStats.Stats.Clicks, 1)
 	wantField(t, "the brand's spent", cs.CampaignStats.Spent.Amount, "0.00")
+}
+
+// TestLiveStreamEndsWhenTheStoreIsDown: a subscription that cannot be
+// served ends with an error, never with silence. With every store call
+// failing, the streams of a brand (graphql-transport-ws) and a streamer
+// (SSE) end, after a few seconds of retries, with SERVICE_UNAVAILABLE on the
+// subscription's path and then complete; once the store answers again a new
+// subscription works.
+func TestLiveStreamEndsWhenTheStoreIsDown(t *testing.T) {
+	t.Parallel()
+	a, setFault := mustStartFaultyApp(t)
+	brand, streamer := a.mustSignUp("BRAND"), a.mustSignUp("STREAMER")
+	c := a.mustActiveCampaign(brand, "Store down")
+	p := a.mustJoin(streamer, c.ID)
+	ws, err := a.dialWS(t, nil, map[string]any{"Authorization": "Bearer " + brand.Token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cs liveCampaign
+	ws.subscribe("c", campaignStatsSubscription, map[string]any{"id": c.ID})
+	ws.mustNext("c", &cs)
+	var ps liveParticipation
+	sse := a.sse(t, streamer.Token, participationStatsSubscription, map[string]any{"id": p.ID})
+	sse.mustNext(&ps)
+
+	// The store goes down: the fan-out's poll of the applied mark fails and
+	// wakes every subscription, whose reads fail too.
+	setFault(func(op string, after bool) error {
+		if after {
+			return nil
+		}
+		return errors.New("injected: the store is down")
+	})
+	typ, r := ws.next("c")
+	if typ != "next" || len(r.Errors) != 1 || r.Errors[0].Code() != "SERVICE_UNAVAILABLE" {
+		t.Fatalf("graphql-transport-ws: got %s %+v, want next with SERVICE_UNAVAILABLE", typ, r.Errors)
+	}
+	if got := fmt.Sprint(r.Errors[0].Path); got != "[campaignStats]" {
+		t.Errorf("error path: got %s, want [campaignStats]", got)
+	}
+	if strings.Contains(r.Errors[0].Message, "injected") {
+		t.Errorf("the store's own words reached the client: %q", r.Errors[0].Message)
+	}
+	ws.mustEnd("c", typ)
+	sse.mustEndWith("SERVICE_UNAVAILABLE")
+
+	setFault(nil)
+	ws.subscribe("again", campaignStatsSubscription, map[string]any{"id": c.ID})
+	ws.mustNext("again", &cs)
 }
