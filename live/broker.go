@@ -49,13 +49,12 @@ type subscription struct {
 	userID string
 	notify chan struct{} // capacity 1: "something changed", coalesced
 	done   chan struct{} // closed when the subscription must end (stop)
-	err    error         // why, written before done is closed: nil at shutdown
+	err    error         // why, written before done is closed
 	once   sync.Once     // cancel
 	ended  sync.Once     // stop
 }
 
-// stop ends the subscription's stream with err (nil: it completes); the
-// first call wins.
+// stop ends the subscription's stream with err; the first call wins.
 func (s *subscription) stop(err error) {
 	s.ended.Do(func() {
 		s.err = err
@@ -197,8 +196,9 @@ func (b *Broker) Active(userID string) int {
 	return b.perUser[userID]
 }
 
-// Close ends every subscription (their streams complete) and refuses new
-// ones: the server is shutting down, and open streams must not hold it.
+// Close ends every subscription with SERVICE_UNAVAILABLE ("subscribe
+// again") and refuses new ones: the server is shutting down, and open
+// streams must not hold it.
 func (b *Broker) Close() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -208,10 +208,16 @@ func (b *Broker) Close() {
 	b.closed = true
 	for _, subs := range b.topics {
 		for s := range subs {
-			s.stop(nil)
+			s.stop(errShuttingDown)
 		}
 	}
 }
+
+// errShuttingDown ends the streams of a server that shuts down: the client
+// is told to subscribe again (to another process, or to this one once it
+// is back), rather than seeing its stream complete as if nothing more
+// would ever change.
+var errShuttingDown = domain.Errorf(domain.EUNAVAILABLE, "the server is shutting down; subscribe again shortly")
 
 // breakAll ends every subscription with err and refuses new ones with it
 // until mend: this process cannot see the batches applied in the database,

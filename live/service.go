@@ -24,12 +24,13 @@ type Service struct {
 
 // Stream is one subscription's pushes. C carries the object, first as it
 // is now and then each time it changed; once C is closed, Err says why:
-// nil when the caller left (ctx ended) or the server shut down, otherwise
-// the error the client must see, for a stream never ends in silence:
-// NOT_FOUND, FORBIDDEN or UNAUTHENTICATED when the object is no longer
-// the caller's to see (deleted, access revoked), SERVICE_UNAVAILABLE when
-// the store could not be read (retried for a few seconds first) or this
-// server cannot follow the updates applied in the database.
+// nil when the caller left (ctx ended), otherwise the error the client
+// must see, for a stream never ends in silence: NOT_FOUND, FORBIDDEN or
+// UNAUTHENTICATED when the object is no longer the caller's to see
+// (deleted, access revoked); SERVICE_UNAVAILABLE ("subscribe again") when
+// the store could not be read (retried for a few seconds first), when this
+// server cannot follow the updates applied in the database, and when it
+// shuts down.
 type Stream[T any] struct {
 	C   <-chan T
 	err error // written before C is closed
@@ -53,8 +54,7 @@ var errStoreDown = domain.Errorf(domain.EUNAVAILABLE, "live updates stopped: the
 // a user, NOT_FOUND for a campaign the caller may not see; RATE_LIMITED
 // over the per-user limit; SERVICE_UNAVAILABLE while the server cannot
 // follow updates. Every push is read through Get again; the stream ends
-// with an error as Stream says, and without one when ctx ends or the server
-// shuts down.
+// with an error as Stream says, and without one when ctx ends.
 func (s *Service) CampaignStats(ctx context.Context, id string) (*Stream[domain.Campaign], error) {
 	return watch(ctx, s, domain.NodeCampaign, func(ctx context.Context) (domain.Campaign, error) {
 		return s.Campaigns.Get(ctx, id)

@@ -79,8 +79,9 @@ func TestThreeServers(t *testing.T) {
 			}, "server %d reports nothing pending once server 1 projected", i)
 		}
 	})
-	// Only server 0 projects here: servers 1 and 2 never apply a batch.
-	t.Run("LiveEverywhere", func(t *testing.T) { checkLiveEverywhere(t, in(t, apps), apps[0].project) })
+	// Only server 1 projects here (as in LagEverywhere: it holds the
+	// lease): servers 0 and 2 never apply a batch.
+	t.Run("LiveEverywhere", func(t *testing.T) { checkLiveEverywhere(t, in(t, apps), apps[1].project) })
 	t.Run("AccountLimits", func(t *testing.T) { checkAccountLimits(t, in(t, apps)) })
 }
 
