@@ -19,15 +19,46 @@ import (
 type Service struct {
 	Broker    *Broker
 	Campaigns *campaigns.Service
-	Log       *slog.Logger
+	// Users, when set, ends a stream whose caller's session has ended
+	// (logOut, changePassword, the account gone) before its next push.
+	Users interface {
+		ByID(ctx context.Context, id string) (domain.User, error)
+	}
+	Log *slog.Logger
+}
+
+// errSessionEnded ends the stream of a caller whose session has ended.
+var errSessionEnded = domain.Errorf(domain.EUNAUTHENTICATED,
+	"the session has ended (logOut, changePassword, or the account is gone); log in again")
+
+// session is c as its stored user says it is now (its role), or
+// UNAUTHENTICATED when its session has ended. A partner's API key has no
+// session: it stands as it is.
+func (s *Service) session(ctx context.Context, c auth.Caller) (auth.Caller, error) {
+	if c.APIKey != nil {
+		return c, nil
+	}
+	u, err := s.Users.ByID(ctx, c.UserID)
+	if domain.ErrorCode(err) == domain.ENOTFOUND {
+		return auth.Caller{}, errSessionEnded
+	}
+	if err != nil {
+		return auth.Caller{}, err
+	}
+	now, ok := auth.Session(c, u)
+	if !ok {
+		return auth.Caller{}, errSessionEnded
+	}
+	return now, nil
 }
 
 // Stream is one subscription's pushes. C carries the object, first as it
 // is now and then each time it changed; once C is closed, Err says why:
 // nil when the caller left (ctx ended), otherwise the error the client
-// must see, for a stream never ends in silence: NOT_FOUND, FORBIDDEN or
-// UNAUTHENTICATED when the object is no longer the caller's to see
-// (deleted, access revoked); SERVICE_UNAVAILABLE ("subscribe again") when
+// must see, for a stream never ends in silence: NOT_FOUND or FORBIDDEN when
+// the object is no longer the caller's to see (deleted, access revoked),
+// UNAUTHENTICATED when the caller's session has ended (Service.Users);
+// SERVICE_UNAVAILABLE ("subscribe again") when
 // the store could not be read (retried for a few seconds first), when this
 // server cannot follow the updates applied in the database, and when it
 // shuts down.
@@ -100,6 +131,7 @@ func watch[T any](ctx context.Context, s *Service, kind domain.NodeKind, read fu
 	go func() {
 		defer close(out)
 		defer sub.cancel()
+		rctx := ctx // carries the caller as the last session check found it
 		for {
 			select {
 			case <-ctx.Done():
@@ -109,7 +141,17 @@ func watch[T any](ctx context.Context, s *Service, kind domain.NodeKind, read fu
 				return
 			case <-sub.notify:
 			}
-			v, err := readRetrying(ctx, sub, read)
+			v, err := readRetrying(rctx, sub, read)
+			if err == nil && s.Users != nil && !reflect.DeepEqual(v, last) {
+				// A change is pushed only while the caller's session holds,
+				// as the caller is now (a changed role reads again).
+				var now auth.Caller
+				now, err = readRetrying(rctx, sub, func(ctx context.Context) (auth.Caller, error) { return s.session(ctx, c) })
+				if err == nil && now.Role != c.Role {
+					c, rctx = now, auth.WithCaller(rctx, now)
+					v, err = readRetrying(rctx, sub, read)
+				}
+			}
 			if err != nil {
 				select {
 				case <-sub.done: // shut down, or the fan-out given up, while retrying

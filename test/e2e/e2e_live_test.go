@@ -438,3 +438,31 @@ func TestLiveStreamEndsWhenTheStoreIsDown(t *testing.T) {
 	ws.subscribe("again", campaignStatsSubscription, map[string]any{"id": c.ID})
 	ws.mustNext("again", &cs)
 }
+
+// TestLiveStreamEndsWhenTheSessionEnds: a dashboard's streams do not
+// outlive its session. After the brand logs out (every token ended), the
+// next change of the campaign is not pushed: the streams, over
+// graphql-transport-ws and SSE, end with UNAUTHENTICATED instead.
+func TestLiveStreamEndsWhenTheSessionEnds(t *testing.T) {
+	t.Parallel()
+	a := mustStartApp(t)
+	brand, streamer := a.mustSignUp("BRAND"), a.mustSignUp("STREAMER")
+	c := a.mustActiveCampaign(brand, "Logged out")
+	p := a.mustJoin(streamer, c.ID)
+	vars := map[string]any{"id": c.ID}
+	ws, err := a.dialWS(t, nil, map[string]any{"Authorization": "Bearer " + brand.Token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cs liveCampaign
+	ws.subscribe("c", campaignStatsSubscription, vars)
+	ws.mustNext("c", &cs)
+	sse := a.sse(t, brand.Token, campaignStatsSubscription, vars)
+	sse.mustNext(&cs)
+
+	a.mustDo(brand.Token, `mutation { logOut }`, nil, nil)
+	a.mustClick(token(t, p), "after-log-out")
+	a.project()
+	ws.mustRefuse("c", "UNAUTHENTICATED")
+	sse.mustEndWith("UNAUTHENTICATED")
+}
