@@ -3150,14 +3150,19 @@ subscription sends the object at once, then again each time the projector
 has applied new events of it, typically well under a second after they were
 recorded. A user holds at most LIVE_SUBSCRIPTIONS_PER_USER subscriptions at
 once per server (10 by default); one more is RATE_LIMITED. As many WebSocket
-connections: one more is closed with 1008.
+connections: one more is closed with 1008. A stream never ends in silence:
+when it cannot go on, its last result has no data and one error, then the
+stream completes — NOT_FOUND when the object is no longer the caller's to
+see, SERVICE_UNAVAILABLE (subscribe again) when the store cannot be read for
+a few seconds, when the server cannot follow updates, and when it shuts
+down.
 """
 type Subscription {
   """
   A campaign, pushed when its counters and money change (stats, spent,
   remaining). Authorized as campaign(id): UNAUTHENTICATED without a user,
-  NOT_FOUND for a campaign the caller may not see. The stream ends when the
-  caller can no longer see it.
+  NOT_FOUND for a campaign the caller may not see. The stream ends with
+  NOT_FOUND when the caller can no longer see it.
   """
   campaignStats(campaignId: ID!): Campaign!
   """

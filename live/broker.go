@@ -6,6 +6,7 @@ package live
 
 import (
 	"sync"
+	"time"
 
 	"tally/domain"
 )
@@ -28,6 +29,13 @@ type Broker struct {
 	perUser map[string]int // subscriptions
 	conns   map[string]int // WebSocket connections
 	seen    int64          // the last batch whose subscribers were notified
+	broken  error          // set while the fan-out has not read the mark for GiveUpAfter
+
+	// GiveUpAfter is how long Follow may fail to read the applied mark
+	// before it ends every subscription with SERVICE_UNAVAILABLE and
+	// refuses new ones until a read succeeds again (DefaultGiveUpAfter
+	// when <= 0). Set it before Follow starts.
+	GiveUpAfter time.Duration
 }
 
 type topic struct {
@@ -40,8 +48,18 @@ type subscription struct {
 	topic  topic
 	userID string
 	notify chan struct{} // capacity 1: "something changed", coalesced
-	done   chan struct{} // closed when the broker closes
-	once   sync.Once
+	done   chan struct{} // closed when the subscription must end (stop)
+	err    error         // why, written before done is closed
+	once   sync.Once     // cancel
+	ended  sync.Once     // stop
+}
+
+// stop ends the subscription's stream with err; the first call wins.
+func (s *subscription) stop(err error) {
+	s.ended.Do(func() {
+		s.err = err
+		close(s.done)
+	})
 }
 
 // NewBroker returns a broker that allows maxPerUser subscriptions per user at
@@ -142,6 +160,9 @@ func (b *Broker) subscribe(userID string, t topic) (*subscription, error) {
 	if b.closed {
 		return nil, domain.Errorf(domain.EUNAVAILABLE, "the server is shutting down; subscribe again shortly")
 	}
+	if b.broken != nil {
+		return nil, b.broken
+	}
 	if b.perUser[userID] >= b.maxPerUser {
 		return nil, domain.Errorf(domain.ERATELIMITED, "at most %d live subscriptions per user at once; end one first", b.maxPerUser)
 	}
@@ -177,8 +198,9 @@ func (b *Broker) Active(userID string) int {
 	return b.perUser[userID]
 }
 
-// Close ends every subscription (their streams complete) and refuses new
-// ones: the server is shutting down, and open streams must not hold it.
+// Close ends every subscription with SERVICE_UNAVAILABLE ("subscribe
+// again") and refuses new ones: the server is shutting down, and open
+// streams must not hold it.
 func (b *Broker) Close() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -188,7 +210,34 @@ func (b *Broker) Close() {
 	b.closed = true
 	for _, subs := range b.topics {
 		for s := range subs {
-			close(s.done)
+			s.stop(errShuttingDown)
 		}
 	}
+}
+
+// errShuttingDown ends the streams of a server that shuts down: the client
+// is told to subscribe again (to another process, or to this one once it
+// is back), rather than seeing its stream complete as if nothing more
+// would ever change.
+var errShuttingDown = domain.Errorf(domain.EUNAVAILABLE, "the server is shutting down; subscribe again shortly")
+
+// breakAll ends every subscription with err and refuses new ones with it
+// until mend: this process cannot see the batches applied in the database,
+// so its subscriptions would wait in silence.
+func (b *Broker) breakAll(err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.broken = err
+	for _, subs := range b.topics {
+		for s := range subs {
+			s.stop(err)
+		}
+	}
+}
+
+// mend takes subscriptions again once the fan-out reads the mark.
+func (b *Broker) mend() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.broken = nil
 }

@@ -6,7 +6,9 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 
 	"tally/domain"
+	"tally/foundation/graphqlhttp"
 	"tally/graph/model"
+	"tally/live"
 	"tally/resolvers/loaders"
 )
 
@@ -145,24 +147,26 @@ func subID(s *domain.SubIDs, i int) *string {
 // pushes maps a live service's stream for gqlgen. A subscription's loaders
 // live as long as its connection, so before each push forget drops what they
 // cached of the object: a nested field (participation.campaign) is read
-// afresh too.
-func pushes[T any](ctx context.Context, in <-chan T, err error, forget func(*loaders.Loaders, T)) (<-chan *T, error) {
+// afresh too. A stream that ends with an error ends the subscription with
+// it (graphqlhttp.EndStream): the client is told, never left waiting.
+func pushes[T any](ctx context.Context, in *live.Stream[T], err error, forget func(*loaders.Loaders, T)) (<-chan *T, error) {
 	if err != nil {
 		return nil, err
 	}
 	out := make(chan *T)
 	go func() {
 		defer close(out)
-		for v := range in {
+		for v := range in.C {
 			forget(loaders.For(ctx), v)
 			select {
 			case out <- &v:
 			case <-ctx.Done():
-				for range in { // let the service's goroutine end
+				for range in.C { // let the service's goroutine end
 				}
 				return
 			}
 		}
+		graphqlhttp.EndStream(ctx, in.Err())
 	}()
 	return out, nil
 }

@@ -178,7 +178,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		Reports:         reportService,
 		Auditor:         &projection.Auditor{Store: repository.NewProjection(store)},
 		Overlays:        overlays,
-		Live:            &live.Service{Broker: broker, Campaigns: campaignService, Log: log},
+		Live:            &live.Service{Broker: broker, Campaigns: campaignService, Users: users, Log: log},
 		Currency:        cfg.Currency,
 		BaseURL:         cfg.BaseURL,
 	}

@@ -106,7 +106,8 @@ const codeBadUserInput = "BAD_USER_INPUT"
 // Configure gives srv this package's transports and guards: multipart/mixed
 // for @defer (answers kept out of caches), the GET and POST transport, the
 // query cache, the parser's token limit, introspection when allowed,
-// automatic persisted queries and the operation limits. Transports srv
+// automatic persisted queries, the operation limits, and the last error of
+// a subscription that ends with one (EndStream). Transports srv
 // already has are tried first (subscriptions: SSE answers JSON POSTs too).
 func Configure(srv *handler.Server, o Options) {
 	limits := o.Limits
@@ -128,6 +129,7 @@ func Configure(srv *handler.Server, o Options) {
 	apq := persistedQueries{cache: newTextLRU(limits.PersistedQueryBytes)}
 	srv.Use(apq) // before the limits: a hash-only request gets its document here
 	srv.Use(newOperationLimits(o, limits, cache, apq))
+	srv.Use(streamEnds{}) // EndStream
 }
 
 // KeepCode reports the codes an error presenter must leave as they are:

@@ -266,3 +266,16 @@ func (s *sseStream) mustNext(v any) {
 		s.t.Fatalf("decode: %v: %s", err, r.Data)
 	}
 }
+
+// mustEndWith reads the stream's last result, which must be an error with
+// code and no data, and then its end.
+func (s *sseStream) mustEndWith(code string) {
+	s.t.Helper()
+	ev, r := s.next()
+	if ev != "next" || len(r.Errors) != 1 || r.Errors[0].Code() != code || (len(r.Data) > 0 && string(r.Data) != "null") {
+		s.t.Fatalf("SSE: got %s %+v %s, want next with %s only", ev, r.Errors, r.Data, code)
+	}
+	if ev, r := s.next(); ev != "complete" {
+		s.t.Fatalf("SSE: got %s %+v after the error, want complete", ev, r)
+	}
+}

@@ -2,10 +2,13 @@ package e2e
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -267,7 +270,9 @@ func TestLiveSubscriptionLimit(t *testing.T) {
 
 // TestServeEndsLiveStreamsAtShutdown: the real server (run, as `tally`
 // serves) ends open SSE and WebSocket subscriptions when it shuts down, so
-// that they do not hold the shutdown until its 15 s timeout.
+// that they do not hold the shutdown until its 15 s timeout, each with
+// SERVICE_UNAVAILABLE: a dashboard subscribes again instead of taking the
+// end for "nothing more will change".
 func TestServeEndsLiveStreamsAtShutdown(t *testing.T) {
 	port := strconv.Itoa(freePort(t))
 	base := "http://127.0.0.1:" + port
@@ -296,12 +301,10 @@ func TestServeEndsLiveStreamsAtShutdown(t *testing.T) {
 
 	start := time.Now()
 	cancel()
-	if ev, _ := sse.next(); ev != "complete" {
-		t.Errorf("SSE at shutdown: got event %q, want complete", ev)
-	}
-	if typ, _ := ws.next("1"); typ != "complete" {
-		t.Errorf("WebSocket at shutdown: got %q, want complete", typ)
-	}
+	// Each stream is told to subscribe again (to another process, or to
+	// this one once it is back), then ends.
+	sse.mustEndWith("SERVICE_UNAVAILABLE")
+	ws.mustRefuse("1", "SERVICE_UNAVAILABLE")
 	select {
 	case err := <-done:
 		if err != nil {
@@ -366,6 +369,8 @@ func TestLiveStreamEndsWhenAccessEnds(t *testing.T) {
 	}
 	ws.subscribe("w", campaignStatsSubscription, vars)
 	ws.mustNext("w", &cs)
+	sse := a.sse(t, watcher.Token, campaignStatsSubscription, vars)
+	sse.mustNext(&cs)
 	bws, err := a.dialWS(t, nil, map[string]any{"Authorization": "Bearer " + brand.Token})
 	if err != nil {
 		t.Fatal(err)
@@ -376,10 +381,88 @@ func TestLiveStreamEndsWhenAccessEnds(t *testing.T) {
 	a.mustSetStatus(brand, c.ID, "PAUSED")
 	a.mustClick(token(t, p), "while-paused") // recorded and counted, not billed
 	a.project()
-	if typ, r := ws.next("w"); typ != "complete" {
-		t.Errorf("the watcher's stream after the pause: got %s %s, want complete", typ, r.Data)
-	}
+	// The watcher may no longer see the campaign: told so, as the query
+	// would tell it, on both transports, and the stream ends.
+	ws.mustRefuse("w", "NOT_FOUND")
+	sse.mustEndWith("NOT_FOUND")
 	bws.mustNext("b", &cs)
 	wantField(t, "the brand's clicks", cs.CampaignStats.Stats.Clicks, 1)
 	wantField(t, "the brand's spent", cs.CampaignStats.Spent.Amount, "0.00")
+}
+
+// TestLiveStreamEndsWhenTheStoreIsDown: a subscription that cannot be
+// served ends with an error, never with silence. With every store call
+// failing, the streams of a brand (graphql-transport-ws) and a streamer
+// (SSE) end, after a few seconds of retries, with SERVICE_UNAVAILABLE on the
+// subscription's path and then complete; once the store answers again a new
+// subscription works.
+func TestLiveStreamEndsWhenTheStoreIsDown(t *testing.T) {
+	t.Parallel()
+	a, setFault := mustStartFaultyApp(t)
+	brand, streamer := a.mustSignUp("BRAND"), a.mustSignUp("STREAMER")
+	c := a.mustActiveCampaign(brand, "Store down")
+	p := a.mustJoin(streamer, c.ID)
+	ws, err := a.dialWS(t, nil, map[string]any{"Authorization": "Bearer " + brand.Token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cs liveCampaign
+	ws.subscribe("c", campaignStatsSubscription, map[string]any{"id": c.ID})
+	ws.mustNext("c", &cs)
+	var ps liveParticipation
+	sse := a.sse(t, streamer.Token, participationStatsSubscription, map[string]any{"id": p.ID})
+	sse.mustNext(&ps)
+
+	// The store goes down: the fan-out's poll of the applied mark fails and
+	// wakes every subscription, whose reads fail too.
+	setFault(func(op string, after bool) error {
+		if after {
+			return nil
+		}
+		return errors.New("injected: the store is down")
+	})
+	typ, r := ws.next("c")
+	if typ != "next" || len(r.Errors) != 1 || r.Errors[0].Code() != "SERVICE_UNAVAILABLE" {
+		t.Fatalf("graphql-transport-ws: got %s %+v, want next with SERVICE_UNAVAILABLE", typ, r.Errors)
+	}
+	if got := fmt.Sprint(r.Errors[0].Path); got != "[campaignStats]" {
+		t.Errorf("error path: got %s, want [campaignStats]", got)
+	}
+	if strings.Contains(r.Errors[0].Message, "injected") {
+		t.Errorf("the store's own words reached the client: %q", r.Errors[0].Message)
+	}
+	ws.mustEnd("c", typ)
+	sse.mustEndWith("SERVICE_UNAVAILABLE")
+
+	setFault(nil)
+	ws.subscribe("again", campaignStatsSubscription, map[string]any{"id": c.ID})
+	ws.mustNext("again", &cs)
+}
+
+// TestLiveStreamEndsWhenTheSessionEnds: a dashboard's streams do not
+// outlive its session. After the brand logs out (every token ended), the
+// next change of the campaign is not pushed: the streams, over
+// graphql-transport-ws and SSE, end with UNAUTHENTICATED instead.
+func TestLiveStreamEndsWhenTheSessionEnds(t *testing.T) {
+	t.Parallel()
+	a := mustStartApp(t)
+	brand, streamer := a.mustSignUp("BRAND"), a.mustSignUp("STREAMER")
+	c := a.mustActiveCampaign(brand, "Logged out")
+	p := a.mustJoin(streamer, c.ID)
+	vars := map[string]any{"id": c.ID}
+	ws, err := a.dialWS(t, nil, map[string]any{"Authorization": "Bearer " + brand.Token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cs liveCampaign
+	ws.subscribe("c", campaignStatsSubscription, vars)
+	ws.mustNext("c", &cs)
+	sse := a.sse(t, brand.Token, campaignStatsSubscription, vars)
+	sse.mustNext(&cs)
+
+	a.mustDo(brand.Token, `mutation { logOut }`, nil, nil)
+	a.mustClick(token(t, p), "after-log-out")
+	a.project()
+	ws.mustRefuse("c", "UNAUTHENTICATED")
+	sse.mustEndWith("UNAUTHENTICATED")
 }
