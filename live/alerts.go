@@ -2,6 +2,7 @@ package live
 
 import (
 	"context"
+	"errors"
 
 	"tally/auth"
 	"tally/domain"
@@ -22,14 +23,16 @@ const alertPage = 100
 // without a user, NOT_FOUND for a campaign the caller may not see,
 // FORBIDDEN for a streamer; RATE_LIMITED over the per-user limit. Every
 // read is authorized again; the stream ends when the caller may no longer
-// read the alerts, when ctx ends, and when the server shuts down.
+// read the alerts (with that error), when the store cannot be read for a
+// few seconds (SERVICE_UNAVAILABLE), when the server shuts down (Stream says
+// how), and in silence only when ctx ends.
 //
 // Alerts of one batch may become visible in any order (one unordered bulk
 // of inserts, replayed after a crash), those of a later batch only after
 // every alert of the earlier ones is stored: so each read starts at the
 // first Seq of the latest batch pushed, and skips the alerts already
 // pushed from it.
-func (s *Service) CampaignAlerts(ctx context.Context, id, after string) (<-chan domain.Alert, error) {
+func (s *Service) CampaignAlerts(ctx context.Context, id, after string) (*Stream[domain.Alert], error) {
 	c, err := auth.RequireUser(ctx)
 	if err != nil {
 		return nil, err
@@ -50,36 +53,46 @@ func (s *Service) CampaignAlerts(ctx context.Context, id, after string) (<-chan 
 		return nil, err
 	}
 	w := &alertWatch{floor: from, window: from, sent: map[string]int64{}, read: func(ctx context.Context, from int64) ([]domain.Alert, error) {
-		return s.Campaigns.AlertsSince(ctx, camp.ID, from, alertPage)
+		// Access answers end the stream at once; a store that fails is
+		// tried again for a few seconds first (readRetrying).
+		return readRetrying(ctx, sub, func(ctx context.Context) ([]domain.Alert, error) {
+			return s.Campaigns.AlertsSince(ctx, camp.ID, from, alertPage)
+		})
 	}}
 	out := make(chan domain.Alert)
+	st := &Stream[domain.Alert]{C: out}
 	go func() {
 		defer close(out)
 		defer sub.cancel()
 		for {
-			err := w.drain(ctx, out, sub.done)
-			switch domain.ErrorCode(err) {
-			case "":
-			case domain.ENOTFOUND, domain.EFORBIDDEN, domain.EUNAUTHENTICATED:
-				return // no longer the caller's to read
-			default:
-				if ctx.Err() != nil || err == errEnded {
+			if err := w.drain(ctx, out, sub.done); err != nil {
+				// The stream ends: in silence only when the caller left.
+				select {
+				case <-sub.done: // shut down, or the fan-out given up
+					st.err = sub.err
+					return
+				default:
+				}
+				if ctx.Err() != nil {
 					return
 				}
-				if s.Log != nil {
-					s.Log.WarnContext(ctx, "live alerts not read", "err", err.Error())
+				if s.Log != nil && errors.Is(err, errStoreDown) {
+					s.Log.WarnContext(ctx, "live alerts not read; stream ended", "campaign", camp.ID, "err", err.Error())
 				}
+				st.err = err
+				return
 			}
 			select {
 			case <-ctx.Done():
 				return
 			case <-sub.done:
+				st.err = sub.err
 				return
 			case <-sub.notify:
 			}
 		}
 	}()
-	return out, nil
+	return st, nil
 }
 
 // alertWatch is what one alerts subscription has pushed: the first Seq of
