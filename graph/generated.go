@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"tally/domain"
 	"tally/graph/model"
+	"tally/payouts"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -30,7 +31,9 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
+	Balances() BalancesResolver
 	Campaign() CampaignResolver
+	CampaignBalances() CampaignBalancesResolver
 	CampaignPostback() CampaignPostbackResolver
 	Click() ClickResolver
 	Conversion() ConversionResolver
@@ -42,10 +45,14 @@ type ResolverRoot interface {
 	Participation() ParticipationResolver
 	ParticipationCaps() ParticipationCapsResolver
 	ParticipationStats() ParticipationStatsResolver
+	Payout() PayoutResolver
+	PayoutPart() PayoutPartResolver
+	PayoutRun() PayoutRunResolver
 	PostbackAttempt() PostbackAttemptResolver
 	PostbackDelivery() PostbackDeliveryResolver
 	Query() QueryResolver
 	RecordImpressionPayload() RecordImpressionPayloadResolver
+	StreamerBalances() StreamerBalancesResolver
 	SubIds() SubIdsResolver
 	Subscription() SubscriptionResolver
 	User() UserResolver
@@ -70,6 +77,15 @@ type ComplexityRoot struct {
 		User  func(childComplexity int) int
 	}
 
+	Balances struct {
+		Adjustments func(childComplexity int) int
+		Available   func(childComplexity int) int
+		Held        func(childComplexity int) int
+		InPayout    func(childComplexity int) int
+		Lifetime    func(childComplexity int) int
+		Paid        func(childComplexity int) int
+	}
+
 	BlackoutPeriod struct {
 		DaysOfWeek func(childComplexity int) int
 		EndTime    func(childComplexity int) int
@@ -86,6 +102,7 @@ type ComplexityRoot struct {
 		CreatedAt          func(childComplexity int) int
 		DailyBudget        func(childComplexity int) int
 		Description        func(childComplexity int) int
+		EarningsHoldDays   func(childComplexity int) int
 		EndsAt             func(childComplexity int) int
 		GlobalID           func(childComplexity int) int
 		Goals              func(childComplexity int) int
@@ -103,6 +120,12 @@ type ComplexityRoot struct {
 		Status             func(childComplexity int) int
 		TimeZone           func(childComplexity int) int
 		UpdatedAt          func(childComplexity int) int
+	}
+
+	CampaignBalances struct {
+		Balances      func(childComplexity int) int
+		Campaign      func(childComplexity int) int
+		Participation func(childComplexity int) int
 	}
 
 	CampaignConnection struct {
@@ -261,6 +284,7 @@ type ComplexityRoot struct {
 		LeaveCampaign                   func(childComplexity int, participationID string) int
 		LogIn                           func(childComplexity int, input domain.LogIn) int
 		LogOut                          func(childComplexity int) int
+		MarkPayout                      func(childComplexity int, id string, input domain.MarkPayoutInput) int
 		RecordClick                     func(childComplexity int, input model.RecordClickInput) int
 		RecordConversion                func(childComplexity int, input domain.ConversionInput) int
 		RecordImpression                func(childComplexity int, browserSourceToken string) int
@@ -269,6 +293,7 @@ type ComplexityRoot struct {
 		RevokeAPIKey                    func(childComplexity int, id string) int
 		RotateBrowserSourceToken        func(childComplexity int, participationID string) int
 		RotatePostbackSecret            func(childComplexity int, campaignID string) int
+		RunPayouts                      func(childComplexity int, input domain.RunPayoutsInput) int
 		SetCampaignPostback             func(childComplexity int, campaignID string, input domain.PostbackInput) int
 		SetConversionStatus             func(childComplexity int, input domain.ConversionStatusInput) int
 		SetParticipationCaps            func(childComplexity int, participationID string, input domain.ParticipationCaps) int
@@ -310,6 +335,7 @@ type ComplexityRoot struct {
 	}
 
 	Participation struct {
+		Balances           func(childComplexity int) int
 		BrowserSourceToken func(childComplexity int) int
 		Campaign           func(childComplexity int) int
 		Caps               func(childComplexity int) int
@@ -346,6 +372,37 @@ type ComplexityRoot struct {
 		Impressions   func(childComplexity int) int
 		InvalidClicks func(childComplexity int) int
 		NotBilled     func(childComplexity int) int
+	}
+
+	Payout struct {
+		Amount    func(childComplexity int) int
+		CreatedAt func(childComplexity int) int
+		ID        func(childComplexity int) int
+		MarkedAt  func(childComplexity int) int
+		Parts     func(childComplexity int) int
+		Reason    func(childComplexity int) int
+		Reference func(childComplexity int) int
+		RunKey    func(childComplexity int) int
+		Status    func(childComplexity int) int
+		Streamer  func(childComplexity int) int
+	}
+
+	PayoutPart struct {
+		Amount          func(childComplexity int) int
+		Campaign        func(childComplexity int) int
+		ParticipationID func(childComplexity int) int
+	}
+
+	PayoutRun struct {
+		CSVURL    func(childComplexity int) int
+		CreatedAt func(childComplexity int) int
+		DoneAt    func(childComplexity int) int
+		Instant   func(childComplexity int) int
+		Key       func(childComplexity int) int
+		Minimum   func(childComplexity int) int
+		Payouts   func(childComplexity int) int
+		Status    func(childComplexity int) int
+		Total     func(childComplexity int) int
 	}
 
 	PostbackAttempt struct {
@@ -403,6 +460,7 @@ type ComplexityRoot struct {
 		Nodes            func(childComplexity int, ids []string) int
 		Overlay          func(childComplexity int, browserSourceToken string) int
 		Participation    func(childComplexity int, id string) int
+		PayoutRun        func(childComplexity int, key string) int
 		PostbackDelivery func(childComplexity int, key string) int
 		Verify           func(childComplexity int) int
 	}
@@ -428,6 +486,11 @@ type ComplexityRoot struct {
 		Failures    func(childComplexity int) int
 	}
 
+	StreamerBalances struct {
+		Campaigns func(childComplexity int) int
+		Total     func(childComplexity int) int
+	}
+
 	SubIds struct {
 		Sub1 func(childComplexity int) int
 		Sub2 func(childComplexity int) int
@@ -442,6 +505,7 @@ type ComplexityRoot struct {
 	}
 
 	User struct {
+		Balances                  func(childComplexity int) int
 		CampaignRotationSettings  func(childComplexity int) int
 		CampaignSelectionStrategy func(childComplexity int) int
 		CreatedAt                 func(childComplexity int) int
@@ -450,6 +514,7 @@ type ComplexityRoot struct {
 		GlobalID                  func(childComplexity int) int
 		ID                        func(childComplexity int) int
 		Participations            func(childComplexity int, first *int, after *string, last *int, before *string) int
+		Payouts                   func(childComplexity int) int
 		Role                      func(childComplexity int) int
 	}
 
@@ -466,6 +531,14 @@ type ComplexityRoot struct {
 
 // region    ************************** generated!.gotpl **************************
 
+type BalancesResolver interface {
+	Held(ctx context.Context, obj *domain.Balances) (*model.Money, error)
+	Available(ctx context.Context, obj *domain.Balances) (*model.Money, error)
+	InPayout(ctx context.Context, obj *domain.Balances) (*model.Money, error)
+	Paid(ctx context.Context, obj *domain.Balances) (*model.Money, error)
+	Adjustments(ctx context.Context, obj *domain.Balances) (*model.Money, error)
+	Lifetime(ctx context.Context, obj *domain.Balances) (*model.Money, error)
+}
 type CampaignResolver interface {
 	PostbackURL(ctx context.Context, obj *domain.Campaign) (*string, error)
 	Budget(ctx context.Context, obj *domain.Campaign) (*model.Money, error)
@@ -473,6 +546,7 @@ type CampaignResolver interface {
 	Remaining(ctx context.Context, obj *domain.Campaign) (*model.Money, error)
 	DailyBudget(ctx context.Context, obj *domain.Campaign) (*model.Money, error)
 
+	EarningsHoldDays(ctx context.Context, obj *domain.Campaign) (int, error)
 	Cpm(ctx context.Context, obj *domain.Campaign) (*model.Money, error)
 	Cpc(ctx context.Context, obj *domain.Campaign) (*model.Money, error)
 
@@ -482,6 +556,10 @@ type CampaignResolver interface {
 
 	Postback(ctx context.Context, obj *domain.Campaign) (*domain.Postback, error)
 	PostbackDeliveries(ctx context.Context, obj *domain.Campaign, state *domain.DeliveryState, first *int, after *string) (*model.PostbackDeliveryConnection, error)
+}
+type CampaignBalancesResolver interface {
+	Campaign(ctx context.Context, obj *payouts.ParticipationBalances) (*domain.Campaign, error)
+	Participation(ctx context.Context, obj *payouts.ParticipationBalances) (*domain.Participation, error)
 }
 type CampaignPostbackResolver interface {
 	Enabled(ctx context.Context, obj *domain.Postback) (bool, error)
@@ -528,6 +606,8 @@ type MutationResolver interface {
 	LeaveCampaign(ctx context.Context, participationID string) (*domain.Participation, error)
 	SetParticipationCaps(ctx context.Context, participationID string, input domain.ParticipationCaps) (*domain.Participation, error)
 	RotateBrowserSourceToken(ctx context.Context, participationID string) (*domain.Participation, error)
+	RunPayouts(ctx context.Context, input domain.RunPayoutsInput) (*domain.PayoutRun, error)
+	MarkPayout(ctx context.Context, id string, input domain.MarkPayoutInput) (*domain.Payout, error)
 	RecordImpression(ctx context.Context, browserSourceToken string) (*model.RecordImpressionPayload, error)
 	SetCampaignPostback(ctx context.Context, campaignID string, input domain.PostbackInput) (*domain.Campaign, error)
 	RotatePostbackSecret(ctx context.Context, campaignID string) (*domain.Campaign, error)
@@ -552,6 +632,8 @@ type ParticipationResolver interface {
 
 	BrowserSourceToken(ctx context.Context, obj *domain.Participation) (*string, error)
 	OverlayURL(ctx context.Context, obj *domain.Participation) (*string, error)
+
+	Balances(ctx context.Context, obj *domain.Participation) (*domain.Balances, error)
 }
 type ParticipationCapsResolver interface {
 	TotalCap(ctx context.Context, obj *domain.ParticipationCaps) (*model.Money, error)
@@ -559,6 +641,25 @@ type ParticipationCapsResolver interface {
 }
 type ParticipationStatsResolver interface {
 	Earnings(ctx context.Context, obj *domain.ParticipationStats) (*model.Money, error)
+}
+type PayoutResolver interface {
+	Streamer(ctx context.Context, obj *domain.Payout) (*domain.User, error)
+	Amount(ctx context.Context, obj *domain.Payout) (*model.Money, error)
+
+	Reference(ctx context.Context, obj *domain.Payout) (*string, error)
+	Reason(ctx context.Context, obj *domain.Payout) (*string, error)
+}
+type PayoutPartResolver interface {
+	Campaign(ctx context.Context, obj *domain.PayoutPart) (*domain.Campaign, error)
+
+	Amount(ctx context.Context, obj *domain.PayoutPart) (*model.Money, error)
+}
+type PayoutRunResolver interface {
+	Minimum(ctx context.Context, obj *domain.PayoutRun) (*model.Money, error)
+
+	Payouts(ctx context.Context, obj *domain.PayoutRun) ([]*domain.Payout, error)
+	Total(ctx context.Context, obj *domain.PayoutRun) (*model.Money, error)
+	CSVURL(ctx context.Context, obj *domain.PayoutRun) (string, error)
 }
 type PostbackAttemptResolver interface {
 	StatusCode(ctx context.Context, obj *domain.Attempt) (*int, error)
@@ -578,6 +679,7 @@ type QueryResolver interface {
 	Campaign(ctx context.Context, id string) (*domain.Campaign, error)
 	Campaigns(ctx context.Context, filter *domain.CampaignFilter, first *int, after *string, last *int, before *string) (*model.CampaignConnection, error)
 	Participation(ctx context.Context, id string) (*domain.Participation, error)
+	PayoutRun(ctx context.Context, key string) (*domain.PayoutRun, error)
 	Node(ctx context.Context, id string) (domain.Node, error)
 	Nodes(ctx context.Context, ids []string) ([]domain.Node, error)
 	Overlay(ctx context.Context, browserSourceToken string) (*domain.OverlaySlot, error)
@@ -588,6 +690,9 @@ type QueryResolver interface {
 }
 type RecordImpressionPayloadResolver interface {
 	Campaign(ctx context.Context, obj *model.RecordImpressionPayload) (*domain.Campaign, error)
+}
+type StreamerBalancesResolver interface {
+	Campaigns(ctx context.Context, obj *payouts.StreamerBalances) ([]*payouts.ParticipationBalances, error)
 }
 type SubIdsResolver interface {
 	Sub1(ctx context.Context, obj *domain.SubIDs) (*string, error)
@@ -602,6 +707,8 @@ type SubscriptionResolver interface {
 }
 type UserResolver interface {
 	Participations(ctx context.Context, obj *domain.User, first *int, after *string, last *int, before *string) (*model.ParticipationConnection, error)
+	Balances(ctx context.Context, obj *domain.User) (*payouts.StreamerBalances, error)
+	Payouts(ctx context.Context, obj *domain.User) ([]*domain.Payout, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -671,6 +778,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuthPayload.User(childComplexity), true
+
+	case "Balances.adjustments":
+		if e.ComplexityRoot.Balances.Adjustments == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Balances.Adjustments(childComplexity), true
+	case "Balances.available":
+		if e.ComplexityRoot.Balances.Available == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Balances.Available(childComplexity), true
+	case "Balances.held":
+		if e.ComplexityRoot.Balances.Held == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Balances.Held(childComplexity), true
+	case "Balances.inPayout":
+		if e.ComplexityRoot.Balances.InPayout == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Balances.InPayout(childComplexity), true
+	case "Balances.lifetime":
+		if e.ComplexityRoot.Balances.Lifetime == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Balances.Lifetime(childComplexity), true
+	case "Balances.paid":
+		if e.ComplexityRoot.Balances.Paid == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Balances.Paid(childComplexity), true
 
 	case "BlackoutPeriod.daysOfWeek":
 		if e.ComplexityRoot.BlackoutPeriod.DaysOfWeek == nil {
@@ -745,6 +889,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Campaign.Description(childComplexity), true
+	case "Campaign.earningsHoldDays":
+		if e.ComplexityRoot.Campaign.EarningsHoldDays == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.EarningsHoldDays(childComplexity), true
 	case "Campaign.endsAt":
 		if e.ComplexityRoot.Campaign.EndsAt == nil {
 			break
@@ -857,6 +1007,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Campaign.UpdatedAt(childComplexity), true
+
+	case "CampaignBalances.balances":
+		if e.ComplexityRoot.CampaignBalances.Balances == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignBalances.Balances(childComplexity), true
+	case "CampaignBalances.campaign":
+		if e.ComplexityRoot.CampaignBalances.Campaign == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignBalances.Campaign(childComplexity), true
+	case "CampaignBalances.participation":
+		if e.ComplexityRoot.CampaignBalances.Participation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignBalances.Participation(childComplexity), true
 
 	case "CampaignConnection.edges":
 		if e.ComplexityRoot.CampaignConnection.Edges == nil {
@@ -1534,6 +1703,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.LogOut(childComplexity), true
+	case "Mutation.markPayout":
+		if e.ComplexityRoot.Mutation.MarkPayout == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_markPayout_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.MarkPayout(childComplexity, args["id"].(string), args["input"].(domain.MarkPayoutInput)), true
 	case "Mutation.recordClick":
 		if e.ComplexityRoot.Mutation.RecordClick == nil {
 			break
@@ -1622,6 +1802,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RotatePostbackSecret(childComplexity, args["campaignId"].(string)), true
+	case "Mutation.runPayouts":
+		if e.ComplexityRoot.Mutation.RunPayouts == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_runPayouts_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RunPayouts(childComplexity, args["input"].(domain.RunPayoutsInput)), true
 	case "Mutation.setCampaignPostback":
 		if e.ComplexityRoot.Mutation.SetCampaignPostback == nil {
 			break
@@ -1796,6 +1987,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
 
+	case "Participation.balances":
+		if e.ComplexityRoot.Participation.Balances == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Participation.Balances(childComplexity), true
 	case "Participation.browserSourceToken":
 		if e.ComplexityRoot.Participation.BrowserSourceToken == nil {
 			break
@@ -1944,6 +2141,141 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ParticipationStats.NotBilled(childComplexity), true
+
+	case "Payout.amount":
+		if e.ComplexityRoot.Payout.Amount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Payout.Amount(childComplexity), true
+	case "Payout.createdAt":
+		if e.ComplexityRoot.Payout.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Payout.CreatedAt(childComplexity), true
+	case "Payout.id":
+		if e.ComplexityRoot.Payout.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Payout.ID(childComplexity), true
+	case "Payout.markedAt":
+		if e.ComplexityRoot.Payout.MarkedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Payout.MarkedAt(childComplexity), true
+	case "Payout.parts":
+		if e.ComplexityRoot.Payout.Parts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Payout.Parts(childComplexity), true
+	case "Payout.reason":
+		if e.ComplexityRoot.Payout.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Payout.Reason(childComplexity), true
+	case "Payout.reference":
+		if e.ComplexityRoot.Payout.Reference == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Payout.Reference(childComplexity), true
+	case "Payout.runKey":
+		if e.ComplexityRoot.Payout.RunKey == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Payout.RunKey(childComplexity), true
+	case "Payout.status":
+		if e.ComplexityRoot.Payout.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Payout.Status(childComplexity), true
+	case "Payout.streamer":
+		if e.ComplexityRoot.Payout.Streamer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Payout.Streamer(childComplexity), true
+
+	case "PayoutPart.amount":
+		if e.ComplexityRoot.PayoutPart.Amount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PayoutPart.Amount(childComplexity), true
+	case "PayoutPart.campaign":
+		if e.ComplexityRoot.PayoutPart.Campaign == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PayoutPart.Campaign(childComplexity), true
+	case "PayoutPart.participationId":
+		if e.ComplexityRoot.PayoutPart.ParticipationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PayoutPart.ParticipationID(childComplexity), true
+
+	case "PayoutRun.csvUrl":
+		if e.ComplexityRoot.PayoutRun.CSVURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PayoutRun.CSVURL(childComplexity), true
+	case "PayoutRun.createdAt":
+		if e.ComplexityRoot.PayoutRun.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PayoutRun.CreatedAt(childComplexity), true
+	case "PayoutRun.doneAt":
+		if e.ComplexityRoot.PayoutRun.DoneAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PayoutRun.DoneAt(childComplexity), true
+	case "PayoutRun.instant":
+		if e.ComplexityRoot.PayoutRun.Instant == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PayoutRun.Instant(childComplexity), true
+	case "PayoutRun.key":
+		if e.ComplexityRoot.PayoutRun.Key == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PayoutRun.Key(childComplexity), true
+	case "PayoutRun.minimum":
+		if e.ComplexityRoot.PayoutRun.Minimum == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PayoutRun.Minimum(childComplexity), true
+	case "PayoutRun.payouts":
+		if e.ComplexityRoot.PayoutRun.Payouts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PayoutRun.Payouts(childComplexity), true
+	case "PayoutRun.status":
+		if e.ComplexityRoot.PayoutRun.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PayoutRun.Status(childComplexity), true
+	case "PayoutRun.total":
+		if e.ComplexityRoot.PayoutRun.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PayoutRun.Total(childComplexity), true
 
 	case "PostbackAttempt.at":
 		if e.ComplexityRoot.PostbackAttempt.At == nil {
@@ -2208,6 +2540,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Participation(childComplexity, args["id"].(string)), true
+	case "Query.payoutRun":
+		if e.ComplexityRoot.Query.PayoutRun == nil {
+			break
+		}
+
+		args, err := ec.field_Query_payoutRun_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PayoutRun(childComplexity, args["key"].(string)), true
 	case "Query.postbackDelivery":
 		if e.ComplexityRoot.Query.PostbackDelivery == nil {
 			break
@@ -2284,6 +2627,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SetConversionStatusPayload.Failures(childComplexity), true
 
+	case "StreamerBalances.campaigns":
+		if e.ComplexityRoot.StreamerBalances.Campaigns == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StreamerBalances.Campaigns(childComplexity), true
+	case "StreamerBalances.total":
+		if e.ComplexityRoot.StreamerBalances.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StreamerBalances.Total(childComplexity), true
+
 	case "SubIds.sub1":
 		if e.ComplexityRoot.SubIds.Sub1 == nil {
 			break
@@ -2338,6 +2694,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Subscription.ParticipationStats(childComplexity, args["participationId"].(string)), true
 
+	case "User.balances":
+		if e.ComplexityRoot.User.Balances == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.Balances(childComplexity), true
 	case "User.campaignRotationSettings":
 		if e.ComplexityRoot.User.CampaignRotationSettings == nil {
 			break
@@ -2391,6 +2753,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.Participations(childComplexity, args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string)), true
+	case "User.payouts":
+		if e.ComplexityRoot.User.Payouts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.Payouts(childComplexity), true
 	case "User.role":
 		if e.ComplexityRoot.User.Role == nil {
 			break
@@ -2447,10 +2815,12 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("GoalInput", ec.unmarshalInputGoalInput),
 			graphql.NewInputUnmarshaler("GoalPostbackUrlInput", ec.unmarshalInputGoalPostbackUrlInput),
 			graphql.NewInputUnmarshaler("LogInInput", ec.unmarshalInputLogInInput),
+			graphql.NewInputUnmarshaler("MarkPayoutInput", ec.unmarshalInputMarkPayoutInput),
 			graphql.NewInputUnmarshaler("ParticipationCapsInput", ec.unmarshalInputParticipationCapsInput),
 			graphql.NewInputUnmarshaler("PriorityWeightsInput", ec.unmarshalInputPriorityWeightsInput),
 			graphql.NewInputUnmarshaler("RecordClickInput", ec.unmarshalInputRecordClickInput),
 			graphql.NewInputUnmarshaler("RecordConversionInput", ec.unmarshalInputRecordConversionInput),
+			graphql.NewInputUnmarshaler("RunPayoutsInput", ec.unmarshalInputRunPayoutsInput),
 			graphql.NewInputUnmarshaler("SetConversionStatusInput", ec.unmarshalInputSetConversionStatusInput),
 			graphql.NewInputUnmarshaler("SignUpInput", ec.unmarshalInputSignUpInput),
 			graphql.NewInputUnmarshaler("SubIdsInput", ec.unmarshalInputSubIdsInput),
@@ -2684,6 +3054,12 @@ type Campaign {
   dailyBudget: Money
   "The IANA time zone its days are counted in (the daily budget, its streamers' daily caps), e.g. \"Europe/Berlin\"; UTC by default."
   timeZone: String!
+  """
+  How many days the money it bills is held before its streamers may be paid
+  it (a reversal meanwhile takes it back before any payout); 0 is payable at
+  once. The server's HOLD_DAYS unless the campaign sets its own.
+  """
+  earningsHoldDays: Int!
   "Price per 1000 impressions."
   cpm: Money!
   "Price per click."
@@ -2820,6 +3196,8 @@ input CreateCampaignInput {
   dailyBudget: Decimal
   "An IANA time zone name (\"Europe/Berlin\", \"UTC\"): the one its days are counted in. Default UTC."
   timeZone: String
+  "Days billed money is held before it is payable, 0–365; omitted: the server's HOLD_DAYS."
+  earningsHoldDays: Int
   "Price per 1000 impressions (default 0)."
   cpm: Decimal
   "Price per click (default 0)."
@@ -2842,6 +3220,8 @@ input UpdateCampaignInput {
   dailyBudget: Decimal
   "A new IANA time zone; it names the days of events projected from then on."
   timeZone: String
+  "A new hold period in days, 0–365, for the money billed from then on (what is held keeps its release time)."
+  earningsHoldDays: Int
   cpm: Decimal
   cpc: Decimal
   "Replaces the whole list."
@@ -2922,6 +3302,157 @@ type Subscription {
   as participation(id); otherwise as campaignStats.
   """
   participationStats(participationId: ID!): Participation!
+}
+`, BuiltIn: false},
+	{Name: "../schema/money.graphqls", Input: `"""
+Where earnings stand at the moment of the query (docs/money.md). Every amount
+is a sum of earning entries: each billed amount, held for its campaign's
+earningsHoldDays, then available; each reversal, negative.
+"""
+type Balances {
+  "Earned and not yet released: a reversal may still take it back."
+  held: Money!
+  "Released and in no payout yet: what the next payout run pays. May be below zero after a reversal of money already paid."
+  available: Money!
+  "In payouts not yet recorded PAID (PENDING)."
+  inPayout: Money!
+  "In payouts recorded PAID."
+  paid: Money!
+  "The part of held and available that takes back money already paid or in a payout (reversals after payout), carried into the next payout."
+  adjustments: Money!
+  "Everything ever earned, net of reversals: held + available + inPayout + paid (the participations' earnings)."
+  lifetime: Money!
+}
+
+"One campaign's share of a streamer's balances."
+type CampaignBalances {
+  campaign: Campaign!
+  participation: Participation!
+  balances: Balances!
+}
+
+"A streamer's balances, in total and per campaign."
+type StreamerBalances {
+  total: Balances!
+  "Per campaign the streamer earned from, by campaign id."
+  campaigns: [CampaignBalances!]!
+}
+
+"Where a payout is."
+enum PayoutStatus {
+  "Its run claimed its entries; the transfer is not recorded yet."
+  PENDING
+  "An admin recorded the external transfer as made."
+  PAID
+  "An admin recorded the transfer as failed: its amount is available again."
+  FAILED
+}
+
+"Where a payout run is."
+enum PayoutRunStatus {
+  "Its payouts are being created and claimed; calling runPayouts with its key finishes it."
+  RUNNING
+  "Every payout of it is PENDING (or marked since)."
+  DONE
+}
+
+"One campaign's share of a payout."
+type PayoutPart {
+  campaign: Campaign!
+  participationId: ID!
+  amount: Money!
+}
+
+"""
+One streamer's payout of one run: exactly the available balance the run
+found at its instant (whole cents; the rest is carried into the next payout).
+"""
+type Payout {
+  "\"<run key>:<streamer id>\"."
+  id: ID!
+  runKey: String!
+  streamer: User!
+  amount: Money!
+  status: PayoutStatus!
+  "By campaign."
+  parts: [PayoutPart!]!
+  "The external transfer's reference, as the admin recorded it."
+  reference: String
+  "Why it failed (FAILED)."
+  reason: String
+  createdAt: Time!
+  markedAt: Time
+}
+
+"An admin's payout run, one per key."
+type PayoutRun {
+  "The client's idempotency key."
+  key: String!
+  "The instant whose available balances it pays."
+  instant: Time!
+  "The least balance it pays."
+  minimum: Money!
+  status: PayoutRunStatus!
+  createdAt: Time!
+  doneAt: Time
+  "Its payouts, by streamer id."
+  payouts: [Payout!]!
+  "The sum of its payouts not FAILED."
+  total: Money!
+  "Where its PayPal Payouts payment file is (GET with the admin's Authorization header)."
+  csvUrl: String!
+}
+
+"runPayouts' input."
+input RunPayoutsInput {
+  """
+  The idempotency key: 1–100 letters, digits, '.', '_', ':' or '-'. The first
+  call with a key starts the run; every other call with it (concurrent, or
+  after a crash) returns that run, finishing it if it is unfinished.
+  """
+  key: String!
+}
+
+"markPayout's input."
+input MarkPayoutInput {
+  "PAID or FAILED."
+  status: PayoutStatus!
+  "The external transfer's reference, 1–200 characters; required for PAID."
+  reference: String
+  "Why it failed; at most 500 characters."
+  reason: String
+}
+
+extend type User {
+  "The streamer's balances now, in total and per campaign. Private: null unless the caller is this user or an admin."
+  balances: StreamerBalances @private
+  "The streamer's payouts, newest first. Private: null unless the caller is this user or an admin."
+  payouts: [Payout!] @private
+}
+
+extend type Participation {
+  "This participation's balances now: its streamer, its campaign's brand and admins."
+  balances: Balances!
+}
+
+extend type Query {
+  "A payout run by its key: admins only."
+  payoutRun(key: String!): PayoutRun
+}
+
+extend type Mutation {
+  """
+  Runs payouts (admins only): at this instant, each streamer whose available
+  balance is at least PAYOUT_MINIMUM gets one PENDING payout of exactly it.
+  Idempotent by input.key; CONFLICT while another key's run is unfinished.
+  """
+  runPayouts(input: RunPayoutsInput!): PayoutRun!
+  """
+  Records a PENDING payout's external transfer as PAID (with its reference)
+  or FAILED (its amount becomes available again). Admins only; marking it
+  again the same way returns it unchanged, otherwise CONFLICT.
+  """
+  markPayout(id: ID!, input: MarkPayoutInput!): Payout!
 }
 `, BuiltIn: false},
 	{Name: "../schema/node.graphqls", Input: `"""
@@ -3820,6 +4351,24 @@ func (ec *executionContext) childFields_AuthPayload(ctx context.Context, field g
 	return nil, fmt.Errorf("no field named %q was found under type AuthPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_Balances(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "held":
+		return ec.fieldContext_Balances_held(ctx, field)
+	case "available":
+		return ec.fieldContext_Balances_available(ctx, field)
+	case "inPayout":
+		return ec.fieldContext_Balances_inPayout(ctx, field)
+	case "paid":
+		return ec.fieldContext_Balances_paid(ctx, field)
+	case "adjustments":
+		return ec.fieldContext_Balances_adjustments(ctx, field)
+	case "lifetime":
+		return ec.fieldContext_Balances_lifetime(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Balances", field.Name)
+}
+
 func (ec *executionContext) childFields_BlackoutPeriod(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "daysOfWeek":
@@ -3860,6 +4409,8 @@ func (ec *executionContext) childFields_Campaign(ctx context.Context, field grap
 		return ec.fieldContext_Campaign_dailyBudget(ctx, field)
 	case "timeZone":
 		return ec.fieldContext_Campaign_timeZone(ctx, field)
+	case "earningsHoldDays":
+		return ec.fieldContext_Campaign_earningsHoldDays(ctx, field)
 	case "cpm":
 		return ec.fieldContext_Campaign_cpm(ctx, field)
 	case "cpc":
@@ -3888,6 +4439,18 @@ func (ec *executionContext) childFields_Campaign(ctx context.Context, field grap
 		return ec.fieldContext_Campaign_postbackDeliveries(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Campaign", field.Name)
+}
+
+func (ec *executionContext) childFields_CampaignBalances(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "campaign":
+		return ec.fieldContext_CampaignBalances_campaign(ctx, field)
+	case "participation":
+		return ec.fieldContext_CampaignBalances_participation(ctx, field)
+	case "balances":
+		return ec.fieldContext_CampaignBalances_balances(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CampaignBalances", field.Name)
 }
 
 func (ec *executionContext) childFields_CampaignConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4270,6 +4833,8 @@ func (ec *executionContext) childFields_Participation(ctx context.Context, field
 		return ec.fieldContext_Participation_joinedAt(ctx, field)
 	case "leftAt":
 		return ec.fieldContext_Participation_leftAt(ctx, field)
+	case "balances":
+		return ec.fieldContext_Participation_balances(ctx, field)
 	case "globalId":
 		return ec.fieldContext_Participation_globalId(ctx, field)
 	}
@@ -4324,6 +4889,68 @@ func (ec *executionContext) childFields_ParticipationStats(ctx context.Context, 
 		return ec.fieldContext_ParticipationStats_earnings(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ParticipationStats", field.Name)
+}
+
+func (ec *executionContext) childFields_Payout(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Payout_id(ctx, field)
+	case "runKey":
+		return ec.fieldContext_Payout_runKey(ctx, field)
+	case "streamer":
+		return ec.fieldContext_Payout_streamer(ctx, field)
+	case "amount":
+		return ec.fieldContext_Payout_amount(ctx, field)
+	case "status":
+		return ec.fieldContext_Payout_status(ctx, field)
+	case "parts":
+		return ec.fieldContext_Payout_parts(ctx, field)
+	case "reference":
+		return ec.fieldContext_Payout_reference(ctx, field)
+	case "reason":
+		return ec.fieldContext_Payout_reason(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Payout_createdAt(ctx, field)
+	case "markedAt":
+		return ec.fieldContext_Payout_markedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Payout", field.Name)
+}
+
+func (ec *executionContext) childFields_PayoutPart(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "campaign":
+		return ec.fieldContext_PayoutPart_campaign(ctx, field)
+	case "participationId":
+		return ec.fieldContext_PayoutPart_participationId(ctx, field)
+	case "amount":
+		return ec.fieldContext_PayoutPart_amount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PayoutPart", field.Name)
+}
+
+func (ec *executionContext) childFields_PayoutRun(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "key":
+		return ec.fieldContext_PayoutRun_key(ctx, field)
+	case "instant":
+		return ec.fieldContext_PayoutRun_instant(ctx, field)
+	case "minimum":
+		return ec.fieldContext_PayoutRun_minimum(ctx, field)
+	case "status":
+		return ec.fieldContext_PayoutRun_status(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_PayoutRun_createdAt(ctx, field)
+	case "doneAt":
+		return ec.fieldContext_PayoutRun_doneAt(ctx, field)
+	case "payouts":
+		return ec.fieldContext_PayoutRun_payouts(ctx, field)
+	case "total":
+		return ec.fieldContext_PayoutRun_total(ctx, field)
+	case "csvUrl":
+		return ec.fieldContext_PayoutRun_csvUrl(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PayoutRun", field.Name)
 }
 
 func (ec *executionContext) childFields_PostbackAttempt(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4458,6 +5085,16 @@ func (ec *executionContext) childFields_SetConversionStatusPayload(ctx context.C
 	return nil, fmt.Errorf("no field named %q was found under type SetConversionStatusPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_StreamerBalances(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "total":
+		return ec.fieldContext_StreamerBalances_total(ctx, field)
+	case "campaigns":
+		return ec.fieldContext_StreamerBalances_campaigns(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StreamerBalances", field.Name)
+}
+
 func (ec *executionContext) childFields_SubIds(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "sub1":
@@ -4492,6 +5129,10 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_campaignRotationSettings(ctx, field)
 	case "participations":
 		return ec.fieldContext_User_participations(ctx, field)
+	case "balances":
+		return ec.fieldContext_User_balances(ctx, field)
+	case "payouts":
+		return ec.fieldContext_User_payouts(ctx, field)
 	case "globalId":
 		return ec.fieldContext_User_globalId(ctx, field)
 	}
@@ -4796,6 +5437,28 @@ func (ec *executionContext) field_Mutation_logIn_args(ctx context.Context, rawAr
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_markPayout_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (domain.MarkPayoutInput, error) {
+			return ec.unmarshalNMarkPayoutInput2tallyᚋdomainᚐMarkPayoutInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_recordClick_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4905,6 +5568,20 @@ func (ec *executionContext) field_Mutation_rotatePostbackSecret_args(ctx context
 		return nil, err
 	}
 	args["campaignId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_runPayouts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (domain.RunPayoutsInput, error) {
+			return ec.unmarshalNRunPayoutsInput2tallyᚋdomainᚐRunPayoutsInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -5286,6 +5963,20 @@ func (ec *executionContext) field_Query_participation_args(ctx context.Context, 
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_payoutRun_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "key",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["key"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_postbackDelivery_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5628,6 +6319,198 @@ func (ec *executionContext) fieldContext_AuthPayload_user(_ context.Context, fie
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Balances_held(ctx context.Context, field graphql.CollectedField, obj *domain.Balances) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Balances_held(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Balances().Held(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Balances_held(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Balances",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Balances_available(ctx context.Context, field graphql.CollectedField, obj *domain.Balances) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Balances_available(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Balances().Available(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Balances_available(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Balances",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Balances_inPayout(ctx context.Context, field graphql.CollectedField, obj *domain.Balances) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Balances_inPayout(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Balances().InPayout(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Balances_inPayout(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Balances",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Balances_paid(ctx context.Context, field graphql.CollectedField, obj *domain.Balances) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Balances_paid(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Balances().Paid(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Balances_paid(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Balances",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Balances_adjustments(ctx context.Context, field graphql.CollectedField, obj *domain.Balances) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Balances_adjustments(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Balances().Adjustments(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Balances_adjustments(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Balances",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Balances_lifetime(ctx context.Context, field graphql.CollectedField, obj *domain.Balances) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Balances_lifetime(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Balances().Lifetime(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Balances_lifetime(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Balances",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
 		},
 	}
 	return fc, nil
@@ -6037,6 +6920,29 @@ func (ec *executionContext) fieldContext_Campaign_timeZone(_ context.Context, fi
 	return graphql.NewScalarFieldContext("Campaign", field, false, false, "String")
 }
 
+func (ec *executionContext) _Campaign_earningsHoldDays(ctx context.Context, field graphql.CollectedField, obj *domain.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_earningsHoldDays(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Campaign().EarningsHoldDays(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_earningsHoldDays(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, true, true, "Int")
+}
+
 func (ec *executionContext) _Campaign_cpm(ctx context.Context, field graphql.CollectedField, obj *domain.Campaign) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6428,6 +7334,102 @@ func (ec *executionContext) fieldContext_Campaign_postbackDeliveries(ctx context
 	if fc.Args, err = ec.field_Campaign_postbackDeliveries_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CampaignBalances_campaign(ctx context.Context, field graphql.CollectedField, obj *payouts.ParticipationBalances) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignBalances_campaign(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.CampaignBalances().Campaign(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.Campaign) graphql.Marshaler {
+			return ec.marshalNCampaign2ᚖtallyᚋdomainᚐCampaign(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignBalances_campaign(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CampaignBalances",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Campaign(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CampaignBalances_participation(ctx context.Context, field graphql.CollectedField, obj *payouts.ParticipationBalances) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignBalances_participation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.CampaignBalances().Participation(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.Participation) graphql.Marshaler {
+			return ec.marshalNParticipation2ᚖtallyᚋdomainᚐParticipation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignBalances_participation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CampaignBalances",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Participation(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CampaignBalances_balances(ctx context.Context, field graphql.CollectedField, obj *payouts.ParticipationBalances) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignBalances_balances(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Balances, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.Balances) graphql.Marshaler {
+			return ec.marshalNBalances2tallyᚋdomainᚐBalances(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignBalances_balances(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CampaignBalances",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Balances(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -9235,6 +10237,94 @@ func (ec *executionContext) fieldContext_Mutation_rotateBrowserSourceToken(ctx c
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_runPayouts(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_runPayouts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RunPayouts(ctx, fc.Args["input"].(domain.RunPayoutsInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.PayoutRun) graphql.Marshaler {
+			return ec.marshalNPayoutRun2ᚖtallyᚋdomainᚐPayoutRun(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_runPayouts(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PayoutRun(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_runPayouts_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_markPayout(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_markPayout(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().MarkPayout(ctx, fc.Args["id"].(string), fc.Args["input"].(domain.MarkPayoutInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.Payout) graphql.Marshaler {
+			return ec.marshalNPayout2ᚖtallyᚋdomainᚐPayout(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_markPayout(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Payout(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_markPayout_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_recordImpression(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10505,6 +11595,38 @@ func (ec *executionContext) fieldContext_Participation_leftAt(_ context.Context,
 	return graphql.NewScalarFieldContext("Participation", field, false, false, "Time")
 }
 
+func (ec *executionContext) _Participation_balances(ctx context.Context, field graphql.CollectedField, obj *domain.Participation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Participation_balances(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Participation().Balances(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.Balances) graphql.Marshaler {
+			return ec.marshalNBalances2ᚖtallyᚋdomainᚐBalances(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Participation_balances(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Participation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Balances(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Participation_globalId(ctx context.Context, field graphql.CollectedField, obj *domain.Participation) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10888,6 +12010,584 @@ func (ec *executionContext) fieldContext_ParticipationStats_earnings(_ context.C
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Payout_id(ctx context.Context, field graphql.CollectedField, obj *domain.Payout) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Payout_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Payout_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Payout", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Payout_runKey(ctx context.Context, field graphql.CollectedField, obj *domain.Payout) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Payout_runKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RunKey, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Payout_runKey(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Payout", field, false, false, "String")
+}
+
+func (ec *executionContext) _Payout_streamer(ctx context.Context, field graphql.CollectedField, obj *domain.Payout) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Payout_streamer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Payout().Streamer(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖtallyᚋdomainᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Payout_streamer(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Payout",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Payout_amount(ctx context.Context, field graphql.CollectedField, obj *domain.Payout) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Payout_amount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Payout().Amount(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Payout_amount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Payout",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Payout_status(ctx context.Context, field graphql.CollectedField, obj *domain.Payout) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Payout_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.PayoutStatus) graphql.Marshaler {
+			return ec.marshalNPayoutStatus2tallyᚋdomainᚐPayoutStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Payout_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Payout", field, false, false, "PayoutStatus")
+}
+
+func (ec *executionContext) _Payout_parts(ctx context.Context, field graphql.CollectedField, obj *domain.Payout) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Payout_parts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Parts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []domain.PayoutPart) graphql.Marshaler {
+			return ec.marshalNPayoutPart2ᚕtallyᚋdomainᚐPayoutPartᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Payout_parts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Payout",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PayoutPart(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Payout_reference(ctx context.Context, field graphql.CollectedField, obj *domain.Payout) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Payout_reference(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Payout().Reference(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Payout_reference(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Payout", field, true, true, "String")
+}
+
+func (ec *executionContext) _Payout_reason(ctx context.Context, field graphql.CollectedField, obj *domain.Payout) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Payout_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Payout().Reason(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Payout_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Payout", field, true, true, "String")
+}
+
+func (ec *executionContext) _Payout_createdAt(ctx context.Context, field graphql.CollectedField, obj *domain.Payout) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Payout_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Payout_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Payout", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Payout_markedAt(ctx context.Context, field graphql.CollectedField, obj *domain.Payout) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Payout_markedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MarkedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Payout_markedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Payout", field, false, false, "Time")
+}
+
+func (ec *executionContext) _PayoutPart_campaign(ctx context.Context, field graphql.CollectedField, obj *domain.PayoutPart) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PayoutPart_campaign(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PayoutPart().Campaign(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.Campaign) graphql.Marshaler {
+			return ec.marshalNCampaign2ᚖtallyᚋdomainᚐCampaign(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PayoutPart_campaign(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PayoutPart",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Campaign(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PayoutPart_participationId(ctx context.Context, field graphql.CollectedField, obj *domain.PayoutPart) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PayoutPart_participationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ParticipationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PayoutPart_participationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PayoutPart", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PayoutPart_amount(ctx context.Context, field graphql.CollectedField, obj *domain.PayoutPart) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PayoutPart_amount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PayoutPart().Amount(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PayoutPart_amount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PayoutPart",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PayoutRun_key(ctx context.Context, field graphql.CollectedField, obj *domain.PayoutRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PayoutRun_key(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Key, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PayoutRun_key(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PayoutRun", field, false, false, "String")
+}
+
+func (ec *executionContext) _PayoutRun_instant(ctx context.Context, field graphql.CollectedField, obj *domain.PayoutRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PayoutRun_instant(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Instant, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PayoutRun_instant(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PayoutRun", field, false, false, "Time")
+}
+
+func (ec *executionContext) _PayoutRun_minimum(ctx context.Context, field graphql.CollectedField, obj *domain.PayoutRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PayoutRun_minimum(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PayoutRun().Minimum(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PayoutRun_minimum(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PayoutRun",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PayoutRun_status(ctx context.Context, field graphql.CollectedField, obj *domain.PayoutRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PayoutRun_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.PayoutRunStatus) graphql.Marshaler {
+			return ec.marshalNPayoutRunStatus2tallyᚋdomainᚐPayoutRunStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PayoutRun_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PayoutRun", field, false, false, "PayoutRunStatus")
+}
+
+func (ec *executionContext) _PayoutRun_createdAt(ctx context.Context, field graphql.CollectedField, obj *domain.PayoutRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PayoutRun_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PayoutRun_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PayoutRun", field, false, false, "Time")
+}
+
+func (ec *executionContext) _PayoutRun_doneAt(ctx context.Context, field graphql.CollectedField, obj *domain.PayoutRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PayoutRun_doneAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DoneAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PayoutRun_doneAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PayoutRun", field, false, false, "Time")
+}
+
+func (ec *executionContext) _PayoutRun_payouts(ctx context.Context, field graphql.CollectedField, obj *domain.PayoutRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PayoutRun_payouts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PayoutRun().Payouts(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*domain.Payout) graphql.Marshaler {
+			return ec.marshalNPayout2ᚕᚖtallyᚋdomainᚐPayoutᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PayoutRun_payouts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PayoutRun",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Payout(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PayoutRun_total(ctx context.Context, field graphql.CollectedField, obj *domain.PayoutRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PayoutRun_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PayoutRun().Total(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PayoutRun_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PayoutRun",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PayoutRun_csvUrl(ctx context.Context, field graphql.CollectedField, obj *domain.PayoutRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PayoutRun_csvUrl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PayoutRun().CSVURL(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PayoutRun_csvUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PayoutRun", field, true, true, "String")
 }
 
 func (ec *executionContext) _PostbackAttempt_number(ctx context.Context, field graphql.CollectedField, obj *domain.Attempt) (ret graphql.Marshaler) {
@@ -11720,6 +13420,50 @@ func (ec *executionContext) fieldContext_Query_participation(ctx context.Context
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_payoutRun(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_payoutRun(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PayoutRun(ctx, fc.Args["key"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.PayoutRun) graphql.Marshaler {
+			return ec.marshalOPayoutRun2ᚖtallyᚋdomainᚐPayoutRun(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_payoutRun(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PayoutRun(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_payoutRun_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_node(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12353,6 +14097,70 @@ func (ec *executionContext) fieldContext_SetConversionStatusPayload_failures(_ c
 	return fc, nil
 }
 
+func (ec *executionContext) _StreamerBalances_total(ctx context.Context, field graphql.CollectedField, obj *payouts.StreamerBalances) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StreamerBalances_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.Balances) graphql.Marshaler {
+			return ec.marshalNBalances2tallyᚋdomainᚐBalances(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StreamerBalances_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "StreamerBalances",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Balances(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _StreamerBalances_campaigns(ctx context.Context, field graphql.CollectedField, obj *payouts.StreamerBalances) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StreamerBalances_campaigns(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.StreamerBalances().Campaigns(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*payouts.ParticipationBalances) graphql.Marshaler {
+			return ec.marshalNCampaignBalances2ᚕᚖtallyᚋpayoutsᚐParticipationBalancesᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StreamerBalances_campaigns(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "StreamerBalances",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CampaignBalances(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _SubIds_sub1(ctx context.Context, field graphql.CollectedField, obj *domain.SubIDs) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12805,6 +14613,96 @@ func (ec *executionContext) fieldContext_User_participations(ctx context.Context
 	if fc.Args, err = ec.field_User_participations_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _User_balances(ctx context.Context, field graphql.CollectedField, obj *domain.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_balances(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.User().Balances(ctx, obj)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Private == nil {
+					var zeroVal *payouts.StreamerBalances
+					return zeroVal, errors.New("directive private is not implemented")
+				}
+				return ec.Directives.Private(ctx, obj, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *payouts.StreamerBalances) graphql.Marshaler {
+			return ec.marshalOStreamerBalances2ᚖtallyᚋpayoutsᚐStreamerBalances(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_User_balances(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "User",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StreamerBalances(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _User_payouts(ctx context.Context, field graphql.CollectedField, obj *domain.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_payouts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.User().Payouts(ctx, obj)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Private == nil {
+					var zeroVal []*domain.Payout
+					return zeroVal, errors.New("directive private is not implemented")
+				}
+				return ec.Directives.Private(ctx, obj, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []*domain.Payout) graphql.Marshaler {
+			return ec.marshalOPayout2ᚕᚖtallyᚋdomainᚐPayoutᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_User_payouts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "User",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Payout(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -14325,7 +16223,7 @@ func (ec *executionContext) unmarshalInputCreateCampaignInput(ctx context.Contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "description", "landingUrl", "budget", "dailyBudget", "timeZone", "cpm", "cpc", "goals", "startsAt", "endsAt", "postbackUrl"}
+	fieldsInOrder := [...]string{"name", "description", "landingUrl", "budget", "dailyBudget", "timeZone", "earningsHoldDays", "cpm", "cpc", "goals", "startsAt", "endsAt", "postbackUrl"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -14374,6 +16272,13 @@ func (ec *executionContext) unmarshalInputCreateCampaignInput(ctx context.Contex
 				return it, err
 			}
 			it.TimeZone = data
+		case "earningsHoldDays":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("earningsHoldDays"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EarningsHoldDays = data
 		case "cpm":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cpm"))
 			data, err := ec.unmarshalODecimal2ᚖtallyᚋdomainᚐMicros(ctx, v)
@@ -14615,6 +16520,62 @@ func UnmarshalLogInInput(ctx context.Context, raw any) (domain.LogIn, error) {
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputMarkPayoutInput(ctx context.Context, obj any) (domain.MarkPayoutInput, error) {
+	var it domain.MarkPayoutInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"status", "reference", "reason"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "status":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
+			data, err := ec.unmarshalNPayoutStatus2tallyᚋdomainᚐPayoutStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Status = data
+		case "reference":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reference"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Reference = data
+		case "reason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reason"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Reason = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalMarkPayoutInput unmarshals raw into the MarkPayoutInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalMarkPayoutInput(ctx context.Context, raw any) (domain.MarkPayoutInput, error) {
+	var out domain.MarkPayoutInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "MarkPayoutInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputParticipationCapsInput(ctx context.Context, obj any) (domain.ParticipationCaps, error) {
 	var it domain.ParticipationCaps
 	if obj == nil {
@@ -14846,6 +16807,48 @@ func UnmarshalRecordConversionInput(ctx context.Context, raw any) (domain.Conver
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputRunPayoutsInput(ctx context.Context, obj any) (domain.RunPayoutsInput, error) {
+	var it domain.RunPayoutsInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"key"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "key":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("key"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Key = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRunPayoutsInput unmarshals raw into the RunPayoutsInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRunPayoutsInput(ctx context.Context, raw any) (domain.RunPayoutsInput, error) {
+	var out domain.RunPayoutsInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RunPayoutsInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputSetConversionStatusInput(ctx context.Context, obj any) (domain.ConversionStatusInput, error) {
 	var it domain.ConversionStatusInput
 	if obj == nil {
@@ -15046,7 +17049,7 @@ func (ec *executionContext) unmarshalInputUpdateCampaignInput(ctx context.Contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "description", "landingUrl", "budget", "dailyBudget", "timeZone", "cpm", "cpc", "goals", "startsAt", "endsAt", "postbackUrl", "status"}
+	fieldsInOrder := [...]string{"name", "description", "landingUrl", "budget", "dailyBudget", "timeZone", "earningsHoldDays", "cpm", "cpc", "goals", "startsAt", "endsAt", "postbackUrl", "status"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -15095,6 +17098,13 @@ func (ec *executionContext) unmarshalInputUpdateCampaignInput(ctx context.Contex
 				return it, err
 			}
 			it.TimeZone = data
+		case "earningsHoldDays":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("earningsHoldDays"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EarningsHoldDays = data
 		case "cpm":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cpm"))
 			data, err := ec.unmarshalODecimal2ᚖtallyᚋdomainᚐMicros(ctx, v)
@@ -15362,6 +17372,70 @@ func (ec *executionContext) _AuthPayload(ctx context.Context, sel ast.SelectionS
 	return out
 }
 
+var balancesImplementors = []string{"Balances"}
+
+func (ec *executionContext) _Balances(ctx context.Context, sel ast.SelectionSet, obj *domain.Balances) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, balancesImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Balances")
+		case "held":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Balances_held(ctx, field, obj)
+				})
+		case "available":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Balances_available(ctx, field, obj)
+				})
+		case "inPayout":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Balances_inPayout(ctx, field, obj)
+				})
+		case "paid":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Balances_paid(ctx, field, obj)
+				})
+		case "adjustments":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Balances_adjustments(ctx, field, obj)
+				})
+		case "lifetime":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Balances_lifetime(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var blackoutPeriodImplementors = []string{"BlackoutPeriod"}
 
 func (ec *executionContext) _BlackoutPeriod(ctx context.Context, sel ast.SelectionSet, obj *domain.BlackoutPeriod) graphql.Marshaler {
@@ -15486,6 +17560,12 @@ func (ec *executionContext) _Campaign(ctx context.Context, sel ast.SelectionSet,
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "earningsHoldDays":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Campaign_earningsHoldDays(ctx, field, obj)
+				})
 		case "cpm":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -15557,6 +17637,51 @@ func (ec *executionContext) _Campaign(ctx context.Context, sel ast.SelectionSet,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Campaign_postbackDeliveries(ctx, field, obj)
 				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var campaignBalancesImplementors = []string{"CampaignBalances"}
+
+func (ec *executionContext) _CampaignBalances(ctx context.Context, sel ast.SelectionSet, obj *payouts.ParticipationBalances) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, campaignBalancesImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CampaignBalances")
+		case "campaign":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._CampaignBalances_campaign(ctx, field, obj)
+				})
+		case "participation":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._CampaignBalances_participation(ctx, field, obj)
+				})
+		case "balances":
+			out.Values[i] = ec._CampaignBalances_balances(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -16625,6 +18750,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "runPayouts":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_runPayouts(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "markPayout":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_markPayout(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "recordImpression":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_recordImpression(ctx, field)
@@ -17031,6 +19170,12 @@ func (ec *executionContext) _Participation(ctx context.Context, sel ast.Selectio
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "balances":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Participation_balances(ctx, field, obj)
+				})
 		case "globalId":
 			out.Values[i] = ec._Participation_globalId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -17215,6 +19360,210 @@ func (ec *executionContext) _ParticipationStats(ctx context.Context, sel ast.Sel
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._ParticipationStats_earnings(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var payoutImplementors = []string{"Payout"}
+
+func (ec *executionContext) _Payout(ctx context.Context, sel ast.SelectionSet, obj *domain.Payout) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, payoutImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Payout")
+		case "id":
+			out.Values[i] = ec._Payout_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "runKey":
+			out.Values[i] = ec._Payout_runKey(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "streamer":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Payout_streamer(ctx, field, obj)
+				})
+		case "amount":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Payout_amount(ctx, field, obj)
+				})
+		case "status":
+			out.Values[i] = ec._Payout_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "parts":
+			out.Values[i] = ec._Payout_parts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "reference":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Payout_reference(ctx, field, obj)
+				})
+		case "reason":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Payout_reason(ctx, field, obj)
+				})
+		case "createdAt":
+			out.Values[i] = ec._Payout_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "markedAt":
+			out.Values[i] = ec._Payout_markedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var payoutPartImplementors = []string{"PayoutPart"}
+
+func (ec *executionContext) _PayoutPart(ctx context.Context, sel ast.SelectionSet, obj *domain.PayoutPart) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, payoutPartImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PayoutPart")
+		case "campaign":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PayoutPart_campaign(ctx, field, obj)
+				})
+		case "participationId":
+			out.Values[i] = ec._PayoutPart_participationId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "amount":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PayoutPart_amount(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var payoutRunImplementors = []string{"PayoutRun"}
+
+func (ec *executionContext) _PayoutRun(ctx context.Context, sel ast.SelectionSet, obj *domain.PayoutRun) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, payoutRunImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PayoutRun")
+		case "key":
+			out.Values[i] = ec._PayoutRun_key(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "instant":
+			out.Values[i] = ec._PayoutRun_instant(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "minimum":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PayoutRun_minimum(ctx, field, obj)
+				})
+		case "status":
+			out.Values[i] = ec._PayoutRun_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._PayoutRun_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "doneAt":
+			out.Values[i] = ec._PayoutRun_doneAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "payouts":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PayoutRun_payouts(ctx, field, obj)
+				})
+		case "total":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PayoutRun_total(ctx, field, obj)
+				})
+		case "csvUrl":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PayoutRun_csvUrl(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -17585,6 +19934,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_participation(ctx, field)
 				})
+		case "payoutRun":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_payoutRun(ctx, field)
+				})
 		case "node":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, false,
@@ -17816,6 +20171,45 @@ func (ec *executionContext) _SetConversionStatusPayload(ctx context.Context, sel
 	return out
 }
 
+var streamerBalancesImplementors = []string{"StreamerBalances"}
+
+func (ec *executionContext) _StreamerBalances(ctx context.Context, sel ast.SelectionSet, obj *payouts.StreamerBalances) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, streamerBalancesImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("StreamerBalances")
+		case "total":
+			out.Values[i] = ec._StreamerBalances_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "campaigns":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._StreamerBalances_campaigns(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var subIdsImplementors = []string{"SubIds"}
 
 func (ec *executionContext) _SubIds(ctx context.Context, sel ast.SelectionSet, obj *domain.SubIDs) graphql.Marshaler {
@@ -17947,6 +20341,18 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._User_participations(ctx, field, obj)
+				})
+		case "balances":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_balances(ctx, field, obj)
+				})
+		case "payouts":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_payouts(ctx, field, obj)
 				})
 		case "globalId":
 			out.Values[i] = ec._User_globalId(ctx, field, obj)
@@ -18441,6 +20847,18 @@ func (ec *executionContext) marshalNAuthPayload2ᚖtallyᚋgraphᚋmodelᚐAuthP
 	return ec._AuthPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNBalances2tallyᚋdomainᚐBalances(ctx context.Context, sel ast.SelectionSet, v domain.Balances) graphql.Marshaler {
+	return ec._Balances(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNBalances2ᚖtallyᚋdomainᚐBalances(ctx context.Context, sel ast.SelectionSet, v *domain.Balances) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Balances!")
+		return graphql.Null
+	}
+	return ec._Balances(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNBillingState2tallyᚋdomainᚐBilling(ctx context.Context, v any) (domain.Billing, error) {
 	var res domain.Billing
 	err := res.UnmarshalGQL(v)
@@ -18496,6 +20914,30 @@ func (ec *executionContext) marshalNCampaign2ᚖtallyᚋdomainᚐCampaign(ctx co
 		return graphql.Null
 	}
 	return ec._Campaign(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNCampaignBalances2ᚕᚖtallyᚋpayoutsᚐParticipationBalancesᚄ(ctx context.Context, sel ast.SelectionSet, v []*payouts.ParticipationBalances) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNCampaignBalances2ᚖtallyᚋpayoutsᚐParticipationBalances(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNCampaignBalances2ᚖtallyᚋpayoutsᚐParticipationBalances(ctx context.Context, sel ast.SelectionSet, v *payouts.ParticipationBalances) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CampaignBalances!")
+		return graphql.Null
+	}
+	return ec._CampaignBalances(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNCampaignConnection2ᚖtallyᚋgraphᚋmodelᚐCampaignConnection(ctx context.Context, sel ast.SelectionSet, v *model.CampaignConnection) graphql.Marshaler {
@@ -18908,6 +21350,11 @@ func (ec *executionContext) unmarshalNLogInInput2tallyᚋdomainᚐLogIn(ctx cont
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNMarkPayoutInput2tallyᚋdomainᚐMarkPayoutInput(ctx context.Context, v any) (domain.MarkPayoutInput, error) {
+	res, err := ec.unmarshalInputMarkPayoutInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx context.Context, sel ast.SelectionSet, v *model.Money) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Money!")
@@ -19022,6 +21469,78 @@ func (ec *executionContext) unmarshalNParticipationStatus2tallyᚋdomainᚐParti
 }
 
 func (ec *executionContext) marshalNParticipationStatus2tallyᚋdomainᚐParticipationStatus(ctx context.Context, sel ast.SelectionSet, v domain.ParticipationStatus) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNPayout2ᚕᚖtallyᚋdomainᚐPayoutᚄ(ctx context.Context, sel ast.SelectionSet, v []*domain.Payout) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPayout2ᚖtallyᚋdomainᚐPayout(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPayout2ᚖtallyᚋdomainᚐPayout(ctx context.Context, sel ast.SelectionSet, v *domain.Payout) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Payout!")
+		return graphql.Null
+	}
+	return ec._Payout(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPayoutPart2tallyᚋdomainᚐPayoutPart(ctx context.Context, sel ast.SelectionSet, v domain.PayoutPart) graphql.Marshaler {
+	return ec._PayoutPart(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNPayoutPart2ᚕtallyᚋdomainᚐPayoutPartᚄ(ctx context.Context, sel ast.SelectionSet, v []domain.PayoutPart) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPayoutPart2tallyᚋdomainᚐPayoutPart(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPayoutRun2ᚖtallyᚋdomainᚐPayoutRun(ctx context.Context, sel ast.SelectionSet, v *domain.PayoutRun) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PayoutRun!")
+		return graphql.Null
+	}
+	return ec._PayoutRun(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNPayoutRunStatus2tallyᚋdomainᚐPayoutRunStatus(ctx context.Context, v any) (domain.PayoutRunStatus, error) {
+	var res domain.PayoutRunStatus
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPayoutRunStatus2tallyᚋdomainᚐPayoutRunStatus(ctx context.Context, sel ast.SelectionSet, v domain.PayoutRunStatus) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNPayoutStatus2tallyᚋdomainᚐPayoutStatus(ctx context.Context, v any) (domain.PayoutStatus, error) {
+	var res domain.PayoutStatus
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPayoutStatus2tallyᚋdomainᚐPayoutStatus(ctx context.Context, sel ast.SelectionSet, v domain.PayoutStatus) graphql.Marshaler {
 	return v
 }
 
@@ -19175,6 +21694,11 @@ func (ec *executionContext) unmarshalNRole2tallyᚋdomainᚐRole(ctx context.Con
 
 func (ec *executionContext) marshalNRole2tallyᚋdomainᚐRole(ctx context.Context, sel ast.SelectionSet, v domain.Role) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) unmarshalNRunPayoutsInput2tallyᚋdomainᚐRunPayoutsInput(ctx context.Context, v any) (domain.RunPayoutsInput, error) {
+	res, err := ec.unmarshalInputRunPayoutsInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNSetConversionStatusInput2tallyᚋdomainᚐConversionStatusInput(ctx context.Context, v any) (domain.ConversionStatusInput, error) {
@@ -19844,6 +22368,32 @@ func (ec *executionContext) marshalOParticipation2ᚖtallyᚋdomainᚐParticipat
 	return ec._Participation(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalOPayout2ᚕᚖtallyᚋdomainᚐPayoutᚄ(ctx context.Context, sel ast.SelectionSet, v []*domain.Payout) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPayout2ᚖtallyᚋdomainᚐPayout(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalOPayoutRun2ᚖtallyᚋdomainᚐPayoutRun(ctx context.Context, sel ast.SelectionSet, v *domain.PayoutRun) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._PayoutRun(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalOPostbackDelivery2ᚖtallyᚋdomainᚐOutboxEntry(ctx context.Context, sel ast.SelectionSet, v *domain.OutboxEntry) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
@@ -19889,6 +22439,13 @@ func (ec *executionContext) unmarshalOPriorityWeightsInput2ᚖtallyᚋdomainᚐP
 	}
 	res, err := ec.unmarshalInputPriorityWeightsInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOStreamerBalances2ᚖtallyᚋpayoutsᚐStreamerBalances(ctx context.Context, sel ast.SelectionSet, v *payouts.StreamerBalances) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._StreamerBalances(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOString2string(ctx context.Context, v any) (string, error) {

@@ -53,6 +53,7 @@ type Projection struct {
 	state          *collection
 	filters        *collection
 	capSpend       *collection
+	earnings       *collection
 	outbox         *Outbox
 }
 
@@ -70,6 +71,7 @@ func NewProjection(s *Store) *Projection {
 		state:          s.projectorCollection(projectorCollection),
 		filters:        s.projectorCollection(clickFiltersCollection),
 		capSpend:       s.projectorCollection(capSpendCollection),
+		earnings:       s.projectorCollection(earningsCollection),
 		outbox:         newProjectorOutbox(s),
 	}
 }

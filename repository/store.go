@@ -454,6 +454,9 @@ func (s *Store) indexes() map[string][]mongo.IndexModel {
 		clickFiltersCollection:   clickFilterIndexes(),
 		rateLimitsCollection:     rateLimitIndexes(),
 		capSpendCollection:       capSpendIndexes(),
+		earningsCollection:       earningIndexes(),
+		payoutRunsCollection:     payoutRunIndexes(),
+		payoutsCollection:        payoutIndexes(),
 	}
 }
 

@@ -37,6 +37,10 @@ func (r *campaignResolver) DailyBudget(ctx context.Context, obj *domain.Campaign
 	return r.moneyOrNil(obj.DailyBudget, obj.DailyBudget > 0), nil
 }
 
+func (r *campaignResolver) EarningsHoldDays(ctx context.Context, obj *domain.Campaign) (int, error) {
+	return domain.HoldDaysOf(*obj, r.HoldDays), nil
+}
+
 func (r *campaignResolver) Cpm(ctx context.Context, obj *domain.Campaign) (*model.Money, error) {
 	return r.money(obj.CPM), nil
 }
@@ -173,3 +177,18 @@ type (
 	participationCapsResolver  struct{ *Resolver }
 	participationStatsResolver struct{ *Resolver }
 )
+
+// !!! WARNING !!!
+// The code below was going to be deleted when updating resolvers. It has been copied here so you have
+// one last chance to move it out of harms way if you want. There are two reasons this happens:
+//  - When renaming or deleting a resolver the old code will be put in here. You can safely delete
+//    it when you're done.
+//  - You have helper methods in this file. Move them out to keep these resolver files clean.
+/*
+	func (r *Resolver) CreateCampaignInput() graph.CreateCampaignInputResolver {
+	return &createCampaignInputResolver{r}
+}
+func (r *Resolver) UpdateCampaignInput() graph.UpdateCampaignInputResolver {
+	return &updateCampaignInputResolver{r}
+}
+*/
