@@ -131,6 +131,35 @@ func (r *Projection) EachEntry(ctx context.Context, f func(domain.Entry) error) 
 	return cur.Err()
 }
 
+// EachPayout calls f with every payout (verify).
+func (r *Projection) EachPayout(ctx context.Context, f func(domain.Payout) error) error {
+	cur, err := r.payouts.Find(ctx, bson.M{})
+	if err != nil {
+		return fmt.Errorf("read payouts: %w", err)
+	}
+	defer cur.Close(ctx)
+	for cur.Next(ctx) {
+		var d payoutDoc
+		if err := cur.Decode(&d); err != nil {
+			return fmt.Errorf("decode payout: %w", err)
+		}
+		if err := f(d.toDomain()); err != nil {
+			return err
+		}
+	}
+	return cur.Err()
+}
+
+// ReleaseEntries unclaims the entries payoutID claims (verify's repair of
+// a FAILED payout whose release a crash interrupted).
+func (r *Projection) ReleaseEntries(ctx context.Context, payoutID string) error {
+	_, err := r.earnings.UpdateMany(ctx, bson.M{"payoutId": payoutID}, bson.M{"$unset": bson.M{"payoutId": ""}})
+	if err != nil {
+		return fmt.Errorf("release the entries of payout %s: %w", payoutID, err)
+	}
+	return nil
+}
+
 // Earnings is the request side's access to the earning entries: balances
 // and payout runs.
 type Earnings struct {

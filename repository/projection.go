@@ -54,6 +54,7 @@ type Projection struct {
 	filters        *collection
 	capSpend       *collection
 	earnings       *collection
+	payouts        *collection
 	outbox         *Outbox
 }
 
@@ -72,6 +73,7 @@ func NewProjection(s *Store) *Projection {
 		filters:        s.projectorCollection(clickFiltersCollection),
 		capSpend:       s.projectorCollection(capSpendCollection),
 		earnings:       s.projectorCollection(earningsCollection),
+		payouts:        s.projectorCollection(payoutsCollection),
 		outbox:         newProjectorOutbox(s),
 	}
 }

@@ -468,6 +468,21 @@ func SeedRaw(ctx context.Context, s *Store, coll string, docs ...any) error {
 	return err
 }
 
+// UpdateRaw applies update to the documents of coll that filter matches,
+// bypassing every rule of this package: tests damage data with it to check
+// that verify finds and repairs the damage; production never calls it.
+func UpdateRaw(ctx context.Context, s *Store, coll string, filter, update any) error {
+	_, err := s.db.Collection(coll).UpdateMany(ctx, filter, update)
+	return err
+}
+
+// DeleteRaw deletes the documents of coll that filter matches, bypassing
+// every rule of this package (tests only, as UpdateRaw).
+func DeleteRaw(ctx context.Context, s *Store, coll string, filter any) error {
+	_, err := s.db.Collection(coll).DeleteMany(ctx, filter)
+	return err
+}
+
 // SeedIndex creates an index exactly as given, bypassing the declarations:
 // tests use it for indexes an older Tally created; production never calls it.
 func SeedIndex(ctx context.Context, s *Store, coll, name string, unique bool, keys ...string) error {

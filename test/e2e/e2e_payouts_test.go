@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -8,7 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/bson"
+
 	"tally/domain"
+	"tally/projection"
+	"tally/repository"
 )
 
 // Holds, balances and payouts end to end (docs/money.md): billed money held
@@ -488,4 +494,69 @@ func TestPayoutAccess(t *testing.T) {
 	a.mustFail(s2.user.Token, `query($id: ID!) { participation(id: $id) { balances { held { amount } } } }`, map[string]any{"id": partID}, "NOT_FOUND", "")
 	resp, _ := a.request("GET", "/payout-runs/none/payouts.csv", map[string]string{"Authorization": bearer(admin.Token)}, nil)
 	wantField(t, "csv of an unknown run", resp.StatusCode, http.StatusNotFound)
+}
+
+// TestVerifyMoney: verify recomputes every earning entry from the events
+// and every payout from the entries it claims. An entry lost (as for money
+// billed before entries existed) is drift, and the repair inserts it; a
+// FAILED payout whose entries are still claimed (a crash between the mark
+// and the release) is drift, and the repair releases them; an entry whose
+// amount was changed is drift the repair leaves to a person.
+func TestVerifyMoney(t *testing.T) {
+	t.Parallel()
+	a := mustStartApp(t, withEnv(map[string]string{"PAYOUT_MINIMUM": "1.00"}))
+	brand, admin := a.mustSignUp("BRAND"), a.mustMakeAdmin()
+	c := a.payoutCampaign(brand, "Verified", intp(0))
+	s1, s2 := a.mustStreamerIn(c), a.mustStreamerIn(c)
+	a.clicks(s1.token(c.ID), "v1", 3)
+	a.clicks(s2.token(c.ID), "v2", 2)
+	a.project()
+	r := a.runPayouts(admin, "verified")
+	a.mustVerifyOK()
+	ctx := context.Background()
+
+	// s2's payout FAILED, its entries still claimed.
+	var s2Payout string
+	for _, p := range r.Payouts {
+		if p.Streamer.ID == s2.user.ID {
+			s2Payout = p.ID
+		}
+	}
+	if err := repository.UpdateRaw(ctx, a.store, "payouts", bson.M{"_id": s2Payout}, bson.M{"$set": bson.M{"status": "failed"}}); err != nil {
+		t.Fatal(err)
+	}
+	// s1's three clicks lose their entry, and a later one is lost too.
+	a.clicks(s1.token(c.ID), "v1-later", 1)
+	a.project()
+	if err := repository.DeleteRaw(ctx, a.store, "earnings", bson.M{"participationId": bson.M{"$in": keysOf(s1.parts)}}); err != nil {
+		t.Fatal(err)
+	}
+	rep := a.mustVerify()
+	report := strings.Join(rep.Drift, "\n")
+	for _, want := range []string{"payout " + s2Payout + ": FAILED, yet it still claims 1 entries", "earning clicks:", "missing; the events give 3.00", "missing; the events give 1.00",
+		"payout verified:" + s1.user.ID + ": amount 3.00; the entries it claims sum to 0.00"} {
+		if !strings.Contains(report, want) {
+			t.Errorf("the report does not say %q:\n%s", want, report)
+		}
+	}
+	var out bytes.Buffer
+	if _, err := projection.Repair(ctx, repository.NewProjection(a.store), a.projector, &out); err != nil {
+		t.Fatal(err)
+	}
+	rep = a.mustVerify()
+	// The entries are back, unclaimed: s1's paid clicks are available
+	// again, which verify reports against the payout that paid them.
+	if len(rep.Drift) != 1 || !strings.Contains(rep.Drift[0], "payout verified:"+s1.user.ID) {
+		t.Errorf("after the repair: %q, want only s1's payout, whose claims are gone", rep.Drift)
+	}
+	total, _ := a.meBalances(s2.user)
+	wantField(t, "s2 after the repair", total.Available.Amount, "2.00")
+}
+
+func keysOf(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
 }
