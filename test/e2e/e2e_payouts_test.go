@@ -237,7 +237,9 @@ func TestPayoutHoldMatures(t *testing.T) {
 	for range 3 {
 		a.mustDo("", `mutation($t: String!) { recordImpression(browserSourceToken: $t) { isNew } }`, map[string]any{"t": s.token(c.ID)}, nil)
 	}
-	var camp struct{ Campaign struct{ EarningsHoldDays int } }
+	var camp struct {
+		Campaign struct{ EarningsHoldDays int }
+	}
 	a.mustDo(brand.Token, `query($id: ID!) { campaign(id: $id) { earningsHoldDays } }`, map[string]any{"id": c.ID}, &camp)
 	wantField(t, "earningsHoldDays (the server's)", camp.Campaign.EarningsHoldDays, 30)
 	total, _ := a.meBalances(s.user)
