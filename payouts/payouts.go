@@ -147,6 +147,46 @@ func (s *Service) claimedOriginals(ctx context.Context, entries []domain.Entry, 
 	return claimed, nil
 }
 
+// Statement is streamerID's statement of month ("YYYY-MM") in zone (an
+// IANA name; nil or "" is UTC): the streamer or an admin (FORBIDDEN
+// otherwise); BAD_USER_INPUT on month or timeZone. It reads the streamer's
+// entries up to the month's end and their payouts (domain.BuildStatement).
+func (s *Service) Statement(ctx context.Context, streamerID, month string, zone *string) (domain.Statement, error) {
+	c, err := auth.RequireUser(ctx)
+	if err != nil {
+		return domain.Statement{}, err
+	}
+	if !c.ActsFor(streamerID) {
+		return domain.Statement{}, domain.Errorf(domain.EFORBIDDEN, "only the streamer or an admin sees a streamer's statements")
+	}
+	name := domain.DefaultTimeZone
+	if zone != nil && *zone != "" {
+		name = *zone
+	}
+	var errs domain.FieldErrors
+	loc, ok := domain.LoadTimeZone(name)
+	if !ok {
+		errs = append(errs, domain.Invalid("timeZone", "timeZone must be an IANA time zone name, such as \"Europe/Berlin\" or \"UTC\""))
+		loc = time.UTC
+	}
+	from, to, ok := domain.MonthRange(month, loc)
+	if !ok {
+		errs = append(errs, domain.Invalid("month", "month must be a calendar month as YYYY-MM, such as \"2026-11\""))
+	}
+	if len(errs) > 0 {
+		return domain.Statement{}, errs
+	}
+	entries, err := s.Earnings.OfStreamerBefore(ctx, streamerID, to)
+	if err != nil {
+		return domain.Statement{}, err
+	}
+	payouts, err := s.Payouts.OfStreamer(ctx, streamerID)
+	if err != nil {
+		return domain.Statement{}, err
+	}
+	return domain.BuildStatement(streamerID, month, name, from, to, entries, payouts), nil
+}
+
 // Payouts are streamerID's payouts, newest first: the streamer or an admin.
 func (s *Service) StreamerPayouts(ctx context.Context, streamerID string) ([]domain.Payout, error) {
 	c, err := auth.RequireUser(ctx)

@@ -27,6 +27,8 @@ func earningIndexes() []indexModel {
 		plainIndex("participation_payout", bson.D{{Key: "participationId", Value: 1}, {Key: "payoutId", Value: 1}}),
 		// A run's unclaimed released entries; a payout's claimed entries.
 		plainIndex("payout_release", bson.D{{Key: "payoutId", Value: 1}, {Key: "releaseAt", Value: 1}}),
+		// A streamer's entries up to a month's end (statements).
+		plainIndex("streamer_at", bson.D{{Key: "streamerId", Value: 1}, {Key: "at", Value: 1}}),
 	}
 }
 
@@ -177,6 +179,12 @@ func (r *Earnings) UnclaimedOfStreamer(ctx context.Context, streamerID string) (
 // UnclaimedOfParticipation are a participation's entries no payout claims.
 func (r *Earnings) UnclaimedOfParticipation(ctx context.Context, participationID string) ([]domain.Entry, error) {
 	return findEntries(ctx, r.c, bson.M{"participationId": participationID, "payoutId": unclaimed})
+}
+
+// OfStreamerBefore are a streamer's entries of steps before t, claimed or
+// not (statements).
+func (r *Earnings) OfStreamerBefore(ctx context.Context, streamerID string, t time.Time) ([]domain.Entry, error) {
+	return findEntries(ctx, r.c, bson.M{"streamerId": streamerID, "at": bson.M{"$lt": t.UTC()}})
 }
 
 // Released are the unclaimed entries released at instant, of every

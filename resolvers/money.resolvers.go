@@ -113,6 +113,79 @@ func (r *queryResolver) PayoutRun(ctx context.Context, key string) (*domain.Payo
 	return ptr(run, err)
 }
 
+func (r *statementResolver) Opening(ctx context.Context, obj *domain.Statement) (*model.Money, error) {
+	return r.money(obj.Opening), nil
+}
+
+func (r *statementResolver) Earnings(ctx context.Context, obj *domain.Statement) (*model.Money, error) {
+	return r.money(obj.Earnings), nil
+}
+
+func (r *statementResolver) Reversals(ctx context.Context, obj *domain.Statement) (*model.Money, error) {
+	return r.money(obj.Reversals), nil
+}
+
+func (r *statementResolver) Adjustments(ctx context.Context, obj *domain.Statement) (*model.Money, error) {
+	return r.money(obj.Adjustments), nil
+}
+
+func (r *statementResolver) Payouts(ctx context.Context, obj *domain.Statement) (*model.Money, error) {
+	return r.money(obj.Payouts), nil
+}
+
+func (r *statementResolver) Closing(ctx context.Context, obj *domain.Statement) (*model.Money, error) {
+	return r.money(obj.Closing), nil
+}
+
+func (r *statementCampaignResolver) Campaign(ctx context.Context, obj *domain.StatementCampaign) (*domain.Campaign, error) {
+	c, err := loaders.For(ctx).Campaigns.Load(ctx, obj.CampaignID)
+	return ptr(c, err)
+}
+
+func (r *statementCampaignResolver) Earnings(ctx context.Context, obj *domain.StatementCampaign) (*model.Money, error) {
+	return r.money(obj.Earnings), nil
+}
+
+func (r *statementCampaignResolver) Reversals(ctx context.Context, obj *domain.StatementCampaign) (*model.Money, error) {
+	return r.money(obj.Reversals), nil
+}
+
+func (r *statementCampaignResolver) Adjustments(ctx context.Context, obj *domain.StatementCampaign) (*model.Money, error) {
+	return r.money(obj.Adjustments), nil
+}
+
+func (r *statementLineResolver) Campaign(ctx context.Context, obj *domain.StatementLine) (*domain.Campaign, error) {
+	if obj.CampaignID == "" {
+		return nil, nil
+	}
+	c, err := loaders.For(ctx).Campaigns.Load(ctx, obj.CampaignID)
+	return ptr(c, err)
+}
+
+func (r *statementLineResolver) ParticipationID(ctx context.Context, obj *domain.StatementLine) (*string, error) {
+	return nonEmpty(obj.ParticipationID), nil
+}
+
+func (r *statementLineResolver) Amount(ctx context.Context, obj *domain.StatementLine) (*model.Money, error) {
+	return r.money(obj.Amount), nil
+}
+
+func (r *statementLineResolver) EntryID(ctx context.Context, obj *domain.StatementLine) (*string, error) {
+	return nonEmpty(obj.EntryID), nil
+}
+
+func (r *statementLineResolver) FirstEventID(ctx context.Context, obj *domain.StatementLine) (*string, error) {
+	return nonEmpty(obj.FirstEvent), nil
+}
+
+func (r *statementLineResolver) Batch(ctx context.Context, obj *domain.StatementLine) (int, error) {
+	return int(obj.Batch), nil
+}
+
+func (r *statementLineResolver) PayoutID(ctx context.Context, obj *domain.StatementLine) (*string, error) {
+	return nonEmpty(obj.PayoutID), nil
+}
+
 func (r *streamerBalancesResolver) Campaigns(ctx context.Context, obj *payouts.StreamerBalances) ([]*payouts.ParticipationBalances, error) {
 	return pointers(obj.Participations), nil
 }
@@ -127,6 +200,11 @@ func (r *userResolver) Payouts(ctx context.Context, obj *domain.User) ([]*domain
 	return pointers(list), err
 }
 
+func (r *userResolver) Statement(ctx context.Context, obj *domain.User, month string, timeZone *string) (*domain.Statement, error) {
+	st, err := r.PayoutService.Statement(ctx, obj.ID, month, timeZone)
+	return ptr(st, err)
+}
+
 func (r *Resolver) Balances() graph.BalancesResolver { return &balancesResolver{r} }
 
 func (r *Resolver) CampaignBalances() graph.CampaignBalancesResolver {
@@ -139,15 +217,26 @@ func (r *Resolver) PayoutPart() graph.PayoutPartResolver { return &payoutPartRes
 
 func (r *Resolver) PayoutRun() graph.PayoutRunResolver { return &payoutRunResolver{r} }
 
+func (r *Resolver) Statement() graph.StatementResolver { return &statementResolver{r} }
+
+func (r *Resolver) StatementCampaign() graph.StatementCampaignResolver {
+	return &statementCampaignResolver{r}
+}
+
+func (r *Resolver) StatementLine() graph.StatementLineResolver { return &statementLineResolver{r} }
+
 func (r *Resolver) StreamerBalances() graph.StreamerBalancesResolver {
 	return &streamerBalancesResolver{r}
 }
 
 type (
-	balancesResolver         struct{ *Resolver }
-	campaignBalancesResolver struct{ *Resolver }
-	payoutResolver           struct{ *Resolver }
-	payoutPartResolver       struct{ *Resolver }
-	payoutRunResolver        struct{ *Resolver }
-	streamerBalancesResolver struct{ *Resolver }
+	balancesResolver          struct{ *Resolver }
+	campaignBalancesResolver  struct{ *Resolver }
+	payoutResolver            struct{ *Resolver }
+	payoutPartResolver        struct{ *Resolver }
+	payoutRunResolver         struct{ *Resolver }
+	statementResolver         struct{ *Resolver }
+	statementCampaignResolver struct{ *Resolver }
+	statementLineResolver     struct{ *Resolver }
+	streamerBalancesResolver  struct{ *Resolver }
 )

@@ -562,3 +562,102 @@ func keysOf(m map[string]string) []string {
 	}
 	return out
 }
+
+type statement struct {
+	Month, TimeZone                                             string
+	Opening, Earnings, Reversals, Adjustments, Payouts, Closing struct{ Amount string }
+	Campaigns                                                   []struct {
+		Campaign                         struct{ ID string }
+		Earnings, Reversals, Adjustments struct{ Amount string }
+	}
+	Lines []struct {
+		Kind         string
+		Amount       struct{ Amount string }
+		FirstEventId *string
+		Events       int
+		PayoutId     *string
+	}
+}
+
+func (s statement) String() string {
+	return fmt.Sprintf("opening %s earnings %s reversals %s adjustments %s payouts %s closing %s",
+		s.Opening.Amount, s.Earnings.Amount, s.Reversals.Amount, s.Adjustments.Amount, s.Payouts.Amount, s.Closing.Amount)
+}
+
+const statementQuery = `query($m: String!, $z: String) { me { statement(month: $m, timeZone: $z) { month timeZone
+  opening { amount } earnings { amount } reversals { amount } adjustments { amount } payouts { amount } closing { amount }
+  campaigns { campaign { id } earnings { amount } reversals { amount } adjustments { amount } }
+  lines { kind amount { amount } firstEventId events payoutId } } } }`
+
+func (a *testApp) statement(who testUser, month string) statement {
+	a.t.Helper()
+	a.project()
+	var d struct{ Me struct{ Statement statement } }
+	a.mustDo(who.Token, statementQuery, map[string]any{"m": month}, &d)
+	return d.Me.Statement
+}
+
+// TestStatement: a streamer's month is its opening balance, its earnings,
+// reversals and adjustments by campaign, its payouts, and its closing
+// balance, which opens the next month; every line names its events or its
+// payout, and the lines sum to closing − opening; the last closing is the
+// balance not paid out (held + available).
+func TestStatement(t *testing.T) {
+	t.Parallel()
+	a := mustStartApp(t, withEnv(map[string]string{"PAYOUT_MINIMUM": "1.00", "TOKEN_TTL": "8760h"}))
+	brand, admin := a.mustSignUp("BRAND"), a.mustMakeAdmin()
+	c := a.payoutCampaign(brand, "Statements", intp(0))
+	s := a.mustStreamerIn(c)
+	key, _ := a.mustAPIKey(brand)
+	a.clicks(s.token(c.ID), "st", 5) // 2026-11-23: 5.00
+	mustOK(t, a.doWithKey(key, recordConversionMutation, conversionVars("st-0", "sale")))
+	a.project()
+	sale := a.conversionsOf(brand, c.ID)["sale"][0].ID
+	a.setStatus(brand, "APPROVED", "ok", sale) // 5.00
+	a.project()
+	wantField(t, "paid in November", a.runPayouts(admin, "november").paid()[s.user.ID], "10.00")
+	a.setStatus(brand, "REJECTED", "chargeback", sale) // an adjustment
+	a.clock.Set(time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC))
+	a.clicks(s.token(c.ID), "dec", 3) // 3.00
+
+	nov := a.statement(s.user, "2026-11")
+	wantField(t, "November", nov.String(), "opening 0.00 earnings 10.00 reversals 0.00 adjustments -5.00 payouts 10.00 closing -5.00")
+	wantField(t, "November's campaigns", len(nov.Campaigns), 1)
+	wantField(t, "its earnings", nov.Campaigns[0].Earnings.Amount, "10.00")
+	var sum domain.Micros
+	kinds := map[string]int{}
+	for _, l := range nov.Lines {
+		sum += signedDecimal(t, l.Amount.Amount)
+		kinds[l.Kind]++
+		if l.Kind == "PAYOUT" && l.PayoutId == nil || l.Kind != "PAYOUT" && (l.FirstEventId == nil || l.Events < 1) {
+			t.Errorf("line %+v: not traceable", l)
+		}
+	}
+	wantField(t, "the lines sum to closing − opening", sum, -5*domain.MicrosPerUnit)
+	wantField(t, "payout lines", kinds["PAYOUT"], 1)
+	wantField(t, "adjustment lines", kinds["ADJUSTMENT"], 1)
+	dec := a.statement(s.user, "2026-12")
+	wantField(t, "December", dec.String(), "opening -5.00 earnings 3.00 reversals 0.00 adjustments 0.00 payouts 0.00 closing -2.00")
+	total, _ := a.meBalances(s.user)
+	wantField(t, "held + available now", signedDecimal(t, total.Held.Amount)+signedDecimal(t, total.Available.Amount), -2*domain.MicrosPerUnit)
+	wantField(t, "a month before anything", a.statement(s.user, "2026-10").String(),
+		"opening 0.00 earnings 0.00 reversals 0.00 adjustments 0.00 payouts 0.00 closing 0.00")
+
+	a.mustFail(s.user.Token, statementQuery, map[string]any{"m": "2026-13"}, "BAD_USER_INPUT", "month")
+	a.mustFail(s.user.Token, statementQuery, map[string]any{"m": "2026-11", "z": "Mars/Olympus"}, "BAD_USER_INPUT", "timeZone")
+	var other struct {
+		Node *struct{ Statement *statement }
+	}
+	a.mustDo(brand.Token, `query($id: ID!) { node(id: $id) { ... on User { statement(month: "2026-11") { month } } } }`,
+		map[string]any{"id": domain.GlobalID(domain.NodeUser, s.user.ID)}, &other)
+	if other.Node != nil && other.Node.Statement != nil {
+		t.Errorf("a brand sees a streamer's statement: %+v", other.Node.Statement)
+	}
+	var mine struct {
+		Node *struct{ Statement *statement }
+	}
+	a.mustDo(admin.Token, `query($id: ID!) { node(id: $id) { ... on User { statement(month: "2026-11") { opening { amount } closing { amount } } } } }`,
+		map[string]any{"id": domain.GlobalID(domain.NodeUser, s.user.ID)}, &mine)
+	wantField(t, "an admin sees it", mine.Node.Statement.Closing.Amount, "-5.00")
+	a.mustVerifyOK()
+}
