@@ -68,6 +68,12 @@ type Entry struct {
 // belongs to that batch only.
 func EarningEntryID(kind EventKind, firstEvent string) string { return string(kind) + ":" + firstEvent }
 
+// EntrySlot is the quarter hour (UTC) of t: impressions and clicks of one
+// participation, one batch and one slot make one entry. Every time zone's
+// offset is a multiple of 15 minutes, so a slot lies within one day (and
+// one month) of every zone.
+func EntrySlot(t time.Time) time.Time { return t.UTC().Truncate(15 * time.Minute) }
+
 // ConversionEntryID is the id of a conversion's earning entry (its
 // approval billed), and with reversal the id of its reversal.
 func ConversionEntryID(conversionID string, reversal bool) string {

@@ -159,3 +159,93 @@ func reversedAfterPayout(e Entry, byID map[string]Entry, created map[string]time
 	at, owed := created[orig.PayoutID]
 	return owed && !at.After(e.At)
 }
+
+// SpendKind is what a campaign statement's item bills for.
+type SpendKind string
+
+const (
+	SpendImpressions SpendKind = "impressions"
+	SpendClicks      SpendKind = "clicks"
+	SpendConversions SpendKind = "conversions"
+	SpendReversals   SpendKind = "reversals" // conversions rejected after they were billed: money given back
+)
+
+// MarshalGQL writes the GraphQL enum name.
+func (k SpendKind) MarshalGQL(w io.Writer) { marshalEnum(w, k) }
+
+// UnmarshalGQL reads the GraphQL enum name.
+func (k *SpendKind) UnmarshalGQL(v any) (err error) {
+	*k, err = unmarshalEnum(v, "SpendKind", SpendImpressions, SpendClicks, SpendConversions, SpendReversals)
+	return err
+}
+
+// SpendItem is one kind of spend of a campaign statement: how many events
+// and how much.
+type SpendItem struct {
+	Kind   SpendKind
+	Events int64
+	Amount Micros
+}
+
+// SpendShare is one participation's part of a campaign statement.
+type SpendShare struct {
+	ParticipationID string
+	StreamerID      string
+	Amount          Micros
+}
+
+// CampaignStatement is what a campaign spent in a calendar month of a
+// time zone, on what and with which streamers: what an invoice is built
+// from. Its spend is its streamers' earnings, entry by entry.
+type CampaignStatement struct {
+	CampaignID string
+	Month      string
+	TimeZone   string
+	From, To   time.Time
+	Spend      Micros
+	Items      []SpendItem  // impressions, clicks, conversions, reversals
+	Streamers  []SpendShare // by participation id
+}
+
+// BuildCampaignStatement sums a campaign's entries of [from, to).
+func BuildCampaignStatement(campaignID, month, zone string, from, to time.Time, entries []Entry) CampaignStatement {
+	st := CampaignStatement{CampaignID: campaignID, Month: month, TimeZone: zone, From: from, To: to}
+	items := map[SpendKind]*SpendItem{}
+	for _, k := range []SpendKind{SpendImpressions, SpendClicks, SpendConversions, SpendReversals} {
+		items[k] = &SpendItem{Kind: k}
+	}
+	shares := map[string]*SpendShare{}
+	for _, e := range entries {
+		if e.Kind == EntryCarry || e.CampaignID != campaignID || e.At.Before(from) || !e.At.Before(to) {
+			continue
+		}
+		var kind SpendKind
+		switch {
+		case e.Kind == EntryReversal:
+			kind = SpendReversals
+		case e.ID == EarningEntryID(EventImpression, e.FirstEvent):
+			kind = SpendImpressions
+		case e.ID == EarningEntryID(EventClick, e.FirstEvent):
+			kind = SpendClicks
+		default:
+			kind = SpendConversions
+		}
+		items[kind].Events += int64(e.Events)
+		items[kind].Amount += e.Amount
+		st.Spend += e.Amount
+		sh := shares[e.ParticipationID]
+		if sh == nil {
+			sh = &SpendShare{ParticipationID: e.ParticipationID, StreamerID: e.StreamerID}
+			shares[e.ParticipationID] = sh
+		}
+		sh.Amount += e.Amount
+	}
+	for _, k := range []SpendKind{SpendImpressions, SpendClicks, SpendConversions, SpendReversals} {
+		st.Items = append(st.Items, *items[k])
+	}
+	for _, sh := range shares {
+		st.Streamers = append(st.Streamers, *sh)
+	}
+	sort.Slice(st.Streamers, func(i, j int) bool { return st.Streamers[i].ParticipationID < st.Streamers[j].ParticipationID })
+	return st
+}

@@ -35,6 +35,7 @@ type ResolverRoot interface {
 	Campaign() CampaignResolver
 	CampaignBalances() CampaignBalancesResolver
 	CampaignPostback() CampaignPostbackResolver
+	CampaignStatement() CampaignStatementResolver
 	Click() ClickResolver
 	Conversion() ConversionResolver
 	DailyStat() DailyStatResolver
@@ -52,6 +53,8 @@ type ResolverRoot interface {
 	PostbackDelivery() PostbackDeliveryResolver
 	Query() QueryResolver
 	RecordImpressionPayload() RecordImpressionPayloadResolver
+	SpendItem() SpendItemResolver
+	SpendShare() SpendShareResolver
 	Statement() StatementResolver
 	StatementCampaign() StatementCampaignResolver
 	StatementLine() StatementLineResolver
@@ -119,6 +122,7 @@ type ComplexityRoot struct {
 		Remaining          func(childComplexity int) int
 		Spent              func(childComplexity int) int
 		StartsAt           func(childComplexity int) int
+		Statement          func(childComplexity int, month string, timeZone *string) int
 		Stats              func(childComplexity int) int
 		Status             func(childComplexity int) int
 		TimeZone           func(childComplexity int) int
@@ -160,6 +164,16 @@ type ComplexityRoot struct {
 		PreferredStrategy       func(childComplexity int) int
 		PriorityWeights         func(childComplexity int) int
 		RotationIntervalMinutes func(childComplexity int) int
+	}
+
+	CampaignStatement struct {
+		From      func(childComplexity int) int
+		Items     func(childComplexity int) int
+		Month     func(childComplexity int) int
+		Spend     func(childComplexity int) int
+		Streamers func(childComplexity int) int
+		TimeZone  func(childComplexity int) int
+		To        func(childComplexity int) int
 	}
 
 	CampaignStats struct {
@@ -489,6 +503,18 @@ type ComplexityRoot struct {
 		Failures    func(childComplexity int) int
 	}
 
+	SpendItem struct {
+		Amount func(childComplexity int) int
+		Events func(childComplexity int) int
+		Kind   func(childComplexity int) int
+	}
+
+	SpendShare struct {
+		Amount        func(childComplexity int) int
+		Participation func(childComplexity int) int
+		Streamer      func(childComplexity int) int
+	}
+
 	Statement struct {
 		Adjustments func(childComplexity int) int
 		Campaigns   func(childComplexity int) int
@@ -592,6 +618,7 @@ type CampaignResolver interface {
 	Brand(ctx context.Context, obj *domain.Campaign) (*domain.User, error)
 
 	Participations(ctx context.Context, obj *domain.Campaign, first *int, after *string, last *int, before *string) (*model.ParticipationConnection, error)
+	Statement(ctx context.Context, obj *domain.Campaign, month string, timeZone *string) (*domain.CampaignStatement, error)
 
 	Postback(ctx context.Context, obj *domain.Campaign) (*domain.Postback, error)
 	PostbackDeliveries(ctx context.Context, obj *domain.Campaign, state *domain.DeliveryState, first *int, after *string) (*model.PostbackDeliveryConnection, error)
@@ -606,6 +633,9 @@ type CampaignPostbackResolver interface {
 	DisabledReason(ctx context.Context, obj *domain.Postback) (*string, error)
 
 	Macros(ctx context.Context, obj *domain.Postback) ([]string, error)
+}
+type CampaignStatementResolver interface {
+	Spend(ctx context.Context, obj *domain.CampaignStatement) (*model.Money, error)
 }
 type ClickResolver interface {
 	SubIds(ctx context.Context, obj *domain.Click) (domain.SubIDs, error)
@@ -729,6 +759,14 @@ type QueryResolver interface {
 }
 type RecordImpressionPayloadResolver interface {
 	Campaign(ctx context.Context, obj *model.RecordImpressionPayload) (*domain.Campaign, error)
+}
+type SpendItemResolver interface {
+	Amount(ctx context.Context, obj *domain.SpendItem) (*model.Money, error)
+}
+type SpendShareResolver interface {
+	Participation(ctx context.Context, obj *domain.SpendShare) (*domain.Participation, error)
+	Streamer(ctx context.Context, obj *domain.SpendShare) (*domain.User, error)
+	Amount(ctx context.Context, obj *domain.SpendShare) (*model.Money, error)
 }
 type StatementResolver interface {
 	Opening(ctx context.Context, obj *domain.Statement) (*model.Money, error)
@@ -1047,6 +1085,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Campaign.StartsAt(childComplexity), true
+	case "Campaign.statement":
+		if e.ComplexityRoot.Campaign.Statement == nil {
+			break
+		}
+
+		args, err := ec.field_Campaign_statement_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Campaign.Statement(childComplexity, args["month"].(string), args["timeZone"].(*string)), true
 	case "Campaign.stats":
 		if e.ComplexityRoot.Campaign.Stats == nil {
 			break
@@ -1208,6 +1257,49 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CampaignRotationSettings.RotationIntervalMinutes(childComplexity), true
+
+	case "CampaignStatement.from":
+		if e.ComplexityRoot.CampaignStatement.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignStatement.From(childComplexity), true
+	case "CampaignStatement.items":
+		if e.ComplexityRoot.CampaignStatement.Items == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignStatement.Items(childComplexity), true
+	case "CampaignStatement.month":
+		if e.ComplexityRoot.CampaignStatement.Month == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignStatement.Month(childComplexity), true
+	case "CampaignStatement.spend":
+		if e.ComplexityRoot.CampaignStatement.Spend == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignStatement.Spend(childComplexity), true
+	case "CampaignStatement.streamers":
+		if e.ComplexityRoot.CampaignStatement.Streamers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignStatement.Streamers(childComplexity), true
+	case "CampaignStatement.timeZone":
+		if e.ComplexityRoot.CampaignStatement.TimeZone == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignStatement.TimeZone(childComplexity), true
+	case "CampaignStatement.to":
+		if e.ComplexityRoot.CampaignStatement.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignStatement.To(childComplexity), true
 
 	case "CampaignStats.clicks":
 		if e.ComplexityRoot.CampaignStats.Clicks == nil {
@@ -2691,6 +2783,44 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SetConversionStatusPayload.Failures(childComplexity), true
 
+	case "SpendItem.amount":
+		if e.ComplexityRoot.SpendItem.Amount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SpendItem.Amount(childComplexity), true
+	case "SpendItem.events":
+		if e.ComplexityRoot.SpendItem.Events == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SpendItem.Events(childComplexity), true
+	case "SpendItem.kind":
+		if e.ComplexityRoot.SpendItem.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SpendItem.Kind(childComplexity), true
+
+	case "SpendShare.amount":
+		if e.ComplexityRoot.SpendShare.Amount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SpendShare.Amount(childComplexity), true
+	case "SpendShare.participation":
+		if e.ComplexityRoot.SpendShare.Participation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SpendShare.Participation(childComplexity), true
+	case "SpendShare.streamer":
+		if e.ComplexityRoot.SpendShare.Streamer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SpendShare.Streamer(childComplexity), true
+
 	case "Statement.adjustments":
 		if e.ComplexityRoot.Statement.Adjustments == nil {
 			break
@@ -3762,6 +3892,56 @@ extend type User {
   """
   statement(month: String!, timeZone: String): Statement @private
 }
+
+"What a campaign's money bought."
+enum SpendKind {
+  IMPRESSIONS
+  CLICKS
+  "Conversions approved."
+  CONVERSIONS
+  "Conversions rejected after they were billed: money given back (negative)."
+  REVERSALS
+}
+
+"One kind of a campaign statement's spend."
+type SpendItem {
+  kind: SpendKind!
+  "How many events."
+  events: Int!
+  amount: Money!
+}
+
+"One streamer's part of a campaign statement."
+type SpendShare {
+  participation: Participation!
+  streamer: User!
+  amount: Money!
+}
+
+"""
+What a campaign spent in a calendar month of a time zone, on what and with which
+streamers: what an invoice is built from. The same entries as its streamers'
+statements, so the two always agree.
+"""
+type CampaignStatement {
+  month: String!
+  timeZone: String!
+  from: Time!
+  to: Time!
+  spend: Money!
+  "Impressions, clicks, conversions and reversals, in that order."
+  items: [SpendItem!]!
+  "By participation id."
+  streamers: [SpendShare!]!
+}
+
+extend type Campaign {
+  """
+  The campaign's statement of a calendar month (YYYY-MM) in timeZone (an IANA
+  name; the campaign's time zone by default): its brand and admins.
+  """
+  statement(month: String!, timeZone: String): CampaignStatement!
+}
 `, BuiltIn: false},
 	{Name: "../schema/node.graphqls", Input: `"""
 An object that can be refetched by its global id with node(id:) or
@@ -4739,6 +4919,8 @@ func (ec *executionContext) childFields_Campaign(ctx context.Context, field grap
 		return ec.fieldContext_Campaign_updatedAt(ctx, field)
 	case "participations":
 		return ec.fieldContext_Campaign_participations(ctx, field)
+	case "statement":
+		return ec.fieldContext_Campaign_statement(ctx, field)
 	case "globalId":
 		return ec.fieldContext_Campaign_globalId(ctx, field)
 	case "postback":
@@ -4821,6 +5003,26 @@ func (ec *executionContext) childFields_CampaignRotationSettings(ctx context.Con
 		return ec.fieldContext_CampaignRotationSettings_blackoutPeriods(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CampaignRotationSettings", field.Name)
+}
+
+func (ec *executionContext) childFields_CampaignStatement(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "month":
+		return ec.fieldContext_CampaignStatement_month(ctx, field)
+	case "timeZone":
+		return ec.fieldContext_CampaignStatement_timeZone(ctx, field)
+	case "from":
+		return ec.fieldContext_CampaignStatement_from(ctx, field)
+	case "to":
+		return ec.fieldContext_CampaignStatement_to(ctx, field)
+	case "spend":
+		return ec.fieldContext_CampaignStatement_spend(ctx, field)
+	case "items":
+		return ec.fieldContext_CampaignStatement_items(ctx, field)
+	case "streamers":
+		return ec.fieldContext_CampaignStatement_streamers(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CampaignStatement", field.Name)
 }
 
 func (ec *executionContext) childFields_CampaignStats(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5393,6 +5595,30 @@ func (ec *executionContext) childFields_SetConversionStatusPayload(ctx context.C
 	return nil, fmt.Errorf("no field named %q was found under type SetConversionStatusPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_SpendItem(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_SpendItem_kind(ctx, field)
+	case "events":
+		return ec.fieldContext_SpendItem_events(ctx, field)
+	case "amount":
+		return ec.fieldContext_SpendItem_amount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SpendItem", field.Name)
+}
+
+func (ec *executionContext) childFields_SpendShare(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "participation":
+		return ec.fieldContext_SpendShare_participation(ctx, field)
+	case "streamer":
+		return ec.fieldContext_SpendShare_streamer(ctx, field)
+	case "amount":
+		return ec.fieldContext_SpendShare_amount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SpendShare", field.Name)
+}
+
 func (ec *executionContext) childFields_Statement(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "month":
@@ -5716,6 +5942,28 @@ func (ec *executionContext) field_Campaign_postbackDeliveries_args(ctx context.C
 		return nil, err
 	}
 	args["after"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Campaign_statement_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "month",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["month"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "timeZone",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["timeZone"] = arg1
 	return args, nil
 }
 
@@ -7641,6 +7889,50 @@ func (ec *executionContext) fieldContext_Campaign_participations(ctx context.Con
 	return fc, nil
 }
 
+func (ec *executionContext) _Campaign_statement(ctx context.Context, field graphql.CollectedField, obj *domain.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_statement(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Campaign().Statement(ctx, obj, fc.Args["month"].(string), fc.Args["timeZone"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.CampaignStatement) graphql.Marshaler {
+			return ec.marshalNCampaignStatement2ᚖtallyᚋdomainᚐCampaignStatement(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_statement(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Campaign",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CampaignStatement(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Campaign_statement_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Campaign_globalId(ctx context.Context, field graphql.CollectedField, obj *domain.Campaign) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8322,6 +8614,194 @@ func (ec *executionContext) fieldContext_CampaignRotationSettings_blackoutPeriod
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_BlackoutPeriod(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CampaignStatement_month(ctx context.Context, field graphql.CollectedField, obj *domain.CampaignStatement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignStatement_month(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Month, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignStatement_month(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignStatement", field, false, false, "String")
+}
+
+func (ec *executionContext) _CampaignStatement_timeZone(ctx context.Context, field graphql.CollectedField, obj *domain.CampaignStatement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignStatement_timeZone(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TimeZone, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignStatement_timeZone(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignStatement", field, false, false, "String")
+}
+
+func (ec *executionContext) _CampaignStatement_from(ctx context.Context, field graphql.CollectedField, obj *domain.CampaignStatement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignStatement_from(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.From, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignStatement_from(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignStatement", field, false, false, "Time")
+}
+
+func (ec *executionContext) _CampaignStatement_to(ctx context.Context, field graphql.CollectedField, obj *domain.CampaignStatement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignStatement_to(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.To, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignStatement_to(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignStatement", field, false, false, "Time")
+}
+
+func (ec *executionContext) _CampaignStatement_spend(ctx context.Context, field graphql.CollectedField, obj *domain.CampaignStatement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignStatement_spend(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.CampaignStatement().Spend(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignStatement_spend(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CampaignStatement",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CampaignStatement_items(ctx context.Context, field graphql.CollectedField, obj *domain.CampaignStatement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignStatement_items(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Items, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []domain.SpendItem) graphql.Marshaler {
+			return ec.marshalNSpendItem2ᚕtallyᚋdomainᚐSpendItemᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignStatement_items(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CampaignStatement",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SpendItem(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CampaignStatement_streamers(ctx context.Context, field graphql.CollectedField, obj *domain.CampaignStatement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignStatement_streamers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Streamers, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []domain.SpendShare) graphql.Marshaler {
+			return ec.marshalNSpendShare2ᚕtallyᚋdomainᚐSpendShareᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignStatement_streamers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CampaignStatement",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SpendShare(ctx, field)
 		},
 	}
 	return fc, nil
@@ -14499,6 +14979,180 @@ func (ec *executionContext) fieldContext_SetConversionStatusPayload_failures(_ c
 	return fc, nil
 }
 
+func (ec *executionContext) _SpendItem_kind(ctx context.Context, field graphql.CollectedField, obj *domain.SpendItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SpendItem_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.SpendKind) graphql.Marshaler {
+			return ec.marshalNSpendKind2tallyᚋdomainᚐSpendKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SpendItem_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SpendItem", field, false, false, "SpendKind")
+}
+
+func (ec *executionContext) _SpendItem_events(ctx context.Context, field graphql.CollectedField, obj *domain.SpendItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SpendItem_events(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Events, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SpendItem_events(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SpendItem", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SpendItem_amount(ctx context.Context, field graphql.CollectedField, obj *domain.SpendItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SpendItem_amount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SpendItem().Amount(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SpendItem_amount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SpendItem",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SpendShare_participation(ctx context.Context, field graphql.CollectedField, obj *domain.SpendShare) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SpendShare_participation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SpendShare().Participation(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.Participation) graphql.Marshaler {
+			return ec.marshalNParticipation2ᚖtallyᚋdomainᚐParticipation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SpendShare_participation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SpendShare",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Participation(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SpendShare_streamer(ctx context.Context, field graphql.CollectedField, obj *domain.SpendShare) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SpendShare_streamer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SpendShare().Streamer(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖtallyᚋdomainᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SpendShare_streamer(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SpendShare",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SpendShare_amount(ctx context.Context, field graphql.CollectedField, obj *domain.SpendShare) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SpendShare_amount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SpendShare().Amount(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SpendShare_amount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SpendShare",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Statement_month(ctx context.Context, field graphql.CollectedField, obj *domain.Statement) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -18803,6 +19457,12 @@ func (ec *executionContext) _Campaign(ctx context.Context, sel ast.SelectionSet,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Campaign_participations(ctx, field, obj)
 				})
+		case "statement":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Campaign_statement(ctx, field, obj)
+				})
 		case "globalId":
 			out.Values[i] = ec._Campaign_globalId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -19074,6 +19734,70 @@ func (ec *executionContext) _CampaignRotationSettings(ctx context.Context, sel a
 			out.Values[i] = ec._CampaignRotationSettings_blackoutPeriods(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var campaignStatementImplementors = []string{"CampaignStatement"}
+
+func (ec *executionContext) _CampaignStatement(ctx context.Context, sel ast.SelectionSet, obj *domain.CampaignStatement) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, campaignStatementImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CampaignStatement")
+		case "month":
+			out.Values[i] = ec._CampaignStatement_month(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "timeZone":
+			out.Values[i] = ec._CampaignStatement_timeZone(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "from":
+			out.Values[i] = ec._CampaignStatement_from(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "to":
+			out.Values[i] = ec._CampaignStatement_to(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "spend":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._CampaignStatement_spend(ctx, field, obj)
+				})
+		case "items":
+			out.Values[i] = ec._CampaignStatement_items(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "streamers":
+			out.Values[i] = ec._CampaignStatement_streamers(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -21354,6 +22078,96 @@ func (ec *executionContext) _SetConversionStatusPayload(ctx context.Context, sel
 	return out
 }
 
+var spendItemImplementors = []string{"SpendItem"}
+
+func (ec *executionContext) _SpendItem(ctx context.Context, sel ast.SelectionSet, obj *domain.SpendItem) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, spendItemImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SpendItem")
+		case "kind":
+			out.Values[i] = ec._SpendItem_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "events":
+			out.Values[i] = ec._SpendItem_events(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "amount":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._SpendItem_amount(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var spendShareImplementors = []string{"SpendShare"}
+
+func (ec *executionContext) _SpendShare(ctx context.Context, sel ast.SelectionSet, obj *domain.SpendShare) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, spendShareImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SpendShare")
+		case "participation":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._SpendShare_participation(ctx, field, obj)
+				})
+		case "streamer":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._SpendShare_streamer(ctx, field, obj)
+				})
+		case "amount":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._SpendShare_amount(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var statementImplementors = []string{"Statement"}
 
 func (ec *executionContext) _Statement(ctx context.Context, sel ast.SelectionSet, obj *domain.Statement) graphql.Marshaler {
@@ -22407,6 +23221,14 @@ func (ec *executionContext) marshalNCampaignSelectionStrategy2tallyᚋdomainᚐS
 	return v
 }
 
+func (ec *executionContext) marshalNCampaignStatement2ᚖtallyᚋdomainᚐCampaignStatement(ctx context.Context, sel ast.SelectionSet, v *domain.CampaignStatement) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CampaignStatement!")
+		return graphql.Null
+	}
+	return ec._CampaignStatement(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNCampaignStats2tallyᚋdomainᚐCampaignStats(ctx context.Context, sel ast.SelectionSet, v domain.CampaignStats) graphql.Marshaler {
 	return ec._CampaignStats(ctx, sel, &v)
 }
@@ -23137,6 +23959,56 @@ func (ec *executionContext) marshalNSetConversionStatusPayload2ᚖtallyᚋdomain
 func (ec *executionContext) unmarshalNSignUpInput2tallyᚋdomainᚐSignUp(ctx context.Context, v any) (domain.SignUp, error) {
 	res, err := ec.unmarshalInputSignUpInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSpendItem2tallyᚋdomainᚐSpendItem(ctx context.Context, sel ast.SelectionSet, v domain.SpendItem) graphql.Marshaler {
+	return ec._SpendItem(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNSpendItem2ᚕtallyᚋdomainᚐSpendItemᚄ(ctx context.Context, sel ast.SelectionSet, v []domain.SpendItem) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSpendItem2tallyᚋdomainᚐSpendItem(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNSpendKind2tallyᚋdomainᚐSpendKind(ctx context.Context, v any) (domain.SpendKind, error) {
+	var res domain.SpendKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSpendKind2tallyᚋdomainᚐSpendKind(ctx context.Context, sel ast.SelectionSet, v domain.SpendKind) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNSpendShare2tallyᚋdomainᚐSpendShare(ctx context.Context, sel ast.SelectionSet, v domain.SpendShare) graphql.Marshaler {
+	return ec._SpendShare(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNSpendShare2ᚕtallyᚋdomainᚐSpendShareᚄ(ctx context.Context, sel ast.SelectionSet, v []domain.SpendShare) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSpendShare2tallyᚋdomainᚐSpendShare(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNStatementCampaign2tallyᚋdomainᚐStatementCampaign(ctx context.Context, sel ast.SelectionSet, v domain.StatementCampaign) graphql.Marshaler {

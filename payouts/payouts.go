@@ -159,22 +159,9 @@ func (s *Service) Statement(ctx context.Context, streamerID, month string, zone 
 	if !c.ActsFor(streamerID) {
 		return domain.Statement{}, domain.Errorf(domain.EFORBIDDEN, "only the streamer or an admin sees a streamer's statements")
 	}
-	name := domain.DefaultTimeZone
-	if zone != nil && *zone != "" {
-		name = *zone
-	}
-	var errs domain.FieldErrors
-	loc, ok := domain.LoadTimeZone(name)
-	if !ok {
-		errs = append(errs, domain.Invalid("timeZone", "timeZone must be an IANA time zone name, such as \"Europe/Berlin\" or \"UTC\""))
-		loc = time.UTC
-	}
-	from, to, ok := domain.MonthRange(month, loc)
-	if !ok {
-		errs = append(errs, domain.Invalid("month", "month must be a calendar month as YYYY-MM, such as \"2026-11\""))
-	}
-	if len(errs) > 0 {
-		return domain.Statement{}, errs
+	name, from, to, err := monthOf(month, zone, domain.DefaultTimeZone)
+	if err != nil {
+		return domain.Statement{}, err
 	}
 	entries, err := s.Earnings.OfStreamerBefore(ctx, streamerID, to)
 	if err != nil {
@@ -185,6 +172,55 @@ func (s *Service) Statement(ctx context.Context, streamerID, month string, zone 
 		return domain.Statement{}, err
 	}
 	return domain.BuildStatement(streamerID, month, name, from, to, entries, payouts), nil
+}
+
+// monthOf reads a statement's month ("YYYY-MM") and time zone (nil or ""
+// is def): the zone's name and the month's bounds, or BAD_USER_INPUT on
+// month and timeZone.
+func monthOf(month string, zone *string, def string) (name string, from, to time.Time, err error) {
+	name = def
+	if zone != nil && *zone != "" {
+		name = *zone
+	}
+	var errs domain.FieldErrors
+	loc, ok := domain.LoadTimeZone(name)
+	if !ok {
+		errs = append(errs, domain.Invalid("timeZone", "timeZone must be an IANA time zone name, such as \"Europe/Berlin\" or \"UTC\""))
+		loc = time.UTC
+	}
+	from, to, ok = domain.MonthRange(month, loc)
+	if !ok {
+		errs = append(errs, domain.Invalid("month", "month must be a calendar month as YYYY-MM, such as \"2026-11\""))
+	}
+	if len(errs) > 0 {
+		return "", time.Time{}, time.Time{}, errs
+	}
+	return name, from, to, nil
+}
+
+// CampaignStatement is what campaignID spent in month ("YYYY-MM") of zone
+// (nil or "": the campaign's time zone), by kind and by streamer: its brand
+// and admins (FORBIDDEN for others who may see the campaign, NOT_FOUND for
+// the rest); BAD_USER_INPUT on month or timeZone. One indexed read of the
+// campaign's entries of the month.
+func (s *Service) CampaignStatement(ctx context.Context, campaignID, month string, zone *string) (domain.CampaignStatement, error) {
+	camp, err := s.Campaigns.Get(ctx, campaignID)
+	if err != nil {
+		return domain.CampaignStatement{}, err
+	}
+	c := auth.CallerFrom(ctx)
+	if !domain.CanManageCampaign(c.UserID, c.Role, camp) {
+		return domain.CampaignStatement{}, domain.Errorf(domain.EFORBIDDEN, "only the campaign's brand or an admin sees its statements")
+	}
+	name, from, to, err := monthOf(month, zone, camp.TimeZone)
+	if err != nil {
+		return domain.CampaignStatement{}, err
+	}
+	entries, err := s.Earnings.OfCampaignBetween(ctx, camp.ID, from, to)
+	if err != nil {
+		return domain.CampaignStatement{}, err
+	}
+	return domain.BuildCampaignStatement(camp.ID, month, name, from, to, entries), nil
 }
 
 // Payouts are streamerID's payouts, newest first: the streamer or an admin.

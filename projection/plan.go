@@ -237,14 +237,21 @@ func ReversedEntryIDs(b domain.Batch) []string {
 
 // earn lists the earning entries of the money the batch moved, each
 // exactly the money sum adds to its participation: the billed impressions
-// and the billed clicks of each participation as one entry each (at the
-// latest of their times, released after the campaign's hold period), a
+// and the billed clicks of each participation in each quarter hour (UTC) as
+// one entry each (at the latest of their times, released after the
+// campaign's hold period; a quarter hour lies in one day of every time
+// zone, so statements of any zone sum entries exactly), a
 // conversion's approval as one entry, its reversal as one more, negative,
 // released when the entry it takes back is (so that it takes the money
 // from held or available, wherever that is; after a payout claimed the
 // original, it is an adjustment carried into the next payout).
 func (p *Plan) earn(billed billedFunc, st State, defaultHold int) {
-	groups := map[[2]string]int{} // (participation, kind) → index into p.Entries
+	type group struct {
+		participation string
+		kind          domain.EventKind
+		slot          time.Time
+	}
+	groups := map[group]int{} // index into p.Entries
 	for _, e := range p.Events {
 		bill, _ := billed(e)
 		_, _, _, money := e.Outcome(bill)
@@ -266,7 +273,7 @@ func (p *Plan) earn(billed billedFunc, st State, defaultHold int) {
 				entry.ReleaseAt = orig.ReleaseAt
 			}
 		default:
-			key := [2]string{e.ParticipationID, string(e.Kind)}
+			key := group{e.ParticipationID, e.Kind, domain.EntrySlot(at)}
 			if i, ok := groups[key]; ok {
 				g := &p.Entries[i]
 				g.Amount += money

@@ -13,7 +13,8 @@ import (
 
 // The money after billing, verified: every earning entry recomputed from
 // the events' steps (the same rule as Plan.earn: the billed impressions and
-// the billed clicks of a participation in a batch as one entry each, from
+// the billed clicks of a participation in a batch and a quarter hour as one
+// entry each, from
 // its first event; a conversion's approval and its reversal one entry
 // each), and every payout from the entries it claims. Only batches applied
 // before verify started are compared (a later batch's entries may be
@@ -31,6 +32,7 @@ type moneyGroup struct {
 	participation string
 	kind          domain.EventKind
 	batch         int64
+	slot          time.Time
 }
 
 func newMoneyCheck(applied int64) *moneyCheck {
@@ -58,7 +60,7 @@ func (m *moneyCheck) add(e domain.EventRecord, steps []domain.Step) {
 			m.want[entry.ID] = &entry
 			continue
 		}
-		g := moneyGroup{e.ParticipationID, e.Kind, st.Batch}
+		g := moneyGroup{e.ParticipationID, e.Kind, st.Batch, domain.EntrySlot(at)}
 		id, ok := m.groups[g]
 		if !ok {
 			entry.ID = domain.EarningEntryID(e.Kind, e.ID)

@@ -29,6 +29,7 @@ func earningIndexes() []indexModel {
 		plainIndex("payout_release", bson.D{{Key: "payoutId", Value: 1}, {Key: "releaseAt", Value: 1}}),
 		// A streamer's entries up to a month's end (statements).
 		plainIndex("streamer_at", bson.D{{Key: "streamerId", Value: 1}, {Key: "at", Value: 1}}),
+		plainIndex("campaign_at", bson.D{{Key: "campaignId", Value: 1}, {Key: "at", Value: 1}}),
 	}
 }
 
@@ -185,6 +186,12 @@ func (r *Earnings) UnclaimedOfParticipation(ctx context.Context, participationID
 // not (statements).
 func (r *Earnings) OfStreamerBefore(ctx context.Context, streamerID string, t time.Time) ([]domain.Entry, error) {
 	return findEntries(ctx, r.c, bson.M{"streamerId": streamerID, "at": bson.M{"$lt": t.UTC()}})
+}
+
+// OfCampaignBetween are a campaign's entries of steps in [from, to)
+// (campaign statements).
+func (r *Earnings) OfCampaignBetween(ctx context.Context, campaignID string, from, to time.Time) ([]domain.Entry, error) {
+	return findEntries(ctx, r.c, bson.M{"campaignId": campaignID, "at": bson.M{"$gte": from.UTC(), "$lt": to.UTC()}})
 }
 
 // Released are the unclaimed entries released at instant, of every

@@ -39,6 +39,11 @@ func (r *balancesResolver) Lifetime(ctx context.Context, obj *domain.Balances) (
 	return r.money(obj.Lifetime), nil
 }
 
+func (r *campaignResolver) Statement(ctx context.Context, obj *domain.Campaign, month string, timeZone *string) (*domain.CampaignStatement, error) {
+	st, err := r.PayoutService.CampaignStatement(ctx, obj.ID, month, timeZone)
+	return ptr(st, err)
+}
+
 func (r *campaignBalancesResolver) Campaign(ctx context.Context, obj *payouts.ParticipationBalances) (*domain.Campaign, error) {
 	c, err := loaders.For(ctx).Campaigns.Load(ctx, obj.CampaignID)
 	return ptr(c, err)
@@ -47,6 +52,10 @@ func (r *campaignBalancesResolver) Campaign(ctx context.Context, obj *payouts.Pa
 func (r *campaignBalancesResolver) Participation(ctx context.Context, obj *payouts.ParticipationBalances) (*domain.Participation, error) {
 	p, err := loaders.For(ctx).Participations.Load(ctx, obj.ParticipationID)
 	return ptr(p, err)
+}
+
+func (r *campaignStatementResolver) Spend(ctx context.Context, obj *domain.CampaignStatement) (*model.Money, error) {
+	return r.money(obj.Spend), nil
 }
 
 func (r *mutationResolver) RunPayouts(ctx context.Context, input domain.RunPayoutsInput) (*domain.PayoutRun, error) {
@@ -111,6 +120,24 @@ func (r *payoutRunResolver) CSVURL(ctx context.Context, obj *domain.PayoutRun) (
 func (r *queryResolver) PayoutRun(ctx context.Context, key string) (*domain.PayoutRun, error) {
 	run, err := r.PayoutService.PayoutRun(ctx, key)
 	return ptr(run, err)
+}
+
+func (r *spendItemResolver) Amount(ctx context.Context, obj *domain.SpendItem) (*model.Money, error) {
+	return r.money(obj.Amount), nil
+}
+
+func (r *spendShareResolver) Participation(ctx context.Context, obj *domain.SpendShare) (*domain.Participation, error) {
+	p, err := loaders.For(ctx).Participations.Load(ctx, obj.ParticipationID)
+	return ptr(p, err)
+}
+
+func (r *spendShareResolver) Streamer(ctx context.Context, obj *domain.SpendShare) (*domain.User, error) {
+	u, err := loaders.For(ctx).Users.Load(ctx, obj.StreamerID)
+	return ptr(u, err)
+}
+
+func (r *spendShareResolver) Amount(ctx context.Context, obj *domain.SpendShare) (*model.Money, error) {
+	return r.money(obj.Amount), nil
 }
 
 func (r *statementResolver) Opening(ctx context.Context, obj *domain.Statement) (*model.Money, error) {
@@ -211,11 +238,19 @@ func (r *Resolver) CampaignBalances() graph.CampaignBalancesResolver {
 	return &campaignBalancesResolver{r}
 }
 
+func (r *Resolver) CampaignStatement() graph.CampaignStatementResolver {
+	return &campaignStatementResolver{r}
+}
+
 func (r *Resolver) Payout() graph.PayoutResolver { return &payoutResolver{r} }
 
 func (r *Resolver) PayoutPart() graph.PayoutPartResolver { return &payoutPartResolver{r} }
 
 func (r *Resolver) PayoutRun() graph.PayoutRunResolver { return &payoutRunResolver{r} }
+
+func (r *Resolver) SpendItem() graph.SpendItemResolver { return &spendItemResolver{r} }
+
+func (r *Resolver) SpendShare() graph.SpendShareResolver { return &spendShareResolver{r} }
 
 func (r *Resolver) Statement() graph.StatementResolver { return &statementResolver{r} }
 
@@ -232,9 +267,12 @@ func (r *Resolver) StreamerBalances() graph.StreamerBalancesResolver {
 type (
 	balancesResolver          struct{ *Resolver }
 	campaignBalancesResolver  struct{ *Resolver }
+	campaignStatementResolver struct{ *Resolver }
 	payoutResolver            struct{ *Resolver }
 	payoutPartResolver        struct{ *Resolver }
 	payoutRunResolver         struct{ *Resolver }
+	spendItemResolver         struct{ *Resolver }
+	spendShareResolver        struct{ *Resolver }
 	statementResolver         struct{ *Resolver }
 	statementCampaignResolver struct{ *Resolver }
 	statementLineResolver     struct{ *Resolver }

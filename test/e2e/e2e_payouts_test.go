@@ -643,6 +643,42 @@ func TestStatement(t *testing.T) {
 	wantField(t, "a month before anything", a.statement(s.user, "2026-10").String(),
 		"opening 0.00 earnings 0.00 reversals 0.00 adjustments 0.00 payouts 0.00 closing 0.00")
 
+	// The brand's side: the campaign's month, on what, with whom; the same
+	// entries as the streamer's statement.
+	const campaignStatement = `query($id: ID!, $m: String!) { campaign(id: $id) { statement(month: $m) {
+	  timeZone spend { amount } items { kind events amount { amount } } streamers { streamer { id } amount { amount } } } } }`
+	var cs struct {
+		Campaign struct {
+			Statement struct {
+				TimeZone string
+				Spend    struct{ Amount string }
+				Items    []struct {
+					Kind   string
+					Events int
+					Amount struct{ Amount string }
+				}
+				Streamers []struct {
+					Streamer struct{ ID string }
+					Amount   struct{ Amount string }
+				}
+			}
+		}
+	}
+	a.mustDo(brand.Token, campaignStatement, map[string]any{"id": c.ID, "m": "2026-11"}, &cs)
+	st := cs.Campaign.Statement
+	wantField(t, "the campaign's November spend", st.Spend.Amount, "5.00")
+	var items []string
+	for _, it := range st.Items {
+		items = append(items, fmt.Sprintf("%s %d %s", it.Kind, it.Events, it.Amount.Amount))
+	}
+	wantField(t, "on what", strings.Join(items, ", "), "IMPRESSIONS 0 0.00, CLICKS 5 5.00, CONVERSIONS 1 5.00, REVERSALS 1 -5.00")
+	wantField(t, "with whom", len(st.Streamers), 1)
+	wantField(t, "the streamer's share", st.Streamers[0].Amount.Amount, "5.00")
+	a.mustDo(brand.Token, campaignStatement, map[string]any{"id": c.ID, "m": "2026-12"}, &cs)
+	wantField(t, "the campaign's December spend", cs.Campaign.Statement.Spend.Amount, "3.00")
+	a.mustFail(s.user.Token, campaignStatement, map[string]any{"id": c.ID, "m": "2026-11"}, "FORBIDDEN", "")
+	a.mustFail(brand.Token, campaignStatement, map[string]any{"id": c.ID, "m": "11/2026"}, "BAD_USER_INPUT", "month")
+
 	a.mustFail(s.user.Token, statementQuery, map[string]any{"m": "2026-13"}, "BAD_USER_INPUT", "month")
 	a.mustFail(s.user.Token, statementQuery, map[string]any{"m": "2026-11", "z": "Mars/Olympus"}, "BAD_USER_INPUT", "timeZone")
 	var other struct {
