@@ -36,11 +36,8 @@ type Service struct {
 
 // StreamerBalances are a streamer's balances in total and by participation.
 type StreamerBalances struct {
-	Total           domain.Balances
-	Participations  []ParticipationBalances // by campaign id
-	At              time.Time
-	StreamerID      string
-	ParticipationOf map[string]string // participation id → campaign id
+	Total          domain.Balances
+	Participations []ParticipationBalances // by campaign id
 }
 
 // ParticipationBalances are one participation's balances.
@@ -85,7 +82,7 @@ func (s *Service) Balances(ctx context.Context, streamerID string) (StreamerBala
 			campaignOf[part.ParticipationID] = part.CampaignID
 		}
 	}
-	out := StreamerBalances{Total: total, At: now, StreamerID: streamerID, ParticipationOf: campaignOf}
+	out := StreamerBalances{Total: total}
 	for pid, b := range by {
 		out.Participations = append(out.Participations, ParticipationBalances{ParticipationID: pid, CampaignID: campaignOf[pid], Balances: b})
 	}
@@ -223,7 +220,8 @@ func (s *Service) CampaignStatement(ctx context.Context, campaignID, month strin
 	return domain.BuildCampaignStatement(camp.ID, month, name, from, to, entries), nil
 }
 
-// Payouts are streamerID's payouts, newest first: the streamer or an admin.
+// StreamerPayouts are streamerID's payouts, newest first: the streamer or
+// an admin (FORBIDDEN otherwise).
 func (s *Service) StreamerPayouts(ctx context.Context, streamerID string) ([]domain.Payout, error) {
 	c, err := auth.RequireUser(ctx)
 	if err != nil {
@@ -270,6 +268,8 @@ func (s *Service) Run(ctx context.Context, in domain.RunPayoutsInput) (domain.Pa
 //     sum to at least its minimum, and who has no payout in the run yet,
 //     gets one, listing those entries (the first caller's list is
 //     everyone's: the payout is created once under "<key>:<streamer>");
+//     what the sum has below a cent is carried to the next payout by a
+//     pair of entries (domain.CarryEntries), inserted before the claims;
 //  2. each payout still CLAIMING claims the entries it lists (where no
 //     payout claims them yet), then records the sum of what it claimed
 //     and turns PENDING;
