@@ -15,6 +15,7 @@ const (
 	ActionJoinCampaign   Action = "join campaigns"
 	ActionCreateAPIKey   Action = "create API keys"
 	ActionVerify         Action = "verify the counters"
+	ActionRunPayouts     Action = "run payouts and mark them"
 )
 
 // actionRoles are the roles that may take each action. Admins are named
@@ -26,6 +27,7 @@ var actionRoles = map[Action][]Role{
 	ActionJoinCampaign:   {RoleStreamer},
 	ActionCreateAPIKey:   {RoleBrand, RoleAdmin},
 	ActionVerify:         {RoleAdmin},
+	ActionRunPayouts:     {RoleAdmin},
 }
 
 // Allows reports whether role may take action a.

@@ -199,7 +199,10 @@ type Campaign struct {
 	DailyBudget Micros
 	// TimeZone is the IANA name of the zone its days are counted in
 	// (the daily budget, the streamers' daily caps); "" is UTC.
-	TimeZone  string
+	TimeZone string
+	// HoldDays is how many days its billed money is held before it is
+	// payable; nil is the server's default (HOLD_DAYS), 0 at once.
+	HoldDays  *int
 	CPM       Micros // price per 1000 impressions
 	CPC       Micros // price per click
 	Goals     []Goal
@@ -243,15 +246,16 @@ type CampaignInput struct {
 	LandingURL  *string `json:"landingUrl" validate:"omitnil,campaign_url"`
 	PostbackURL *string `json:"postbackUrl" validate:"omitnil,campaign_url"`
 	// AlertWebhookURL is where alerts are posted; "" removes it.
-	AlertWebhookURL *string    `json:"alertWebhookUrl"`
-	Budget          *Micros    `json:"budget"`
-	DailyBudget     *Micros    `json:"dailyBudget"`
-	TimeZone        *string    `json:"timeZone"`
-	CPM             *Micros    `json:"cpm"`
-	CPC             *Micros    `json:"cpc"`
-	Goals           []Goal     `json:"goals" validate:"omitnil,max=50,unique=GoalID,dive"`
-	StartsAt        *time.Time `json:"startsAt"`
-	EndsAt          *time.Time `json:"endsAt"`
+	AlertWebhookURL  *string    `json:"alertWebhookUrl"`
+	Budget           *Micros    `json:"budget"`
+	DailyBudget      *Micros    `json:"dailyBudget"`
+	TimeZone         *string    `json:"timeZone"`
+	EarningsHoldDays *int       `json:"earningsHoldDays"`
+	CPM              *Micros    `json:"cpm"`
+	CPC              *Micros    `json:"cpc"`
+	Goals            []Goal     `json:"goals" validate:"omitnil,max=50,unique=GoalID,dive"`
+	StartsAt         *time.Time `json:"startsAt"`
+	EndsAt           *time.Time `json:"endsAt"`
 }
 
 // Normalize trims text fields.
@@ -290,6 +294,9 @@ func (in *CampaignInput) finish(prefix string, errs FieldErrors) error {
 	}
 	if in.DailyBudget != nil && *in.DailyBudget > MaxBudget {
 		errs = append(errs, Invalid(prefix+".dailyBudget", "dailyBudget must be at most %s", MaxBudget))
+	}
+	if in.EarningsHoldDays != nil && (*in.EarningsHoldDays < 0 || *in.EarningsHoldDays > MaxHoldDays) {
+		errs = append(errs, Invalid(prefix+".earningsHoldDays", "earningsHoldDays must be from 0 to %d", MaxHoldDays))
 	}
 	if in.TimeZone != nil {
 		if _, ok := LoadTimeZone(*in.TimeZone); !ok || *in.TimeZone == "" {

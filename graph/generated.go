@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"tally/domain"
 	"tally/graph/model"
+	"tally/payouts"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -30,9 +31,11 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
-	Alert() AlertResolver
+	Balances() BalancesResolver
 	Campaign() CampaignResolver
+	CampaignBalances() CampaignBalancesResolver
 	CampaignPostback() CampaignPostbackResolver
+	CampaignStatement() CampaignStatementResolver
 	Click() ClickResolver
 	Conversion() ConversionResolver
 	DailyStat() DailyStatResolver
@@ -43,10 +46,19 @@ type ResolverRoot interface {
 	Participation() ParticipationResolver
 	ParticipationCaps() ParticipationCapsResolver
 	ParticipationStats() ParticipationStatsResolver
+	Payout() PayoutResolver
+	PayoutPart() PayoutPartResolver
+	PayoutRun() PayoutRunResolver
 	PostbackAttempt() PostbackAttemptResolver
 	PostbackDelivery() PostbackDeliveryResolver
 	Query() QueryResolver
 	RecordImpressionPayload() RecordImpressionPayloadResolver
+	SpendItem() SpendItemResolver
+	SpendShare() SpendShareResolver
+	Statement() StatementResolver
+	StatementCampaign() StatementCampaignResolver
+	StatementLine() StatementLineResolver
+	StreamerBalances() StreamerBalancesResolver
 	SubIds() SubIdsResolver
 	Subscription() SubscriptionResolver
 	User() UserResolver
@@ -57,29 +69,6 @@ type DirectiveRoot struct {
 }
 
 type ComplexityRoot struct {
-	Alert struct {
-		At            func(childComplexity int) int
-		Campaign      func(childComplexity int) int
-		Day           func(childComplexity int) int
-		Delivery      func(childComplexity int) int
-		ID            func(childComplexity int) int
-		Kind          func(childComplexity int) int
-		Limit         func(childComplexity int) int
-		Participation func(childComplexity int) int
-		Spent         func(childComplexity int) int
-		Threshold     func(childComplexity int) int
-	}
-
-	AlertConnection struct {
-		Edges    func(childComplexity int) int
-		PageInfo func(childComplexity int) int
-	}
-
-	AlertEdge struct {
-		Cursor func(childComplexity int) int
-		Node   func(childComplexity int) int
-	}
-
 	ApiKey struct {
 		CreatedAt  func(childComplexity int) int
 		ID         func(childComplexity int) int
@@ -94,6 +83,15 @@ type ComplexityRoot struct {
 		User  func(childComplexity int) int
 	}
 
+	Balances struct {
+		Adjustments func(childComplexity int) int
+		Available   func(childComplexity int) int
+		Held        func(childComplexity int) int
+		InPayout    func(childComplexity int) int
+		Lifetime    func(childComplexity int) int
+		Paid        func(childComplexity int) int
+	}
+
 	BlackoutPeriod struct {
 		DaysOfWeek func(childComplexity int) int
 		EndTime    func(childComplexity int) int
@@ -103,8 +101,6 @@ type ComplexityRoot struct {
 	}
 
 	Campaign struct {
-		AlertWebhookURL    func(childComplexity int) int
-		Alerts             func(childComplexity int, first *int, after *string) int
 		Brand              func(childComplexity int) int
 		Budget             func(childComplexity int) int
 		Cpc                func(childComplexity int) int
@@ -112,6 +108,7 @@ type ComplexityRoot struct {
 		CreatedAt          func(childComplexity int) int
 		DailyBudget        func(childComplexity int) int
 		Description        func(childComplexity int) int
+		EarningsHoldDays   func(childComplexity int) int
 		EndsAt             func(childComplexity int) int
 		GlobalID           func(childComplexity int) int
 		Goals              func(childComplexity int) int
@@ -125,10 +122,17 @@ type ComplexityRoot struct {
 		Remaining          func(childComplexity int) int
 		Spent              func(childComplexity int) int
 		StartsAt           func(childComplexity int) int
+		Statement          func(childComplexity int, month string, timeZone *string) int
 		Stats              func(childComplexity int) int
 		Status             func(childComplexity int) int
 		TimeZone           func(childComplexity int) int
 		UpdatedAt          func(childComplexity int) int
+	}
+
+	CampaignBalances struct {
+		Balances      func(childComplexity int) int
+		Campaign      func(childComplexity int) int
+		Participation func(childComplexity int) int
 	}
 
 	CampaignConnection struct {
@@ -160,6 +164,16 @@ type ComplexityRoot struct {
 		PreferredStrategy       func(childComplexity int) int
 		PriorityWeights         func(childComplexity int) int
 		RotationIntervalMinutes func(childComplexity int) int
+	}
+
+	CampaignStatement struct {
+		From      func(childComplexity int) int
+		Items     func(childComplexity int) int
+		Month     func(childComplexity int) int
+		Spend     func(childComplexity int) int
+		Streamers func(childComplexity int) int
+		TimeZone  func(childComplexity int) int
+		To        func(childComplexity int) int
 	}
 
 	CampaignStats struct {
@@ -287,6 +301,7 @@ type ComplexityRoot struct {
 		LeaveCampaign                   func(childComplexity int, participationID string) int
 		LogIn                           func(childComplexity int, input domain.LogIn) int
 		LogOut                          func(childComplexity int) int
+		MarkPayout                      func(childComplexity int, id string, input domain.MarkPayoutInput) int
 		RecordClick                     func(childComplexity int, input model.RecordClickInput) int
 		RecordConversion                func(childComplexity int, input domain.ConversionInput) int
 		RecordImpression                func(childComplexity int, browserSourceToken string) int
@@ -295,6 +310,7 @@ type ComplexityRoot struct {
 		RevokeAPIKey                    func(childComplexity int, id string) int
 		RotateBrowserSourceToken        func(childComplexity int, participationID string) int
 		RotatePostbackSecret            func(childComplexity int, campaignID string) int
+		RunPayouts                      func(childComplexity int, input domain.RunPayoutsInput) int
 		SetCampaignPostback             func(childComplexity int, campaignID string, input domain.PostbackInput) int
 		SetConversionStatus             func(childComplexity int, input domain.ConversionStatusInput) int
 		SetParticipationCaps            func(childComplexity int, participationID string, input domain.ParticipationCaps) int
@@ -336,6 +352,7 @@ type ComplexityRoot struct {
 	}
 
 	Participation struct {
+		Balances           func(childComplexity int) int
 		BrowserSourceToken func(childComplexity int) int
 		Campaign           func(childComplexity int) int
 		Caps               func(childComplexity int) int
@@ -372,6 +389,37 @@ type ComplexityRoot struct {
 		Impressions   func(childComplexity int) int
 		InvalidClicks func(childComplexity int) int
 		NotBilled     func(childComplexity int) int
+	}
+
+	Payout struct {
+		Amount    func(childComplexity int) int
+		CreatedAt func(childComplexity int) int
+		ID        func(childComplexity int) int
+		MarkedAt  func(childComplexity int) int
+		Parts     func(childComplexity int) int
+		Reason    func(childComplexity int) int
+		Reference func(childComplexity int) int
+		RunKey    func(childComplexity int) int
+		Status    func(childComplexity int) int
+		Streamer  func(childComplexity int) int
+	}
+
+	PayoutPart struct {
+		Amount          func(childComplexity int) int
+		Campaign        func(childComplexity int) int
+		ParticipationID func(childComplexity int) int
+	}
+
+	PayoutRun struct {
+		CSVURL    func(childComplexity int) int
+		CreatedAt func(childComplexity int) int
+		DoneAt    func(childComplexity int) int
+		Instant   func(childComplexity int) int
+		Key       func(childComplexity int) int
+		Minimum   func(childComplexity int) int
+		Payouts   func(childComplexity int) int
+		Status    func(childComplexity int) int
+		Total     func(childComplexity int) int
 	}
 
 	PostbackAttempt struct {
@@ -429,6 +477,7 @@ type ComplexityRoot struct {
 		Nodes            func(childComplexity int, ids []string) int
 		Overlay          func(childComplexity int, browserSourceToken string) int
 		Participation    func(childComplexity int, id string) int
+		PayoutRun        func(childComplexity int, key string) int
 		PostbackDelivery func(childComplexity int, key string) int
 		Verify           func(childComplexity int) int
 	}
@@ -454,6 +503,58 @@ type ComplexityRoot struct {
 		Failures    func(childComplexity int) int
 	}
 
+	SpendItem struct {
+		Amount func(childComplexity int) int
+		Events func(childComplexity int) int
+		Kind   func(childComplexity int) int
+	}
+
+	SpendShare struct {
+		Amount        func(childComplexity int) int
+		Participation func(childComplexity int) int
+		Streamer      func(childComplexity int) int
+	}
+
+	Statement struct {
+		Adjustments func(childComplexity int) int
+		Campaigns   func(childComplexity int) int
+		Closing     func(childComplexity int) int
+		Earnings    func(childComplexity int) int
+		From        func(childComplexity int) int
+		Lines       func(childComplexity int) int
+		Month       func(childComplexity int) int
+		Opening     func(childComplexity int) int
+		Payouts     func(childComplexity int) int
+		Reversals   func(childComplexity int) int
+		TimeZone    func(childComplexity int) int
+		To          func(childComplexity int) int
+	}
+
+	StatementCampaign struct {
+		Adjustments func(childComplexity int) int
+		Campaign    func(childComplexity int) int
+		Earnings    func(childComplexity int) int
+		Reversals   func(childComplexity int) int
+	}
+
+	StatementLine struct {
+		Amount          func(childComplexity int) int
+		At              func(childComplexity int) int
+		Batch           func(childComplexity int) int
+		Campaign        func(childComplexity int) int
+		EntryID         func(childComplexity int) int
+		Events          func(childComplexity int) int
+		FirstEventID    func(childComplexity int) int
+		Kind            func(childComplexity int) int
+		ParticipationID func(childComplexity int) int
+		PayoutID        func(childComplexity int) int
+	}
+
+	StreamerBalances struct {
+		Campaigns func(childComplexity int) int
+		Total     func(childComplexity int) int
+	}
+
 	SubIds struct {
 		Sub1 func(childComplexity int) int
 		Sub2 func(childComplexity int) int
@@ -463,12 +564,12 @@ type ComplexityRoot struct {
 	}
 
 	Subscription struct {
-		CampaignAlerts     func(childComplexity int, campaignID string, after *string) int
 		CampaignStats      func(childComplexity int, campaignID string) int
 		ParticipationStats func(childComplexity int, participationID string) int
 	}
 
 	User struct {
+		Balances                  func(childComplexity int) int
 		CampaignRotationSettings  func(childComplexity int) int
 		CampaignSelectionStrategy func(childComplexity int) int
 		CreatedAt                 func(childComplexity int) int
@@ -477,7 +578,9 @@ type ComplexityRoot struct {
 		GlobalID                  func(childComplexity int) int
 		ID                        func(childComplexity int) int
 		Participations            func(childComplexity int, first *int, after *string, last *int, before *string) int
+		Payouts                   func(childComplexity int) int
 		Role                      func(childComplexity int) int
+		Statement                 func(childComplexity int, month string, timeZone *string) int
 	}
 
 	VerifyReport struct {
@@ -493,15 +596,13 @@ type ComplexityRoot struct {
 
 // region    ************************** generated!.gotpl **************************
 
-type AlertResolver interface {
-	Campaign(ctx context.Context, obj *domain.Alert) (*domain.Campaign, error)
-
-	Limit(ctx context.Context, obj *domain.Alert) (*model.Money, error)
-	Spent(ctx context.Context, obj *domain.Alert) (*model.Money, error)
-	Day(ctx context.Context, obj *domain.Alert) (*string, error)
-	Participation(ctx context.Context, obj *domain.Alert) (*domain.Participation, error)
-
-	Delivery(ctx context.Context, obj *domain.Alert) (*domain.OutboxEntry, error)
+type BalancesResolver interface {
+	Held(ctx context.Context, obj *domain.Balances) (*model.Money, error)
+	Available(ctx context.Context, obj *domain.Balances) (*model.Money, error)
+	InPayout(ctx context.Context, obj *domain.Balances) (*model.Money, error)
+	Paid(ctx context.Context, obj *domain.Balances) (*model.Money, error)
+	Adjustments(ctx context.Context, obj *domain.Balances) (*model.Money, error)
+	Lifetime(ctx context.Context, obj *domain.Balances) (*model.Money, error)
 }
 type CampaignResolver interface {
 	PostbackURL(ctx context.Context, obj *domain.Campaign) (*string, error)
@@ -510,17 +611,21 @@ type CampaignResolver interface {
 	Remaining(ctx context.Context, obj *domain.Campaign) (*model.Money, error)
 	DailyBudget(ctx context.Context, obj *domain.Campaign) (*model.Money, error)
 
+	EarningsHoldDays(ctx context.Context, obj *domain.Campaign) (int, error)
 	Cpm(ctx context.Context, obj *domain.Campaign) (*model.Money, error)
 	Cpc(ctx context.Context, obj *domain.Campaign) (*model.Money, error)
 
 	Brand(ctx context.Context, obj *domain.Campaign) (*domain.User, error)
 
 	Participations(ctx context.Context, obj *domain.Campaign, first *int, after *string, last *int, before *string) (*model.ParticipationConnection, error)
-	AlertWebhookURL(ctx context.Context, obj *domain.Campaign) (*string, error)
-	Alerts(ctx context.Context, obj *domain.Campaign, first *int, after *string) (*model.AlertConnection, error)
+	Statement(ctx context.Context, obj *domain.Campaign, month string, timeZone *string) (*domain.CampaignStatement, error)
 
 	Postback(ctx context.Context, obj *domain.Campaign) (*domain.Postback, error)
 	PostbackDeliveries(ctx context.Context, obj *domain.Campaign, state *domain.DeliveryState, first *int, after *string) (*model.PostbackDeliveryConnection, error)
+}
+type CampaignBalancesResolver interface {
+	Campaign(ctx context.Context, obj *payouts.ParticipationBalances) (*domain.Campaign, error)
+	Participation(ctx context.Context, obj *payouts.ParticipationBalances) (*domain.Participation, error)
 }
 type CampaignPostbackResolver interface {
 	Enabled(ctx context.Context, obj *domain.Postback) (bool, error)
@@ -528,6 +633,9 @@ type CampaignPostbackResolver interface {
 	DisabledReason(ctx context.Context, obj *domain.Postback) (*string, error)
 
 	Macros(ctx context.Context, obj *domain.Postback) ([]string, error)
+}
+type CampaignStatementResolver interface {
+	Spend(ctx context.Context, obj *domain.CampaignStatement) (*model.Money, error)
 }
 type ClickResolver interface {
 	SubIds(ctx context.Context, obj *domain.Click) (domain.SubIDs, error)
@@ -567,6 +675,8 @@ type MutationResolver interface {
 	LeaveCampaign(ctx context.Context, participationID string) (*domain.Participation, error)
 	SetParticipationCaps(ctx context.Context, participationID string, input domain.ParticipationCaps) (*domain.Participation, error)
 	RotateBrowserSourceToken(ctx context.Context, participationID string) (*domain.Participation, error)
+	RunPayouts(ctx context.Context, input domain.RunPayoutsInput) (*domain.PayoutRun, error)
+	MarkPayout(ctx context.Context, id string, input domain.MarkPayoutInput) (*domain.Payout, error)
 	RecordImpression(ctx context.Context, browserSourceToken string) (*model.RecordImpressionPayload, error)
 	SetCampaignPostback(ctx context.Context, campaignID string, input domain.PostbackInput) (*domain.Campaign, error)
 	RotatePostbackSecret(ctx context.Context, campaignID string) (*domain.Campaign, error)
@@ -591,6 +701,8 @@ type ParticipationResolver interface {
 
 	BrowserSourceToken(ctx context.Context, obj *domain.Participation) (*string, error)
 	OverlayURL(ctx context.Context, obj *domain.Participation) (*string, error)
+
+	Balances(ctx context.Context, obj *domain.Participation) (*domain.Balances, error)
 }
 type ParticipationCapsResolver interface {
 	TotalCap(ctx context.Context, obj *domain.ParticipationCaps) (*model.Money, error)
@@ -598,6 +710,25 @@ type ParticipationCapsResolver interface {
 }
 type ParticipationStatsResolver interface {
 	Earnings(ctx context.Context, obj *domain.ParticipationStats) (*model.Money, error)
+}
+type PayoutResolver interface {
+	Streamer(ctx context.Context, obj *domain.Payout) (*domain.User, error)
+	Amount(ctx context.Context, obj *domain.Payout) (*model.Money, error)
+
+	Reference(ctx context.Context, obj *domain.Payout) (*string, error)
+	Reason(ctx context.Context, obj *domain.Payout) (*string, error)
+}
+type PayoutPartResolver interface {
+	Campaign(ctx context.Context, obj *domain.PayoutPart) (*domain.Campaign, error)
+
+	Amount(ctx context.Context, obj *domain.PayoutPart) (*model.Money, error)
+}
+type PayoutRunResolver interface {
+	Minimum(ctx context.Context, obj *domain.PayoutRun) (*model.Money, error)
+
+	Payouts(ctx context.Context, obj *domain.PayoutRun) ([]*domain.Payout, error)
+	Total(ctx context.Context, obj *domain.PayoutRun) (*model.Money, error)
+	CSVURL(ctx context.Context, obj *domain.PayoutRun) (string, error)
 }
 type PostbackAttemptResolver interface {
 	StatusCode(ctx context.Context, obj *domain.Attempt) (*int, error)
@@ -617,6 +748,7 @@ type QueryResolver interface {
 	Campaign(ctx context.Context, id string) (*domain.Campaign, error)
 	Campaigns(ctx context.Context, filter *domain.CampaignFilter, first *int, after *string, last *int, before *string) (*model.CampaignConnection, error)
 	Participation(ctx context.Context, id string) (*domain.Participation, error)
+	PayoutRun(ctx context.Context, key string) (*domain.PayoutRun, error)
 	Node(ctx context.Context, id string) (domain.Node, error)
 	Nodes(ctx context.Context, ids []string) ([]domain.Node, error)
 	Overlay(ctx context.Context, browserSourceToken string) (*domain.OverlaySlot, error)
@@ -628,6 +760,41 @@ type QueryResolver interface {
 type RecordImpressionPayloadResolver interface {
 	Campaign(ctx context.Context, obj *model.RecordImpressionPayload) (*domain.Campaign, error)
 }
+type SpendItemResolver interface {
+	Amount(ctx context.Context, obj *domain.SpendItem) (*model.Money, error)
+}
+type SpendShareResolver interface {
+	Participation(ctx context.Context, obj *domain.SpendShare) (*domain.Participation, error)
+	Streamer(ctx context.Context, obj *domain.SpendShare) (*domain.User, error)
+	Amount(ctx context.Context, obj *domain.SpendShare) (*model.Money, error)
+}
+type StatementResolver interface {
+	Opening(ctx context.Context, obj *domain.Statement) (*model.Money, error)
+	Earnings(ctx context.Context, obj *domain.Statement) (*model.Money, error)
+	Reversals(ctx context.Context, obj *domain.Statement) (*model.Money, error)
+	Adjustments(ctx context.Context, obj *domain.Statement) (*model.Money, error)
+	Payouts(ctx context.Context, obj *domain.Statement) (*model.Money, error)
+	Closing(ctx context.Context, obj *domain.Statement) (*model.Money, error)
+}
+type StatementCampaignResolver interface {
+	Campaign(ctx context.Context, obj *domain.StatementCampaign) (*domain.Campaign, error)
+	Earnings(ctx context.Context, obj *domain.StatementCampaign) (*model.Money, error)
+	Reversals(ctx context.Context, obj *domain.StatementCampaign) (*model.Money, error)
+	Adjustments(ctx context.Context, obj *domain.StatementCampaign) (*model.Money, error)
+}
+type StatementLineResolver interface {
+	Campaign(ctx context.Context, obj *domain.StatementLine) (*domain.Campaign, error)
+	ParticipationID(ctx context.Context, obj *domain.StatementLine) (*string, error)
+	Amount(ctx context.Context, obj *domain.StatementLine) (*model.Money, error)
+	EntryID(ctx context.Context, obj *domain.StatementLine) (*string, error)
+	FirstEventID(ctx context.Context, obj *domain.StatementLine) (*string, error)
+
+	Batch(ctx context.Context, obj *domain.StatementLine) (int, error)
+	PayoutID(ctx context.Context, obj *domain.StatementLine) (*string, error)
+}
+type StreamerBalancesResolver interface {
+	Campaigns(ctx context.Context, obj *payouts.StreamerBalances) ([]*payouts.ParticipationBalances, error)
+}
 type SubIdsResolver interface {
 	Sub1(ctx context.Context, obj *domain.SubIDs) (*string, error)
 	Sub2(ctx context.Context, obj *domain.SubIDs) (*string, error)
@@ -638,10 +805,12 @@ type SubIdsResolver interface {
 type SubscriptionResolver interface {
 	CampaignStats(ctx context.Context, campaignID string) (<-chan *domain.Campaign, error)
 	ParticipationStats(ctx context.Context, participationID string) (<-chan *domain.Participation, error)
-	CampaignAlerts(ctx context.Context, campaignID string, after *string) (<-chan *domain.Alert, error)
 }
 type UserResolver interface {
 	Participations(ctx context.Context, obj *domain.User, first *int, after *string, last *int, before *string) (*model.ParticipationConnection, error)
+	Balances(ctx context.Context, obj *domain.User) (*payouts.StreamerBalances, error)
+	Payouts(ctx context.Context, obj *domain.User) ([]*domain.Payout, error)
+	Statement(ctx context.Context, obj *domain.User, month string, timeZone *string) (*domain.Statement, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -661,93 +830,6 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	ec := newExecutionContext(nil, e, nil)
 	_ = ec
 	switch typeName + "." + field {
-
-	case "Alert.at":
-		if e.ComplexityRoot.Alert.At == nil {
-			break
-		}
-
-		return e.ComplexityRoot.Alert.At(childComplexity), true
-	case "Alert.campaign":
-		if e.ComplexityRoot.Alert.Campaign == nil {
-			break
-		}
-
-		return e.ComplexityRoot.Alert.Campaign(childComplexity), true
-	case "Alert.day":
-		if e.ComplexityRoot.Alert.Day == nil {
-			break
-		}
-
-		return e.ComplexityRoot.Alert.Day(childComplexity), true
-	case "Alert.delivery":
-		if e.ComplexityRoot.Alert.Delivery == nil {
-			break
-		}
-
-		return e.ComplexityRoot.Alert.Delivery(childComplexity), true
-	case "Alert.id":
-		if e.ComplexityRoot.Alert.ID == nil {
-			break
-		}
-
-		return e.ComplexityRoot.Alert.ID(childComplexity), true
-	case "Alert.kind":
-		if e.ComplexityRoot.Alert.Kind == nil {
-			break
-		}
-
-		return e.ComplexityRoot.Alert.Kind(childComplexity), true
-	case "Alert.limit":
-		if e.ComplexityRoot.Alert.Limit == nil {
-			break
-		}
-
-		return e.ComplexityRoot.Alert.Limit(childComplexity), true
-	case "Alert.participation":
-		if e.ComplexityRoot.Alert.Participation == nil {
-			break
-		}
-
-		return e.ComplexityRoot.Alert.Participation(childComplexity), true
-	case "Alert.spent":
-		if e.ComplexityRoot.Alert.Spent == nil {
-			break
-		}
-
-		return e.ComplexityRoot.Alert.Spent(childComplexity), true
-	case "Alert.threshold":
-		if e.ComplexityRoot.Alert.Threshold == nil {
-			break
-		}
-
-		return e.ComplexityRoot.Alert.Threshold(childComplexity), true
-
-	case "AlertConnection.edges":
-		if e.ComplexityRoot.AlertConnection.Edges == nil {
-			break
-		}
-
-		return e.ComplexityRoot.AlertConnection.Edges(childComplexity), true
-	case "AlertConnection.pageInfo":
-		if e.ComplexityRoot.AlertConnection.PageInfo == nil {
-			break
-		}
-
-		return e.ComplexityRoot.AlertConnection.PageInfo(childComplexity), true
-
-	case "AlertEdge.cursor":
-		if e.ComplexityRoot.AlertEdge.Cursor == nil {
-			break
-		}
-
-		return e.ComplexityRoot.AlertEdge.Cursor(childComplexity), true
-	case "AlertEdge.node":
-		if e.ComplexityRoot.AlertEdge.Node == nil {
-			break
-		}
-
-		return e.ComplexityRoot.AlertEdge.Node(childComplexity), true
 
 	case "ApiKey.createdAt":
 		if e.ComplexityRoot.ApiKey.CreatedAt == nil {
@@ -799,6 +881,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.AuthPayload.User(childComplexity), true
 
+	case "Balances.adjustments":
+		if e.ComplexityRoot.Balances.Adjustments == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Balances.Adjustments(childComplexity), true
+	case "Balances.available":
+		if e.ComplexityRoot.Balances.Available == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Balances.Available(childComplexity), true
+	case "Balances.held":
+		if e.ComplexityRoot.Balances.Held == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Balances.Held(childComplexity), true
+	case "Balances.inPayout":
+		if e.ComplexityRoot.Balances.InPayout == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Balances.InPayout(childComplexity), true
+	case "Balances.lifetime":
+		if e.ComplexityRoot.Balances.Lifetime == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Balances.Lifetime(childComplexity), true
+	case "Balances.paid":
+		if e.ComplexityRoot.Balances.Paid == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Balances.Paid(childComplexity), true
+
 	case "BlackoutPeriod.daysOfWeek":
 		if e.ComplexityRoot.BlackoutPeriod.DaysOfWeek == nil {
 			break
@@ -830,23 +949,6 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.BlackoutPeriod.Timezone(childComplexity), true
 
-	case "Campaign.alertWebhookUrl":
-		if e.ComplexityRoot.Campaign.AlertWebhookURL == nil {
-			break
-		}
-
-		return e.ComplexityRoot.Campaign.AlertWebhookURL(childComplexity), true
-	case "Campaign.alerts":
-		if e.ComplexityRoot.Campaign.Alerts == nil {
-			break
-		}
-
-		args, err := ec.field_Campaign_alerts_args(ctx, rawArgs)
-		if err != nil {
-			return 0, false
-		}
-
-		return e.ComplexityRoot.Campaign.Alerts(childComplexity, args["first"].(*int), args["after"].(*string)), true
 	case "Campaign.brand":
 		if e.ComplexityRoot.Campaign.Brand == nil {
 			break
@@ -889,6 +991,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Campaign.Description(childComplexity), true
+	case "Campaign.earningsHoldDays":
+		if e.ComplexityRoot.Campaign.EarningsHoldDays == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.EarningsHoldDays(childComplexity), true
 	case "Campaign.endsAt":
 		if e.ComplexityRoot.Campaign.EndsAt == nil {
 			break
@@ -977,6 +1085,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Campaign.StartsAt(childComplexity), true
+	case "Campaign.statement":
+		if e.ComplexityRoot.Campaign.Statement == nil {
+			break
+		}
+
+		args, err := ec.field_Campaign_statement_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Campaign.Statement(childComplexity, args["month"].(string), args["timeZone"].(*string)), true
 	case "Campaign.stats":
 		if e.ComplexityRoot.Campaign.Stats == nil {
 			break
@@ -1001,6 +1120,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Campaign.UpdatedAt(childComplexity), true
+
+	case "CampaignBalances.balances":
+		if e.ComplexityRoot.CampaignBalances.Balances == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignBalances.Balances(childComplexity), true
+	case "CampaignBalances.campaign":
+		if e.ComplexityRoot.CampaignBalances.Campaign == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignBalances.Campaign(childComplexity), true
+	case "CampaignBalances.participation":
+		if e.ComplexityRoot.CampaignBalances.Participation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignBalances.Participation(childComplexity), true
 
 	case "CampaignConnection.edges":
 		if e.ComplexityRoot.CampaignConnection.Edges == nil {
@@ -1119,6 +1257,49 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CampaignRotationSettings.RotationIntervalMinutes(childComplexity), true
+
+	case "CampaignStatement.from":
+		if e.ComplexityRoot.CampaignStatement.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignStatement.From(childComplexity), true
+	case "CampaignStatement.items":
+		if e.ComplexityRoot.CampaignStatement.Items == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignStatement.Items(childComplexity), true
+	case "CampaignStatement.month":
+		if e.ComplexityRoot.CampaignStatement.Month == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignStatement.Month(childComplexity), true
+	case "CampaignStatement.spend":
+		if e.ComplexityRoot.CampaignStatement.Spend == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignStatement.Spend(childComplexity), true
+	case "CampaignStatement.streamers":
+		if e.ComplexityRoot.CampaignStatement.Streamers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignStatement.Streamers(childComplexity), true
+	case "CampaignStatement.timeZone":
+		if e.ComplexityRoot.CampaignStatement.TimeZone == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignStatement.TimeZone(childComplexity), true
+	case "CampaignStatement.to":
+		if e.ComplexityRoot.CampaignStatement.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignStatement.To(childComplexity), true
 
 	case "CampaignStats.clicks":
 		if e.ComplexityRoot.CampaignStats.Clicks == nil {
@@ -1678,6 +1859,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.LogOut(childComplexity), true
+	case "Mutation.markPayout":
+		if e.ComplexityRoot.Mutation.MarkPayout == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_markPayout_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.MarkPayout(childComplexity, args["id"].(string), args["input"].(domain.MarkPayoutInput)), true
 	case "Mutation.recordClick":
 		if e.ComplexityRoot.Mutation.RecordClick == nil {
 			break
@@ -1766,6 +1958,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RotatePostbackSecret(childComplexity, args["campaignId"].(string)), true
+	case "Mutation.runPayouts":
+		if e.ComplexityRoot.Mutation.RunPayouts == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_runPayouts_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RunPayouts(childComplexity, args["input"].(domain.RunPayoutsInput)), true
 	case "Mutation.setCampaignPostback":
 		if e.ComplexityRoot.Mutation.SetCampaignPostback == nil {
 			break
@@ -1940,6 +2143,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
 
+	case "Participation.balances":
+		if e.ComplexityRoot.Participation.Balances == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Participation.Balances(childComplexity), true
 	case "Participation.browserSourceToken":
 		if e.ComplexityRoot.Participation.BrowserSourceToken == nil {
 			break
@@ -2088,6 +2297,141 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ParticipationStats.NotBilled(childComplexity), true
+
+	case "Payout.amount":
+		if e.ComplexityRoot.Payout.Amount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Payout.Amount(childComplexity), true
+	case "Payout.createdAt":
+		if e.ComplexityRoot.Payout.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Payout.CreatedAt(childComplexity), true
+	case "Payout.id":
+		if e.ComplexityRoot.Payout.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Payout.ID(childComplexity), true
+	case "Payout.markedAt":
+		if e.ComplexityRoot.Payout.MarkedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Payout.MarkedAt(childComplexity), true
+	case "Payout.parts":
+		if e.ComplexityRoot.Payout.Parts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Payout.Parts(childComplexity), true
+	case "Payout.reason":
+		if e.ComplexityRoot.Payout.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Payout.Reason(childComplexity), true
+	case "Payout.reference":
+		if e.ComplexityRoot.Payout.Reference == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Payout.Reference(childComplexity), true
+	case "Payout.runKey":
+		if e.ComplexityRoot.Payout.RunKey == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Payout.RunKey(childComplexity), true
+	case "Payout.status":
+		if e.ComplexityRoot.Payout.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Payout.Status(childComplexity), true
+	case "Payout.streamer":
+		if e.ComplexityRoot.Payout.Streamer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Payout.Streamer(childComplexity), true
+
+	case "PayoutPart.amount":
+		if e.ComplexityRoot.PayoutPart.Amount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PayoutPart.Amount(childComplexity), true
+	case "PayoutPart.campaign":
+		if e.ComplexityRoot.PayoutPart.Campaign == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PayoutPart.Campaign(childComplexity), true
+	case "PayoutPart.participationId":
+		if e.ComplexityRoot.PayoutPart.ParticipationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PayoutPart.ParticipationID(childComplexity), true
+
+	case "PayoutRun.csvUrl":
+		if e.ComplexityRoot.PayoutRun.CSVURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PayoutRun.CSVURL(childComplexity), true
+	case "PayoutRun.createdAt":
+		if e.ComplexityRoot.PayoutRun.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PayoutRun.CreatedAt(childComplexity), true
+	case "PayoutRun.doneAt":
+		if e.ComplexityRoot.PayoutRun.DoneAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PayoutRun.DoneAt(childComplexity), true
+	case "PayoutRun.instant":
+		if e.ComplexityRoot.PayoutRun.Instant == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PayoutRun.Instant(childComplexity), true
+	case "PayoutRun.key":
+		if e.ComplexityRoot.PayoutRun.Key == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PayoutRun.Key(childComplexity), true
+	case "PayoutRun.minimum":
+		if e.ComplexityRoot.PayoutRun.Minimum == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PayoutRun.Minimum(childComplexity), true
+	case "PayoutRun.payouts":
+		if e.ComplexityRoot.PayoutRun.Payouts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PayoutRun.Payouts(childComplexity), true
+	case "PayoutRun.status":
+		if e.ComplexityRoot.PayoutRun.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PayoutRun.Status(childComplexity), true
+	case "PayoutRun.total":
+		if e.ComplexityRoot.PayoutRun.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PayoutRun.Total(childComplexity), true
 
 	case "PostbackAttempt.at":
 		if e.ComplexityRoot.PostbackAttempt.At == nil {
@@ -2352,6 +2696,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Participation(childComplexity, args["id"].(string)), true
+	case "Query.payoutRun":
+		if e.ComplexityRoot.Query.PayoutRun == nil {
+			break
+		}
+
+		args, err := ec.field_Query_payoutRun_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PayoutRun(childComplexity, args["key"].(string)), true
 	case "Query.postbackDelivery":
 		if e.ComplexityRoot.Query.PostbackDelivery == nil {
 			break
@@ -2428,6 +2783,216 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SetConversionStatusPayload.Failures(childComplexity), true
 
+	case "SpendItem.amount":
+		if e.ComplexityRoot.SpendItem.Amount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SpendItem.Amount(childComplexity), true
+	case "SpendItem.events":
+		if e.ComplexityRoot.SpendItem.Events == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SpendItem.Events(childComplexity), true
+	case "SpendItem.kind":
+		if e.ComplexityRoot.SpendItem.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SpendItem.Kind(childComplexity), true
+
+	case "SpendShare.amount":
+		if e.ComplexityRoot.SpendShare.Amount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SpendShare.Amount(childComplexity), true
+	case "SpendShare.participation":
+		if e.ComplexityRoot.SpendShare.Participation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SpendShare.Participation(childComplexity), true
+	case "SpendShare.streamer":
+		if e.ComplexityRoot.SpendShare.Streamer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SpendShare.Streamer(childComplexity), true
+
+	case "Statement.adjustments":
+		if e.ComplexityRoot.Statement.Adjustments == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Statement.Adjustments(childComplexity), true
+	case "Statement.campaigns":
+		if e.ComplexityRoot.Statement.Campaigns == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Statement.Campaigns(childComplexity), true
+	case "Statement.closing":
+		if e.ComplexityRoot.Statement.Closing == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Statement.Closing(childComplexity), true
+	case "Statement.earnings":
+		if e.ComplexityRoot.Statement.Earnings == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Statement.Earnings(childComplexity), true
+	case "Statement.from":
+		if e.ComplexityRoot.Statement.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Statement.From(childComplexity), true
+	case "Statement.lines":
+		if e.ComplexityRoot.Statement.Lines == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Statement.Lines(childComplexity), true
+	case "Statement.month":
+		if e.ComplexityRoot.Statement.Month == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Statement.Month(childComplexity), true
+	case "Statement.opening":
+		if e.ComplexityRoot.Statement.Opening == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Statement.Opening(childComplexity), true
+	case "Statement.payouts":
+		if e.ComplexityRoot.Statement.Payouts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Statement.Payouts(childComplexity), true
+	case "Statement.reversals":
+		if e.ComplexityRoot.Statement.Reversals == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Statement.Reversals(childComplexity), true
+	case "Statement.timeZone":
+		if e.ComplexityRoot.Statement.TimeZone == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Statement.TimeZone(childComplexity), true
+	case "Statement.to":
+		if e.ComplexityRoot.Statement.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Statement.To(childComplexity), true
+
+	case "StatementCampaign.adjustments":
+		if e.ComplexityRoot.StatementCampaign.Adjustments == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatementCampaign.Adjustments(childComplexity), true
+	case "StatementCampaign.campaign":
+		if e.ComplexityRoot.StatementCampaign.Campaign == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatementCampaign.Campaign(childComplexity), true
+	case "StatementCampaign.earnings":
+		if e.ComplexityRoot.StatementCampaign.Earnings == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatementCampaign.Earnings(childComplexity), true
+	case "StatementCampaign.reversals":
+		if e.ComplexityRoot.StatementCampaign.Reversals == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatementCampaign.Reversals(childComplexity), true
+
+	case "StatementLine.amount":
+		if e.ComplexityRoot.StatementLine.Amount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatementLine.Amount(childComplexity), true
+	case "StatementLine.at":
+		if e.ComplexityRoot.StatementLine.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatementLine.At(childComplexity), true
+	case "StatementLine.batch":
+		if e.ComplexityRoot.StatementLine.Batch == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatementLine.Batch(childComplexity), true
+	case "StatementLine.campaign":
+		if e.ComplexityRoot.StatementLine.Campaign == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatementLine.Campaign(childComplexity), true
+	case "StatementLine.entryId":
+		if e.ComplexityRoot.StatementLine.EntryID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatementLine.EntryID(childComplexity), true
+	case "StatementLine.events":
+		if e.ComplexityRoot.StatementLine.Events == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatementLine.Events(childComplexity), true
+	case "StatementLine.firstEventId":
+		if e.ComplexityRoot.StatementLine.FirstEventID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatementLine.FirstEventID(childComplexity), true
+	case "StatementLine.kind":
+		if e.ComplexityRoot.StatementLine.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatementLine.Kind(childComplexity), true
+	case "StatementLine.participationId":
+		if e.ComplexityRoot.StatementLine.ParticipationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatementLine.ParticipationID(childComplexity), true
+	case "StatementLine.payoutId":
+		if e.ComplexityRoot.StatementLine.PayoutID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StatementLine.PayoutID(childComplexity), true
+
+	case "StreamerBalances.campaigns":
+		if e.ComplexityRoot.StreamerBalances.Campaigns == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StreamerBalances.Campaigns(childComplexity), true
+	case "StreamerBalances.total":
+		if e.ComplexityRoot.StreamerBalances.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StreamerBalances.Total(childComplexity), true
+
 	case "SubIds.sub1":
 		if e.ComplexityRoot.SubIds.Sub1 == nil {
 			break
@@ -2459,17 +3024,6 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SubIds.Sub5(childComplexity), true
 
-	case "Subscription.campaignAlerts":
-		if e.ComplexityRoot.Subscription.CampaignAlerts == nil {
-			break
-		}
-
-		args, err := ec.field_Subscription_campaignAlerts_args(ctx, rawArgs)
-		if err != nil {
-			return 0, false
-		}
-
-		return e.ComplexityRoot.Subscription.CampaignAlerts(childComplexity, args["campaignId"].(string), args["after"].(*string)), true
 	case "Subscription.campaignStats":
 		if e.ComplexityRoot.Subscription.CampaignStats == nil {
 			break
@@ -2493,6 +3047,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Subscription.ParticipationStats(childComplexity, args["participationId"].(string)), true
 
+	case "User.balances":
+		if e.ComplexityRoot.User.Balances == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.Balances(childComplexity), true
 	case "User.campaignRotationSettings":
 		if e.ComplexityRoot.User.CampaignRotationSettings == nil {
 			break
@@ -2546,12 +3106,29 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.Participations(childComplexity, args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string)), true
+	case "User.payouts":
+		if e.ComplexityRoot.User.Payouts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.Payouts(childComplexity), true
 	case "User.role":
 		if e.ComplexityRoot.User.Role == nil {
 			break
 		}
 
 		return e.ComplexityRoot.User.Role(childComplexity), true
+	case "User.statement":
+		if e.ComplexityRoot.User.Statement == nil {
+			break
+		}
+
+		args, err := ec.field_User_statement_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.User.Statement(childComplexity, args["month"].(string), args["timeZone"].(*string)), true
 
 	case "VerifyReport.counters":
 		if e.ComplexityRoot.VerifyReport.Counters == nil {
@@ -2602,10 +3179,12 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("GoalInput", ec.unmarshalInputGoalInput),
 			graphql.NewInputUnmarshaler("GoalPostbackUrlInput", ec.unmarshalInputGoalPostbackUrlInput),
 			graphql.NewInputUnmarshaler("LogInInput", ec.unmarshalInputLogInInput),
+			graphql.NewInputUnmarshaler("MarkPayoutInput", ec.unmarshalInputMarkPayoutInput),
 			graphql.NewInputUnmarshaler("ParticipationCapsInput", ec.unmarshalInputParticipationCapsInput),
 			graphql.NewInputUnmarshaler("PriorityWeightsInput", ec.unmarshalInputPriorityWeightsInput),
 			graphql.NewInputUnmarshaler("RecordClickInput", ec.unmarshalInputRecordClickInput),
 			graphql.NewInputUnmarshaler("RecordConversionInput", ec.unmarshalInputRecordConversionInput),
+			graphql.NewInputUnmarshaler("RunPayoutsInput", ec.unmarshalInputRunPayoutsInput),
 			graphql.NewInputUnmarshaler("SetConversionStatusInput", ec.unmarshalInputSetConversionStatusInput),
 			graphql.NewInputUnmarshaler("SignUpInput", ec.unmarshalInputSignUpInput),
 			graphql.NewInputUnmarshaler("SubIdsInput", ec.unmarshalInputSubIdsInput),
@@ -2704,90 +3283,6 @@ func newExecutionContext(
 }
 
 var sources = []*ast.Source{
-	{Name: "../schema/alert.graphqls", Input: `"The limit an alert is about."
-enum AlertKind {
-  "The campaign's total budget."
-  BUDGET
-  "The campaign's daily budget, on one day of its time zone."
-  DAILY_BUDGET
-  "One streamer's total cap on the campaign (setParticipationCaps)."
-  STREAMER_CAP
-  "One streamer's daily cap, on one day of the campaign's time zone."
-  STREAMER_DAILY_CAP
-}
-
-"""
-A campaign's spend reached a threshold of one of its limits: 80% or 100% of
-its budget or of its daily budget (per day), or 100% of a streamer's total or
-daily cap. 100% means the limit is reached: the spend is at it, or too close
-for the campaign's cheapest price, or it refused an event. Recorded once per
-threshold, limit value and day, in event order; pushed live by
-` + "`" + `campaignAlerts` + "`" + ` and posted to the campaign's ` + "`" + `alertWebhookUrl` + "`" + ` (see
-docs/money.md, Alerts).
-"""
-type Alert {
-  """
-  Its natural key, ` + "`" + `<campaignId>:<KIND>:<threshold>:<limit in micro-units>[:<participationId>][:<day>]` + "`" + `;
-  also the webhook's ` + "`" + `Idempotency-Key` + "`" + `.
-  """
-  id: ID!
-  "The campaign."
-  campaign: Campaign!
-  "Which limit."
-  kind: AlertKind!
-  "The percent of the limit reached: 80 or 100."
-  threshold: Int!
-  "The limit's value when it was reached."
-  limit: Money!
-  "What the limit counts (the campaign's spend, the day's, the streamer's) just after the event that reached the threshold."
-  spent: Money!
-  "The day of a daily limit, YYYY-MM-DD in the campaign's time zone; null for a total one."
-  day: String
-  "The streamer's participation, for a streamer's cap; null otherwise."
-  participation: Participation
-  "When the event that reached the threshold happened (a conversion's approval)."
-  at: Time!
-  "The alert's webhook delivery (key: the alert's id); null when the campaign had no alertWebhookUrl when it was raised."
-  delivery: PostbackDelivery
-}
-
-"A page of alerts, newest first."
-type AlertConnection {
-  "The page's alerts."
-  edges: [AlertEdge!]!
-  "Where the page ends."
-  pageInfo: PageInfo!
-}
-
-"An alert and its cursor."
-type AlertEdge {
-  "Pass as ` + "`" + `after` + "`" + ` for the older alerts, or to ` + "`" + `campaignAlerts` + "`" + ` for the newer ones."
-  cursor: String!
-  "The alert."
-  node: Alert!
-}
-
-extend type Campaign {
-  """
-  Where the campaign's alerts are posted, as signed JSON (see docs/postbacks.md,
-  Alert webhooks): its brand and admins only; null for others and when none.
-  """
-  alertWebhookUrl: String
-  "The campaign's alerts, newest first: its brand and admins only (FORBIDDEN for others)."
-  alerts(first: Int = 20, after: String): AlertConnection!
-}
-
-extend type Subscription {
-  """
-  A campaign's alerts: every alert after the cursor ` + "`" + `after` + "`" + ` (an AlertEdge
-  cursor; all of them when omitted), oldest first, then each new one as the
-  projector records it, each once. Its brand and admins: UNAUTHENTICATED
-  without a user, NOT_FOUND for a campaign the caller may not see, FORBIDDEN
-  for a streamer. The stream ends when the caller can no longer read them.
-  """
-  campaignAlerts(campaignId: ID!, after: String): Alert!
-}
-`, BuiltIn: false},
 	{Name: "../schema/campaign.graphqls", Input: `"""
 An amount of money as a decimal string with at most 6 fraction digits, e.g.
 ` + "`" + `"2.50"` + "`" + `. Never negative in input. Stored as integer micro-units.
@@ -2923,6 +3418,12 @@ type Campaign {
   dailyBudget: Money
   "The IANA time zone its days are counted in (the daily budget, its streamers' daily caps), e.g. \"Europe/Berlin\"; UTC by default."
   timeZone: String!
+  """
+  How many days the money it bills is held before its streamers may be paid
+  it (a reversal meanwhile takes it back before any payout); 0 is payable at
+  once. The server's HOLD_DAYS unless the campaign sets its own.
+  """
+  earningsHoldDays: Int!
   "Price per 1000 impressions."
   cpm: Money!
   "Price per click."
@@ -3059,6 +3560,8 @@ input CreateCampaignInput {
   dailyBudget: Decimal
   "An IANA time zone name (\"Europe/Berlin\", \"UTC\"): the one its days are counted in. Default UTC."
   timeZone: String
+  "Days billed money is held before it is payable, 0–365; omitted: the server's HOLD_DAYS."
+  earningsHoldDays: Int
   "Price per 1000 impressions (default 0)."
   cpm: Decimal
   "Price per click (default 0)."
@@ -3068,8 +3571,6 @@ input CreateCampaignInput {
   endsAt: Time
   "Absolute http(s) URL template notified of conversions; its macros ({click_id}, {status}…) must be among CampaignPostback.macros."
   postbackUrl: String
-  "Absolute http(s) URL, no macros, leading to a public address: where the campaign's alerts are posted (docs/postbacks.md). None by default."
-  alertWebhookUrl: String
 }
 
 "Changes to a campaign: omitted fields stay as they are."
@@ -3083,6 +3584,8 @@ input UpdateCampaignInput {
   dailyBudget: Decimal
   "A new IANA time zone; it names the days of events projected from then on."
   timeZone: String
+  "A new hold period in days, 0–365, for the money billed from then on (what is held keeps its release time)."
+  earningsHoldDays: Int
   cpm: Decimal
   cpc: Decimal
   "Replaces the whole list."
@@ -3091,8 +3594,6 @@ input UpdateCampaignInput {
   endsAt: Time
   "The postback URL template, as on createCampaign."
   postbackUrl: String
-  "Where alerts are posted, as on createCampaign; an empty string removes it."
-  alertWebhookUrl: String
   """
   ACTIVE, PAUSED or ENDED. Allowed: DRAFT→ACTIVE|ENDED, ACTIVE→PAUSED|ENDED,
   PAUSED→ACTIVE|ENDED, EXHAUSTED→ACTIVE (with budget left)|ENDED. A transition
@@ -3150,19 +3651,14 @@ subscription sends the object at once, then again each time the projector
 has applied new events of it, typically well under a second after they were
 recorded. A user holds at most LIVE_SUBSCRIPTIONS_PER_USER subscriptions at
 once per server (10 by default); one more is RATE_LIMITED. As many WebSocket
-connections: one more is closed with 1008. A stream never ends in silence:
-when it cannot go on, its last result has no data and one error, then the
-stream completes — NOT_FOUND when the object is no longer the caller's to
-see, SERVICE_UNAVAILABLE (subscribe again) when the store cannot be read for
-a few seconds, when the server cannot follow updates, and when it shuts
-down.
+connections: one more is closed with 1008.
 """
 type Subscription {
   """
   A campaign, pushed when its counters and money change (stats, spent,
   remaining). Authorized as campaign(id): UNAUTHENTICATED without a user,
-  NOT_FOUND for a campaign the caller may not see. The stream ends with
-  NOT_FOUND when the caller can no longer see it.
+  NOT_FOUND for a campaign the caller may not see. The stream ends when the
+  caller can no longer see it.
   """
   campaignStats(campaignId: ID!): Campaign!
   """
@@ -3170,6 +3666,281 @@ type Subscription {
   as participation(id); otherwise as campaignStats.
   """
   participationStats(participationId: ID!): Participation!
+}
+`, BuiltIn: false},
+	{Name: "../schema/money.graphqls", Input: `"""
+Where earnings stand at the moment of the query (docs/money.md). Every amount
+is a sum of earning entries: each billed amount, held for its campaign's
+earningsHoldDays, then available; each reversal, negative.
+"""
+type Balances {
+  "Earned and not yet released: a reversal may still take it back."
+  held: Money!
+  "Released and in no payout yet: what the next payout run pays. May be below zero after a reversal of money already paid."
+  available: Money!
+  "In payouts not yet recorded PAID (PENDING)."
+  inPayout: Money!
+  "In payouts recorded PAID."
+  paid: Money!
+  "The part of held and available that takes back money already paid or in a payout (reversals after payout), carried into the next payout."
+  adjustments: Money!
+  "Everything ever earned, net of reversals: held + available + inPayout + paid (the participations' earnings)."
+  lifetime: Money!
+}
+
+"One campaign's share of a streamer's balances."
+type CampaignBalances {
+  campaign: Campaign!
+  participation: Participation!
+  balances: Balances!
+}
+
+"A streamer's balances, in total and per campaign."
+type StreamerBalances {
+  total: Balances!
+  "Per campaign the streamer earned from, by campaign id."
+  campaigns: [CampaignBalances!]!
+}
+
+"Where a payout is."
+enum PayoutStatus {
+  "Its run claimed its entries; the transfer is not recorded yet."
+  PENDING
+  "An admin recorded the external transfer as made."
+  PAID
+  "An admin recorded the transfer as failed: its amount is available again."
+  FAILED
+}
+
+"Where a payout run is."
+enum PayoutRunStatus {
+  "Its payouts are being created and claimed; calling runPayouts with its key finishes it."
+  RUNNING
+  "Every payout of it is PENDING (or marked since)."
+  DONE
+}
+
+"One campaign's share of a payout."
+type PayoutPart {
+  campaign: Campaign!
+  participationId: ID!
+  amount: Money!
+}
+
+"""
+One streamer's payout of one run: exactly the available balance the run
+found at its instant (whole cents; the rest is carried into the next payout).
+"""
+type Payout {
+  "\"<run key>:<streamer id>\"."
+  id: ID!
+  runKey: String!
+  streamer: User!
+  amount: Money!
+  status: PayoutStatus!
+  "By campaign."
+  parts: [PayoutPart!]!
+  "The external transfer's reference, as the admin recorded it."
+  reference: String
+  "Why it failed (FAILED)."
+  reason: String
+  createdAt: Time!
+  markedAt: Time
+}
+
+"An admin's payout run, one per key."
+type PayoutRun {
+  "The client's idempotency key."
+  key: String!
+  "The instant whose available balances it pays."
+  instant: Time!
+  "The least balance it pays."
+  minimum: Money!
+  status: PayoutRunStatus!
+  createdAt: Time!
+  doneAt: Time
+  "Its payouts, by streamer id."
+  payouts: [Payout!]!
+  "The sum of its payouts not FAILED."
+  total: Money!
+  "Where its PayPal Payouts payment file is (GET with the admin's Authorization header)."
+  csvUrl: String!
+}
+
+"runPayouts' input."
+input RunPayoutsInput {
+  """
+  The idempotency key: 1–100 letters, digits, '.', '_', ':' or '-'. The first
+  call with a key starts the run; every other call with it (concurrent, or
+  after a crash) returns that run, finishing it if it is unfinished.
+  """
+  key: String!
+}
+
+"markPayout's input."
+input MarkPayoutInput {
+  "PAID or FAILED."
+  status: PayoutStatus!
+  "The external transfer's reference, 1–200 characters; required for PAID."
+  reference: String
+  "Why it failed; at most 500 characters."
+  reason: String
+}
+
+extend type User {
+  "The streamer's balances now, in total and per campaign. Private: null unless the caller is this user or an admin."
+  balances: StreamerBalances @private
+  "The streamer's payouts, newest first. Private: null unless the caller is this user or an admin."
+  payouts: [Payout!] @private
+}
+
+extend type Participation {
+  "This participation's balances now: its streamer, its campaign's brand and admins."
+  balances: Balances!
+}
+
+extend type Query {
+  "A payout run by its key: admins only."
+  payoutRun(key: String!): PayoutRun
+}
+
+extend type Mutation {
+  """
+  Runs payouts (admins only): at this instant, each streamer whose available
+  balance is at least PAYOUT_MINIMUM gets one PENDING payout of exactly it.
+  Idempotent by input.key; CONFLICT while another key's run is unfinished.
+  """
+  runPayouts(input: RunPayoutsInput!): PayoutRun!
+  """
+  Records a PENDING payout's external transfer as PAID (with its reference)
+  or FAILED (its amount becomes available again). Admins only; marking it
+  again the same way returns it unchanged, otherwise CONFLICT.
+  """
+  markPayout(id: ID!, input: MarkPayoutInput!): Payout!
+}
+
+"What a statement line records."
+enum StatementLineKind {
+  "Money billed: a group of impressions or clicks of one batch, or a conversion approved."
+  EARNING
+  "A billed conversion rejected before its earning was paid out: it takes the money back."
+  REVERSAL
+  "A billed conversion rejected after a payout claimed its earning: deducted from the next payout."
+  ADJUSTMENT
+  "A payout (not FAILED): the money left the balance."
+  PAYOUT
+}
+
+"""
+One line of a statement, traceable to its events: an earning entry names the
+first of its events (firstEventId: a click, an impression or a conversion id), how
+many it sums and the projector batch that billed them (the events of that
+participation and kind marked with that batch); a payout line names the payout.
+"""
+type StatementLine {
+  at: Time!
+  kind: StatementLineKind!
+  "Null for a payout."
+  campaign: Campaign
+  participationId: ID
+  amount: Money!
+  entryId: String
+  firstEventId: String
+  events: Int!
+  batch: Int!
+  payoutId: ID
+}
+
+"One campaign's part of a statement."
+type StatementCampaign {
+  campaign: Campaign!
+  earnings: Money!
+  reversals: Money!
+  adjustments: Money!
+}
+
+"""
+A streamer's calendar month in a time zone: the balance not yet paid out at its
+start and end, and every line between:
+closing = opening + earnings + reversals + adjustments − payouts.
+"""
+type Statement {
+  "YYYY-MM."
+  month: String!
+  timeZone: String!
+  from: Time!
+  to: Time!
+  opening: Money!
+  earnings: Money!
+  "Negative."
+  reversals: Money!
+  "Negative."
+  adjustments: Money!
+  "What left the balance in payouts (not FAILED) created in the month."
+  payouts: Money!
+  closing: Money!
+  "By campaign id."
+  campaigns: [StatementCampaign!]!
+  "In time order."
+  lines: [StatementLine!]!
+}
+
+extend type User {
+  """
+  The streamer's statement of a calendar month (YYYY-MM) in timeZone (an IANA
+  name, UTC by default). Private: null unless the caller is this user or an admin.
+  """
+  statement(month: String!, timeZone: String): Statement @private
+}
+
+"What a campaign's money bought."
+enum SpendKind {
+  IMPRESSIONS
+  CLICKS
+  "Conversions approved."
+  CONVERSIONS
+  "Conversions rejected after they were billed: money given back (negative)."
+  REVERSALS
+}
+
+"One kind of a campaign statement's spend."
+type SpendItem {
+  kind: SpendKind!
+  "How many events."
+  events: Int!
+  amount: Money!
+}
+
+"One streamer's part of a campaign statement."
+type SpendShare {
+  participation: Participation!
+  streamer: User!
+  amount: Money!
+}
+
+"""
+What a campaign spent in a calendar month of a time zone, on what and with which
+streamers: what an invoice is built from. The same entries as its streamers'
+statements, so the two always agree.
+"""
+type CampaignStatement {
+  month: String!
+  timeZone: String!
+  from: Time!
+  to: Time!
+  spend: Money!
+  "Impressions, clicks, conversions and reversals, in that order."
+  items: [SpendItem!]!
+  "By participation id."
+  streamers: [SpendShare!]!
+}
+
+extend type Campaign {
+  """
+  The campaign's statement of a calendar month (YYYY-MM) in timeZone (an IANA
+  name; the campaign's time zone by default): its brand and admins.
+  """
+  statement(month: String!, timeZone: String): CampaignStatement!
 }
 `, BuiltIn: false},
 	{Name: "../schema/node.graphqls", Input: `"""
@@ -3387,15 +4158,15 @@ type PostbackAttempt {
   error: String
 }
 
-"One outbound postback: one step of one conversion, or one alert's webhook, sent until it arrives."
+"One outbound postback: one step of one conversion, sent until it arrives."
 type PostbackDelivery {
-  "The delivery's identity and the ` + "`" + `Idempotency-Key` + "`" + ` header: ` + "`" + `<conversionId>:<rev>` + "`" + `, or an alert's id for an alert webhook."
+  "The delivery's identity and the ` + "`" + `Idempotency-Key` + "`" + ` header: ` + "`" + `<conversionId>:<rev>` + "`" + `."
   key: ID!
   "The conversion the step is of."
   conversionId: ID!
   "The conversion's goal; a goal's own template, if set, is used for it."
   goalId: String!
-  "The step reported: ` + "`" + `conversion` + "`" + ` (recorded) or ` + "`" + `status` + "`" + ` (its status changed); ` + "`" + `alert` + "`" + ` for an alert webhook (its conversionId and goalId are empty)."
+  "The step reported: ` + "`" + `conversion` + "`" + ` (recorded) or ` + "`" + `status` + "`" + ` (its status changed)."
   event: String!
   "The macros' values as they were at that step."
   values: [PostbackValue!]!
@@ -4040,52 +4811,6 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
 
-func (ec *executionContext) childFields_Alert(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-	switch field.Name {
-	case "id":
-		return ec.fieldContext_Alert_id(ctx, field)
-	case "campaign":
-		return ec.fieldContext_Alert_campaign(ctx, field)
-	case "kind":
-		return ec.fieldContext_Alert_kind(ctx, field)
-	case "threshold":
-		return ec.fieldContext_Alert_threshold(ctx, field)
-	case "limit":
-		return ec.fieldContext_Alert_limit(ctx, field)
-	case "spent":
-		return ec.fieldContext_Alert_spent(ctx, field)
-	case "day":
-		return ec.fieldContext_Alert_day(ctx, field)
-	case "participation":
-		return ec.fieldContext_Alert_participation(ctx, field)
-	case "at":
-		return ec.fieldContext_Alert_at(ctx, field)
-	case "delivery":
-		return ec.fieldContext_Alert_delivery(ctx, field)
-	}
-	return nil, fmt.Errorf("no field named %q was found under type Alert", field.Name)
-}
-
-func (ec *executionContext) childFields_AlertConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-	switch field.Name {
-	case "edges":
-		return ec.fieldContext_AlertConnection_edges(ctx, field)
-	case "pageInfo":
-		return ec.fieldContext_AlertConnection_pageInfo(ctx, field)
-	}
-	return nil, fmt.Errorf("no field named %q was found under type AlertConnection", field.Name)
-}
-
-func (ec *executionContext) childFields_AlertEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-	switch field.Name {
-	case "cursor":
-		return ec.fieldContext_AlertEdge_cursor(ctx, field)
-	case "node":
-		return ec.fieldContext_AlertEdge_node(ctx, field)
-	}
-	return nil, fmt.Errorf("no field named %q was found under type AlertEdge", field.Name)
-}
-
 func (ec *executionContext) childFields_ApiKey(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -4112,6 +4837,24 @@ func (ec *executionContext) childFields_AuthPayload(ctx context.Context, field g
 		return ec.fieldContext_AuthPayload_user(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AuthPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_Balances(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "held":
+		return ec.fieldContext_Balances_held(ctx, field)
+	case "available":
+		return ec.fieldContext_Balances_available(ctx, field)
+	case "inPayout":
+		return ec.fieldContext_Balances_inPayout(ctx, field)
+	case "paid":
+		return ec.fieldContext_Balances_paid(ctx, field)
+	case "adjustments":
+		return ec.fieldContext_Balances_adjustments(ctx, field)
+	case "lifetime":
+		return ec.fieldContext_Balances_lifetime(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Balances", field.Name)
 }
 
 func (ec *executionContext) childFields_BlackoutPeriod(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4154,6 +4897,8 @@ func (ec *executionContext) childFields_Campaign(ctx context.Context, field grap
 		return ec.fieldContext_Campaign_dailyBudget(ctx, field)
 	case "timeZone":
 		return ec.fieldContext_Campaign_timeZone(ctx, field)
+	case "earningsHoldDays":
+		return ec.fieldContext_Campaign_earningsHoldDays(ctx, field)
 	case "cpm":
 		return ec.fieldContext_Campaign_cpm(ctx, field)
 	case "cpc":
@@ -4174,10 +4919,8 @@ func (ec *executionContext) childFields_Campaign(ctx context.Context, field grap
 		return ec.fieldContext_Campaign_updatedAt(ctx, field)
 	case "participations":
 		return ec.fieldContext_Campaign_participations(ctx, field)
-	case "alertWebhookUrl":
-		return ec.fieldContext_Campaign_alertWebhookUrl(ctx, field)
-	case "alerts":
-		return ec.fieldContext_Campaign_alerts(ctx, field)
+	case "statement":
+		return ec.fieldContext_Campaign_statement(ctx, field)
 	case "globalId":
 		return ec.fieldContext_Campaign_globalId(ctx, field)
 	case "postback":
@@ -4186,6 +4929,18 @@ func (ec *executionContext) childFields_Campaign(ctx context.Context, field grap
 		return ec.fieldContext_Campaign_postbackDeliveries(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Campaign", field.Name)
+}
+
+func (ec *executionContext) childFields_CampaignBalances(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "campaign":
+		return ec.fieldContext_CampaignBalances_campaign(ctx, field)
+	case "participation":
+		return ec.fieldContext_CampaignBalances_participation(ctx, field)
+	case "balances":
+		return ec.fieldContext_CampaignBalances_balances(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CampaignBalances", field.Name)
 }
 
 func (ec *executionContext) childFields_CampaignConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4248,6 +5003,26 @@ func (ec *executionContext) childFields_CampaignRotationSettings(ctx context.Con
 		return ec.fieldContext_CampaignRotationSettings_blackoutPeriods(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CampaignRotationSettings", field.Name)
+}
+
+func (ec *executionContext) childFields_CampaignStatement(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "month":
+		return ec.fieldContext_CampaignStatement_month(ctx, field)
+	case "timeZone":
+		return ec.fieldContext_CampaignStatement_timeZone(ctx, field)
+	case "from":
+		return ec.fieldContext_CampaignStatement_from(ctx, field)
+	case "to":
+		return ec.fieldContext_CampaignStatement_to(ctx, field)
+	case "spend":
+		return ec.fieldContext_CampaignStatement_spend(ctx, field)
+	case "items":
+		return ec.fieldContext_CampaignStatement_items(ctx, field)
+	case "streamers":
+		return ec.fieldContext_CampaignStatement_streamers(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CampaignStatement", field.Name)
 }
 
 func (ec *executionContext) childFields_CampaignStats(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4568,6 +5343,8 @@ func (ec *executionContext) childFields_Participation(ctx context.Context, field
 		return ec.fieldContext_Participation_joinedAt(ctx, field)
 	case "leftAt":
 		return ec.fieldContext_Participation_leftAt(ctx, field)
+	case "balances":
+		return ec.fieldContext_Participation_balances(ctx, field)
 	case "globalId":
 		return ec.fieldContext_Participation_globalId(ctx, field)
 	}
@@ -4622,6 +5399,68 @@ func (ec *executionContext) childFields_ParticipationStats(ctx context.Context, 
 		return ec.fieldContext_ParticipationStats_earnings(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ParticipationStats", field.Name)
+}
+
+func (ec *executionContext) childFields_Payout(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Payout_id(ctx, field)
+	case "runKey":
+		return ec.fieldContext_Payout_runKey(ctx, field)
+	case "streamer":
+		return ec.fieldContext_Payout_streamer(ctx, field)
+	case "amount":
+		return ec.fieldContext_Payout_amount(ctx, field)
+	case "status":
+		return ec.fieldContext_Payout_status(ctx, field)
+	case "parts":
+		return ec.fieldContext_Payout_parts(ctx, field)
+	case "reference":
+		return ec.fieldContext_Payout_reference(ctx, field)
+	case "reason":
+		return ec.fieldContext_Payout_reason(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Payout_createdAt(ctx, field)
+	case "markedAt":
+		return ec.fieldContext_Payout_markedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Payout", field.Name)
+}
+
+func (ec *executionContext) childFields_PayoutPart(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "campaign":
+		return ec.fieldContext_PayoutPart_campaign(ctx, field)
+	case "participationId":
+		return ec.fieldContext_PayoutPart_participationId(ctx, field)
+	case "amount":
+		return ec.fieldContext_PayoutPart_amount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PayoutPart", field.Name)
+}
+
+func (ec *executionContext) childFields_PayoutRun(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "key":
+		return ec.fieldContext_PayoutRun_key(ctx, field)
+	case "instant":
+		return ec.fieldContext_PayoutRun_instant(ctx, field)
+	case "minimum":
+		return ec.fieldContext_PayoutRun_minimum(ctx, field)
+	case "status":
+		return ec.fieldContext_PayoutRun_status(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_PayoutRun_createdAt(ctx, field)
+	case "doneAt":
+		return ec.fieldContext_PayoutRun_doneAt(ctx, field)
+	case "payouts":
+		return ec.fieldContext_PayoutRun_payouts(ctx, field)
+	case "total":
+		return ec.fieldContext_PayoutRun_total(ctx, field)
+	case "csvUrl":
+		return ec.fieldContext_PayoutRun_csvUrl(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PayoutRun", field.Name)
 }
 
 func (ec *executionContext) childFields_PostbackAttempt(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4756,6 +5595,110 @@ func (ec *executionContext) childFields_SetConversionStatusPayload(ctx context.C
 	return nil, fmt.Errorf("no field named %q was found under type SetConversionStatusPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_SpendItem(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_SpendItem_kind(ctx, field)
+	case "events":
+		return ec.fieldContext_SpendItem_events(ctx, field)
+	case "amount":
+		return ec.fieldContext_SpendItem_amount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SpendItem", field.Name)
+}
+
+func (ec *executionContext) childFields_SpendShare(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "participation":
+		return ec.fieldContext_SpendShare_participation(ctx, field)
+	case "streamer":
+		return ec.fieldContext_SpendShare_streamer(ctx, field)
+	case "amount":
+		return ec.fieldContext_SpendShare_amount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SpendShare", field.Name)
+}
+
+func (ec *executionContext) childFields_Statement(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "month":
+		return ec.fieldContext_Statement_month(ctx, field)
+	case "timeZone":
+		return ec.fieldContext_Statement_timeZone(ctx, field)
+	case "from":
+		return ec.fieldContext_Statement_from(ctx, field)
+	case "to":
+		return ec.fieldContext_Statement_to(ctx, field)
+	case "opening":
+		return ec.fieldContext_Statement_opening(ctx, field)
+	case "earnings":
+		return ec.fieldContext_Statement_earnings(ctx, field)
+	case "reversals":
+		return ec.fieldContext_Statement_reversals(ctx, field)
+	case "adjustments":
+		return ec.fieldContext_Statement_adjustments(ctx, field)
+	case "payouts":
+		return ec.fieldContext_Statement_payouts(ctx, field)
+	case "closing":
+		return ec.fieldContext_Statement_closing(ctx, field)
+	case "campaigns":
+		return ec.fieldContext_Statement_campaigns(ctx, field)
+	case "lines":
+		return ec.fieldContext_Statement_lines(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Statement", field.Name)
+}
+
+func (ec *executionContext) childFields_StatementCampaign(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "campaign":
+		return ec.fieldContext_StatementCampaign_campaign(ctx, field)
+	case "earnings":
+		return ec.fieldContext_StatementCampaign_earnings(ctx, field)
+	case "reversals":
+		return ec.fieldContext_StatementCampaign_reversals(ctx, field)
+	case "adjustments":
+		return ec.fieldContext_StatementCampaign_adjustments(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StatementCampaign", field.Name)
+}
+
+func (ec *executionContext) childFields_StatementLine(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "at":
+		return ec.fieldContext_StatementLine_at(ctx, field)
+	case "kind":
+		return ec.fieldContext_StatementLine_kind(ctx, field)
+	case "campaign":
+		return ec.fieldContext_StatementLine_campaign(ctx, field)
+	case "participationId":
+		return ec.fieldContext_StatementLine_participationId(ctx, field)
+	case "amount":
+		return ec.fieldContext_StatementLine_amount(ctx, field)
+	case "entryId":
+		return ec.fieldContext_StatementLine_entryId(ctx, field)
+	case "firstEventId":
+		return ec.fieldContext_StatementLine_firstEventId(ctx, field)
+	case "events":
+		return ec.fieldContext_StatementLine_events(ctx, field)
+	case "batch":
+		return ec.fieldContext_StatementLine_batch(ctx, field)
+	case "payoutId":
+		return ec.fieldContext_StatementLine_payoutId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StatementLine", field.Name)
+}
+
+func (ec *executionContext) childFields_StreamerBalances(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "total":
+		return ec.fieldContext_StreamerBalances_total(ctx, field)
+	case "campaigns":
+		return ec.fieldContext_StreamerBalances_campaigns(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StreamerBalances", field.Name)
+}
+
 func (ec *executionContext) childFields_SubIds(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "sub1":
@@ -4790,6 +5733,12 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_campaignRotationSettings(ctx, field)
 	case "participations":
 		return ec.fieldContext_User_participations(ctx, field)
+	case "balances":
+		return ec.fieldContext_User_balances(ctx, field)
+	case "payouts":
+		return ec.fieldContext_User_payouts(ctx, field)
+	case "statement":
+		return ec.fieldContext_User_statement(ctx, field)
 	case "globalId":
 		return ec.fieldContext_User_globalId(ctx, field)
 	}
@@ -4928,28 +5877,6 @@ func (ec *executionContext) childFields___Type(ctx context.Context, field graphq
 
 // region    ***************************** args.gotpl *****************************
 
-func (ec *executionContext) field_Campaign_alerts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
-	var err error
-	args := map[string]any{}
-	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
-		func(ctx context.Context, v any) (*int, error) {
-			return ec.unmarshalOInt2ᚖint(ctx, v)
-		})
-	if err != nil {
-		return nil, err
-	}
-	args["first"] = arg0
-	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
-		func(ctx context.Context, v any) (*string, error) {
-			return ec.unmarshalOString2ᚖstring(ctx, v)
-		})
-	if err != nil {
-		return nil, err
-	}
-	args["after"] = arg1
-	return args, nil
-}
-
 func (ec *executionContext) field_Campaign_participations_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5015,6 +5942,28 @@ func (ec *executionContext) field_Campaign_postbackDeliveries_args(ctx context.C
 		return nil, err
 	}
 	args["after"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Campaign_statement_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "month",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["month"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "timeZone",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["timeZone"] = arg1
 	return args, nil
 }
 
@@ -5113,6 +6062,28 @@ func (ec *executionContext) field_Mutation_logIn_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_markPayout_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (domain.MarkPayoutInput, error) {
+			return ec.unmarshalNMarkPayoutInput2tallyᚋdomainᚐMarkPayoutInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
 	return args, nil
 }
 
@@ -5225,6 +6196,20 @@ func (ec *executionContext) field_Mutation_rotatePostbackSecret_args(ctx context
 		return nil, err
 	}
 	args["campaignId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_runPayouts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (domain.RunPayoutsInput, error) {
+			return ec.unmarshalNRunPayoutsInput2tallyᚋdomainᚐRunPayoutsInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -5606,6 +6591,20 @@ func (ec *executionContext) field_Query_participation_args(ctx context.Context, 
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_payoutRun_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "key",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["key"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_postbackDelivery_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5617,28 +6616,6 @@ func (ec *executionContext) field_Query_postbackDelivery_args(ctx context.Contex
 		return nil, err
 	}
 	args["key"] = arg0
-	return args, nil
-}
-
-func (ec *executionContext) field_Subscription_campaignAlerts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
-	var err error
-	args := map[string]any{}
-	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "campaignId",
-		func(ctx context.Context, v any) (string, error) {
-			return ec.unmarshalNID2string(ctx, v)
-		})
-	if err != nil {
-		return nil, err
-	}
-	args["campaignId"] = arg0
-	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
-		func(ctx context.Context, v any) (*string, error) {
-			return ec.unmarshalOString2ᚖstring(ctx, v)
-		})
-	if err != nil {
-		return nil, err
-	}
-	args["after"] = arg1
 	return args, nil
 }
 
@@ -5705,6 +6682,28 @@ func (ec *executionContext) field_User_participations_args(ctx context.Context, 
 		return nil, err
 	}
 	args["before"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_User_statement_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "month",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["month"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "timeZone",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["timeZone"] = arg1
 	return args, nil
 }
 
@@ -5781,400 +6780,6 @@ func (ec *executionContext) field___Type_inputFields_args(ctx context.Context, r
 // endregion ***************************** args.gotpl *****************************
 
 // region    **************************** field.gotpl *****************************
-
-func (ec *executionContext) _Alert_id(ctx context.Context, field graphql.CollectedField, obj *domain.Alert) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Alert_id(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.ID, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNID2string(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Alert_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Alert", field, false, false, "ID")
-}
-
-func (ec *executionContext) _Alert_campaign(ctx context.Context, field graphql.CollectedField, obj *domain.Alert) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Alert_campaign(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Alert().Campaign(ctx, obj)
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *domain.Campaign) graphql.Marshaler {
-			return ec.marshalNCampaign2ᚖtallyᚋdomainᚐCampaign(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Alert_campaign(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Alert",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Campaign(ctx, field)
-		},
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Alert_kind(ctx context.Context, field graphql.CollectedField, obj *domain.Alert) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Alert_kind(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Kind, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v domain.AlertKind) graphql.Marshaler {
-			return ec.marshalNAlertKind2tallyᚋdomainᚐAlertKind(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Alert_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Alert", field, false, false, "AlertKind")
-}
-
-func (ec *executionContext) _Alert_threshold(ctx context.Context, field graphql.CollectedField, obj *domain.Alert) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Alert_threshold(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Threshold, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
-			return ec.marshalNInt2int(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Alert_threshold(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Alert", field, false, false, "Int")
-}
-
-func (ec *executionContext) _Alert_limit(ctx context.Context, field graphql.CollectedField, obj *domain.Alert) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Alert_limit(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Alert().Limit(ctx, obj)
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
-			return ec.marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Alert_limit(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Alert",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Money(ctx, field)
-		},
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Alert_spent(ctx context.Context, field graphql.CollectedField, obj *domain.Alert) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Alert_spent(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Alert().Spent(ctx, obj)
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
-			return ec.marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Alert_spent(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Alert",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Money(ctx, field)
-		},
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Alert_day(ctx context.Context, field graphql.CollectedField, obj *domain.Alert) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Alert_day(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Alert().Day(ctx, obj)
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
-			return ec.marshalOString2ᚖstring(ctx, selections, v)
-		},
-		true,
-		false,
-	)
-}
-func (ec *executionContext) fieldContext_Alert_day(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Alert", field, true, true, "String")
-}
-
-func (ec *executionContext) _Alert_participation(ctx context.Context, field graphql.CollectedField, obj *domain.Alert) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Alert_participation(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Alert().Participation(ctx, obj)
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *domain.Participation) graphql.Marshaler {
-			return ec.marshalOParticipation2ᚖtallyᚋdomainᚐParticipation(ctx, selections, v)
-		},
-		true,
-		false,
-	)
-}
-func (ec *executionContext) fieldContext_Alert_participation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Alert",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Participation(ctx, field)
-		},
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Alert_at(ctx context.Context, field graphql.CollectedField, obj *domain.Alert) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Alert_at(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.At, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
-			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Alert_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Alert", field, false, false, "Time")
-}
-
-func (ec *executionContext) _Alert_delivery(ctx context.Context, field graphql.CollectedField, obj *domain.Alert) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Alert_delivery(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Alert().Delivery(ctx, obj)
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *domain.OutboxEntry) graphql.Marshaler {
-			return ec.marshalOPostbackDelivery2ᚖtallyᚋdomainᚐOutboxEntry(ctx, selections, v)
-		},
-		true,
-		false,
-	)
-}
-func (ec *executionContext) fieldContext_Alert_delivery(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Alert",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_PostbackDelivery(ctx, field)
-		},
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _AlertConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.AlertConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_AlertConnection_edges(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Edges, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*model.AlertEdge) graphql.Marshaler {
-			return ec.marshalNAlertEdge2ᚕᚖtallyᚋgraphᚋmodelᚐAlertEdgeᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_AlertConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "AlertConnection",
-		Field:      field,
-		IsMethod:   false,
-		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_AlertEdge(ctx, field)
-		},
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _AlertConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.AlertConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_AlertConnection_pageInfo(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.PageInfo, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
-			return ec.marshalNPageInfo2ᚖtallyᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_AlertConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "AlertConnection",
-		Field:      field,
-		IsMethod:   false,
-		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_PageInfo(ctx, field)
-		},
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _AlertEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.AlertEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_AlertEdge_cursor(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Cursor, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_AlertEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AlertEdge", field, false, false, "String")
-}
-
-func (ec *executionContext) _AlertEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.AlertEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_AlertEdge_node(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Node, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *domain.Alert) graphql.Marshaler {
-			return ec.marshalNAlert2ᚖtallyᚋdomainᚐAlert(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_AlertEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "AlertEdge",
-		Field:      field,
-		IsMethod:   false,
-		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Alert(ctx, field)
-		},
-	}
-	return fc, nil
-}
 
 func (ec *executionContext) _ApiKey_id(ctx context.Context, field graphql.CollectedField, obj *domain.APIKey) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -6364,6 +6969,198 @@ func (ec *executionContext) fieldContext_AuthPayload_user(_ context.Context, fie
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Balances_held(ctx context.Context, field graphql.CollectedField, obj *domain.Balances) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Balances_held(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Balances().Held(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Balances_held(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Balances",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Balances_available(ctx context.Context, field graphql.CollectedField, obj *domain.Balances) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Balances_available(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Balances().Available(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Balances_available(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Balances",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Balances_inPayout(ctx context.Context, field graphql.CollectedField, obj *domain.Balances) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Balances_inPayout(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Balances().InPayout(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Balances_inPayout(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Balances",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Balances_paid(ctx context.Context, field graphql.CollectedField, obj *domain.Balances) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Balances_paid(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Balances().Paid(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Balances_paid(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Balances",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Balances_adjustments(ctx context.Context, field graphql.CollectedField, obj *domain.Balances) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Balances_adjustments(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Balances().Adjustments(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Balances_adjustments(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Balances",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Balances_lifetime(ctx context.Context, field graphql.CollectedField, obj *domain.Balances) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Balances_lifetime(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Balances().Lifetime(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Balances_lifetime(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Balances",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
 		},
 	}
 	return fc, nil
@@ -6773,6 +7570,29 @@ func (ec *executionContext) fieldContext_Campaign_timeZone(_ context.Context, fi
 	return graphql.NewScalarFieldContext("Campaign", field, false, false, "String")
 }
 
+func (ec *executionContext) _Campaign_earningsHoldDays(ctx context.Context, field graphql.CollectedField, obj *domain.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_earningsHoldDays(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Campaign().EarningsHoldDays(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_earningsHoldDays(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, true, true, "Int")
+}
+
 func (ec *executionContext) _Campaign_cpm(ctx context.Context, field graphql.CollectedField, obj *domain.Campaign) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7069,57 +7889,34 @@ func (ec *executionContext) fieldContext_Campaign_participations(ctx context.Con
 	return fc, nil
 }
 
-func (ec *executionContext) _Campaign_alertWebhookUrl(ctx context.Context, field graphql.CollectedField, obj *domain.Campaign) (ret graphql.Marshaler) {
+func (ec *executionContext) _Campaign_statement(ctx context.Context, field graphql.CollectedField, obj *domain.Campaign) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Campaign_alertWebhookUrl(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Campaign().AlertWebhookURL(ctx, obj)
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
-			return ec.marshalOString2ᚖstring(ctx, selections, v)
-		},
-		true,
-		false,
-	)
-}
-func (ec *executionContext) fieldContext_Campaign_alertWebhookUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Campaign", field, true, true, "String")
-}
-
-func (ec *executionContext) _Campaign_alerts(ctx context.Context, field graphql.CollectedField, obj *domain.Campaign) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Campaign_alerts(ctx, field)
+			return ec.fieldContext_Campaign_statement(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Campaign().Alerts(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
+			return ec.Resolvers.Campaign().Statement(ctx, obj, fc.Args["month"].(string), fc.Args["timeZone"].(*string))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.AlertConnection) graphql.Marshaler {
-			return ec.marshalNAlertConnection2ᚖtallyᚋgraphᚋmodelᚐAlertConnection(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.CampaignStatement) graphql.Marshaler {
+			return ec.marshalNCampaignStatement2ᚖtallyᚋdomainᚐCampaignStatement(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Campaign_alerts(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_Campaign_statement(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "Campaign",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_AlertConnection(ctx, field)
+			return ec.childFields_CampaignStatement(ctx, field)
 		},
 	}
 	defer func() {
@@ -7129,7 +7926,7 @@ func (ec *executionContext) fieldContext_Campaign_alerts(ctx context.Context, fi
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Campaign_alerts_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = ec.field_Campaign_statement_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -7231,6 +8028,102 @@ func (ec *executionContext) fieldContext_Campaign_postbackDeliveries(ctx context
 	if fc.Args, err = ec.field_Campaign_postbackDeliveries_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CampaignBalances_campaign(ctx context.Context, field graphql.CollectedField, obj *payouts.ParticipationBalances) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignBalances_campaign(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.CampaignBalances().Campaign(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.Campaign) graphql.Marshaler {
+			return ec.marshalNCampaign2ᚖtallyᚋdomainᚐCampaign(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignBalances_campaign(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CampaignBalances",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Campaign(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CampaignBalances_participation(ctx context.Context, field graphql.CollectedField, obj *payouts.ParticipationBalances) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignBalances_participation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.CampaignBalances().Participation(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.Participation) graphql.Marshaler {
+			return ec.marshalNParticipation2ᚖtallyᚋdomainᚐParticipation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignBalances_participation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CampaignBalances",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Participation(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CampaignBalances_balances(ctx context.Context, field graphql.CollectedField, obj *payouts.ParticipationBalances) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignBalances_balances(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Balances, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.Balances) graphql.Marshaler {
+			return ec.marshalNBalances2tallyᚋdomainᚐBalances(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignBalances_balances(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CampaignBalances",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Balances(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -7721,6 +8614,194 @@ func (ec *executionContext) fieldContext_CampaignRotationSettings_blackoutPeriod
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_BlackoutPeriod(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CampaignStatement_month(ctx context.Context, field graphql.CollectedField, obj *domain.CampaignStatement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignStatement_month(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Month, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignStatement_month(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignStatement", field, false, false, "String")
+}
+
+func (ec *executionContext) _CampaignStatement_timeZone(ctx context.Context, field graphql.CollectedField, obj *domain.CampaignStatement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignStatement_timeZone(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TimeZone, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignStatement_timeZone(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignStatement", field, false, false, "String")
+}
+
+func (ec *executionContext) _CampaignStatement_from(ctx context.Context, field graphql.CollectedField, obj *domain.CampaignStatement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignStatement_from(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.From, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignStatement_from(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignStatement", field, false, false, "Time")
+}
+
+func (ec *executionContext) _CampaignStatement_to(ctx context.Context, field graphql.CollectedField, obj *domain.CampaignStatement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignStatement_to(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.To, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignStatement_to(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignStatement", field, false, false, "Time")
+}
+
+func (ec *executionContext) _CampaignStatement_spend(ctx context.Context, field graphql.CollectedField, obj *domain.CampaignStatement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignStatement_spend(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.CampaignStatement().Spend(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignStatement_spend(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CampaignStatement",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CampaignStatement_items(ctx context.Context, field graphql.CollectedField, obj *domain.CampaignStatement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignStatement_items(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Items, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []domain.SpendItem) graphql.Marshaler {
+			return ec.marshalNSpendItem2ᚕtallyᚋdomainᚐSpendItemᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignStatement_items(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CampaignStatement",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SpendItem(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CampaignStatement_streamers(ctx context.Context, field graphql.CollectedField, obj *domain.CampaignStatement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignStatement_streamers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Streamers, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []domain.SpendShare) graphql.Marshaler {
+			return ec.marshalNSpendShare2ᚕtallyᚋdomainᚐSpendShareᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignStatement_streamers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CampaignStatement",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SpendShare(ctx, field)
 		},
 	}
 	return fc, nil
@@ -10038,6 +11119,94 @@ func (ec *executionContext) fieldContext_Mutation_rotateBrowserSourceToken(ctx c
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_runPayouts(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_runPayouts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RunPayouts(ctx, fc.Args["input"].(domain.RunPayoutsInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.PayoutRun) graphql.Marshaler {
+			return ec.marshalNPayoutRun2ᚖtallyᚋdomainᚐPayoutRun(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_runPayouts(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PayoutRun(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_runPayouts_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_markPayout(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_markPayout(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().MarkPayout(ctx, fc.Args["id"].(string), fc.Args["input"].(domain.MarkPayoutInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.Payout) graphql.Marshaler {
+			return ec.marshalNPayout2ᚖtallyᚋdomainᚐPayout(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_markPayout(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Payout(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_markPayout_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_recordImpression(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11308,6 +12477,38 @@ func (ec *executionContext) fieldContext_Participation_leftAt(_ context.Context,
 	return graphql.NewScalarFieldContext("Participation", field, false, false, "Time")
 }
 
+func (ec *executionContext) _Participation_balances(ctx context.Context, field graphql.CollectedField, obj *domain.Participation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Participation_balances(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Participation().Balances(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.Balances) graphql.Marshaler {
+			return ec.marshalNBalances2ᚖtallyᚋdomainᚐBalances(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Participation_balances(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Participation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Balances(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Participation_globalId(ctx context.Context, field graphql.CollectedField, obj *domain.Participation) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11691,6 +12892,584 @@ func (ec *executionContext) fieldContext_ParticipationStats_earnings(_ context.C
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Payout_id(ctx context.Context, field graphql.CollectedField, obj *domain.Payout) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Payout_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Payout_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Payout", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Payout_runKey(ctx context.Context, field graphql.CollectedField, obj *domain.Payout) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Payout_runKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RunKey, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Payout_runKey(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Payout", field, false, false, "String")
+}
+
+func (ec *executionContext) _Payout_streamer(ctx context.Context, field graphql.CollectedField, obj *domain.Payout) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Payout_streamer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Payout().Streamer(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖtallyᚋdomainᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Payout_streamer(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Payout",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Payout_amount(ctx context.Context, field graphql.CollectedField, obj *domain.Payout) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Payout_amount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Payout().Amount(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Payout_amount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Payout",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Payout_status(ctx context.Context, field graphql.CollectedField, obj *domain.Payout) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Payout_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.PayoutStatus) graphql.Marshaler {
+			return ec.marshalNPayoutStatus2tallyᚋdomainᚐPayoutStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Payout_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Payout", field, false, false, "PayoutStatus")
+}
+
+func (ec *executionContext) _Payout_parts(ctx context.Context, field graphql.CollectedField, obj *domain.Payout) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Payout_parts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Parts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []domain.PayoutPart) graphql.Marshaler {
+			return ec.marshalNPayoutPart2ᚕtallyᚋdomainᚐPayoutPartᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Payout_parts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Payout",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PayoutPart(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Payout_reference(ctx context.Context, field graphql.CollectedField, obj *domain.Payout) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Payout_reference(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Payout().Reference(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Payout_reference(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Payout", field, true, true, "String")
+}
+
+func (ec *executionContext) _Payout_reason(ctx context.Context, field graphql.CollectedField, obj *domain.Payout) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Payout_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Payout().Reason(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Payout_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Payout", field, true, true, "String")
+}
+
+func (ec *executionContext) _Payout_createdAt(ctx context.Context, field graphql.CollectedField, obj *domain.Payout) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Payout_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Payout_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Payout", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Payout_markedAt(ctx context.Context, field graphql.CollectedField, obj *domain.Payout) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Payout_markedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MarkedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Payout_markedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Payout", field, false, false, "Time")
+}
+
+func (ec *executionContext) _PayoutPart_campaign(ctx context.Context, field graphql.CollectedField, obj *domain.PayoutPart) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PayoutPart_campaign(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PayoutPart().Campaign(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.Campaign) graphql.Marshaler {
+			return ec.marshalNCampaign2ᚖtallyᚋdomainᚐCampaign(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PayoutPart_campaign(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PayoutPart",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Campaign(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PayoutPart_participationId(ctx context.Context, field graphql.CollectedField, obj *domain.PayoutPart) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PayoutPart_participationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ParticipationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PayoutPart_participationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PayoutPart", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PayoutPart_amount(ctx context.Context, field graphql.CollectedField, obj *domain.PayoutPart) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PayoutPart_amount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PayoutPart().Amount(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PayoutPart_amount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PayoutPart",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PayoutRun_key(ctx context.Context, field graphql.CollectedField, obj *domain.PayoutRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PayoutRun_key(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Key, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PayoutRun_key(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PayoutRun", field, false, false, "String")
+}
+
+func (ec *executionContext) _PayoutRun_instant(ctx context.Context, field graphql.CollectedField, obj *domain.PayoutRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PayoutRun_instant(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Instant, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PayoutRun_instant(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PayoutRun", field, false, false, "Time")
+}
+
+func (ec *executionContext) _PayoutRun_minimum(ctx context.Context, field graphql.CollectedField, obj *domain.PayoutRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PayoutRun_minimum(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PayoutRun().Minimum(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PayoutRun_minimum(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PayoutRun",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PayoutRun_status(ctx context.Context, field graphql.CollectedField, obj *domain.PayoutRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PayoutRun_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.PayoutRunStatus) graphql.Marshaler {
+			return ec.marshalNPayoutRunStatus2tallyᚋdomainᚐPayoutRunStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PayoutRun_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PayoutRun", field, false, false, "PayoutRunStatus")
+}
+
+func (ec *executionContext) _PayoutRun_createdAt(ctx context.Context, field graphql.CollectedField, obj *domain.PayoutRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PayoutRun_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PayoutRun_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PayoutRun", field, false, false, "Time")
+}
+
+func (ec *executionContext) _PayoutRun_doneAt(ctx context.Context, field graphql.CollectedField, obj *domain.PayoutRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PayoutRun_doneAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DoneAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PayoutRun_doneAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PayoutRun", field, false, false, "Time")
+}
+
+func (ec *executionContext) _PayoutRun_payouts(ctx context.Context, field graphql.CollectedField, obj *domain.PayoutRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PayoutRun_payouts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PayoutRun().Payouts(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*domain.Payout) graphql.Marshaler {
+			return ec.marshalNPayout2ᚕᚖtallyᚋdomainᚐPayoutᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PayoutRun_payouts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PayoutRun",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Payout(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PayoutRun_total(ctx context.Context, field graphql.CollectedField, obj *domain.PayoutRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PayoutRun_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PayoutRun().Total(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PayoutRun_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PayoutRun",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PayoutRun_csvUrl(ctx context.Context, field graphql.CollectedField, obj *domain.PayoutRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PayoutRun_csvUrl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PayoutRun().CSVURL(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PayoutRun_csvUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PayoutRun", field, true, true, "String")
 }
 
 func (ec *executionContext) _PostbackAttempt_number(ctx context.Context, field graphql.CollectedField, obj *domain.Attempt) (ret graphql.Marshaler) {
@@ -12523,6 +14302,50 @@ func (ec *executionContext) fieldContext_Query_participation(ctx context.Context
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_payoutRun(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_payoutRun(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PayoutRun(ctx, fc.Args["key"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.PayoutRun) graphql.Marshaler {
+			return ec.marshalOPayoutRun2ᚖtallyᚋdomainᚐPayoutRun(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_payoutRun(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PayoutRun(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_payoutRun_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_node(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13156,6 +14979,968 @@ func (ec *executionContext) fieldContext_SetConversionStatusPayload_failures(_ c
 	return fc, nil
 }
 
+func (ec *executionContext) _SpendItem_kind(ctx context.Context, field graphql.CollectedField, obj *domain.SpendItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SpendItem_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.SpendKind) graphql.Marshaler {
+			return ec.marshalNSpendKind2tallyᚋdomainᚐSpendKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SpendItem_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SpendItem", field, false, false, "SpendKind")
+}
+
+func (ec *executionContext) _SpendItem_events(ctx context.Context, field graphql.CollectedField, obj *domain.SpendItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SpendItem_events(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Events, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SpendItem_events(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SpendItem", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SpendItem_amount(ctx context.Context, field graphql.CollectedField, obj *domain.SpendItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SpendItem_amount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SpendItem().Amount(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SpendItem_amount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SpendItem",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SpendShare_participation(ctx context.Context, field graphql.CollectedField, obj *domain.SpendShare) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SpendShare_participation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SpendShare().Participation(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.Participation) graphql.Marshaler {
+			return ec.marshalNParticipation2ᚖtallyᚋdomainᚐParticipation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SpendShare_participation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SpendShare",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Participation(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SpendShare_streamer(ctx context.Context, field graphql.CollectedField, obj *domain.SpendShare) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SpendShare_streamer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SpendShare().Streamer(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖtallyᚋdomainᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SpendShare_streamer(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SpendShare",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SpendShare_amount(ctx context.Context, field graphql.CollectedField, obj *domain.SpendShare) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SpendShare_amount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SpendShare().Amount(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SpendShare_amount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SpendShare",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Statement_month(ctx context.Context, field graphql.CollectedField, obj *domain.Statement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Statement_month(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Month, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Statement_month(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Statement", field, false, false, "String")
+}
+
+func (ec *executionContext) _Statement_timeZone(ctx context.Context, field graphql.CollectedField, obj *domain.Statement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Statement_timeZone(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TimeZone, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Statement_timeZone(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Statement", field, false, false, "String")
+}
+
+func (ec *executionContext) _Statement_from(ctx context.Context, field graphql.CollectedField, obj *domain.Statement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Statement_from(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.From, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Statement_from(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Statement", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Statement_to(ctx context.Context, field graphql.CollectedField, obj *domain.Statement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Statement_to(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.To, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Statement_to(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Statement", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Statement_opening(ctx context.Context, field graphql.CollectedField, obj *domain.Statement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Statement_opening(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Statement().Opening(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Statement_opening(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Statement",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Statement_earnings(ctx context.Context, field graphql.CollectedField, obj *domain.Statement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Statement_earnings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Statement().Earnings(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Statement_earnings(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Statement",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Statement_reversals(ctx context.Context, field graphql.CollectedField, obj *domain.Statement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Statement_reversals(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Statement().Reversals(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Statement_reversals(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Statement",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Statement_adjustments(ctx context.Context, field graphql.CollectedField, obj *domain.Statement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Statement_adjustments(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Statement().Adjustments(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Statement_adjustments(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Statement",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Statement_payouts(ctx context.Context, field graphql.CollectedField, obj *domain.Statement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Statement_payouts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Statement().Payouts(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Statement_payouts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Statement",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Statement_closing(ctx context.Context, field graphql.CollectedField, obj *domain.Statement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Statement_closing(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Statement().Closing(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Statement_closing(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Statement",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Statement_campaigns(ctx context.Context, field graphql.CollectedField, obj *domain.Statement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Statement_campaigns(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Campaigns, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []domain.StatementCampaign) graphql.Marshaler {
+			return ec.marshalNStatementCampaign2ᚕtallyᚋdomainᚐStatementCampaignᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Statement_campaigns(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Statement",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StatementCampaign(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Statement_lines(ctx context.Context, field graphql.CollectedField, obj *domain.Statement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Statement_lines(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Lines, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []domain.StatementLine) graphql.Marshaler {
+			return ec.marshalNStatementLine2ᚕtallyᚋdomainᚐStatementLineᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Statement_lines(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Statement",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StatementLine(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _StatementCampaign_campaign(ctx context.Context, field graphql.CollectedField, obj *domain.StatementCampaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatementCampaign_campaign(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.StatementCampaign().Campaign(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.Campaign) graphql.Marshaler {
+			return ec.marshalNCampaign2ᚖtallyᚋdomainᚐCampaign(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StatementCampaign_campaign(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "StatementCampaign",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Campaign(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _StatementCampaign_earnings(ctx context.Context, field graphql.CollectedField, obj *domain.StatementCampaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatementCampaign_earnings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.StatementCampaign().Earnings(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StatementCampaign_earnings(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "StatementCampaign",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _StatementCampaign_reversals(ctx context.Context, field graphql.CollectedField, obj *domain.StatementCampaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatementCampaign_reversals(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.StatementCampaign().Reversals(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StatementCampaign_reversals(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "StatementCampaign",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _StatementCampaign_adjustments(ctx context.Context, field graphql.CollectedField, obj *domain.StatementCampaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatementCampaign_adjustments(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.StatementCampaign().Adjustments(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StatementCampaign_adjustments(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "StatementCampaign",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _StatementLine_at(ctx context.Context, field graphql.CollectedField, obj *domain.StatementLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatementLine_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StatementLine_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StatementLine", field, false, false, "Time")
+}
+
+func (ec *executionContext) _StatementLine_kind(ctx context.Context, field graphql.CollectedField, obj *domain.StatementLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatementLine_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.StatementKind) graphql.Marshaler {
+			return ec.marshalNStatementLineKind2tallyᚋdomainᚐStatementKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StatementLine_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StatementLine", field, false, false, "StatementLineKind")
+}
+
+func (ec *executionContext) _StatementLine_campaign(ctx context.Context, field graphql.CollectedField, obj *domain.StatementLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatementLine_campaign(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.StatementLine().Campaign(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.Campaign) graphql.Marshaler {
+			return ec.marshalOCampaign2ᚖtallyᚋdomainᚐCampaign(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_StatementLine_campaign(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "StatementLine",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Campaign(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _StatementLine_participationId(ctx context.Context, field graphql.CollectedField, obj *domain.StatementLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatementLine_participationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.StatementLine().ParticipationID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_StatementLine_participationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StatementLine", field, true, true, "ID")
+}
+
+func (ec *executionContext) _StatementLine_amount(ctx context.Context, field graphql.CollectedField, obj *domain.StatementLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatementLine_amount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.StatementLine().Amount(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StatementLine_amount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "StatementLine",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _StatementLine_entryId(ctx context.Context, field graphql.CollectedField, obj *domain.StatementLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatementLine_entryId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.StatementLine().EntryID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_StatementLine_entryId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StatementLine", field, true, true, "String")
+}
+
+func (ec *executionContext) _StatementLine_firstEventId(ctx context.Context, field graphql.CollectedField, obj *domain.StatementLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatementLine_firstEventId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.StatementLine().FirstEventID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_StatementLine_firstEventId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StatementLine", field, true, true, "String")
+}
+
+func (ec *executionContext) _StatementLine_events(ctx context.Context, field graphql.CollectedField, obj *domain.StatementLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatementLine_events(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Events, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StatementLine_events(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StatementLine", field, false, false, "Int")
+}
+
+func (ec *executionContext) _StatementLine_batch(ctx context.Context, field graphql.CollectedField, obj *domain.StatementLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatementLine_batch(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.StatementLine().Batch(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StatementLine_batch(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StatementLine", field, true, true, "Int")
+}
+
+func (ec *executionContext) _StatementLine_payoutId(ctx context.Context, field graphql.CollectedField, obj *domain.StatementLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatementLine_payoutId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.StatementLine().PayoutID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_StatementLine_payoutId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StatementLine", field, true, true, "ID")
+}
+
+func (ec *executionContext) _StreamerBalances_total(ctx context.Context, field graphql.CollectedField, obj *payouts.StreamerBalances) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StreamerBalances_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.Balances) graphql.Marshaler {
+			return ec.marshalNBalances2tallyᚋdomainᚐBalances(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StreamerBalances_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "StreamerBalances",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Balances(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _StreamerBalances_campaigns(ctx context.Context, field graphql.CollectedField, obj *payouts.StreamerBalances) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StreamerBalances_campaigns(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.StreamerBalances().Campaigns(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*payouts.ParticipationBalances) graphql.Marshaler {
+			return ec.marshalNCampaignBalances2ᚕᚖtallyᚋpayoutsᚐParticipationBalancesᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StreamerBalances_campaigns(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "StreamerBalances",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CampaignBalances(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _SubIds_sub1(ctx context.Context, field graphql.CollectedField, obj *domain.SubIDs) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13353,50 +16138,6 @@ func (ec *executionContext) fieldContext_Subscription_participationStats(ctx con
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_participationStats_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
-		ec.Error(ctx, err)
-		return fc, err
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Subscription_campaignAlerts(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
-	return graphql.ResolveFieldStream(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Subscription_campaignAlerts(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Subscription().CampaignAlerts(ctx, fc.Args["campaignId"].(string), fc.Args["after"].(*string))
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *domain.Alert) graphql.Marshaler {
-			return ec.marshalNAlert2ᚖtallyᚋdomainᚐAlert(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Subscription_campaignAlerts(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Subscription",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Alert(ctx, field)
-		},
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = ec.Recover(ctx, r)
-			ec.Error(ctx, err)
-		}
-	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Subscription_campaignAlerts_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -13650,6 +16391,153 @@ func (ec *executionContext) fieldContext_User_participations(ctx context.Context
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_User_participations_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _User_balances(ctx context.Context, field graphql.CollectedField, obj *domain.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_balances(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.User().Balances(ctx, obj)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Private == nil {
+					var zeroVal *payouts.StreamerBalances
+					return zeroVal, errors.New("directive private is not implemented")
+				}
+				return ec.Directives.Private(ctx, obj, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *payouts.StreamerBalances) graphql.Marshaler {
+			return ec.marshalOStreamerBalances2ᚖtallyᚋpayoutsᚐStreamerBalances(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_User_balances(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "User",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StreamerBalances(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _User_payouts(ctx context.Context, field graphql.CollectedField, obj *domain.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_payouts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.User().Payouts(ctx, obj)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Private == nil {
+					var zeroVal []*domain.Payout
+					return zeroVal, errors.New("directive private is not implemented")
+				}
+				return ec.Directives.Private(ctx, obj, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []*domain.Payout) graphql.Marshaler {
+			return ec.marshalOPayout2ᚕᚖtallyᚋdomainᚐPayoutᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_User_payouts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "User",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Payout(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _User_statement(ctx context.Context, field graphql.CollectedField, obj *domain.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_statement(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.User().Statement(ctx, obj, fc.Args["month"].(string), fc.Args["timeZone"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Private == nil {
+					var zeroVal *domain.Statement
+					return zeroVal, errors.New("directive private is not implemented")
+				}
+				return ec.Directives.Private(ctx, obj, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.Statement) graphql.Marshaler {
+			return ec.marshalOStatement2ᚖtallyᚋdomainᚐStatement(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_User_statement(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "User",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Statement(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_User_statement_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -15172,7 +18060,7 @@ func (ec *executionContext) unmarshalInputCreateCampaignInput(ctx context.Contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "description", "landingUrl", "budget", "dailyBudget", "timeZone", "cpm", "cpc", "goals", "startsAt", "endsAt", "postbackUrl", "alertWebhookUrl"}
+	fieldsInOrder := [...]string{"name", "description", "landingUrl", "budget", "dailyBudget", "timeZone", "earningsHoldDays", "cpm", "cpc", "goals", "startsAt", "endsAt", "postbackUrl"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -15221,6 +18109,13 @@ func (ec *executionContext) unmarshalInputCreateCampaignInput(ctx context.Contex
 				return it, err
 			}
 			it.TimeZone = data
+		case "earningsHoldDays":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("earningsHoldDays"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EarningsHoldDays = data
 		case "cpm":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cpm"))
 			data, err := ec.unmarshalODecimal2ᚖtallyᚋdomainᚐMicros(ctx, v)
@@ -15263,13 +18158,6 @@ func (ec *executionContext) unmarshalInputCreateCampaignInput(ctx context.Contex
 				return it, err
 			}
 			it.PostbackURL = data
-		case "alertWebhookUrl":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("alertWebhookUrl"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AlertWebhookURL = data
 		}
 	}
 	return it, nil
@@ -15466,6 +18354,62 @@ func (ec *executionContext) unmarshalInputLogInInput(ctx context.Context, obj an
 func UnmarshalLogInInput(ctx context.Context, raw any) (domain.LogIn, error) {
 	var out domain.LogIn
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "LogInInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputMarkPayoutInput(ctx context.Context, obj any) (domain.MarkPayoutInput, error) {
+	var it domain.MarkPayoutInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"status", "reference", "reason"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "status":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
+			data, err := ec.unmarshalNPayoutStatus2tallyᚋdomainᚐPayoutStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Status = data
+		case "reference":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reference"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Reference = data
+		case "reason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reason"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Reason = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalMarkPayoutInput unmarshals raw into the MarkPayoutInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalMarkPayoutInput(ctx context.Context, raw any) (domain.MarkPayoutInput, error) {
+	var out domain.MarkPayoutInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "MarkPayoutInput", raw, &out)
 	return out, err
 }
 
@@ -15700,6 +18644,48 @@ func UnmarshalRecordConversionInput(ctx context.Context, raw any) (domain.Conver
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputRunPayoutsInput(ctx context.Context, obj any) (domain.RunPayoutsInput, error) {
+	var it domain.RunPayoutsInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"key"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "key":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("key"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Key = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRunPayoutsInput unmarshals raw into the RunPayoutsInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRunPayoutsInput(ctx context.Context, raw any) (domain.RunPayoutsInput, error) {
+	var out domain.RunPayoutsInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RunPayoutsInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputSetConversionStatusInput(ctx context.Context, obj any) (domain.ConversionStatusInput, error) {
 	var it domain.ConversionStatusInput
 	if obj == nil {
@@ -15900,7 +18886,7 @@ func (ec *executionContext) unmarshalInputUpdateCampaignInput(ctx context.Contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "description", "landingUrl", "budget", "dailyBudget", "timeZone", "cpm", "cpc", "goals", "startsAt", "endsAt", "postbackUrl", "alertWebhookUrl", "status"}
+	fieldsInOrder := [...]string{"name", "description", "landingUrl", "budget", "dailyBudget", "timeZone", "earningsHoldDays", "cpm", "cpc", "goals", "startsAt", "endsAt", "postbackUrl", "status"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -15949,6 +18935,13 @@ func (ec *executionContext) unmarshalInputUpdateCampaignInput(ctx context.Contex
 				return it, err
 			}
 			it.TimeZone = data
+		case "earningsHoldDays":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("earningsHoldDays"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EarningsHoldDays = data
 		case "cpm":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cpm"))
 			data, err := ec.unmarshalODecimal2ᚖtallyᚋdomainᚐMicros(ctx, v)
@@ -15991,13 +18984,6 @@ func (ec *executionContext) unmarshalInputUpdateCampaignInput(ctx context.Contex
 				return it, err
 			}
 			it.PostbackURL = data
-		case "alertWebhookUrl":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("alertWebhookUrl"))
-			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AlertWebhookURL = data
 		case "status":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
 			data, err := ec.unmarshalOCampaignStatus2ᚖtallyᚋdomainᚐCampaignStatus(ctx, v)
@@ -16127,166 +19113,6 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 
 // region    **************************** object.gotpl ****************************
 
-var alertImplementors = []string{"Alert"}
-
-func (ec *executionContext) _Alert(ctx context.Context, sel ast.SelectionSet, obj *domain.Alert) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, alertImplementors)
-
-	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
-	for i, field := range fields {
-		switch field.Name {
-		case "__typename":
-			out.Values[i] = graphql.MarshalString("Alert")
-		case "id":
-			out.Values[i] = ec._Alert_id(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
-		case "campaign":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Alert_campaign(ctx, field, obj)
-				})
-		case "kind":
-			out.Values[i] = ec._Alert_kind(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
-		case "threshold":
-			out.Values[i] = ec._Alert_threshold(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
-		case "limit":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Alert_limit(ctx, field, obj)
-				})
-		case "spent":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Alert_spent(ctx, field, obj)
-				})
-		case "day":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Alert_day(ctx, field, obj)
-				})
-		case "participation":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Alert_participation(ctx, field, obj)
-				})
-		case "at":
-			out.Values[i] = ec._Alert_at(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
-		case "delivery":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Alert_delivery(ctx, field, obj)
-				})
-		default:
-			panic("unknown field " + strconv.Quote(field.Name))
-		}
-	}
-	out.Dispatch(ctx)
-	if out.Invalids > 0 {
-		return graphql.Null
-	}
-
-	if n := len(deferred.Defers); n > 0 {
-		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
-		ec.ProcessDeferredGroup(deferred)
-	}
-
-	return out
-}
-
-var alertConnectionImplementors = []string{"AlertConnection"}
-
-func (ec *executionContext) _AlertConnection(ctx context.Context, sel ast.SelectionSet, obj *model.AlertConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, alertConnectionImplementors)
-
-	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
-	for i, field := range fields {
-		switch field.Name {
-		case "__typename":
-			out.Values[i] = graphql.MarshalString("AlertConnection")
-		case "edges":
-			out.Values[i] = ec._AlertConnection_edges(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "pageInfo":
-			out.Values[i] = ec._AlertConnection_pageInfo(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		default:
-			panic("unknown field " + strconv.Quote(field.Name))
-		}
-	}
-	out.Dispatch(ctx)
-	if out.Invalids > 0 {
-		return graphql.Null
-	}
-
-	if n := len(deferred.Defers); n > 0 {
-		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
-		ec.ProcessDeferredGroup(deferred)
-	}
-
-	return out
-}
-
-var alertEdgeImplementors = []string{"AlertEdge"}
-
-func (ec *executionContext) _AlertEdge(ctx context.Context, sel ast.SelectionSet, obj *model.AlertEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, alertEdgeImplementors)
-
-	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
-	for i, field := range fields {
-		switch field.Name {
-		case "__typename":
-			out.Values[i] = graphql.MarshalString("AlertEdge")
-		case "cursor":
-			out.Values[i] = ec._AlertEdge_cursor(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "node":
-			out.Values[i] = ec._AlertEdge_node(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		default:
-			panic("unknown field " + strconv.Quote(field.Name))
-		}
-	}
-	out.Dispatch(ctx)
-	if out.Invalids > 0 {
-		return graphql.Null
-	}
-
-	if n := len(deferred.Defers); n > 0 {
-		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
-		ec.ProcessDeferredGroup(deferred)
-	}
-
-	return out
-}
-
 var apiKeyImplementors = []string{"ApiKey"}
 
 func (ec *executionContext) _ApiKey(ctx context.Context, sel ast.SelectionSet, obj *domain.APIKey) graphql.Marshaler {
@@ -16366,6 +19192,70 @@ func (ec *executionContext) _AuthPayload(ctx context.Context, sel ast.SelectionS
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var balancesImplementors = []string{"Balances"}
+
+func (ec *executionContext) _Balances(ctx context.Context, sel ast.SelectionSet, obj *domain.Balances) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, balancesImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Balances")
+		case "held":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Balances_held(ctx, field, obj)
+				})
+		case "available":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Balances_available(ctx, field, obj)
+				})
+		case "inPayout":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Balances_inPayout(ctx, field, obj)
+				})
+		case "paid":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Balances_paid(ctx, field, obj)
+				})
+		case "adjustments":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Balances_adjustments(ctx, field, obj)
+				})
+		case "lifetime":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Balances_lifetime(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -16507,6 +19397,12 @@ func (ec *executionContext) _Campaign(ctx context.Context, sel ast.SelectionSet,
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "earningsHoldDays":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Campaign_earningsHoldDays(ctx, field, obj)
+				})
 		case "cpm":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -16561,17 +19457,11 @@ func (ec *executionContext) _Campaign(ctx context.Context, sel ast.SelectionSet,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Campaign_participations(ctx, field, obj)
 				})
-		case "alertWebhookUrl":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Campaign_alertWebhookUrl(ctx, field, obj)
-				})
-		case "alerts":
+		case "statement":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
-					return ec._Campaign_alerts(ctx, field, obj)
+					return ec._Campaign_statement(ctx, field, obj)
 				})
 		case "globalId":
 			out.Values[i] = ec._Campaign_globalId(ctx, field, obj)
@@ -16590,6 +19480,51 @@ func (ec *executionContext) _Campaign(ctx context.Context, sel ast.SelectionSet,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Campaign_postbackDeliveries(ctx, field, obj)
 				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var campaignBalancesImplementors = []string{"CampaignBalances"}
+
+func (ec *executionContext) _CampaignBalances(ctx context.Context, sel ast.SelectionSet, obj *payouts.ParticipationBalances) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, campaignBalancesImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CampaignBalances")
+		case "campaign":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._CampaignBalances_campaign(ctx, field, obj)
+				})
+		case "participation":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._CampaignBalances_participation(ctx, field, obj)
+				})
+		case "balances":
+			out.Values[i] = ec._CampaignBalances_balances(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -16799,6 +19734,70 @@ func (ec *executionContext) _CampaignRotationSettings(ctx context.Context, sel a
 			out.Values[i] = ec._CampaignRotationSettings_blackoutPeriods(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var campaignStatementImplementors = []string{"CampaignStatement"}
+
+func (ec *executionContext) _CampaignStatement(ctx context.Context, sel ast.SelectionSet, obj *domain.CampaignStatement) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, campaignStatementImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CampaignStatement")
+		case "month":
+			out.Values[i] = ec._CampaignStatement_month(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "timeZone":
+			out.Values[i] = ec._CampaignStatement_timeZone(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "from":
+			out.Values[i] = ec._CampaignStatement_from(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "to":
+			out.Values[i] = ec._CampaignStatement_to(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "spend":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._CampaignStatement_spend(ctx, field, obj)
+				})
+		case "items":
+			out.Values[i] = ec._CampaignStatement_items(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "streamers":
+			out.Values[i] = ec._CampaignStatement_streamers(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -17658,6 +20657,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "runPayouts":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_runPayouts(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "markPayout":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_markPayout(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "recordImpression":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_recordImpression(ctx, field)
@@ -18064,6 +21077,12 @@ func (ec *executionContext) _Participation(ctx context.Context, sel ast.Selectio
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "balances":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Participation_balances(ctx, field, obj)
+				})
 		case "globalId":
 			out.Values[i] = ec._Participation_globalId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -18248,6 +21267,210 @@ func (ec *executionContext) _ParticipationStats(ctx context.Context, sel ast.Sel
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._ParticipationStats_earnings(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var payoutImplementors = []string{"Payout"}
+
+func (ec *executionContext) _Payout(ctx context.Context, sel ast.SelectionSet, obj *domain.Payout) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, payoutImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Payout")
+		case "id":
+			out.Values[i] = ec._Payout_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "runKey":
+			out.Values[i] = ec._Payout_runKey(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "streamer":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Payout_streamer(ctx, field, obj)
+				})
+		case "amount":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Payout_amount(ctx, field, obj)
+				})
+		case "status":
+			out.Values[i] = ec._Payout_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "parts":
+			out.Values[i] = ec._Payout_parts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "reference":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Payout_reference(ctx, field, obj)
+				})
+		case "reason":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Payout_reason(ctx, field, obj)
+				})
+		case "createdAt":
+			out.Values[i] = ec._Payout_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "markedAt":
+			out.Values[i] = ec._Payout_markedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var payoutPartImplementors = []string{"PayoutPart"}
+
+func (ec *executionContext) _PayoutPart(ctx context.Context, sel ast.SelectionSet, obj *domain.PayoutPart) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, payoutPartImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PayoutPart")
+		case "campaign":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PayoutPart_campaign(ctx, field, obj)
+				})
+		case "participationId":
+			out.Values[i] = ec._PayoutPart_participationId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "amount":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PayoutPart_amount(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var payoutRunImplementors = []string{"PayoutRun"}
+
+func (ec *executionContext) _PayoutRun(ctx context.Context, sel ast.SelectionSet, obj *domain.PayoutRun) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, payoutRunImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PayoutRun")
+		case "key":
+			out.Values[i] = ec._PayoutRun_key(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "instant":
+			out.Values[i] = ec._PayoutRun_instant(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "minimum":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PayoutRun_minimum(ctx, field, obj)
+				})
+		case "status":
+			out.Values[i] = ec._PayoutRun_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._PayoutRun_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "doneAt":
+			out.Values[i] = ec._PayoutRun_doneAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "payouts":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PayoutRun_payouts(ctx, field, obj)
+				})
+		case "total":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PayoutRun_total(ctx, field, obj)
+				})
+		case "csvUrl":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PayoutRun_csvUrl(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -18618,6 +21841,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_participation(ctx, field)
 				})
+		case "payoutRun":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_payoutRun(ctx, field)
+				})
 		case "node":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, false,
@@ -18849,6 +22078,366 @@ func (ec *executionContext) _SetConversionStatusPayload(ctx context.Context, sel
 	return out
 }
 
+var spendItemImplementors = []string{"SpendItem"}
+
+func (ec *executionContext) _SpendItem(ctx context.Context, sel ast.SelectionSet, obj *domain.SpendItem) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, spendItemImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SpendItem")
+		case "kind":
+			out.Values[i] = ec._SpendItem_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "events":
+			out.Values[i] = ec._SpendItem_events(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "amount":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._SpendItem_amount(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var spendShareImplementors = []string{"SpendShare"}
+
+func (ec *executionContext) _SpendShare(ctx context.Context, sel ast.SelectionSet, obj *domain.SpendShare) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, spendShareImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SpendShare")
+		case "participation":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._SpendShare_participation(ctx, field, obj)
+				})
+		case "streamer":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._SpendShare_streamer(ctx, field, obj)
+				})
+		case "amount":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._SpendShare_amount(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var statementImplementors = []string{"Statement"}
+
+func (ec *executionContext) _Statement(ctx context.Context, sel ast.SelectionSet, obj *domain.Statement) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, statementImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Statement")
+		case "month":
+			out.Values[i] = ec._Statement_month(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "timeZone":
+			out.Values[i] = ec._Statement_timeZone(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "from":
+			out.Values[i] = ec._Statement_from(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "to":
+			out.Values[i] = ec._Statement_to(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "opening":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Statement_opening(ctx, field, obj)
+				})
+		case "earnings":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Statement_earnings(ctx, field, obj)
+				})
+		case "reversals":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Statement_reversals(ctx, field, obj)
+				})
+		case "adjustments":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Statement_adjustments(ctx, field, obj)
+				})
+		case "payouts":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Statement_payouts(ctx, field, obj)
+				})
+		case "closing":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Statement_closing(ctx, field, obj)
+				})
+		case "campaigns":
+			out.Values[i] = ec._Statement_campaigns(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lines":
+			out.Values[i] = ec._Statement_lines(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var statementCampaignImplementors = []string{"StatementCampaign"}
+
+func (ec *executionContext) _StatementCampaign(ctx context.Context, sel ast.SelectionSet, obj *domain.StatementCampaign) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, statementCampaignImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("StatementCampaign")
+		case "campaign":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._StatementCampaign_campaign(ctx, field, obj)
+				})
+		case "earnings":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._StatementCampaign_earnings(ctx, field, obj)
+				})
+		case "reversals":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._StatementCampaign_reversals(ctx, field, obj)
+				})
+		case "adjustments":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._StatementCampaign_adjustments(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var statementLineImplementors = []string{"StatementLine"}
+
+func (ec *executionContext) _StatementLine(ctx context.Context, sel ast.SelectionSet, obj *domain.StatementLine) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, statementLineImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("StatementLine")
+		case "at":
+			out.Values[i] = ec._StatementLine_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "kind":
+			out.Values[i] = ec._StatementLine_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "campaign":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._StatementLine_campaign(ctx, field, obj)
+				})
+		case "participationId":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._StatementLine_participationId(ctx, field, obj)
+				})
+		case "amount":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._StatementLine_amount(ctx, field, obj)
+				})
+		case "entryId":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._StatementLine_entryId(ctx, field, obj)
+				})
+		case "firstEventId":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._StatementLine_firstEventId(ctx, field, obj)
+				})
+		case "events":
+			out.Values[i] = ec._StatementLine_events(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "batch":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._StatementLine_batch(ctx, field, obj)
+				})
+		case "payoutId":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._StatementLine_payoutId(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var streamerBalancesImplementors = []string{"StreamerBalances"}
+
+func (ec *executionContext) _StreamerBalances(ctx context.Context, sel ast.SelectionSet, obj *payouts.StreamerBalances) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, streamerBalancesImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("StreamerBalances")
+		case "total":
+			out.Values[i] = ec._StreamerBalances_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "campaigns":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._StreamerBalances_campaigns(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var subIdsImplementors = []string{"SubIds"}
 
 func (ec *executionContext) _SubIds(ctx context.Context, sel ast.SelectionSet, obj *domain.SubIDs) graphql.Marshaler {
@@ -18924,8 +22513,6 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_campaignStats(ctx, fields[0])
 	case "participationStats":
 		return ec._Subscription_participationStats(ctx, fields[0])
-	case "campaignAlerts":
-		return ec._Subscription_campaignAlerts(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
@@ -18982,6 +22569,24 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._User_participations(ctx, field, obj)
+				})
+		case "balances":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_balances(ctx, field, obj)
+				})
+		case "payouts":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_payouts(ctx, field, obj)
+				})
+		case "statement":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_statement(ctx, field, obj)
 				})
 		case "globalId":
 			out.Values[i] = ec._User_globalId(ctx, field, obj)
@@ -19420,56 +23025,6 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 
 // region    ***************************** type.gotpl *****************************
 
-func (ec *executionContext) marshalNAlert2ᚖtallyᚋdomainᚐAlert(ctx context.Context, sel ast.SelectionSet, v *domain.Alert) graphql.Marshaler {
-	if v == nil {
-		graphql.AddInvalidNullError(ctx, "Alert!")
-		return graphql.Null
-	}
-	return ec._Alert(ctx, sel, v)
-}
-
-func (ec *executionContext) marshalNAlertConnection2ᚖtallyᚋgraphᚋmodelᚐAlertConnection(ctx context.Context, sel ast.SelectionSet, v *model.AlertConnection) graphql.Marshaler {
-	if v == nil {
-		graphql.AddInvalidNullError(ctx, "AlertConnection!")
-		return graphql.Null
-	}
-	return ec._AlertConnection(ctx, sel, v)
-}
-
-func (ec *executionContext) marshalNAlertEdge2ᚕᚖtallyᚋgraphᚋmodelᚐAlertEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.AlertEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
-		return ec.marshalNAlertEdge2ᚖtallyᚋgraphᚋmodelᚐAlertEdge(ctx, sel, v[i])
-	})
-
-	for _, e := range ret {
-		if e == graphql.Null {
-			return graphql.Null
-		}
-	}
-
-	return ret
-}
-
-func (ec *executionContext) marshalNAlertEdge2ᚖtallyᚋgraphᚋmodelᚐAlertEdge(ctx context.Context, sel ast.SelectionSet, v *model.AlertEdge) graphql.Marshaler {
-	if v == nil {
-		graphql.AddInvalidNullError(ctx, "AlertEdge!")
-		return graphql.Null
-	}
-	return ec._AlertEdge(ctx, sel, v)
-}
-
-func (ec *executionContext) unmarshalNAlertKind2tallyᚋdomainᚐAlertKind(ctx context.Context, v any) (domain.AlertKind, error) {
-	var res domain.AlertKind
-	err := res.UnmarshalGQL(v)
-	return res, graphql.ErrorOnPath(ctx, err)
-}
-
-func (ec *executionContext) marshalNAlertKind2tallyᚋdomainᚐAlertKind(ctx context.Context, sel ast.SelectionSet, v domain.AlertKind) graphql.Marshaler {
-	return v
-}
-
 func (ec *executionContext) marshalNApiKey2ᚖtallyᚋdomainᚐAPIKey(ctx context.Context, sel ast.SelectionSet, v *domain.APIKey) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "ApiKey!")
@@ -19524,6 +23079,18 @@ func (ec *executionContext) marshalNAuthPayload2ᚖtallyᚋgraphᚋmodelᚐAuthP
 		return graphql.Null
 	}
 	return ec._AuthPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNBalances2tallyᚋdomainᚐBalances(ctx context.Context, sel ast.SelectionSet, v domain.Balances) graphql.Marshaler {
+	return ec._Balances(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNBalances2ᚖtallyᚋdomainᚐBalances(ctx context.Context, sel ast.SelectionSet, v *domain.Balances) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Balances!")
+		return graphql.Null
+	}
+	return ec._Balances(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNBillingState2tallyᚋdomainᚐBilling(ctx context.Context, v any) (domain.Billing, error) {
@@ -19583,6 +23150,30 @@ func (ec *executionContext) marshalNCampaign2ᚖtallyᚋdomainᚐCampaign(ctx co
 	return ec._Campaign(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNCampaignBalances2ᚕᚖtallyᚋpayoutsᚐParticipationBalancesᚄ(ctx context.Context, sel ast.SelectionSet, v []*payouts.ParticipationBalances) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNCampaignBalances2ᚖtallyᚋpayoutsᚐParticipationBalances(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNCampaignBalances2ᚖtallyᚋpayoutsᚐParticipationBalances(ctx context.Context, sel ast.SelectionSet, v *payouts.ParticipationBalances) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CampaignBalances!")
+		return graphql.Null
+	}
+	return ec._CampaignBalances(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNCampaignConnection2ᚖtallyᚋgraphᚋmodelᚐCampaignConnection(ctx context.Context, sel ast.SelectionSet, v *model.CampaignConnection) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "CampaignConnection!")
@@ -19628,6 +23219,14 @@ func (ec *executionContext) unmarshalNCampaignSelectionStrategy2tallyᚋdomain�
 
 func (ec *executionContext) marshalNCampaignSelectionStrategy2tallyᚋdomainᚐStrategy(ctx context.Context, sel ast.SelectionSet, v domain.Strategy) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNCampaignStatement2ᚖtallyᚋdomainᚐCampaignStatement(ctx context.Context, sel ast.SelectionSet, v *domain.CampaignStatement) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CampaignStatement!")
+		return graphql.Null
+	}
+	return ec._CampaignStatement(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNCampaignStats2tallyᚋdomainᚐCampaignStats(ctx context.Context, sel ast.SelectionSet, v domain.CampaignStats) graphql.Marshaler {
@@ -19993,6 +23592,11 @@ func (ec *executionContext) unmarshalNLogInInput2tallyᚋdomainᚐLogIn(ctx cont
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNMarkPayoutInput2tallyᚋdomainᚐMarkPayoutInput(ctx context.Context, v any) (domain.MarkPayoutInput, error) {
+	res, err := ec.unmarshalInputMarkPayoutInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx context.Context, sel ast.SelectionSet, v *model.Money) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Money!")
@@ -20107,6 +23711,78 @@ func (ec *executionContext) unmarshalNParticipationStatus2tallyᚋdomainᚐParti
 }
 
 func (ec *executionContext) marshalNParticipationStatus2tallyᚋdomainᚐParticipationStatus(ctx context.Context, sel ast.SelectionSet, v domain.ParticipationStatus) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNPayout2ᚕᚖtallyᚋdomainᚐPayoutᚄ(ctx context.Context, sel ast.SelectionSet, v []*domain.Payout) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPayout2ᚖtallyᚋdomainᚐPayout(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPayout2ᚖtallyᚋdomainᚐPayout(ctx context.Context, sel ast.SelectionSet, v *domain.Payout) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Payout!")
+		return graphql.Null
+	}
+	return ec._Payout(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPayoutPart2tallyᚋdomainᚐPayoutPart(ctx context.Context, sel ast.SelectionSet, v domain.PayoutPart) graphql.Marshaler {
+	return ec._PayoutPart(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNPayoutPart2ᚕtallyᚋdomainᚐPayoutPartᚄ(ctx context.Context, sel ast.SelectionSet, v []domain.PayoutPart) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPayoutPart2tallyᚋdomainᚐPayoutPart(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPayoutRun2ᚖtallyᚋdomainᚐPayoutRun(ctx context.Context, sel ast.SelectionSet, v *domain.PayoutRun) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PayoutRun!")
+		return graphql.Null
+	}
+	return ec._PayoutRun(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNPayoutRunStatus2tallyᚋdomainᚐPayoutRunStatus(ctx context.Context, v any) (domain.PayoutRunStatus, error) {
+	var res domain.PayoutRunStatus
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPayoutRunStatus2tallyᚋdomainᚐPayoutRunStatus(ctx context.Context, sel ast.SelectionSet, v domain.PayoutRunStatus) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNPayoutStatus2tallyᚋdomainᚐPayoutStatus(ctx context.Context, v any) (domain.PayoutStatus, error) {
+	var res domain.PayoutStatus
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPayoutStatus2tallyᚋdomainᚐPayoutStatus(ctx context.Context, sel ast.SelectionSet, v domain.PayoutStatus) graphql.Marshaler {
 	return v
 }
 
@@ -20262,6 +23938,11 @@ func (ec *executionContext) marshalNRole2tallyᚋdomainᚐRole(ctx context.Conte
 	return v
 }
 
+func (ec *executionContext) unmarshalNRunPayoutsInput2tallyᚋdomainᚐRunPayoutsInput(ctx context.Context, v any) (domain.RunPayoutsInput, error) {
+	res, err := ec.unmarshalInputRunPayoutsInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNSetConversionStatusInput2tallyᚋdomainᚐConversionStatusInput(ctx context.Context, v any) (domain.ConversionStatusInput, error) {
 	res, err := ec.unmarshalInputSetConversionStatusInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -20278,6 +23959,106 @@ func (ec *executionContext) marshalNSetConversionStatusPayload2ᚖtallyᚋdomain
 func (ec *executionContext) unmarshalNSignUpInput2tallyᚋdomainᚐSignUp(ctx context.Context, v any) (domain.SignUp, error) {
 	res, err := ec.unmarshalInputSignUpInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSpendItem2tallyᚋdomainᚐSpendItem(ctx context.Context, sel ast.SelectionSet, v domain.SpendItem) graphql.Marshaler {
+	return ec._SpendItem(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNSpendItem2ᚕtallyᚋdomainᚐSpendItemᚄ(ctx context.Context, sel ast.SelectionSet, v []domain.SpendItem) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSpendItem2tallyᚋdomainᚐSpendItem(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNSpendKind2tallyᚋdomainᚐSpendKind(ctx context.Context, v any) (domain.SpendKind, error) {
+	var res domain.SpendKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSpendKind2tallyᚋdomainᚐSpendKind(ctx context.Context, sel ast.SelectionSet, v domain.SpendKind) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNSpendShare2tallyᚋdomainᚐSpendShare(ctx context.Context, sel ast.SelectionSet, v domain.SpendShare) graphql.Marshaler {
+	return ec._SpendShare(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNSpendShare2ᚕtallyᚋdomainᚐSpendShareᚄ(ctx context.Context, sel ast.SelectionSet, v []domain.SpendShare) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSpendShare2tallyᚋdomainᚐSpendShare(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNStatementCampaign2tallyᚋdomainᚐStatementCampaign(ctx context.Context, sel ast.SelectionSet, v domain.StatementCampaign) graphql.Marshaler {
+	return ec._StatementCampaign(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNStatementCampaign2ᚕtallyᚋdomainᚐStatementCampaignᚄ(ctx context.Context, sel ast.SelectionSet, v []domain.StatementCampaign) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNStatementCampaign2tallyᚋdomainᚐStatementCampaign(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNStatementLine2tallyᚋdomainᚐStatementLine(ctx context.Context, sel ast.SelectionSet, v domain.StatementLine) graphql.Marshaler {
+	return ec._StatementLine(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNStatementLine2ᚕtallyᚋdomainᚐStatementLineᚄ(ctx context.Context, sel ast.SelectionSet, v []domain.StatementLine) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNStatementLine2tallyᚋdomainᚐStatementLine(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNStatementLineKind2tallyᚋdomainᚐStatementKind(ctx context.Context, v any) (domain.StatementKind, error) {
+	var res domain.StatementKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNStatementLineKind2tallyᚋdomainᚐStatementKind(ctx context.Context, sel ast.SelectionSet, v domain.StatementKind) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) unmarshalNStatsScope2tallyᚋdomainᚐStatsScope(ctx context.Context, v any) (domain.StatsScope, error) {
@@ -20929,6 +24710,32 @@ func (ec *executionContext) marshalOParticipation2ᚖtallyᚋdomainᚐParticipat
 	return ec._Participation(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalOPayout2ᚕᚖtallyᚋdomainᚐPayoutᚄ(ctx context.Context, sel ast.SelectionSet, v []*domain.Payout) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPayout2ᚖtallyᚋdomainᚐPayout(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalOPayoutRun2ᚖtallyᚋdomainᚐPayoutRun(ctx context.Context, sel ast.SelectionSet, v *domain.PayoutRun) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._PayoutRun(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalOPostbackDelivery2ᚖtallyᚋdomainᚐOutboxEntry(ctx context.Context, sel ast.SelectionSet, v *domain.OutboxEntry) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
@@ -20974,6 +24781,20 @@ func (ec *executionContext) unmarshalOPriorityWeightsInput2ᚖtallyᚋdomainᚐP
 	}
 	res, err := ec.unmarshalInputPriorityWeightsInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOStatement2ᚖtallyᚋdomainᚐStatement(ctx context.Context, sel ast.SelectionSet, v *domain.Statement) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Statement(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOStreamerBalances2ᚖtallyᚋpayoutsᚐStreamerBalances(ctx context.Context, sel ast.SelectionSet, v *payouts.StreamerBalances) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._StreamerBalances(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOString2string(ctx context.Context, v any) (string, error) {

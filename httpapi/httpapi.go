@@ -65,6 +65,8 @@ type Deps struct {
 	// LiveConnections bounds each user's WebSocket connections; nil leaves
 	// them unbounded (subscriptions are bounded by the live service).
 	LiveConnections LiveConnections
+	// Payouts exports payout runs' payment files; nil serves none.
+	Payouts PayoutExporter
 }
 
 // New returns the whole HTTP handler: the mux wrapped once in the middleware.
@@ -88,6 +90,9 @@ func New(d Deps) http.Handler {
 	mux.Handle("GET /postback", pb)
 	mux.Handle("POST /postback", pb)
 	mux.HandleFunc("/postback", postbackMethodNotAllowed)
+	if d.Payouts != nil {
+		mux.Handle("GET /payout-runs/{key}/payouts.csv", payoutCSV(d.Payouts, d))
+	}
 	mux.Handle("GET /{$}", graphiql.Page())
 	mux.Handle("GET /graphiql/", graphiql.Assets("/graphiql/"))
 	if d.Metrics != nil {

@@ -32,6 +32,8 @@ type Rules struct {
 	Filter domain.ClickFilter
 	// Currency is the platform's currency, for postbacks' {currency}.
 	Currency string
+	// HoldDays is the hold period of a campaign without its own (HOLD_DAYS).
+	HoldDays int
 }
 
 // State is what the writer read from the store to plan one batch.
@@ -50,6 +52,10 @@ type State struct {
 	// spent so far (its earnings), by id; a participation absent has no cap.
 	Caps  map[string]domain.ParticipationCaps
 	Spent map[string]domain.Micros
+	// Reversed are the earning entries the batch's reversals take back
+	// (ReversedEntryIDs), by id; one absent (money billed before entries
+	// existed) is reversed as released at the reversal's time.
+	Reversed map[string]domain.Entry
 }
 
 // Plan is everything one batch does, decided: the writes that apply it.
@@ -88,6 +94,10 @@ type Plan struct {
 	Conversions []domain.ConversionMark
 	// Marks are the impressions' and clicks' billing, by group.
 	Marks []domain.EventMarks
+	// Entries are the earning entries of the money the batch moved: one per
+	// participation and kind for its impressions and clicks, one per
+	// conversion billed or reversed; each is inserted once under its id.
+	Entries []domain.Entry
 }
 
 // CampaignUpdate is one campaign's part of a batch: its delta, decided
@@ -214,7 +224,76 @@ func Decide(b domain.Batch, st State, r Rules) (Plan, error) {
 	p.deliver(st.Ledgers, r.Currency)
 	p.alert(st.Ledgers, r.Currency)
 	p.mark(billed, st.Ledgers)
+	p.earn(billed, st, r.HoldDays)
 	return p, nil
+}
+
+// ReversedEntryIDs are the earning entries b's reversals take back: the
+// entries of the conversions whose charge b gives back. The writer reads
+// them before planning (a reversal is released when what it reverses is).
+func ReversedEntryIDs(b domain.Batch) []string {
+	var ids []string
+	for _, e := range b.Events {
+		if _, _, refund := e.Next(); e.Kind == domain.EventConversion && refund > 0 {
+			ids = append(ids, domain.ConversionEntryID(e.ID, false))
+		}
+	}
+	return ids
+}
+
+// earn lists the earning entries of the money the batch moved, each
+// exactly the money sum adds to its participation: the billed impressions
+// and the billed clicks of each participation in each quarter hour (UTC) as
+// one entry each (at the latest of their times, released after the
+// campaign's hold period; a quarter hour lies in one day of every time
+// zone, so statements of any zone sum entries exactly), a
+// conversion's approval as one entry, its reversal as one more, negative,
+// released when the entry it takes back is (so that it takes the money
+// from held or available, wherever that is; after a payout claimed the
+// original, it is an adjustment carried into the next payout).
+func (p *Plan) earn(billed billedFunc, st State, defaultHold int) {
+	type group struct {
+		participation string
+		kind          domain.EventKind
+		slot          time.Time
+	}
+	groups := map[group]int{} // index into p.Entries
+	for _, e := range p.Events {
+		bill, _ := billed(e)
+		_, _, _, money := e.Outcome(bill)
+		if money == 0 {
+			continue
+		}
+		at := e.OrderAt().UTC()
+		hold := domain.HoldDaysOf(st.Ledgers[e.CampaignID].Campaign, defaultHold)
+		entry := domain.Entry{Kind: domain.EntryEarning, ParticipationID: e.ParticipationID, CampaignID: e.CampaignID,
+			StreamerID: e.StreamerID, Amount: money, At: at, ReleaseAt: domain.ReleaseAt(at, hold), FirstEvent: e.ID, Events: 1, Batch: p.N}
+		switch {
+		case e.Kind == domain.EventConversion && money > 0:
+			entry.ID = domain.ConversionEntryID(e.ID, false)
+		case e.Kind == domain.EventConversion:
+			entry.ID, entry.Kind = domain.ConversionEntryID(e.ID, true), domain.EntryReversal
+			entry.Reverses = domain.ConversionEntryID(e.ID, false)
+			entry.ReleaseAt = at
+			if orig, ok := st.Reversed[entry.Reverses]; ok {
+				entry.ReleaseAt = orig.ReleaseAt
+			}
+		default:
+			key := group{e.ParticipationID, e.Kind, domain.EntrySlot(at)}
+			if i, ok := groups[key]; ok {
+				g := &p.Entries[i]
+				g.Amount += money
+				g.Events++
+				if at.After(g.At) {
+					g.At, g.ReleaseAt = at, entry.ReleaseAt
+				}
+				continue
+			}
+			groups[key] = len(p.Entries)
+			entry.ID = domain.EarningEntryID(e.Kind, e.ID)
+		}
+		p.Entries = append(p.Entries, entry)
+	}
 }
 
 // judge applies the click filter to the batch's clicks, in event order,

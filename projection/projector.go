@@ -112,6 +112,8 @@ type Options struct {
 	Filter domain.ClickFilter
 	// Currency is the platform's currency, for postbacks' {currency}.
 	Currency string
+	// HoldDays is the hold period of a campaign without its own.
+	HoldDays int
 }
 
 // New returns a projector over store.
@@ -138,7 +140,7 @@ func New(store *repository.Projection, log *slog.Logger, o Options) *Projector {
 		o.Window = DefaultWindow
 	}
 	return &Projector{store: store, owner: o.Owner, log: log, clock: o.Clock, batchSize: o.BatchSize,
-		leaseTTL: o.LeaseTTL, poll: o.Poll, window: o.Window, onApplied: o.OnApplied, rules: Rules{Filter: o.Filter, Currency: o.Currency}, nudge: make(chan struct{}, 1)}
+		leaseTTL: o.LeaseTTL, poll: o.Poll, window: o.Window, onApplied: o.OnApplied, rules: Rules{Filter: o.Filter, Currency: o.Currency, HoldDays: o.HoldDays}, nudge: make(chan struct{}, 1)}
 }
 
 // Notify tells the projector that a new event is pending. It never blocks.

@@ -34,7 +34,7 @@ func (a *Auditor) Verify(ctx context.Context) (domain.VerifyReport, error) {
 // counter has reached (its projBatch), including the batch in flight, so
 // projection under way is not drift.
 func Verify(ctx context.Context, store *repository.Projection) (domain.VerifyReport, error) {
-	rep, _, err := verify(ctx, store)
+	rep, _, _, err := verify(ctx, store)
 	return rep, err
 }
 
@@ -47,7 +47,7 @@ func Repair(ctx context.Context, store *repository.Projection, p *Projector, out
 	if err := p.Flush(ctx); err != nil {
 		return domain.VerifyReport{}, err
 	}
-	rep, want, err := verify(ctx, store)
+	rep, want, money, err := verify(ctx, store)
 	if err != nil || rep.OK() {
 		return rep, err
 	}
@@ -69,17 +69,20 @@ func Repair(ctx context.Context, store *repository.Projection, p *Projector, out
 		}
 		rep.Repaired++
 	}
-	return rep, nil
+	n, err := repairMoney(ctx, store, money, p.rules.HoldDays)
+	rep.Repaired += n
+	return rep, err
 }
 
 // verify returns the report and, for repair, the counters that drifted with
 // the values the events give them.
-func verify(ctx context.Context, store *repository.Projection) (domain.VerifyReport, []domain.Counter, error) {
+func verify(ctx context.Context, store *repository.Projection) (domain.VerifyReport, []domain.Counter, moneyFix, error) {
 	var rep domain.VerifyReport
 	start, err := store.State(ctx)
 	if err != nil {
-		return rep, nil, err
+		return rep, nil, moneyFix{}, err
 	}
+	money := newMoneyCheck(start.Applied)
 	// Counters first, then the batch in flight, then the events: a counter
 	// can only be ahead of the events read after it if its batch is in
 	// flight (then the in-flight batch names its events) or finished (then
@@ -92,12 +95,12 @@ func verify(ctx context.Context, store *repository.Projection) (domain.VerifyRep
 		return nil
 	})
 	if err != nil {
-		return rep, nil, err
+		return rep, nil, moneyFix{}, err
 	}
 	rep.Counters = len(keys)
 	st, err := store.State(ctx)
 	if err != nil {
-		return rep, nil, err
+		return rep, nil, moneyFix{}, err
 	}
 	inFlight := map[string]domain.EventRecord{}
 	var inFlightN int64
@@ -125,10 +128,11 @@ func verify(ctx context.Context, store *repository.Projection) (domain.VerifyRep
 		for _, st := range steps {
 			addStep(e, st, counters, start.Applied, expect)
 		}
+		money.add(e, steps)
 		return nil
 	})
 	if err != nil {
-		return rep, nil, err
+		return rep, nil, moneyFix{}, err
 	}
 	var fix []domain.Counter
 	for key := range want {
@@ -164,7 +168,12 @@ func verify(ctx context.Context, store *repository.Projection) (domain.VerifyRep
 		rep.Drift = append(rep.Drift, line)
 		fix = append(fix, *w)
 	}
-	return rep, fix, nil
+	moneyDrift, mfix, err := money.check(ctx, store)
+	if err != nil {
+		return rep, nil, mfix, err
+	}
+	rep.Drift = append(rep.Drift, moneyDrift...)
+	return rep, fix, mfix, nil
 }
 
 // stepsOf are the projections of e that counters may include: the steps

@@ -43,6 +43,12 @@ func (p *Projector) apply(ctx context.Context, b domain.Batch) error {
 	if err != nil {
 		return err
 	}
+	// The earning entries the batch's reversals take back (only when it
+	// has reversals): their release times.
+	reversed, err := p.store.Entries(ctx, ReversedEntryIDs(b))
+	if err != nil {
+		return err
+	}
 	// Bill: each campaign's update is guarded by the remaining budget its
 	// delta was decided against. When one misses, the batch is planned
 	// again from the ledgers as they are now, in which the campaigns
@@ -50,7 +56,7 @@ func (p *Projector) apply(ctx context.Context, b domain.Batch) error {
 	// are decided anew.
 	var plan Plan
 	for attempt := 0; ; attempt++ {
-		if plan, err = Decide(b, State{Ledgers: ledgers, Filter: filter, DaySpend: daySpend, Caps: caps, Spent: spent}, p.rules); err != nil {
+		if plan, err = Decide(b, State{Ledgers: ledgers, Filter: filter, DaySpend: daySpend, Caps: caps, Spent: spent, Reversed: reversed}, p.rules); err != nil {
 			return err
 		}
 		missed, err := p.applyCampaigns(ctx, plan)
@@ -78,6 +84,9 @@ func (p *Projector) apply(ctx context.Context, b domain.Batch) error {
 		return err
 	}
 	if err := p.store.ApplyCapSpend(ctx, b.N, plan.CapSpend); err != nil {
+		return err
+	}
+	if err := p.store.InsertEntries(ctx, b.N, plan.Entries); err != nil {
 		return err
 	}
 	if err := p.store.SaveFilterState(ctx, b.N, plan.Filter.After, plan.Filter.Before, plan.Filter.Expires); err != nil {

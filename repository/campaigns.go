@@ -51,6 +51,7 @@ type campaignDoc struct {
 	BudgetMicros    int64              `bson:"budgetMicros"`
 	DailyBudget     int64              `bson:"dailyBudgetMicros,omitempty"`
 	TimeZone        string             `bson:"timeZone,omitempty"`
+	HoldDays        *int               `bson:"holdDays,omitempty"`
 	SpentMicros     int64              `bson:"spentMicros"`
 	RemainingMicros int64              `bson:"remainingMicros"`
 	CPMMicros       int64              `bson:"cpmMicros"`
@@ -132,7 +133,7 @@ func (d *campaignDoc) toDomain() domain.Campaign {
 		ID: d.ID.Hex(), BrandID: d.BrandID.Hex(), Name: d.Name, Description: d.Description, Status: status,
 		LandingURL: d.LandingURL, PostbackURL: d.PostbackURL, AlertWebhookURL: d.AlertWebhookURL,
 		Budget: domain.Micros(d.BudgetMicros), Spent: domain.Micros(d.SpentMicros),
-		DailyBudget: domain.Micros(d.DailyBudget), TimeZone: cmp.Or(d.TimeZone, domain.DefaultTimeZone),
+		DailyBudget: domain.Micros(d.DailyBudget), TimeZone: cmp.Or(d.TimeZone, domain.DefaultTimeZone), HoldDays: d.HoldDays,
 		CPM: domain.Micros(d.CPMMicros), CPC: domain.Micros(d.CPCMicros),
 		Goals:    goalsOf(d.Goals),
 		StartsAt: utcPtr(d.StartsAt), EndsAt: utcPtr(d.EndsAt),
@@ -209,6 +210,7 @@ func (r *Campaigns) Create(ctx context.Context, brandID string, in domain.Campai
 	doc.CPMMicros, doc.CPCMicros = mic(in.CPM), mic(in.CPC)
 	doc.DailyBudget, doc.TimeZone = mic(in.DailyBudget), str(in.TimeZone)
 	doc.AlertWebhookURL = str(in.AlertWebhookURL)
+	doc.HoldDays = in.EarningsHoldDays
 	if in.Goals != nil {
 		doc.Goals = goalDocs(in.Goals)
 	}
@@ -325,6 +327,9 @@ func (r *Campaigns) Update(ctx context.Context, current domain.Campaign, u domai
 	}
 	if in.DailyBudget != nil {
 		set["dailyBudgetMicros"] = int64(*in.DailyBudget)
+	}
+	if in.EarningsHoldDays != nil {
+		set["holdDays"] = *in.EarningsHoldDays
 	}
 	if in.TimeZone != nil {
 		set["timeZone"] = *in.TimeZone

@@ -54,6 +54,8 @@ type Projection struct {
 	filters        *collection
 	capSpend       *collection
 	alerts         *collection
+	earnings       *collection
+	payouts        *collection
 	outbox         *Outbox
 }
 
@@ -72,6 +74,8 @@ func NewProjection(s *Store) *Projection {
 		filters:        s.projectorCollection(clickFiltersCollection),
 		capSpend:       s.projectorCollection(capSpendCollection),
 		alerts:         s.projectorCollection(alertsCollection),
+		earnings:       s.projectorCollection(earningsCollection),
+		payouts:        s.projectorCollection(payoutsCollection),
 		outbox:         newProjectorOutbox(s),
 	}
 }

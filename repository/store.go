@@ -455,6 +455,9 @@ func (s *Store) indexes() map[string][]mongo.IndexModel {
 		rateLimitsCollection:     rateLimitIndexes(),
 		capSpendCollection:       capSpendIndexes(),
 		alertsCollection:         alertsIndexes(),
+		earningsCollection:       earningIndexes(),
+		payoutRunsCollection:     payoutRunIndexes(),
+		payoutsCollection:        payoutIndexes(),
 	}
 }
 
@@ -463,6 +466,21 @@ func (s *Store) indexes() map[string][]mongo.IndexModel {
 // them; production code never calls it.
 func SeedRaw(ctx context.Context, s *Store, coll string, docs ...any) error {
 	_, err := s.db.Collection(coll).InsertMany(ctx, docs)
+	return err
+}
+
+// UpdateRaw applies update to the documents of coll that filter matches,
+// bypassing every rule of this package: tests damage data with it to check
+// that verify finds and repairs the damage; production never calls it.
+func UpdateRaw(ctx context.Context, s *Store, coll string, filter, update any) error {
+	_, err := s.db.Collection(coll).UpdateMany(ctx, filter, update)
+	return err
+}
+
+// DeleteRaw deletes the documents of coll that filter matches, bypassing
+// every rule of this package (tests only, as UpdateRaw).
+func DeleteRaw(ctx context.Context, s *Store, coll string, filter any) error {
+	_, err := s.db.Collection(coll).DeleteMany(ctx, filter)
 	return err
 }
 

@@ -37,6 +37,10 @@ func (r *campaignResolver) DailyBudget(ctx context.Context, obj *domain.Campaign
 	return r.moneyOrNil(obj.DailyBudget, obj.DailyBudget > 0), nil
 }
 
+func (r *campaignResolver) EarningsHoldDays(ctx context.Context, obj *domain.Campaign) (int, error) {
+	return domain.HoldDaysOf(*obj, r.HoldDays), nil
+}
+
 func (r *campaignResolver) Cpm(ctx context.Context, obj *domain.Campaign) (*model.Money, error) {
 	return r.money(obj.CPM), nil
 }

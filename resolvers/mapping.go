@@ -170,3 +170,12 @@ func pushes[T any](ctx context.Context, in *live.Stream[T], err error, forget fu
 	}()
 	return out, nil
 }
+
+// pointers is list as pointers, for GraphQL lists of objects.
+func pointers[T any](list []T) []*T {
+	out := make([]*T, len(list))
+	for i := range list {
+		out[i] = &list[i]
+	}
+	return out
+}

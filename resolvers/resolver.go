@@ -10,6 +10,7 @@ import (
 	"tally/campaigns"
 	"tally/live"
 	"tally/overlay"
+	"tally/payouts"
 	"tally/projection"
 	"tally/reports"
 	"tally/tracking"
@@ -25,6 +26,8 @@ type Resolver struct {
 	Auditor         *projection.Auditor
 	Overlays        *overlay.Service
 	Live            *live.Service
+	PayoutService   *payouts.Service
 	Currency        string // the platform's one currency, for Money
 	BaseURL         string // this server's public URL, for overlay links
+	HoldDays        int    // HOLD_DAYS: a campaign's earningsHoldDays when it sets none
 }

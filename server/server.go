@@ -28,6 +28,7 @@ import (
 	"tally/httpapi/metrics"
 	"tally/live"
 	"tally/overlay"
+	"tally/payouts"
 	"tally/postback"
 	"tally/projection"
 	"tally/reports"
@@ -153,6 +154,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	}
 	popts.Filter = clickFilter(cfg)
 	popts.Currency = cfg.Currency
+	popts.HoldDays = cfg.HoldDays
 	projector := newProjector(store, log, popts)
 	accountService := &accounts.Service{Users: users, APIKeys: repository.NewAPIKeys(store), Tokens: tokens,
 		Passwords: auth.NewPasswords(opts.BcryptCost), Now: opts.Now,
@@ -171,6 +173,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		Viewers: auth.NewViewers(secret), Now: opts.Now}
 	reportService := &reports.Service{Campaigns: campaignsRepo, Participations: participations,
 		Conversions: trackingService.Conversions, Buckets: repository.NewDailyStats(store)}
+	payoutService := &payouts.Service{Earnings: repository.NewEarnings(store), Payouts: repository.NewPayouts(store), Users: users,
+		Campaigns: campaignService, Minimum: cfg.PayoutMinimum, Currency: cfg.Currency, Now: opts.Now, Log: log}
 	res := &resolvers.Resolver{
 		Accounts:        accountService,
 		CampaignService: campaignService,
@@ -179,8 +183,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		Auditor:         &projection.Auditor{Store: repository.NewProjection(store)},
 		Overlays:        overlays,
 		Live:            &live.Service{Broker: broker, Campaigns: campaignService, Users: users, Log: log},
+		PayoutService:   payoutService,
 		Currency:        cfg.Currency,
 		BaseURL:         cfg.BaseURL,
+		HoldDays:        cfg.HoldDays,
 	}
 	m.ObserveStore(store.Calls, store.ProjectorCalls)
 	backlog := projection.NewMonitor(repository.NewBacklog(store), log, opts.Now)
@@ -214,6 +220,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		// Each user's WebSocket connections, as their subscriptions, are
 		// bounded by LIVE_SUBSCRIPTIONS_PER_USER.
 		LiveConnections: broker,
+		Payouts:         payoutService,
 	})
 	// The projector outlives any request; it starts by finishing whatever a
 	// previous process left pending or in flight.
@@ -233,15 +240,22 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	sent := make(chan struct{})
 	go func() { defer close(sent); sender.Run(pctx) }()
 	go backlog.Watch(pctx) // every process logs the lag it sees
+	// A payout run a crashed caller left unfinished finishes by itself.
+	resumed := make(chan struct{})
+	go func() { defer close(resumed); payoutService.ResumeEvery(pctx, payoutResumeEvery) }()
 	// Batches applied by any process reach this one's live subscribers.
 	go broker.Follow(pctx, repository.NewAppliedMark(store).Read, 0, log)
-	stop := func() { broker.Close(); cancel(); <-done; <-sent }
+	stop := func() { broker.Close(); cancel(); <-done; <-sent; <-resumed }
 	return &App{Store: store, Handler: h, Projector: projector, Tracking: trackingService, Live: broker, Metrics: m, stop: sync.OnceFunc(stop)}, nil
 }
 
 // holdReleaseEvery is how often a server approves the conversions whose
 // goal's hold has ended.
 const holdReleaseEvery = 5 * time.Second
+
+// payoutResumeEvery is how often a server looks for an unfinished payout
+// run to finish.
+const payoutResumeEvery = time.Minute
 
 // releaseHolds approves held conversions as their holds end, until ctx
 // ends. Every server may run it: each conversion's approval is one guarded

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"tally/domain"
 	"tally/foundation/ratelimit"
 )
 
@@ -65,7 +66,13 @@ type Config struct {
 	// POSTBACK_ALLOW_PRIVATE, -postback-allow-private: let outbound postbacks
 	// reach loopback, private and link-local addresses (false)
 	PostbackAllowPrivate bool
-	Args                 []string // positional arguments after the flags (a server command's operands)
+	// HOLD_DAYS, -hold-days: how many days billed money is held before it
+	// is payable, for campaigns without their own holdDays, 0–365 (30)
+	HoldDays int
+	// PAYOUT_MINIMUM, -payout-minimum: the least available balance a payout
+	// run pays, a decimal amount of at least 0.01 (10.00)
+	PayoutMinimum domain.Micros
+	Args          []string // positional arguments after the flags (a server command's operands)
 }
 
 // Load reads the configuration from args (without the program name) and the
@@ -78,6 +85,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	listenAddr := v.listenAddr
 	currency, baseURL, proxies, rates, privateURLs, introspection := v.currency, v.baseURL, v.proxies, v.rates, v.privateURLs, v.introspection
 	viewerWindow, liveMax, postbackPrivate := v.viewerWindow, v.liveMax, v.postbackPrivate
+	holdDays, payoutMinimum := v.holdDays, v.payoutMinimum
 	if err := fs.Parse(args); err != nil {
 		return Config{}, fmt.Errorf("flags: %w", err)
 	}
@@ -163,6 +171,14 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	if c.PostbackAllowPrivate, err = strconv.ParseBool(*postbackPrivate); err != nil {
 		return Config{}, fmt.Errorf("POSTBACK_ALLOW_PRIVATE must be true or false, got %q", *postbackPrivate)
 	}
+	if c.HoldDays, err = strconv.Atoi(*holdDays); err != nil || c.HoldDays < 0 || c.HoldDays > domain.MaxHoldDays {
+		return Config{}, fmt.Errorf("HOLD_DAYS must be a number of days from 0 to %d, got %q", domain.MaxHoldDays, *holdDays)
+	}
+	if m, perr := domain.ParseDecimal(*payoutMinimum); perr != nil || m < domain.Micros(10_000) {
+		return Config{}, fmt.Errorf("PAYOUT_MINIMUM must be an amount of at least 0.01 such as 10.00, got %q", *payoutMinimum)
+	} else {
+		c.PayoutMinimum = m
+	}
 	return c, nil
 }
 
@@ -176,6 +192,7 @@ type flagValues struct {
 	port, uri, db, dataDir, secret, ttl, level, origins    *string
 	currency, baseURL, proxies, privateURLs, introspection *string
 	viewerWindow, liveMax, postbackPrivate, listenAddr     *string
+	holdDays, payoutMinimum                                *string
 	rates                                                  []rateFlag
 }
 
@@ -229,7 +246,9 @@ func define(getenv func(string) string, c *Config) (*flag.FlagSet, *flagValues) 
 	viewerWindow := fs.String("click-viewer-window", env("CLICK_VIEWER_WINDOW", "24h"), "one viewer's clicks on a participation are billable once per this sliding window, or off")
 	liveMax := fs.String("live-subscriptions-per-user", env("LIVE_SUBSCRIPTIONS_PER_USER", "10"), "live subscriptions (and WebSocket connections) one user may hold at once, 1-1000")
 	postbackPrivate := fs.String("postback-allow-private", env("POSTBACK_ALLOW_PRIVATE", "false"), "let outbound postbacks reach private addresses (tests, private deployments)")
-	return fs, &flagValues{port: port, uri: uri, db: db, dataDir: dataDir, secret: secret, ttl: ttl, level: level, origins: origins,
+	holdDays := fs.String("hold-days", env("HOLD_DAYS", "30"), "days billed money is held before it is payable, for campaigns without their own holdDays, 0-365")
+	payoutMinimum := fs.String("payout-minimum", env("PAYOUT_MINIMUM", "10.00"), "the least available balance a payout run pays")
+	return fs, &flagValues{holdDays: holdDays, payoutMinimum: payoutMinimum, port: port, uri: uri, db: db, dataDir: dataDir, secret: secret, ttl: ttl, level: level, origins: origins,
 		currency: currency, baseURL: baseURL, proxies: proxies, rates: rates, privateURLs: privateURLs, introspection: introspection,
 		viewerWindow: viewerWindow, liveMax: liveMax, postbackPrivate: postbackPrivate, listenAddr: listenAddr}
 }

@@ -131,8 +131,10 @@ func TestProjectorKeepsUp(t *testing.T) {
 	if l.P99 >= time.Second {
 		t.Errorf("projection lag p99 %s, want under 1 s", l.P99)
 	}
-	if perEvent > 1.2 {
-		t.Errorf("%.3f store writes per event, want at most 1.2", perEvent)
+	// 1.2 before the earning entries (issue 20, items 3–4), which add one
+	// bulk per batch: 1.19 → 1.22 on the same load (docs/benchmarks.md).
+	if perEvent > 1.25 {
+		t.Errorf("%.3f store writes per event, want at most 1.25", perEvent)
 	}
 	a.wantVerified()
 }

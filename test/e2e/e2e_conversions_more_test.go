@@ -278,6 +278,7 @@ func TestFieldErrorsForEveryMutation(t *testing.T) {
 	joined := a.mustJoin(streamer, c.ID)
 	tok := token(t, joined)
 	long := strings.Repeat("x", 101)
+	admin := a.mustMakeAdmin()
 	cases := []struct {
 		mutation, token, query string
 		vars                   map[string]any
@@ -316,6 +317,12 @@ func TestFieldErrorsForEveryMutation(t *testing.T) {
 		{"setParticipationCaps", brand.Token, `mutation($id: ID!, $input: ParticipationCapsInput!) { setParticipationCaps(participationId: $id, input: $input) { id } }`,
 			map[string]any{"id": joined.ID, "input": map[string]any{"totalCap": "1000000001", "dailyCap": "1000000001"}},
 			[]string{"input.totalCap", "input.dailyCap"}},
+		{"runPayouts", admin.Token, `mutation($input: RunPayoutsInput!) { runPayouts(input: $input) { key } }`,
+			map[string]any{"input": map[string]any{"key": "not a key"}},
+			[]string{"input.key"}}, // its only field
+		{"markPayout", admin.Token, `mutation($input: MarkPayoutInput!) { markPayout(id: "run:x", input: $input) { id } }`,
+			map[string]any{"input": map[string]any{"status": "PENDING", "reference": strings.Repeat("r", 201)}},
+			[]string{"input.status", "input.reference"}},
 		{"createApiKey", brand.Token, `mutation($input: CreateApiKeyInput!) { createApiKey(input: $input) { key } }`,
 			map[string]any{"input": map[string]any{"name": "", "scopes": []string{}}},
 			[]string{"input.name", "input.scopes"}},
