@@ -74,7 +74,7 @@ func (p *Projector) apply(ctx context.Context, b domain.Batch) error {
 	if err := p.store.ApplyParticipations(ctx, b.N, plan.Participations); err != nil {
 		return err
 	}
-	if err := p.store.ApplyBuckets(ctx, b.N, plan.Buckets); err != nil {
+	if err := p.store.ApplyBuckets(ctx, b.Part, b.N, plan.Buckets); err != nil {
 		return err
 	}
 	if err := p.store.ApplyCapSpend(ctx, b.N, plan.CapSpend); err != nil {

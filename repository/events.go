@@ -51,6 +51,11 @@ func recordOnce(ctx context.Context, c *collection, key bson.M, insert bson.M, n
 		for k, v := range insert {
 			doc[k] = v
 		}
+		if cid, ok := insert["campaignId"].(primitive.ObjectID); ok && c.parts != nil && c.parts.Load() > 0 {
+			// the event's projection partition (an event stored without
+			// one is given it by the projector: AdoptStrays)
+			doc["part"] = domain.PartitionOf(cid.Hex(), int(c.parts.Load()))
+		}
 		err = c.FindOneAndUpdate(ctx, key, bson.M{"$setOnInsert": doc},
 			options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.Before)).Decode(old)
 		switch {
@@ -108,6 +113,12 @@ func pendingIndex() indexModel {
 	return plainIndex("billing_1__id_1", bson.D{{Key: "billing", Value: 1}, {Key: "_id", Value: 1}})
 }
 
+// partitionPendingIndex lets each projection partition find its own
+// pending events oldest first (impressions and clicks; conversions by todo).
+func partitionPendingIndex(flag string) indexModel {
+	return plainIndex("part_1_"+flag+"_1__id_1", bson.D{{Key: "part", Value: 1}, {Key: flag, Value: 1}, {Key: "_id", Value: 1}})
+}
+
 const clicksCollection = "clicks"
 
 // clickIndexes: (campaignId, clickId) is the idempotency key of a click —
@@ -119,6 +130,7 @@ func clickIndexes() []indexModel {
 		uniqueIndex("campaignId_1_clickId_1", bson.D{{Key: "campaignId", Value: 1}, {Key: "clickId", Value: 1}}),
 		plainIndex("clickId_1_campaignId_1", bson.D{{Key: "clickId", Value: 1}, {Key: "campaignId", Value: 1}}),
 		pendingIndex(),
+		partitionPendingIndex("billing"),
 	}
 }
 

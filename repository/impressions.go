@@ -20,6 +20,7 @@ func impressionIndexes() []indexModel {
 		uniqueIndex("slotKey_1", bson.D{{Key: "slotKey", Value: 1}}),
 		plainIndex("campaignId_1", bson.D{{Key: "campaignId", Value: 1}}),
 		pendingIndex(),
+		partitionPendingIndex("billing"),
 	}
 }
 

@@ -142,8 +142,9 @@ func (r *Projection) ApplyCampaign(ctx context.Context, n int64, id string, rema
 	if err != nil {
 		return false, err
 	}
-	filter := bson.M{"_id": oid, "remainingMicros": int64(remaining), "projBatch": notApplied(n)}
-	set := bson.M{"projBatch": n, "projUnbilled": unbilled, "projInvalid": invalid, "projCapped": capped}
+	filter := bson.M{"_id": oid, "remainingMicros": int64(remaining)}
+	set := bson.M{"projUnbilled": unbilled, "projInvalid": invalid, "projCapped": capped}
+	guard(filter, set, n, oneCampaign)
 	if d.Exhaust {
 		filter["status"] = string(domain.CampaignActive)
 		set["status"] = string(domain.CampaignExhausted)
