@@ -472,6 +472,20 @@ func SeedRaw(ctx context.Context, s *Store, coll string, docs ...any) error {
 	return err
 }
 
+// SeedRawUpdate updates (all matching) and SeedRawDelete deletes documents
+// exactly as given, bypassing every rule of this package, like SeedRaw:
+// tests use them to put a database in the state an older Tally left it in.
+func SeedRawUpdate(ctx context.Context, s *Store, coll string, filter, update any) error {
+	_, err := s.db.Collection(coll).UpdateMany(ctx, filter, update)
+	return err
+}
+
+// SeedRawDelete: see SeedRawUpdate.
+func SeedRawDelete(ctx context.Context, s *Store, coll string, filter any) error {
+	_, err := s.db.Collection(coll).DeleteMany(ctx, filter)
+	return err
+}
+
 // SeedIndex creates an index exactly as given, bypassing the declarations:
 // tests use it for indexes an older Tally created; production never calls it.
 func SeedIndex(ctx context.Context, s *Store, coll, name string, unique bool, keys ...string) error {

@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
+
 	"tally/domain"
 	"tally/projection"
 	"tally/repository"
@@ -201,4 +204,75 @@ func TestGracefulHandover(t *testing.T) {
 	}
 	eventually(t, func() bool { return b.billings(domain.EventClick)[domain.BillingBilled] == i }, "every click billed by b")
 	b.wantVerified()
+}
+
+// TestMigrationToPartitions: a database an older release projected with
+// one state document — batch 8 in flight, which had reached one of its two
+// campaigns when that process died, and pending events stored without a
+// partition — is taken over by this release: each partition finishes its
+// part of batch 8 (the campaign it reached is not billed twice), every
+// pending event is projected exactly once, and verify finds no drift.
+func TestMigrationToPartitions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := repotest.MustOpen(t)
+	old := mustStartAppOn(t, store, withManualProjection())
+	brand, streamer := old.mustSignUp("BRAND"), old.mustSignUp("STREAMER")
+	ca := old.mustBudgetCampaign(brand, "Old A", "100.00")
+	cb := old.mustBudgetCampaign(brand, "Old B", "100.00")
+	ta, tb := token(t, old.mustJoin(streamer, ca.ID)), token(t, old.mustJoin(streamer, cb.ID))
+	for i := range 2 {
+		old.mustClick(ta, fmt.Sprint("a-", i))
+		old.mustClick(tb, fmt.Sprint("b-", i))
+	}
+	old.stop()
+	pending, err := repository.NewProjection(store).PendingAny(ctx, 10)
+	if err != nil || len(pending) != 4 {
+		t.Fatalf("pending: %d, err %v", len(pending), err)
+	}
+	// The older release's state: no partitions, events without one, batch 8
+	// (a click of each campaign) in flight, campaign A's update landed.
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	oid := func(hex string) primitive.ObjectID {
+		id, err := primitive.ObjectIDFromHex(hex)
+		must(err)
+		return id
+	}
+	must(repository.SeedRawDelete(ctx, store, "projection_partitions", bson.M{}))
+	for _, coll := range []string{"clicks", "impressions", "conversions"} {
+		must(repository.SeedRawUpdate(ctx, store, coll, bson.M{}, bson.M{"$unset": bson.M{"part": ""}}))
+	}
+	var inFlight bson.A
+	var first = map[string]domain.EventRecord{}
+	for _, e := range pending {
+		if _, ok := first[e.CampaignID]; !ok {
+			first[e.CampaignID] = e
+			inFlight = append(inFlight, bson.M{"id": oid(e.ID), "kind": string(e.Kind), "campaignId": oid(e.CampaignID),
+				"participationId": oid(e.ParticipationID), "streamerId": oid(e.StreamerID), "at": e.At, "priceMicros": int64(e.Price)})
+		}
+	}
+	must(repository.SeedRawUpdate(ctx, store, "projector", bson.M{"_id": "projector"}, bson.M{
+		"$set":   bson.M{"applied": int64(7), "batch": bson.M{"n": int64(8), "events": inFlight}, "owner": "old", "leaseUntil": time.Unix(0, 0)},
+		"$unset": bson.M{"partitions": ""}}))
+	must(repository.SeedRawUpdate(ctx, store, "campaigns", bson.M{"_id": oid(ca.ID)}, bson.M{
+		"$inc": bson.M{"stats.clicks": int64(1), "spentMicros": int64(1_000_000), "remainingMicros": int64(-1_000_000)},
+		"$set": bson.M{"projBatch": int64(8), "projUnbilled": bson.A{}, "projInvalid": bson.A{}, "projCapped": bson.A{}}}))
+
+	a := mustStartAppOn(t, store, withProjector(projection.Options{Owner: "new", Poll: 10 * time.Millisecond}))
+	a.project()
+	for _, c := range []campaignData{ca, cb} {
+		tt := a.totals(brand, c.ID).Campaign
+		wantField(t, "clicks of "+c.Name, tt.Stats.Clicks, 2)
+		wantField(t, "spent of "+c.Name, tt.Spent.Amount, "2.00")
+	}
+	var d dailyData
+	a.mustDo(streamer.Token, dailyStatsQuery, map[string]any{"scope": "STREAMER", "id": streamer.ID, "from": "2026-11-23", "to": "2026-11-23"}, &d)
+	wantField(t, "the streamer's daily clicks", d.DailyStats[0].Clicks, 4)
+	wantField(t, "BILLED clicks", a.billings(domain.EventClick)[domain.BillingBilled], 4)
+	a.wantVerified()
 }
