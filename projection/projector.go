@@ -105,8 +105,10 @@ type Projector struct {
 // worker projects one partition this process holds.
 type worker struct {
 	part     int
-	nudge    chan struct{}
-	notified atomic.Int64 // events notified since the last pass
+	nudge    chan struct{} // a notification: collect a batch, then drain
+	found    chan struct{} // the poll found events: drain now
+	notified atomic.Int64  // events notified since the last pass
+	busy     atomic.Bool   // draining: the poll leaves it alone
 	stop     chan struct{}
 	done     chan struct{}
 }
@@ -203,10 +205,19 @@ func (p *Projector) Setup(ctx context.Context) (int, error) {
 // Owner is the name this projector holds leases under.
 func (p *Projector) Owner() string { return p.owner }
 
-// Notify tells the projector that a new event is pending. It never blocks.
-func (p *Projector) Notify() {
+// Notify tells the projector that a new event of campaignID is pending
+// ("": of several campaigns): the worker of its partition, when this
+// process holds it, looks at once (other processes find it by polling). It
+// never blocks.
+func (p *Projector) Notify(campaignID string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if parts := p.store.Partitions(); campaignID != "" && parts > 0 {
+		if w, ok := p.workers[domain.PartitionOf(campaignID, parts)]; ok {
+			w.notify()
+		}
+		return
+	}
 	for _, w := range p.workers {
 		w.notify()
 	}
@@ -216,6 +227,14 @@ func (w *worker) notify() {
 	w.notified.Add(1)
 	select {
 	case w.nudge <- struct{}{}:
+	default:
+	}
+}
+
+// wake tells the worker the poll found events of its partition.
+func (w *worker) wake() {
+	select {
+	case w.found <- struct{}{}:
 	default:
 	}
 }
@@ -255,6 +274,10 @@ func (p *Projector) Run(ctx context.Context) {
 	every := max(p.leaseTTL/5, time.Millisecond)
 	tick := time.NewTicker(every)
 	defer tick.Stop()
+	pctx, stopPoll := context.WithCancel(ctx)
+	polled := make(chan struct{})
+	go func() { defer close(polled); p.pollLoop(pctx) }()
+	defer func() { stopPoll(); <-polled }()
 	for {
 		if _, err := p.Setup(ctx); err == nil {
 			if err := p.claim(ctx); err != nil && ctx.Err() == nil {
@@ -271,6 +294,47 @@ func (p *Projector) Run(ctx context.Context) {
 			cancel()
 			return
 		case <-tick.C:
+		}
+	}
+}
+
+// pollLoop looks, every Poll, for pending events of the partitions this
+// process holds whose workers are idle (recorded by other processes, which
+// notify only their own workers): one query per event collection for all
+// of them, which wakes the workers of the partitions it finds.
+func (p *Projector) pollLoop(ctx context.Context) {
+	tick := time.NewTicker(p.poll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		p.mu.Lock()
+		idle := map[int]*worker{}
+		var parts []int
+		for part, w := range p.workers {
+			if !w.busy.Load() {
+				idle[part] = w
+				parts = append(parts, part)
+			}
+		}
+		p.mu.Unlock()
+		if len(parts) == 0 {
+			continue
+		}
+		found, err := p.store.PendingParts(ctx, parts)
+		if err != nil {
+			if ctx.Err() == nil {
+				p.log.Warn("projection poll failed; retried shortly", "err", err.Error())
+			}
+			continue
+		}
+		for _, part := range found {
+			if w, ok := idle[part]; ok {
+				w.wake()
+			}
 		}
 	}
 }
@@ -369,7 +433,7 @@ func (p *Projector) startWorker(ctx context.Context, part int) {
 	if _, ok := p.workers[part]; ok {
 		return
 	}
-	w := &worker{part: part, nudge: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	w := &worker{part: part, nudge: make(chan struct{}, 1), found: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	p.workers[part] = w
 	go p.work(context.WithoutCancel(ctx), w)
 	w.notify()
@@ -407,7 +471,9 @@ func (p *Projector) stopAll() {
 	}
 }
 
-// work projects partition w.part until stopped, then releases its lease.
+// work projects partition w.part until stopped, then releases its lease:
+// after each notification (waiting Window to collect a batch) and whenever
+// the poll finds events of the partition.
 // Store errors are logged and retried on the next pass, with a backoff;
 // nothing is lost meanwhile, the events stay pending.
 func (p *Projector) work(ctx context.Context, w *worker) {
@@ -419,8 +485,6 @@ func (p *Projector) work(ctx context.Context, w *worker) {
 			p.log.Warn("projection partition not released; another process takes it when its lease ends", "partition", w.part, "err", err.Error())
 		}
 	}()
-	tick := time.NewTicker(p.poll)
-	defer tick.Stop()
 	backoff := time.Duration(0)
 	for {
 		select {
@@ -430,9 +494,12 @@ func (p *Projector) work(ctx context.Context, w *worker) {
 			if !p.collect(w) {
 				return
 			}
-		case <-tick.C:
+		case <-w.found:
 		}
-		if err := p.drain(ctx, w.part, w.stop); err != nil {
+		w.busy.Store(true)
+		err := p.drain(ctx, w.part, w.stop)
+		w.busy.Store(false)
+		if err != nil {
 			backoff = min(max(2*backoff, 50*time.Millisecond), 5*time.Second)
 			p.log.Error("projection pass failed; the events stay pending and are retried", "partition", w.part, "err", err.Error(), "retryIn", backoff.String())
 			t := time.NewTimer(backoff)
@@ -663,6 +730,14 @@ func (p *Projector) observe(b domain.Batch) {
 	}
 	s.events += int64(len(b.Events))
 	s.last = oldest
+}
+
+// LagWindow returns the lags of the recent events this process projected
+// (the last lagWindow), in no order: load measurements merge them.
+func (p *Projector) LagWindow() []time.Duration {
+	p.lag.mu.Lock()
+	defer p.lag.mu.Unlock()
+	return slices.Clone(p.lag.ring)
 }
 
 // Lag reports the projection lag this process has seen.

@@ -93,6 +93,43 @@ func (r *Projection) Pending(ctx context.Context, part, limit int) ([]domain.Eve
 	return r.pending(ctx, bson.M{"part": part}, limit)
 }
 
+// pollLimit bounds how many pending events PendingParts looks at per event
+// collection.
+const pollLimit = 256
+
+// PendingParts reports which of parts have pending events: one query per
+// event collection, of the partition field only. Each partition it reports
+// is one of them; a partition with fewer pending events than another's
+// pollLimit may be missed once (its turn comes when the other's worker is
+// busy, and the poll leaves busy partitions out).
+func (r *Projection) PendingParts(ctx context.Context, parts []int) ([]int, error) {
+	seen := map[int]bool{}
+	var out []int
+	for _, kind := range kinds {
+		filter := bson.M{"billing": string(domain.BillingPending), "part": bson.M{"$in": parts}}
+		if kind == domain.EventConversion {
+			filter = bson.M{"todo": true, "part": bson.M{"$in": parts}}
+		}
+		cur, err := r.events[kind].Find(ctx, filter, options.Find().SetLimit(pollLimit).SetProjection(bson.M{"part": 1, "_id": 0}))
+		if err != nil {
+			return nil, fmt.Errorf("look for pending %s: %w", kind, err)
+		}
+		var docs []struct {
+			Part int `bson:"part"`
+		}
+		if err := cur.All(ctx, &docs); err != nil {
+			return nil, fmt.Errorf("decode pending %s: %w", kind, err)
+		}
+		for _, d := range docs {
+			if !seen[d.Part] {
+				seen[d.Part] = true
+				out = append(out, d.Part)
+			}
+		}
+	}
+	return out, nil
+}
+
 // PendingAny returns up to limit pending events of any partition (or of
 // none yet), in event order.
 func (r *Projection) PendingAny(ctx context.Context, limit int) ([]domain.EventRecord, error) {

@@ -238,7 +238,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 			go releaseHolds(pctx, trackingService, log)
 			projector.Run(pctx)
 		}()
-		projector.Notify()
+		projector.Notify("")
 	}
 	// The postback sender, beside it, sends what the projector enqueued.
 	sent := make(chan struct{})
