@@ -58,7 +58,7 @@ const (
 	DefaultBatchSize = 500
 	// DefaultMaxBatch bounds how big a batch grows when a backlog builds up
 	// (see Step): its writes are then shared by up to that many events.
-	DefaultMaxBatch = 2000
+	DefaultMaxBatch = 1000
 	DefaultLeaseTTL = 5 * time.Second
 	DefaultPoll     = 250 * time.Millisecond
 	DefaultWindow   = 200 * time.Millisecond

@@ -407,6 +407,11 @@ func (s *Store) EnsureIndexes(ctx context.Context) error {
 			return err
 		}
 	}
+	for name, obsolete := range obsoletePendingIndexes {
+		if err := s.dropIndexes(ctx, name, obsolete); err != nil {
+			return err
+		}
+	}
 	for name, models := range s.indexes() {
 		if len(models) == 0 {
 			continue

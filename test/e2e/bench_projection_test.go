@@ -89,9 +89,10 @@ func TestProjectorKeepsUp(t *testing.T) {
 	}
 	seconds, clients := setting("TALLY_MEASURE_SECONDS", 60), setting("TALLY_MEASURE_CLIENTS", 16)
 	nApps, nCampaigns := setting("TALLY_MEASURE_APPS", 1), setting("TALLY_MEASURE_CAMPAIGNS", 1)
+	parts := setting("TALLY_MEASURE_PARTITIONS", domain.DefaultPartitions)
 	var apps []*testApp
 	for i, s := range sharedStores(t, nApps, nil) {
-		apps = append(apps, mustStartAppOn(t, s, withRealClock(), withProjector(projection.Options{Owner: fmt.Sprint("load-", i)})))
+		apps = append(apps, mustStartAppOn(t, s, withRealClock(), withProjector(projection.Options{Owner: fmt.Sprint("load-", i), Partitions: parts})))
 	}
 	a := apps[0]
 	brand, streamer := a.mustSignUp("BRAND"), a.mustSignUp("STREAMER")
@@ -150,8 +151,8 @@ func TestProjectorKeepsUp(t *testing.T) {
 	at := func(q int) time.Duration { return lags[min(len(lags)*q/100, len(lags)-1)] }
 	events := sent.Load()
 	perEvent := float64(writes()-writesBefore) / float64(events)
-	t.Logf("%d s, %d server(s), %d campaign(s), %d clients: %d new clicks (%.0f/s), %d projected by the end of intake (%.0f/s); lag p50 %s p99 %s max %s; %.3f store writes per event",
-		seconds, nApps, nCampaigns, clients, events, float64(events)/intake.Seconds(), projectedAtEnd, float64(projectedAtEnd)/intake.Seconds(),
+	t.Logf("%d s, %d server(s), %d partitions, %d campaign(s), %d clients: %d new clicks (%.0f/s), %d projected by the end of intake (%.0f/s); lag p50 %s p99 %s max %s; %.3f store writes per event",
+		seconds, nApps, parts, nCampaigns, clients, events, float64(events)/intake.Seconds(), projectedAtEnd, float64(projectedAtEnd)/intake.Seconds(),
 		at(50), at(99), lags[len(lags)-1], perEvent)
 	if at(99) >= time.Second {
 		t.Errorf("projection lag p99 %s, want under 1 s", at(99))
