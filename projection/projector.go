@@ -520,11 +520,13 @@ func (p *Projector) work(ctx context.Context, w *worker) {
 // process holds its lease, or stop is closed (the batch under way is
 // finished first). Each batch's store calls are bounded by stepTimeout.
 func (p *Projector) drain(ctx context.Context, part int, stop <-chan struct{}) error {
+	var next *domain.Batch
 	for {
 		sctx, cancel := context.WithTimeout(ctx, stepTimeout)
-		n, err := p.Step(sctx, part)
+		n, started, err := p.stepKnown(sctx, part, next)
 		cancel()
-		if err != nil || n < p.batchSize {
+		next = started
+		if err != nil || (n < p.batchSize && next == nil) {
 			return err
 		}
 		select {
@@ -549,9 +551,11 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // Drain applies partition part's batches until none is pending or another
 // process holds its lease.
 func (p *Projector) Drain(ctx context.Context, part int) error {
+	var next *domain.Batch
 	for {
-		n, err := p.Step(ctx, part)
-		if err != nil || n < p.batchSize {
+		n, started, err := p.stepKnown(ctx, part, next)
+		next = started
+		if err != nil || (n < p.batchSize && next == nil) {
 			return err
 		}
 	}
@@ -610,15 +614,24 @@ var errRace = errors.New("another step started the batch")
 // events it held: 0 when nothing is pending or another process holds the
 // partition's lease.
 func (p *Projector) Step(ctx context.Context, part int) (int, error) {
+	n, _, err := p.stepKnown(ctx, part, nil)
+	return n, err
+}
+
+// stepKnown is Step, given the batch in flight when the previous step
+// started it (nil: read the partition's state), and returns the batch it
+// started in flight, if it did.
+func (p *Projector) stepKnown(ctx context.Context, part int, known *domain.Batch) (int, *domain.Batch, error) {
 	if _, err := p.Setup(ctx); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	for {
-		n, err := p.step(ctx, part)
+		n, next, err := p.step(ctx, part, known)
 		if errors.Is(err, errRace) {
+			known = nil
 			continue
 		}
-		return n, err
+		return n, next, err
 	}
 }
 
@@ -633,72 +646,80 @@ func (p *Projector) notifiedFor(part int) *atomic.Int64 {
 	return new(atomic.Int64)
 }
 
-func (p *Projector) step(ctx context.Context, part int) (int, error) {
-	st, err := p.store.State(ctx, part)
-	if err != nil {
-		return 0, err
-	}
-	// Look for work before taking the lease: a partition with nothing to
-	// do costs two reads and no write.
-	var events []domain.EventRecord
-	if st.InFlight == nil {
-		if events, err = p.store.Pending(ctx, part, p.maxBatch); err != nil || len(events) == 0 {
-			return 0, err
-		}
-	}
-	now := p.clock()
-	if st.Owner != p.owner || st.LeaseUntil.Sub(now) < p.leaseTTL/2 {
-		ok, err := p.store.Lease(ctx, part, p.owner, now, p.leaseTTL)
-		if err != nil || !ok {
-			return 0, err
-		}
-	}
-	b := st.InFlight
+// step applies one batch: known, the batch this process started in flight
+// with its last step's write (it holds the lease: no state to read), or
+// else the batch in flight in the partition's state, or else a new one.
+func (p *Projector) step(ctx context.Context, part int, known *domain.Batch) (int, *domain.Batch, error) {
+	b := known
 	if b == nil {
-		b = &domain.Batch{Part: part, N: st.Applied + 1, Events: events}
-		ok, err := p.store.StartBatch(ctx, p.owner, *b)
+		st, err := p.store.State(ctx, part)
 		if err != nil {
-			return 0, err
+			return 0, nil, err
 		}
-		if !ok {
-			return 0, errRace
+		// Look for work before taking the lease: a partition with nothing
+		// to do costs two reads and no write.
+		var events []domain.EventRecord
+		if st.InFlight == nil {
+			if events, err = p.store.Pending(ctx, part, p.maxBatch); err != nil || len(events) == 0 {
+				return 0, nil, err
+			}
+		}
+		now := p.clock()
+		if st.Owner != p.owner || st.LeaseUntil.Sub(now) < p.leaseTTL/2 {
+			ok, err := p.store.Lease(ctx, part, p.owner, now, p.leaseTTL)
+			if err != nil || !ok {
+				return 0, nil, err
+			}
+		}
+		b = st.InFlight
+		if b == nil {
+			b = &domain.Batch{Part: part, N: st.Applied + 1, Events: events}
+			ok, err := p.store.StartBatch(ctx, p.owner, *b)
+			if err != nil {
+				return 0, nil, err
+			}
+			if !ok {
+				return 0, nil, errRace
+			}
 		}
 	}
 	if err := p.apply(ctx, *b); err != nil {
-		return 0, fmt.Errorf("apply batch %d of partition %d: %w", b.N, part, err)
+		return 0, nil, fmt.Errorf("apply batch %d of partition %d: %w", b.N, part, err)
 	}
 	// Finish the batch; when enough events for another are pending (a
 	// backlog, or a busy server), start the next one in the same write.
 	// A batch takes every pending event up to MaxBatch: it grows with the
 	// backlog, and its writes (about ten, whatever it holds) are shared by
 	// more events the further behind the partition is.
-	more := false
+	var next *domain.Batch
 	notified := p.notifiedFor(part)
 	if len(b.Events) >= p.batchSize || notified.Load() >= DefaultBatchTarget {
-		next, err := p.store.Pending(ctx, part, p.maxBatch)
+		events, err := p.store.Pending(ctx, part, p.maxBatch)
 		if err != nil {
-			return 0, err
+			return 0, nil, err
 		}
-		if len(next) >= DefaultBatchTarget || len(next) >= p.batchSize {
+		if len(events) >= DefaultBatchTarget || len(events) >= p.batchSize {
 			notified.Store(0)
-			if more, err = p.store.FinishAndStart(ctx, b.N, p.owner, domain.Batch{Part: part, N: b.N + 1, Events: next}); err != nil {
-				return 0, err
+			nb := &domain.Batch{Part: part, N: b.N + 1, Events: events}
+			ok, err := p.store.FinishAndStart(ctx, b.N, p.owner, *nb)
+			if err != nil {
+				return 0, nil, err
+			}
+			if ok {
+				next = nb
 			}
 		}
 	}
-	if !more {
+	if next == nil {
 		if err := p.store.FinishBatch(ctx, part, b.N); err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 	}
 	p.observe(*b)
 	if p.onApplied != nil {
 		p.onApplied(*b)
 	}
-	if more {
-		return max(p.batchSize, len(b.Events)), nil // the next batch is in flight: go on
-	}
-	return len(b.Events), nil
+	return len(b.Events), next, nil
 }
 
 // lagWindow is how many recent events Lag's percentiles cover.

@@ -17,7 +17,7 @@ import (
 // markChunk is how many events one update of MarkEvents marks at most: a
 // bigger group is marked by several updates at once, which a server engine
 // runs on several cores.
-const markChunk = 128
+const markChunk = 64
 
 // MarkEvents records batch n's decisions on its impressions and clicks: one
 // updateMany per group (per markChunk events of it, at once), each
