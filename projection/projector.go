@@ -406,10 +406,10 @@ func (p *Projector) claim(ctx context.Context) error {
 			}
 		}
 	}
-	if len(free) > 0 {
-		if _, err := p.store.AdoptStrays(ctx); err != nil {
-			return err
-		}
+	// Events stored without a partition (by an older release, or a
+	// conversion of one whose status changed since) are given theirs.
+	if _, err := p.store.AdoptStrays(ctx); err != nil {
+		return err
 	}
 	for _, part := range mine {
 		p.startWorker(ctx, part)
