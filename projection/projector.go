@@ -6,19 +6,22 @@
 // Where a click gets counted: the request stores the click and nothing else
 // (tracking.Service.RecordClick, one upsert that decides isNew). The
 // projector then takes pending events in batches and folds each batch into
-// the counters:
+// the counters. Events are projected in partitions (by campaign,
+// domain.PartitionOf), each with its own lease, batch numbers and batch in
+// flight, so that several processes project at once; within a partition:
 //
-//  1. start: read up to BatchSize pending events, oldest first, and record
-//     them as batch N = applied+1 in the projector's state document (one
-//     guarded update: only the lease holder, only while no batch is in
-//     flight and applied is still N−1);
+//  1. start: read up to MaxBatch pending events of the partition, oldest
+//     first, and record them as its batch N = applied+1 in the partition's
+//     state document (one guarded update: only the lease holder, only while
+//     no batch is in flight and applied is still N−1);
 //  2. decide, then bill: read the campaigns' ledgers and the click filter's
 //     state, plan the whole batch with Decide (plan.go: pure, no store),
 //     and apply each campaign's counters, spend and unbilled list in one
 //     update guarded by the remaining budget decided against and by the
 //     campaign's last applied batch (projBatch < N);
 //  3. apply the participations' and the daily buckets' sums, each update
-//     guarded by projBatch < N;
+//     guarded by projBatch < N (a streamer's bucket, which several
+//     partitions write, by the partition's own mark: repository guard);
 //  4. save the click filter's state, record the implied conversions, and
 //     enqueue the postbacks (each idempotent);
 //  5. mark the batch's conversions' steps and its events BILLED or
@@ -31,9 +34,10 @@
 // next pass, or another) runs it again from step 2, where every guarded
 // update that already landed matches nothing, and a campaign already
 // billed reports what it did not bill, so the replay plans exactly as the
-// first run did. Batches are strictly sequential, so a counter's projBatch
-// is a high-water mark. No multi-document transaction is used: the design
-// holds on MongoDB, FerretDB and the embedded engine alike.
+// first run did. A partition's batches are strictly sequential, so a
+// counter's projBatch is a high-water mark. No multi-document transaction
+// is used: the design holds on MongoDB, FerretDB and the embedded engine
+// alike.
 package projection
 
 import (

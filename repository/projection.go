@@ -27,8 +27,9 @@ import (
 //
 // No update spans two documents and none needs a transaction.
 //
-// By concern: projection_batches.go (the state document: lease, batch start
-// and finish), projection_events.go (reading pending events),
+// By concern: projection_batches.go (a partition's state document: lease,
+// batch start and finish), projection_partitions.go (setting partitions up,
+// the processes' heartbeats, events without a partition), projection_events.go (reading pending events),
 // projection_ledgers.go (campaigns: budget, spend, what a batch did not
 // bill), projection_counters.go (participations and daily buckets, and
 // verify's read and repair of every counter), projection_filters.go (the
