@@ -354,7 +354,7 @@ func (p *Projector) claim(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	states, err := p.store.States(ctx)
+	states, err := p.store.Leases(ctx)
 	if err != nil {
 		return err
 	}

@@ -101,6 +101,25 @@ func (r *Projection) State(ctx context.Context, part int) (domain.ProjectionStat
 	return d.toDomain(part), nil
 }
 
+// Leases reads every partition's lease and last applied batch, without the
+// batches in flight, in partition order (one query): what claiming looks at.
+func (r *Projection) Leases(ctx context.Context) ([]domain.ProjectionState, error) {
+	cur, err := r.parts.Find(ctx, bson.M{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).
+		SetProjection(bson.M{"owner": 1, "leaseUntil": 1, "applied": 1}))
+	if err != nil {
+		return nil, fmt.Errorf("read projection partitions: %w", err)
+	}
+	var docs []stateDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("decode projection partitions: %w", err)
+	}
+	out := make([]domain.ProjectionState, len(docs))
+	for i, d := range docs {
+		out[i] = d.toDomain(partOf(d.ID))
+	}
+	return out, nil
+}
+
 // States reads every partition's state, in partition order (one query).
 // A database whose partitions are not set up yet (no release with
 // partitions started on it) has one: the state from before partitions,
