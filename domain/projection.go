@@ -1,23 +1,47 @@
 package domain
 
-import "time"
+import (
+	"hash/fnv"
+	"time"
+)
 
-// Batch is a numbered set of pending events that the projector folds into
-// every counter at once. Batches are applied in number order, one at a time:
-// batch N is planned only once batch N−1 is applied everywhere.
+// Batch is a numbered set of pending events of one partition that the
+// projector folds into every counter at once. A partition's batches are
+// applied in number order, one at a time: its batch N is planned only once
+// its batch N−1 is applied everywhere. Partitions go at their own pace.
 type Batch struct {
+	Part   int // the partition (PartitionOf its events' campaigns)
 	N      int64
 	Events []EventRecord // in event order: At, then ID
 }
 
-// ProjectionState is the projector's shared state: the last batch applied
+// ProjectionState is one partition's shared state: the last batch applied
 // everywhere, the batch being applied (nil when none), and which process
 // holds the lease to plan the next one.
 type ProjectionState struct {
+	Part       int
 	Applied    int64
 	InFlight   *Batch
 	Owner      string
 	LeaseUntil time.Time
+}
+
+// DefaultPartitions is how many partitions a database is projected in
+// unless PROJECTION_PARTITIONS says otherwise at its first start.
+const DefaultPartitions = 8
+
+// PartitionOf is the partition of a campaign's events among count: a stable
+// hash (FNV-1a of the id's text), the same in every process and release.
+// Everything the projector keeps about one campaign (its ledger, its
+// participations, their buckets and cap counters, the click filter's
+// state) is therefore written by one partition only.
+func PartitionOf(campaignID string, count int) int {
+	if count <= 1 {
+		return 0
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(campaignID))
+	return int(h.Sum32() % uint32(count))
 }
 
 // CampaignLedger is what the projector reads of a campaign to bill a batch:
@@ -201,10 +225,29 @@ type Counter struct {
 	Budget   Micros // campaigns only
 	Remain   Micros // campaigns only: the stored remainingMicros
 	Batch    int64
+	// Batches are, on a document that gathers several campaigns (a
+	// streamer's daily bucket: Shared), the last batch of each partition
+	// applied to it; Batch is then the last batch from before partitions.
+	Batches map[int]int64
+	// Part is the partition whose batches reach the counter, when it belongs
+	// to one campaign and is known (-1 otherwise); repair sets its mark.
+	Part     int
 	Unbilled []string                   // campaigns only
 	Invalid  map[string]InvalidReason   // campaigns only
 	Capped   map[string]NotBilledReason // campaigns only
 	TimeZone string                     // campaigns only
+}
+
+// Shared reports a counter that gathers events of several campaigns, so of
+// several partitions: a streamer's daily bucket.
+func (c Counter) Shared() bool { return c.Kind == CounterDaily && c.Scope == ScopeStreamer }
+
+// Reached reports whether the counter has taken batch n of partition part.
+func (c Counter) Reached(part int, n int64) bool {
+	if c.Shared() {
+		return n <= c.Batch || n <= c.Batches[part]
+	}
+	return n <= c.Batch
 }
 
 // Key identifies the counter across kinds.

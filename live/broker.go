@@ -28,7 +28,7 @@ type Broker struct {
 	topics  map[topic]map[*subscription]struct{}
 	perUser map[string]int // subscriptions
 	conns   map[string]int // WebSocket connections
-	seen    int64          // the last batch whose subscribers were notified
+	seen    int64          // the last high-water mark (the partitions' applied batches, summed) whose subscribers were notified
 	broken  error          // set while the fan-out has not read the mark for GiveUpAfter
 
 	// GiveUpAfter is how long Follow may fail to read the applied mark
@@ -115,7 +115,9 @@ func (b *Broker) Applied(batch domain.Batch) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.seen = max(b.seen, batch.N)
+	// (seen is not moved: batch.N numbers one partition's batches, the
+	// mark sums every partition's, so the next poll wakes every
+	// subscription once, and each pushes only what changed)
 	for t := range touched {
 		for s := range b.topics[t] {
 			select {

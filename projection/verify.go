@@ -51,15 +51,19 @@ func Repair(ctx context.Context, store *repository.Projection, p *Projector, out
 	if err != nil || rep.OK() {
 		return rep, err
 	}
-	st, err := store.State(ctx)
+	states, err := store.States(ctx)
 	if err != nil {
 		return rep, err
+	}
+	applied := make([]int64, len(states))
+	for i, st := range states {
+		applied[i] = st.Applied
 	}
 	for _, line := range rep.Drift {
 		fmt.Fprintln(out, line)
 	}
 	for _, c := range want {
-		ok, err := store.Repair(ctx, c, max(st.Applied, c.Batch))
+		ok, err := store.Repair(ctx, c, applied)
 		if err != nil {
 			return rep, err
 		}
@@ -78,11 +82,16 @@ func Repair(ctx context.Context, store *repository.Projection, p *Projector, out
 // the values the events give them.
 func verify(ctx context.Context, store *repository.Projection) (domain.VerifyReport, []domain.Counter, moneyFix, error) {
 	var rep domain.VerifyReport
-	start, err := store.State(ctx)
+	start, err := store.States(ctx)
 	if err != nil {
 		return rep, nil, moneyFix{}, err
 	}
-	money := newMoneyCheck(start.Applied)
+	count := len(start)
+	applied := make([]int64, count)
+	for i, st := range start {
+		applied[i] = st.Applied
+	}
+	money := newMoneyCheck(applied)
 	// Counters first, then the batch in flight, then the events: a counter
 	// can only be ahead of the events read after it if its batch is in
 	// flight (then the in-flight batch names its events) or finished (then
@@ -98,16 +107,16 @@ func verify(ctx context.Context, store *repository.Projection) (domain.VerifyRep
 		return rep, nil, moneyFix{}, err
 	}
 	rep.Counters = len(keys)
-	st, err := store.State(ctx)
+	states, err := store.States(ctx)
 	if err != nil {
 		return rep, nil, moneyFix{}, err
 	}
-	inFlight := map[string]domain.EventRecord{}
-	var inFlightN int64
-	if st.InFlight != nil {
-		inFlightN = st.InFlight.N
-		for _, e := range st.InFlight.Events {
-			inFlight[e.ID] = e
+	inFlight := map[string]inFlightEvent{}
+	for _, st := range states {
+		if st.InFlight != nil {
+			for _, e := range st.InFlight.Events {
+				inFlight[e.ID] = inFlightEvent{e, st.InFlight.N}
+			}
 		}
 	}
 	want := map[string]*domain.Counter{}
@@ -124,9 +133,10 @@ func verify(ctx context.Context, store *repository.Projection) (domain.VerifyRep
 			rep.Pending++
 		}
 		camp := counters[string(domain.CounterCampaign)+":"+e.CampaignID]
-		steps, e := stepsOf(e, inFlight, inFlightN, camp)
+		steps, e := stepsOf(e, inFlight, camp)
+		part := domain.PartitionOf(e.CampaignID, count)
 		for _, st := range steps {
-			addStep(e, st, counters, start.Applied, expect)
+			addStep(e, part, st, counters, applied[part], expect)
 		}
 		money.add(e, steps)
 		return nil
@@ -181,7 +191,14 @@ func verify(ctx context.Context, store *repository.Projection) (domain.VerifyRep
 // stored before the projector, its recording), and, while the batch in
 // flight holds it and its campaign has taken that batch, the step that
 // batch is applying, decided as the campaign recorded.
-func stepsOf(e domain.EventRecord, inFlight map[string]domain.EventRecord, n int64, camp domain.Counter) ([]domain.Step, domain.EventRecord) {
+// inFlightEvent is an event of a batch in flight, as the batch holds it,
+// and the batch's number.
+type inFlightEvent struct {
+	e domain.EventRecord
+	n int64
+}
+
+func stepsOf(e domain.EventRecord, inFlight map[string]inFlightEvent, camp domain.Counter) ([]domain.Step, domain.EventRecord) {
 	var steps []domain.Step
 	if e.Kind == domain.EventConversion && len(e.Steps) > 0 {
 		steps = append(steps, e.Steps...)
@@ -189,7 +206,8 @@ func stepsOf(e domain.EventRecord, inFlight map[string]domain.EventRecord, n int
 		steps = append(steps, domain.Step{Batch: e.Batch, Counted: true, Delta: e.Charged(), CountDay: domain.Day(e.At), MoneyDay: domain.Day(e.At),
 			Refused: e.NotBilled, CapDay: e.CapDay})
 	}
-	snap, ok := inFlight[e.ID]
+	f, ok := inFlight[e.ID]
+	snap, n := f.e, f.n
 	if !ok || camp.Kind == "" || camp.Batch < n || slices.ContainsFunc(steps, func(s domain.Step) bool { return s.Batch == n }) {
 		return steps, e
 	}
@@ -220,12 +238,13 @@ func stepsOf(e domain.EventRecord, inFlight map[string]domain.EventRecord, n int
 		Refused: refused, CapDay: capDay}), e
 }
 
-// addStep adds one step of e to the counters it reaches: the campaign's,
-// the participation's and the daily buckets of its days, each when the
-// counter has reached the step's batch (steps of batch 0, from before the
-// projector, always), or, for a bucket or participation not stored, when
-// the step's batch was applied before the counters were read.
-func addStep(e domain.EventRecord, st domain.Step, counters map[string]domain.Counter, applied int64, expect func(string, domain.Counter) *domain.Counter) {
+// addStep adds one step of e (of partition part) to the counters it
+// reaches: the campaign's, the participation's and the daily buckets of its
+// days, each when the counter has reached the step's batch of that
+// partition (steps of batch 0, from before the projector, always), or, for
+// a bucket or participation not stored, when the step's batch was applied
+// (applied: the partition's last, before the counters were read).
+func addStep(e domain.EventRecord, part int, st domain.Step, counters map[string]domain.Counter, applied int64, expect func(string, domain.Counter) *domain.Counter) {
 	type target struct {
 		c            domain.Counter
 		count, money bool
@@ -255,7 +274,7 @@ func addStep(e domain.EventRecord, st domain.Step, counters map[string]domain.Co
 			continue
 		}
 		stored, exists := counters[t.Key()]
-		if exists && st.Batch > stored.Batch {
+		if exists && !stored.Reached(part, st.Batch) {
 			continue
 		}
 		if !exists && (st.Batch > applied || t.Kind == domain.CounterCampaign) {
@@ -263,6 +282,9 @@ func addStep(e domain.EventRecord, st domain.Step, counters map[string]domain.Co
 		}
 		if exists {
 			t = stored
+		}
+		if !t.Shared() {
+			t.Part = part
 		}
 		w := expect(t.Key(), t)
 		if tg.count && st.Counted {

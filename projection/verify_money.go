@@ -22,7 +22,7 @@ import (
 
 // moneyCheck gathers, while verify reads the events, the entries they give.
 type moneyCheck struct {
-	applied int64
+	applied []int64 // each partition's last applied batch
 	want    map[string]*domain.Entry
 	first   map[string]time.Time // entry id → its group's first event time (impressions and clicks)
 	groups  map[moneyGroup]string
@@ -35,14 +35,23 @@ type moneyGroup struct {
 	slot          time.Time
 }
 
-func newMoneyCheck(applied int64) *moneyCheck {
+func newMoneyCheck(applied []int64) *moneyCheck {
 	return &moneyCheck{applied: applied, want: map[string]*domain.Entry{}, first: map[string]time.Time{}, groups: map[moneyGroup]string{}}
 }
 
-// add adds the entries of e's steps applied by batches up to applied.
+// appliedOf is the last batch applied, before verify started, by the
+// partition of campaign id: an entry is written by its campaign's
+// partition, whose batch numbers are its own.
+func (m *moneyCheck) appliedOf(campaignID string) int64 {
+	return m.applied[domain.PartitionOf(campaignID, len(m.applied))]
+}
+
+// add adds the entries of e's steps applied by batches up to its
+// partition's applied.
 func (m *moneyCheck) add(e domain.EventRecord, steps []domain.Step) {
+	applied := m.appliedOf(e.CampaignID)
 	for _, st := range steps {
-		if st.Delta == 0 || st.Batch > m.applied {
+		if st.Delta == 0 || st.Batch > applied {
 			continue
 		}
 		at := stepTime(e, st)
@@ -146,7 +155,7 @@ func (m *moneyCheck) check(ctx context.Context, store *repository.Projection) ([
 		switch {
 		case e.Kind == domain.EntryCarry:
 			carries[e.FirstEvent] += e.Amount
-		case e.Batch <= m.applied && m.want[id] == nil:
+		case e.Batch <= m.appliedOf(e.CampaignID) && m.want[id] == nil:
 			drift = append(drift, fmt.Sprintf("earning %s: stored %s of participation %s; no event gives it", id, e.Amount, e.ParticipationID))
 		}
 		if e.PayoutID != "" {

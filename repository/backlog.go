@@ -13,8 +13,8 @@ import (
 
 // Backlog reads what waits for projection in the whole database, for every
 // process's /readyz, metrics and lag warning. Its reads use the indexes the
-// projector finds pending events by (pendingIndex; todo_1__id_1 for
-// conversions) and are bounded: a count that stops at a limit, and one
+// projector finds pending events by (pendingIndex: its prefix, the pending
+// flag) and are bounded: a count that stops at a limit, and one
 // document, the first by _id, per event collection.
 type Backlog struct {
 	events map[domain.EventKind]*collection

@@ -34,7 +34,7 @@ func conversionIndexes() []indexModel {
 		plainIndex("campaignId_1_clickId_1_goalId_1_lookup", bson.D{{Key: "campaignId", Value: 1}, {Key: "clickId", Value: 1}, {Key: "goalId", Value: 1}}),
 		plainIndex("campaignId_1__id_-1", bson.D{{Key: "campaignId", Value: 1}, {Key: "_id", Value: -1}}),
 		plainIndex("participationId_1__id_-1", bson.D{{Key: "participationId", Value: 1}, {Key: "_id", Value: -1}}),
-		plainIndex("todo_1__id_1", bson.D{{Key: "todo", Value: 1}, {Key: "_id", Value: 1}}),
+		pendingIndex("todo"),
 		plainIndex("status_1_holdUntil_1", bson.D{{Key: "status", Value: 1}, {Key: "holdUntil", Value: 1}}),
 	}
 }

@@ -51,6 +51,11 @@ func recordOnce(ctx context.Context, c *collection, key bson.M, insert bson.M, n
 		for k, v := range insert {
 			doc[k] = v
 		}
+		if cid, ok := insert["campaignId"].(primitive.ObjectID); ok && c.parts != nil && c.parts.Load() > 0 {
+			// the event's projection partition (an event stored without
+			// one is given it by the projector: AdoptStrays)
+			doc["part"] = domain.PartitionOf(cid.Hex(), int(c.parts.Load()))
+		}
 		err = c.FindOneAndUpdate(ctx, key, bson.M{"$setOnInsert": doc},
 			options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.Before)).Decode(old)
 		switch {
@@ -102,11 +107,19 @@ func (s eventState) billing() domain.Billing {
 	return domain.Billing(s.Billing)
 }
 
-// pendingIndex lets the projector find an event collection's pending events
-// oldest first; every event collection declares it.
-func pendingIndex() indexModel {
-	return plainIndex("billing_1__id_1", bson.D{{Key: "billing", Value: 1}, {Key: "_id", Value: 1}})
+// pendingIndex lets each projection partition find its own pending events
+// oldest first (impressions and clicks by billing, conversions by todo),
+// and anyone count the pending events of all partitions (its prefix); every
+// event collection declares it. It replaced flag_1__id_1 (one index fewer
+// to keep on each event's write: on a server engine every index of a
+// document is written again when the document is).
+func pendingIndex(flag string) indexModel {
+	return plainIndex(flag+"_1_part_1__id_1", bson.D{{Key: flag, Value: 1}, {Key: "part", Value: 1}, {Key: "_id", Value: 1}})
 }
+
+// obsoletePendingIndexes are the pending indexes from before partitions.
+var obsoletePendingIndexes = map[string][]string{clicksCollection: {"billing_1__id_1"},
+	impressionsCollection: {"billing_1__id_1"}, conversionsCollection: {"todo_1__id_1"}}
 
 const clicksCollection = "clicks"
 
@@ -118,7 +131,7 @@ func clickIndexes() []indexModel {
 	return []indexModel{
 		uniqueIndex("campaignId_1_clickId_1", bson.D{{Key: "campaignId", Value: 1}, {Key: "clickId", Value: 1}}),
 		plainIndex("clickId_1_campaignId_1", bson.D{{Key: "clickId", Value: 1}, {Key: "campaignId", Value: 1}}),
-		pendingIndex(),
+		pendingIndex("billing"),
 	}
 }
 

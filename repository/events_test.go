@@ -121,7 +121,7 @@ func TestApplyBucketsOnce(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if err := proj.ApplyBuckets(ctx, n, deltas()); err != nil {
+				if err := proj.ApplyBuckets(ctx, 0, n, deltas()); err != nil {
 					t.Error(err)
 				}
 			}()
@@ -139,6 +139,60 @@ func TestApplyBucketsOnce(t *testing.T) {
 		}
 		if got[0].Spend != 1_500_000 {
 			t.Errorf("%s spend: got %s, want 1.50", o.Scope, got[0].Spend)
+		}
+	}
+}
+
+// TestSharedBucketsAcrossPartitions races the batches of three partitions
+// on one streamer's daily bucket (each partition numbering its batches
+// from 1, as they do): each batch of each partition lands exactly once,
+// however the partitions and the replays of each batch interleave, and
+// each campaign's own bucket takes only its partition's batches.
+func TestSharedBucketsAcrossPartitions(t *testing.T) {
+	ctx := context.Background()
+	store := repotest.MustOpen(t)
+	proj, daily := repository.NewProjection(store), repository.NewDailyStats(store)
+	const parts, batches, replays = 3, 4, 8
+	var wg sync.WaitGroup
+	for part := range parts {
+		wg.Add(1)
+		go func() { // a partition applies its batches in order, each raced by its replays
+			defer wg.Done()
+			for n := int64(1); n <= batches; n++ {
+				var replay sync.WaitGroup
+				for range replays {
+					replay.Add(1)
+					go func() {
+						defer replay.Done()
+						deltas := []domain.BucketDelta{
+							{Owner: domain.BucketOwner{Scope: domain.ScopeStreamer, ID: "s"}, Day: "2026-11-23", Counts: domain.Counts{Clicks: 1}, Spend: 1_000_000, Earnings: 1_000_000},
+							{Owner: domain.BucketOwner{Scope: domain.ScopeCampaign, ID: fmt.Sprint("c", part)}, Day: "2026-11-23", Counts: domain.Counts{Clicks: 1}, Spend: 1_000_000, Earnings: 1_000_000},
+						}
+						if err := proj.ApplyBuckets(ctx, part, n, deltas); err != nil {
+							t.Error(err)
+						}
+					}()
+				}
+				replay.Wait()
+			}
+		}()
+	}
+	wg.Wait()
+	day := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
+	got, err := daily.Range(ctx, domain.ScopeStreamer, "s", day, day)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[0].Clicks != parts*batches || got[0].Spend != parts*batches*1_000_000 {
+		t.Errorf("streamer bucket: %d clicks, spend %s; want %d and %d.00 (each batch of each partition once)", got[0].Clicks, got[0].Spend, parts*batches, parts*batches)
+	}
+	for part := range parts {
+		got, err := daily.Range(ctx, domain.ScopeCampaign, fmt.Sprint("c", part), day, day)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got[0].Clicks != batches {
+			t.Errorf("campaign %d bucket: %d clicks, want %d", part, got[0].Clicks, batches)
 		}
 	}
 }

@@ -19,7 +19,7 @@ func impressionIndexes() []indexModel {
 	return []indexModel{
 		uniqueIndex("slotKey_1", bson.D{{Key: "slotKey", Value: 1}}),
 		plainIndex("campaignId_1", bson.D{{Key: "campaignId", Value: 1}}),
-		pendingIndex(),
+		pendingIndex("billing"),
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
@@ -26,8 +27,9 @@ import (
 //
 // No update spans two documents and none needs a transaction.
 //
-// By concern: projection_batches.go (the state document: lease, batch start
-// and finish), projection_events.go (reading pending events),
+// By concern: projection_batches.go (a partition's state document: lease,
+// batch start and finish), projection_partitions.go (setting partitions up,
+// the processes' heartbeats, events without a partition), projection_events.go (reading pending events),
 // projection_ledgers.go (campaigns: budget, spend, what a batch did not
 // bill), projection_counters.go (participations and daily buckets, and
 // verify's read and repair of every counter), projection_filters.go (the
@@ -36,12 +38,47 @@ import (
 
 const projectorCollection = "projector"
 
-// projectorID is the _id of the one state document.
+// projectorID is the _id of the state document from before partitions,
+// which now records how many partitions there are (see Setup).
 const projectorID = "projector"
 
 // notApplied matches a counter document that batch n has not yet reached,
 // including documents older than the projector (no projBatch).
 func notApplied(n int64) bson.M { return bson.M{"$not": bson.M{"$gte": n}} }
+
+// guard is the one rule of every write a batch makes to a counter document:
+// it adds to the write's filter the condition that batch n of partition
+// part has not reached the document, and to its $set the mark that it now
+// has, so that a replay of the batch (after a crash, a timeout, or by
+// another process) changes nothing.
+//
+// A document that belongs to one campaign (a campaign, a participation,
+// their daily buckets and cap counters, a click filter's key, and any new
+// one keyed under a campaign: a ledger entry, a report bucket, an alert) is
+// written by its campaign's partition only, whose batches are numbered in
+// order: it keeps one mark, projBatch (shared false). A document that
+// gathers several campaigns (a streamer's daily bucket: shared true) is
+// written by several partitions at once, each numbering its own batches:
+// it keeps one mark per partition, projBatches.p<part>, beside projBatch,
+// its mark from before partitions, which every batch since is above (the
+// one batch split by Setup is guarded by it too). part is oneCampaign for
+// a document of one campaign, the batch's partition for a shared one.
+func guard(filter, set bson.M, n int64, part int) {
+	filter["projBatch"] = notApplied(n)
+	if part == oneCampaign {
+		set["projBatch"] = n
+		return
+	}
+	f := sharedMark(part)
+	filter[f] = notApplied(n)
+	set[f] = n
+}
+
+// oneCampaign is guard's part for a document that belongs to one campaign.
+const oneCampaign = -1
+
+// sharedMark is the field of partition part's mark on a shared document.
+func sharedMark(part int) string { return fmt.Sprintf("projBatches.p%d", part) }
 
 // Projection is the projector's view of the store: the event collections,
 // the counter documents and the projector's state document.
@@ -57,6 +94,9 @@ type Projection struct {
 	earnings       *collection
 	payouts        *collection
 	outbox         *Outbox
+	parts          *collection // the partitions' state documents
+	procs          *collection // the projecting processes' heartbeats
+	count          *atomic.Int64
 }
 
 // NewProjection returns the projection repository of s.
@@ -77,6 +117,9 @@ func NewProjection(s *Store) *Projection {
 		earnings:       s.projectorCollection(earningsCollection),
 		payouts:        s.projectorCollection(payoutsCollection),
 		outbox:         newProjectorOutbox(s),
+		parts:          s.projectorCollection(partitionsCollection),
+		procs:          s.projectorCollection(processesCollection),
+		count:          &s.parts,
 	}
 }
 

@@ -12,12 +12,16 @@ import (
 	"tally/domain"
 )
 
+// stateDoc is a partition's state (in partitionsCollection, _id the
+// partition's number), or the one state from before partitions (_id
+// projectorID, which also records how many partitions there are).
 type stateDoc struct {
-	ID         string    `bson:"_id"`
+	ID         any       `bson:"_id"`
 	Applied    int64     `bson:"applied"`
 	Batch      *batchDoc `bson:"batch,omitempty"`
 	Owner      string    `bson:"owner"`
 	LeaseUntil time.Time `bson:"leaseUntil"`
+	Partitions int       `bson:"partitions,omitempty"`
 }
 
 type batchDoc struct {
@@ -53,70 +57,169 @@ type batchEventDoc struct {
 	HistoryRev int64        `bson:"historyRev,omitempty"`
 }
 
-// State reads the projector's state; a store that never projected has the
-// zero state.
-func (r *Projection) State(ctx context.Context) (domain.ProjectionState, error) {
-	var d stateDoc
-	err := r.state.FindOne(ctx, bson.M{"_id": projectorID}).Decode(&d)
-	if isNoDocuments(err) {
-		return domain.ProjectionState{}, nil
-	}
-	if err != nil {
-		return domain.ProjectionState{}, fmt.Errorf("read projector state: %w", err)
-	}
-	st := domain.ProjectionState{Applied: d.Applied, Owner: d.Owner, LeaseUntil: d.LeaseUntil.UTC()}
+// readState decodes one state document (a partition's, or the one from
+// before partitions) as part.
+func (d stateDoc) toDomain(part int) domain.ProjectionState {
+	st := domain.ProjectionState{Part: part, Applied: d.Applied, Owner: d.Owner, LeaseUntil: d.LeaseUntil.UTC()}
 	if d.Batch != nil {
-		b := &domain.Batch{N: d.Batch.N, Events: make([]domain.EventRecord, len(d.Batch.Events))}
+		b := &domain.Batch{Part: part, N: d.Batch.N, Events: make([]domain.EventRecord, len(d.Batch.Events))}
 		for i, e := range d.Batch.Events {
-			b.Events[i] = domain.EventRecord{ID: e.ID.Hex(), Kind: domain.EventKind(e.Kind), CampaignID: e.CampaignID.Hex(),
-				ParticipationID: e.ParticipationID.Hex(), StreamerID: e.StreamerID.Hex(), At: e.At.UTC(),
-				Price: domain.Micros(e.PriceMicros), Billing: domain.BillingPending, Viewer: e.Viewer,
-				Status: domain.ConversionStatus(e.Status), Rev: e.Rev, Counted: e.Counted, AppliedCharge: domain.Micros(e.ChargedMicros),
-				Decided: e.Decided, MoneyAt: e.MoneyAt.UTC(), GoalID: e.GoalID, Billable: e.Billable, Todo: true,
-				ClickID: e.ClickID, ExternalID: e.ExternalID, Subs: e.Subs.toDomain(), Payout: domain.Micros(e.PayoutMicros)}
-			if e.PrevBilling != "" {
-				b.Events[i].Billing = domain.Billing(e.PrevBilling)
-			}
-			if domain.EventKind(e.Kind) == domain.EventConversion {
-				b.Events[i].History, b.Events[i].HistoryRev = e.history(b.Events[i])
-			}
+			b.Events[i] = e.record()
 		}
 		st.InFlight = b
 	}
-	return st, nil
+	return st
 }
 
-// Lease makes owner the projecting process until now+ttl, if it holds the
-// lease already or the lease has expired: one upsert. ok is false while
-// another process holds it.
-func (r *Projection) Lease(ctx context.Context, owner string, now time.Time, ttl time.Duration) (ok bool, err error) {
-	now = now.UTC().Truncate(time.Millisecond)
-	_, err = r.state.UpdateOne(ctx,
-		bson.M{"_id": projectorID, "$or": bson.A{bson.M{"owner": owner}, bson.M{"leaseUntil": bson.M{"$lt": now}}}},
-		bson.M{"$set": bson.M{"owner": owner, "leaseUntil": now.Add(ttl)}, "$setOnInsert": bson.M{"applied": int64(0)}},
-		options.Update().SetUpsert(true))
-	if isDuplicate(err) {
-		return false, nil // the document exists and another process holds the lease
+func (e batchEventDoc) record() domain.EventRecord {
+	r := domain.EventRecord{ID: e.ID.Hex(), Kind: domain.EventKind(e.Kind), CampaignID: e.CampaignID.Hex(),
+		ParticipationID: e.ParticipationID.Hex(), StreamerID: e.StreamerID.Hex(), At: e.At.UTC(),
+		Price: domain.Micros(e.PriceMicros), Billing: domain.BillingPending, Viewer: e.Viewer,
+		Status: domain.ConversionStatus(e.Status), Rev: e.Rev, Counted: e.Counted, AppliedCharge: domain.Micros(e.ChargedMicros),
+		Decided: e.Decided, MoneyAt: e.MoneyAt.UTC(), GoalID: e.GoalID, Billable: e.Billable, Todo: true,
+		ClickID: e.ClickID, ExternalID: e.ExternalID, Subs: e.Subs.toDomain(), Payout: domain.Micros(e.PayoutMicros)}
+	if e.PrevBilling != "" {
+		r.Billing = domain.Billing(e.PrevBilling)
+	}
+	if domain.EventKind(e.Kind) == domain.EventConversion {
+		r.History, r.HistoryRev = e.history(r)
+	}
+	return r
+}
+
+// State reads partition part's state; a partition not set up yet has the
+// zero state.
+func (r *Projection) State(ctx context.Context, part int) (domain.ProjectionState, error) {
+	var d stateDoc
+	err := r.parts.FindOne(ctx, bson.M{"_id": part}).Decode(&d)
+	if isNoDocuments(err) {
+		return domain.ProjectionState{Part: part}, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("take projector lease: %w", err)
+		return domain.ProjectionState{}, fmt.Errorf("read projection partition %d: %w", part, err)
 	}
-	return true, nil
+	return d.toDomain(part), nil
 }
 
-// StartBatch records b as the batch in flight, if owner holds the lease, the
-// last applied batch is still b.N−1 and no batch is in flight: one guarded
-// update. ok is false otherwise (another process got there first).
+// Leases reads every partition's lease and last applied batch, without the
+// batches in flight, in partition order (one query): what claiming looks at.
+func (r *Projection) Leases(ctx context.Context) ([]domain.ProjectionState, error) {
+	cur, err := r.parts.Find(ctx, bson.M{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).
+		SetProjection(bson.M{"owner": 1, "leaseUntil": 1, "applied": 1}))
+	if err != nil {
+		return nil, fmt.Errorf("read projection partitions: %w", err)
+	}
+	var docs []stateDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("decode projection partitions: %w", err)
+	}
+	out := make([]domain.ProjectionState, len(docs))
+	for i, d := range docs {
+		out[i] = d.toDomain(partOf(d.ID))
+	}
+	return out, nil
+}
+
+// States reads every partition's state, in partition order (one query).
+// A database whose partitions are not set up yet (no release with
+// partitions started on it) has one: the state from before partitions,
+// as partition 0 of 1.
+func (r *Projection) States(ctx context.Context) ([]domain.ProjectionState, error) {
+	cur, err := r.parts.Find(ctx, bson.M{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("read projection partitions: %w", err)
+	}
+	var docs []stateDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("decode projection partitions: %w", err)
+	}
+	if len(docs) == 0 {
+		var d stateDoc
+		err := r.state.FindOne(ctx, bson.M{"_id": projectorID}).Decode(&d)
+		if isNoDocuments(err) {
+			return []domain.ProjectionState{{}}, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read projector state: %w", err)
+		}
+		return []domain.ProjectionState{d.toDomain(0)}, nil
+	}
+	out := make([]domain.ProjectionState, len(docs))
+	for i, d := range docs {
+		out[i] = d.toDomain(partOf(d.ID))
+	}
+	return out, nil
+}
+
+func partOf(id any) int {
+	switch v := id.(type) {
+	case int32:
+		return int(v)
+	case int64:
+		return int(v)
+	case int:
+		return v
+	case float64:
+		return int(v)
+	}
+	return -1
+}
+
+// Lease makes owner the holder of partition part until now+ttl, if it holds
+// it already or the lease has expired: one guarded update. ok is false
+// while another process holds it.
+func (r *Projection) Lease(ctx context.Context, part int, owner string, now time.Time, ttl time.Duration) (ok bool, err error) {
+	now = now.UTC().Truncate(time.Millisecond)
+	res, err := r.parts.UpdateOne(ctx,
+		bson.M{"_id": part, "$or": bson.A{bson.M{"owner": owner}, bson.M{"leaseUntil": bson.M{"$lt": now}}}},
+		bson.M{"$set": bson.M{"owner": owner, "leaseUntil": now.Add(ttl)}})
+	if err != nil {
+		return false, fmt.Errorf("take the lease of partition %d: %w", part, err)
+	}
+	return res.MatchedCount == 1, nil
+}
+
+// Renew extends owner's leases of parts to now+ttl: one update of those it
+// still holds.
+func (r *Projection) Renew(ctx context.Context, parts []int, owner string, now time.Time, ttl time.Duration) error {
+	if len(parts) == 0 {
+		return nil
+	}
+	now = now.UTC().Truncate(time.Millisecond)
+	_, err := r.parts.UpdateMany(ctx, bson.M{"_id": bson.M{"$in": parts}, "owner": owner},
+		bson.M{"$set": bson.M{"leaseUntil": now.Add(ttl)}})
+	if err != nil {
+		return fmt.Errorf("renew partition leases: %w", err)
+	}
+	return nil
+}
+
+// Release gives partition part's lease up at once, if owner holds it, so
+// that another process takes it at its next look rather than after the
+// lease's time.
+func (r *Projection) Release(ctx context.Context, part int, owner string) error {
+	_, err := r.parts.UpdateOne(ctx, bson.M{"_id": part, "owner": owner},
+		bson.M{"$set": bson.M{"owner": "", "leaseUntil": time.Unix(0, 0).UTC()}})
+	if err != nil {
+		return fmt.Errorf("release partition %d: %w", part, err)
+	}
+	return nil
+}
+
+// StartBatch records b as partition b.Part's batch in flight, if owner holds
+// its lease, its last applied batch is still b.N−1 and no batch is in
+// flight: one guarded update. ok is false otherwise (another process got
+// there first).
 func (r *Projection) StartBatch(ctx context.Context, owner string, b domain.Batch) (ok bool, err error) {
 	doc, err := toBatchDoc(b)
 	if err != nil {
 		return false, err
 	}
-	res, err := r.state.UpdateOne(ctx,
-		bson.M{"_id": projectorID, "owner": owner, "applied": b.N - 1, "batch": bson.M{"$exists": false}},
+	res, err := r.parts.UpdateOne(ctx,
+		bson.M{"_id": b.Part, "owner": owner, "applied": b.N - 1, "batch": bson.M{"$exists": false}},
 		bson.M{"$set": bson.M{"batch": doc}})
 	if err != nil {
-		return false, fmt.Errorf("start batch %d: %w", b.N, err)
+		return false, fmt.Errorf("start batch %d of partition %d: %w", b.N, b.Part, err)
 	}
 	return res.MatchedCount == 1, nil
 }
@@ -147,16 +250,17 @@ func toBatchDoc(b domain.Batch) (batchDoc, error) {
 	return batchDoc{N: b.N, Events: events}, nil
 }
 
-// FinishAndStart records that batch n is applied everywhere and, in the
-// same update, that next (batch n+1) is in flight, if owner still holds the
-// lease: the one write between two batches. ok is false when it did not
-// match (another process finished n); then nothing is started.
+// FinishAndStart records that partition next.Part's batch n is applied
+// everywhere and, in the same update, that next (batch n+1) is in flight,
+// if owner still holds the lease: the one write between two batches. ok is
+// false when it did not match (another process finished n); then nothing is
+// started.
 func (r *Projection) FinishAndStart(ctx context.Context, n int64, owner string, next domain.Batch) (ok bool, err error) {
 	doc, err := toBatchDoc(next)
 	if err != nil {
 		return false, err
 	}
-	res, err := r.state.UpdateOne(ctx, bson.M{"_id": projectorID, "batch.n": n, "owner": owner},
+	res, err := r.parts.UpdateOne(ctx, bson.M{"_id": next.Part, "batch.n": n, "owner": owner},
 		bson.M{"$set": bson.M{"applied": n, "batch": doc}})
 	if err != nil {
 		return false, fmt.Errorf("finish batch %d and start %d: %w", n, next.N, err)
@@ -164,10 +268,10 @@ func (r *Projection) FinishAndStart(ctx context.Context, n int64, owner string, 
 	return res.MatchedCount == 1, nil
 }
 
-// FinishBatch records that batch n is applied everywhere: one guarded
-// update, a no-op if it already is.
-func (r *Projection) FinishBatch(ctx context.Context, n int64) error {
-	_, err := r.state.UpdateOne(ctx, bson.M{"_id": projectorID, "batch.n": n},
+// FinishBatch records that partition part's batch n is applied everywhere:
+// one guarded update, a no-op if it already is.
+func (r *Projection) FinishBatch(ctx context.Context, part int, n int64) error {
+	_, err := r.parts.UpdateOne(ctx, bson.M{"_id": part, "batch.n": n},
 		bson.M{"$set": bson.M{"applied": n}, "$unset": bson.M{"batch": ""}})
 	if err != nil {
 		return fmt.Errorf("finish batch %d: %w", n, err)

@@ -96,13 +96,13 @@ func (r *Projection) ParticipationCaps(ctx context.Context, ids []string) (map[s
 func (r *Projection) ApplyCapSpend(ctx context.Context, n int64, deltas []domain.CapSpendDelta) error {
 	models := make([]mongo.WriteModel, 0, len(deltas))
 	for _, d := range deltas {
-		update := bson.M{"$set": bson.M{"projBatch": n, "scope": string(d.Key.Scope), "ownerId": d.Key.ID, "day": d.Key.Day}}
+		filter, set := bson.M{"_id": d.Key.String()}, bson.M{"scope": string(d.Key.Scope), "ownerId": d.Key.ID, "day": d.Key.Day}
+		guard(filter, set, n, oneCampaign)
+		update := bson.M{"$set": set}
 		if d.Spend != 0 {
 			update["$inc"] = bson.M{"spendMicros": int64(d.Spend)}
 		}
-		models = append(models, mongo.NewUpdateOneModel().
-			SetFilter(bson.M{"_id": d.Key.String(), "projBatch": notApplied(n)}).
-			SetUpdate(update).SetUpsert(true))
+		models = append(models, mongo.NewUpdateOneModel().SetFilter(filter).SetUpdate(update).SetUpsert(true))
 	}
 	if len(models) == 0 {
 		return nil

@@ -42,11 +42,13 @@ func (r *Projection) ApplyParticipations(ctx context.Context, n int64, deltas ma
 		if d.Earnings != 0 {
 			inc["stats.earningsMicros"] = int64(d.Earnings)
 		}
-		update := bson.M{"$set": bson.M{"projBatch": n}}
+		filter, set := bson.M{"_id": oid}, bson.M{}
+		guard(filter, set, n, oneCampaign)
+		update := bson.M{"$set": set}
 		if len(inc) > 0 {
 			update["$inc"] = inc
 		}
-		models = append(models, mongo.NewUpdateOneModel().SetFilter(bson.M{"_id": oid, "projBatch": notApplied(n)}).SetUpdate(update))
+		models = append(models, mongo.NewUpdateOneModel().SetFilter(filter).SetUpdate(update))
 	}
 	if len(models) == 0 {
 		return nil
@@ -57,11 +59,13 @@ func (r *Projection) ApplyParticipations(ctx context.Context, n int64, deltas ma
 	return nil
 }
 
-// ApplyBuckets applies batch n's deltas to daily buckets: one bulk write of
-// guarded upserts. A bucket batch n already reached does not match, so its
-// upsert collides with the bucket's own _id: that duplicate-key error means
-// "already applied" and is not an error.
-func (r *Projection) ApplyBuckets(ctx context.Context, n int64, deltas []domain.BucketDelta) error {
+// ApplyBuckets applies batch n of partition part's deltas to daily buckets:
+// one bulk write of guarded upserts. A bucket batch n already reached does
+// not match, so its upsert collides with the bucket's own _id: that
+// duplicate-key error means "already applied" and is not an error. A
+// streamer's bucket gathers several campaigns, so several partitions: it is
+// guarded by the partition's own mark (see guard).
+func (r *Projection) ApplyBuckets(ctx context.Context, part int, n int64, deltas []domain.BucketDelta) error {
 	models := make([]mongo.WriteModel, 0, len(deltas))
 	for _, d := range deltas {
 		inc := countsInc("", d.Counts)
@@ -71,13 +75,17 @@ func (r *Projection) ApplyBuckets(ctx context.Context, n int64, deltas []domain.
 		if d.Earnings != 0 {
 			inc["earningsMicros"] = int64(d.Earnings)
 		}
-		update := bson.M{"$set": bson.M{"projBatch": n, "scope": string(d.Owner.Scope), "ownerId": d.Owner.ID, "day": d.Day}}
+		filter, set := bson.M{"_id": bucketID(d.Owner.Scope, d.Owner.ID, d.Day)}, bson.M{"scope": string(d.Owner.Scope), "ownerId": d.Owner.ID, "day": d.Day}
+		shared := oneCampaign
+		if d.Owner.Scope == domain.ScopeStreamer {
+			shared = part
+		}
+		guard(filter, set, n, shared)
+		update := bson.M{"$set": set}
 		if len(inc) > 0 {
 			update["$inc"] = inc
 		}
-		models = append(models, mongo.NewUpdateOneModel().
-			SetFilter(bson.M{"_id": bucketID(d.Owner.Scope, d.Owner.ID, d.Day), "projBatch": notApplied(n)}).
-			SetUpdate(update).SetUpsert(true))
+		models = append(models, mongo.NewUpdateOneModel().SetFilter(filter).SetUpdate(update).SetUpsert(true))
 	}
 	if len(models) == 0 {
 		return nil
@@ -96,6 +104,7 @@ type counterDoc struct {
 	BudgetMicros    int64                `bson:"budgetMicros"`
 	RemainingMicros int64                `bson:"remainingMicros"`
 	ProjBatch       int64                `bson:"projBatch"`
+	ProjBatches     map[string]int64     `bson:"projBatches"` // shared documents: per partition (see guard)
 	ProjUnbilled    []primitive.ObjectID `bson:"projUnbilled"`
 	ProjInvalid     []invalidDoc         `bson:"projInvalid"`
 	ProjCapped      []cappedDoc          `bson:"projCapped"`
@@ -119,7 +128,7 @@ func (r *Projection) EachCounter(ctx context.Context, fn func(domain.Counter) er
 		c := domain.Counter{Kind: domain.CounterCampaign, ID: hexID(d.ID), Spend: domain.Micros(d.SpentMicros),
 			Budget: domain.Micros(d.BudgetMicros), Remain: domain.Micros(d.RemainingMicros), Batch: d.ProjBatch,
 			Counts:  domain.Counts{Impressions: d.Stats.Impressions, Clicks: d.Stats.Clicks, InvalidClicks: d.Stats.InvalidClicks, Conversions: d.Stats.Conversions, NotBilled: d.Stats.NotBilled.toDomain()},
-			Invalid: invalidMap(d.ProjInvalid), Capped: cappedMap(d.ProjCapped), TimeZone: d.TimeZone}
+			Invalid: invalidMap(d.ProjInvalid), Capped: cappedMap(d.ProjCapped), TimeZone: d.TimeZone, Part: -1}
 		for _, id := range d.ProjUnbilled {
 			c.Unbilled = append(c.Unbilled, id.Hex())
 		}
@@ -128,23 +137,38 @@ func (r *Projection) EachCounter(ctx context.Context, fn func(domain.Counter) er
 	if err == nil {
 		err = each(ctx, r.participations, func(d *counterDoc) error {
 			return fn(domain.Counter{Kind: domain.CounterParticipation, ID: hexID(d.ID), Earnings: domain.Micros(d.Stats.EarningsMicros),
-				Batch: d.ProjBatch, Counts: domain.Counts{Impressions: d.Stats.Impressions, Clicks: d.Stats.Clicks, InvalidClicks: d.Stats.InvalidClicks, Conversions: d.Stats.Conversions, NotBilled: d.Stats.NotBilled.toDomain()}})
+				Batch: d.ProjBatch, Part: -1, Counts: domain.Counts{Impressions: d.Stats.Impressions, Clicks: d.Stats.Clicks, InvalidClicks: d.Stats.InvalidClicks, Conversions: d.Stats.Conversions, NotBilled: d.Stats.NotBilled.toDomain()}})
 		})
 	}
 	if err == nil {
 		err = each(ctx, r.daily, func(d *counterDoc) error {
 			return fn(domain.Counter{Kind: domain.CounterDaily, ID: d.OwnerID, Scope: domain.StatsScope(d.Scope), Day: d.Day,
-				Spend: domain.Micros(d.SpendMicros), Earnings: domain.Micros(d.EarningsMicros), Batch: d.ProjBatch,
+				Spend: domain.Micros(d.SpendMicros), Earnings: domain.Micros(d.EarningsMicros), Batch: d.ProjBatch, Batches: partMarks(d.ProjBatches), Part: -1,
 				Counts: domain.Counts{Impressions: d.Impressions, Clicks: d.Clicks, InvalidClicks: d.InvalidClicks, Conversions: d.Conversions, NotBilled: d.NotBilled.toDomain()}})
 		})
 	}
 	if err == nil {
 		err = each(ctx, r.capSpend, func(d *capSpendDoc) error {
 			return fn(domain.Counter{Kind: domain.CounterCapSpend, ID: d.OwnerID, CapScope: domain.CapSpendScope(d.Scope), Day: d.Day,
-				Spend: domain.Micros(d.SpendMicros), Batch: d.ProjBatch})
+				Spend: domain.Micros(d.SpendMicros), Batch: d.ProjBatch, Part: -1})
 		})
 	}
 	return err
+}
+
+// partMarks are a shared document's marks by partition (see guard).
+func partMarks(m map[string]int64) map[int]int64 {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[int]int64, len(m))
+	for k, v := range m {
+		var p int
+		if _, err := fmt.Sscanf(k, "p%d", &p); err == nil {
+			out[p] = v
+		}
+	}
+	return out
 }
 
 func hexID(id any) string {
@@ -157,8 +181,20 @@ func hexID(id any) string {
 // Repair overwrites one counter document with recomputed values: the repair
 // mode of verify, for damaged data, run while no server projects. A
 // campaign keeps remaining = budget − spent in the same update, guarded by
-// the budget it was recomputed against (ok is false if it changed).
-func (r *Projection) Repair(ctx context.Context, c domain.Counter, batch int64) (ok bool, err error) {
+// the budget it was recomputed against (ok is false if it changed). Its
+// mark becomes its partition's last applied batch (applied, by partition;
+// c.Part, or for a shared bucket every partition's); a counter of unknown
+// partition keeps its mark.
+func (r *Projection) Repair(ctx context.Context, c domain.Counter, applied []int64) (ok bool, err error) {
+	marks := bson.M{}
+	switch {
+	case c.Shared():
+		for p, a := range applied {
+			marks[sharedMark(p)] = max(a, c.Batches[p])
+		}
+	case c.Part >= 0 && c.Part < len(applied):
+		marks["projBatch"] = max(applied[c.Part], c.Batch)
+	}
 	counts := bson.M{"impressions": c.Counts.Impressions, "clicks": c.Counts.Clicks, invalidClicksField: c.Counts.InvalidClicks, "conversions": c.Counts.Conversions,
 		"notBilled": notBilledDoc{Budget: c.Counts.NotBilled.Budget, DailyCap: c.Counts.NotBilled.DailyCap, StreamerCap: c.Counts.NotBilled.StreamerCap}}
 	var res *mongo.UpdateResult
@@ -168,11 +204,11 @@ func (r *Projection) Repair(ctx context.Context, c domain.Counter, batch int64) 
 		if err != nil {
 			return false, err
 		}
-		res, err = r.campaigns.UpdateOne(ctx, bson.M{"_id": oid, "budgetMicros": int64(c.Budget)}, bson.M{"$set": bson.M{
+		res, err = r.campaigns.UpdateOne(ctx, bson.M{"_id": oid, "budgetMicros": int64(c.Budget)}, bson.M{"$set": setDoc{
 			"stats.impressions": counts["impressions"], "stats.clicks": counts["clicks"], "stats.conversions": counts["conversions"],
 			"stats." + invalidClicksField: counts[invalidClicksField], "stats.notBilled": counts["notBilled"],
-			"spentMicros": int64(c.Spend), "remainingMicros": int64(c.Budget - c.Spend), "projBatch": batch, "projUnbilled": bson.A{}, "projCapped": bson.A{},
-		}})
+			"spentMicros": int64(c.Spend), "remainingMicros": int64(c.Budget - c.Spend), "projUnbilled": bson.A{}, "projCapped": bson.A{},
+		}.with(marks)})
 		if err != nil {
 			return false, fmt.Errorf("repair campaign: %w", err)
 		}
@@ -181,24 +217,24 @@ func (r *Projection) Repair(ctx context.Context, c domain.Counter, batch int64) 
 		if err != nil {
 			return false, err
 		}
-		res, err = r.participations.UpdateOne(ctx, bson.M{"_id": oid}, bson.M{"$set": bson.M{
+		res, err = r.participations.UpdateOne(ctx, bson.M{"_id": oid}, bson.M{"$set": setDoc{
 			"stats.impressions": counts["impressions"], "stats.clicks": counts["clicks"], "stats.conversions": counts["conversions"],
 			"stats." + invalidClicksField: counts[invalidClicksField], "stats.notBilled": counts["notBilled"],
-			"stats.earningsMicros": int64(c.Earnings), "projBatch": batch,
-		}})
+			"stats.earningsMicros": int64(c.Earnings),
+		}.with(marks)})
 		if err != nil {
 			return false, fmt.Errorf("repair participation: %w", err)
 		}
 	case domain.CounterCapSpend:
 		key := domain.CapSpendKey{Scope: c.CapScope, ID: c.ID, Day: c.Day}
-		set := bson.M{"scope": string(c.CapScope), "ownerId": c.ID, "day": c.Day, "spendMicros": int64(c.Spend), "projBatch": batch}
+		set := setDoc{"scope": string(c.CapScope), "ownerId": c.ID, "day": c.Day, "spendMicros": int64(c.Spend)}.with(marks)
 		if _, err := r.capSpend.UpdateOne(ctx, bson.M{"_id": key.String()}, bson.M{"$set": set}, options.Update().SetUpsert(true)); err != nil {
 			return false, fmt.Errorf("repair cap spend: %w", err)
 		}
 		return true, nil
 	default:
-		set := bson.M{"scope": string(c.Scope), "ownerId": c.ID, "day": c.Day, "spendMicros": int64(c.Spend),
-			"earningsMicros": int64(c.Earnings), "projBatch": batch}
+		set := setDoc{"scope": string(c.Scope), "ownerId": c.ID, "day": c.Day, "spendMicros": int64(c.Spend),
+			"earningsMicros": int64(c.Earnings)}.with(marks)
 		for k, v := range counts {
 			set[k] = v
 		}
@@ -209,4 +245,15 @@ func (r *Projection) Repair(ctx context.Context, c domain.Counter, batch int64) 
 		return true, nil
 	}
 	return res.MatchedCount == 1, nil
+}
+
+// setDoc is a $set under construction.
+type setDoc bson.M
+
+// with adds more to the $set.
+func (s setDoc) with(more bson.M) bson.M {
+	for k, v := range more {
+		s[k] = v
+	}
+	return bson.M(s)
 }

@@ -107,14 +107,17 @@ func (d *eventDoc) unprojected(e domain.EventRecord) ([]domain.StatusChange, int
 	return history(d.History, e.Status)[from:], from
 }
 
-// Pending returns up to limit pending events of every kind, in event order
-// (At, then ID): one indexed query per event collection.
-func (r *Projection) Pending(ctx context.Context, limit int) ([]domain.EventRecord, error) {
+// pending returns up to limit pending events of every kind matching and,
+// in event order (At, then ID): one indexed query per event collection.
+func (r *Projection) pending(ctx context.Context, and bson.M, limit int) ([]domain.EventRecord, error) {
 	var out []domain.EventRecord
 	for _, kind := range kinds {
 		filter := bson.M{"billing": string(domain.BillingPending)}
 		if kind == domain.EventConversion {
 			filter = bson.M{"todo": true}
+		}
+		for k, v := range and {
+			filter[k] = v
 		}
 		cur, err := r.events[kind].Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)))
 		if err != nil {

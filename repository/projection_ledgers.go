@@ -146,12 +146,13 @@ func (r *Projection) ApplyCampaign(ctx context.Context, n int64, id string, rema
 	if err != nil {
 		return false, err
 	}
-	filter := bson.M{"_id": oid, "remainingMicros": int64(remaining), "projBatch": notApplied(n)}
+	filter := bson.M{"_id": oid, "remainingMicros": int64(remaining)}
 	alerts := make([]alertDoc, len(d.Alerts))
 	for i, a := range d.Alerts {
 		alerts[i] = alertDocOf(a)
 	}
-	set := bson.M{"projBatch": n, "projUnbilled": unbilled, "projInvalid": invalid, "projCapped": capped, "projAlerts": alerts}
+	set := bson.M{"projUnbilled": unbilled, "projInvalid": invalid, "projCapped": capped, "projAlerts": alerts}
+	guard(filter, set, n, oneCampaign)
 	if d.Exhaust {
 		filter["status"] = string(domain.CampaignActive)
 		set["status"] = string(domain.CampaignExhausted)

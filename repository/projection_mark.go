@@ -8,33 +8,37 @@ import (
 	"go.mongodb.org/mongo-driver/mongo/options"
 )
 
-// AppliedMark reads the projector's high-water mark, the number of the last
-// batch applied everywhere, for every process's live fan-out: a process
-// that does not project learns from it that another one applied batches.
-// One read by _id of the one state document, of one field; counted in
-// MonitorCalls, apart from requests and the projector.
+// AppliedMark reads the projector's high-water mark, the sum of every
+// partition's last applied batch, for every process's live fan-out: a
+// process that does not project learns from it that another one applied
+// batches. One query; counted in MonitorCalls, apart from requests and the
+// projector.
 type AppliedMark struct {
-	state *collection
+	parts *collection
 }
 
 // NewAppliedMark returns the high-water mark reader of s.
 func NewAppliedMark(s *Store) *AppliedMark {
-	return &AppliedMark{state: s.monitorCollection(projectorCollection)}
+	return &AppliedMark{parts: s.monitorCollection(partitionsCollection)}
 }
 
-// Read returns the number of the last batch applied everywhere; 0 in a
-// store that never projected.
+// Read returns the sum of every partition's last applied batch, a number
+// that grows with each batch applied anywhere: one query of one field of
+// the partitions' documents; 0 in a store that never projected.
 func (m *AppliedMark) Read(ctx context.Context) (int64, error) {
-	var d struct {
+	cur, err := m.parts.Find(ctx, bson.M{}, options.Find().SetProjection(bson.M{"applied": 1}))
+	if err != nil {
+		return 0, fmt.Errorf("read applied batches: %w", err)
+	}
+	var docs []struct {
 		Applied int64 `bson:"applied"`
 	}
-	err := m.state.FindOne(ctx, bson.M{"_id": projectorID},
-		options.FindOne().SetProjection(bson.M{"applied": 1})).Decode(&d)
-	if isNoDocuments(err) {
-		return 0, nil
+	if err := cur.All(ctx, &docs); err != nil {
+		return 0, fmt.Errorf("decode applied batches: %w", err)
 	}
-	if err != nil {
-		return 0, fmt.Errorf("read applied batch: %w", err)
+	var sum int64
+	for _, d := range docs {
+		sum += d.Applied
 	}
-	return d.Applied, nil
+	return sum, nil
 }

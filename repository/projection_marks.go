@@ -2,7 +2,9 @@ package repository
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
@@ -12,34 +14,56 @@ import (
 	"tally/domain"
 )
 
+// markChunk is how many events one update of MarkEvents marks at most: a
+// bigger group is marked by several updates at once, which a server engine
+// runs on several cores.
+const markChunk = 64
+
 // MarkEvents records batch n's decisions on its impressions and clicks: one
-// updateMany per group, each matching only events still pending.
+// updateMany per group (per markChunk events of it, at once), each
+// matching only events still pending.
 func (r *Projection) MarkEvents(ctx context.Context, n int64, groups []domain.EventMarks) error {
+	type chunk struct {
+		g   domain.EventMarks
+		ids []primitive.ObjectID
+	}
+	var chunks []chunk
 	for _, g := range groups {
-		if len(g.IDs) == 0 {
-			continue
-		}
 		oids, err := parseObjectIDs(g.IDs)
 		if err != nil {
 			return err
 		}
-		set := bson.M{"billing": string(g.Billing), "batch": n}
-		if g.Invalid != "" {
-			set["invalid"] = string(g.Invalid)
-		}
-		if g.NotBilled != "" {
-			set["notBilled"] = string(g.NotBilled)
-		}
-		if g.CapDay != "" {
-			set["capDay"] = g.CapDay
-		}
-		_, err = r.events[g.Kind].UpdateMany(ctx,
-			bson.M{"_id": bson.M{"$in": oids}, "billing": string(domain.BillingPending)}, bson.M{"$set": set})
-		if err != nil {
-			return fmt.Errorf("mark batch %d %s: %w", n, g.Kind, err)
+		for len(oids) > 0 {
+			k := min(len(oids), markChunk)
+			chunks = append(chunks, chunk{g, oids[:k]})
+			oids = oids[k:]
 		}
 	}
-	return nil
+	errs := make([]error, len(chunks))
+	var wg sync.WaitGroup
+	for i, c := range chunks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			g := c.g
+			set := bson.M{"billing": string(g.Billing), "batch": n}
+			if g.Invalid != "" {
+				set["invalid"] = string(g.Invalid)
+			}
+			if g.NotBilled != "" {
+				set["notBilled"] = string(g.NotBilled)
+			}
+			if g.CapDay != "" {
+				set["capDay"] = g.CapDay
+			}
+			if _, err := r.events[g.Kind].UpdateMany(ctx,
+				bson.M{"_id": bson.M{"$in": c.ids}, "billing": string(domain.BillingPending)}, bson.M{"$set": set}); err != nil {
+				errs[i] = fmt.Errorf("mark batch %d %s: %w", n, g.Kind, err)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // MarkConversions records batch n's steps on its conversions: one bulk of

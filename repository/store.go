@@ -58,6 +58,10 @@ type Store struct {
 	embedded  bool
 	file      string // the embedded file store's file; "" in memory and on MongoDB
 	keys      keyLocks
+	// parts is the number of projection partitions this database is
+	// projected in, once the projector's Setup has read it (0 before): a new
+	// event is stored with its partition (see recordOnce).
+	parts atomic.Int64
 	// requestWrites, on the embedded engine, lets only a few request-side
 	// writes queue for its one write lock at a time, so that the
 	// projector's writes (which do not take it) wait behind those few and
@@ -192,13 +196,13 @@ func (s *Store) ServerCommands() (n int64, ok bool) { return s.commands.Load(), 
 // and retried on transient conflicts.
 func (s *Store) collection(name string) *collection {
 	return &collection{c: s.db.Collection(name), calls: &s.calls, writes: &s.writes, fault: s.fault, embedded: s.embedded, keys: &s.keys,
-		gate: s.requestWrites}
+		gate: s.requestWrites, parts: &s.parts}
 }
 
 // projectorCollection is collection for the projector: its operations are
 // counted in ProjectorCalls instead of Calls.
 func (s *Store) projectorCollection(name string) *collection {
-	return &collection{c: s.db.Collection(name), calls: &s.projCalls, writes: &s.writes, fault: s.fault, embedded: s.embedded, keys: &s.keys}
+	return &collection{c: s.db.Collection(name), calls: &s.projCalls, writes: &s.writes, fault: s.fault, embedded: s.embedded, keys: &s.keys, parts: &s.parts}
 }
 
 // senderCollection is collection for the postback sender: its operations
@@ -237,6 +241,7 @@ type collection struct {
 	embedded bool          // the embedded engine, where any matched write is a full commit
 	gate     chan struct{} // request-side writes on the embedded engine: see Store.requestWrites
 	keys     *keyLocks
+	parts    *atomic.Int64 // Store.parts, for the events' partition
 }
 
 // Name is the collection's name.
@@ -402,6 +407,11 @@ func (s *Store) EnsureIndexes(ctx context.Context) error {
 			return err
 		}
 	}
+	for name, obsolete := range obsoletePendingIndexes {
+		if err := s.dropIndexes(ctx, name, obsolete); err != nil {
+			return err
+		}
+	}
 	for name, models := range s.indexes() {
 		if len(models) == 0 {
 			continue
@@ -450,6 +460,8 @@ func (s *Store) indexes() map[string][]mongo.IndexModel {
 		slotsCollection:          slotIndexes(),
 		impressionsCollection:    impressionIndexes(),
 		projectorCollection:      nil,
+		partitionsCollection:     nil,
+		processesCollection:      nil,
 		outboxCollection:         outboxIndexes(),
 		clickFiltersCollection:   clickFilterIndexes(),
 		rateLimitsCollection:     rateLimitIndexes(),
@@ -471,7 +483,8 @@ func SeedRaw(ctx context.Context, s *Store, coll string, docs ...any) error {
 
 // UpdateRaw applies update to the documents of coll that filter matches,
 // bypassing every rule of this package: tests damage data with it to check
-// that verify finds and repairs the damage; production never calls it.
+// that verify finds and repairs the damage, or put a database in the state
+// an older Tally left it in; production never calls it.
 func UpdateRaw(ctx context.Context, s *Store, coll string, filter, update any) error {
 	_, err := s.db.Collection(coll).UpdateMany(ctx, filter, update)
 	return err

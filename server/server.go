@@ -155,7 +155,18 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	popts.Filter = clickFilter(cfg)
 	popts.Currency = cfg.Currency
 	popts.HoldDays = cfg.HoldDays
+	if popts.Partitions == 0 {
+		popts.Partitions = cfg.ProjectionPartitions
+	}
 	projector := newProjector(store, log, popts)
+	// Learn (or, on a new database, record) how many partitions events are
+	// projected in before any request stores one.
+	sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
+	_, err = projector.Setup(sctx)
+	scancel()
+	if err != nil {
+		return nil, err
+	}
 	accountService := &accounts.Service{Users: users, APIKeys: repository.NewAPIKeys(store), Tokens: tokens,
 		Passwords: auth.NewPasswords(opts.BcryptCost), Now: opts.Now,
 		LogInPerAccount:  repository.NewRateLimiter(store, "login-account", cfg.LogInPerAccount.Burst, cfg.LogInPerAccount.Per, opts.Now),
@@ -234,7 +245,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 			go releaseHolds(pctx, trackingService, log)
 			projector.Run(pctx)
 		}()
-		projector.Notify()
+		projector.Notify("")
 	}
 	// The postback sender, beside it, sends what the projector enqueued.
 	sent := make(chan struct{})
@@ -353,11 +364,17 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
-	// Project what the last requests recorded, so the counters are whole at
-	// exit; what does not fit in the time is finished at the next start.
-	if err := a.Projector.Flush(sctx); err != nil {
-		log.Warn("projection not finished at shutdown; the next start finishes it", "err", err.Error())
+	// On the embedded store this process is the only one: project what the
+	// last requests recorded, so the counters are whole at exit (what does
+	// not fit in the time is finished at the next start). Elsewhere other
+	// processes project: Stop finishes the batches this one has under way
+	// and hands its partitions over at once.
+	if a.Store.Embedded() {
+		if err := a.Projector.Flush(sctx); err != nil {
+			log.Warn("projection not finished at shutdown; the next start finishes it", "err", err.Error())
+		}
 	}
+	a.Stop()
 	return nil
 }
 

@@ -30,7 +30,7 @@ func (s *Service) RecordImpression(ctx context.Context, token string) (*domain.I
 		return nil, false, err
 	}
 	if isNew {
-		s.notify()
+		s.notify(camp.ID)
 	}
 	return &im, isNew, nil
 }

@@ -28,9 +28,9 @@ type Service struct {
 	Clicks         *repository.Clicks
 	Conversions    *repository.Conversions
 	Impressions    *repository.Impressions
-	Overlay        *overlay.Service // what an overlay shows, for impressions
-	Notify         func()           // tells the projector a new event is pending
-	Viewers        *auth.Viewers    // who clicked, as a keyed hash, for the invalid-traffic filter
+	Overlay        *overlay.Service        // what an overlay shows, for impressions
+	Notify         func(campaignID string) // tells the projector a new event of the campaign is pending ("": of several)
+	Viewers        *auth.Viewers           // who clicked, as a keyed hash, for the invalid-traffic filter
 	Now            func() time.Time
 }
 
@@ -99,7 +99,7 @@ func (s *Service) recordClick(ctx context.Context, token, clickID string, subs d
 		return domain.Click{}, domain.Campaign{}, false, domain.Errorf(domain.ECONFLICT, "clickId %q is already used by another participation", clickID)
 	}
 	if isNew {
-		s.notify()
+		s.notify(p.CampaignID)
 	}
 	return click, camp, isNew, nil
 }
@@ -161,7 +161,7 @@ func (s *Service) RecordConversion(ctx context.Context, in domain.ConversionInpu
 			To: *in.Status, Reason: "reported by the partner"})
 		switch {
 		case err == nil:
-			s.notify()
+			s.notify(conv.CampaignID)
 		case domain.ErrorCode(err) == domain.ECONFLICT && conv.Status == *in.Status:
 			// a racing report made the same change first
 		default:
@@ -169,7 +169,7 @@ func (s *Service) RecordConversion(ctx context.Context, in domain.ConversionInpu
 		}
 	}
 	if isNew {
-		s.notify()
+		s.notify(conv.CampaignID)
 	}
 	return conv, isNew, nil
 }
@@ -247,7 +247,7 @@ func (s *Service) SetConversionStatus(ctx context.Context, in domain.ConversionS
 		res.Conversions = append(res.Conversions, cv)
 	}
 	if changed {
-		s.notify()
+		s.notify("")
 	}
 	return res, nil
 }
@@ -258,15 +258,16 @@ func (s *Service) SetConversionStatus(ctx context.Context, in domain.ConversionS
 func (s *Service) ReleaseHolds(ctx context.Context) error {
 	n, err := s.Conversions.ReleaseHolds(ctx, s.Now())
 	if n > 0 {
-		s.notify()
+		s.notify("")
 	}
 	return err
 }
 
-// notify tells the projector a new event is pending.
-func (s *Service) notify() {
+// notify tells the projector a new event of campaignID is pending ("":
+// events of several campaigns).
+func (s *Service) notify(campaignID string) {
 	if s.Notify != nil {
-		s.Notify()
+		s.Notify(campaignID)
 	}
 }
 

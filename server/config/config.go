@@ -63,6 +63,11 @@ type Config struct {
 	// subscriptions (WebSocket and SSE together) one user may hold at once on
 	// one server, and how many WebSocket connections, 1–1000 (10)
 	LiveSubscriptionsPerUser int
+	// PROJECTION_PARTITIONS, -projection-partitions: how many partitions a
+	// new database's events are projected in, 1–256 (8); recorded in the
+	// database at its first start, after which the recorded number holds
+	// (see docs/tracking.md)
+	ProjectionPartitions int
 	// POSTBACK_ALLOW_PRIVATE, -postback-allow-private: let outbound postbacks
 	// reach loopback, private and link-local addresses (false)
 	PostbackAllowPrivate bool
@@ -86,6 +91,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	currency, baseURL, proxies, rates, privateURLs, introspection := v.currency, v.baseURL, v.proxies, v.rates, v.privateURLs, v.introspection
 	viewerWindow, liveMax, postbackPrivate := v.viewerWindow, v.liveMax, v.postbackPrivate
 	holdDays, payoutMinimum := v.holdDays, v.payoutMinimum
+	partitions := v.partitions
 	if err := fs.Parse(args); err != nil {
 		return Config{}, fmt.Errorf("flags: %w", err)
 	}
@@ -168,6 +174,9 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	if c.LiveSubscriptionsPerUser, err = strconv.Atoi(*liveMax); err != nil || c.LiveSubscriptionsPerUser < 1 || c.LiveSubscriptionsPerUser > 1000 {
 		return Config{}, fmt.Errorf("LIVE_SUBSCRIPTIONS_PER_USER must be a number from 1 to 1000, got %q", *liveMax)
 	}
+	if c.ProjectionPartitions, err = strconv.Atoi(*partitions); err != nil || c.ProjectionPartitions < 1 || c.ProjectionPartitions > 256 {
+		return Config{}, fmt.Errorf("PROJECTION_PARTITIONS must be a number from 1 to 256, got %q", *partitions)
+	}
 	if c.PostbackAllowPrivate, err = strconv.ParseBool(*postbackPrivate); err != nil {
 		return Config{}, fmt.Errorf("POSTBACK_ALLOW_PRIVATE must be true or false, got %q", *postbackPrivate)
 	}
@@ -193,6 +202,7 @@ type flagValues struct {
 	currency, baseURL, proxies, privateURLs, introspection *string
 	viewerWindow, liveMax, postbackPrivate, listenAddr     *string
 	holdDays, payoutMinimum                                *string
+	partitions                                             *string
 	rates                                                  []rateFlag
 }
 
@@ -245,12 +255,13 @@ func define(getenv func(string) string, c *Config) (*flag.FlagSet, *flagValues) 
 	introspection := fs.String("introspection", env("INTROSPECTION", "true"), "answer GraphQL introspection (GraphiQL needs it)")
 	viewerWindow := fs.String("click-viewer-window", env("CLICK_VIEWER_WINDOW", "24h"), "one viewer's clicks on a participation are billable once per this sliding window, or off")
 	liveMax := fs.String("live-subscriptions-per-user", env("LIVE_SUBSCRIPTIONS_PER_USER", "10"), "live subscriptions (and WebSocket connections) one user may hold at once, 1-1000")
+	partitions := fs.String("projection-partitions", env("PROJECTION_PARTITIONS", "8"), "how many partitions a new database is projected in, 1-256 (a database keeps the number of its first start)")
 	postbackPrivate := fs.String("postback-allow-private", env("POSTBACK_ALLOW_PRIVATE", "false"), "let outbound postbacks reach private addresses (tests, private deployments)")
 	holdDays := fs.String("hold-days", env("HOLD_DAYS", "30"), "days billed money is held before it is payable, for campaigns without their own holdDays, 0-365")
 	payoutMinimum := fs.String("payout-minimum", env("PAYOUT_MINIMUM", "10.00"), "the least available balance a payout run pays")
 	return fs, &flagValues{holdDays: holdDays, payoutMinimum: payoutMinimum, port: port, uri: uri, db: db, dataDir: dataDir, secret: secret, ttl: ttl, level: level, origins: origins,
 		currency: currency, baseURL: baseURL, proxies: proxies, rates: rates, privateURLs: privateURLs, introspection: introspection,
-		viewerWindow: viewerWindow, liveMax: liveMax, postbackPrivate: postbackPrivate, listenAddr: listenAddr}
+		viewerWindow: viewerWindow, liveMax: liveMax, postbackPrivate: postbackPrivate, listenAddr: listenAddr, partitions: partitions}
 }
 
 // parseListenAddr reads LISTEN_ADDR: an IP address of this machine (IPv6

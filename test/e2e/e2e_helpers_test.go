@@ -42,6 +42,7 @@ type testApp struct {
 	tracking  *tracking.Service
 	metrics   *metrics.Metrics
 	handler   http.Handler // the app's whole handler (nil for a server in another process)
+	stop      func()       // server.App.Stop: the graceful stop (its projector hands its partitions over)
 }
 
 type testClock struct {
@@ -158,7 +159,7 @@ func mustStartAppOn(t testing.TB, store *repository.Store, opts ...appOption) *t
 	t.Cleanup(a.Stop)
 	srv := httptest.NewServer(a.Handler)
 	t.Cleanup(srv.Close)
-	return &testApp{t: t, store: a.Store, srv: srv, clock: clock, projector: a.Projector, tracking: a.Tracking, metrics: a.Metrics, handler: a.Handler}
+	return &testApp{t: t, store: a.Store, srv: srv, clock: clock, projector: a.Projector, tracking: a.Tracking, metrics: a.Metrics, handler: a.Handler, stop: a.Stop}
 }
 
 // client is the HTTP client for the app: the test server's own, or for an

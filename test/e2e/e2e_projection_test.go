@@ -208,7 +208,7 @@ func failEveryCall(t *testing.T, a *testApp, setFault func(repository.Fault), re
 				}
 				return fmt.Errorf("injected failure of %s", op)
 			})
-			_ = a.projector.Drain(ctx) // reported, or absorbed (a failed bucket bulk is redone bucket by bucket)
+			_ = a.projector.DrainAll(ctx) // reported, or absorbed (a failed bucket bulk is redone bucket by bucket)
 			setFault(nil)
 			if !hit.Load() {
 				if k < 10 {
@@ -309,7 +309,7 @@ func TestTwoProjectors(t *testing.T) {
 	wantField(t, "spent", tt.Spent.Amount, fmt.Sprintf("%d.00", n))
 	wantField(t, "BILLED clicks", a.billings(domain.EventClick)[domain.BillingBilled], n)
 	a.wantVerified()
-	if _, err := repository.NewProjection(first).State(context.Background()); err != nil {
+	if _, err := repository.NewProjection(first).States(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 }
