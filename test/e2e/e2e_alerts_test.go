@@ -369,7 +369,7 @@ func TestAlertsSurviveFaults(t *testing.T) {
 				}
 				return fmt.Errorf("injected failure of %s", op)
 			})
-			_ = a.projector.Drain(ctx)
+			_ = a.projector.DrainAll(ctx)
 			setFault(nil)
 			a.project()
 			wantEqualSlices(t, fmt.Sprintf("after=%v k=%d: alerts", after, k), shorts(a.alertsOf(brand, c.ID)),

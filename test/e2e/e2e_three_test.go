@@ -208,6 +208,8 @@ func TestThreeServerProcesses(t *testing.T) {
 		env[k] = v
 	}
 	store := repotest.MustOpenWith(t, opts) // the test's own view of the database: verify, the events
+	proj := repository.NewProjection(store) // and the partitions' leases
+	ctx := context.Background()
 	var procs [3]*serverProcess
 	apps := make([]*testApp, 3)
 	for i := range procs {
@@ -326,14 +328,33 @@ func TestThreeServerProcesses(t *testing.T) {
 		}
 		stops = append(stops, fmt.Sprintf("%.1f s", time.Since(start).Seconds()))
 		t.Run(fmt.Sprintf("LeasesReleased%d", i), func(t *testing.T) {
-			// TODO(issue 22 item 1, branch parts): enable once projection is
-			// in partitions with per-partition leases and a graceful stop
-			// that releases them: assert that no partition's lease document
-			// names the stopped process as holder (read them through the
-			// projector's repository on store), and that another process
-			// holds every partition again — by condition (eventually), never
-			// by a duration.
-			t.Skip("leases are released at a graceful stop once branch parts lands (issue 22, item 1)")
+			// A graceful stop hands its partitions over before it exits: no
+			// lease still names it (owner host:pid:…), and the processes left
+			// hold every partition again — by condition, never by a duration.
+			mine := fmt.Sprintf(":%d:", p.cmd.Process.Pid)
+			states, err := proj.States(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			now := time.Now()
+			for _, st := range states {
+				if strings.Contains(st.Owner, mine) && st.LeaseUntil.After(now) {
+					t.Errorf("partition %d: still leased to the stopped server %d (%s) until %s", st.Part, i, st.Owner, st.LeaseUntil.Format(time.RFC3339Nano))
+				}
+			}
+			eventually(t, func() bool {
+				states, err := proj.States(ctx)
+				if err != nil {
+					return false
+				}
+				now := time.Now()
+				for _, st := range states {
+					if st.Owner == "" || strings.Contains(st.Owner, mine) || !st.LeaseUntil.After(now) {
+						return false
+					}
+				}
+				return true
+			}, "every partition leased again by a running server after server %d stopped", i)
 		})
 		procs[i] = startServerProcess(t, env)
 		apps[i] = remoteApp(t, procs[i].url)
