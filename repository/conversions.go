@@ -28,7 +28,7 @@ var obsoleteConversionIndexes = []string{"clickId_1_goalId_1", "campaignId_1_cli
 // campaign and participation; the projector finds conversions to project by
 // todo; the hold release by status and holdUntil.
 func conversionIndexes() []indexModel {
-	return []indexModel{
+	return append([]indexModel{
 		partialUniqueIndex("onceKey_1", "onceKey"),
 		partialUniqueIndex("txnKey_1", "txnKey"),
 		plainIndex("campaignId_1_clickId_1_goalId_1_lookup", bson.D{{Key: "campaignId", Value: 1}, {Key: "clickId", Value: 1}, {Key: "goalId", Value: 1}}),
@@ -36,7 +36,7 @@ func conversionIndexes() []indexModel {
 		plainIndex("participationId_1__id_-1", bson.D{{Key: "participationId", Value: 1}, {Key: "_id", Value: -1}}),
 		plainIndex("todo_1__id_1", bson.D{{Key: "todo", Value: 1}, {Key: "_id", Value: 1}}),
 		plainIndex("status_1_holdUntil_1", bson.D{{Key: "status", Value: 1}, {Key: "holdUntil", Value: 1}}),
-	}
+	}, exportIndexes()...)
 }
 
 // Conversions is the conversions collection.

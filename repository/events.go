@@ -115,11 +115,11 @@ const clicksCollection = "clicks"
 // another tenant's click with the same id; a conversion finds its click by
 // clickId among the campaigns its caller manages.
 func clickIndexes() []indexModel {
-	return []indexModel{
+	return append([]indexModel{
 		uniqueIndex("campaignId_1_clickId_1", bson.D{{Key: "campaignId", Value: 1}, {Key: "clickId", Value: 1}}),
 		plainIndex("clickId_1_campaignId_1", bson.D{{Key: "clickId", Value: 1}, {Key: "campaignId", Value: 1}}),
 		pendingIndex(),
-	}
+	}, exportIndexes()...)
 }
 
 // obsoleteClickIndexes were replaced by the campaign-scoped key: the global
