@@ -136,7 +136,9 @@ func (a *testApp) mustFailExport(headers map[string]string, campaignID string, p
 	return e
 }
 
-func authHeader(token string) map[string]string { return map[string]string{"Authorization": bearer(token)} }
+func authHeader(token string) map[string]string {
+	return map[string]string{"Authorization": bearer(token)}
+}
 
 // TestEventExport: the export holds every click and conversion of the
 // campaign as recorded and projected — billing, the rule that refused a
