@@ -1,0 +1,95 @@
+package e2e
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"testing"
+
+	"tally/domain"
+	"tally/reports"
+	"tally/repository"
+)
+
+// BenchmarkEventExport measures the event export's throughput in rows a
+// second, against reading the same rows from the repository: a campaign's
+// TALLY_BENCH_EXPORT_ROWS clicks (20,000 by default), projected, exported
+// whole per operation.
+//
+//   - CSV: GET /campaigns/{id}/events.csv through the real handler over
+//     HTTP (authorization, the rate limit, pages, CSV, flushes), the body
+//     read by the client;
+//   - Pages: the repository's pages alone, at the export's page size
+//     (reports.DefaultExportPageSize), decoded and dropped;
+//   - OneFind: one repository read of every row at once — what an export
+//     that held the whole set in memory would cost at best.
+//
+// The ratio CSV/Pages is what the HTTP and CSV layers cost over the reads.
+func BenchmarkEventExport(b *testing.B) {
+	rows := envInt("TALLY_BENCH_EXPORT_ROWS", 20_000)
+	a := mustStartApp(b, withEnv(map[string]string{"EXPORT_LIMIT_PER_USER": "off"}))
+	brand := a.mustSignUp("BRAND")
+	in := campaignInput("Bench export")
+	in["budget"] = "1000000.00"
+	camp := a.mustCreateCampaign(brand, in)
+	a.mustSetStatus(brand, camp.ID, "ACTIVE")
+	mustSeedClicks(b, a, a.mustJoin(a.mustSignUp("STREAMER"), camp.ID), rows)
+	a.project()
+	req, err := domain.ParseExportRequest(camp.ID, domain.ExportParams{Kind: "clicks", From: "2026-11-23", To: "2026-11-23"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	events := repository.NewEventExport(a.store)
+	perSecond := func(b *testing.B) {
+		b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+	}
+
+	b.Run("CSV", func(b *testing.B) {
+		a := a.in(b)
+		url := a.srv.URL + exportPath(camp.ID, withParams(theDay, "kind", "clicks"))
+		for b.Loop() {
+			r, _ := http.NewRequest(http.MethodGet, url, nil)
+			r.Header.Set("Authorization", bearer(brand.Token))
+			resp, err := a.client().Do(r)
+			if err != nil {
+				b.Fatal(err)
+			}
+			n, err := io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != http.StatusOK {
+				b.Fatalf("export: %d, %v after %d bytes", resp.StatusCode, err, n)
+			}
+		}
+		perSecond(b)
+	})
+	b.Run("Pages", func(b *testing.B) {
+		for b.Loop() {
+			after, n := repository.ExportCursor{}, 0
+			for {
+				page, err := events.ClicksPage(context.Background(), req, after, reports.DefaultExportPageSize)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n += len(page)
+				if len(page) < reports.DefaultExportPageSize {
+					break
+				}
+				last := page[len(page)-1]
+				after = repository.ExportCursor{At: last.CreatedAt, ID: last.ID}
+			}
+			if n != rows {
+				b.Fatalf("read %d rows, want %d", n, rows)
+			}
+		}
+		perSecond(b)
+	})
+	b.Run("OneFind", func(b *testing.B) {
+		for b.Loop() {
+			page, err := events.ClicksPage(context.Background(), req, repository.ExportCursor{}, rows+1)
+			if err != nil || len(page) != rows {
+				b.Fatalf("read %d rows, want %d: %v", len(page), rows, err)
+			}
+		}
+		perSecond(b)
+	})
+}
