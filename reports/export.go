@@ -105,14 +105,15 @@ func (s *Exports) authorize(ctx context.Context, c auth.Caller, req domain.Expor
 	return req, nil
 }
 
-// rows merges the two kinds' pages in export order; only the kinds asked
-// are read, and each kind holds at most one page.
+// rows merges the two kinds' scans in export order; only the kinds asked
+// are read, and each holds at most one page.
 func (s *Exports) rows(ctx context.Context, req domain.ExportRequest, size int) iter.Seq2[domain.ExportRow, error] {
 	return func(yield func(domain.ExportRow, error) bool) {
 		var kinds []*pager
 		if req.Clicks {
-			kinds = append(kinds, &pager{size: size, read: func(after repository.ExportCursor) ([]domain.ExportRow, error) {
-				page, err := s.Events.ClicksPage(ctx, req, after, size)
+			scan := s.Events.Clicks(req, size)
+			kinds = append(kinds, &pager{next: func() ([]domain.ExportRow, error) {
+				page, err := scan.Next(ctx)
 				rows := make([]domain.ExportRow, len(page))
 				for i, c := range page {
 					rows[i] = domain.ExportRow{Kind: domain.EventClick, Click: c}
@@ -121,8 +122,9 @@ func (s *Exports) rows(ctx context.Context, req domain.ExportRequest, size int) 
 			}})
 		}
 		if req.Conversions {
-			kinds = append(kinds, &pager{size: size, read: func(after repository.ExportCursor) ([]domain.ExportRow, error) {
-				page, err := s.Events.ConversionsPage(ctx, req, after, size)
+			scan := s.Events.Conversions(req, size)
+			kinds = append(kinds, &pager{next: func() ([]domain.ExportRow, error) {
+				page, err := scan.Next(ctx)
 				rows := make([]domain.ExportRow, len(page))
 				for i, c := range page {
 					rows[i] = domain.ExportRow{Kind: domain.EventConversion, Conversion: c}
@@ -153,14 +155,12 @@ func (s *Exports) rows(ctx context.Context, req domain.ExportRequest, size int) 
 	}
 }
 
-// pager is one kind's pages: the page in hand and where the next starts.
+// pager is one kind's scan and the page in hand.
 type pager struct {
-	size int
-	read func(after repository.ExportCursor) ([]domain.ExportRow, error)
+	next func() ([]domain.ExportRow, error)
 	page []domain.ExportRow
 	pos  int
-	done bool // the last page read was short: nothing follows
-	from repository.ExportCursor
+	done bool // the scan is over
 }
 
 // fill reads the next page once the one in hand is used up.
@@ -168,13 +168,10 @@ func (p *pager) fill() error {
 	if p.pos < len(p.page) || p.done {
 		return nil
 	}
-	page, err := p.read(p.from)
+	page, err := p.next()
 	if err != nil {
 		return err
 	}
-	p.page, p.pos, p.done = page, 0, len(page) < p.size
-	if n := len(page); n > 0 {
-		p.from = repository.ExportCursor{At: page[n-1].At(), ID: page[n-1].ID()}
-	}
+	p.page, p.pos, p.done = page, 0, len(page) == 0
 	return nil
 }
