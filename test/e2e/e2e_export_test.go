@@ -418,12 +418,13 @@ func TestEventExportStreamsInPages(t *testing.T) {
 // them as any other.
 func mustSeedClicks(t testing.TB, a *testApp, p participationData, n int) {
 	t.Helper()
-	mustSeedClicksAs(t, a, p, n, domain.BillingPending)
+	mustSeedClicksAs(t, a, p, n, domain.BillingPending, 0)
 }
 
-// mustSeedClicksAs is mustSeedClicks with the clicks' billing given: a
-// benchmark of reads stores them as if projected already.
-func mustSeedClicksAs(t testing.TB, a *testApp, p participationData, n int, billing domain.Billing) {
+// mustSeedClicksAs is mustSeedClicks with the clicks' billing given (a
+// benchmark of reads stores them as if projected already), the i-th
+// recorded at the clock's time + i × every.
+func mustSeedClicksAs(t testing.TB, a *testApp, p participationData, n int, billing domain.Billing, every time.Duration) {
 	t.Helper()
 	pid, err1 := primitive.ObjectIDFromHex(p.ID)
 	cid, err2 := primitive.ObjectIDFromHex(p.Campaign.ID)
@@ -434,7 +435,7 @@ func mustSeedClicksAs(t testing.TB, a *testApp, p participationData, n int, bill
 	docs := make([]any, n)
 	for i := range docs {
 		docs[i] = bson.M{"_id": primitive.NewObjectID(), "clickId": fmt.Sprintf("k%05d", i), "participationId": pid, "campaignId": cid,
-			"streamerId": sid, "billing": string(billing), "costMicros": int64(250_000), "createdAt": a.clock.Now(),
+			"streamerId": sid, "billing": string(billing), "costMicros": int64(250_000), "createdAt": a.clock.Now().Add(time.Duration(i) * every),
 			"subs": bson.M{"sub1": fmt.Sprint(i % 7)}}
 	}
 	if err := repository.SeedRaw(context.Background(), a.store, "clicks", docs...); err != nil {
