@@ -85,7 +85,7 @@ func TestGuardCell(t *testing.T) {
 	}
 }
 
-func TestMicrosFixed(t *testing.T) {
+func TestMicrosFixedMethod(t *testing.T) {
 	for m, want := range map[Micros]string{
 		0: "0.000000", 1: "0.000001", 2_500_000: "2.500000", 1_234_567: "1.234567", -1: "-0.000001",
 		-500_000: "-0.500000", MaxBudget: "1000000000.000000",
