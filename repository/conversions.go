@@ -26,7 +26,8 @@ var obsoleteConversionIndexes = []string{"clickId_1_goalId_1", "campaignId_1_cli
 // stored before these keys carry neither; a once-per-click report finds
 // them by (campaignId, clickId, goalId) with no txnKey. Lists go by
 // campaign and participation; the projector finds conversions to project by
-// todo; the hold release by status and holdUntil.
+// todo; the hold release by status and holdUntil; the event export by
+// campaign or participation in the order recorded (exportIndexes).
 func conversionIndexes() []indexModel {
 	return append([]indexModel{
 		partialUniqueIndex("onceKey_1", "onceKey"),
