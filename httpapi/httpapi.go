@@ -1,10 +1,10 @@
 // Package httpapi is Tally's HTTP surface: the GraphQL endpoint (served by
 // foundation/graphqlhttp, given Tally's schema, limits, error presenter and
 // subscription transports), GraphiQL, the tracking routes (/r, /overlay,
-// /postback), health, readiness and metrics, and the middleware every request
-// passes through (security headers, request id, logging, metrics, tracing,
-// panic recovery, client address, CORS, authentication, body limit, rate
-// limits).
+// /postback), the event export (/campaigns/{id}/events.csv), health,
+// readiness and metrics, and the middleware every request passes through
+// (security headers, request id, logging, metrics, tracing, panic recovery,
+// client address, CORS, authentication, body limit, rate limits).
 package httpapi
 
 import (
@@ -38,6 +38,7 @@ type Deps struct {
 	PerRequest  func(context.Context) context.Context // per-request state such as dataloaders
 	APIKeys     APIKeyAuthenticator
 	Tracking    Tracker
+	Exports     EventExporter // the event export (GET /campaigns/{campaignId}/events.csv); nil: not served
 	Tokens      *auth.Tokens
 	Users       Users // checks sessions; nil trusts a valid token's claims (tests of this package alone)
 	Store       Pinger
@@ -93,6 +94,8 @@ func New(d Deps) http.Handler {
 	if d.Payouts != nil {
 		mux.Handle("GET /payout-runs/{key}/payouts.csv", payoutCSV(d.Payouts, d))
 	}
+	mux.Handle("GET /campaigns/{campaignId}/events.csv", exportEvents(d))
+	mux.HandleFunc("/campaigns/{campaignId}/events.csv", exportMethodNotAllowed)
 	mux.Handle("GET /{$}", graphiql.Page())
 	mux.Handle("GET /graphiql/", graphiql.Assets("/graphiql/"))
 	if d.Metrics != nil {

@@ -26,9 +26,10 @@ var obsoleteConversionIndexes = []string{"clickId_1_goalId_1", "campaignId_1_cli
 // stored before these keys carry neither; a once-per-click report finds
 // them by (campaignId, clickId, goalId) with no txnKey. Lists go by
 // campaign and participation; the projector finds conversions to project by
-// todo; the hold release by status and holdUntil.
+// todo; the hold release by status and holdUntil; the event export by
+// campaign or participation in the order recorded (exportIndexes).
 func conversionIndexes() []indexModel {
-	return []indexModel{
+	return append([]indexModel{
 		partialUniqueIndex("onceKey_1", "onceKey"),
 		partialUniqueIndex("txnKey_1", "txnKey"),
 		plainIndex("campaignId_1_clickId_1_goalId_1_lookup", bson.D{{Key: "campaignId", Value: 1}, {Key: "clickId", Value: 1}, {Key: "goalId", Value: 1}}),
@@ -36,7 +37,7 @@ func conversionIndexes() []indexModel {
 		plainIndex("participationId_1__id_-1", bson.D{{Key: "participationId", Value: 1}, {Key: "_id", Value: -1}}),
 		pendingIndex("todo"),
 		plainIndex("status_1_holdUntil_1", bson.D{{Key: "status", Value: 1}, {Key: "holdUntil", Value: 1}}),
-	}
+	}, exportIndexes()...)
 }
 
 // Conversions is the conversions collection.

@@ -126,13 +126,14 @@ const clicksCollection = "clicks"
 // clickIndexes: (campaignId, clickId) is the idempotency key of a click —
 // scoped to the campaign, so that an id a caller chooses can never block
 // another tenant's click with the same id; a conversion finds its click by
-// clickId among the campaigns its caller manages.
+// clickId among the campaigns its caller manages; the event export reads a
+// campaign's or a participation's in the order recorded (exportIndexes).
 func clickIndexes() []indexModel {
-	return []indexModel{
+	return append([]indexModel{
 		uniqueIndex("campaignId_1_clickId_1", bson.D{{Key: "campaignId", Value: 1}, {Key: "clickId", Value: 1}}),
 		plainIndex("clickId_1_campaignId_1", bson.D{{Key: "clickId", Value: 1}, {Key: "campaignId", Value: 1}}),
 		pendingIndex("billing"),
-	}
+	}, exportIndexes()...)
 }
 
 // obsoleteClickIndexes were replaced by the campaign-scoped key: the global

@@ -88,6 +88,10 @@ type Options struct {
 	ManualProjection bool
 	// Tracer traces requests (serve: from the OTEL_* variables); nil: off.
 	Tracer trace.TracerProvider
+	// ExportPageSize is how many events of a kind the event export reads
+	// per store call (0: reports.DefaultExportPageSize); tests make it
+	// small to export in many pages.
+	ExportPageSize int
 }
 
 // openStore opens the configured store and ensures its indexes.
@@ -186,6 +190,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		Conversions: trackingService.Conversions, Buckets: repository.NewDailyStats(store)}
 	payoutService := &payouts.Service{Earnings: repository.NewEarnings(store), Payouts: repository.NewPayouts(store), Users: users,
 		Campaigns: campaignService, Minimum: cfg.PayoutMinimum, Currency: cfg.Currency, Now: opts.Now, Log: log}
+	exports := &reports.Exports{Campaigns: campaignsRepo, Participations: participations, Events: repository.NewEventExport(store),
+		PerUser:  repository.NewRateLimiter(store, "export-user", cfg.ExportPerUser.Burst, cfg.ExportPerUser.Per, opts.Now),
+		PageSize: opts.ExportPageSize}
 	res := &resolvers.Resolver{
 		Accounts:        accountService,
 		CampaignService: campaignService,
@@ -216,6 +223,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		PerRequest:      loaders.Inject(users, campaignsRepo, participations),
 		APIKeys:         accountService,
 		Tracking:        trackingService,
+		Exports:         exports,
 		Tokens:          tokens,
 		Users:           users,
 		Store:           store,

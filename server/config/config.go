@@ -45,6 +45,7 @@ type Config struct {
 	SignUpPerAddress ratelimit.Rate // SIGNUP_LIMIT_PER_ADDRESS, -signup-limit-per-address: sign-ups from one client address (10/1h)
 	TokenPerToken    ratelimit.Rate // TOKEN_LIMIT_PER_TOKEN, -token-limit-per-token: public requests with one browser source token (600/1m)
 	TokenPerAddress  ratelimit.Rate // TOKEN_LIMIT_PER_ADDRESS, -token-limit-per-address: public token requests from one client address (120/1m)
+	ExportPerUser    ratelimit.Rate // EXPORT_LIMIT_PER_USER, -export-limit-per-user: event exports (CSV) one user may start (30/1h), counted in the store
 	// ALLOW_PRIVATE_URLS, -allow-private-urls: accept landing and postback
 	// URLs on loopback, private and link-local addresses (false): for tests
 	// and private deployments only.
@@ -246,6 +247,7 @@ func define(getenv func(string) string, c *Config) (*flag.FlagSet, *flagValues) 
 		{env: "TOKEN_LIMIT_PER_TOKEN", flag: "token-limit-per-token", def: "600/1m", usage: "public requests with one browser source token, N/duration or off", dst: &c.TokenPerToken},
 		{env: "TOKEN_LIMIT_PER_ADDRESS", flag: "token-limit-per-address", def: "120/1m", usage: "public token requests from one client address, N/duration or off", dst: &c.TokenPerAddress},
 		{env: "CLICK_LIMIT_PER_TOKEN", flag: "click-limit-per-token", def: "60/1m", usage: "clicks on one participation beyond N/duration are invalid traffic (counted, never billed), or off", dst: &c.ClickPerToken},
+		{env: "EXPORT_LIMIT_PER_USER", flag: "export-limit-per-user", def: "30/1h", usage: "event exports (CSV) one user may start, N/duration or off", dst: &c.ExportPerUser},
 	}
 	for i := range rates {
 		r := &rates[i]
