@@ -34,7 +34,7 @@ func (a *Auditor) Verify(ctx context.Context) (domain.VerifyReport, error) {
 // counter has reached (its projBatch), including the batch in flight, so
 // projection under way is not drift.
 func Verify(ctx context.Context, store *repository.Projection) (domain.VerifyReport, error) {
-	rep, _, err := verify(ctx, store)
+	rep, _, _, err := verify(ctx, store)
 	return rep, err
 }
 
@@ -47,7 +47,7 @@ func Repair(ctx context.Context, store *repository.Projection, p *Projector, out
 	if err := p.Flush(ctx); err != nil {
 		return domain.VerifyReport{}, err
 	}
-	rep, want, err := verify(ctx, store)
+	rep, want, quarters, err := verify(ctx, store)
 	if err != nil || rep.OK() {
 		return rep, err
 	}
@@ -69,16 +69,22 @@ func Repair(ctx context.Context, store *repository.Projection, p *Projector, out
 		}
 		rep.Repaired++
 	}
+	for _, q := range quarters {
+		if err := store.RepairQuarter(ctx, q, st.Applied); err != nil {
+			return rep, err
+		}
+		rep.Repaired++
+	}
 	return rep, nil
 }
 
-// verify returns the report and, for repair, the counters that drifted with
-// the values the events give them.
-func verify(ctx context.Context, store *repository.Projection) (domain.VerifyReport, []domain.Counter, error) {
+// verify returns the report and, for repair, the counters and the quarter
+// buckets that drifted with the values the events give them.
+func verify(ctx context.Context, store *repository.Projection) (domain.VerifyReport, []domain.Counter, []domain.QuarterDelta, error) {
 	var rep domain.VerifyReport
 	start, err := store.State(ctx)
 	if err != nil {
-		return rep, nil, err
+		return rep, nil, nil, err
 	}
 	// Counters first, then the batch in flight, then the events: a counter
 	// can only be ahead of the events read after it if its batch is in
@@ -92,12 +98,17 @@ func verify(ctx context.Context, store *repository.Projection) (domain.VerifyRep
 		return nil
 	})
 	if err != nil {
-		return rep, nil, err
+		return rep, nil, nil, err
 	}
-	rep.Counters = len(keys)
+	qc, err := readQuarters(ctx, store)
+	if err != nil {
+		return rep, nil, nil, err
+	}
+	qc.applied = start.Applied
+	rep.Counters = len(keys) + len(qc.stored)
 	st, err := store.State(ctx)
 	if err != nil {
-		return rep, nil, err
+		return rep, nil, nil, err
 	}
 	inFlight := map[string]domain.EventRecord{}
 	var inFlightN int64
@@ -125,10 +136,11 @@ func verify(ctx context.Context, store *repository.Projection) (domain.VerifyRep
 		for _, st := range steps {
 			addStep(e, st, counters, start.Applied, expect)
 		}
+		qc.add(e, steps)
 		return nil
 	})
 	if err != nil {
-		return rep, nil, err
+		return rep, nil, nil, err
 	}
 	var fix []domain.Counter
 	for key := range want {
@@ -164,7 +176,9 @@ func verify(ctx context.Context, store *repository.Projection) (domain.VerifyRep
 		rep.Drift = append(rep.Drift, line)
 		fix = append(fix, *w)
 	}
-	return rep, fix, nil
+	lines, quarters := qc.drift()
+	rep.Drift = append(rep.Drift, lines...)
+	return rep, fix, quarters, nil
 }
 
 // stepsOf are the projections of e that counters may include: the steps
@@ -208,7 +222,7 @@ func stepsOf(e domain.EventRecord, inFlight map[string]domain.EventRecord, n int
 		capDay = domain.LocalDay(snap.OrderAt(), loc)
 	}
 	return append(steps, domain.Step{Batch: n, Counted: count, Delta: delta, CountDay: domain.Day(snap.At), MoneyDay: domain.Day(snap.OrderAt()),
-		Refused: refused, CapDay: capDay}), e
+		Refused: refused, CapDay: capDay, Status: QuarterStatus(snap), MoneyAt: snap.OrderAt()}), e
 }
 
 // addStep adds one step of e to the counters it reaches: the campaign's,

@@ -43,6 +43,12 @@ func (p *Projector) apply(ctx context.Context, b domain.Batch) error {
 	if err != nil {
 		return err
 	}
+	// The sub-id values the report buckets keep (only the projector
+	// writes them; lists only grow, so a replay decides as the first run).
+	subValues, err := p.store.SubValues(ctx, SubValueKeys(b))
+	if err != nil {
+		return err
+	}
 	// Bill: each campaign's update is guarded by the remaining budget its
 	// delta was decided against. When one misses, the batch is planned
 	// again from the ledgers as they are now, in which the campaigns
@@ -50,7 +56,7 @@ func (p *Projector) apply(ctx context.Context, b domain.Batch) error {
 	// are decided anew.
 	var plan Plan
 	for attempt := 0; ; attempt++ {
-		if plan, err = Decide(b, State{Ledgers: ledgers, Filter: filter, DaySpend: daySpend, Caps: caps, Spent: spent}, p.rules); err != nil {
+		if plan, err = Decide(b, State{Ledgers: ledgers, Filter: filter, DaySpend: daySpend, Caps: caps, Spent: spent, SubValues: subValues}, p.rules); err != nil {
 			return err
 		}
 		missed, err := p.applyCampaigns(ctx, plan)
@@ -78,6 +84,14 @@ func (p *Projector) apply(ctx context.Context, b domain.Batch) error {
 		return err
 	}
 	if err := p.store.ApplyCapSpend(ctx, b.N, plan.CapSpend); err != nil {
+		return err
+	}
+	// The sub-id lists before the buckets that use them: verify reads a
+	// value in a list as kept.
+	if err := p.store.SaveSubValues(ctx, b.N, plan.SubValues); err != nil {
+		return err
+	}
+	if err := p.store.ApplyQuarters(ctx, b.N, plan.Quarters); err != nil {
 		return err
 	}
 	if err := p.store.SaveFilterState(ctx, b.N, plan.Filter.After, plan.Filter.Before, plan.Filter.Expires); err != nil {

@@ -53,6 +53,8 @@ type Projection struct {
 	state          *collection
 	filters        *collection
 	capSpend       *collection
+	quarters       *collection
+	subs           *collection
 	outbox         *Outbox
 }
 
@@ -70,6 +72,8 @@ func NewProjection(s *Store) *Projection {
 		state:          s.projectorCollection(projectorCollection),
 		filters:        s.projectorCollection(clickFiltersCollection),
 		capSpend:       s.projectorCollection(capSpendCollection),
+		quarters:       s.projectorCollection(reportBucketsCollection),
+		subs:           s.projectorCollection(reportSubsCollection),
 		outbox:         newProjectorOutbox(s),
 	}
 }

@@ -454,6 +454,8 @@ func (s *Store) indexes() map[string][]mongo.IndexModel {
 		clickFiltersCollection:   clickFilterIndexes(),
 		rateLimitsCollection:     rateLimitIndexes(),
 		capSpendCollection:       capSpendIndexes(),
+		reportBucketsCollection:  reportBucketIndexes(),
+		reportSubsCollection:     reportSubsIndexes(),
 	}
 }
 
