@@ -209,7 +209,9 @@ type ReportBuckets struct {
 }
 
 // NewReportBuckets returns the report buckets' reader of s.
-func NewReportBuckets(s *Store) *ReportBuckets { return &ReportBuckets{c: s.collection(reportBucketsCollection)} }
+func NewReportBuckets(s *Store) *ReportBuckets {
+	return &ReportBuckets{c: s.collection(reportBucketsCollection)}
+}
 
 // QuarterRange is one read of a report: one campaign's buckets of one
 // level over [From, To), of the participations given (all when nil).
