@@ -396,3 +396,19 @@ func MicrosFixed(m Micros) string {
 	}
 	return fmt.Sprintf("%s%d.%06d", sign, u/MicrosPerUnit, u%MicrosPerUnit)
 }
+
+// Label is the period starting at start as the report's zone names it:
+// 2026-11-01T01:00-04:00 (HOUR), 2026-11-01 (DAY, WEEK: its first day),
+// 2026-11 (MONTH), 2026-11-01/2026-11-30 (TOTAL: the range's days).
+func (q ReportQuery) Label(start time.Time) string {
+	l := start.In(q.Location)
+	switch q.Granularity {
+	case GranularityHour:
+		return l.Format("2006-01-02T15:04Z07:00")
+	case GranularityMonth:
+		return l.Format("2006-01")
+	case GranularityTotal:
+		return q.From + "/" + q.To
+	}
+	return l.Format(time.DateOnly)
+}

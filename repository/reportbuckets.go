@@ -219,6 +219,7 @@ type QuarterRange struct {
 	CampaignID       string
 	Level            domain.QuarterLevel
 	ParticipationIDs []string
+	Sub              int // LevelSub: which sub-id
 	From, To         time.Time
 }
 
@@ -234,6 +235,9 @@ func (r *ReportBuckets) Read(ctx context.Context, ranges []QuarterRange, limit i
 	for _, q := range ranges {
 		filter := bson.D{{Key: "campaignId", Value: q.CampaignID}, {Key: "level", Value: string(q.Level)},
 			{Key: "at", Value: bson.M{"$gte": q.From, "$lt": q.To}}}
+		if q.Sub > 0 {
+			filter = append(filter, bson.E{Key: "sub", Value: q.Sub})
+		}
 		if q.ParticipationIDs != nil {
 			filter = append(filter, bson.E{Key: "participationId", Value: bson.M{"$in": q.ParticipationIDs}})
 		}

@@ -170,7 +170,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		Impressions: repository.NewImpressions(store), Overlay: overlays, Notify: projector.Notify,
 		Viewers: auth.NewViewers(secret), Now: opts.Now}
 	reportService := &reports.Service{Campaigns: campaignsRepo, Participations: participations,
-		Conversions: trackingService.Conversions, Buckets: repository.NewDailyStats(store)}
+		Conversions: trackingService.Conversions, Buckets: repository.NewDailyStats(store), Quarters: repository.NewReportBuckets(store)}
 	res := &resolvers.Resolver{
 		Accounts:        accountService,
 		CampaignService: campaignService,
