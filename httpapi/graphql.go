@@ -187,7 +187,7 @@ func dayCount(args map[string]any) int64 {
 	return min(int64(t.Sub(f)/(24*time.Hour))+1, 366)
 }
 
-// reportSize prices a report as its page plus one item per thousand
+// reportSize prices a report as its page plus one item per 2,000
 // buckets it may read (quarter-hours of its range × the campaigns or
 // participations it names), so a year of many campaigns costs more than a
 // day of one; the service refuses beyond domain.MaxReportBuckets.
@@ -206,7 +206,7 @@ func reportSize(args map[string]any) int64 {
 	}
 	days := dayCount(in)
 	buckets := min(days*int64(24*time.Hour/domain.QuarterLen)*max(ids, 1), domain.MaxReportBuckets)
-	return page + (buckets+999)/1000
+	return page + (buckets+1999)/2000
 }
 
 // rootType is the name of the root type of the request's operation: Query
