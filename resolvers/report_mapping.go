@@ -33,7 +33,7 @@ func (r *Resolver) reportRow(q domain.ReportQuery, row domain.ReportRow) *model.
 	out := &model.ReportRow{Start: row.Start, End: row.End, Period: q.Label(row.Start), Group: []*model.ReportGroupValue{},
 		Impressions: int(row.Impressions), Clicks: int(row.Clicks), InvalidClicks: int(row.InvalidClicks), Conversions: int(row.Conversions),
 		ConversionsByStatus: &model.ReportConversionStatusCounts{Pending: int(row.Pending), Approved: int(row.Approved), Rejected: int(row.Rejected)},
-		Spend: r.money(row.Spend), Earnings: r.money(row.Earnings), Ecpm: r.money(row.ECPM()), Cpc: r.money(row.CPC()),
+		Spend:               r.money(row.Spend), Earnings: r.money(row.Earnings), Ecpm: r.money(row.ECPM()), Cpc: r.money(row.CPC()),
 		ConversionRate: row.ConversionRate()}
 	for _, v := range row.Group {
 		g := &model.ReportGroupValue{Dimension: model.ReportDimension(v.Dimension), NotSet: v.NotSet, Other: v.Other}

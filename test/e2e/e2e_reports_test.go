@@ -3,8 +3,8 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -400,7 +400,9 @@ func TestReportBounds(t *testing.T) {
 	}
 	cost := func(in map[string]any) float64 {
 		var body struct {
-			Extensions struct{ Cost struct{ RequestedQueryCost float64 } }
+			Extensions struct {
+				Cost struct{ RequestedQueryCost float64 }
+			}
 		}
 		req, _ := json.Marshal(map[string]any{"query": reportQuery, "variables": vars(in)})
 		_, raw := a.request(http.MethodPost, "/query", map[string]string{"Authorization": bearer(brand.Token), "Content-Type": "application/json"}, bytes.NewReader(req))
