@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"tally/domain"
+	"tally/projection"
 	"tally/repository"
 )
 
@@ -463,5 +464,83 @@ func TestReportCSV(t *testing.T) {
 	wantField(t, "status for a bad zone", resp.StatusCode, http.StatusBadRequest)
 	if !strings.Contains(string(raw), `"field":"timeZone"`) {
 		t.Errorf("body: %s", raw)
+	}
+}
+
+// TestReportRacesAndVerify: 300 distinct clicks raced over 150 values of
+// sub1 while the projector runs, and 50 identical conversion reports: the
+// buckets hold exactly 300 clicks and one conversion; the campaign keeps
+// the first 100 values of sub1 it met, each with both its clicks, and
+// counts the other 50 values' 100 clicks as "other". verify recomputes
+// every quarter bucket from the events; a damaged bucket is reported and
+// repaired.
+func TestReportRacesAndVerify(t *testing.T) {
+	t.Parallel()
+	a := mustStartApp(t)
+	brand := a.mustSignUp("BRAND")
+	c := a.mustPricedCampaign(brand, "Raced", map[string]any{"budget": "1000.00"})
+	s := a.mustStreamerIn(c)
+	key, _ := a.mustAPIKey(brand)
+	race(t, 300, func(i int) {
+		a.mustDo("", recordClickMutation, map[string]any{"input": map[string]any{"browserSourceToken": s.token(c.ID),
+			"clickId": fmt.Sprintf("r%03d", i), "subIds": map[string]any{"sub1": fmt.Sprintf("v%03d", i%150)}}}, nil)
+	})
+	race(t, 50, func(int) { mustOK(t, a.doWithKey(key, recordConversionMutation, conversionVars("r000", "signup"))) })
+	filter := map[string]any{"campaignIds": []string{c.ID}}
+	rows, totals := a.report(brand, reportInput("2026-11-23", "2026-11-23", "UTC", "TOTAL", filter, "SUB1"))
+	wantField(t, "clicks", totals.allClicks(), 300)
+	wantField(t, "conversions", totals.Conversions, 1)
+	kept, other := 0, 0
+	for _, r := range rows {
+		switch g := r.Group[0]; {
+		case g.Other:
+			other += r.allClicks()
+		case g.NotSet:
+			t.Errorf("a row without sub1: %+v", r)
+		default:
+			kept++
+			wantField(t, "clicks of "+*g.Value, r.allClicks(), 2)
+		}
+	}
+	wantField(t, "sub1 values kept", kept, domain.MaxSubValues)
+	wantField(t, "clicks of the other values", other, 100)
+	if rep := a.mustVerify(); !rep.OK() {
+		t.Fatalf("verify: drift\n%s", strings.Join(rep.Drift, "\n"))
+	}
+
+	// damage one bucket, as a hand edit would
+	ctx := context.Background()
+	proj := repository.NewProjection(a.store)
+	var victim domain.QuarterDelta
+	var batch int64
+	if err := proj.EachQuarter(ctx, func(q domain.QuarterDelta, b int64) error {
+		if q.Key.Level == domain.LevelCampaign {
+			victim, batch = q, b
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	damaged := victim
+	damaged.Counts.Clicks += 7
+	if err := proj.RepairQuarter(ctx, damaged, batch); err != nil {
+		t.Fatal(err)
+	}
+	if _, skewed := a.report(brand, reportInput("2026-11-23", "2026-11-23", "UTC", "TOTAL", filter)); skewed.allClicks() != 307 {
+		t.Fatalf("the damage did not land: %d clicks", skewed.allClicks())
+	}
+	rep := a.mustVerify()
+	if len(rep.Drift) != 1 || !strings.Contains(rep.Drift[0], "quarter:"+victim.Key.ID()) {
+		t.Fatalf("drift: %q, want the one damaged bucket", rep.Drift)
+	}
+	var out strings.Builder
+	if rep, err := projection.Repair(ctx, proj, a.projector, &out); err != nil || rep.Repaired != 1 {
+		t.Fatalf("repair: %+v, err %v\n%s", rep, err, out.String())
+	}
+	if _, fixed := a.report(brand, reportInput("2026-11-23", "2026-11-23", "UTC", "TOTAL", filter)); fixed.allClicks() != 300 {
+		t.Errorf("after the repair: %d clicks, want 300", fixed.allClicks())
+	}
+	if rep := a.mustVerify(); !rep.OK() {
+		t.Errorf("after the repair: drift\n%s", strings.Join(rep.Drift, "\n"))
 	}
 }
