@@ -67,7 +67,9 @@ func TestSubValuesBound(t *testing.T) {
 	first := mustDecide(t, b, State{Ledgers: ledger(unit), SubValues: map[domain.SubValuesKey][]string{key: before}}, Rules{})
 	replay := mustDecide(t, b, State{Ledgers: ledger(unit), SubValues: first.SubValues}, Rules{})
 	for name, p := range map[string]Plan{"first run": first, "replay": replay} {
-		value := func(v string) func(domain.QuarterKey) bool { return func(k domain.QuarterKey) bool { return !k.Other && k.Value == v } }
+		value := func(v string) func(domain.QuarterKey) bool {
+			return func(k domain.QuarterKey) bool { return !k.Other && k.Value == v }
+		}
 		wantEqual(t, name+": old3", quarterOf(p, domain.LevelSub, t0, value("old3")).Clicks, 1)
 		wantEqual(t, name+": new1 (the 100th value, kept)", quarterOf(p, domain.LevelSub, t0, value("new1")).Clicks, 2)
 		wantEqual(t, name+": new2 (beyond, other)", quarterOf(p, domain.LevelSub, t0, func(k domain.QuarterKey) bool { return k.Other }).Clicks, 1)
