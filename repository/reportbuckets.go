@@ -265,3 +265,30 @@ func (r *ReportBuckets) Read(ctx context.Context, ranges []QuarterRange, limit i
 	}
 	return nil
 }
+
+// SeedReportBuckets inserts quarter buckets whole, as the projector's
+// upserts would leave them at batch n, in bulks of 10,000: for benchmarks
+// that need millions of events' worth of buckets without projecting them
+// one batch at a time (the embedded engine scans its collection per
+// upsert). Production never calls it.
+func SeedReportBuckets(ctx context.Context, s *Store, n int64, buckets []domain.QuarterDelta) error {
+	c := s.db.Collection(reportBucketsCollection)
+	for len(buckets) > 0 {
+		chunk := buckets[:min(len(buckets), 10_000)]
+		buckets = buckets[len(chunk):]
+		docs := make([]any, len(chunk))
+		for i, q := range chunk {
+			d := keyFields(q.Key)
+			d["_id"] = q.Key.ID()
+			for f, v := range quarterInc(q.Counts) {
+				d[f] = v
+			}
+			d["projBatch"] = n
+			docs[i] = d
+		}
+		if _, err := c.InsertMany(ctx, docs); err != nil {
+			return fmt.Errorf("seed report buckets: %w", err)
+		}
+	}
+	return nil
+}
