@@ -14,58 +14,91 @@ import (
 	"tally/domain"
 )
 
-// reportBucketsCollection holds the report's quarter buckets: one document
-// per 15-minute UTC quarter and per campaign, participation, goal or sub-id
-// value within one campaign (domain.QuarterKey), kept by the projector like
-// the daily buckets: a guarded $inc upsert per batch.
+// reportBucketsCollection holds the report's quarter buckets: for each
+// campaign, participation, goal or sub-id value within one campaign
+// (domain.QuarterKey without its time), one document per UTC day holding
+// that day's 15-minute quarters as slots ("q.h09m15"), so that a month's
+// report reads 30 documents, not 2,880. The projector keeps them like the
+// daily buckets: a guarded $inc upsert per document and batch.
 const reportBucketsCollection = "report_buckets"
 
 // reportSubsCollection holds, per campaign and sub-id, the values its
 // buckets keep (at most domain.MaxSubValues), in the order first met.
 const reportSubsCollection = "report_subs"
 
-// reportBucketIndexes: a report reads one campaign's buckets of one level
-// over a range of quarters (and, for a streamer, of some participations).
+// reportBucketIndexes: a report reads one campaign's documents of one
+// level over a range of days (and, for a streamer, of some participations).
 func reportBucketIndexes() []indexModel {
-	return []indexModel{plainIndex("campaignId_1_level_1_at_1", bson.D{{Key: "campaignId", Value: 1}, {Key: "level", Value: 1}, {Key: "at", Value: 1}})}
+	return []indexModel{plainIndex("campaignId_1_level_1_day_1", bson.D{{Key: "campaignId", Value: 1}, {Key: "level", Value: 1}, {Key: "day", Value: 1}})}
 }
 
 func reportSubsIndexes() []indexModel { return nil }
 
-type quarterDoc struct {
-	ID              string    `bson:"_id"`
-	Level           string    `bson:"level"`
-	CampaignID      string    `bson:"campaignId"`
-	ParticipationID string    `bson:"participationId,omitempty"`
-	Goal            string    `bson:"goal,omitempty"`
-	Sub             int       `bson:"sub,omitempty"`
-	Value           string    `bson:"value,omitempty"`
-	Other           bool      `bson:"other,omitempty"`
-	At              time.Time `bson:"at"`
-	Impressions     int64     `bson:"impressions"`
-	Clicks          int64     `bson:"clicks"`
-	InvalidClicks   int64     `bson:"invalidClicks"`
-	Conversions     int64     `bson:"conversions"`
-	Pending         int64     `bson:"pending"`
-	Approved        int64     `bson:"approved"`
-	Rejected        int64     `bson:"rejected"`
-	SpendMicros     int64     `bson:"spendMicros"`
-	EarningsMicros  int64     `bson:"earningsMicros"`
-	ProjBatch       int64     `bson:"projBatch"`
+// quarterSlotDoc is one quarter's figures in its day's document.
+type quarterSlotDoc struct {
+	Impressions    int64 `bson:"impressions"`
+	Clicks         int64 `bson:"clicks"`
+	InvalidClicks  int64 `bson:"invalidClicks"`
+	Conversions    int64 `bson:"conversions"`
+	Pending        int64 `bson:"pending"`
+	Approved       int64 `bson:"approved"`
+	Rejected       int64 `bson:"rejected"`
+	SpendMicros    int64 `bson:"spendMicros"`
+	EarningsMicros int64 `bson:"earningsMicros"`
 }
 
-func (d quarterDoc) delta() domain.QuarterDelta {
-	return domain.QuarterDelta{
-		Key: domain.QuarterKey{Level: domain.QuarterLevel(d.Level), CampaignID: d.CampaignID, ParticipationID: d.ParticipationID,
-			Goal: d.Goal, Sub: d.Sub, Value: d.Value, Other: d.Other, At: d.At.UTC()},
-		Counts: domain.QuarterCounts{Impressions: d.Impressions, Clicks: d.Clicks, InvalidClicks: d.InvalidClicks, Conversions: d.Conversions,
-			Pending: d.Pending, Approved: d.Approved, Rejected: d.Rejected, Spend: domain.Micros(d.SpendMicros), Earnings: domain.Micros(d.EarningsMicros)},
+func (d quarterSlotDoc) counts() domain.QuarterCounts {
+	return domain.QuarterCounts{Impressions: d.Impressions, Clicks: d.Clicks, InvalidClicks: d.InvalidClicks, Conversions: d.Conversions,
+		Pending: d.Pending, Approved: d.Approved, Rejected: d.Rejected, Spend: domain.Micros(d.SpendMicros), Earnings: domain.Micros(d.EarningsMicros)}
+}
+
+type quarterDayDoc struct {
+	ID              string             `bson:"_id"`
+	Level           string             `bson:"level"`
+	CampaignID      string             `bson:"campaignId"`
+	ParticipationID string             `bson:"participationId,omitempty"`
+	Goal            string             `bson:"goal,omitempty"`
+	Sub             int                `bson:"sub,omitempty"`
+	Value           string             `bson:"value,omitempty"`
+	Other           bool               `bson:"other,omitempty"`
+	Day             time.Time          `bson:"day"`
+	Q               map[string]quarterSlotDoc `bson:"q"`
+	ProjBatch       int64              `bson:"projBatch"`
+}
+
+// quarters calls fn with each quarter of the document, in no order.
+func (d quarterDayDoc) quarters(fn func(domain.QuarterDelta)) {
+	k := domain.QuarterKey{Level: domain.QuarterLevel(d.Level), CampaignID: d.CampaignID, ParticipationID: d.ParticipationID,
+		Goal: d.Goal, Sub: d.Sub, Value: d.Value, Other: d.Other}
+	for slot, c := range d.Q {
+		var h, m int
+		if _, err := fmt.Sscanf(slot, "h%02dm%02d", &h, &m); err != nil {
+			continue
+		}
+		k.At = d.Day.UTC().Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute)
+		fn(domain.QuarterDelta{Key: k, Counts: c.counts()})
 	}
 }
 
-// keyFields are the fields naming a bucket, set on every upsert.
+// dayOf is the UTC day of a quarter, and its slot's name in the day's
+// document.
+func dayOf(at time.Time) (day time.Time, slot string) {
+	at = at.UTC()
+	day = at.Truncate(24 * time.Hour)
+	return day, fmt.Sprintf("h%02dm%02d", at.Hour(), at.Minute())
+}
+
+// dayDocID is the _id of the day document holding quarter k: the key's id
+// with the day's start for the quarter's.
+func dayDocID(k domain.QuarterKey) string {
+	k.At, _ = dayOf(k.At)
+	return k.ID()
+}
+
+// keyFields are the fields naming a day document, set on every upsert.
 func keyFields(k domain.QuarterKey) bson.M {
-	m := bson.M{"level": string(k.Level), "campaignId": k.CampaignID, "at": k.At}
+	day, _ := dayOf(k.At)
+	m := bson.M{"level": string(k.Level), "campaignId": k.CampaignID, "day": day}
 	if k.ParticipationID != "" {
 		m["participationId"] = k.ParticipationID
 	}
@@ -83,33 +116,53 @@ func keyFields(k domain.QuarterKey) bson.M {
 	return m
 }
 
-func quarterInc(c domain.QuarterCounts) bson.M {
-	inc := bson.M{}
+// quarterFields are a quarter's figures by field, under prefix.
+func quarterFields(prefix string, c domain.QuarterCounts, zeros bool) bson.M {
+	out := bson.M{}
 	for f, v := range map[string]int64{"impressions": c.Impressions, "clicks": c.Clicks, "invalidClicks": c.InvalidClicks,
 		"conversions": c.Conversions, "pending": c.Pending, "approved": c.Approved, "rejected": c.Rejected,
 		"spendMicros": int64(c.Spend), "earningsMicros": int64(c.Earnings)} {
-		if v != 0 {
-			inc[f] = v
+		if v != 0 || zeros {
+			out[prefix+f] = v
 		}
 	}
-	return inc
+	return out
 }
 
 // ApplyQuarters applies batch n's deltas to the quarter buckets: one bulk
-// write of guarded upserts, however many buckets the batch touches. A
-// bucket batch n already reached does not match, so its upsert collides
-// with the bucket's own _id: that duplicate key means "already applied".
+// write of guarded upserts, one per day document, however many buckets the
+// batch touches. A document batch n already reached does not match, so its
+// upsert collides with the document's own _id: that duplicate key means
+// "already applied".
 func (r *Projection) ApplyQuarters(ctx context.Context, n int64, deltas []domain.QuarterDelta) error {
-	models := make([]mongo.WriteModel, 0, len(deltas))
+	type update struct {
+		set, inc bson.M
+	}
+	var order []string
+	docs := map[string]*update{}
 	for _, d := range deltas {
-		set := keyFields(d.Key)
-		set["projBatch"] = n
-		update := bson.M{"$set": set}
-		if inc := quarterInc(d.Counts); len(inc) > 0 {
-			update["$inc"] = inc
+		id := dayDocID(d.Key)
+		u := docs[id]
+		if u == nil {
+			u = &update{set: keyFields(d.Key), inc: bson.M{}}
+			u.set["projBatch"] = n
+			docs[id] = u
+			order = append(order, id)
+		}
+		_, slot := dayOf(d.Key.At)
+		for f, v := range quarterFields("q."+slot+".", d.Counts, false) {
+			u.inc[f] = v.(int64) + asInt64(u.inc[f])
+		}
+	}
+	models := make([]mongo.WriteModel, 0, len(order))
+	for _, id := range order {
+		u := docs[id]
+		update := bson.M{"$set": u.set}
+		if len(u.inc) > 0 {
+			update["$inc"] = u.inc
 		}
 		models = append(models, mongo.NewUpdateOneModel().
-			SetFilter(bson.M{"_id": d.Key.ID(), "projBatch": notApplied(n)}).SetUpdate(update).SetUpsert(true))
+			SetFilter(bson.M{"_id": id, "projBatch": notApplied(n)}).SetUpdate(update).SetUpsert(true))
 	}
 	if len(models) == 0 {
 		return nil
@@ -118,6 +171,11 @@ func (r *Projection) ApplyQuarters(ctx context.Context, n int64, deltas []domain
 		return fmt.Errorf("apply batch %d to report buckets: %w", n, err)
 	}
 	return nil
+}
+
+func asInt64(v any) int64 {
+	i, _ := v.(int64)
+	return i
 }
 
 type subValuesDoc struct {
@@ -183,21 +241,30 @@ func (r *Projection) SaveSubValues(ctx context.Context, n int64, lists map[domai
 	return nil
 }
 
-// EachQuarter calls fn with every quarter bucket and its batch: verify.
+// EachQuarter calls fn with every quarter bucket and the batch its day
+// document reached: verify.
 func (r *Projection) EachQuarter(ctx context.Context, fn func(domain.QuarterDelta, int64) error) error {
-	return each(ctx, r.quarters, func(d *quarterDoc) error { return fn(d.delta(), d.ProjBatch) })
+	return each(ctx, r.quarters, func(d *quarterDayDoc) error {
+		var err error
+		d.quarters(func(q domain.QuarterDelta) {
+			if err == nil {
+				err = fn(q, d.ProjBatch)
+			}
+		})
+		return err
+	})
 }
 
-// RepairQuarter overwrites one quarter bucket with recomputed figures.
+// RepairQuarter overwrites one quarter bucket with recomputed figures
+// (the rest of its day document is left alone).
 func (r *Projection) RepairQuarter(ctx context.Context, q domain.QuarterDelta, batch int64) error {
+	_, slot := dayOf(q.Key.At)
 	set := keyFields(q.Key)
-	for f, v := range map[string]int64{"impressions": q.Counts.Impressions, "clicks": q.Counts.Clicks, "invalidClicks": q.Counts.InvalidClicks,
-		"conversions": q.Counts.Conversions, "pending": q.Counts.Pending, "approved": q.Counts.Approved, "rejected": q.Counts.Rejected,
-		"spendMicros": int64(q.Counts.Spend), "earningsMicros": int64(q.Counts.Earnings)} {
+	for f, v := range quarterFields("q."+slot+".", q.Counts, true) {
 		set[f] = v
 	}
 	set["projBatch"] = batch
-	if _, err := r.quarters.UpdateOne(ctx, bson.M{"_id": q.Key.ID()}, bson.M{"$set": set}, options.Update().SetUpsert(true)); err != nil {
+	if _, err := r.quarters.UpdateOne(ctx, bson.M{"_id": dayDocID(q.Key)}, bson.M{"$set": set}, options.Update().SetUpsert(true)); err != nil {
 		return fmt.Errorf("repair report bucket: %w", err)
 	}
 	return nil
@@ -227,14 +294,15 @@ type QuarterRange struct {
 // its limit of buckets.
 var ErrTooManyBuckets = domain.Invalid("to", "the report reads more than %d buckets: narrow the range, the granularity's span or the filters", domain.MaxReportBuckets)
 
-// Read calls fn with every bucket of each range (one indexed query per
-// range), streaming them; it stops with ErrTooManyBuckets once more than
-// limit buckets have been read in all.
+// Read calls fn with every quarter bucket of each range (one indexed query
+// per range over its days, streamed); it stops with ErrTooManyBuckets once
+// more than limit buckets have been read in all.
 func (r *ReportBuckets) Read(ctx context.Context, ranges []QuarterRange, limit int, fn func(domain.QuarterDelta)) error {
 	read := 0
 	for _, q := range ranges {
+		firstDay, _ := dayOf(q.From)
 		filter := bson.D{{Key: "campaignId", Value: q.CampaignID}, {Key: "level", Value: string(q.Level)},
-			{Key: "at", Value: bson.M{"$gte": q.From, "$lt": q.To}}}
+			{Key: "day", Value: bson.M{"$gte": firstDay, "$lt": q.To}}}
 		if q.Sub > 0 {
 			filter = append(filter, bson.E{Key: "sub", Value: q.Sub})
 		}
@@ -246,16 +314,21 @@ func (r *ReportBuckets) Read(ctx context.Context, ranges []QuarterRange, limit i
 			return fmt.Errorf("find report buckets: %w", err)
 		}
 		for cur.Next(ctx) {
-			if read++; read > limit {
-				cur.Close(ctx)
-				return ErrTooManyBuckets
-			}
-			var d quarterDoc
+			var d quarterDayDoc
 			if err := cur.Decode(&d); err != nil {
 				cur.Close(ctx)
 				return fmt.Errorf("decode report bucket: %w", err)
 			}
-			fn(d.delta())
+			d.quarters(func(b domain.QuarterDelta) {
+				if !b.Key.At.Before(q.From) && b.Key.At.Before(q.To) {
+					read++
+					fn(b)
+				}
+			})
+			if read > limit {
+				cur.Close(ctx)
+				return ErrTooManyBuckets
+			}
 		}
 		err = cur.Err()
 		cur.Close(ctx)
@@ -267,26 +340,34 @@ func (r *ReportBuckets) Read(ctx context.Context, ranges []QuarterRange, limit i
 }
 
 // SeedReportBuckets inserts quarter buckets whole, as the projector's
-// upserts would leave them at batch n, in bulks of 10,000: for benchmarks
-// that need millions of events' worth of buckets without projecting them
-// one batch at a time (the embedded engine scans its collection per
-// upsert). Production never calls it.
+// upserts would leave them at batch n, in bulks of 1,000 day documents:
+// for benchmarks that need millions of events' worth of buckets without
+// projecting them one batch at a time (the embedded engine scans its
+// collection per upsert). Production never calls it.
 func SeedReportBuckets(ctx context.Context, s *Store, n int64, buckets []domain.QuarterDelta) error {
-	c := s.db.Collection(reportBucketsCollection)
-	for len(buckets) > 0 {
-		chunk := buckets[:min(len(buckets), 10_000)]
-		buckets = buckets[len(chunk):]
-		docs := make([]any, len(chunk))
-		for i, q := range chunk {
-			d := keyFields(q.Key)
-			d["_id"] = q.Key.ID()
-			for f, v := range quarterInc(q.Counts) {
-				d[f] = v
-			}
-			d["projBatch"] = n
-			docs[i] = d
+	var order []string
+	docs := map[string]bson.M{}
+	for _, q := range buckets {
+		id := dayDocID(q.Key)
+		d := docs[id]
+		if d == nil {
+			d = keyFields(q.Key)
+			d["_id"], d["projBatch"], d["q"] = id, n, bson.M{}
+			docs[id] = d
+			order = append(order, id)
 		}
-		if _, err := c.InsertMany(ctx, docs); err != nil {
+		_, slot := dayOf(q.Key.At)
+		d["q"].(bson.M)[slot] = quarterFields("", q.Counts, true)
+	}
+	c := s.db.Collection(reportBucketsCollection)
+	for len(order) > 0 {
+		chunk := order[:min(len(order), 1_000)]
+		order = order[len(chunk):]
+		batch := make([]any, len(chunk))
+		for i, id := range chunk {
+			batch[i] = docs[id]
+		}
+		if _, err := c.InsertMany(ctx, batch); err != nil {
 			return fmt.Errorf("seed report buckets: %w", err)
 		}
 	}

@@ -36,6 +36,21 @@ func BenchmarkReportMonth(b *testing.B) {
 				}
 			}
 			buckets := seedReport(b, a.store, c.ID, parts, n)
+			// the store's part alone: one indexed range read of the month's
+			// campaign buckets, decoded
+			b.Run("read", func(b *testing.B) {
+				ranges := []repository.QuarterRange{{CampaignID: c.ID, Level: domain.LevelCampaign,
+					From: time.Date(2026, 11, 1, 4, 0, 0, 0, time.UTC), To: time.Date(2026, 12, 1, 5, 0, 0, 0, time.UTC)}}
+				r := repository.NewReportBuckets(a.store)
+				read := 0
+				for range b.N {
+					read = 0
+					if err := r.Read(context.Background(), ranges, domain.MaxReportBuckets, func(domain.QuarterDelta) { read++ }); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(read), "buckets-read")
+			})
 			for _, tc := range []struct {
 				name    string
 				groupBy []string
