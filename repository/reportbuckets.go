@@ -53,17 +53,17 @@ func (d quarterSlotDoc) counts() domain.QuarterCounts {
 }
 
 type quarterDayDoc struct {
-	ID              string             `bson:"_id"`
-	Level           string             `bson:"level"`
-	CampaignID      string             `bson:"campaignId"`
-	ParticipationID string             `bson:"participationId,omitempty"`
-	Goal            string             `bson:"goal,omitempty"`
-	Sub             int                `bson:"sub,omitempty"`
-	Value           string             `bson:"value,omitempty"`
-	Other           bool               `bson:"other,omitempty"`
-	Day             time.Time          `bson:"day"`
+	ID              string                    `bson:"_id"`
+	Level           string                    `bson:"level"`
+	CampaignID      string                    `bson:"campaignId"`
+	ParticipationID string                    `bson:"participationId,omitempty"`
+	Goal            string                    `bson:"goal,omitempty"`
+	Sub             int                       `bson:"sub,omitempty"`
+	Value           string                    `bson:"value,omitempty"`
+	Other           bool                      `bson:"other,omitempty"`
+	Day             time.Time                 `bson:"day"`
 	Q               map[string]quarterSlotDoc `bson:"q"`
-	ProjBatch       int64              `bson:"projBatch"`
+	ProjBatch       int64                     `bson:"projBatch"`
 }
 
 // quarters calls fn with each quarter of the document, in no order.
