@@ -160,8 +160,8 @@ type aggregate struct {
 
 type group struct {
 	values  []domain.ReportValue
+	key     string // groupKey(values): the order of groups
 	periods []domain.QuarterCounts
-	any     bool
 }
 
 func newAggregate(q domain.ReportQuery) *aggregate {
@@ -176,7 +176,7 @@ func newAggregate(q domain.ReportQuery) *aggregate {
 		}
 	}
 	if len(q.GroupBy) == 0 {
-		a.group(nil) // the one group always shows
+		a.group(domain.QuarterKey{}, false) // the one group always shows
 	}
 	return a
 }
@@ -216,25 +216,45 @@ func (a *aggregate) ranges(q domain.ReportQuery, sc scope) []repository.QuarterR
 	return out
 }
 
-func (a *aggregate) group(values []domain.ReportValue) *group {
-	var b strings.Builder
-	for _, v := range values {
-		b.WriteString(string(v.Dimension))
+// group is the group of bucket b (without its detail value when notSet),
+// created on first use.
+func (a *aggregate) group(b domain.QuarterKey, notSet bool) *group {
+	var kb strings.Builder
+	for _, d := range a.groupBy {
 		switch {
-		case v.NotSet:
-			b.WriteString("!-")
-		case v.Other:
-			b.WriteString("!o")
+		case d == domain.DimCampaign:
+			kb.WriteString(b.CampaignID)
+		case d == domain.DimParticipation:
+			kb.WriteString(b.ParticipationID)
+		case notSet:
+			kb.WriteString("\x01")
+		case b.Other:
+			kb.WriteString("\x02")
 		default:
-			b.WriteString("=" + strconv.Quote(v.Value))
+			kb.WriteString("=" + detailValue(b))
+		}
+		kb.WriteByte(0)
+	}
+	k := kb.String()
+	if g := a.groups[k]; g != nil {
+		return g
+	}
+	values := make([]domain.ReportValue, len(a.groupBy))
+	for j, d := range a.groupBy {
+		values[j] = domain.ReportValue{Dimension: d}
+		switch {
+		case d == domain.DimCampaign:
+			values[j].Value = b.CampaignID
+		case d == domain.DimParticipation:
+			values[j].Value = b.ParticipationID
+		case notSet:
+			values[j].NotSet = true
+		default:
+			values[j].Value, values[j].Other = detailValue(b), b.Other
 		}
 	}
-	k := b.String()
-	g := a.groups[k]
-	if g == nil {
-		g = &group{values: values, periods: make([]domain.QuarterCounts, len(a.starts)-1)}
-		a.groups[k] = g
-	}
+	g := &group{values: values, key: groupKey(values), periods: make([]domain.QuarterCounts, len(a.starts)-1)}
+	a.groups[k] = g
 	return g
 }
 
@@ -250,28 +270,9 @@ func (a *aggregate) add(b domain.QuarterDelta) {
 	if detailBucket && a.only != nil && (b.Key.Other || !a.only[detailValue(b.Key)]) {
 		return
 	}
-	values := func(notSet bool) []domain.ReportValue {
-		vs := make([]domain.ReportValue, len(a.groupBy))
-		for j, d := range a.groupBy {
-			vs[j] = domain.ReportValue{Dimension: d}
-			switch {
-			case d == domain.DimCampaign:
-				vs[j].Value = b.Key.CampaignID
-			case d == domain.DimParticipation:
-				vs[j].Value = b.Key.ParticipationID
-			case notSet:
-				vs[j].NotSet = true
-			default:
-				vs[j].Value, vs[j].Other = detailValue(b.Key), b.Key.Other
-			}
-		}
-		return vs
-	}
-	g := a.group(values(!detailBucket))
-	g.periods[i].Add(b.Counts, 1)
-	g.any = true
+	a.group(b.Key, !detailBucket).periods[i].Add(b.Counts, 1)
 	if detailBucket && a.grouped && a.only == nil {
-		a.group(values(true)).periods[i].Add(b.Counts, -1)
+		a.group(b.Key, true).periods[i].Add(b.Counts, -1)
 	}
 }
 
@@ -287,6 +288,7 @@ func detailValue(k domain.QuarterKey) string {
 func (a *aggregate) rows(q domain.ReportQuery) ([]domain.ReportRow, domain.ReportRow) {
 	totals := domain.ReportRow{Start: q.Start, End: q.End}
 	var rows []domain.ReportRow
+	var keys []string // keys[i] is rows[i]'s group's
 	for _, g := range a.groups {
 		var sum domain.QuarterCounts
 		for _, c := range g.periods {
@@ -297,14 +299,19 @@ func (a *aggregate) rows(q domain.ReportQuery) ([]domain.ReportRow, domain.Repor
 		}
 		for i, c := range g.periods {
 			rows = append(rows, domain.ReportRow{Start: a.starts[i], End: a.starts[i+1], Group: g.values, QuarterCounts: c})
+			keys = append(keys, g.key)
 		}
 		totals.QuarterCounts.Add(sum, 1)
 	}
-	less := func(x, y domain.ReportRow) int {
-		if c := x.Start.Compare(y.Start); c != 0 {
+	order := make([]int, len(rows))
+	for i := range order {
+		order[i] = i
+	}
+	less := func(i, j int) int {
+		if c := rows[i].Start.Compare(rows[j].Start); c != 0 {
 			return c
 		}
-		return strings.Compare(groupKey(x.Group), groupKey(y.Group))
+		return strings.Compare(keys[i], keys[j])
 	}
 	measure := func(r domain.ReportRow) int64 {
 		switch q.Sort {
@@ -321,9 +328,9 @@ func (a *aggregate) rows(q domain.ReportQuery) ([]domain.ReportRow, domain.Repor
 		}
 		return 0
 	}
-	sort.SliceStable(rows, func(i, j int) bool {
-		x, y := rows[i], rows[j]
-		if mx, my := measure(x), measure(y); mx != my {
+	sort.SliceStable(order, func(i, j int) bool {
+		x, y := order[i], order[j]
+		if mx, my := measure(rows[x]), measure(rows[y]); mx != my {
 			return mx < my != q.Desc
 		}
 		c := less(x, y)
@@ -332,7 +339,11 @@ func (a *aggregate) rows(q domain.ReportQuery) ([]domain.ReportRow, domain.Repor
 		}
 		return c < 0
 	})
-	return rows, totals
+	sorted := make([]domain.ReportRow, len(rows))
+	for i, j := range order {
+		sorted[i] = rows[j]
+	}
+	return sorted, totals
 }
 
 func groupKey(vs []domain.ReportValue) string {
