@@ -52,30 +52,37 @@ func (d quarterSlotDoc) counts() domain.QuarterCounts {
 		Pending: d.Pending, Approved: d.Approved, Rejected: d.Rejected, Spend: domain.Micros(d.SpendMicros), Earnings: domain.Micros(d.EarningsMicros)}
 }
 
+// quarterDayHead is what names a day document, and the batch it reached.
+type quarterDayHead struct {
+	ID              string    `bson:"_id"`
+	Level           string    `bson:"level"`
+	CampaignID      string    `bson:"campaignId"`
+	ParticipationID string    `bson:"participationId,omitempty"`
+	Goal            string    `bson:"goal,omitempty"`
+	Sub             int       `bson:"sub,omitempty"`
+	Value           string    `bson:"value,omitempty"`
+	Other           bool      `bson:"other,omitempty"`
+	Day             time.Time `bson:"day"`
+	ProjBatch       int64     `bson:"projBatch"`
+}
+
 type quarterDayDoc struct {
-	ID              string                    `bson:"_id"`
-	Level           string                    `bson:"level"`
-	CampaignID      string                    `bson:"campaignId"`
-	ParticipationID string                    `bson:"participationId,omitempty"`
-	Goal            string                    `bson:"goal,omitempty"`
-	Sub             int                       `bson:"sub,omitempty"`
-	Value           string                    `bson:"value,omitempty"`
-	Other           bool                      `bson:"other,omitempty"`
-	Day             time.Time                 `bson:"day"`
-	Q               map[string]quarterSlotDoc `bson:"q"`
-	ProjBatch       int64                     `bson:"projBatch"`
+	H quarterDayHead            `bson:",inline"` // named: the codec skips an unexported embedded type
+	Q map[string]quarterSlotDoc `bson:"q"`
 }
 
 // quarters calls fn with each quarter of the document, in no order.
 func (d quarterDayDoc) quarters(fn func(domain.QuarterDelta)) {
-	k := domain.QuarterKey{Level: domain.QuarterLevel(d.Level), CampaignID: d.CampaignID, ParticipationID: d.ParticipationID,
-		Goal: d.Goal, Sub: d.Sub, Value: d.Value, Other: d.Other}
+	h := d.H
+	k := domain.QuarterKey{Level: domain.QuarterLevel(h.Level), CampaignID: h.CampaignID, ParticipationID: h.ParticipationID,
+		Goal: h.Goal, Sub: h.Sub, Value: h.Value, Other: h.Other}
+	day := h.Day.UTC()
 	for slot, c := range d.Q {
-		var h, m int
-		if _, err := fmt.Sscanf(slot, "h%02dm%02d", &h, &m); err != nil {
-			continue
+		if len(slot) != 6 || slot[0] != 'h' || slot[3] != 'm' {
+			continue // not a quarter's slot
 		}
-		k.At = d.Day.UTC().Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute)
+		hour, minute := int(slot[1]-'0')*10+int(slot[2]-'0'), int(slot[4]-'0')*10+int(slot[5]-'0')
+		k.At = day.Add(time.Duration(hour)*time.Hour + time.Duration(minute)*time.Minute)
 		fn(domain.QuarterDelta{Key: k, Counts: c.counts()})
 	}
 }
@@ -248,7 +255,7 @@ func (r *Projection) EachQuarter(ctx context.Context, fn func(domain.QuarterDelt
 		var err error
 		d.quarters(func(q domain.QuarterDelta) {
 			if err == nil {
-				err = fn(q, d.ProjBatch)
+				err = fn(q, d.H.ProjBatch)
 			}
 		})
 		return err
@@ -315,7 +322,7 @@ func (r *ReportBuckets) Read(ctx context.Context, ranges []QuarterRange, limit i
 		}
 		for cur.Next(ctx) {
 			var d quarterDayDoc
-			if err := cur.Decode(&d); err != nil {
+			if err := decodeDayDoc(cur, &d); err != nil {
 				cur.Close(ctx)
 				return fmt.Errorf("decode report bucket: %w", err)
 			}
@@ -335,6 +342,69 @@ func (r *ReportBuckets) Read(ctx context.Context, ranges []QuarterRange, limit i
 		if err != nil {
 			return fmt.Errorf("read report buckets: %w", err)
 		}
+	}
+	return nil
+}
+
+// decodeDayDoc decodes the cursor's document into d: the key fields by
+// reflection, the slots from the raw document (a quarter's nine counters
+// by name, without reflection per slot: a month's report by participation
+// decodes tens of thousands of them).
+func decodeDayDoc(cur interface{ Decode(any) error }, d *quarterDayDoc) error {
+	var raw bson.Raw
+	if err := cur.Decode(&raw); err != nil {
+		return err
+	}
+	if err := bson.Unmarshal(raw, &d.H); err != nil {
+		return err
+	}
+	q, err := raw.LookupErr("q")
+	if err != nil {
+		return nil // no quarter yet
+	}
+	slots, ok := q.DocumentOK()
+	if !ok {
+		return nil
+	}
+	elems, err := slots.Elements()
+	if err != nil {
+		return err
+	}
+	d.Q = make(map[string]quarterSlotDoc, len(elems))
+	for _, e := range elems {
+		fields, ok := e.Value().DocumentOK()
+		if !ok {
+			continue
+		}
+		vals, err := fields.Elements()
+		if err != nil {
+			return err
+		}
+		var c quarterSlotDoc
+		for _, v := range vals {
+			n, _ := v.Value().AsInt64OK()
+			switch v.Key() {
+			case "impressions":
+				c.Impressions = n
+			case "clicks":
+				c.Clicks = n
+			case "invalidClicks":
+				c.InvalidClicks = n
+			case "conversions":
+				c.Conversions = n
+			case "pending":
+				c.Pending = n
+			case "approved":
+				c.Approved = n
+			case "rejected":
+				c.Rejected = n
+			case "spendMicros":
+				c.SpendMicros = n
+			case "earningsMicros":
+				c.EarningsMicros = n
+			}
+		}
+		d.Q[e.Key()] = c
 	}
 	return nil
 }
