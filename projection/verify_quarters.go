@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"time"
 
 	"tally/domain"
 	"tally/repository"
@@ -16,6 +17,7 @@ import (
 // the batches it has reached).
 type quarterCheck struct {
 	stored  map[string]storedQuarter
+	days    map[string]int64 // the batch each day document reached, by dayKey
 	subs    map[domain.SubValuesKey][]string
 	applied int64
 	want    map[string]*domain.QuarterDelta
@@ -29,9 +31,10 @@ type storedQuarter struct {
 // readQuarters reads every quarter bucket, then the sub-id lists (after
 // the buckets: a value a bucket counts is in its list by then).
 func readQuarters(ctx context.Context, store *repository.Projection) (*quarterCheck, error) {
-	qc := &quarterCheck{stored: map[string]storedQuarter{}, want: map[string]*domain.QuarterDelta{}}
+	qc := &quarterCheck{stored: map[string]storedQuarter{}, days: map[string]int64{}, want: map[string]*domain.QuarterDelta{}}
 	err := store.EachQuarter(ctx, func(q domain.QuarterDelta, batch int64) error {
 		qc.stored[q.Key.ID()] = storedQuarter{q, batch}
+		qc.days[dayKey(q.Key)] = batch
 		return nil
 	})
 	if err != nil {
@@ -84,15 +87,23 @@ func (qc *quarterCheck) add(e domain.EventRecord, steps []domain.Step) {
 	}
 }
 
-// reach adds c to bucket k when the bucket has reached batch (or, not
-// stored, when the batch was applied before the buckets were read).
+// dayKey names the document holding quarter k: the buckets of one key
+// and one UTC day are stored together, with one batch.
+func dayKey(k domain.QuarterKey) string {
+	k.At = k.At.UTC().Truncate(24 * time.Hour)
+	return k.ID()
+}
+
+// reach adds c to bucket k when the document holding it has reached batch
+// (or, not stored, when the batch was applied before the buckets were
+// read).
 func (qc *quarterCheck) reach(k domain.QuarterKey, batch int64, c domain.QuarterCounts) {
 	if c == (domain.QuarterCounts{}) {
 		return
 	}
 	id := k.ID()
-	stored, exists := qc.stored[id]
-	if exists && batch > stored.batch {
+	docBatch, exists := qc.days[dayKey(k)]
+	if exists && batch > docBatch {
 		return
 	}
 	if !exists && batch > qc.applied {
