@@ -8,7 +8,7 @@ import (
 
 // The event export: a campaign's clicks and conversions, one row each, for
 // reconciling with a partner's numbers (GET /campaigns/{id}/events.csv,
-// docs/export.md). This file holds what it asks for (ExportParams,
+// docs/reports.md, "Event export"). This file holds what it asks for (ExportParams,
 // ExportRequest), what it answers (ExportRow, ExportColumns) and the rules
 // of both; the reports package authorizes and reads it, httpapi writes it.
 
@@ -138,7 +138,7 @@ func (r ExportRow) Before(o ExportRow) bool {
 }
 
 // ExportColumns are the export's columns, in their order: a stable
-// contract (docs/export.md); new columns are only ever added at the end.
+// contract (docs/reports.md, "Event export"); new columns are only ever added at the end.
 var ExportColumns = []string{
 	"kind", "id", "recordedAt", "campaignId", "participationId", "streamerId",
 	"clickId", "goalId", "externalId", "transactionId",

@@ -319,6 +319,8 @@ type EventRecord struct {
 	NotBilled       NotBilledReason // the money rule that refused its price, once projected NOT_BILLED
 	CapDay          string          // impressions and clicks billed: the day of their cap counters (their campaign's time zone)
 	Todo            bool            // the projector has work to do for it
+	Subs            SubIDs          // clicks and conversions: the click's sub-ids
+	Quarters        bool            // impressions and clicks: projected into the report's quarter buckets
 
 	// Conversions only: the status now and what the projector applied of
 	// the steps before (counted, charged, billing decided), the step's time
@@ -332,7 +334,6 @@ type EventRecord struct {
 	GoalID        string
 	ClickID       string
 	ExternalID    string
-	Subs          SubIDs
 	Payout        Micros
 	Billable      bool // the campaign was billable when the conversion was recorded
 	Steps         []Step
@@ -343,6 +344,9 @@ type EventRecord struct {
 	// between two projections, has several; each is one postback delivery.
 	History    []StatusChange
 	HistoryRev int64
+	// Projected is the status the conversion's last step counted it
+	// under in the quarter buckets; "" before its first such step.
+	Projected ConversionStatus
 }
 
 // OrderAt is when the event's step happened, the order the projector bills
@@ -366,6 +370,11 @@ type Step struct {
 	MoneyDay string
 	Refused  NotBilledReason // the money rule that refused the step's price, if one did
 	CapDay   string          // the day of the step in its campaign's time zone, when it moved money: its cap counters' day
+	// Quarter buckets (steps projected since they exist; zero before):
+	// the status the step counts the conversion under, in the quarter of
+	// its recording, and the step's time, whose quarter its money is in.
+	Status  ConversionStatus
+	MoneyAt time.Time
 }
 
 // Next is what projecting the event does now, from what was applied before:

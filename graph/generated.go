@@ -505,6 +505,7 @@ type ComplexityRoot struct {
 		Participation    func(childComplexity int, id string) int
 		PayoutRun        func(childComplexity int, key string) int
 		PostbackDelivery func(childComplexity int, key string) int
+		Report           func(childComplexity int, input model.ReportInput, first *int, after *string) int
 		Verify           func(childComplexity int) int
 	}
 
@@ -522,6 +523,48 @@ type ComplexityRoot struct {
 		Campaign   func(childComplexity int) int
 		Impression func(childComplexity int) int
 		IsNew      func(childComplexity int) int
+	}
+
+	ReportConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+		Totals     func(childComplexity int) int
+	}
+
+	ReportConversionStatusCounts struct {
+		Approved func(childComplexity int) int
+		Pending  func(childComplexity int) int
+		Rejected func(childComplexity int) int
+	}
+
+	ReportEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	ReportGroupValue struct {
+		Dimension func(childComplexity int) int
+		NotSet    func(childComplexity int) int
+		Other     func(childComplexity int) int
+		Value     func(childComplexity int) int
+	}
+
+	ReportRow struct {
+		Clicks              func(childComplexity int) int
+		ConversionRate      func(childComplexity int) int
+		Conversions         func(childComplexity int) int
+		ConversionsByStatus func(childComplexity int) int
+		Cpc                 func(childComplexity int) int
+		Earnings            func(childComplexity int) int
+		Ecpm                func(childComplexity int) int
+		End                 func(childComplexity int) int
+		Group               func(childComplexity int) int
+		Impressions         func(childComplexity int) int
+		InvalidClicks       func(childComplexity int) int
+		Period              func(childComplexity int) int
+		Spend               func(childComplexity int) int
+		Start               func(childComplexity int) int
 	}
 
 	SetConversionStatusPayload struct {
@@ -793,6 +836,7 @@ type QueryResolver interface {
 	Overlay(ctx context.Context, browserSourceToken string) (*domain.OverlaySlot, error)
 	PostbackDelivery(ctx context.Context, key string) (*domain.OutboxEntry, error)
 	Verify(ctx context.Context) (*domain.VerifyReport, error)
+	Report(ctx context.Context, input model.ReportInput, first *int, after *string) (*model.ReportConnection, error)
 	DailyStats(ctx context.Context, scope domain.StatsScope, id string, from string, to string) ([]*domain.DailyStat, error)
 	Conversions(ctx context.Context, campaignID *string, participationID *string, status *domain.ConversionStatus, streamerID *string, goalID *string, subIds *model.SubIdsInput, from *time.Time, to *time.Time, first *int, after *string, last *int, before *string) (*model.ConversionConnection, error)
 }
@@ -2862,6 +2906,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.PostbackDelivery(childComplexity, args["key"].(string)), true
+	case "Query.report":
+		if e.ComplexityRoot.Query.Report == nil {
+			break
+		}
+
+		args, err := ec.field_Query_report_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Report(childComplexity, args["input"].(model.ReportInput), args["first"].(*int), args["after"].(*string)), true
 	case "Query.verify":
 		if e.ComplexityRoot.Query.Verify == nil {
 			break
@@ -2913,6 +2968,173 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RecordImpressionPayload.IsNew(childComplexity), true
+
+	case "ReportConnection.edges":
+		if e.ComplexityRoot.ReportConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportConnection.Edges(childComplexity), true
+	case "ReportConnection.pageInfo":
+		if e.ComplexityRoot.ReportConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportConnection.PageInfo(childComplexity), true
+	case "ReportConnection.totalCount":
+		if e.ComplexityRoot.ReportConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportConnection.TotalCount(childComplexity), true
+	case "ReportConnection.totals":
+		if e.ComplexityRoot.ReportConnection.Totals == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportConnection.Totals(childComplexity), true
+
+	case "ReportConversionStatusCounts.approved":
+		if e.ComplexityRoot.ReportConversionStatusCounts.Approved == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportConversionStatusCounts.Approved(childComplexity), true
+	case "ReportConversionStatusCounts.pending":
+		if e.ComplexityRoot.ReportConversionStatusCounts.Pending == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportConversionStatusCounts.Pending(childComplexity), true
+	case "ReportConversionStatusCounts.rejected":
+		if e.ComplexityRoot.ReportConversionStatusCounts.Rejected == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportConversionStatusCounts.Rejected(childComplexity), true
+
+	case "ReportEdge.cursor":
+		if e.ComplexityRoot.ReportEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportEdge.Cursor(childComplexity), true
+	case "ReportEdge.node":
+		if e.ComplexityRoot.ReportEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportEdge.Node(childComplexity), true
+
+	case "ReportGroupValue.dimension":
+		if e.ComplexityRoot.ReportGroupValue.Dimension == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportGroupValue.Dimension(childComplexity), true
+	case "ReportGroupValue.notSet":
+		if e.ComplexityRoot.ReportGroupValue.NotSet == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportGroupValue.NotSet(childComplexity), true
+	case "ReportGroupValue.other":
+		if e.ComplexityRoot.ReportGroupValue.Other == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportGroupValue.Other(childComplexity), true
+	case "ReportGroupValue.value":
+		if e.ComplexityRoot.ReportGroupValue.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportGroupValue.Value(childComplexity), true
+
+	case "ReportRow.clicks":
+		if e.ComplexityRoot.ReportRow.Clicks == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportRow.Clicks(childComplexity), true
+	case "ReportRow.conversionRate":
+		if e.ComplexityRoot.ReportRow.ConversionRate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportRow.ConversionRate(childComplexity), true
+	case "ReportRow.conversions":
+		if e.ComplexityRoot.ReportRow.Conversions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportRow.Conversions(childComplexity), true
+	case "ReportRow.conversionsByStatus":
+		if e.ComplexityRoot.ReportRow.ConversionsByStatus == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportRow.ConversionsByStatus(childComplexity), true
+	case "ReportRow.cpc":
+		if e.ComplexityRoot.ReportRow.Cpc == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportRow.Cpc(childComplexity), true
+	case "ReportRow.earnings":
+		if e.ComplexityRoot.ReportRow.Earnings == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportRow.Earnings(childComplexity), true
+	case "ReportRow.ecpm":
+		if e.ComplexityRoot.ReportRow.Ecpm == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportRow.Ecpm(childComplexity), true
+	case "ReportRow.end":
+		if e.ComplexityRoot.ReportRow.End == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportRow.End(childComplexity), true
+	case "ReportRow.group":
+		if e.ComplexityRoot.ReportRow.Group == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportRow.Group(childComplexity), true
+	case "ReportRow.impressions":
+		if e.ComplexityRoot.ReportRow.Impressions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportRow.Impressions(childComplexity), true
+	case "ReportRow.invalidClicks":
+		if e.ComplexityRoot.ReportRow.InvalidClicks == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportRow.InvalidClicks(childComplexity), true
+	case "ReportRow.period":
+		if e.ComplexityRoot.ReportRow.Period == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportRow.Period(childComplexity), true
+	case "ReportRow.spend":
+		if e.ComplexityRoot.ReportRow.Spend == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportRow.Spend(childComplexity), true
+	case "ReportRow.start":
+		if e.ComplexityRoot.ReportRow.Start == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportRow.Start(childComplexity), true
 
 	case "SetConversionStatusPayload.conversions":
 		if e.ComplexityRoot.SetConversionStatusPayload.Conversions == nil {
@@ -3339,6 +3561,9 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("PriorityWeightsInput", ec.unmarshalInputPriorityWeightsInput),
 			graphql.NewInputUnmarshaler("RecordClickInput", ec.unmarshalInputRecordClickInput),
 			graphql.NewInputUnmarshaler("RecordConversionInput", ec.unmarshalInputRecordConversionInput),
+			graphql.NewInputUnmarshaler("ReportFilterInput", ec.unmarshalInputReportFilterInput),
+			graphql.NewInputUnmarshaler("ReportInput", ec.unmarshalInputReportInput),
+			graphql.NewInputUnmarshaler("ReportSortInput", ec.unmarshalInputReportSortInput),
 			graphql.NewInputUnmarshaler("RunPayoutsInput", ec.unmarshalInputRunPayoutsInput),
 			graphql.NewInputUnmarshaler("SetConversionStatusInput", ec.unmarshalInputSetConversionStatusInput),
 			graphql.NewInputUnmarshaler("SignUpInput", ec.unmarshalInputSignUpInput),
@@ -4527,6 +4752,171 @@ extend type Query {
   from the command line, and ` + "`" + `tally verify -repair` + "`" + ` rewrites drift.
   """
   verify: VerifyReport!
+}
+`, BuiltIn: false},
+	{Name: "../schema/report.graphqls", Input: `"The span of one report row."
+enum ReportGranularity {
+  "An hour of the report's time zone (a day daylight saving starts has 23, one it ends 25)."
+  HOUR
+  "A calendar day of the report's time zone."
+  DAY
+  "A week from Monday, in the report's time zone (the first and last may be partial)."
+  WEEK
+  "A calendar month of the report's time zone (the first and last may be partial)."
+  MONTH
+  "The whole range: one row per group."
+  TOTAL
+}
+
+"What a report groups or filters by."
+enum ReportDimension {
+  CAMPAIGN
+  "The participation: one streamer in one campaign."
+  PARTICIPATION
+  "The conversion's goal (impressions and clicks have none)."
+  GOAL
+  SUB1
+  SUB2
+  SUB3
+  SUB4
+  SUB5
+}
+
+"What report rows are sorted by."
+enum ReportSortKey {
+  "The period, then the group (the default)."
+  PERIOD
+  IMPRESSIONS
+  CLICKS
+  CONVERSIONS
+  SPEND
+  EARNINGS
+}
+
+"A sort order."
+enum ReportSortDirection {
+  ASC
+  DESC
+}
+
+"How to sort report rows: by a measure, ties by period and group."
+input ReportSortInput {
+  by: ReportSortKey!
+  direction: ReportSortDirection = ASC
+}
+
+"""
+What a report covers. ` + "`" + `campaignIds` + "`" + ` or ` + "`" + `participationIds` + "`" + ` is required (at
+most 50 each). The others keep only the rows of the values given (at most
+100 each); a report groups or filters by at most one of ` + "`" + `goals` + "`" + ` and
+` + "`" + `sub1` + "`" + `…` + "`" + `sub5` + "`" + `.
+"""
+input ReportFilterInput {
+  campaignIds: [ID!]
+  participationIds: [ID!]
+  goals: [String!]
+  sub1: [String!]
+  sub2: [String!]
+  sub3: [String!]
+  sub4: [String!]
+  sub5: [String!]
+}
+
+"A report's question."
+input ReportInput {
+  "The first day, YYYY-MM-DD, in timeZone."
+  from: String!
+  "The last day, YYYY-MM-DD, in timeZone, inclusive: at most 366 days from ` + "`" + `from` + "`" + ` (93 by HOUR)."
+  to: String!
+  "An IANA time zone, e.g. \"America/New_York\", \"Asia/Kolkata\" or \"UTC\": the days and hours are this zone's."
+  timeZone: String!
+  granularity: ReportGranularity!
+  "One or two dimensions; none for one row per period."
+  groupBy: [ReportDimension!]
+  filter: ReportFilterInput!
+  sort: ReportSortInput
+}
+
+"One dimension's value in a report row."
+type ReportGroupValue {
+  dimension: ReportDimension!
+  "The campaign's or participation's id, the goal, or the sub-id's value; null when notSet or other."
+  value: String
+  "The events without it: impressions and clicks have no goal; impressions, and clicks without that sub-id, have no sub-id value."
+  notSet: Boolean!
+  "The sub-id's values beyond the first 100 a campaign met, counted together."
+  other: Boolean!
+}
+
+"Conversions by the status they have now."
+type ReportConversionStatusCounts {
+  pending: Int!
+  approved: Int!
+  rejected: Int!
+}
+
+"""
+One period of one group. Counts are in the period the event was recorded in
+(a conversion under its status now); money in the period of the step that
+moved it (a click's recording, a conversion's approval or its rejection
+after approval, negative) — as dailyStats and the counters.
+"""
+type ReportRow {
+  "Where the period starts (inclusive)."
+  start: Time!
+  "Where it ends (exclusive)."
+  end: Time!
+  "The period in the report's time zone: 2026-11-01T01:00-04:00 (HOUR), 2026-11-01 (DAY, WEEK: its first day), 2026-11 (MONTH), from/to (TOTAL)."
+  period: String!
+  "One value per groupBy dimension, in order."
+  group: [ReportGroupValue!]!
+  impressions: Int!
+  "Valid clicks."
+  clicks: Int!
+  "Invalid traffic: clicks recorded but never billed."
+  invalidClicks: Int!
+  conversions: Int!
+  conversionsByStatus: ReportConversionStatusCounts!
+  "Billed to the campaigns."
+  spend: Money!
+  "Earned by the streamers."
+  earnings: Money!
+  "Spend per thousand impressions (0 without impressions)."
+  ecpm: Money!
+  "Spend per valid click (0 without clicks)."
+  cpc: Money!
+  "Conversions per valid click (0 without clicks)."
+  conversionRate: Float!
+}
+
+"A report row and its cursor."
+type ReportEdge {
+  cursor: String!
+  node: ReportRow!
+}
+
+"A page of a report's rows."
+type ReportConnection {
+  edges: [ReportEdge!]!
+  pageInfo: PageInfo!
+  "Every row of the report, whatever the page."
+  totalCount: Int!
+  "The sums of every row: the whole range, no group."
+  totals: ReportRow!
+}
+
+extend type Query {
+  """
+  Counts and money of campaigns or participations, by period of any IANA time
+  zone, grouped by one or two dimensions, from the 15-minute buckets the
+  projector keeps (exact in every zone, equal to the counters). A brand reads
+  its campaigns (and their participations), a streamer only its own
+  participations (a campaign it joined reads as its own part of it), an admin
+  everything. At most 200,000 buckets (quarter-hours × campaigns or
+  participations) per request: BAD_USER_INPUT beyond. Also as CSV:
+  ` + "`" + `GET /reports.csv` + "`" + ` (docs/reports.md).
+  """
+  report(input: ReportInput!, first: Int, after: String): ReportConnection!
 }
 `, BuiltIn: false},
 	{Name: "../schema/schema.graphqls", Input: `"""
@@ -5883,6 +6273,90 @@ func (ec *executionContext) childFields_RecordImpressionPayload(ctx context.Cont
 	return nil, fmt.Errorf("no field named %q was found under type RecordImpressionPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_ReportConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_ReportConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_ReportConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_ReportConnection_totalCount(ctx, field)
+	case "totals":
+		return ec.fieldContext_ReportConnection_totals(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReportConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_ReportConversionStatusCounts(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "pending":
+		return ec.fieldContext_ReportConversionStatusCounts_pending(ctx, field)
+	case "approved":
+		return ec.fieldContext_ReportConversionStatusCounts_approved(ctx, field)
+	case "rejected":
+		return ec.fieldContext_ReportConversionStatusCounts_rejected(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReportConversionStatusCounts", field.Name)
+}
+
+func (ec *executionContext) childFields_ReportEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_ReportEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_ReportEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReportEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_ReportGroupValue(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "dimension":
+		return ec.fieldContext_ReportGroupValue_dimension(ctx, field)
+	case "value":
+		return ec.fieldContext_ReportGroupValue_value(ctx, field)
+	case "notSet":
+		return ec.fieldContext_ReportGroupValue_notSet(ctx, field)
+	case "other":
+		return ec.fieldContext_ReportGroupValue_other(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReportGroupValue", field.Name)
+}
+
+func (ec *executionContext) childFields_ReportRow(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "start":
+		return ec.fieldContext_ReportRow_start(ctx, field)
+	case "end":
+		return ec.fieldContext_ReportRow_end(ctx, field)
+	case "period":
+		return ec.fieldContext_ReportRow_period(ctx, field)
+	case "group":
+		return ec.fieldContext_ReportRow_group(ctx, field)
+	case "impressions":
+		return ec.fieldContext_ReportRow_impressions(ctx, field)
+	case "clicks":
+		return ec.fieldContext_ReportRow_clicks(ctx, field)
+	case "invalidClicks":
+		return ec.fieldContext_ReportRow_invalidClicks(ctx, field)
+	case "conversions":
+		return ec.fieldContext_ReportRow_conversions(ctx, field)
+	case "conversionsByStatus":
+		return ec.fieldContext_ReportRow_conversionsByStatus(ctx, field)
+	case "spend":
+		return ec.fieldContext_ReportRow_spend(ctx, field)
+	case "earnings":
+		return ec.fieldContext_ReportRow_earnings(ctx, field)
+	case "ecpm":
+		return ec.fieldContext_ReportRow_ecpm(ctx, field)
+	case "cpc":
+		return ec.fieldContext_ReportRow_cpc(ctx, field)
+	case "conversionRate":
+		return ec.fieldContext_ReportRow_conversionRate(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReportRow", field.Name)
+}
+
 func (ec *executionContext) childFields_SetConversionStatusPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "conversions":
@@ -6936,6 +7410,36 @@ func (ec *executionContext) field_Query_postbackDelivery_args(ctx context.Contex
 		return nil, err
 	}
 	args["key"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_report_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ReportInput, error) {
+			return ec.unmarshalNReportInput2tallyᚋgraphᚋmodelᚐReportInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
 	return args, nil
 }
 
@@ -15357,6 +15861,50 @@ func (ec *executionContext) fieldContext_Query_verify(_ context.Context, field g
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_report(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_report(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Report(ctx, fc.Args["input"].(model.ReportInput), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ReportConnection) graphql.Marshaler {
+			return ec.marshalNReportConnection2ᚖtallyᚋgraphᚋmodelᚐReportConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_report(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReportConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_report_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_dailyStats(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -15716,6 +16264,717 @@ func (ec *executionContext) _RecordImpressionPayload_isNew(ctx context.Context, 
 }
 func (ec *executionContext) fieldContext_RecordImpressionPayload_isNew(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("RecordImpressionPayload", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ReportConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.ReportConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ReportEdge) graphql.Marshaler {
+			return ec.marshalNReportEdge2ᚕᚖtallyᚋgraphᚋmodelᚐReportEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReportConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReportEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReportConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.ReportConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖtallyᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReportConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReportConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.ReportConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReportConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ReportConnection_totals(ctx context.Context, field graphql.CollectedField, obj *model.ReportConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportConnection_totals(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Totals, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ReportRow) graphql.Marshaler {
+			return ec.marshalNReportRow2ᚖtallyᚋgraphᚋmodelᚐReportRow(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportConnection_totals(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReportConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReportRow(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReportConversionStatusCounts_pending(ctx context.Context, field graphql.CollectedField, obj *model.ReportConversionStatusCounts) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportConversionStatusCounts_pending(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Pending, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportConversionStatusCounts_pending(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReportConversionStatusCounts", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ReportConversionStatusCounts_approved(ctx context.Context, field graphql.CollectedField, obj *model.ReportConversionStatusCounts) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportConversionStatusCounts_approved(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Approved, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportConversionStatusCounts_approved(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReportConversionStatusCounts", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ReportConversionStatusCounts_rejected(ctx context.Context, field graphql.CollectedField, obj *model.ReportConversionStatusCounts) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportConversionStatusCounts_rejected(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rejected, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportConversionStatusCounts_rejected(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReportConversionStatusCounts", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ReportEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.ReportEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReportEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _ReportEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.ReportEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ReportRow) graphql.Marshaler {
+			return ec.marshalNReportRow2ᚖtallyᚋgraphᚋmodelᚐReportRow(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReportEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReportRow(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReportGroupValue_dimension(ctx context.Context, field graphql.CollectedField, obj *model.ReportGroupValue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportGroupValue_dimension(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Dimension, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.ReportDimension) graphql.Marshaler {
+			return ec.marshalNReportDimension2tallyᚋgraphᚋmodelᚐReportDimension(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportGroupValue_dimension(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReportGroupValue", field, false, false, "ReportDimension")
+}
+
+func (ec *executionContext) _ReportGroupValue_value(ctx context.Context, field graphql.CollectedField, obj *model.ReportGroupValue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportGroupValue_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReportGroupValue_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReportGroupValue", field, false, false, "String")
+}
+
+func (ec *executionContext) _ReportGroupValue_notSet(ctx context.Context, field graphql.CollectedField, obj *model.ReportGroupValue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportGroupValue_notSet(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NotSet, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportGroupValue_notSet(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReportGroupValue", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ReportGroupValue_other(ctx context.Context, field graphql.CollectedField, obj *model.ReportGroupValue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportGroupValue_other(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Other, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportGroupValue_other(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReportGroupValue", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ReportRow_start(ctx context.Context, field graphql.CollectedField, obj *model.ReportRow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportRow_start(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Start, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportRow_start(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReportRow", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ReportRow_end(ctx context.Context, field graphql.CollectedField, obj *model.ReportRow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportRow_end(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.End, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportRow_end(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReportRow", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ReportRow_period(ctx context.Context, field graphql.CollectedField, obj *model.ReportRow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportRow_period(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Period, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportRow_period(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReportRow", field, false, false, "String")
+}
+
+func (ec *executionContext) _ReportRow_group(ctx context.Context, field graphql.CollectedField, obj *model.ReportRow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportRow_group(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Group, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ReportGroupValue) graphql.Marshaler {
+			return ec.marshalNReportGroupValue2ᚕᚖtallyᚋgraphᚋmodelᚐReportGroupValueᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportRow_group(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReportRow",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReportGroupValue(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReportRow_impressions(ctx context.Context, field graphql.CollectedField, obj *model.ReportRow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportRow_impressions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Impressions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportRow_impressions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReportRow", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ReportRow_clicks(ctx context.Context, field graphql.CollectedField, obj *model.ReportRow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportRow_clicks(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Clicks, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportRow_clicks(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReportRow", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ReportRow_invalidClicks(ctx context.Context, field graphql.CollectedField, obj *model.ReportRow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportRow_invalidClicks(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.InvalidClicks, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportRow_invalidClicks(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReportRow", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ReportRow_conversions(ctx context.Context, field graphql.CollectedField, obj *model.ReportRow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportRow_conversions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Conversions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportRow_conversions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReportRow", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ReportRow_conversionsByStatus(ctx context.Context, field graphql.CollectedField, obj *model.ReportRow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportRow_conversionsByStatus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ConversionsByStatus, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ReportConversionStatusCounts) graphql.Marshaler {
+			return ec.marshalNReportConversionStatusCounts2ᚖtallyᚋgraphᚋmodelᚐReportConversionStatusCounts(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportRow_conversionsByStatus(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReportRow",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReportConversionStatusCounts(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReportRow_spend(ctx context.Context, field graphql.CollectedField, obj *model.ReportRow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportRow_spend(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Spend, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportRow_spend(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReportRow",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReportRow_earnings(ctx context.Context, field graphql.CollectedField, obj *model.ReportRow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportRow_earnings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Earnings, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportRow_earnings(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReportRow",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReportRow_ecpm(ctx context.Context, field graphql.CollectedField, obj *model.ReportRow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportRow_ecpm(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Ecpm, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportRow_ecpm(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReportRow",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReportRow_cpc(ctx context.Context, field graphql.CollectedField, obj *model.ReportRow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportRow_cpc(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cpc, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportRow_cpc(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReportRow",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReportRow_conversionRate(ctx context.Context, field graphql.CollectedField, obj *model.ReportRow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportRow_conversionRate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ConversionRate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportRow_conversionRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReportRow", field, false, false, "Float")
 }
 
 func (ec *executionContext) _SetConversionStatusPayload_conversions(ctx context.Context, field graphql.CollectedField, obj *domain.ConversionStatusResult) (ret graphql.Marshaler) {
@@ -19498,6 +20757,234 @@ func UnmarshalRecordConversionInput(ctx context.Context, raw any) (domain.Conver
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputReportFilterInput(ctx context.Context, obj any) (model.ReportFilterInput, error) {
+	var it model.ReportFilterInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"campaignIds", "participationIds", "goals", "sub1", "sub2", "sub3", "sub4", "sub5"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "campaignIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignIds"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CampaignIds = data
+		case "participationIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("participationIds"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ParticipationIds = data
+		case "goals":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("goals"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Goals = data
+		case "sub1":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sub1"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Sub1 = data
+		case "sub2":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sub2"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Sub2 = data
+		case "sub3":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sub3"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Sub3 = data
+		case "sub4":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sub4"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Sub4 = data
+		case "sub5":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sub5"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Sub5 = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalReportFilterInput unmarshals raw into the ReportFilterInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalReportFilterInput(ctx context.Context, raw any) (model.ReportFilterInput, error) {
+	var out model.ReportFilterInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ReportFilterInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputReportInput(ctx context.Context, obj any) (model.ReportInput, error) {
+	var it model.ReportInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"from", "to", "timeZone", "granularity", "groupBy", "filter", "sort"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "from":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("from"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.From = data
+		case "to":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("to"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.To = data
+		case "timeZone":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("timeZone"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TimeZone = data
+		case "granularity":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("granularity"))
+			data, err := ec.unmarshalNReportGranularity2tallyᚋgraphᚋmodelᚐReportGranularity(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Granularity = data
+		case "groupBy":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupBy"))
+			data, err := ec.unmarshalOReportDimension2ᚕtallyᚋgraphᚋmodelᚐReportDimensionᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupBy = data
+		case "filter":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("filter"))
+			data, err := ec.unmarshalNReportFilterInput2ᚖtallyᚋgraphᚋmodelᚐReportFilterInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Filter = data
+		case "sort":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sort"))
+			data, err := ec.unmarshalOReportSortInput2ᚖtallyᚋgraphᚋmodelᚐReportSortInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Sort = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalReportInput unmarshals raw into the ReportInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalReportInput(ctx context.Context, raw any) (model.ReportInput, error) {
+	var out model.ReportInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ReportInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputReportSortInput(ctx context.Context, obj any) (model.ReportSortInput, error) {
+	var it model.ReportSortInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"by", "direction"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "by":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("by"))
+			data, err := ec.unmarshalNReportSortKey2tallyᚋgraphᚋmodelᚐReportSortKey(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.By = data
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalOReportSortDirection2ᚖtallyᚋgraphᚋmodelᚐReportSortDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalReportSortInput unmarshals raw into the ReportSortInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalReportSortInput(ctx context.Context, raw any) (model.ReportSortInput, error) {
+	var out model.ReportSortInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ReportSortInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputRunPayoutsInput(ctx context.Context, obj any) (domain.RunPayoutsInput, error) {
 	var it domain.RunPayoutsInput
 	if obj == nil {
@@ -22910,6 +24397,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_verify(ctx, field)
 				})
+		case "report":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_report(ctx, field)
+				})
 		case "dailyStats":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -23055,6 +24548,281 @@ func (ec *executionContext) _RecordImpressionPayload(ctx context.Context, sel as
 			out.Values[i] = ec._RecordImpressionPayload_isNew(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var reportConnectionImplementors = []string{"ReportConnection"}
+
+func (ec *executionContext) _ReportConnection(ctx context.Context, sel ast.SelectionSet, obj *model.ReportConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, reportConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReportConnection")
+		case "edges":
+			out.Values[i] = ec._ReportConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._ReportConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._ReportConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totals":
+			out.Values[i] = ec._ReportConnection_totals(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var reportConversionStatusCountsImplementors = []string{"ReportConversionStatusCounts"}
+
+func (ec *executionContext) _ReportConversionStatusCounts(ctx context.Context, sel ast.SelectionSet, obj *model.ReportConversionStatusCounts) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, reportConversionStatusCountsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReportConversionStatusCounts")
+		case "pending":
+			out.Values[i] = ec._ReportConversionStatusCounts_pending(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "approved":
+			out.Values[i] = ec._ReportConversionStatusCounts_approved(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rejected":
+			out.Values[i] = ec._ReportConversionStatusCounts_rejected(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var reportEdgeImplementors = []string{"ReportEdge"}
+
+func (ec *executionContext) _ReportEdge(ctx context.Context, sel ast.SelectionSet, obj *model.ReportEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, reportEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReportEdge")
+		case "cursor":
+			out.Values[i] = ec._ReportEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._ReportEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var reportGroupValueImplementors = []string{"ReportGroupValue"}
+
+func (ec *executionContext) _ReportGroupValue(ctx context.Context, sel ast.SelectionSet, obj *model.ReportGroupValue) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, reportGroupValueImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReportGroupValue")
+		case "dimension":
+			out.Values[i] = ec._ReportGroupValue_dimension(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "value":
+			out.Values[i] = ec._ReportGroupValue_value(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "notSet":
+			out.Values[i] = ec._ReportGroupValue_notSet(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "other":
+			out.Values[i] = ec._ReportGroupValue_other(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var reportRowImplementors = []string{"ReportRow"}
+
+func (ec *executionContext) _ReportRow(ctx context.Context, sel ast.SelectionSet, obj *model.ReportRow) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, reportRowImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReportRow")
+		case "start":
+			out.Values[i] = ec._ReportRow_start(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "end":
+			out.Values[i] = ec._ReportRow_end(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "period":
+			out.Values[i] = ec._ReportRow_period(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "group":
+			out.Values[i] = ec._ReportRow_group(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "impressions":
+			out.Values[i] = ec._ReportRow_impressions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "clicks":
+			out.Values[i] = ec._ReportRow_clicks(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "invalidClicks":
+			out.Values[i] = ec._ReportRow_invalidClicks(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "conversions":
+			out.Values[i] = ec._ReportRow_conversions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "conversionsByStatus":
+			out.Values[i] = ec._ReportRow_conversionsByStatus(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "spend":
+			out.Values[i] = ec._ReportRow_spend(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "earnings":
+			out.Values[i] = ec._ReportRow_earnings(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "ecpm":
+			out.Values[i] = ec._ReportRow_ecpm(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cpc":
+			out.Values[i] = ec._ReportRow_cpc(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "conversionRate":
+			out.Values[i] = ec._ReportRow_conversionRate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -25013,6 +26781,118 @@ func (ec *executionContext) marshalNRecordImpressionPayload2ᚖtallyᚋgraphᚋm
 	return ec._RecordImpressionPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNReportConnection2ᚖtallyᚋgraphᚋmodelᚐReportConnection(ctx context.Context, sel ast.SelectionSet, v *model.ReportConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ReportConnection!")
+		return graphql.Null
+	}
+	return ec._ReportConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNReportConversionStatusCounts2ᚖtallyᚋgraphᚋmodelᚐReportConversionStatusCounts(ctx context.Context, sel ast.SelectionSet, v *model.ReportConversionStatusCounts) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ReportConversionStatusCounts!")
+		return graphql.Null
+	}
+	return ec._ReportConversionStatusCounts(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNReportDimension2tallyᚋgraphᚋmodelᚐReportDimension(ctx context.Context, v any) (model.ReportDimension, error) {
+	var res model.ReportDimension
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNReportDimension2tallyᚋgraphᚋmodelᚐReportDimension(ctx context.Context, sel ast.SelectionSet, v model.ReportDimension) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNReportEdge2ᚕᚖtallyᚋgraphᚋmodelᚐReportEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ReportEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNReportEdge2ᚖtallyᚋgraphᚋmodelᚐReportEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNReportEdge2ᚖtallyᚋgraphᚋmodelᚐReportEdge(ctx context.Context, sel ast.SelectionSet, v *model.ReportEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ReportEdge!")
+		return graphql.Null
+	}
+	return ec._ReportEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNReportFilterInput2ᚖtallyᚋgraphᚋmodelᚐReportFilterInput(ctx context.Context, v any) (*model.ReportFilterInput, error) {
+	res, err := ec.unmarshalInputReportFilterInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNReportGranularity2tallyᚋgraphᚋmodelᚐReportGranularity(ctx context.Context, v any) (model.ReportGranularity, error) {
+	var res model.ReportGranularity
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNReportGranularity2tallyᚋgraphᚋmodelᚐReportGranularity(ctx context.Context, sel ast.SelectionSet, v model.ReportGranularity) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNReportGroupValue2ᚕᚖtallyᚋgraphᚋmodelᚐReportGroupValueᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ReportGroupValue) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNReportGroupValue2ᚖtallyᚋgraphᚋmodelᚐReportGroupValue(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNReportGroupValue2ᚖtallyᚋgraphᚋmodelᚐReportGroupValue(ctx context.Context, sel ast.SelectionSet, v *model.ReportGroupValue) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ReportGroupValue!")
+		return graphql.Null
+	}
+	return ec._ReportGroupValue(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNReportInput2tallyᚋgraphᚋmodelᚐReportInput(ctx context.Context, v any) (model.ReportInput, error) {
+	res, err := ec.unmarshalInputReportInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNReportRow2ᚖtallyᚋgraphᚋmodelᚐReportRow(ctx context.Context, sel ast.SelectionSet, v *model.ReportRow) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ReportRow!")
+		return graphql.Null
+	}
+	return ec._ReportRow(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNReportSortKey2tallyᚋgraphᚋmodelᚐReportSortKey(ctx context.Context, v any) (model.ReportSortKey, error) {
+	var res model.ReportSortKey
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNReportSortKey2tallyᚋgraphᚋmodelᚐReportSortKey(ctx context.Context, sel ast.SelectionSet, v model.ReportSortKey) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalNRole2tallyᚋdomainᚐRole(ctx context.Context, v any) (domain.Role, error) {
 	var res domain.Role
 	err := res.UnmarshalGQL(v)
@@ -25673,6 +27553,41 @@ func (ec *executionContext) marshalOID2string(ctx context.Context, sel ast.Selec
 	return res
 }
 
+func (ec *executionContext) unmarshalOID2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNID2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOID2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNID2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalOID2ᚖstring(ctx context.Context, v any) (*string, error) {
 	if v == nil {
 		return nil, nil
@@ -25865,6 +27780,66 @@ func (ec *executionContext) unmarshalOPriorityWeightsInput2ᚖtallyᚋdomainᚐP
 		return nil, nil
 	}
 	res, err := ec.unmarshalInputPriorityWeightsInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOReportDimension2ᚕtallyᚋgraphᚋmodelᚐReportDimensionᚄ(ctx context.Context, v any) ([]model.ReportDimension, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]model.ReportDimension, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNReportDimension2tallyᚋgraphᚋmodelᚐReportDimension(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOReportDimension2ᚕtallyᚋgraphᚋmodelᚐReportDimensionᚄ(ctx context.Context, sel ast.SelectionSet, v []model.ReportDimension) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNReportDimension2tallyᚋgraphᚋmodelᚐReportDimension(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOReportSortDirection2ᚖtallyᚋgraphᚋmodelᚐReportSortDirection(ctx context.Context, v any) (*model.ReportSortDirection, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.ReportSortDirection)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOReportSortDirection2ᚖtallyᚋgraphᚋmodelᚐReportSortDirection(ctx context.Context, sel ast.SelectionSet, v *model.ReportSortDirection) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOReportSortInput2ᚖtallyᚋgraphᚋmodelᚐReportSortInput(ctx context.Context, v any) (*model.ReportSortInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputReportSortInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 

@@ -29,7 +29,7 @@ const exportWriteWindow = time.Minute
 
 // exportEvents serves GET /campaigns/{campaignId}/events.csv: the
 // campaign's clicks and conversions as CSV (RFC 4180, a header row,
-// docs/export.md), streamed a page at a time. Every failure before the
+// docs/reports.md, "Event export"), streamed a page at a time. Every failure before the
 // first byte is an HTTP error in /postback's JSON shape; a failure after it
 // is logged and the connection is aborted, so the client sees a truncated
 // transfer, never a short file that looks whole.

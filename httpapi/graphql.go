@@ -91,7 +91,7 @@ func newGraphQL(d Deps, introspection bool) *handler.Server {
 			PersistedQueryBytes: limits.PersistedQueryBytes},
 		Quotas:           quotas(limits),
 		DefaultPageSize:  domain.DefaultPageSize,
-		ListSizes:        map[string]func(map[string]any) int64{"Query.dailyStats": dayCount},
+		ListSizes:        map[string]func(map[string]any) int64{"Query.dailyStats": dayCount, "Query.report": reportSize},
 		Introspection:    introspection,
 		IntrospectionOff: "introspection is turned off on this server (INTROSPECTION=false)",
 		RateLimitedCode:  domain.ERATELIMITED,
@@ -185,6 +185,28 @@ func dayCount(args map[string]any) int64 {
 		return 1
 	}
 	return min(int64(t.Sub(f)/(24*time.Hour))+1, 366)
+}
+
+// reportSize prices a report as its page plus one item per 2,000
+// buckets it may read (quarter-hours of its range × the campaigns or
+// participations it names), so a year of many campaigns costs more than a
+// day of one; the service refuses beyond domain.MaxReportBuckets.
+func reportSize(args map[string]any) int64 {
+	page := int64(domain.DefaultPageSize)
+	if f, ok := args["first"].(int64); ok && f > 0 {
+		page = f
+	}
+	in, _ := args["input"].(map[string]any)
+	filter, _ := in["filter"].(map[string]any)
+	ids := int64(0)
+	for _, k := range []string{"campaignIds", "participationIds"} {
+		if l, ok := filter[k].([]any); ok {
+			ids += int64(len(l))
+		}
+	}
+	days := dayCount(in)
+	buckets := min(days*int64(24*time.Hour/domain.QuarterLen)*max(ids, 1), domain.MaxReportBuckets)
+	return page + (buckets+1999)/2000
 }
 
 // rootType is the name of the root type of the request's operation: Query

@@ -85,6 +85,7 @@ func New(d Deps) http.Handler {
 
 	mux := http.NewServeMux()
 	mux.Handle("/query", liveDeadlines(graphQLTransport(limitBody(d.Limits.MaxBodyBytes, rateLimitedStatus(withAPIKey(d, perRequest(d.PerRequest, gql)))))))
+	mux.Handle("GET /reports.csv", withAPIKey(d, reportCSV(d)))
 	mux.Handle("GET /r/{token}", limitTokenRoute(d.TokenLimits, d.Metrics, false, clickRedirect(d.Tracking, d)))
 	mux.Handle("GET /overlay/{token}", limitTokenRoute(d.TokenLimits, d.Metrics, true, overlayPageHandler(d)))
 	pb := postback(d.Tracking, d)

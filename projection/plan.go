@@ -56,6 +56,9 @@ type State struct {
 	// (ReversedEntryIDs), by id; one absent (money billed before entries
 	// existed) is reversed as released at the reversal's time.
 	Reversed map[string]domain.Entry
+	// SubValues are the sub-id values each campaign's report buckets keep
+	// (SubValueKeys), in the order first met; a key absent keeps none yet.
+	SubValues map[domain.SubValuesKey][]string
 }
 
 // Plan is everything one batch does, decided: the writes that apply it.
@@ -77,6 +80,12 @@ type Plan struct {
 	// participation's spend per day of the campaign's time zone), in the
 	// order first touched; each is guarded by its batch like a bucket.
 	CapSpend []domain.CapSpendDelta
+	// Quarters are the report's quarter buckets' counts and money, in the
+	// order first touched; each is guarded by its batch like a bucket.
+	Quarters []domain.QuarterDelta
+	// SubValues are the sub-id value lists that grew, whole, each guarded
+	// by its batch.
+	SubValues map[domain.SubValuesKey][]string
 	// Filter is the click filter's state to save (empty when it is off).
 	Filter FilterUpdate
 	// Implied are the conversions the batch's new conversions imply, to
@@ -218,6 +227,9 @@ func Decide(b domain.Batch, st State, r Rules) (Plan, error) {
 	p.Events, p.Filter = judge(b, st.Filter, r.Filter)
 	billed := p.bill(st)
 	if err := p.sum(billed, st.Ledgers); err != nil {
+		return Plan{}, err
+	}
+	if err := p.quarters(billed, st.SubValues); err != nil {
 		return Plan{}, err
 	}
 	p.imply(st.Ledgers)
@@ -548,7 +560,7 @@ func (p *Plan) mark(billed billedFunc, ledgers map[string]domain.CampaignLedger)
 		}
 		p.Conversions = append(p.Conversions, domain.ConversionMark{ID: e.ID, Rev: e.Rev, Charged: charged, Decided: decided,
 			Billing: billing, Step: domain.Step{Counted: count, Delta: money, CountDay: domain.Day(e.At), MoneyDay: domain.Day(e.OrderAt()),
-				Refused: refused, CapDay: capDay}})
+				Refused: refused, CapDay: capDay, Status: QuarterStatus(e), MoneyAt: e.OrderAt()}})
 	}
 	for _, kind := range []domain.EventKind{domain.EventImpression, domain.EventClick} {
 		type group struct {

@@ -252,6 +252,10 @@ func TestDecideConversions(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := mustDecide(t, domain.Batch{N: 1, Events: []domain.EventRecord{tc.event}}, State{Ledgers: ledger(tc.remaining)}, Rules{})
 			tc.mark.Step.CountDay, tc.mark.Step.MoneyDay = "2026-11-23", "2026-11-23"
+			tc.mark.Step.MoneyAt = tc.event.OrderAt() // the quarter buckets: the step's time,
+			if !tc.event.Counted {                    // and the status a first projection counts it under
+				tc.mark.Step.Status = tc.event.Status
+			}
 			wantEqual(t, "conversion mark", p.Conversions, []domain.ConversionMark{tc.mark})
 			wantEqual(t, "campaign spend", p.Campaigns[0].Delta.Spend, tc.spend)
 			wantEqual(t, "streamer earnings", p.Participations["p1"].Earnings, tc.spend)

@@ -34,7 +34,7 @@ func (a *Auditor) Verify(ctx context.Context) (domain.VerifyReport, error) {
 // counter has reached (its projBatch), including the batch in flight, so
 // projection under way is not drift.
 func Verify(ctx context.Context, store *repository.Projection) (domain.VerifyReport, error) {
-	rep, _, _, err := verify(ctx, store)
+	rep, _, _, _, err := verify(ctx, store)
 	return rep, err
 }
 
@@ -47,7 +47,7 @@ func Repair(ctx context.Context, store *repository.Projection, p *Projector, out
 	if err := p.Flush(ctx); err != nil {
 		return domain.VerifyReport{}, err
 	}
-	rep, want, money, err := verify(ctx, store)
+	rep, want, quarters, money, err := verify(ctx, store)
 	if err != nil || rep.OK() {
 		return rep, err
 	}
@@ -73,18 +73,24 @@ func Repair(ctx context.Context, store *repository.Projection, p *Projector, out
 		}
 		rep.Repaired++
 	}
+	for _, q := range quarters {
+		if err := store.RepairQuarter(ctx, q, applied[domain.PartitionOf(q.Key.CampaignID, len(applied))]); err != nil {
+			return rep, err
+		}
+		rep.Repaired++
+	}
 	n, err := repairMoney(ctx, store, money, p.rules.HoldDays)
 	rep.Repaired += n
 	return rep, err
 }
 
-// verify returns the report and, for repair, the counters that drifted with
-// the values the events give them.
-func verify(ctx context.Context, store *repository.Projection) (domain.VerifyReport, []domain.Counter, moneyFix, error) {
+// verify returns the report and, for repair, the counters, the quarter
+// buckets and the money that drifted, with the values the events give them.
+func verify(ctx context.Context, store *repository.Projection) (domain.VerifyReport, []domain.Counter, []domain.QuarterDelta, moneyFix, error) {
 	var rep domain.VerifyReport
 	start, err := store.States(ctx)
 	if err != nil {
-		return rep, nil, moneyFix{}, err
+		return rep, nil, nil, moneyFix{}, err
 	}
 	count := len(start)
 	applied := make([]int64, count)
@@ -104,12 +110,17 @@ func verify(ctx context.Context, store *repository.Projection) (domain.VerifyRep
 		return nil
 	})
 	if err != nil {
-		return rep, nil, moneyFix{}, err
+		return rep, nil, nil, moneyFix{}, err
 	}
-	rep.Counters = len(keys)
+	qc, err := readQuarters(ctx, store)
+	if err != nil {
+		return rep, nil, nil, moneyFix{}, err
+	}
+	qc.applied = applied
+	rep.Counters = len(keys) + len(qc.stored)
 	states, err := store.States(ctx)
 	if err != nil {
-		return rep, nil, moneyFix{}, err
+		return rep, nil, nil, moneyFix{}, err
 	}
 	inFlight := map[string]inFlightEvent{}
 	for _, st := range states {
@@ -139,10 +150,11 @@ func verify(ctx context.Context, store *repository.Projection) (domain.VerifyRep
 			addStep(e, part, st, counters, applied[part], expect)
 		}
 		money.add(e, steps)
+		qc.add(e, steps)
 		return nil
 	})
 	if err != nil {
-		return rep, nil, moneyFix{}, err
+		return rep, nil, nil, moneyFix{}, err
 	}
 	var fix []domain.Counter
 	for key := range want {
@@ -178,12 +190,14 @@ func verify(ctx context.Context, store *repository.Projection) (domain.VerifyRep
 		rep.Drift = append(rep.Drift, line)
 		fix = append(fix, *w)
 	}
+	lines, quarters := qc.drift()
+	rep.Drift = append(rep.Drift, lines...)
 	moneyDrift, mfix, err := money.check(ctx, store)
 	if err != nil {
-		return rep, nil, mfix, err
+		return rep, nil, nil, mfix, err
 	}
 	rep.Drift = append(rep.Drift, moneyDrift...)
-	return rep, fix, mfix, nil
+	return rep, fix, quarters, mfix, nil
 }
 
 // stepsOf are the projections of e that counters may include: the steps
@@ -235,7 +249,7 @@ func stepsOf(e domain.EventRecord, inFlight map[string]inFlightEvent, camp domai
 		capDay = domain.LocalDay(snap.OrderAt(), loc)
 	}
 	return append(steps, domain.Step{Batch: n, Counted: count, Delta: delta, CountDay: domain.Day(snap.At), MoneyDay: domain.Day(snap.OrderAt()),
-		Refused: refused, CapDay: capDay}), e
+		Refused: refused, CapDay: capDay, Status: QuarterStatus(snap), MoneyAt: snap.OrderAt()}), e
 }
 
 // addStep adds one step of e (of partition part) to the counters it

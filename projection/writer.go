@@ -34,6 +34,8 @@ func (p *Projector) apply(ctx context.Context, b domain.Batch) error {
 		daySpend map[domain.CapSpendKey]domain.Micros
 		caps     map[string]domain.ParticipationCaps
 		spent    map[string]domain.Micros
+		reversed map[string]domain.Entry
+		subVals  map[domain.SubValuesKey][]string
 	)
 	// The caps' state: the day spend of the days the batch touches (in
 	// each campaign's time zone, hence after the ledgers) and the
@@ -50,13 +52,14 @@ func (p *Projector) apply(ctx context.Context, b domain.Batch) error {
 			return err
 		},
 		func() (err error) { caps, spent, err = p.store.ParticipationCaps(ctx, ParticipationIDs(b)); return err },
+		// The earning entries the batch's reversals take back (only when
+		// it has reversals): their release times.
+		func() (err error) { reversed, err = p.store.Entries(ctx, ReversedEntryIDs(b)); return err },
+		// The sub-id values the report buckets keep (only the projector
+		// writes them; lists only grow, so a replay decides as the first
+		// run).
+		func() (err error) { subVals, err = p.store.SubValues(ctx, SubValueKeys(b)); return err },
 	)
-	if err != nil {
-		return err
-	}
-	// The earning entries the batch's reversals take back (only when it
-	// has reversals): their release times.
-	reversed, err := p.store.Entries(ctx, ReversedEntryIDs(b))
 	if err != nil {
 		return err
 	}
@@ -67,7 +70,7 @@ func (p *Projector) apply(ctx context.Context, b domain.Batch) error {
 	// are decided anew.
 	var plan Plan
 	for attempt := 0; ; attempt++ {
-		if plan, err = Decide(b, State{Ledgers: ledgers, Filter: filter, DaySpend: daySpend, Caps: caps, Spent: spent, Reversed: reversed}, p.rules); err != nil {
+		if plan, err = Decide(b, State{Ledgers: ledgers, Filter: filter, DaySpend: daySpend, Caps: caps, Spent: spent, Reversed: reversed, SubValues: subVals}, p.rules); err != nil {
 			return err
 		}
 		missed, err := p.applyCampaigns(ctx, plan)
@@ -96,6 +99,14 @@ func (p *Projector) apply(ctx context.Context, b domain.Batch) error {
 			return p.store.SaveFilterState(ctx, b.N, plan.Filter.After, plan.Filter.Before, plan.Filter.Expires)
 		},
 		func() error { return p.store.InsertEntries(ctx, b.N, plan.Entries) },
+		func() error {
+			// The sub-id lists before the buckets that use them: verify
+			// reads a value in a list as kept.
+			if err := p.store.SaveSubValues(ctx, b.N, plan.SubValues); err != nil {
+				return err
+			}
+			return p.store.ApplyQuarters(ctx, b.N, plan.Quarters)
+		},
 		func() error { return p.recordImplied(ctx, plan) },
 		func() error {
 			// An alert is stored before its webhook is enqueued.

@@ -11,7 +11,7 @@ import (
 )
 
 // Exports answers the event export: a campaign's clicks and conversions,
-// one row each, read a page at a time (docs/export.md).
+// one row each, read a page at a time (docs/reports.md, "Event export").
 type Exports struct {
 	Campaigns      *repository.Campaigns
 	Participations *repository.Participations

@@ -19,6 +19,7 @@ type Service struct {
 	Participations *repository.Participations
 	Conversions    *repository.Conversions
 	Buckets        *repository.DailyStats
+	Quarters       *repository.ReportBuckets
 }
 
 // DailyStats returns one owner's daily buckets for the UTC days from..to

@@ -99,6 +99,9 @@ type stepDoc struct {
 	MoneyDay    string `bson:"moneyDay"`
 	Refused     string `bson:"notBilled,omitempty"`
 	CapDay      string `bson:"capDay,omitempty"`
+	// the quarter buckets (steps since they exist)
+	Status  string    `bson:"status,omitempty"`
+	MoneyAt time.Time `bson:"moneyAt,omitempty"`
 }
 
 type historyDoc struct {

@@ -93,6 +93,8 @@ type Projection struct {
 	alerts         *collection
 	earnings       *collection
 	payouts        *collection
+	quarters       *collection
+	subs           *collection
 	outbox         *Outbox
 	parts          *collection // the partitions' state documents
 	procs          *collection // the projecting processes' heartbeats
@@ -116,6 +118,8 @@ func NewProjection(s *Store) *Projection {
 		alerts:         s.projectorCollection(alertsCollection),
 		earnings:       s.projectorCollection(earningsCollection),
 		payouts:        s.projectorCollection(payoutsCollection),
+		quarters:       s.projectorCollection(reportBucketsCollection),
+		subs:           s.projectorCollection(reportSubsCollection),
 		outbox:         newProjectorOutbox(s),
 		parts:          s.projectorCollection(partitionsCollection),
 		procs:          s.projectorCollection(processesCollection),

@@ -52,6 +52,7 @@ type batchEventDoc struct {
 	ExternalID    string    `bson:"externalId,omitempty"`
 	Subs          subsDoc   `bson:"subs,omitempty"`
 	PayoutMicros  int64     `bson:"payoutMicros,omitempty"`
+	Projected     string    `bson:"projected,omitempty"` // the status the quarter buckets count it under
 	// the status changes not projected before, from rev HistoryRev
 	History    []historyDoc `bson:"history,omitempty"`
 	HistoryRev int64        `bson:"historyRev,omitempty"`
@@ -77,7 +78,8 @@ func (e batchEventDoc) record() domain.EventRecord {
 		Price: domain.Micros(e.PriceMicros), Billing: domain.BillingPending, Viewer: e.Viewer,
 		Status: domain.ConversionStatus(e.Status), Rev: e.Rev, Counted: e.Counted, AppliedCharge: domain.Micros(e.ChargedMicros),
 		Decided: e.Decided, MoneyAt: e.MoneyAt.UTC(), GoalID: e.GoalID, Billable: e.Billable, Todo: true,
-		ClickID: e.ClickID, ExternalID: e.ExternalID, Subs: e.Subs.toDomain(), Payout: domain.Micros(e.PayoutMicros)}
+		ClickID: e.ClickID, ExternalID: e.ExternalID, Subs: e.Subs.toDomain(), Payout: domain.Micros(e.PayoutMicros),
+		Projected: domain.ConversionStatus(e.Projected)}
 	if e.PrevBilling != "" {
 		r.Billing = domain.Billing(e.PrevBilling)
 	}
@@ -238,7 +240,7 @@ func toBatchDoc(b domain.Batch) (batchDoc, error) {
 			StreamerID: oids[3], At: e.At, PriceMicros: int64(e.Price), Viewer: e.Viewer,
 			Status: string(e.Status), Rev: e.Rev, Counted: e.Counted, ChargedMicros: int64(e.AppliedCharge), Decided: e.Decided,
 			MoneyAt: e.MoneyAt, GoalID: e.GoalID, Billable: e.Billable, ClickID: e.ClickID, ExternalID: e.ExternalID,
-			Subs: toSubsDoc(e.Subs), PayoutMicros: int64(e.Payout)}
+			Subs: toSubsDoc(e.Subs), PayoutMicros: int64(e.Payout), Projected: string(e.Projected)}
 		if e.Kind == domain.EventConversion {
 			events[i].PrevBilling = string(e.Billing)
 			events[i].HistoryRev = e.HistoryRev

@@ -28,6 +28,7 @@ type eventDoc struct {
 	Viewer          string             `bson:"viewer,omitempty"`
 	Invalid         string             `bson:"invalid,omitempty"`
 	CapDay          string             `bson:"capDay,omitempty"`
+	Quarters        bool               `bson:"quarters,omitempty"`
 	State           eventState         `bson:",inline"`
 	// conversions
 	GoalID   string       `bson:"goalId"`
@@ -52,7 +53,8 @@ func (d *eventDoc) record(kind domain.EventKind) domain.EventRecord {
 	e := domain.EventRecord{ID: d.ID.Hex(), Kind: kind, CampaignID: d.CampaignID.Hex(),
 		ParticipationID: d.ParticipationID.Hex(), StreamerID: d.StreamerID.Hex(), At: d.CreatedAt.UTC(),
 		Price: domain.Micros(price), Billing: d.State.billing(), Batch: d.State.Batch,
-		Viewer: d.Viewer, Invalid: domain.InvalidReason(d.Invalid), NotBilled: domain.NotBilledReason(d.State.NotBilled), CapDay: d.CapDay, Todo: d.State.Billing == string(domain.BillingPending)}
+		Viewer: d.Viewer, Invalid: domain.InvalidReason(d.Invalid), NotBilled: domain.NotBilledReason(d.State.NotBilled), CapDay: d.CapDay, Todo: d.State.Billing == string(domain.BillingPending),
+		Subs: d.Subs.toDomain(), Quarters: d.Quarters}
 	if kind != domain.EventConversion {
 		return e
 	}
@@ -62,7 +64,7 @@ func (d *eventDoc) record(kind domain.EventKind) domain.EventRecord {
 		e.Status = domain.ConversionApproved
 	}
 	e.Rev, e.GoalID, e.Billable = d.Rev, d.GoalID, d.Billable == nil || *d.Billable
-	e.ClickID, e.ExternalID, e.Subs, e.Payout = d.ClickID, d.External, d.Subs.toDomain(), domain.Micros(d.PayoutMicros)
+	e.ClickID, e.ExternalID, e.Payout = d.ClickID, d.External, domain.Micros(d.PayoutMicros)
 	e.Counted, e.AppliedCharge, e.Decided = d.Applied.Counted, domain.Micros(d.Applied.ChargedMicros), d.Applied.Decided
 	e.MoneyAt = e.At
 	if d.StatusAt != nil {
@@ -70,7 +72,11 @@ func (d *eventDoc) record(kind domain.EventKind) domain.EventRecord {
 	}
 	for _, st := range d.Steps {
 		e.Steps = append(e.Steps, domain.Step{Batch: st.Batch, Counted: st.Counted, Delta: domain.Micros(st.DeltaMicros),
-			CountDay: st.CountDay, MoneyDay: st.MoneyDay, Refused: domain.NotBilledReason(st.Refused), CapDay: st.CapDay})
+			CountDay: st.CountDay, MoneyDay: st.MoneyDay, Refused: domain.NotBilledReason(st.Refused), CapDay: st.CapDay,
+			Status: domain.ConversionStatus(st.Status), MoneyAt: st.MoneyAt.UTC()})
+		if st.Status != "" {
+			e.Projected = domain.ConversionStatus(st.Status)
+		}
 	}
 	if d.Applied.Batch == 0 && !d.Todo && d.State.Billing != string(domain.BillingPending) {
 		// projected before conversions had steps (or before the projector):

@@ -46,7 +46,7 @@ func (r *Projection) MarkEvents(ctx context.Context, n int64, groups []domain.Ev
 		go func() {
 			defer wg.Done()
 			g := c.g
-			set := bson.M{"billing": string(g.Billing), "batch": n}
+			set := bson.M{"billing": string(g.Billing), "batch": n, "quarters": true}
 			if g.Invalid != "" {
 				set["invalid"] = string(g.Invalid)
 			}
@@ -89,7 +89,8 @@ func (r *Projection) MarkConversions(ctx context.Context, n int64, marks []domai
 			mongo.NewUpdateOneModel().SetFilter(bson.M{"_id": oid, "applied.batch": notApplied(n)}).SetUpdate(bson.M{
 				"$set": set,
 				"$push": bson.M{"steps": stepDoc{Batch: n, Counted: m.Step.Counted, DeltaMicros: int64(m.Step.Delta),
-					CountDay: m.Step.CountDay, MoneyDay: m.Step.MoneyDay, Refused: string(m.Step.Refused), CapDay: m.Step.CapDay}}}),
+					CountDay: m.Step.CountDay, MoneyDay: m.Step.MoneyDay, Refused: string(m.Step.Refused), CapDay: m.Step.CapDay,
+					Status: string(m.Step.Status), MoneyAt: m.Step.MoneyAt}}}),
 			mongo.NewUpdateOneModel().SetFilter(bson.M{"_id": oid, "rev": m.Rev, "todo": true}).
 				SetUpdate(bson.M{"$unset": bson.M{"todo": ""}}))
 	}

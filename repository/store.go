@@ -470,6 +470,8 @@ func (s *Store) indexes() map[string][]mongo.IndexModel {
 		earningsCollection:       earningIndexes(),
 		payoutRunsCollection:     payoutRunIndexes(),
 		payoutsCollection:        payoutIndexes(),
+		reportBucketsCollection:  reportBucketIndexes(),
+		reportSubsCollection:     reportSubsIndexes(),
 	}
 }
 

@@ -187,7 +187,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		Impressions: repository.NewImpressions(store), Overlay: overlays, Notify: projector.Notify,
 		Viewers: auth.NewViewers(secret), Now: opts.Now}
 	reportService := &reports.Service{Campaigns: campaignsRepo, Participations: participations,
-		Conversions: trackingService.Conversions, Buckets: repository.NewDailyStats(store)}
+		Conversions: trackingService.Conversions, Buckets: repository.NewDailyStats(store), Quarters: repository.NewReportBuckets(store)}
 	payoutService := &payouts.Service{Earnings: repository.NewEarnings(store), Payouts: repository.NewPayouts(store), Users: users,
 		Campaigns: campaignService, Minimum: cfg.PayoutMinimum, Currency: cfg.Currency, Now: opts.Now, Log: log}
 	exports := &reports.Exports{Campaigns: campaignsRepo, Participations: participations, Events: repository.NewEventExport(store),

@@ -3,7 +3,12 @@
 package model
 
 import (
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
 	"tally/domain"
+	"time"
 )
 
 // A page of alerts, newest first.
@@ -167,6 +172,108 @@ type RecordImpressionPayload struct {
 	IsNew bool `json:"isNew"`
 }
 
+// A page of a report's rows.
+type ReportConnection struct {
+	Edges    []*ReportEdge `json:"edges"`
+	PageInfo *PageInfo     `json:"pageInfo"`
+	// Every row of the report, whatever the page.
+	TotalCount int `json:"totalCount"`
+	// The sums of every row: the whole range, no group.
+	Totals *ReportRow `json:"totals"`
+}
+
+// Conversions by the status they have now.
+type ReportConversionStatusCounts struct {
+	Pending  int `json:"pending"`
+	Approved int `json:"approved"`
+	Rejected int `json:"rejected"`
+}
+
+// A report row and its cursor.
+type ReportEdge struct {
+	Cursor string     `json:"cursor"`
+	Node   *ReportRow `json:"node"`
+}
+
+// What a report covers. `campaignIds` or `participationIds` is required (at
+// most 50 each). The others keep only the rows of the values given (at most
+// 100 each); a report groups or filters by at most one of `goals` and
+// `sub1`…`sub5`.
+type ReportFilterInput struct {
+	CampaignIds      []string `json:"campaignIds,omitempty"`
+	ParticipationIds []string `json:"participationIds,omitempty"`
+	Goals            []string `json:"goals,omitempty"`
+	Sub1             []string `json:"sub1,omitempty"`
+	Sub2             []string `json:"sub2,omitempty"`
+	Sub3             []string `json:"sub3,omitempty"`
+	Sub4             []string `json:"sub4,omitempty"`
+	Sub5             []string `json:"sub5,omitempty"`
+}
+
+// One dimension's value in a report row.
+type ReportGroupValue struct {
+	Dimension ReportDimension `json:"dimension"`
+	// The campaign's or participation's id, the goal, or the sub-id's value; null when notSet or other.
+	Value *string `json:"value,omitempty"`
+	// The events without it: impressions and clicks have no goal; impressions, and clicks without that sub-id, have no sub-id value.
+	NotSet bool `json:"notSet"`
+	// The sub-id's values beyond the first 100 a campaign met, counted together.
+	Other bool `json:"other"`
+}
+
+// A report's question.
+type ReportInput struct {
+	// The first day, YYYY-MM-DD, in timeZone.
+	From string `json:"from"`
+	// The last day, YYYY-MM-DD, in timeZone, inclusive: at most 366 days from `from` (93 by HOUR).
+	To string `json:"to"`
+	// An IANA time zone, e.g. "America/New_York", "Asia/Kolkata" or "UTC": the days and hours are this zone's.
+	TimeZone    string            `json:"timeZone"`
+	Granularity ReportGranularity `json:"granularity"`
+	// One or two dimensions; none for one row per period.
+	GroupBy []ReportDimension  `json:"groupBy,omitempty"`
+	Filter  *ReportFilterInput `json:"filter"`
+	Sort    *ReportSortInput   `json:"sort,omitempty"`
+}
+
+// One period of one group. Counts are in the period the event was recorded in
+// (a conversion under its status now); money in the period of the step that
+// moved it (a click's recording, a conversion's approval or its rejection
+// after approval, negative) — as dailyStats and the counters.
+type ReportRow struct {
+	// Where the period starts (inclusive).
+	Start time.Time `json:"start"`
+	// Where it ends (exclusive).
+	End time.Time `json:"end"`
+	// The period in the report's time zone: 2026-11-01T01:00-04:00 (HOUR), 2026-11-01 (DAY, WEEK: its first day), 2026-11 (MONTH), from/to (TOTAL).
+	Period string `json:"period"`
+	// One value per groupBy dimension, in order.
+	Group       []*ReportGroupValue `json:"group"`
+	Impressions int                 `json:"impressions"`
+	// Valid clicks.
+	Clicks int `json:"clicks"`
+	// Invalid traffic: clicks recorded but never billed.
+	InvalidClicks       int                           `json:"invalidClicks"`
+	Conversions         int                           `json:"conversions"`
+	ConversionsByStatus *ReportConversionStatusCounts `json:"conversionsByStatus"`
+	// Billed to the campaigns.
+	Spend *Money `json:"spend"`
+	// Earned by the streamers.
+	Earnings *Money `json:"earnings"`
+	// Spend per thousand impressions (0 without impressions).
+	Ecpm *Money `json:"ecpm"`
+	// Spend per valid click (0 without clicks).
+	Cpc *Money `json:"cpc"`
+	// Conversions per valid click (0 without clicks).
+	ConversionRate float64 `json:"conversionRate"`
+}
+
+// How to sort report rows: by a measure, ties by period and group.
+type ReportSortInput struct {
+	By        ReportSortKey        `json:"by"`
+	Direction *ReportSortDirection `json:"direction,omitempty"`
+}
+
 // Sub-ids to record with a click, or to filter conversions by: each at most 100 printable characters.
 type SubIdsInput struct {
 	Sub1 *string `json:"sub1,omitempty"`
@@ -191,4 +298,262 @@ type SubIdsInput struct {
 // a few seconds, when the server cannot follow updates, and when it shuts
 // down.
 type Subscription struct {
+}
+
+// What a report groups or filters by.
+type ReportDimension string
+
+const (
+	ReportDimensionCampaign ReportDimension = "CAMPAIGN"
+	// The participation: one streamer in one campaign.
+	ReportDimensionParticipation ReportDimension = "PARTICIPATION"
+	// The conversion's goal (impressions and clicks have none).
+	ReportDimensionGoal ReportDimension = "GOAL"
+	ReportDimensionSub1 ReportDimension = "SUB1"
+	ReportDimensionSub2 ReportDimension = "SUB2"
+	ReportDimensionSub3 ReportDimension = "SUB3"
+	ReportDimensionSub4 ReportDimension = "SUB4"
+	ReportDimensionSub5 ReportDimension = "SUB5"
+)
+
+var AllReportDimension = []ReportDimension{
+	ReportDimensionCampaign,
+	ReportDimensionParticipation,
+	ReportDimensionGoal,
+	ReportDimensionSub1,
+	ReportDimensionSub2,
+	ReportDimensionSub3,
+	ReportDimensionSub4,
+	ReportDimensionSub5,
+}
+
+func (e ReportDimension) IsValid() bool {
+	switch e {
+	case ReportDimensionCampaign, ReportDimensionParticipation, ReportDimensionGoal, ReportDimensionSub1, ReportDimensionSub2, ReportDimensionSub3, ReportDimensionSub4, ReportDimensionSub5:
+		return true
+	}
+	return false
+}
+
+func (e ReportDimension) String() string {
+	return string(e)
+}
+
+func (e *ReportDimension) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ReportDimension(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ReportDimension", str)
+	}
+	return nil
+}
+
+func (e ReportDimension) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ReportDimension) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ReportDimension) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// The span of one report row.
+type ReportGranularity string
+
+const (
+	// An hour of the report's time zone (a day daylight saving starts has 23, one it ends 25).
+	ReportGranularityHour ReportGranularity = "HOUR"
+	// A calendar day of the report's time zone.
+	ReportGranularityDay ReportGranularity = "DAY"
+	// A week from Monday, in the report's time zone (the first and last may be partial).
+	ReportGranularityWeek ReportGranularity = "WEEK"
+	// A calendar month of the report's time zone (the first and last may be partial).
+	ReportGranularityMonth ReportGranularity = "MONTH"
+	// The whole range: one row per group.
+	ReportGranularityTotal ReportGranularity = "TOTAL"
+)
+
+var AllReportGranularity = []ReportGranularity{
+	ReportGranularityHour,
+	ReportGranularityDay,
+	ReportGranularityWeek,
+	ReportGranularityMonth,
+	ReportGranularityTotal,
+}
+
+func (e ReportGranularity) IsValid() bool {
+	switch e {
+	case ReportGranularityHour, ReportGranularityDay, ReportGranularityWeek, ReportGranularityMonth, ReportGranularityTotal:
+		return true
+	}
+	return false
+}
+
+func (e ReportGranularity) String() string {
+	return string(e)
+}
+
+func (e *ReportGranularity) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ReportGranularity(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ReportGranularity", str)
+	}
+	return nil
+}
+
+func (e ReportGranularity) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ReportGranularity) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ReportGranularity) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// A sort order.
+type ReportSortDirection string
+
+const (
+	ReportSortDirectionAsc  ReportSortDirection = "ASC"
+	ReportSortDirectionDesc ReportSortDirection = "DESC"
+)
+
+var AllReportSortDirection = []ReportSortDirection{
+	ReportSortDirectionAsc,
+	ReportSortDirectionDesc,
+}
+
+func (e ReportSortDirection) IsValid() bool {
+	switch e {
+	case ReportSortDirectionAsc, ReportSortDirectionDesc:
+		return true
+	}
+	return false
+}
+
+func (e ReportSortDirection) String() string {
+	return string(e)
+}
+
+func (e *ReportSortDirection) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ReportSortDirection(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ReportSortDirection", str)
+	}
+	return nil
+}
+
+func (e ReportSortDirection) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ReportSortDirection) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ReportSortDirection) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What report rows are sorted by.
+type ReportSortKey string
+
+const (
+	// The period, then the group (the default).
+	ReportSortKeyPeriod      ReportSortKey = "PERIOD"
+	ReportSortKeyImpressions ReportSortKey = "IMPRESSIONS"
+	ReportSortKeyClicks      ReportSortKey = "CLICKS"
+	ReportSortKeyConversions ReportSortKey = "CONVERSIONS"
+	ReportSortKeySpend       ReportSortKey = "SPEND"
+	ReportSortKeyEarnings    ReportSortKey = "EARNINGS"
+)
+
+var AllReportSortKey = []ReportSortKey{
+	ReportSortKeyPeriod,
+	ReportSortKeyImpressions,
+	ReportSortKeyClicks,
+	ReportSortKeyConversions,
+	ReportSortKeySpend,
+	ReportSortKeyEarnings,
+}
+
+func (e ReportSortKey) IsValid() bool {
+	switch e {
+	case ReportSortKeyPeriod, ReportSortKeyImpressions, ReportSortKeyClicks, ReportSortKeyConversions, ReportSortKeySpend, ReportSortKeyEarnings:
+		return true
+	}
+	return false
+}
+
+func (e ReportSortKey) String() string {
+	return string(e)
+}
+
+func (e *ReportSortKey) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ReportSortKey(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ReportSortKey", str)
+	}
+	return nil
+}
+
+func (e ReportSortKey) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ReportSortKey) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ReportSortKey) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }

@@ -172,7 +172,9 @@ func TestProjectorSurvivesFaults(t *testing.T) {
 	key, _ := a.mustAPIKey(brand)
 	rounds := failEveryCall(t, a, setFault, func(round int) {
 		a.mustClick(tok, fmt.Sprintf("fault-%d-a", round))
-		a.mustClick(tok, fmt.Sprintf("fault-%d-b", round))
+		// a new sub-id value every round: the report's value lists are written (and replayed) too
+		a.mustDo("", recordClickMutation, map[string]any{"input": map[string]any{"browserSourceToken": tok,
+			"clickId": fmt.Sprintf("fault-%d-b", round), "subIds": map[string]any{"sub1": fmt.Sprintf("v%d", round)}}}, nil)
 		mustOK(t, a.doWithKey(key, recordConversionMutation, conversionVars(fmt.Sprintf("fault-%d-a", round), "signup")))
 	})
 	tt := a.totals(brand, c.ID).Campaign
