@@ -31,6 +31,7 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
+	Alert() AlertResolver
 	Balances() BalancesResolver
 	Campaign() CampaignResolver
 	CampaignBalances() CampaignBalancesResolver
@@ -39,6 +40,7 @@ type ResolverRoot interface {
 	Click() ClickResolver
 	Conversion() ConversionResolver
 	DailyStat() DailyStatResolver
+	EntryEvent() EntryEventResolver
 	Goal() GoalResolver
 	Impression() ImpressionResolver
 	Mutation() MutationResolver
@@ -69,6 +71,29 @@ type DirectiveRoot struct {
 }
 
 type ComplexityRoot struct {
+	Alert struct {
+		At            func(childComplexity int) int
+		Campaign      func(childComplexity int) int
+		Day           func(childComplexity int) int
+		Delivery      func(childComplexity int) int
+		ID            func(childComplexity int) int
+		Kind          func(childComplexity int) int
+		Limit         func(childComplexity int) int
+		Participation func(childComplexity int) int
+		Spent         func(childComplexity int) int
+		Threshold     func(childComplexity int) int
+	}
+
+	AlertConnection struct {
+		Edges    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	AlertEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	ApiKey struct {
 		CreatedAt  func(childComplexity int) int
 		ID         func(childComplexity int) int
@@ -101,6 +126,8 @@ type ComplexityRoot struct {
 	}
 
 	Campaign struct {
+		AlertWebhookURL    func(childComplexity int) int
+		Alerts             func(childComplexity int, first *int, after *string) int
 		Brand              func(childComplexity int) int
 		Budget             func(childComplexity int) int
 		Cpc                func(childComplexity int) int
@@ -169,6 +196,7 @@ type ComplexityRoot struct {
 	CampaignStatement struct {
 		From      func(childComplexity int) int
 		Items     func(childComplexity int) int
+		Lines     func(childComplexity int) int
 		Month     func(childComplexity int) int
 		Spend     func(childComplexity int) int
 		Streamers func(childComplexity int) int
@@ -260,6 +288,23 @@ type ComplexityRoot struct {
 		InvalidClicks func(childComplexity int) int
 		NotBilled     func(childComplexity int) int
 		Spend         func(childComplexity int) int
+	}
+
+	EntryEvent struct {
+		Amount func(childComplexity int) int
+		At     func(childComplexity int) int
+		ID     func(childComplexity int) int
+		Kind   func(childComplexity int) int
+	}
+
+	EntryEventConnection struct {
+		Edges    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	EntryEventEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
 	}
 
 	Goal struct {
@@ -472,6 +517,7 @@ type ComplexityRoot struct {
 		Campaigns        func(childComplexity int, filter *domain.CampaignFilter, first *int, after *string, last *int, before *string) int
 		Conversions      func(childComplexity int, campaignID *string, participationID *string, status *domain.ConversionStatus, streamerID *string, goalID *string, subIds *model.SubIdsInput, from *time.Time, to *time.Time, first *int, after *string, last *int, before *string) int
 		DailyStats       func(childComplexity int, scope domain.StatsScope, id string, from string, to string) int
+		EntryEvents      func(childComplexity int, entryID string, first *int, after *string) int
 		Me               func(childComplexity int) int
 		Node             func(childComplexity int, id string) int
 		Nodes            func(childComplexity int, ids []string) int
@@ -548,6 +594,7 @@ type ComplexityRoot struct {
 		Kind            func(childComplexity int) int
 		ParticipationID func(childComplexity int) int
 		PayoutID        func(childComplexity int) int
+		Trace           func(childComplexity int, first *int, after *string) int
 	}
 
 	StreamerBalances struct {
@@ -564,6 +611,7 @@ type ComplexityRoot struct {
 	}
 
 	Subscription struct {
+		CampaignAlerts     func(childComplexity int, campaignID string, after *string) int
 		CampaignStats      func(childComplexity int, campaignID string) int
 		ParticipationStats func(childComplexity int, participationID string) int
 	}
@@ -596,6 +644,16 @@ type ComplexityRoot struct {
 
 // region    ************************** generated!.gotpl **************************
 
+type AlertResolver interface {
+	Campaign(ctx context.Context, obj *domain.Alert) (*domain.Campaign, error)
+
+	Limit(ctx context.Context, obj *domain.Alert) (*model.Money, error)
+	Spent(ctx context.Context, obj *domain.Alert) (*model.Money, error)
+	Day(ctx context.Context, obj *domain.Alert) (*string, error)
+	Participation(ctx context.Context, obj *domain.Alert) (*domain.Participation, error)
+
+	Delivery(ctx context.Context, obj *domain.Alert) (*domain.OutboxEntry, error)
+}
 type BalancesResolver interface {
 	Held(ctx context.Context, obj *domain.Balances) (*model.Money, error)
 	Available(ctx context.Context, obj *domain.Balances) (*model.Money, error)
@@ -618,6 +676,8 @@ type CampaignResolver interface {
 	Brand(ctx context.Context, obj *domain.Campaign) (*domain.User, error)
 
 	Participations(ctx context.Context, obj *domain.Campaign, first *int, after *string, last *int, before *string) (*model.ParticipationConnection, error)
+	AlertWebhookURL(ctx context.Context, obj *domain.Campaign) (*string, error)
+	Alerts(ctx context.Context, obj *domain.Campaign, first *int, after *string) (*model.AlertConnection, error)
 	Statement(ctx context.Context, obj *domain.Campaign, month string, timeZone *string) (*domain.CampaignStatement, error)
 
 	Postback(ctx context.Context, obj *domain.Campaign) (*domain.Postback, error)
@@ -658,6 +718,9 @@ type ConversionResolver interface {
 type DailyStatResolver interface {
 	Spend(ctx context.Context, obj *domain.DailyStat) (*model.Money, error)
 	Earnings(ctx context.Context, obj *domain.DailyStat) (*model.Money, error)
+}
+type EntryEventResolver interface {
+	Amount(ctx context.Context, obj *domain.EntryEvent) (*model.Money, error)
 }
 type GoalResolver interface {
 	Payout(ctx context.Context, obj *domain.Goal) (*model.Money, error)
@@ -749,6 +812,7 @@ type QueryResolver interface {
 	Campaigns(ctx context.Context, filter *domain.CampaignFilter, first *int, after *string, last *int, before *string) (*model.CampaignConnection, error)
 	Participation(ctx context.Context, id string) (*domain.Participation, error)
 	PayoutRun(ctx context.Context, key string) (*domain.PayoutRun, error)
+	EntryEvents(ctx context.Context, entryID string, first *int, after *string) (*model.EntryEventConnection, error)
 	Node(ctx context.Context, id string) (domain.Node, error)
 	Nodes(ctx context.Context, ids []string) ([]domain.Node, error)
 	Overlay(ctx context.Context, browserSourceToken string) (*domain.OverlaySlot, error)
@@ -791,6 +855,7 @@ type StatementLineResolver interface {
 
 	Batch(ctx context.Context, obj *domain.StatementLine) (int, error)
 	PayoutID(ctx context.Context, obj *domain.StatementLine) (*string, error)
+	Trace(ctx context.Context, obj *domain.StatementLine, first *int, after *string) (*model.EntryEventConnection, error)
 }
 type StreamerBalancesResolver interface {
 	Campaigns(ctx context.Context, obj *payouts.StreamerBalances) ([]*payouts.ParticipationBalances, error)
@@ -805,6 +870,7 @@ type SubIdsResolver interface {
 type SubscriptionResolver interface {
 	CampaignStats(ctx context.Context, campaignID string) (<-chan *domain.Campaign, error)
 	ParticipationStats(ctx context.Context, participationID string) (<-chan *domain.Participation, error)
+	CampaignAlerts(ctx context.Context, campaignID string, after *string) (<-chan *domain.Alert, error)
 }
 type UserResolver interface {
 	Participations(ctx context.Context, obj *domain.User, first *int, after *string, last *int, before *string) (*model.ParticipationConnection, error)
@@ -830,6 +896,93 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	ec := newExecutionContext(nil, e, nil)
 	_ = ec
 	switch typeName + "." + field {
+
+	case "Alert.at":
+		if e.ComplexityRoot.Alert.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.At(childComplexity), true
+	case "Alert.campaign":
+		if e.ComplexityRoot.Alert.Campaign == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.Campaign(childComplexity), true
+	case "Alert.day":
+		if e.ComplexityRoot.Alert.Day == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.Day(childComplexity), true
+	case "Alert.delivery":
+		if e.ComplexityRoot.Alert.Delivery == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.Delivery(childComplexity), true
+	case "Alert.id":
+		if e.ComplexityRoot.Alert.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.ID(childComplexity), true
+	case "Alert.kind":
+		if e.ComplexityRoot.Alert.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.Kind(childComplexity), true
+	case "Alert.limit":
+		if e.ComplexityRoot.Alert.Limit == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.Limit(childComplexity), true
+	case "Alert.participation":
+		if e.ComplexityRoot.Alert.Participation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.Participation(childComplexity), true
+	case "Alert.spent":
+		if e.ComplexityRoot.Alert.Spent == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.Spent(childComplexity), true
+	case "Alert.threshold":
+		if e.ComplexityRoot.Alert.Threshold == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.Threshold(childComplexity), true
+
+	case "AlertConnection.edges":
+		if e.ComplexityRoot.AlertConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertConnection.Edges(childComplexity), true
+	case "AlertConnection.pageInfo":
+		if e.ComplexityRoot.AlertConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertConnection.PageInfo(childComplexity), true
+
+	case "AlertEdge.cursor":
+		if e.ComplexityRoot.AlertEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertEdge.Cursor(childComplexity), true
+	case "AlertEdge.node":
+		if e.ComplexityRoot.AlertEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertEdge.Node(childComplexity), true
 
 	case "ApiKey.createdAt":
 		if e.ComplexityRoot.ApiKey.CreatedAt == nil {
@@ -949,6 +1102,23 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.BlackoutPeriod.Timezone(childComplexity), true
 
+	case "Campaign.alertWebhookUrl":
+		if e.ComplexityRoot.Campaign.AlertWebhookURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.AlertWebhookURL(childComplexity), true
+	case "Campaign.alerts":
+		if e.ComplexityRoot.Campaign.Alerts == nil {
+			break
+		}
+
+		args, err := ec.field_Campaign_alerts_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Campaign.Alerts(childComplexity, args["first"].(*int), args["after"].(*string)), true
 	case "Campaign.brand":
 		if e.ComplexityRoot.Campaign.Brand == nil {
 			break
@@ -1270,6 +1440,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CampaignStatement.Items(childComplexity), true
+	case "CampaignStatement.lines":
+		if e.ComplexityRoot.CampaignStatement.Lines == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignStatement.Lines(childComplexity), true
 	case "CampaignStatement.month":
 		if e.ComplexityRoot.CampaignStatement.Month == nil {
 			break
@@ -1663,6 +1839,57 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DailyStat.Spend(childComplexity), true
+
+	case "EntryEvent.amount":
+		if e.ComplexityRoot.EntryEvent.Amount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EntryEvent.Amount(childComplexity), true
+	case "EntryEvent.at":
+		if e.ComplexityRoot.EntryEvent.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EntryEvent.At(childComplexity), true
+	case "EntryEvent.id":
+		if e.ComplexityRoot.EntryEvent.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EntryEvent.ID(childComplexity), true
+	case "EntryEvent.kind":
+		if e.ComplexityRoot.EntryEvent.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EntryEvent.Kind(childComplexity), true
+
+	case "EntryEventConnection.edges":
+		if e.ComplexityRoot.EntryEventConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EntryEventConnection.Edges(childComplexity), true
+	case "EntryEventConnection.pageInfo":
+		if e.ComplexityRoot.EntryEventConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EntryEventConnection.PageInfo(childComplexity), true
+
+	case "EntryEventEdge.cursor":
+		if e.ComplexityRoot.EntryEventEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EntryEventEdge.Cursor(childComplexity), true
+	case "EntryEventEdge.node":
+		if e.ComplexityRoot.EntryEventEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EntryEventEdge.Node(childComplexity), true
 
 	case "Goal.approval":
 		if e.ComplexityRoot.Goal.Approval == nil {
@@ -2645,6 +2872,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.DailyStats(childComplexity, args["scope"].(domain.StatsScope), args["id"].(string), args["from"].(string), args["to"].(string)), true
+	case "Query.entryEvents":
+		if e.ComplexityRoot.Query.EntryEvents == nil {
+			break
+		}
+
+		args, err := ec.field_Query_entryEvents_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.EntryEvents(childComplexity, args["entryId"].(string), args["first"].(*int), args["after"].(*string)), true
 
 	case "Query.me":
 		if e.ComplexityRoot.Query.Me == nil {
@@ -2979,6 +3217,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.StatementLine.PayoutID(childComplexity), true
+	case "StatementLine.trace":
+		if e.ComplexityRoot.StatementLine.Trace == nil {
+			break
+		}
+
+		args, err := ec.field_StatementLine_trace_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.StatementLine.Trace(childComplexity, args["first"].(*int), args["after"].(*string)), true
 
 	case "StreamerBalances.campaigns":
 		if e.ComplexityRoot.StreamerBalances.Campaigns == nil {
@@ -3024,6 +3273,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SubIds.Sub5(childComplexity), true
 
+	case "Subscription.campaignAlerts":
+		if e.ComplexityRoot.Subscription.CampaignAlerts == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_campaignAlerts_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.CampaignAlerts(childComplexity, args["campaignId"].(string), args["after"].(*string)), true
 	case "Subscription.campaignStats":
 		if e.ComplexityRoot.Subscription.CampaignStats == nil {
 			break
@@ -3283,6 +3543,90 @@ func newExecutionContext(
 }
 
 var sources = []*ast.Source{
+	{Name: "../schema/alert.graphqls", Input: `"The limit an alert is about."
+enum AlertKind {
+  "The campaign's total budget."
+  BUDGET
+  "The campaign's daily budget, on one day of its time zone."
+  DAILY_BUDGET
+  "One streamer's total cap on the campaign (setParticipationCaps)."
+  STREAMER_CAP
+  "One streamer's daily cap, on one day of the campaign's time zone."
+  STREAMER_DAILY_CAP
+}
+
+"""
+A campaign's spend reached a threshold of one of its limits: 80% or 100% of
+its budget or of its daily budget (per day), or 100% of a streamer's total or
+daily cap. 100% means the limit is reached: the spend is at it, or too close
+for the campaign's cheapest price, or it refused an event. Recorded once per
+threshold, limit value and day, in event order; pushed live by
+` + "`" + `campaignAlerts` + "`" + ` and posted to the campaign's ` + "`" + `alertWebhookUrl` + "`" + ` (see
+docs/money.md, Alerts).
+"""
+type Alert {
+  """
+  Its natural key, ` + "`" + `<campaignId>:<KIND>:<threshold>:<limit in micro-units>[:<participationId>][:<day>]` + "`" + `;
+  also the webhook's ` + "`" + `Idempotency-Key` + "`" + `.
+  """
+  id: ID!
+  "The campaign."
+  campaign: Campaign!
+  "Which limit."
+  kind: AlertKind!
+  "The percent of the limit reached: 80 or 100."
+  threshold: Int!
+  "The limit's value when it was reached."
+  limit: Money!
+  "What the limit counts (the campaign's spend, the day's, the streamer's) just after the event that reached the threshold."
+  spent: Money!
+  "The day of a daily limit, YYYY-MM-DD in the campaign's time zone; null for a total one."
+  day: String
+  "The streamer's participation, for a streamer's cap; null otherwise."
+  participation: Participation
+  "When the event that reached the threshold happened (a conversion's approval)."
+  at: Time!
+  "The alert's webhook delivery (key: the alert's id); null when the campaign had no alertWebhookUrl when it was raised."
+  delivery: PostbackDelivery
+}
+
+"A page of alerts, newest first."
+type AlertConnection {
+  "The page's alerts."
+  edges: [AlertEdge!]!
+  "Where the page ends."
+  pageInfo: PageInfo!
+}
+
+"An alert and its cursor."
+type AlertEdge {
+  "Pass as ` + "`" + `after` + "`" + ` for the older alerts, or to ` + "`" + `campaignAlerts` + "`" + ` for the newer ones."
+  cursor: String!
+  "The alert."
+  node: Alert!
+}
+
+extend type Campaign {
+  """
+  Where the campaign's alerts are posted, as signed JSON (see docs/postbacks.md,
+  Alert webhooks): its brand and admins only; null for others and when none.
+  """
+  alertWebhookUrl: String
+  "The campaign's alerts, newest first: its brand and admins only (FORBIDDEN for others)."
+  alerts(first: Int = 20, after: String): AlertConnection!
+}
+
+extend type Subscription {
+  """
+  A campaign's alerts: every alert after the cursor ` + "`" + `after` + "`" + ` (an AlertEdge
+  cursor; all of them when omitted), oldest first, then each new one as the
+  projector records it, each once. Its brand and admins: UNAUTHENTICATED
+  without a user, NOT_FOUND for a campaign the caller may not see, FORBIDDEN
+  for a streamer. The stream ends when the caller can no longer read them.
+  """
+  campaignAlerts(campaignId: ID!, after: String): Alert!
+}
+`, BuiltIn: false},
 	{Name: "../schema/campaign.graphqls", Input: `"""
 An amount of money as a decimal string with at most 6 fraction digits, e.g.
 ` + "`" + `"2.50"` + "`" + `. Never negative in input. Stored as integer micro-units.
@@ -3571,6 +3915,8 @@ input CreateCampaignInput {
   endsAt: Time
   "Absolute http(s) URL template notified of conversions; its macros ({click_id}, {status}…) must be among CampaignPostback.macros."
   postbackUrl: String
+  "Absolute http(s) URL, no macros, leading to a public address: where the campaign's alerts are posted (docs/postbacks.md). None by default."
+  alertWebhookUrl: String
 }
 
 "Changes to a campaign: omitted fields stay as they are."
@@ -3594,6 +3940,8 @@ input UpdateCampaignInput {
   endsAt: Time
   "The postback URL template, as on createCampaign."
   postbackUrl: String
+  "Where alerts are posted, as on createCampaign; an empty string removes it."
+  alertWebhookUrl: String
   """
   ACTIVE, PAUSED or ENDED. Allowed: DRAFT→ACTIVE|ENDED, ACTIVE→PAUSED|ENDED,
   PAUSED→ACTIVE|ENDED, EXHAUSTED→ACTIVE (with budget left)|ENDED. A transition
@@ -3651,14 +3999,19 @@ subscription sends the object at once, then again each time the projector
 has applied new events of it, typically well under a second after they were
 recorded. A user holds at most LIVE_SUBSCRIPTIONS_PER_USER subscriptions at
 once per server (10 by default); one more is RATE_LIMITED. As many WebSocket
-connections: one more is closed with 1008.
+connections: one more is closed with 1008. A stream never ends in silence:
+when it cannot go on, its last result has no data and one error, then the
+stream completes — NOT_FOUND when the object is no longer the caller's to
+see, SERVICE_UNAVAILABLE (subscribe again) when the store cannot be read for
+a few seconds, when the server cannot follow updates, and when it shuts
+down.
 """
 type Subscription {
   """
   A campaign, pushed when its counters and money change (stats, spent,
   remaining). Authorized as campaign(id): UNAUTHENTICATED without a user,
-  NOT_FOUND for a campaign the caller may not see. The stream ends when the
-  caller can no longer see it.
+  NOT_FOUND for a campaign the caller may not see. The stream ends with
+  NOT_FOUND when the caller can no longer see it.
   """
   campaignStats(campaignId: ID!): Campaign!
   """
@@ -3802,6 +4155,11 @@ extend type Participation {
 extend type Query {
   "A payout run by its key: admins only."
   payoutRun(key: String!): PayoutRun
+  """
+  The events an earning entry (a statement line's entryId) sums, newest first:
+  its streamer, its campaign's brand and admins; NOT_FOUND for anyone else.
+  """
+  entryEvents(entryId: String!, first: Int = 20, after: String): EntryEventConnection!
 }
 
 extend type Mutation {
@@ -3849,6 +4207,43 @@ type StatementLine {
   events: Int!
   batch: Int!
   payoutId: ID
+  """
+  The events this line sums, newest first: first at most 100 (20 by default),
+  after a cursor of an earlier page. Their amounts sum to the line's amount and
+  they number its events. Empty for a payout. Whoever sees the statement may
+  page them.
+  """
+  trace(first: Int = 20, after: String): EntryEventConnection!
+}
+
+"What kind of event a statement line sums."
+enum EntryEventKind {
+  IMPRESSIONS
+  CLICKS
+  CONVERSIONS
+}
+
+"One event behind a statement line, and the money it moved."
+type EntryEvent {
+  "The impression's, click's or conversion's id."
+  id: ID!
+  kind: EntryEventKind!
+  "When it moved the money: its recording (an impression, a click), the step's time (a conversion approved or rejected)."
+  at: Time!
+  "Its price; for a conversion its payout, or minus its charge when rejected after it was billed."
+  amount: Money!
+}
+
+"An event of a statement line and its cursor."
+type EntryEventEdge {
+  cursor: String!
+  node: EntryEvent!
+}
+
+"A page of a statement line's events, newest first."
+type EntryEventConnection {
+  edges: [EntryEventEdge!]!
+  pageInfo: PageInfo!
 }
 
 "One campaign's part of a statement."
@@ -3933,6 +4328,8 @@ type CampaignStatement {
   items: [SpendItem!]!
   "By participation id."
   streamers: [SpendShare!]!
+  "Every earning entry of the month in time order (EARNING or REVERSAL), each traceable to its events (trace)."
+  lines: [StatementLine!]!
 }
 
 extend type Campaign {
@@ -4158,15 +4555,15 @@ type PostbackAttempt {
   error: String
 }
 
-"One outbound postback: one step of one conversion, sent until it arrives."
+"One outbound postback: one step of one conversion, or one alert's webhook, sent until it arrives."
 type PostbackDelivery {
-  "The delivery's identity and the ` + "`" + `Idempotency-Key` + "`" + ` header: ` + "`" + `<conversionId>:<rev>` + "`" + `."
+  "The delivery's identity and the ` + "`" + `Idempotency-Key` + "`" + ` header: ` + "`" + `<conversionId>:<rev>` + "`" + `, or an alert's id for an alert webhook."
   key: ID!
   "The conversion the step is of."
   conversionId: ID!
   "The conversion's goal; a goal's own template, if set, is used for it."
   goalId: String!
-  "The step reported: ` + "`" + `conversion` + "`" + ` (recorded) or ` + "`" + `status` + "`" + ` (its status changed)."
+  "The step reported: ` + "`" + `conversion` + "`" + ` (recorded) or ` + "`" + `status` + "`" + ` (its status changed); ` + "`" + `alert` + "`" + ` for an alert webhook (its conversionId and goalId are empty)."
   event: String!
   "The macros' values as they were at that step."
   values: [PostbackValue!]!
@@ -4811,6 +5208,52 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
 
+func (ec *executionContext) childFields_Alert(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Alert_id(ctx, field)
+	case "campaign":
+		return ec.fieldContext_Alert_campaign(ctx, field)
+	case "kind":
+		return ec.fieldContext_Alert_kind(ctx, field)
+	case "threshold":
+		return ec.fieldContext_Alert_threshold(ctx, field)
+	case "limit":
+		return ec.fieldContext_Alert_limit(ctx, field)
+	case "spent":
+		return ec.fieldContext_Alert_spent(ctx, field)
+	case "day":
+		return ec.fieldContext_Alert_day(ctx, field)
+	case "participation":
+		return ec.fieldContext_Alert_participation(ctx, field)
+	case "at":
+		return ec.fieldContext_Alert_at(ctx, field)
+	case "delivery":
+		return ec.fieldContext_Alert_delivery(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Alert", field.Name)
+}
+
+func (ec *executionContext) childFields_AlertConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_AlertConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_AlertConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AlertConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_AlertEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_AlertEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_AlertEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AlertEdge", field.Name)
+}
+
 func (ec *executionContext) childFields_ApiKey(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -4919,6 +5362,10 @@ func (ec *executionContext) childFields_Campaign(ctx context.Context, field grap
 		return ec.fieldContext_Campaign_updatedAt(ctx, field)
 	case "participations":
 		return ec.fieldContext_Campaign_participations(ctx, field)
+	case "alertWebhookUrl":
+		return ec.fieldContext_Campaign_alertWebhookUrl(ctx, field)
+	case "alerts":
+		return ec.fieldContext_Campaign_alerts(ctx, field)
 	case "statement":
 		return ec.fieldContext_Campaign_statement(ctx, field)
 	case "globalId":
@@ -5021,6 +5468,8 @@ func (ec *executionContext) childFields_CampaignStatement(ctx context.Context, f
 		return ec.fieldContext_CampaignStatement_items(ctx, field)
 	case "streamers":
 		return ec.fieldContext_CampaignStatement_streamers(ctx, field)
+	case "lines":
+		return ec.fieldContext_CampaignStatement_lines(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CampaignStatement", field.Name)
 }
@@ -5195,6 +5644,40 @@ func (ec *executionContext) childFields_DailyStat(ctx context.Context, field gra
 		return ec.fieldContext_DailyStat_earnings(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type DailyStat", field.Name)
+}
+
+func (ec *executionContext) childFields_EntryEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_EntryEvent_id(ctx, field)
+	case "kind":
+		return ec.fieldContext_EntryEvent_kind(ctx, field)
+	case "at":
+		return ec.fieldContext_EntryEvent_at(ctx, field)
+	case "amount":
+		return ec.fieldContext_EntryEvent_amount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type EntryEvent", field.Name)
+}
+
+func (ec *executionContext) childFields_EntryEventConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_EntryEventConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_EntryEventConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type EntryEventConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_EntryEventEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_EntryEventEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_EntryEventEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type EntryEventEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_Goal(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5685,6 +6168,8 @@ func (ec *executionContext) childFields_StatementLine(ctx context.Context, field
 		return ec.fieldContext_StatementLine_batch(ctx, field)
 	case "payoutId":
 		return ec.fieldContext_StatementLine_payoutId(ctx, field)
+	case "trace":
+		return ec.fieldContext_StatementLine_trace(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type StatementLine", field.Name)
 }
@@ -5876,6 +6361,28 @@ func (ec *executionContext) childFields___Type(ctx context.Context, field graphq
 // endregion ************************** internal!.gotpl ***************************
 
 // region    ***************************** args.gotpl *****************************
+
+func (ec *executionContext) field_Campaign_alerts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
 
 func (ec *executionContext) field_Campaign_participations_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
@@ -6535,6 +7042,36 @@ func (ec *executionContext) field_Query_dailyStats_args(ctx context.Context, raw
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_entryEvents_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "entryId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["entryId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_node_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6616,6 +7153,50 @@ func (ec *executionContext) field_Query_postbackDelivery_args(ctx context.Contex
 		return nil, err
 	}
 	args["key"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_StatementLine_trace_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_campaignAlerts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "campaignId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["campaignId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
 	return args, nil
 }
 
@@ -6780,6 +7361,400 @@ func (ec *executionContext) field___Type_inputFields_args(ctx context.Context, r
 // endregion ***************************** args.gotpl *****************************
 
 // region    **************************** field.gotpl *****************************
+
+func (ec *executionContext) _Alert_id(ctx context.Context, field graphql.CollectedField, obj *domain.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alert", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Alert_campaign(ctx context.Context, field graphql.CollectedField, obj *domain.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_campaign(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Alert().Campaign(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.Campaign) graphql.Marshaler {
+			return ec.marshalNCampaign2ᚖtallyᚋdomainᚐCampaign(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_campaign(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Alert",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Campaign(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Alert_kind(ctx context.Context, field graphql.CollectedField, obj *domain.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.AlertKind) graphql.Marshaler {
+			return ec.marshalNAlertKind2tallyᚋdomainᚐAlertKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alert", field, false, false, "AlertKind")
+}
+
+func (ec *executionContext) _Alert_threshold(ctx context.Context, field graphql.CollectedField, obj *domain.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_threshold(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Threshold, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_threshold(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alert", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Alert_limit(ctx context.Context, field graphql.CollectedField, obj *domain.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_limit(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Alert().Limit(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_limit(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Alert",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Alert_spent(ctx context.Context, field graphql.CollectedField, obj *domain.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_spent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Alert().Spent(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_spent(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Alert",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Alert_day(ctx context.Context, field graphql.CollectedField, obj *domain.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_day(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Alert().Day(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_day(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alert", field, true, true, "String")
+}
+
+func (ec *executionContext) _Alert_participation(ctx context.Context, field graphql.CollectedField, obj *domain.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_participation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Alert().Participation(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.Participation) graphql.Marshaler {
+			return ec.marshalOParticipation2ᚖtallyᚋdomainᚐParticipation(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_participation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Alert",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Participation(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Alert_at(ctx context.Context, field graphql.CollectedField, obj *domain.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alert", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Alert_delivery(ctx context.Context, field graphql.CollectedField, obj *domain.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_delivery(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Alert().Delivery(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.OutboxEntry) graphql.Marshaler {
+			return ec.marshalOPostbackDelivery2ᚖtallyᚋdomainᚐOutboxEntry(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_delivery(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Alert",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PostbackDelivery(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AlertConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.AlertConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.AlertEdge) graphql.Marshaler {
+			return ec.marshalNAlertEdge2ᚕᚖtallyᚋgraphᚋmodelᚐAlertEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AlertConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AlertEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AlertConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.AlertConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖtallyᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AlertConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AlertEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.AlertEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _AlertEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.AlertEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.Alert) graphql.Marshaler {
+			return ec.marshalNAlert2ᚖtallyᚋdomainᚐAlert(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AlertEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Alert(ctx, field)
+		},
+	}
+	return fc, nil
+}
 
 func (ec *executionContext) _ApiKey_id(ctx context.Context, field graphql.CollectedField, obj *domain.APIKey) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -7889,6 +8864,73 @@ func (ec *executionContext) fieldContext_Campaign_participations(ctx context.Con
 	return fc, nil
 }
 
+func (ec *executionContext) _Campaign_alertWebhookUrl(ctx context.Context, field graphql.CollectedField, obj *domain.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_alertWebhookUrl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Campaign().AlertWebhookURL(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_alertWebhookUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, true, true, "String")
+}
+
+func (ec *executionContext) _Campaign_alerts(ctx context.Context, field graphql.CollectedField, obj *domain.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_alerts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Campaign().Alerts(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AlertConnection) graphql.Marshaler {
+			return ec.marshalNAlertConnection2ᚖtallyᚋgraphᚋmodelᚐAlertConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_alerts(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Campaign",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AlertConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Campaign_alerts_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Campaign_statement(ctx context.Context, field graphql.CollectedField, obj *domain.Campaign) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8802,6 +9844,38 @@ func (ec *executionContext) fieldContext_CampaignStatement_streamers(_ context.C
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_SpendShare(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CampaignStatement_lines(ctx context.Context, field graphql.CollectedField, obj *domain.CampaignStatement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignStatement_lines(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Lines, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []domain.StatementLine) graphql.Marshaler {
+			return ec.marshalNStatementLine2ᚕtallyᚋdomainᚐStatementLineᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignStatement_lines(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CampaignStatement",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StatementLine(ctx, field)
 		},
 	}
 	return fc, nil
@@ -10321,6 +11395,226 @@ func (ec *executionContext) fieldContext_DailyStat_earnings(_ context.Context, f
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _EntryEvent_id(ctx context.Context, field graphql.CollectedField, obj *domain.EntryEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EntryEvent_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EntryEvent_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EntryEvent", field, false, false, "ID")
+}
+
+func (ec *executionContext) _EntryEvent_kind(ctx context.Context, field graphql.CollectedField, obj *domain.EntryEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EntryEvent_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.EventKind) graphql.Marshaler {
+			return ec.marshalNEntryEventKind2tallyᚋdomainᚐEventKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EntryEvent_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EntryEvent", field, false, false, "EntryEventKind")
+}
+
+func (ec *executionContext) _EntryEvent_at(ctx context.Context, field graphql.CollectedField, obj *domain.EntryEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EntryEvent_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EntryEvent_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EntryEvent", field, false, false, "Time")
+}
+
+func (ec *executionContext) _EntryEvent_amount(ctx context.Context, field graphql.CollectedField, obj *domain.EntryEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EntryEvent_amount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.EntryEvent().Amount(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EntryEvent_amount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EntryEvent",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _EntryEventConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.EntryEventConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EntryEventConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.EntryEventEdge) graphql.Marshaler {
+			return ec.marshalNEntryEventEdge2ᚕᚖtallyᚋgraphᚋmodelᚐEntryEventEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EntryEventConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EntryEventConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EntryEventEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _EntryEventConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.EntryEventConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EntryEventConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖtallyᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EntryEventConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EntryEventConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _EntryEventEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.EntryEventEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EntryEventEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EntryEventEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EntryEventEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _EntryEventEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.EntryEventEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EntryEventEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.EntryEvent) graphql.Marshaler {
+			return ec.marshalNEntryEvent2ᚖtallyᚋdomainᚐEntryEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EntryEventEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EntryEventEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EntryEvent(ctx, field)
 		},
 	}
 	return fc, nil
@@ -14346,6 +15640,50 @@ func (ec *executionContext) fieldContext_Query_payoutRun(ctx context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_entryEvents(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_entryEvents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().EntryEvents(ctx, fc.Args["entryId"].(string), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.EntryEventConnection) graphql.Marshaler {
+			return ec.marshalNEntryEventConnection2ᚖtallyᚋgraphᚋmodelᚐEntryEventConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_entryEvents(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EntryEventConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_entryEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_node(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -15877,6 +17215,50 @@ func (ec *executionContext) fieldContext_StatementLine_payoutId(_ context.Contex
 	return graphql.NewScalarFieldContext("StatementLine", field, true, true, "ID")
 }
 
+func (ec *executionContext) _StatementLine_trace(ctx context.Context, field graphql.CollectedField, obj *domain.StatementLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatementLine_trace(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.StatementLine().Trace(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.EntryEventConnection) graphql.Marshaler {
+			return ec.marshalNEntryEventConnection2ᚖtallyᚋgraphᚋmodelᚐEntryEventConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StatementLine_trace(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "StatementLine",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EntryEventConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_StatementLine_trace_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _StreamerBalances_total(ctx context.Context, field graphql.CollectedField, obj *payouts.StreamerBalances) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -16138,6 +17520,50 @@ func (ec *executionContext) fieldContext_Subscription_participationStats(ctx con
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_participationStats_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_campaignAlerts(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_campaignAlerts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().CampaignAlerts(ctx, fc.Args["campaignId"].(string), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.Alert) graphql.Marshaler {
+			return ec.marshalNAlert2ᚖtallyᚋdomainᚐAlert(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_campaignAlerts(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Alert(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_campaignAlerts_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -18060,7 +19486,7 @@ func (ec *executionContext) unmarshalInputCreateCampaignInput(ctx context.Contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "description", "landingUrl", "budget", "dailyBudget", "timeZone", "earningsHoldDays", "cpm", "cpc", "goals", "startsAt", "endsAt", "postbackUrl"}
+	fieldsInOrder := [...]string{"name", "description", "landingUrl", "budget", "dailyBudget", "timeZone", "earningsHoldDays", "cpm", "cpc", "goals", "startsAt", "endsAt", "postbackUrl", "alertWebhookUrl"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -18158,6 +19584,13 @@ func (ec *executionContext) unmarshalInputCreateCampaignInput(ctx context.Contex
 				return it, err
 			}
 			it.PostbackURL = data
+		case "alertWebhookUrl":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("alertWebhookUrl"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AlertWebhookURL = data
 		}
 	}
 	return it, nil
@@ -18886,7 +20319,7 @@ func (ec *executionContext) unmarshalInputUpdateCampaignInput(ctx context.Contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "description", "landingUrl", "budget", "dailyBudget", "timeZone", "earningsHoldDays", "cpm", "cpc", "goals", "startsAt", "endsAt", "postbackUrl", "status"}
+	fieldsInOrder := [...]string{"name", "description", "landingUrl", "budget", "dailyBudget", "timeZone", "earningsHoldDays", "cpm", "cpc", "goals", "startsAt", "endsAt", "postbackUrl", "alertWebhookUrl", "status"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -18984,6 +20417,13 @@ func (ec *executionContext) unmarshalInputUpdateCampaignInput(ctx context.Contex
 				return it, err
 			}
 			it.PostbackURL = data
+		case "alertWebhookUrl":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("alertWebhookUrl"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AlertWebhookURL = data
 		case "status":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
 			data, err := ec.unmarshalOCampaignStatus2ᚖtallyᚋdomainᚐCampaignStatus(ctx, v)
@@ -19112,6 +20552,166 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 // endregion ************************** interface.gotpl ***************************
 
 // region    **************************** object.gotpl ****************************
+
+var alertImplementors = []string{"Alert"}
+
+func (ec *executionContext) _Alert(ctx context.Context, sel ast.SelectionSet, obj *domain.Alert) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, alertImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Alert")
+		case "id":
+			out.Values[i] = ec._Alert_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "campaign":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Alert_campaign(ctx, field, obj)
+				})
+		case "kind":
+			out.Values[i] = ec._Alert_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "threshold":
+			out.Values[i] = ec._Alert_threshold(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "limit":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Alert_limit(ctx, field, obj)
+				})
+		case "spent":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Alert_spent(ctx, field, obj)
+				})
+		case "day":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Alert_day(ctx, field, obj)
+				})
+		case "participation":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Alert_participation(ctx, field, obj)
+				})
+		case "at":
+			out.Values[i] = ec._Alert_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "delivery":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Alert_delivery(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var alertConnectionImplementors = []string{"AlertConnection"}
+
+func (ec *executionContext) _AlertConnection(ctx context.Context, sel ast.SelectionSet, obj *model.AlertConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, alertConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AlertConnection")
+		case "edges":
+			out.Values[i] = ec._AlertConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._AlertConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var alertEdgeImplementors = []string{"AlertEdge"}
+
+func (ec *executionContext) _AlertEdge(ctx context.Context, sel ast.SelectionSet, obj *model.AlertEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, alertEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AlertEdge")
+		case "cursor":
+			out.Values[i] = ec._AlertEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._AlertEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
 
 var apiKeyImplementors = []string{"ApiKey"}
 
@@ -19457,6 +21057,18 @@ func (ec *executionContext) _Campaign(ctx context.Context, sel ast.SelectionSet,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Campaign_participations(ctx, field, obj)
 				})
+		case "alertWebhookUrl":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Campaign_alertWebhookUrl(ctx, field, obj)
+				})
+		case "alerts":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Campaign_alerts(ctx, field, obj)
+				})
 		case "statement":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -19796,6 +21408,11 @@ func (ec *executionContext) _CampaignStatement(ctx context.Context, sel ast.Sele
 			}
 		case "streamers":
 			out.Values[i] = ec._CampaignStatement_streamers(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lines":
+			out.Values[i] = ec._CampaignStatement_lines(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -20360,6 +21977,131 @@ func (ec *executionContext) _DailyStat(ctx context.Context, sel ast.SelectionSet
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._DailyStat_earnings(ctx, field, obj)
 				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var entryEventImplementors = []string{"EntryEvent"}
+
+func (ec *executionContext) _EntryEvent(ctx context.Context, sel ast.SelectionSet, obj *domain.EntryEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, entryEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("EntryEvent")
+		case "id":
+			out.Values[i] = ec._EntryEvent_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "kind":
+			out.Values[i] = ec._EntryEvent_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "at":
+			out.Values[i] = ec._EntryEvent_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "amount":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._EntryEvent_amount(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var entryEventConnectionImplementors = []string{"EntryEventConnection"}
+
+func (ec *executionContext) _EntryEventConnection(ctx context.Context, sel ast.SelectionSet, obj *model.EntryEventConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, entryEventConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("EntryEventConnection")
+		case "edges":
+			out.Values[i] = ec._EntryEventConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._EntryEventConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var entryEventEdgeImplementors = []string{"EntryEventEdge"}
+
+func (ec *executionContext) _EntryEventEdge(ctx context.Context, sel ast.SelectionSet, obj *model.EntryEventEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, entryEventEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("EntryEventEdge")
+		case "cursor":
+			out.Values[i] = ec._EntryEventEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._EntryEventEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -21847,6 +23589,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_payoutRun(ctx, field)
 				})
+		case "entryEvents":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_entryEvents(ctx, field)
+				})
 		case "node":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, false,
@@ -22382,6 +24130,12 @@ func (ec *executionContext) _StatementLine(ctx context.Context, sel ast.Selectio
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._StatementLine_payoutId(ctx, field, obj)
 				})
+		case "trace":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._StatementLine_trace(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -22513,6 +24267,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_campaignStats(ctx, fields[0])
 	case "participationStats":
 		return ec._Subscription_participationStats(ctx, fields[0])
+	case "campaignAlerts":
+		return ec._Subscription_campaignAlerts(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
@@ -23025,6 +24781,56 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 
 // region    ***************************** type.gotpl *****************************
 
+func (ec *executionContext) marshalNAlert2ᚖtallyᚋdomainᚐAlert(ctx context.Context, sel ast.SelectionSet, v *domain.Alert) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Alert!")
+		return graphql.Null
+	}
+	return ec._Alert(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAlertConnection2ᚖtallyᚋgraphᚋmodelᚐAlertConnection(ctx context.Context, sel ast.SelectionSet, v *model.AlertConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AlertConnection!")
+		return graphql.Null
+	}
+	return ec._AlertConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAlertEdge2ᚕᚖtallyᚋgraphᚋmodelᚐAlertEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.AlertEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAlertEdge2ᚖtallyᚋgraphᚋmodelᚐAlertEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAlertEdge2ᚖtallyᚋgraphᚋmodelᚐAlertEdge(ctx context.Context, sel ast.SelectionSet, v *model.AlertEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AlertEdge!")
+		return graphql.Null
+	}
+	return ec._AlertEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNAlertKind2tallyᚋdomainᚐAlertKind(ctx context.Context, v any) (domain.AlertKind, error) {
+	var res domain.AlertKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAlertKind2tallyᚋdomainᚐAlertKind(ctx context.Context, sel ast.SelectionSet, v domain.AlertKind) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNApiKey2ᚖtallyᚋdomainᚐAPIKey(ctx context.Context, sel ast.SelectionSet, v *domain.APIKey) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "ApiKey!")
@@ -23429,6 +25235,56 @@ func (ec *executionContext) marshalNDecimal2ᚖtallyᚋdomainᚐMicros(ctx conte
 		graphql.AddInvalidNullError(ctx, "Decimal!")
 		return graphql.Null
 	}
+	return v
+}
+
+func (ec *executionContext) marshalNEntryEvent2ᚖtallyᚋdomainᚐEntryEvent(ctx context.Context, sel ast.SelectionSet, v *domain.EntryEvent) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "EntryEvent!")
+		return graphql.Null
+	}
+	return ec._EntryEvent(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNEntryEventConnection2ᚖtallyᚋgraphᚋmodelᚐEntryEventConnection(ctx context.Context, sel ast.SelectionSet, v *model.EntryEventConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "EntryEventConnection!")
+		return graphql.Null
+	}
+	return ec._EntryEventConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNEntryEventEdge2ᚕᚖtallyᚋgraphᚋmodelᚐEntryEventEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.EntryEventEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNEntryEventEdge2ᚖtallyᚋgraphᚋmodelᚐEntryEventEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNEntryEventEdge2ᚖtallyᚋgraphᚋmodelᚐEntryEventEdge(ctx context.Context, sel ast.SelectionSet, v *model.EntryEventEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "EntryEventEdge!")
+		return graphql.Null
+	}
+	return ec._EntryEventEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNEntryEventKind2tallyᚋdomainᚐEventKind(ctx context.Context, v any) (domain.EventKind, error) {
+	var res domain.EventKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNEntryEventKind2tallyᚋdomainᚐEventKind(ctx context.Context, sel ast.SelectionSet, v domain.EventKind) graphql.Marshaler {
 	return v
 }
 

@@ -220,6 +220,42 @@ func (s *Service) CampaignStatement(ctx context.Context, campaignID, month strin
 	return domain.BuildCampaignStatement(camp.ID, month, name, from, to, entries), nil
 }
 
+// EntryEvents are one page of the events earning entry entryID sums,
+// newest first, each with the money it moved: the entry's streamer, its
+// campaign's brand and admins (whoever sees a statement it is a line of);
+// NOT_FOUND for anyone else and for an entry that does not exist;
+// BAD_USER_INPUT on entryId, first and after. A page is one indexed read,
+// bounded by the page size and by one batch's events (see
+// repository.Earnings.EventsOf).
+func (s *Service) EntryEvents(ctx context.Context, entryID string, args domain.PageArgs) (domain.Page[domain.EntryEvent], error) {
+	c, err := auth.RequireUser(ctx)
+	if err != nil {
+		return domain.Page[domain.EntryEvent]{}, err
+	}
+	if entryID == "" || len(entryID) > 200 {
+		return domain.Page[domain.EntryEvent]{}, domain.Invalid("entryId", "entryId must be a statement line's entryId")
+	}
+	if err := args.Validate(); err != nil {
+		return domain.Page[domain.EntryEvent]{}, err
+	}
+	found, err := s.Earnings.ByIDs(ctx, []string{entryID})
+	if err != nil {
+		return domain.Page[domain.EntryEvent]{}, err
+	}
+	e, ok := found[entryID]
+	notFound := domain.Errorf(domain.ENOTFOUND, "no earning entry %s", entryID)
+	if !ok {
+		return domain.Page[domain.EntryEvent]{}, notFound
+	}
+	if !c.ActsFor(e.StreamerID) {
+		camp, err := s.Campaigns.Get(ctx, e.CampaignID)
+		if err != nil || !domain.CanManageCampaign(c.UserID, c.Role, camp) {
+			return domain.Page[domain.EntryEvent]{}, notFound
+		}
+	}
+	return s.Earnings.EventsOf(ctx, e, args)
+}
+
 // StreamerPayouts are streamerID's payouts, newest first: the streamer or
 // an admin (FORBIDDEN otherwise).
 func (s *Service) StreamerPayouts(ctx context.Context, streamerID string) ([]domain.Payout, error) {

@@ -284,6 +284,7 @@ func (p *Plan) earn(billed billedFunc, st State, defaultHold int) {
 				g := &p.Entries[i]
 				g.Amount += money
 				g.Events++
+				g.Spans(e.ID)
 				if at.After(g.At) {
 					g.At, g.ReleaseAt = at, entry.ReleaseAt
 				}
@@ -291,6 +292,7 @@ func (p *Plan) earn(billed billedFunc, st State, defaultHold int) {
 			}
 			groups[key] = len(p.Entries)
 			entry.ID = domain.EarningEntryID(e.Kind, e.ID)
+			entry.Spans(e.ID)
 		}
 		p.Entries = append(p.Entries, entry)
 	}

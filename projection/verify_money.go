@@ -64,6 +64,7 @@ func (m *moneyCheck) add(e domain.EventRecord, steps []domain.Step) {
 		id, ok := m.groups[g]
 		if !ok {
 			entry.ID = domain.EarningEntryID(e.Kind, e.ID)
+			entry.Spans(e.ID)
 			m.groups[g] = entry.ID
 			m.want[entry.ID] = &entry
 			m.first[entry.ID] = e.At
@@ -72,6 +73,7 @@ func (m *moneyCheck) add(e domain.EventRecord, steps []domain.Step) {
 		w := m.want[id]
 		w.Amount += st.Delta
 		w.Events++
+		w.Spans(e.ID)
 		if e.At.Before(m.first[id]) || (e.At.Equal(m.first[id]) && e.ID < w.FirstEvent) {
 			// an earlier event of the same batch: the group is named after it
 			delete(m.want, id)
