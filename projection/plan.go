@@ -98,6 +98,10 @@ type Plan struct {
 	// participation and kind for its impressions and clicks, one per
 	// conversion billed or reversed; each is inserted once under its id.
 	Entries []domain.Entry
+	// Releases are the balance counters the entries add to: per
+	// participation its total and per release day (domain.ReleaseCounts),
+	// applied guarded by the batch like the daily buckets.
+	Releases []domain.ReleaseCount
 }
 
 // CampaignUpdate is one campaign's part of a batch: its delta, decided
@@ -225,6 +229,7 @@ func Decide(b domain.Batch, st State, r Rules) (Plan, error) {
 	p.alert(st.Ledgers, r.Currency)
 	p.mark(billed, st.Ledgers)
 	p.earn(billed, st, r.HoldDays)
+	p.Releases = domain.ReleaseCounts(p.Entries)
 	return p, nil
 }
 

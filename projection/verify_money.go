@@ -107,6 +107,8 @@ func stepTime(e domain.EventRecord, st domain.Step) time.Time {
 type moneyFix struct {
 	missing []domain.Entry
 	release []string
+	counts  bool  // balance counters differ from their entries: recounted after the missing entries are in
+	applied int64 // the batches verify compared
 }
 
 // check compares the stored entries and payouts with what the events give
@@ -130,6 +132,12 @@ func (m *moneyCheck) check(ctx context.Context, store *repository.Projection) ([
 	if err := store.EachPayout(ctx, func(p domain.Payout) error { payouts[p.ID] = p; return nil }); err != nil {
 		return nil, fix, err
 	}
+	countDrift, _, err := recount(ctx, store, m.applied, stored)
+	if err != nil {
+		return nil, fix, err
+	}
+	drift = append(drift, countDrift...)
+	fix.counts, fix.applied = len(countDrift) > 0, m.applied
 	for _, id := range sortedKeys(m.want) {
 		w := m.want[id]
 		have, ok := stored[id]
@@ -258,7 +266,80 @@ func repairMoney(ctx context.Context, store *repository.Projection, fix moneyFix
 			return 0, err
 		}
 	}
-	return len(fix.missing) + len(fix.release), nil
+	counted := 0
+	if fix.counts || len(fix.missing) > 0 {
+		stored := map[string]domain.Entry{}
+		if err := store.EachEntry(ctx, func(e domain.Entry) error { stored[e.ID] = e; return nil }); err != nil {
+			return 0, err
+		}
+		_, set, err := recount(ctx, store, fix.applied, stored)
+		if err != nil {
+			return 0, err
+		}
+		for _, c := range set {
+			if err := store.SetReleaseCount(ctx, c); err != nil {
+				return 0, err
+			}
+		}
+		counted = len(set)
+	}
+	return len(fix.missing) + len(fix.release) + counted, nil
+}
+
+// recount recomputes the balance counters from the stored entries of the
+// batches up to applied (domain.ReleaseCounts) and compares them with the
+// counters no later batch has reached (a later batch may be writing its
+// entries and counters): the drift, one line each, and the counters as
+// they should be.
+func recount(ctx context.Context, store *repository.Projection, applied int64, entries map[string]domain.Entry) ([]string, []domain.ReleaseCount, error) {
+	var list []domain.Entry
+	for _, e := range entries {
+		if e.Batch <= applied {
+			list = append(list, e)
+		}
+	}
+	want := map[string]domain.ReleaseCount{}
+	for _, c := range domain.ReleaseCounts(list) {
+		want[c.Key()] = c
+	}
+	have := map[string]domain.ReleaseCount{}
+	later := map[string]bool{}
+	err := store.EachReleaseCount(ctx, func(c repository.StoredReleaseCount) error {
+		if c.ProjBatch > applied {
+			later[c.Key()] = true
+			return nil
+		}
+		have[c.Key()] = c.ReleaseCount
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	keys := map[string]bool{}
+	for k := range want {
+		keys[k] = true
+	}
+	for k := range have {
+		keys[k] = true
+	}
+	var drift []string
+	var set []domain.ReleaseCount
+	for _, k := range sortedKeys(keys) {
+		if later[k] {
+			continue
+		}
+		w, h := want[k], have[k]
+		if w.Amount == h.Amount {
+			continue
+		}
+		drift = append(drift, fmt.Sprintf("balance counter %s: stored %s; its entries sum to %s", k, h.Amount, w.Amount))
+		if w.ParticipationID == "" {
+			w = h
+			w.Amount = 0
+		}
+		set = append(set, w)
+	}
+	return drift, set, nil
 }
 
 func reversedOf(entries []domain.Entry) []string {

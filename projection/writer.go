@@ -89,6 +89,9 @@ func (p *Projector) apply(ctx context.Context, b domain.Batch) error {
 	if err := p.store.InsertEntries(ctx, b.N, plan.Entries); err != nil {
 		return err
 	}
+	if err := p.store.ApplyReleaseCounts(ctx, b.N, plan.Releases); err != nil {
+		return err
+	}
 	if err := p.store.SaveFilterState(ctx, b.N, plan.Filter.After, plan.Filter.Before, plan.Filter.Expires); err != nil {
 		return err
 	}

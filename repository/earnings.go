@@ -32,6 +32,11 @@ func earningIndexes() []indexModel {
 		// A streamer's entries up to a month's end (statements).
 		plainIndex("streamer_at", bson.D{{Key: "streamerId", Value: 1}, {Key: "at", Value: 1}}),
 		plainIndex("campaign_at", bson.D{{Key: "campaignId", Value: 1}, {Key: "at", Value: 1}}),
+		// Balances: the entries released later today, the unclaimed reversals.
+		plainIndex("streamer_release", bson.D{{Key: "streamerId", Value: 1}, {Key: "releaseAt", Value: 1}}),
+		plainIndex("participation_release", bson.D{{Key: "participationId", Value: 1}, {Key: "releaseAt", Value: 1}}),
+		plainIndex("streamer_kind_payout", bson.D{{Key: "streamerId", Value: 1}, {Key: "kind", Value: 1}, {Key: "payoutId", Value: 1}}),
+		plainIndex("participation_kind_payout", bson.D{{Key: "participationId", Value: 1}, {Key: "kind", Value: 1}, {Key: "payoutId", Value: 1}}),
 	}
 }
 
@@ -173,12 +178,13 @@ func (r *Projection) ReleaseEntries(ctx context.Context, payoutID string) error 
 // and payout runs.
 type Earnings struct {
 	c      *collection
+	counts *collection
 	events map[domain.EventKind]*collection
 }
 
 // NewEarnings returns the earning entries' repository of s.
 func NewEarnings(s *Store) *Earnings {
-	return &Earnings{c: s.collection(earningsCollection), events: map[domain.EventKind]*collection{
+	return &Earnings{c: s.collection(earningsCollection), counts: s.collection(releaseCountsCollection), events: map[domain.EventKind]*collection{
 		domain.EventImpression: s.collection(impressionsCollection),
 		domain.EventClick:      s.collection(clicksCollection),
 	}}

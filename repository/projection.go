@@ -55,6 +55,7 @@ type Projection struct {
 	capSpend       *collection
 	alerts         *collection
 	earnings       *collection
+	releaseCounts  *collection
 	payouts        *collection
 	outbox         *Outbox
 }
@@ -75,6 +76,7 @@ func NewProjection(s *Store) *Projection {
 		capSpend:       s.projectorCollection(capSpendCollection),
 		alerts:         s.projectorCollection(alertsCollection),
 		earnings:       s.projectorCollection(earningsCollection),
+		releaseCounts:  s.projectorCollection(releaseCountsCollection),
 		payouts:        s.projectorCollection(payoutsCollection),
 		outbox:         newProjectorOutbox(s),
 	}

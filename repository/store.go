@@ -456,6 +456,7 @@ func (s *Store) indexes() map[string][]mongo.IndexModel {
 		capSpendCollection:       capSpendIndexes(),
 		alertsCollection:         alertsIndexes(),
 		earningsCollection:       earningIndexes(),
+		releaseCountsCollection:  releaseCountIndexes(),
 		payoutRunsCollection:     payoutRunIndexes(),
 		payoutsCollection:        payoutIndexes(),
 	}

@@ -52,12 +52,13 @@ func TestRoundTrips(t *testing.T) {
 	// writes the batch's start and finish, one update per campaign, one
 	// bulk for its participations, one for its daily buckets and one for
 	// the cap counters (the day's spend), one for the earning entries (the
-	// click's money), one bulk to the postback outbox (the campaign has a
+	// click's money) and one for the balance counters they add to, one bulk
+	// to the postback outbox (the campaign has a
 	// postback URL), and one mark per kind of event.
 	writes := a.store.Writes()
 	a.project()
-	if got := a.store.Writes() - writes; got != 11 {
-		t.Errorf("projecting a click and a conversion: %d writes, want 11 (lease, start, campaign, participations, buckets, cap counters, earning entries, outbox, 2 marks, finish)", got)
+	if got := a.store.Writes() - writes; got != 12 {
+		t.Errorf("projecting a click and a conversion: %d writes, want 12 (lease, start, campaign, participations, buckets, cap counters, earning entries, balance counters, outbox, 2 marks, finish)", got)
 	}
 }
 
