@@ -17,6 +17,7 @@ type ReleaseCount struct {
 	StreamerID      string
 	Day             string // "" for the participation's total
 	Amount          Micros
+	Reversals       int64 // on a total: how many of its entries are reversals (balances read them only when there are some)
 }
 
 // Key is the counter's id: "<participation>:<day>", "<participation>:total".
@@ -36,12 +37,15 @@ func ReleaseCounts(entries []Entry) []ReleaseCount {
 	sums := map[string]*ReleaseCount{}
 	add := func(e Entry, day string) {
 		c := ReleaseCount{ParticipationID: e.ParticipationID, CampaignID: e.CampaignID, StreamerID: e.StreamerID, Day: day}
-		if have := sums[c.Key()]; have != nil {
-			have.Amount += e.Amount
-			return
+		have := sums[c.Key()]
+		if have == nil {
+			have = &c
+			sums[c.Key()] = have
 		}
-		c.Amount = e.Amount
-		sums[c.Key()] = &c
+		have.Amount += e.Amount
+		if day == "" && e.Kind == EntryReversal {
+			have.Reversals++
+		}
 	}
 	for _, e := range entries {
 		if e.Kind == EntryCarry {

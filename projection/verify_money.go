@@ -329,13 +329,13 @@ func recount(ctx context.Context, store *repository.Projection, applied int64, e
 			continue
 		}
 		w, h := want[k], have[k]
-		if w.Amount == h.Amount {
+		if w.Amount == h.Amount && w.Reversals == h.Reversals {
 			continue
 		}
-		drift = append(drift, fmt.Sprintf("balance counter %s: stored %s; its entries sum to %s", k, h.Amount, w.Amount))
+		drift = append(drift, fmt.Sprintf("balance counter %s: stored %s (%d reversals); its entries sum to %s (%d reversals)", k, h.Amount, h.Reversals, w.Amount, w.Reversals))
 		if w.ParticipationID == "" {
 			w = h
-			w.Amount = 0
+			w.Amount, w.Reversals = 0, 0
 		}
 		set = append(set, w)
 	}

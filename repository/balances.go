@@ -35,12 +35,13 @@ type releaseCountDoc struct {
 	StreamerID      string `bson:"streamerId"`
 	Day             string `bson:"day"`
 	AmountMicros    int64  `bson:"amountMicros"`
+	Reversals       int64  `bson:"reversals,omitempty"`
 	ProjBatch       int64  `bson:"projBatch"`
 }
 
 func (d releaseCountDoc) toDomain() domain.ReleaseCount {
 	return domain.ReleaseCount{ParticipationID: d.ParticipationID, CampaignID: d.CampaignID, StreamerID: d.StreamerID,
-		Day: d.Day, Amount: domain.Micros(d.AmountMicros)}
+		Day: d.Day, Amount: domain.Micros(d.AmountMicros), Reversals: d.Reversals}
 }
 
 // ApplyReleaseCounts adds batch n's entries to the balance counters: one
@@ -51,8 +52,15 @@ func (r *Projection) ApplyReleaseCounts(ctx context.Context, n int64, counts []d
 	for _, c := range counts {
 		update := bson.M{"$set": bson.M{"projBatch": n, "participationId": c.ParticipationID, "campaignId": c.CampaignID,
 			"streamerId": c.StreamerID, "day": c.Day}}
+		inc := bson.M{}
 		if c.Amount != 0 {
-			update["$inc"] = bson.M{"amountMicros": int64(c.Amount)}
+			inc["amountMicros"] = int64(c.Amount)
+		}
+		if c.Reversals != 0 {
+			inc["reversals"] = c.Reversals
+		}
+		if len(inc) > 0 {
+			update["$inc"] = inc
 		}
 		models = append(models, mongo.NewUpdateOneModel().
 			SetFilter(bson.M{"_id": c.Key(), "projBatch": notApplied(n)}).SetUpdate(update).SetUpsert(true))
@@ -97,7 +105,7 @@ func (r *Projection) EachReleaseCount(ctx context.Context, f func(StoredReleaseC
 // next batch adds to it.
 func (r *Projection) SetReleaseCount(ctx context.Context, c domain.ReleaseCount) error {
 	_, err := r.releaseCounts.UpdateOne(ctx, bson.M{"_id": c.Key()}, bson.M{
-		"$set":         bson.M{"amountMicros": int64(c.Amount), "participationId": c.ParticipationID, "campaignId": c.CampaignID, "streamerId": c.StreamerID, "day": c.Day},
+		"$set":         bson.M{"amountMicros": int64(c.Amount), "reversals": c.Reversals, "participationId": c.ParticipationID, "campaignId": c.CampaignID, "streamerId": c.StreamerID, "day": c.Day},
 		"$setOnInsert": bson.M{"projBatch": int64(0)},
 	}, options.Update().SetUpsert(true))
 	if err != nil {
@@ -142,9 +150,16 @@ func (r *Earnings) balanceInputs(ctx context.Context, field, id string, now time
 	for _, d := range docs {
 		in.Counts = append(in.Counts, d.toDomain())
 	}
+	var reversals int64
+	for _, c := range in.Counts {
+		reversals += c.Reversals
+	}
 	day, _ := time.Parse("2006-01-02", today)
 	if in.Later, err = findEntries(ctx, r.c, bson.M{field: id, "releaseAt": bson.M{"$gt": now.UTC(), "$lt": day.AddDate(0, 0, 1)}}); err != nil {
 		return in, err
+	}
+	if reversals == 0 {
+		return in, nil // no reversal ever: none to read
 	}
 	if in.Reversals, err = findEntries(ctx, r.c, bson.M{field: id, "kind": string(domain.EntryReversal), "payoutId": unclaimed}); err != nil {
 		return in, err

@@ -541,7 +541,7 @@ func TestVerifyMoney(t *testing.T) {
 	rep := a.mustVerify()
 	report := strings.Join(rep.Drift, "\n")
 	for _, want := range []string{"payout " + s2Payout + ": FAILED, yet it still claims", "earning clicks:", "missing; the events give",
-		":total: stored 7.00; its entries sum to 2.00",
+		":total: stored 7.00 (0 reversals); its entries sum to 2.00",
 		"payout verified:" + s1.user.ID + ": amount 3.00; the entries it claims sum to 0.00"} {
 		if !strings.Contains(report, want) {
 			t.Errorf("the report does not say %q:\n%s", want, report)
