@@ -61,6 +61,45 @@ type Entry struct {
 	Events          int       // how many events it records
 	Batch           int64     // the batch that projected it
 	PayoutID        string    // the payout that claimed it; "" while unclaimed
+	// MinEvent and MaxEvent bound the ids of a group's events (impressions
+	// and clicks): a read of its events scans that range of one batch, not
+	// the participation's history. "" for an entry written before them.
+	MinEvent, MaxEvent string
+}
+
+// Spans widens e's event id range to id.
+func (e *Entry) Spans(id string) {
+	if e.MinEvent == "" || id < e.MinEvent {
+		e.MinEvent = id
+	}
+	if id > e.MaxEvent {
+		e.MaxEvent = id
+	}
+}
+
+// EventKindOf is the kind of event an entry sums: impressions, clicks or
+// conversions (a reversal's too); "" for a carry, which sums none.
+func (e Entry) EventKindOf() EventKind {
+	switch {
+	case e.Kind == EntryCarry:
+		return ""
+	case e.ID == EarningEntryID(EventImpression, e.FirstEvent):
+		return EventImpression
+	case e.ID == EarningEntryID(EventClick, e.FirstEvent):
+		return EventClick
+	default:
+		return EventConversion
+	}
+}
+
+// EntryEvent is one event behind an earning entry and what it moved: its
+// price, a conversion's payout, or minus a reversed conversion's charge.
+// The amounts of an entry's events sum to the entry's.
+type EntryEvent struct {
+	ID     string
+	Kind   EventKind
+	At     time.Time
+	Amount Micros
 }
 
 // EarningEntryID is the id of the entry of a group of impressions or

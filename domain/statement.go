@@ -139,14 +139,19 @@ func BuildStatement(streamerID, month, zone string, from, to time.Time, entries 
 		st.Campaigns = append(st.Campaigns, *c)
 	}
 	sort.Slice(st.Campaigns, func(i, j int) bool { return st.Campaigns[i].CampaignID < st.Campaigns[j].CampaignID })
-	sort.SliceStable(st.Lines, func(i, j int) bool {
-		a, b := st.Lines[i], st.Lines[j]
+	sortLines(st.Lines)
+	return st
+}
+
+// sortLines puts lines in time order, then by entry or payout id.
+func sortLines(lines []StatementLine) {
+	sort.SliceStable(lines, func(i, j int) bool {
+		a, b := lines[i], lines[j]
 		if !a.At.Equal(b.At) {
 			return a.At.Before(b.At)
 		}
 		return a.EntryID+a.PayoutID < b.EntryID+b.PayoutID
 	})
-	return st
 }
 
 // reversedAfterPayout reports a reversal whose earning a payout (not
@@ -158,6 +163,15 @@ func reversedAfterPayout(e Entry, byID map[string]Entry, created map[string]time
 	}
 	at, owed := created[orig.PayoutID]
 	return owed && !at.After(e.At)
+}
+
+// MarshalGQL writes the GraphQL enum name (IMPRESSIONS, CLICKS, CONVERSIONS).
+func (k EventKind) MarshalGQL(w io.Writer) { marshalEnum(w, k) }
+
+// UnmarshalGQL reads the GraphQL enum name.
+func (k *EventKind) UnmarshalGQL(v any) (err error) {
+	*k, err = unmarshalEnum(v, "EntryEventKind", EventImpression, EventClick, EventConversion)
+	return err
 }
 
 // SpendKind is what a campaign statement's item bills for.
@@ -203,8 +217,9 @@ type CampaignStatement struct {
 	TimeZone   string
 	From, To   time.Time
 	Spend      Micros
-	Items      []SpendItem  // impressions, clicks, conversions, reversals
-	Streamers  []SpendShare // by participation id
+	Items      []SpendItem     // impressions, clicks, conversions, reversals
+	Streamers  []SpendShare    // by participation id
+	Lines      []StatementLine // every entry of the month, in time order: each traceable to its events
 }
 
 // BuildCampaignStatement sums a campaign's entries of [from, to).
@@ -239,7 +254,14 @@ func BuildCampaignStatement(campaignID, month, zone string, from, to time.Time, 
 			shares[e.ParticipationID] = sh
 		}
 		sh.Amount += e.Amount
+		line := StatementLine{At: e.At, Kind: StatementEarning, CampaignID: e.CampaignID, ParticipationID: e.ParticipationID, Amount: e.Amount,
+			EntryID: e.ID, FirstEvent: e.FirstEvent, Events: e.Events, Batch: e.Batch}
+		if e.Kind == EntryReversal {
+			line.Kind = StatementReversal
+		}
+		st.Lines = append(st.Lines, line)
 	}
+	sortLines(st.Lines)
 	for _, k := range []SpendKind{SpendImpressions, SpendClicks, SpendConversions, SpendReversals} {
 		st.Items = append(st.Items, *items[k])
 	}

@@ -40,6 +40,7 @@ type ResolverRoot interface {
 	Click() ClickResolver
 	Conversion() ConversionResolver
 	DailyStat() DailyStatResolver
+	EntryEvent() EntryEventResolver
 	Goal() GoalResolver
 	Impression() ImpressionResolver
 	Mutation() MutationResolver
@@ -195,6 +196,7 @@ type ComplexityRoot struct {
 	CampaignStatement struct {
 		From      func(childComplexity int) int
 		Items     func(childComplexity int) int
+		Lines     func(childComplexity int) int
 		Month     func(childComplexity int) int
 		Spend     func(childComplexity int) int
 		Streamers func(childComplexity int) int
@@ -286,6 +288,23 @@ type ComplexityRoot struct {
 		InvalidClicks func(childComplexity int) int
 		NotBilled     func(childComplexity int) int
 		Spend         func(childComplexity int) int
+	}
+
+	EntryEvent struct {
+		Amount func(childComplexity int) int
+		At     func(childComplexity int) int
+		ID     func(childComplexity int) int
+		Kind   func(childComplexity int) int
+	}
+
+	EntryEventConnection struct {
+		Edges    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	EntryEventEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
 	}
 
 	Goal struct {
@@ -498,6 +517,7 @@ type ComplexityRoot struct {
 		Campaigns        func(childComplexity int, filter *domain.CampaignFilter, first *int, after *string, last *int, before *string) int
 		Conversions      func(childComplexity int, campaignID *string, participationID *string, status *domain.ConversionStatus, streamerID *string, goalID *string, subIds *model.SubIdsInput, from *time.Time, to *time.Time, first *int, after *string, last *int, before *string) int
 		DailyStats       func(childComplexity int, scope domain.StatsScope, id string, from string, to string) int
+		EntryEvents      func(childComplexity int, entryID string, first *int, after *string) int
 		Me               func(childComplexity int) int
 		Node             func(childComplexity int, id string) int
 		Nodes            func(childComplexity int, ids []string) int
@@ -617,6 +637,7 @@ type ComplexityRoot struct {
 		Kind            func(childComplexity int) int
 		ParticipationID func(childComplexity int) int
 		PayoutID        func(childComplexity int) int
+		Trace           func(childComplexity int, first *int, after *string) int
 	}
 
 	StreamerBalances struct {
@@ -741,6 +762,9 @@ type DailyStatResolver interface {
 	Spend(ctx context.Context, obj *domain.DailyStat) (*model.Money, error)
 	Earnings(ctx context.Context, obj *domain.DailyStat) (*model.Money, error)
 }
+type EntryEventResolver interface {
+	Amount(ctx context.Context, obj *domain.EntryEvent) (*model.Money, error)
+}
 type GoalResolver interface {
 	Payout(ctx context.Context, obj *domain.Goal) (*model.Money, error)
 }
@@ -831,6 +855,7 @@ type QueryResolver interface {
 	Campaigns(ctx context.Context, filter *domain.CampaignFilter, first *int, after *string, last *int, before *string) (*model.CampaignConnection, error)
 	Participation(ctx context.Context, id string) (*domain.Participation, error)
 	PayoutRun(ctx context.Context, key string) (*domain.PayoutRun, error)
+	EntryEvents(ctx context.Context, entryID string, first *int, after *string) (*model.EntryEventConnection, error)
 	Node(ctx context.Context, id string) (domain.Node, error)
 	Nodes(ctx context.Context, ids []string) ([]domain.Node, error)
 	Overlay(ctx context.Context, browserSourceToken string) (*domain.OverlaySlot, error)
@@ -874,6 +899,7 @@ type StatementLineResolver interface {
 
 	Batch(ctx context.Context, obj *domain.StatementLine) (int, error)
 	PayoutID(ctx context.Context, obj *domain.StatementLine) (*string, error)
+	Trace(ctx context.Context, obj *domain.StatementLine, first *int, after *string) (*model.EntryEventConnection, error)
 }
 type StreamerBalancesResolver interface {
 	Campaigns(ctx context.Context, obj *payouts.StreamerBalances) ([]*payouts.ParticipationBalances, error)
@@ -1458,6 +1484,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CampaignStatement.Items(childComplexity), true
+	case "CampaignStatement.lines":
+		if e.ComplexityRoot.CampaignStatement.Lines == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignStatement.Lines(childComplexity), true
 	case "CampaignStatement.month":
 		if e.ComplexityRoot.CampaignStatement.Month == nil {
 			break
@@ -1851,6 +1883,57 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DailyStat.Spend(childComplexity), true
+
+	case "EntryEvent.amount":
+		if e.ComplexityRoot.EntryEvent.Amount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EntryEvent.Amount(childComplexity), true
+	case "EntryEvent.at":
+		if e.ComplexityRoot.EntryEvent.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EntryEvent.At(childComplexity), true
+	case "EntryEvent.id":
+		if e.ComplexityRoot.EntryEvent.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EntryEvent.ID(childComplexity), true
+	case "EntryEvent.kind":
+		if e.ComplexityRoot.EntryEvent.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EntryEvent.Kind(childComplexity), true
+
+	case "EntryEventConnection.edges":
+		if e.ComplexityRoot.EntryEventConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EntryEventConnection.Edges(childComplexity), true
+	case "EntryEventConnection.pageInfo":
+		if e.ComplexityRoot.EntryEventConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EntryEventConnection.PageInfo(childComplexity), true
+
+	case "EntryEventEdge.cursor":
+		if e.ComplexityRoot.EntryEventEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EntryEventEdge.Cursor(childComplexity), true
+	case "EntryEventEdge.node":
+		if e.ComplexityRoot.EntryEventEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EntryEventEdge.Node(childComplexity), true
 
 	case "Goal.approval":
 		if e.ComplexityRoot.Goal.Approval == nil {
@@ -2833,6 +2916,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.DailyStats(childComplexity, args["scope"].(domain.StatsScope), args["id"].(string), args["from"].(string), args["to"].(string)), true
+	case "Query.entryEvents":
+		if e.ComplexityRoot.Query.EntryEvents == nil {
+			break
+		}
+
+		args, err := ec.field_Query_entryEvents_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.EntryEvents(childComplexity, args["entryId"].(string), args["first"].(*int), args["after"].(*string)), true
 
 	case "Query.me":
 		if e.ComplexityRoot.Query.Me == nil {
@@ -3345,6 +3439,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.StatementLine.PayoutID(childComplexity), true
+	case "StatementLine.trace":
+		if e.ComplexityRoot.StatementLine.Trace == nil {
+			break
+		}
+
+		args, err := ec.field_StatementLine_trace_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.StatementLine.Trace(childComplexity, args["first"].(*int), args["after"].(*string)), true
 
 	case "StreamerBalances.campaigns":
 		if e.ComplexityRoot.StreamerBalances.Campaigns == nil {
@@ -4275,6 +4380,11 @@ extend type Participation {
 extend type Query {
   "A payout run by its key: admins only."
   payoutRun(key: String!): PayoutRun
+  """
+  The events an earning entry (a statement line's entryId) sums, newest first:
+  its streamer, its campaign's brand and admins; NOT_FOUND for anyone else.
+  """
+  entryEvents(entryId: String!, first: Int = 20, after: String): EntryEventConnection!
 }
 
 extend type Mutation {
@@ -4322,6 +4432,43 @@ type StatementLine {
   events: Int!
   batch: Int!
   payoutId: ID
+  """
+  The events this line sums, newest first: first at most 100 (20 by default),
+  after a cursor of an earlier page. Their amounts sum to the line's amount and
+  they number its events. Empty for a payout. Whoever sees the statement may
+  page them.
+  """
+  trace(first: Int = 20, after: String): EntryEventConnection!
+}
+
+"What kind of event a statement line sums."
+enum EntryEventKind {
+  IMPRESSIONS
+  CLICKS
+  CONVERSIONS
+}
+
+"One event behind a statement line, and the money it moved."
+type EntryEvent {
+  "The impression's, click's or conversion's id."
+  id: ID!
+  kind: EntryEventKind!
+  "When it moved the money: its recording (an impression, a click), the step's time (a conversion approved or rejected)."
+  at: Time!
+  "Its price; for a conversion its payout, or minus its charge when rejected after it was billed."
+  amount: Money!
+}
+
+"An event of a statement line and its cursor."
+type EntryEventEdge {
+  cursor: String!
+  node: EntryEvent!
+}
+
+"A page of a statement line's events, newest first."
+type EntryEventConnection {
+  edges: [EntryEventEdge!]!
+  pageInfo: PageInfo!
 }
 
 "One campaign's part of a statement."
@@ -4406,6 +4553,8 @@ type CampaignStatement {
   items: [SpendItem!]!
   "By participation id."
   streamers: [SpendShare!]!
+  "Every earning entry of the month in time order (EARNING or REVERSAL), each traceable to its events (trace)."
+  lines: [StatementLine!]!
 }
 
 extend type Campaign {
@@ -5709,6 +5858,8 @@ func (ec *executionContext) childFields_CampaignStatement(ctx context.Context, f
 		return ec.fieldContext_CampaignStatement_items(ctx, field)
 	case "streamers":
 		return ec.fieldContext_CampaignStatement_streamers(ctx, field)
+	case "lines":
+		return ec.fieldContext_CampaignStatement_lines(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CampaignStatement", field.Name)
 }
@@ -5883,6 +6034,40 @@ func (ec *executionContext) childFields_DailyStat(ctx context.Context, field gra
 		return ec.fieldContext_DailyStat_earnings(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type DailyStat", field.Name)
+}
+
+func (ec *executionContext) childFields_EntryEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_EntryEvent_id(ctx, field)
+	case "kind":
+		return ec.fieldContext_EntryEvent_kind(ctx, field)
+	case "at":
+		return ec.fieldContext_EntryEvent_at(ctx, field)
+	case "amount":
+		return ec.fieldContext_EntryEvent_amount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type EntryEvent", field.Name)
+}
+
+func (ec *executionContext) childFields_EntryEventConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_EntryEventConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_EntryEventConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type EntryEventConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_EntryEventEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_EntryEventEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_EntryEventEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type EntryEventEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_Goal(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6457,6 +6642,8 @@ func (ec *executionContext) childFields_StatementLine(ctx context.Context, field
 		return ec.fieldContext_StatementLine_batch(ctx, field)
 	case "payoutId":
 		return ec.fieldContext_StatementLine_payoutId(ctx, field)
+	case "trace":
+		return ec.fieldContext_StatementLine_trace(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type StatementLine", field.Name)
 }
@@ -7329,6 +7516,36 @@ func (ec *executionContext) field_Query_dailyStats_args(ctx context.Context, raw
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_entryEvents_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "entryId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["entryId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_node_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -7440,6 +7657,28 @@ func (ec *executionContext) field_Query_report_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["after"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_StatementLine_trace_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
 	return args, nil
 }
 
@@ -10114,6 +10353,38 @@ func (ec *executionContext) fieldContext_CampaignStatement_streamers(_ context.C
 	return fc, nil
 }
 
+func (ec *executionContext) _CampaignStatement_lines(ctx context.Context, field graphql.CollectedField, obj *domain.CampaignStatement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignStatement_lines(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Lines, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []domain.StatementLine) graphql.Marshaler {
+			return ec.marshalNStatementLine2ᚕtallyᚋdomainᚐStatementLineᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignStatement_lines(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CampaignStatement",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StatementLine(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _CampaignStats_impressions(ctx context.Context, field graphql.CollectedField, obj *domain.CampaignStats) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11628,6 +11899,226 @@ func (ec *executionContext) fieldContext_DailyStat_earnings(_ context.Context, f
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _EntryEvent_id(ctx context.Context, field graphql.CollectedField, obj *domain.EntryEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EntryEvent_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EntryEvent_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EntryEvent", field, false, false, "ID")
+}
+
+func (ec *executionContext) _EntryEvent_kind(ctx context.Context, field graphql.CollectedField, obj *domain.EntryEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EntryEvent_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.EventKind) graphql.Marshaler {
+			return ec.marshalNEntryEventKind2tallyᚋdomainᚐEventKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EntryEvent_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EntryEvent", field, false, false, "EntryEventKind")
+}
+
+func (ec *executionContext) _EntryEvent_at(ctx context.Context, field graphql.CollectedField, obj *domain.EntryEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EntryEvent_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EntryEvent_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EntryEvent", field, false, false, "Time")
+}
+
+func (ec *executionContext) _EntryEvent_amount(ctx context.Context, field graphql.CollectedField, obj *domain.EntryEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EntryEvent_amount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.EntryEvent().Amount(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖtallyᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EntryEvent_amount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EntryEvent",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _EntryEventConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.EntryEventConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EntryEventConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.EntryEventEdge) graphql.Marshaler {
+			return ec.marshalNEntryEventEdge2ᚕᚖtallyᚋgraphᚋmodelᚐEntryEventEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EntryEventConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EntryEventConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EntryEventEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _EntryEventConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.EntryEventConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EntryEventConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖtallyᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EntryEventConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EntryEventConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _EntryEventEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.EntryEventEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EntryEventEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EntryEventEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EntryEventEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _EntryEventEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.EntryEventEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EntryEventEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.EntryEvent) graphql.Marshaler {
+			return ec.marshalNEntryEvent2ᚖtallyᚋdomainᚐEntryEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EntryEventEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EntryEventEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EntryEvent(ctx, field)
 		},
 	}
 	return fc, nil
@@ -15653,6 +16144,50 @@ func (ec *executionContext) fieldContext_Query_payoutRun(ctx context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_entryEvents(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_entryEvents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().EntryEvents(ctx, fc.Args["entryId"].(string), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.EntryEventConnection) graphql.Marshaler {
+			return ec.marshalNEntryEventConnection2ᚖtallyᚋgraphᚋmodelᚐEntryEventConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_entryEvents(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EntryEventConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_entryEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_node(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -17937,6 +18472,50 @@ func (ec *executionContext) _StatementLine_payoutId(ctx context.Context, field g
 }
 func (ec *executionContext) fieldContext_StatementLine_payoutId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("StatementLine", field, true, true, "ID")
+}
+
+func (ec *executionContext) _StatementLine_trace(ctx context.Context, field graphql.CollectedField, obj *domain.StatementLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StatementLine_trace(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.StatementLine().Trace(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.EntryEventConnection) graphql.Marshaler {
+			return ec.marshalNEntryEventConnection2ᚖtallyᚋgraphᚋmodelᚐEntryEventConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StatementLine_trace(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "StatementLine",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EntryEventConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_StatementLine_trace_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _StreamerBalances_total(ctx context.Context, field graphql.CollectedField, obj *payouts.StreamerBalances) (ret graphql.Marshaler) {
@@ -22319,6 +22898,11 @@ func (ec *executionContext) _CampaignStatement(ctx context.Context, sel ast.Sele
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "lines":
+			out.Values[i] = ec._CampaignStatement_lines(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -22880,6 +23464,131 @@ func (ec *executionContext) _DailyStat(ctx context.Context, sel ast.SelectionSet
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._DailyStat_earnings(ctx, field, obj)
 				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var entryEventImplementors = []string{"EntryEvent"}
+
+func (ec *executionContext) _EntryEvent(ctx context.Context, sel ast.SelectionSet, obj *domain.EntryEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, entryEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("EntryEvent")
+		case "id":
+			out.Values[i] = ec._EntryEvent_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "kind":
+			out.Values[i] = ec._EntryEvent_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "at":
+			out.Values[i] = ec._EntryEvent_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "amount":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._EntryEvent_amount(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var entryEventConnectionImplementors = []string{"EntryEventConnection"}
+
+func (ec *executionContext) _EntryEventConnection(ctx context.Context, sel ast.SelectionSet, obj *model.EntryEventConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, entryEventConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("EntryEventConnection")
+		case "edges":
+			out.Values[i] = ec._EntryEventConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._EntryEventConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var entryEventEdgeImplementors = []string{"EntryEventEdge"}
+
+func (ec *executionContext) _EntryEventEdge(ctx context.Context, sel ast.SelectionSet, obj *model.EntryEventEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, entryEventEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("EntryEventEdge")
+		case "cursor":
+			out.Values[i] = ec._EntryEventEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._EntryEventEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -24367,6 +25076,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_payoutRun(ctx, field)
 				})
+		case "entryEvents":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_entryEvents(ctx, field)
+				})
 		case "node":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, false,
@@ -25182,6 +25897,12 @@ func (ec *executionContext) _StatementLine(ctx context.Context, sel ast.Selectio
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._StatementLine_payoutId(ctx, field, obj)
+				})
+		case "trace":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._StatementLine_trace(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -26282,6 +27003,56 @@ func (ec *executionContext) marshalNDecimal2ᚖtallyᚋdomainᚐMicros(ctx conte
 		graphql.AddInvalidNullError(ctx, "Decimal!")
 		return graphql.Null
 	}
+	return v
+}
+
+func (ec *executionContext) marshalNEntryEvent2ᚖtallyᚋdomainᚐEntryEvent(ctx context.Context, sel ast.SelectionSet, v *domain.EntryEvent) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "EntryEvent!")
+		return graphql.Null
+	}
+	return ec._EntryEvent(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNEntryEventConnection2ᚖtallyᚋgraphᚋmodelᚐEntryEventConnection(ctx context.Context, sel ast.SelectionSet, v *model.EntryEventConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "EntryEventConnection!")
+		return graphql.Null
+	}
+	return ec._EntryEventConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNEntryEventEdge2ᚕᚖtallyᚋgraphᚋmodelᚐEntryEventEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.EntryEventEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNEntryEventEdge2ᚖtallyᚋgraphᚋmodelᚐEntryEventEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNEntryEventEdge2ᚖtallyᚋgraphᚋmodelᚐEntryEventEdge(ctx context.Context, sel ast.SelectionSet, v *model.EntryEventEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "EntryEventEdge!")
+		return graphql.Null
+	}
+	return ec._EntryEventEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNEntryEventKind2tallyᚋdomainᚐEventKind(ctx context.Context, v any) (domain.EventKind, error) {
+	var res domain.EventKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNEntryEventKind2tallyᚋdomainᚐEventKind(ctx context.Context, sel ast.SelectionSet, v domain.EventKind) graphql.Marshaler {
 	return v
 }
 

@@ -49,8 +49,10 @@ type ParticipationBalances struct {
 
 // Balances are streamerID's balances now, in total and per campaign: the
 // streamer or an admin (FORBIDDEN for anyone else, UNAUTHENTICATED without
-// a user). Two indexed reads: the streamer's unclaimed entries and payouts
-// (and the earnings their reversals take back, for the adjustments).
+// a user). Read from the balance counters (domain.CountedBalances): the
+// streamer's lifetime and release-day counters, the entries released later
+// today, the unclaimed reversals (and the earnings they take back) and the
+// payouts — bounded by participations × open release days, not by entries.
 func (s *Service) Balances(ctx context.Context, streamerID string) (StreamerBalances, error) {
 	c, err := auth.RequireUser(ctx)
 	if err != nil {
@@ -59,7 +61,8 @@ func (s *Service) Balances(ctx context.Context, streamerID string) (StreamerBala
 	if !c.ActsFor(streamerID) {
 		return StreamerBalances{}, domain.Errorf(domain.EFORBIDDEN, "only the streamer or an admin sees a streamer's balances")
 	}
-	entries, err := s.Earnings.UnclaimedOfStreamer(ctx, streamerID)
+	now := s.Now()
+	in, err := s.Earnings.BalanceInputsOfStreamer(ctx, streamerID, now)
 	if err != nil {
 		return StreamerBalances{}, err
 	}
@@ -67,15 +70,14 @@ func (s *Service) Balances(ctx context.Context, streamerID string) (StreamerBala
 	if err != nil {
 		return StreamerBalances{}, err
 	}
-	now := s.Now()
-	claimed, err := s.claimedOriginals(ctx, entries, payouts)
+	claimed, err := s.claimedOriginals(ctx, in.Reversals, payouts)
 	if err != nil {
 		return StreamerBalances{}, err
 	}
-	total, by := domain.SumBalances(now, entries, payouts, claimed)
+	total, by := domain.CountedBalances(now, in.Counts, in.Later, in.Reversals, payouts, claimed)
 	campaignOf := map[string]string{}
-	for _, e := range entries {
-		campaignOf[e.ParticipationID] = e.CampaignID
+	for _, c := range in.Counts {
+		campaignOf[c.ParticipationID] = c.CampaignID
 	}
 	for _, p := range payouts {
 		for _, part := range p.Parts {
@@ -95,13 +97,14 @@ func (s *Service) Balances(ctx context.Context, streamerID string) (StreamerBala
 
 // ParticipationBalances are one participation's balances now: whoever may
 // see the participation (its streamer, its campaign's brand, admins);
-// NOT_FOUND for anyone else.
+// NOT_FOUND for anyone else. Read from its balance counters, as Balances.
 func (s *Service) ParticipationBalances(ctx context.Context, participationID string) (domain.Balances, error) {
 	p, err := s.Campaigns.Participation(ctx, participationID)
 	if err != nil {
 		return domain.Balances{}, err
 	}
-	entries, err := s.Earnings.UnclaimedOfParticipation(ctx, p.ID)
+	now := s.Now()
+	in, err := s.Earnings.BalanceInputsOfParticipation(ctx, p.ID, now)
 	if err != nil {
 		return domain.Balances{}, err
 	}
@@ -109,11 +112,11 @@ func (s *Service) ParticipationBalances(ctx context.Context, participationID str
 	if err != nil {
 		return domain.Balances{}, err
 	}
-	claimed, err := s.claimedOriginals(ctx, entries, payouts)
+	claimed, err := s.claimedOriginals(ctx, in.Reversals, payouts)
 	if err != nil {
 		return domain.Balances{}, err
 	}
-	_, by := domain.SumBalances(s.Now(), entries, payouts, claimed)
+	_, by := domain.CountedBalances(now, in.Counts, in.Later, in.Reversals, payouts, claimed)
 	return by[p.ID], nil
 }
 
@@ -218,6 +221,42 @@ func (s *Service) CampaignStatement(ctx context.Context, campaignID, month strin
 		return domain.CampaignStatement{}, err
 	}
 	return domain.BuildCampaignStatement(camp.ID, month, name, from, to, entries), nil
+}
+
+// EntryEvents are one page of the events earning entry entryID sums,
+// newest first, each with the money it moved: the entry's streamer, its
+// campaign's brand and admins (whoever sees a statement it is a line of);
+// NOT_FOUND for anyone else and for an entry that does not exist;
+// BAD_USER_INPUT on entryId, first and after. A page is one indexed read,
+// bounded by the page size and by one batch's events (see
+// repository.Earnings.EventsOf).
+func (s *Service) EntryEvents(ctx context.Context, entryID string, args domain.PageArgs) (domain.Page[domain.EntryEvent], error) {
+	c, err := auth.RequireUser(ctx)
+	if err != nil {
+		return domain.Page[domain.EntryEvent]{}, err
+	}
+	if entryID == "" || len(entryID) > 200 {
+		return domain.Page[domain.EntryEvent]{}, domain.Invalid("entryId", "entryId must be a statement line's entryId")
+	}
+	if err := args.Validate(); err != nil {
+		return domain.Page[domain.EntryEvent]{}, err
+	}
+	found, err := s.Earnings.ByIDs(ctx, []string{entryID})
+	if err != nil {
+		return domain.Page[domain.EntryEvent]{}, err
+	}
+	e, ok := found[entryID]
+	notFound := domain.Errorf(domain.ENOTFOUND, "no earning entry %s", entryID)
+	if !ok {
+		return domain.Page[domain.EntryEvent]{}, notFound
+	}
+	if !c.ActsFor(e.StreamerID) {
+		camp, err := s.Campaigns.Get(ctx, e.CampaignID)
+		if err != nil || !domain.CanManageCampaign(c.UserID, c.Role, camp) {
+			return domain.Page[domain.EntryEvent]{}, notFound
+		}
+	}
+	return s.Earnings.EventsOf(ctx, e, args)
 }
 
 // StreamerPayouts are streamerID's payouts, newest first: the streamer or

@@ -107,6 +107,10 @@ type Plan struct {
 	// participation and kind for its impressions and clicks, one per
 	// conversion billed or reversed; each is inserted once under its id.
 	Entries []domain.Entry
+	// Releases are the balance counters the entries add to: per
+	// participation its total and per release day (domain.ReleaseCounts),
+	// applied guarded by the batch like the daily buckets.
+	Releases []domain.ReleaseCount
 }
 
 // CampaignUpdate is one campaign's part of a batch: its delta, decided
@@ -237,6 +241,7 @@ func Decide(b domain.Batch, st State, r Rules) (Plan, error) {
 	p.alert(st.Ledgers, r.Currency)
 	p.mark(billed, st.Ledgers)
 	p.earn(billed, st, r.HoldDays)
+	p.Releases = domain.ReleaseCounts(p.Entries)
 	return p, nil
 }
 
@@ -296,6 +301,7 @@ func (p *Plan) earn(billed billedFunc, st State, defaultHold int) {
 				g := &p.Entries[i]
 				g.Amount += money
 				g.Events++
+				g.Spans(e.ID)
 				if at.After(g.At) {
 					g.At, g.ReleaseAt = at, entry.ReleaseAt
 				}
@@ -303,6 +309,7 @@ func (p *Plan) earn(billed billedFunc, st State, defaultHold int) {
 			}
 			groups[key] = len(p.Entries)
 			entry.ID = domain.EarningEntryID(e.Kind, e.ID)
+			entry.Spans(e.ID)
 		}
 		p.Entries = append(p.Entries, entry)
 	}

@@ -43,7 +43,12 @@ func newMoneyCheck(applied []int64) *moneyCheck {
 // partition of campaign id: an entry is written by its campaign's
 // partition, whose batch numbers are its own.
 func (m *moneyCheck) appliedOf(campaignID string) int64 {
-	return m.applied[domain.PartitionOf(campaignID, len(m.applied))]
+	return appliedOf(m.applied, campaignID)
+}
+
+// appliedOf is applied's mark of campaign id's partition.
+func appliedOf(applied []int64, campaignID string) int64 {
+	return applied[domain.PartitionOf(campaignID, len(applied))]
 }
 
 // add adds the entries of e's steps applied by batches up to its
@@ -73,6 +78,7 @@ func (m *moneyCheck) add(e domain.EventRecord, steps []domain.Step) {
 		id, ok := m.groups[g]
 		if !ok {
 			entry.ID = domain.EarningEntryID(e.Kind, e.ID)
+			entry.Spans(e.ID)
 			m.groups[g] = entry.ID
 			m.want[entry.ID] = &entry
 			m.first[entry.ID] = e.At
@@ -81,6 +87,7 @@ func (m *moneyCheck) add(e domain.EventRecord, steps []domain.Step) {
 		w := m.want[id]
 		w.Amount += st.Delta
 		w.Events++
+		w.Spans(e.ID)
 		if e.At.Before(m.first[id]) || (e.At.Equal(m.first[id]) && e.ID < w.FirstEvent) {
 			// an earlier event of the same batch: the group is named after it
 			delete(m.want, id)
@@ -114,6 +121,8 @@ func stepTime(e domain.EventRecord, st domain.Step) time.Time {
 type moneyFix struct {
 	missing []domain.Entry
 	release []string
+	counts  bool    // balance counters differ from their entries: recounted after the missing entries are in
+	applied []int64 // the batches verify compared, by partition
 }
 
 // check compares the stored entries and payouts with what the events give
@@ -137,6 +146,12 @@ func (m *moneyCheck) check(ctx context.Context, store *repository.Projection) ([
 	if err := store.EachPayout(ctx, func(p domain.Payout) error { payouts[p.ID] = p; return nil }); err != nil {
 		return nil, fix, err
 	}
+	countDrift, _, err := recount(ctx, store, m.applied, stored)
+	if err != nil {
+		return nil, fix, err
+	}
+	drift = append(drift, countDrift...)
+	fix.counts, fix.applied = len(countDrift) > 0, m.applied
 	for _, id := range sortedKeys(m.want) {
 		w := m.want[id]
 		have, ok := stored[id]
@@ -265,7 +280,80 @@ func repairMoney(ctx context.Context, store *repository.Projection, fix moneyFix
 			return 0, err
 		}
 	}
-	return len(fix.missing) + len(fix.release), nil
+	counted := 0
+	if fix.counts || len(fix.missing) > 0 {
+		stored := map[string]domain.Entry{}
+		if err := store.EachEntry(ctx, func(e domain.Entry) error { stored[e.ID] = e; return nil }); err != nil {
+			return 0, err
+		}
+		_, set, err := recount(ctx, store, fix.applied, stored)
+		if err != nil {
+			return 0, err
+		}
+		for _, c := range set {
+			if err := store.SetReleaseCount(ctx, c); err != nil {
+				return 0, err
+			}
+		}
+		counted = len(set)
+	}
+	return len(fix.missing) + len(fix.release) + counted, nil
+}
+
+// recount recomputes the balance counters from the stored entries of the
+// batches up to applied, each partition's (domain.ReleaseCounts) and compares them with the
+// counters no later batch has reached (a later batch may be writing its
+// entries and counters): the drift, one line each, and the counters as
+// they should be.
+func recount(ctx context.Context, store *repository.Projection, applied []int64, entries map[string]domain.Entry) ([]string, []domain.ReleaseCount, error) {
+	var list []domain.Entry
+	for _, e := range entries {
+		if e.Batch <= appliedOf(applied, e.CampaignID) {
+			list = append(list, e)
+		}
+	}
+	want := map[string]domain.ReleaseCount{}
+	for _, c := range domain.ReleaseCounts(list) {
+		want[c.Key()] = c
+	}
+	have := map[string]domain.ReleaseCount{}
+	later := map[string]bool{}
+	err := store.EachReleaseCount(ctx, func(c repository.StoredReleaseCount) error {
+		if c.ProjBatch > appliedOf(applied, c.CampaignID) {
+			later[c.Key()] = true
+			return nil
+		}
+		have[c.Key()] = c.ReleaseCount
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	keys := map[string]bool{}
+	for k := range want {
+		keys[k] = true
+	}
+	for k := range have {
+		keys[k] = true
+	}
+	var drift []string
+	var set []domain.ReleaseCount
+	for _, k := range sortedKeys(keys) {
+		if later[k] {
+			continue
+		}
+		w, h := want[k], have[k]
+		if w.Amount == h.Amount && w.Reversals == h.Reversals {
+			continue
+		}
+		drift = append(drift, fmt.Sprintf("balance counter %s: stored %s (%d reversals); its entries sum to %s (%d reversals)", k, h.Amount, h.Reversals, w.Amount, w.Reversals))
+		if w.ParticipationID == "" {
+			w = h
+			w.Amount, w.Reversals = 0, 0
+		}
+		set = append(set, w)
+	}
+	return drift, set, nil
 }
 
 func reversedOf(entries []domain.Entry) []string {

@@ -98,7 +98,14 @@ func (p *Projector) apply(ctx context.Context, b domain.Batch) error {
 		func() error {
 			return p.store.SaveFilterState(ctx, b.N, plan.Filter.After, plan.Filter.Before, plan.Filter.Expires)
 		},
-		func() error { return p.store.InsertEntries(ctx, b.N, plan.Entries) },
+		func() error {
+			// The balance counters sum the entries: both or, after a
+			// crash, the replay.
+			if err := p.store.InsertEntries(ctx, b.N, plan.Entries); err != nil {
+				return err
+			}
+			return p.store.ApplyReleaseCounts(ctx, b.N, plan.Releases)
+		},
 		func() error {
 			// The sub-id lists before the buckets that use them: verify
 			// reads a value in a list as kept.

@@ -1,11 +1,13 @@
 package repository
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
@@ -30,6 +32,11 @@ func earningIndexes() []indexModel {
 		// A streamer's entries up to a month's end (statements).
 		plainIndex("streamer_at", bson.D{{Key: "streamerId", Value: 1}, {Key: "at", Value: 1}}),
 		plainIndex("campaign_at", bson.D{{Key: "campaignId", Value: 1}, {Key: "at", Value: 1}}),
+		// Balances: the entries released later today, the unclaimed reversals.
+		plainIndex("streamer_release", bson.D{{Key: "streamerId", Value: 1}, {Key: "releaseAt", Value: 1}}),
+		plainIndex("participation_release", bson.D{{Key: "participationId", Value: 1}, {Key: "releaseAt", Value: 1}}),
+		plainIndex("streamer_kind_payout", bson.D{{Key: "streamerId", Value: 1}, {Key: "kind", Value: 1}, {Key: "payoutId", Value: 1}}),
+		plainIndex("participation_kind_payout", bson.D{{Key: "participationId", Value: 1}, {Key: "kind", Value: 1}, {Key: "payoutId", Value: 1}}),
 	}
 }
 
@@ -47,18 +54,22 @@ type entryDoc struct {
 	Events          int       `bson:"events"`
 	Batch           int64     `bson:"batch"`
 	PayoutID        string    `bson:"payoutId,omitempty"`
+	MinEvent        string    `bson:"minEvent,omitempty"`
+	MaxEvent        string    `bson:"maxEvent,omitempty"`
 }
 
 func (d entryDoc) toDomain() domain.Entry {
 	return domain.Entry{ID: d.ID, Kind: domain.EntryKind(d.Kind), ParticipationID: d.ParticipationID, CampaignID: d.CampaignID,
 		StreamerID: d.StreamerID, Amount: domain.Micros(d.AmountMicros), At: d.At.UTC(), ReleaseAt: d.ReleaseAt.UTC(),
-		Reverses: d.Reverses, FirstEvent: d.FirstEvent, Events: d.Events, Batch: d.Batch, PayoutID: d.PayoutID}
+		Reverses: d.Reverses, FirstEvent: d.FirstEvent, Events: d.Events, Batch: d.Batch, PayoutID: d.PayoutID,
+		MinEvent: d.MinEvent, MaxEvent: d.MaxEvent}
 }
 
 func entryDocOf(e domain.Entry) entryDoc {
 	return entryDoc{ID: e.ID, Kind: string(e.Kind), ParticipationID: e.ParticipationID, CampaignID: e.CampaignID,
 		StreamerID: e.StreamerID, AmountMicros: int64(e.Amount), At: e.At.UTC(), ReleaseAt: e.ReleaseAt.UTC(),
-		Reverses: e.Reverses, FirstEvent: e.FirstEvent, Events: e.Events, Batch: e.Batch}
+		Reverses: e.Reverses, FirstEvent: e.FirstEvent, Events: e.Events, Batch: e.Batch,
+		MinEvent: e.MinEvent, MaxEvent: e.MaxEvent}
 }
 
 // unclaimed matches entries no payout claims.
@@ -166,11 +177,90 @@ func (r *Projection) ReleaseEntries(ctx context.Context, payoutID string) error 
 // Earnings is the request side's access to the earning entries: balances
 // and payout runs.
 type Earnings struct {
-	c *collection
+	c      *collection
+	counts *collection
+	events map[domain.EventKind]*collection
 }
 
 // NewEarnings returns the earning entries' repository of s.
-func NewEarnings(s *Store) *Earnings { return &Earnings{c: s.collection(earningsCollection)} }
+func NewEarnings(s *Store) *Earnings {
+	return &Earnings{c: s.collection(earningsCollection), counts: s.collection(releaseCountsCollection), events: map[domain.EventKind]*collection{
+		domain.EventImpression: s.collection(impressionsCollection),
+		domain.EventClick:      s.collection(clicksCollection),
+	}}
+}
+
+// EventsOf reads one page of the events entry e sums, newest first (the
+// cursor is the event's id), each with what it moved.
+//
+// A group of impressions or clicks is its participation's events of that
+// kind billed by its batch in its quarter hour (UTC): one query on the
+// events' _id index, bounded by the group's id range (MinEvent..MaxEvent,
+// within one batch's events), filtered by participation, batch and
+// billing. A conversion's entry is its one conversion, moving the entry's
+// amount (a payout, or minus a reversed charge). A carry sums no events.
+func (r *Earnings) EventsOf(ctx context.Context, e domain.Entry, args domain.PageArgs) (domain.Page[domain.EntryEvent], error) {
+	if err := args.Validate(); err != nil {
+		return domain.Page[domain.EntryEvent]{}, err
+	}
+	kind := e.EventKindOf()
+	switch kind {
+	case "":
+		return domain.Page[domain.EntryEvent]{}, nil
+	case domain.EventConversion:
+		return conversionEntryPage(e, args)
+	}
+	pid, err := objectID(e.ParticipationID, "participation")
+	if err != nil {
+		return domain.Page[domain.EntryEvent]{}, err
+	}
+	slot := domain.EntrySlot(e.At)
+	filter := bson.M{"participationId": pid, "batch": e.Batch, "billing": string(domain.BillingBilled),
+		"createdAt": bson.M{"$gte": slot, "$lt": slot.Add(15 * time.Minute)}}
+	if e.MinEvent != "" && e.MaxEvent != "" {
+		lo, err := objectID(e.MinEvent, "event")
+		if err != nil {
+			return domain.Page[domain.EntryEvent]{}, err
+		}
+		hi, err := objectID(e.MaxEvent, "event")
+		if err != nil {
+			return domain.Page[domain.EntryEvent]{}, err
+		}
+		filter["_id"] = bson.M{"$gte": lo, "$lte": hi}
+	}
+	return findPage(ctx, r.events[kind], filter, args,
+		func(d *pricedEventDoc) primitive.ObjectID { return d.ID },
+		func(d *pricedEventDoc) domain.EntryEvent {
+			return domain.EntryEvent{ID: d.ID.Hex(), Kind: kind, At: d.CreatedAt.UTC(), Amount: domain.Micros(d.CostMicros)}
+		})
+}
+
+// pricedEventDoc is what an entry's page reads of an impression or a click.
+type pricedEventDoc struct {
+	ID         primitive.ObjectID `bson:"_id"`
+	CostMicros int64              `bson:"costMicros"`
+	CreatedAt  time.Time          `bson:"createdAt"`
+}
+
+// conversionEntryPage is the page of a conversion's entry: the conversion,
+// alone, on the first page.
+func conversionEntryPage(e domain.Entry, args domain.PageArgs) (domain.Page[domain.EntryEvent], error) {
+	var p domain.Page[domain.EntryEvent]
+	oid, err := objectID(e.FirstEvent, "conversion")
+	if err != nil {
+		return p, err
+	}
+	after, hasAfter, before, hasBefore := args.Cursors()
+	id := domain.Cursor(oid)
+	// Newest first: a page after a cursor holds ids below it, before one above.
+	if (hasAfter && bytes.Compare(id[:], after[:]) >= 0) || (hasBefore && bytes.Compare(id[:], before[:]) <= 0) {
+		return p, nil
+	}
+	p.Items = []domain.EntryEvent{{ID: e.FirstEvent, Kind: domain.EventConversion, At: e.At, Amount: e.Amount}}
+	p.Cursors = []string{id.String()}
+	p.TotalCount = 1
+	return p, nil
+}
 
 // UnclaimedOfStreamer are a streamer's entries no payout claims.
 func (r *Earnings) UnclaimedOfStreamer(ctx context.Context, streamerID string) ([]domain.Entry, error) {

@@ -92,6 +92,7 @@ type Projection struct {
 	capSpend       *collection
 	alerts         *collection
 	earnings       *collection
+	releaseCounts  *collection
 	payouts        *collection
 	quarters       *collection
 	subs           *collection
@@ -117,6 +118,7 @@ func NewProjection(s *Store) *Projection {
 		capSpend:       s.projectorCollection(capSpendCollection),
 		alerts:         s.projectorCollection(alertsCollection),
 		earnings:       s.projectorCollection(earningsCollection),
+		releaseCounts:  s.projectorCollection(releaseCountsCollection),
 		payouts:        s.projectorCollection(payoutsCollection),
 		quarters:       s.projectorCollection(reportBucketsCollection),
 		subs:           s.projectorCollection(reportSubsCollection),

@@ -468,6 +468,7 @@ func (s *Store) indexes() map[string][]mongo.IndexModel {
 		capSpendCollection:       capSpendIndexes(),
 		alertsCollection:         alertsIndexes(),
 		earningsCollection:       earningIndexes(),
+		releaseCountsCollection:  releaseCountIndexes(),
 		payoutRunsCollection:     payoutRunIndexes(),
 		payoutsCollection:        payoutIndexes(),
 		reportBucketsCollection:  reportBucketIndexes(),

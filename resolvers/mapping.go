@@ -120,6 +120,13 @@ func conversionConnection(p domain.Page[domain.Conversion]) *model.ConversionCon
 		})}
 }
 
+func entryEventConnection(p domain.Page[domain.EntryEvent]) *model.EntryEventConnection {
+	return &model.EntryEventConnection{PageInfo: pageInfo(p), Edges: edges(p,
+		func(c string, n *domain.EntryEvent) *model.EntryEventEdge {
+			return &model.EntryEventEdge{Cursor: c, Node: n}
+		})}
+}
+
 // deref is *p, or "" for nil.
 func deref(p *string) string {
 	if p == nil {

@@ -58,6 +58,10 @@ func (r *campaignStatementResolver) Spend(ctx context.Context, obj *domain.Campa
 	return r.money(obj.Spend), nil
 }
 
+func (r *entryEventResolver) Amount(ctx context.Context, obj *domain.EntryEvent) (*model.Money, error) {
+	return r.money(obj.Amount), nil
+}
+
 func (r *mutationResolver) RunPayouts(ctx context.Context, input domain.RunPayoutsInput) (*domain.PayoutRun, error) {
 	run, err := r.PayoutService.Run(ctx, input)
 	return ptr(run, err)
@@ -120,6 +124,11 @@ func (r *payoutRunResolver) CSVURL(ctx context.Context, obj *domain.PayoutRun) (
 func (r *queryResolver) PayoutRun(ctx context.Context, key string) (*domain.PayoutRun, error) {
 	run, err := r.PayoutService.PayoutRun(ctx, key)
 	return ptr(run, err)
+}
+
+func (r *queryResolver) EntryEvents(ctx context.Context, entryID string, first *int, after *string) (*model.EntryEventConnection, error) {
+	page, err := r.PayoutService.EntryEvents(ctx, entryID, pageArgs(ctx, first, after, nil, nil))
+	return entryEventConnection(page), err
 }
 
 func (r *spendItemResolver) Amount(ctx context.Context, obj *domain.SpendItem) (*model.Money, error) {
@@ -213,6 +222,14 @@ func (r *statementLineResolver) PayoutID(ctx context.Context, obj *domain.Statem
 	return nonEmpty(obj.PayoutID), nil
 }
 
+func (r *statementLineResolver) Trace(ctx context.Context, obj *domain.StatementLine, first *int, after *string) (*model.EntryEventConnection, error) {
+	if obj.EntryID == "" {
+		return entryEventConnection(domain.Page[domain.EntryEvent]{}), nil
+	}
+	page, err := r.PayoutService.EntryEvents(ctx, obj.EntryID, pageArgs(ctx, first, after, nil, nil))
+	return entryEventConnection(page), err
+}
+
 func (r *streamerBalancesResolver) Campaigns(ctx context.Context, obj *payouts.StreamerBalances) ([]*payouts.ParticipationBalances, error) {
 	return pointers(obj.Participations), nil
 }
@@ -242,6 +259,8 @@ func (r *Resolver) CampaignStatement() graph.CampaignStatementResolver {
 	return &campaignStatementResolver{r}
 }
 
+func (r *Resolver) EntryEvent() graph.EntryEventResolver { return &entryEventResolver{r} }
+
 func (r *Resolver) Payout() graph.PayoutResolver { return &payoutResolver{r} }
 
 func (r *Resolver) PayoutPart() graph.PayoutPartResolver { return &payoutPartResolver{r} }
@@ -268,6 +287,7 @@ type (
 	balancesResolver          struct{ *Resolver }
 	campaignBalancesResolver  struct{ *Resolver }
 	campaignStatementResolver struct{ *Resolver }
+	entryEventResolver        struct{ *Resolver }
 	payoutResolver            struct{ *Resolver }
 	payoutPartResolver        struct{ *Resolver }
 	payoutRunResolver         struct{ *Resolver }

@@ -70,6 +70,18 @@ type CreateAPIKeyPayload struct {
 	APIKey *domain.APIKey `json:"apiKey"`
 }
 
+// A page of a statement line's events, newest first.
+type EntryEventConnection struct {
+	Edges    []*EntryEventEdge `json:"edges"`
+	PageInfo *PageInfo         `json:"pageInfo"`
+}
+
+// An event of a statement line and its cursor.
+type EntryEventEdge struct {
+	Cursor string             `json:"cursor"`
+	Node   *domain.EntryEvent `json:"node"`
+}
+
 // An amount in the platform's currency.
 type Money struct {
 	// The amount, e.g. "2.50".

@@ -533,9 +533,15 @@ func TestVerifyMoney(t *testing.T) {
 	if err := repository.DeleteRaw(ctx, a.store, "earnings", bson.M{"participationId": bson.M{"$in": keysOf(s1.parts)}}); err != nil {
 		t.Fatal(err)
 	}
+	// s2's balance counter drifts.
+	if err := repository.UpdateRaw(ctx, a.store, "balance_counts", bson.M{"participationId": bson.M{"$in": keysOf(s2.parts)}, "day": ""},
+		bson.M{"$inc": bson.M{"amountMicros": int64(5_000_000)}}); err != nil {
+		t.Fatal(err)
+	}
 	rep := a.mustVerify()
 	report := strings.Join(rep.Drift, "\n")
 	for _, want := range []string{"payout " + s2Payout + ": FAILED, yet it still claims", "earning clicks:", "missing; the events give",
+		":total: stored 7.00 (0 reversals); its entries sum to 2.00",
 		"payout verified:" + s1.user.ID + ": amount 3.00; the entries it claims sum to 0.00"} {
 		if !strings.Contains(report, want) {
 			t.Errorf("the report does not say %q:\n%s", want, report)

@@ -52,13 +52,14 @@ func TestRoundTrips(t *testing.T) {
 	// writes the batch's start and finish, one update per campaign, one
 	// bulk for its participations, one for its daily buckets and one for
 	// the cap counters (the day's spend), one for the earning entries (the
-	// click's money), one for the report's quarter buckets (no sub-id list:
-	// the click carries none), one bulk to the postback outbox (the
-	// campaign has a postback URL), and one mark per kind of event.
+	// click's money) and one for the balance counters they add to, one for
+	// the report's quarter buckets (no sub-id list: the click carries
+	// none), one bulk to the postback outbox (the campaign has a postback
+	// URL), and one mark per kind of event.
 	writes := a.store.Writes()
 	a.project()
-	if got := a.store.Writes() - writes; got != 12 {
-		t.Errorf("projecting a click and a conversion: %d writes, want 12 (lease, start, campaign, participations, buckets, cap counters, earning entries, quarter buckets, outbox, 2 marks, finish)", got)
+	if got := a.store.Writes() - writes; got != 13 {
+		t.Errorf("projecting a click and a conversion: %d writes, want 13 (lease, start, campaign, participations, buckets, cap counters, earning entries, balance counters, quarter buckets, outbox, 2 marks, finish)", got)
 	}
 }
 
