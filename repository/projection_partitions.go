@@ -223,9 +223,16 @@ func (r *Projection) Live(ctx context.Context, now time.Time) (int, error) {
 	return max(live, 1), nil
 }
 
-// Leave says owner is gone (a graceful stop): its share goes to the others
-// at their next look.
+// Leave gives back every partition owner still holds and removes its
+// heartbeat: the last thing a stopping projector does, once its workers
+// have stopped (each released its own). A partition leased in the same
+// look at the partitions as the stop, before its worker started, is
+// released here rather than held until its lease ends.
 func (r *Projection) Leave(ctx context.Context, owner string) error {
+	if _, err := r.parts.UpdateMany(ctx, bson.M{"owner": owner},
+		bson.M{"$set": bson.M{"owner": "", "leaseUntil": time.Unix(0, 0).UTC()}}); err != nil {
+		return fmt.Errorf("projector leaves its partitions: %w", err)
+	}
 	if _, err := r.procs.DeleteMany(ctx, bson.M{"_id": owner}); err != nil {
 		return fmt.Errorf("projector leaves: %w", err)
 	}
