@@ -130,7 +130,8 @@ func WithRejectedAuthorization(ctx context.Context, why string) context.Context 
 }
 
 // RequireUser returns the signed-in caller, or UNAUTHENTICATED (or the error
-// that kept the session from being checked).
+// that kept the session from being checked). A partner that sent only an API
+// key is told that keys do not sign in, rather than "sign in first".
 func RequireUser(ctx context.Context) (Caller, error) {
 	c := CallerFrom(ctx)
 	if err, _ := ctx.Value(sessionErrKey{}).(error); err != nil && !c.Authenticated() {
@@ -139,6 +140,10 @@ func RequireUser(ctx context.Context) (Caller, error) {
 	if !c.Authenticated() {
 		if why, _ := ctx.Value(rejectedKey{}).(string); why != "" {
 			return c, domain.Errorf(domain.EUNAUTHENTICATED, "%s", why)
+		}
+		if c.APIKey != nil {
+			return c, domain.Errorf(domain.EUNAUTHENTICATED,
+				"this takes a user's session token (Authorization: Bearer <token>, from logIn); API keys only record conversions")
 		}
 		return c, domain.Errorf(domain.EUNAUTHENTICATED, "sign in first: send Authorization: Bearer <token>")
 	}

@@ -232,7 +232,7 @@ func (q *ReportQuery) Validate() error {
 		}
 	case GranularityDay, GranularityWeek, GranularityMonth, GranularityTotal:
 	default:
-		return Invalid("granularity", "unknown granularity %q", q.Granularity)
+		return Invalid("granularity", "granularity must be HOUR, DAY, WEEK, MONTH or TOTAL, got %q", q.Granularity)
 	}
 	if len(q.GroupBy) > 2 {
 		return Invalid("groupBy", "group by one or two dimensions")
@@ -243,7 +243,7 @@ func (q *ReportQuery) Validate() error {
 	detail := map[Dimension]bool{}
 	for _, d := range q.GroupBy {
 		if !d.valid() {
-			return Invalid("groupBy", "unknown dimension %q", d)
+			return Invalid("groupBy", "groupBy takes CAMPAIGN, PARTICIPATION (one streamer in one campaign), GOAL or SUB1…SUB5, got %q", d)
 		}
 		if d.Detail() {
 			detail[d] = true
@@ -266,7 +266,7 @@ func (q *ReportQuery) Validate() error {
 	switch q.Sort {
 	case "", SortPeriod, SortImpressions, SortClicks, SortConversions, SortSpend, SortEarnings:
 	default:
-		return Invalid("sort.by", "unknown sort key %q", q.Sort)
+		return Invalid("sort.by", "sort by PERIOD, IMPRESSIONS, CLICKS, CONVERSIONS, SPEND or EARNINGS, got %q", q.Sort)
 	}
 	q.Location = loc
 	q.Start = from.UTC()

@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -45,5 +46,30 @@ func TestPeriods(t *testing.T) {
 	q, p := periodsOf(t, "2026-11-01", "2026-11-01", "America/New_York", GranularityHour)
 	if a, b := q.Label(p[1]), q.Label(p[2]); a != "2026-11-01T01:00-04:00" || b != "2026-11-01T01:00-05:00" {
 		t.Errorf("the repeated hour's labels: %s and %s", a, b)
+	}
+}
+
+// TestReportInputErrorsNameTheValues: a wrong enum value (from the CSV's
+// query string, where the schema does not check them) is told the values
+// it may take, on its field.
+func TestReportInputErrorsNameTheValues(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		edit  func(*ReportQuery)
+		field string
+		want  string
+	}{
+		{"no granularity", func(q *ReportQuery) { q.Granularity = "" }, "granularity", "HOUR, DAY, WEEK, MONTH or TOTAL"},
+		{"a streamer dimension", func(q *ReportQuery) { q.GroupBy = []Dimension{"STREAMER"} }, "groupBy", "PARTICIPATION (one streamer"},
+		{"a bad sort key", func(q *ReportQuery) { q.Sort = "BOGUS" }, "sort.by", "SPEND or EARNINGS"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := ReportQuery{From: "2026-11-01", To: "2026-11-01", TimeZone: "UTC", Granularity: GranularityDay}
+			tc.edit(&q)
+			err := q.Validate()
+			if ErrorField(err) != tc.field || !strings.Contains(ErrorMessage(err), tc.want) {
+				t.Errorf("error %v on %q, want one on %q naming %q", err, ErrorField(err), tc.field, tc.want)
+			}
+		})
 	}
 }

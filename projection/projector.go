@@ -746,7 +746,10 @@ func (p *Projector) observe(b domain.Batch) {
 	defer s.mu.Unlock()
 	var oldest time.Duration
 	for _, e := range b.Events {
-		d := max(now.Sub(e.At), 0)
+		// From the step this batch projects: a conversion's last status
+		// change, not its recording (a sale approved a week later waited
+		// no week), as the backlog's oldest pending event is dated.
+		d := max(now.Sub(e.OrderAt()), 0)
 		oldest = max(oldest, d)
 		if len(s.ring) < lagWindow {
 			s.ring = append(s.ring, d)

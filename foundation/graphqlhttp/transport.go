@@ -262,7 +262,7 @@ func prepareOperation(ctx context.Context, exec graphql.GraphExecutor, params *g
 		return nil, &graphql.Response{Errors: gqlerror.List{codedError("only queries may be sent by GET; send mutations by POST")}}, http.StatusMethodNotAllowed, def
 	}
 	if def != nil && def.Operation == ast.Subscription {
-		return nil, &graphql.Response{Errors: gqlerror.List{codedError("subscriptions are not served by a plain GET or POST request")}}, http.StatusBadRequest, def
+		return nil, &graphql.Response{Errors: gqlerror.List{codedError("subscriptions are not served by a plain GET or POST request: POST with Accept: text/event-stream (SSE), or open a WebSocket (graphql-transport-ws)")}}, http.StatusBadRequest, def
 	}
 	return rc, nil, 0, def
 }

@@ -466,3 +466,15 @@ func TestLiveStreamEndsWhenTheSessionEnds(t *testing.T) {
 	ws.mustRefuse("c", "UNAUTHENTICATED")
 	sse.mustEndWith("UNAUTHENTICATED")
 }
+
+// TestSubscriptionByPlainPOSTSaysHow: a subscription sent as a plain POST
+// (curl without Accept: text/event-stream) is refused with how to subscribe.
+func TestSubscriptionByPlainPOSTSaysHow(t *testing.T) {
+	t.Parallel()
+	a := mustStartApp(t)
+	brand := a.mustSignUp("BRAND")
+	r := a.doHeaders(map[string]string{"Authorization": "Bearer " + brand.Token}, campaignStatsSubscription, map[string]any{"id": "x"})
+	if len(r.Errors) != 1 || r.Errors[0].Code() != "BAD_USER_INPUT" || !strings.Contains(r.Errors[0].Message, "Accept: text/event-stream") {
+		t.Errorf("errors %+v, want one BAD_USER_INPUT naming Accept: text/event-stream", r.Errors)
+	}
+}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -144,5 +145,24 @@ func TestRejectedAuthorizationSaysWhy(t *testing.T) {
 				t.Errorf("errors %+v, want one UNAUTHENTICATED saying %q", r.Errors, tc.want)
 			}
 		})
+	}
+}
+
+// TestAPIKeyAloneSaysKeysDoNotSignIn: a partner that sends its API key where
+// a user is required (a query, the report CSV) is told that keys only record
+// conversions, not "sign in first" as if it had sent nothing.
+func TestAPIKeyAloneSaysKeysDoNotSignIn(t *testing.T) {
+	t.Parallel()
+	a := mustStartApp(t)
+	brand := a.mustSignUp("BRAND")
+	key, _ := a.mustAPIKey(brand)
+	r := a.doWithKey(key, meIDQuery, nil)
+	if len(r.Errors) != 1 || r.Errors[0].Code() != "UNAUTHENTICATED" || !strings.Contains(r.Errors[0].Message, "API keys only record conversions") {
+		t.Errorf("me with an API key: errors %+v, want one UNAUTHENTICATED saying API keys only record conversions", r.Errors)
+	}
+	resp, raw := a.request(http.MethodGet, "/reports.csv?from=2026-11-01&to=2026-11-01&timeZone=UTC&granularity=DAY&campaignId=x",
+		map[string]string{"X-Api-Key": key}, nil)
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(raw), "API keys only record conversions") {
+		t.Errorf("reports.csv with an API key: %d %s, want 401 saying API keys only record conversions", resp.StatusCode, raw)
 	}
 }
