@@ -112,14 +112,20 @@ func CountedBalances(now time.Time, counts []ReleaseCount, later []Entry, revers
 		}
 		for _, part := range p.Parts {
 			add(part.ParticipationID, func(b *Balances) {
-				if p.Status == PayoutPaid {
-					b.Paid += part.Amount
-				} else {
-					b.InPayout += part.Amount
-				}
+				b.owe(p, part)
 				b.Available -= part.Amount
 			})
 		}
 	}
 	return total, by
+}
+
+// owe counts payout p's part in b: paid once p is PAID, in payout while
+// it is PENDING (a FAILED payout owes nothing: its entries are unclaimed).
+func (b *Balances) owe(p Payout, part PayoutPart) {
+	if p.Status == PayoutPaid {
+		b.Paid += part.Amount
+	} else {
+		b.InPayout += part.Amount
+	}
 }

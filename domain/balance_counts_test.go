@@ -76,7 +76,7 @@ func TestCountedBalancesEqualEntries(t *testing.T) {
 		for _, e := range entries {
 			claimed[e.ID] = e.PayoutID != "" && owed[e.PayoutID]
 		}
-		wantTotal, wantBy := SumBalances(now, unclaimed, payouts, claimed)
+		wantTotal, wantBy := sumBalances(now, unclaimed, payouts, claimed)
 		gotTotal, gotBy := CountedBalances(now, ReleaseCounts(entries), entries, unclaimed, payouts, claimed)
 		if gotTotal != wantTotal {
 			t.Fatalf("seed %d: total %+v, want %+v", seed, gotTotal, wantTotal)
@@ -87,4 +87,45 @@ func TestCountedBalancesEqualEntries(t *testing.T) {
 			}
 		}
 	}
+}
+
+// sumBalances is the definition CountedBalances must agree with: it
+// computes balances at now from a streamer's unclaimed entries
+// and payouts (FAILED ones are ignored: their entries are unclaimed again),
+// in total and by participation; claimed says whether an entry (by id) is
+// claimed by a payout that is not FAILED, for the adjustments.
+func sumBalances(now time.Time, unclaimed []Entry, payouts []Payout, claimed map[string]bool) (Balances, map[string]Balances) {
+	var total Balances
+	by := map[string]Balances{}
+	add := func(pid string, f func(*Balances)) {
+		b := by[pid]
+		f(&b)
+		by[pid] = b
+		f(&total)
+	}
+	for _, e := range unclaimed {
+		add(e.ParticipationID, func(b *Balances) {
+			if e.ReleaseAt.After(now) {
+				b.Held += e.Amount
+			} else {
+				b.Available += e.Amount
+			}
+			if e.Kind == EntryReversal && claimed[e.Reverses] {
+				b.Adjustments += e.Amount
+			}
+			b.Lifetime += e.Amount
+		})
+	}
+	for _, p := range payouts {
+		if !p.Owed() {
+			continue
+		}
+		for _, part := range p.Parts {
+			add(part.ParticipationID, func(b *Balances) {
+				b.owe(p, part)
+				b.Lifetime += part.Amount
+			})
+		}
+	}
+	return total, by
 }

@@ -298,50 +298,6 @@ type Balances struct {
 	Held, Available, InPayout, Paid, Adjustments, Lifetime Micros
 }
 
-// SumBalances computes balances at now from a streamer's unclaimed entries
-// and payouts (FAILED ones are ignored: their entries are unclaimed again),
-// in total and by participation; claimed says whether an entry (by id) is
-// claimed by a payout that is not FAILED, for the adjustments.
-func SumBalances(now time.Time, unclaimed []Entry, payouts []Payout, claimed map[string]bool) (Balances, map[string]Balances) {
-	var total Balances
-	by := map[string]Balances{}
-	add := func(pid string, f func(*Balances)) {
-		b := by[pid]
-		f(&b)
-		by[pid] = b
-		f(&total)
-	}
-	for _, e := range unclaimed {
-		add(e.ParticipationID, func(b *Balances) {
-			if e.ReleaseAt.After(now) {
-				b.Held += e.Amount
-			} else {
-				b.Available += e.Amount
-			}
-			if e.Kind == EntryReversal && claimed[e.Reverses] {
-				b.Adjustments += e.Amount
-			}
-			b.Lifetime += e.Amount
-		})
-	}
-	for _, p := range payouts {
-		if !p.Owed() {
-			continue
-		}
-		for _, part := range p.Parts {
-			add(part.ParticipationID, func(b *Balances) {
-				if p.Status == PayoutPaid {
-					b.Paid += part.Amount
-				} else {
-					b.InPayout += part.Amount
-				}
-				b.Lifetime += part.Amount
-			})
-		}
-	}
-	return total, by
-}
-
 // PayoutParts sums claimed entries by participation, in first-seen order.
 func PayoutParts(entries []Entry) (Micros, []PayoutPart) {
 	var total Micros
