@@ -3837,8 +3837,12 @@ extend type Campaign {
   Alert webhooks): its brand and admins only; null for others and when none.
   """
   alertWebhookUrl: String
-  "The campaign's alerts, newest first: its brand and admins only (FORBIDDEN for others)."
-  alerts(first: Int = 20, after: String): AlertConnection!
+  """
+  The campaign's alerts, newest first: its brand and admins only. For anyone
+  else who may see the campaign (its streamers) the field is null with a
+  FORBIDDEN error, and the rest of the campaign is still answered.
+  """
+  alerts(first: Int = 20, after: String): AlertConnection
 }
 
 extend type Subscription {
@@ -9405,10 +9409,10 @@ func (ec *executionContext) _Campaign_alerts(ctx context.Context, field graphql.
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.AlertConnection) graphql.Marshaler {
-			return ec.marshalNAlertConnection2ᚖtallyᚋgraphᚋmodelᚐAlertConnection(ctx, selections, v)
+			return ec.marshalOAlertConnection2ᚖtallyᚋgraphᚋmodelᚐAlertConnection(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Campaign_alerts(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -22552,7 +22556,7 @@ func (ec *executionContext) _Campaign(ctx context.Context, sel ast.SelectionSet,
 				})
 		case "alerts":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
+				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Campaign_alerts(ctx, field, obj)
 				})
@@ -26557,14 +26561,6 @@ func (ec *executionContext) marshalNAlert2ᚖtallyᚋdomainᚐAlert(ctx context.
 	return ec._Alert(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNAlertConnection2ᚖtallyᚋgraphᚋmodelᚐAlertConnection(ctx context.Context, sel ast.SelectionSet, v *model.AlertConnection) graphql.Marshaler {
-	if v == nil {
-		graphql.AddInvalidNullError(ctx, "AlertConnection!")
-		return graphql.Null
-	}
-	return ec._AlertConnection(ctx, sel, v)
-}
-
 func (ec *executionContext) marshalNAlertEdge2ᚕᚖtallyᚋgraphᚋmodelᚐAlertEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.AlertEdge) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -28092,6 +28088,13 @@ func (ec *executionContext) marshalN__TypeKind2string(ctx context.Context, sel a
 		graphql.AddInvalidNullFromMarshaler(ctx, "__TypeKind!")
 	}
 	return res
+}
+
+func (ec *executionContext) marshalOAlertConnection2ᚖtallyᚋgraphᚋmodelᚐAlertConnection(ctx context.Context, sel ast.SelectionSet, v *model.AlertConnection) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._AlertConnection(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOBlackoutPeriodInput2ᚕtallyᚋdomainᚐBlackoutPeriodᚄ(ctx context.Context, v any) ([]domain.BlackoutPeriod, error) {

@@ -296,6 +296,21 @@ func TestAlertsAuthorization(t *testing.T) {
 		q := `query($id: ID!) { campaign(id: $id) { alertWebhookUrl alerts { edges { cursor } } } }`
 		a.mustFail(s.user.Token, q, map[string]any{"id": c.ID}, "FORBIDDEN", "")
 		a.mustFail(other.Token, q, map[string]any{"id": c.ID}, "NOT_FOUND", "")
+		// The streamer's refusal nulls the list only: a dashboard's query
+		// that selects it still gets the campaign.
+		resp := a.do(s.user.Token, `query($id: ID!) { campaign(id: $id) { name alerts { edges { cursor } } } }`, map[string]any{"id": c.ID})
+		var part struct {
+			Campaign *struct {
+				Name   string
+				Alerts *struct{}
+			}
+		}
+		if err := json.Unmarshal(resp.Data, &part); err != nil || part.Campaign == nil || part.Campaign.Name == "" || part.Campaign.Alerts != nil {
+			t.Errorf("the streamer's campaign with alerts: %s (%v), want the campaign with alerts null", resp.Data, err)
+		}
+		if len(resp.Errors) != 1 || resp.Errors[0].Code() != "FORBIDDEN" {
+			t.Errorf("the streamer's campaign with alerts: errors %+v, want one FORBIDDEN", resp.Errors)
+		}
 		var d struct {
 			Campaign *struct{ AlertWebhookURL *string }
 		}
