@@ -90,18 +90,15 @@ func (c *QuarterCounts) Add(o QuarterCounts, sign int64) bool {
 	return ok1 && ok2
 }
 
-// Count counts event e once (its first projection) under status.
+// Count counts event e once (its first projection), by the counters' rule
+// (Counts.Count: one place says what an event counts as).
 func (c *QuarterCounts) Count(e EventRecord) {
-	switch {
-	case e.Invalid != "":
-		c.InvalidClicks++
-	case e.Kind == EventImpression:
-		c.Impressions++
-	case e.Kind == EventClick:
-		c.Clicks++
-	case e.Kind == EventConversion:
-		c.Conversions++
-	}
+	var k Counts
+	k.Count(e)
+	c.Impressions += k.Impressions
+	c.Clicks += k.Clicks
+	c.InvalidClicks += k.InvalidClicks
+	c.Conversions += k.Conversions
 }
 
 // Status adds d to the count of conversions in status s.

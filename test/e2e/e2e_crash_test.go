@@ -66,22 +66,11 @@ func TestKillDashNine(t *testing.T) {
 	env := map[string]string{"JWT_SECRET": testSecret, "ALLOW_PRIVATE_URLS": "true",
 		"TOKEN_LIMIT_PER_TOKEN": "off", "TOKEN_LIMIT_PER_ADDRESS": "off", "SIGNUP_LIMIT_PER_ADDRESS": "off",
 		"CLICK_VIEWER_WINDOW": "off", "CLICK_LIMIT_PER_TOKEN": "off"}
-	dir := t.TempDir()
-	var check func() *repository.Store
-	if uri := os.Getenv("MONGODB_URI"); uri != "" {
-		opts := repotest.Options(t)
-		env["MONGODB_URI"], env["MONGODB_DATABASE"] = uri, opts.Database
-		check = func() *repository.Store { return repotest.MustOpenWith(t, opts) }
-	} else {
-		env["DATA_DIR"] = dir
-		check = func() *repository.Store {
-			s, err := repository.Open(context.Background(), repository.Options{DataDir: dir})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = s.Close(context.Background()) })
-			return s
-		}
+	open := serverProcessStore(t, env)
+	check := func() *repository.Store {
+		s := open()
+		t.Cleanup(func() { _ = s.Close(context.Background()) })
+		return s
 	}
 	first := startServerProcess(t, env)
 	a := remoteApp(t, first.url)
@@ -137,10 +126,7 @@ func TestKillDashNine(t *testing.T) {
 		}
 	}
 	if env["DATA_DIR"] != "" { // the store is the next server's: closed again before it starts
-		s, err := repository.Open(context.Background(), repository.Options{DataDir: dir})
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := open()
 		makeAdmin(s)
 		_ = s.Close(context.Background())
 	} else {
@@ -234,4 +220,26 @@ func sendClick(base, tok, id string) (ok, isNew bool) {
 		return false, false
 	}
 	return true, r.Data.RecordClick.IsNew
+}
+
+// serverProcessStore points env, the environment of server processes, at a
+// store of their own: the database on $MONGODB_URI, else an embedded store
+// in a temporary DATA_DIR. It returns how the test opens that store itself,
+// between servers for the embedded one (whose DATA_DIR one process holds).
+func serverProcessStore(t *testing.T, env map[string]string) (open func() *repository.Store) {
+	t.Helper()
+	if uri := os.Getenv("MONGODB_URI"); uri != "" {
+		opts := repotest.Options(t)
+		env["MONGODB_URI"], env["MONGODB_DATABASE"] = uri, opts.Database
+		return func() *repository.Store { return repotest.MustOpenWith(t, opts) }
+	}
+	dir := t.TempDir()
+	env["DATA_DIR"] = dir
+	return func() *repository.Store {
+		s, err := repository.Open(context.Background(), repository.Options{DataDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
 }

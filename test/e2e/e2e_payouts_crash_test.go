@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -14,7 +13,6 @@ import (
 	"tally/domain"
 	"tally/projection"
 	"tally/repository"
-	"tally/repository/repotest"
 )
 
 // postQuery sends one GraphQL request and reports only whether the server
@@ -59,22 +57,7 @@ func killInPayoutRun(t *testing.T, atPayouts int) {
 	env := map[string]string{"JWT_SECRET": testSecret, "ALLOW_PRIVATE_URLS": "true",
 		"TOKEN_LIMIT_PER_TOKEN": "off", "TOKEN_LIMIT_PER_ADDRESS": "off", "SIGNUP_LIMIT_PER_ADDRESS": "off",
 		"CLICK_VIEWER_WINDOW": "off", "CLICK_LIMIT_PER_TOKEN": "off", "HOLD_DAYS": "0", "PAYOUT_MINIMUM": "1.00"}
-	dir := t.TempDir()
-	var open func() *repository.Store // the store, for the test, while no server runs
-	if uri := os.Getenv("MONGODB_URI"); uri != "" {
-		opts := repotest.Options(t)
-		env["MONGODB_URI"], env["MONGODB_DATABASE"] = uri, opts.Database
-		open = func() *repository.Store { return repotest.MustOpenWith(t, opts) }
-	} else {
-		env["DATA_DIR"] = dir
-		open = func() *repository.Store {
-			s, err := repository.Open(context.Background(), repository.Options{DataDir: dir})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
-		}
-	}
+	open := serverProcessStore(t, env) // the store, for the test, while no server runs
 	closeStore := func(s *repository.Store) {
 		if env["DATA_DIR"] != "" { // the next server's: closed before it starts
 			_ = s.Close(context.Background())
