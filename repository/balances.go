@@ -45,13 +45,15 @@ func (d releaseCountDoc) toDomain() domain.ReleaseCount {
 }
 
 // ApplyReleaseCounts adds batch n's entries to the balance counters: one
-// bulk of upserts guarded by projBatch < n (a counter batch n already
+// bulk of upserts guarded by the batch (guard; a counter batch n already
 // reached makes its upsert collide on its own _id: already applied).
 func (r *Projection) ApplyReleaseCounts(ctx context.Context, n int64, counts []domain.ReleaseCount) error {
 	models := make([]mongo.WriteModel, 0, len(counts))
 	for _, c := range counts {
-		update := bson.M{"$set": bson.M{"projBatch": n, "participationId": c.ParticipationID, "campaignId": c.CampaignID,
-			"streamerId": c.StreamerID, "day": c.Day}}
+		filter, set := bson.M{"_id": c.Key()}, bson.M{"participationId": c.ParticipationID, "campaignId": c.CampaignID,
+			"streamerId": c.StreamerID, "day": c.Day}
+		guard(filter, set, n, oneCampaign)
+		update := bson.M{"$set": set}
 		inc := bson.M{}
 		if c.Amount != 0 {
 			inc["amountMicros"] = int64(c.Amount)
@@ -63,7 +65,7 @@ func (r *Projection) ApplyReleaseCounts(ctx context.Context, n int64, counts []d
 			update["$inc"] = inc
 		}
 		models = append(models, mongo.NewUpdateOneModel().
-			SetFilter(bson.M{"_id": c.Key(), "projBatch": notApplied(n)}).SetUpdate(update).SetUpsert(true))
+			SetFilter(filter).SetUpdate(update).SetUpsert(true))
 	}
 	if len(models) == 0 {
 		return nil

@@ -143,7 +143,7 @@ func quarterFields(prefix string, c domain.QuarterCounts, zeros bool) bson.M {
 // "already applied".
 func (r *Projection) ApplyQuarters(ctx context.Context, n int64, deltas []domain.QuarterDelta) error {
 	type update struct {
-		set, inc bson.M
+		filter, set, inc bson.M
 	}
 	var order []string
 	docs := map[string]*update{}
@@ -151,8 +151,8 @@ func (r *Projection) ApplyQuarters(ctx context.Context, n int64, deltas []domain
 		id := dayDocID(d.Key)
 		u := docs[id]
 		if u == nil {
-			u = &update{set: keyFields(d.Key), inc: bson.M{}}
-			u.set["projBatch"] = n
+			u = &update{filter: bson.M{"_id": id}, set: keyFields(d.Key), inc: bson.M{}}
+			guard(u.filter, u.set, n, oneCampaign)
 			docs[id] = u
 			order = append(order, id)
 		}
@@ -169,7 +169,7 @@ func (r *Projection) ApplyQuarters(ctx context.Context, n int64, deltas []domain
 			update["$inc"] = u.inc
 		}
 		models = append(models, mongo.NewUpdateOneModel().
-			SetFilter(bson.M{"_id": id, "projBatch": notApplied(n)}).SetUpdate(update).SetUpsert(true))
+			SetFilter(u.filter).SetUpdate(update).SetUpsert(true))
 	}
 	if len(models) == 0 {
 		return nil
@@ -236,8 +236,9 @@ func (r *Projection) AllSubValues(ctx context.Context) (map[domain.SubValuesKey]
 func (r *Projection) SaveSubValues(ctx context.Context, n int64, lists map[domain.SubValuesKey][]string) error {
 	models := make([]mongo.WriteModel, 0, len(lists))
 	for k, vs := range lists {
-		models = append(models, mongo.NewUpdateOneModel().SetFilter(bson.M{"_id": k.String(), "projBatch": notApplied(n)}).
-			SetUpdate(bson.M{"$set": bson.M{"values": vs, "projBatch": n}}).SetUpsert(true))
+		filter, set := bson.M{"_id": k.String()}, bson.M{"values": vs}
+		guard(filter, set, n, oneCampaign)
+		models = append(models, mongo.NewUpdateOneModel().SetFilter(filter).SetUpdate(bson.M{"$set": set}).SetUpsert(true))
 	}
 	if len(models) == 0 {
 		return nil
